@@ -1,0 +1,144 @@
+"""The case file, version 1, as pydantic models (``shared/spec/case-format.md``).
+
+Field-level rules (types, ranges, enums, unknown fields) live here. Rules that
+span fields (dates against ``review_date``, an exercise on its own track,
+what a rupture requires) live in :mod:`calfrehab.engine.validation`, which is
+the one way to build a :class:`Case` from untrusted input, so that every error
+of a file is reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+
+from calfrehab.engine.exercises import ExerciseId
+
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    # JSON has no date type: accept only the spec's YYYY-MM-DD string, never a
+    # number that pydantic's lax mode would read as a Unix timestamp.
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("expected a date as a string YYYY-MM-DD")
+    return date.fromisoformat(value)
+
+
+CaseDate = Annotated[date, BeforeValidator(_iso_date)]
+# Numbers must be JSON numbers: "3" is not 3, and true is not 1.
+Number = Annotated[float, Field(strict=True)]
+Score10 = Annotated[StrictInt, Field(ge=0, le=10)]
+
+RedFlag = Literal[
+    "suspected_rupture",
+    "calf_swelling_warmth",
+    "unremitting_night_pain",
+    "systemic_symptoms",
+    "neurological_signs",
+    "recent_fluoroquinolone",
+    "bilateral_without_cause",
+]
+ConditionKind = Literal[
+    "achilles_midportion",
+    "achilles_insertional",
+    "plantar_fasciopathy",
+    "achilles_rupture",
+    "calf_strain",
+    "none",
+]
+Goal = Literal["running", "daily_activity", "sport"]
+Irritability = Literal["high", "moderate", "low"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, strict=False)
+
+
+class Patient(_Strict):
+    age_years: Annotated[StrictInt, Field(ge=12, le=100)]
+    body_mass_kg: Annotated[Number, Field(ge=25, le=250)] | None = None
+    sex: Literal["female", "male", "other", "unknown"] | None = None
+    goal: Goal = "running"
+
+
+class Condition(_Strict):
+    kind: ConditionKind
+    side: Literal["left", "right", "both"]
+    onset_date: CaseDate | None = None
+    irritability: Irritability = "moderate"
+    injury_date: CaseDate | None = None
+    management: Literal["operative", "non_operative"] | None = None
+    surgery_date: CaseDate | None = None
+    muscle: Literal["gastrocnemius", "soleus"] | None = None
+
+
+class Prescription(_Strict):
+    exercise: ExerciseId
+    load_kg: Annotated[Number, Field(ge=0)] = 0
+    sets: Annotated[StrictInt, Field(ge=1, le=10)]
+    reps: Annotated[StrictInt, Field(ge=1, le=50)]
+
+
+class Program(_Strict):
+    straight_knee: Prescription
+    bent_knee: Prescription | None = None
+    energy_storage: Prescription | None = None
+
+    def on(self, track: str) -> Prescription | None:
+        value: Prescription | None = getattr(self, track)
+        return value
+
+
+class PerformedExercise(_Strict):
+    exercise: ExerciseId
+    load_kg: Annotated[Number, Field(ge=0)] = 0
+    sets_completed: list[Annotated[StrictInt, Field(ge=0)]] = Field(min_length=1)
+    pain_during: Score10
+
+
+class Session(_Strict):
+    date: CaseDate
+    exercises: list[PerformedExercise] = Field(min_length=1)
+    pain_next_morning: Score10 | None = None
+    morning_stiffness_min: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class HeelRaiseTest(_Strict):
+    involved: Annotated[StrictInt, Field(ge=0)]
+    uninvolved: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+class Assessment(_Strict):
+    date: CaseDate
+    heel_raise_test: HeelRaiseTest | None = None
+    pain_at_rest: Score10 | None = None
+    visa_a: Annotated[StrictInt, Field(ge=0, le=100)] | None = None
+    hop_pain: Score10 | None = None
+
+
+class Case(_Strict):
+    schema_version: Literal[1]
+    case_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    review_date: CaseDate
+    patient: Patient
+    condition: Condition
+    red_flags: list[RedFlag] = Field(default_factory=list)
+    program: Program
+    sessions: list[Session] = Field(default_factory=list)
+    assessments: list[Assessment] = Field(default_factory=list)
+
+    def sessions_by_date(self) -> list[Session]:
+        """Sessions oldest first; the spec lets a file list them in any order.
+        Python's sort is stable, so two sessions on one day keep file order."""
+        return sorted(self.sessions, key=lambda s: s.date)
+
+    def assessments_by_date(self) -> list[Assessment]:
+        return sorted(self.assessments, key=lambda a: a.date)

@@ -1,0 +1,90 @@
+"""Domain errors. The CLI turns each into a clean message, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class CalfrehabError(Exception):
+    """Base of every error the program reports to a user as a message."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in one document, located by its path.
+
+    ``path`` is written the way the spec writes it
+    (``sessions[2].exercises[0].pain_during``); ``value`` is the offending
+    value as it appeared (JSON text), or None where the field is missing.
+    """
+
+    path: str
+    message: str
+    value: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def render(self) -> str:
+        where = self.path or "(document)"
+        if self.line is not None:
+            where += f" (line {self.line}, column {self.column})"
+        shown = f" (got {self.value})" if self.value is not None else ""
+        return f"{where}: {self.message}{shown}"
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "message": self.message}
+        if self.value is not None:
+            out["value"] = self.value
+        if self.line is not None:
+            out["line"] = self.line
+            out["column"] = self.column
+        return out
+
+
+class CaseValidationError(CalfrehabError):
+    """A case file that breaks the contract; carries every problem found."""
+
+    def __init__(self, source: str, errors: Sequence[FieldError]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.source}: invalid case file ({len(self.errors)} error(s))"]
+        lines += [f"  - {e.render()}" for e in self.errors]
+        return "\n".join(lines)
+
+
+class RuleError(CalfrehabError):
+    """A rules directory that cannot be used; carries every problem found."""
+
+    def __init__(self, problems: Sequence[RuleProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"rules are not usable ({len(self.problems)} problem(s))"]
+        lines += [f"  - {p.render()}" for p in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    file: str
+    message: str
+    line: int | None = None
+    rule_id: str | None = None
+
+    def render(self) -> str:
+        where = self.file + (f":{self.line}" if self.line is not None else "")
+        rule = f" rule {self.rule_id}:" if self.rule_id else ""
+        return f"{where}:{rule} {self.message}"
+
+
+class EngineError(CalfrehabError):
+    """A rule that broke while it ran; names the rule."""
+
+    def __init__(self, message: str, rule_id: str | None = None) -> None:
+        self.rule_id = rule_id
+        super().__init__(message)

@@ -1,0 +1,313 @@
+"""Build a :class:`Case` from untrusted JSON, reporting every error at once.
+
+Three passes, each tolerant of what the others reject, so a file's errors
+are all named together: JSON syntax (line and column), the pydantic field
+rules, and the rules that span fields.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from calfrehab.engine.case import SUPPORTED_SCHEMA_VERSIONS, Case, RedFlag
+from calfrehab.engine.errors import CaseValidationError, FieldError
+from calfrehab.engine.exercises import EXERCISES, TRACKS, ExerciseId, exercises_on
+
+KNOWN_RED_FLAGS: tuple[str, ...] = get_args(RedFlag)
+KNOWN_EXERCISES: tuple[str, ...] = get_args(ExerciseId)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A key given twice would silently keep the last value; in a clinical
+    # record that can hide a pain score, so it is an error.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str, source: str) -> Any:
+    """Parse JSON text; a syntax error names the line and column."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise CaseValidationError(
+            source,
+            [FieldError("", f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno)],
+        ) from None
+    except _DuplicateKey as exc:
+        raise CaseValidationError(
+            source, [FieldError("", f"key `{exc.args[0]}` appears twice in one object")]
+        ) from None
+    except ValueError as exc:
+        raise CaseValidationError(source, [FieldError("", str(exc))]) from None
+
+
+def canonical_json(document: Any) -> str:
+    """The one serialisation hashes are taken over (sorted keys, no spaces)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def case_sha256(document: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+
+
+def format_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class whose fields sit at ``loc`` (for 'did you mean')."""
+    model: type[BaseModel] = Case
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        found = None
+        for arg in _flatten(field.annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                found = arg
+        if found is None:
+            return None
+        model = found
+    return model
+
+
+def _flatten(annotation: Any) -> list[Any]:
+    args = get_args(annotation)
+    if not args:
+        return [annotation]
+    out: list[Any] = []
+    for arg in args:
+        out += _flatten(arg)
+    return out
+
+
+def _expected(err: Mapping[str, Any], path: str) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        parent = _model_at(tuple(err["loc"][:-1]))
+        name = str(err["loc"][-1])
+        if parent is not None:
+            close = difflib.get_close_matches(name, list(parent.model_fields), n=1, cutoff=0.6)
+            if close:
+                return f"unknown field `{name}`; did you mean `{close[0]}`?"
+            known = ", ".join(parent.model_fields)
+            return f"unknown field `{name}`; known fields here: {known}"
+        return f"unknown field `{name}`"
+    if kind == "literal_error":
+        if path.startswith("red_flags"):
+            return "unknown red flag; known red flags: " + ", ".join(KNOWN_RED_FLAGS)
+        if path.endswith(".exercise"):
+            return "unknown exercise id; known ids: " + ", ".join(KNOWN_EXERCISES)
+        if path == "schema_version":
+            versions = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+            return f"unsupported schema version; supported: {versions}"
+        return f"expected one of {ctx.get('expected', '')}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "expected an integer (a JSON number, not a string)"
+    if kind in ("float_type", "float_parsing"):
+        return "expected a number (a JSON number, not a string)"
+    if kind in ("string_type",):
+        return "expected a string"
+    if kind == "bool_type":
+        return "expected true or false"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "expected an object"
+    if kind == "list_type":
+        return "expected a list"
+    if kind == "greater_than_equal":
+        return f"expected a value ≥ {ctx['ge']}"
+    if kind == "less_than_equal":
+        return f"expected a value ≤ {ctx['le']}"
+    if kind == "greater_than":
+        return f"expected a value > {ctx['gt']}"
+    if kind == "less_than":
+        return f"expected a value < {ctx['lt']}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} item(s)"
+    if kind == "too_long":
+        return f"expected at most {ctx.get('max_length')} item(s)"
+    if kind == "string_too_short":
+        return f"expected at least {ctx.get('min_length')} character(s)"
+    if kind == "string_too_long":
+        return f"expected at most {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        if path == "case_id":
+            return "expected 1–64 characters from A-Z a-z 0-9 . _ -"
+        return f"expected text matching {ctx.get('pattern')}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return str(err["msg"])
+
+
+def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path = format_path(loc)
+        value = None if err["type"] == "missing" else _show(err.get("input"))
+        if err["type"] == "extra_forbidden":
+            value = None
+        out.append(FieldError(path, _expected(err, path), value))
+    return out
+
+
+def _as_date(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _cross_field_errors(doc: Mapping[str, Any]) -> list[FieldError]:
+    """Rules that span fields, checked on the raw document so that they are
+    reported together with the field errors of the same file."""
+    errors: list[FieldError] = []
+    review = _as_date(doc.get("review_date"))
+
+    program = doc.get("program")
+    if isinstance(program, Mapping):
+        for track in TRACKS:
+            rx = program.get(track)
+            if isinstance(rx, Mapping) and isinstance(rx.get("exercise"), str):
+                ex = rx["exercise"]
+                if ex in EXERCISES and EXERCISES[ex][0] != track:
+                    errors.append(
+                        FieldError(
+                            f"program.{track}.exercise",
+                            f"`{ex}` belongs to the {EXERCISES[ex][0]} track, not {track}; "
+                            f"expected one of {', '.join(exercises_on(track))}",
+                            _show(ex),
+                        )
+                    )
+
+    for key in ("sessions", "assessments"):
+        items = doc.get(key)
+        if review is None or not isinstance(items, list):
+            continue
+        for i, item in enumerate(items):
+            when = _as_date(item.get("date")) if isinstance(item, Mapping) else None
+            if when is not None and when > review:
+                errors.append(
+                    FieldError(
+                        f"{key}[{i}].date",
+                        f"is after review_date {review.isoformat()}; expected on or before it",
+                        _show(item["date"]),
+                    )
+                )
+
+    condition = doc.get("condition")
+    if isinstance(condition, Mapping) and condition.get("kind") == "achilles_rupture":
+        for field in ("injury_date", "management"):
+            if condition.get(field) is None:
+                errors.append(
+                    FieldError(
+                        f"condition.{field}",
+                        "required when condition.kind is achilles_rupture",
+                    )
+                )
+
+    flags = doc.get("red_flags")
+    if isinstance(flags, list):
+        seen: set[str] = set()
+        for i, flag in enumerate(flags):
+            if isinstance(flag, str) and flag in seen:
+                errors.append(
+                    FieldError(f"red_flags[{i}]", "red flag listed twice; expected each once",
+                               _show(flag))
+                )
+            if isinstance(flag, str):
+                seen.add(flag)
+
+    side = condition.get("side") if isinstance(condition, Mapping) else None
+    assessments = doc.get("assessments")
+    if side in ("left", "right") and isinstance(assessments, list):
+        for i, item in enumerate(assessments):
+            test = item.get("heel_raise_test") if isinstance(item, Mapping) else None
+            if isinstance(test, Mapping) and "involved" in test and test.get("uninvolved") is None:
+                errors.append(
+                    FieldError(
+                        f"assessments[{i}].heel_raise_test.uninvolved",
+                        "required field is missing (it may be absent only for side: both)",
+                    )
+                )
+    return errors
+
+
+def validate_document(doc: Any, source: str = "<case>") -> Case:
+    """Validate a parsed JSON document; raise CaseValidationError with every
+    problem, or return the Case."""
+    if not isinstance(doc, Mapping):
+        raise CaseValidationError(
+            source, [FieldError("", "expected a JSON object at the top level", _show(doc))]
+        )
+    errors: list[FieldError] = []
+    case: Case | None = None
+    try:
+        case = Case.model_validate(doc)
+    except ValidationError as exc:
+        errors += _pydantic_errors(exc)
+    errors += _cross_field_errors(doc)
+    if errors or case is None:
+        raise CaseValidationError(source, errors)
+    return case
+
+
+def validate_text(text: str, source: str = "<case>") -> tuple[Case, dict[str, Any]]:
+    """Parse and validate JSON text; returns the Case and the raw document
+    (kept for provenance and for the audit trail)."""
+    doc = parse_json(text, source)
+    case = validate_document(doc, source)
+    return case, doc
+
+
+def read_case_file(path: Path) -> tuple[Case, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CaseValidationError(str(path), [FieldError("", "not UTF-8 text")]) from None
+    except OSError as exc:
+        raise CaseValidationError(str(path), [FieldError("", f"cannot read: {exc.strerror}")]) from None
+    return validate_text(text, str(path))
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
