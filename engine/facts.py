@@ -1,0 +1,383 @@
+"""Base facts: what Python reads off a validated case for the rules.
+
+Python only measures (latest values, counts, changes, windows); every
+threshold that turns a measure into a judgement is in the rule files. Each
+fact keeps the case-file paths it came from, so an explanation can point a
+clinician at the exact field (``sessions[3].exercises[0].pain_during``).
+
+The window sizes are rule-base settings (``rulebase.yaml``), not literals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+from calfrehab.engine.case import Case, Session
+from calfrehab.engine.exercises import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
+
+FactType = Literal["bool", "int", "number", "str"]
+FactValue = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """A base fact the rule language may name: its type, what it means, and
+    for enumerated strings the values it can take."""
+
+    name: str
+    type: FactType
+    doc: str
+    choices: tuple[str, ...] | None = None
+    # For facts that count time from a date: the date field the explainer
+    # uses to say when a gate will open.
+    per_week_from: str | None = None
+
+
+@dataclass
+class Fact:
+    name: str
+    value: FactValue | None
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactSettings:
+    window_sessions: int
+    stiffness_window_days: int
+
+
+@dataclass
+class FactSet:
+    """All base facts of one case, by name; a missing value is None."""
+
+    facts: dict[str, Fact] = field(default_factory=dict)
+    anchors: dict[str, date] = field(default_factory=dict)
+
+    def put(self, name: str, value: FactValue | None, *sources: str) -> None:
+        self.facts[name] = Fact(name, value, tuple(sources))
+
+    def value(self, name: str) -> FactValue | None:
+        fact = self.facts.get(name)
+        return None if fact is None else fact.value
+
+    def values(self) -> dict[str, FactValue | None]:
+        return {name: fact.value for name, fact in self.facts.items()}
+
+
+def _enum(name: str, doc: str, choices: tuple[str, ...]) -> FactSpec:
+    return FactSpec(name, "str", doc, choices)
+
+
+RED_FLAGS = (
+    "suspected_rupture",
+    "calf_swelling_warmth",
+    "unremitting_night_pain",
+    "systemic_symptoms",
+    "neurological_signs",
+    "recent_fluoroquinolone",
+    "bilateral_without_cause",
+)
+
+CASE_FACTS: tuple[FactSpec, ...] = (
+    _enum("condition.kind", "condition kind", (
+        "achilles_midportion", "achilles_insertional", "plantar_fasciopathy",
+        "achilles_rupture", "calf_strain", "none")),
+    _enum("condition.irritability", "clinician's irritability rating", ("high", "moderate", "low")),
+    _enum("condition.management", "rupture management", ("operative", "non_operative")),
+    _enum("condition.muscle", "strained muscle", ("gastrocnemius", "soleus")),
+    _enum("condition.side", "involved side", ("left", "right", "both")),
+    _enum("patient.goal", "patient's goal", ("running", "daily_activity", "sport")),
+    FactSpec("patient.age_years", "int", "age in years"),
+    FactSpec("patient.body_mass_kg", "number", "body mass in kg"),
+    *(FactSpec(f"red_flag.{flag}", "bool", f"red flag {flag} recorded") for flag in RED_FLAGS),
+    FactSpec("red_flags.count", "int", "number of red flags recorded"),
+    FactSpec("injury.weeks_since", "int",
+             "whole weeks from injury (or surgery, when operative) to review date",
+             per_week_from="injury.anchor"),
+    FactSpec("injury.days_since", "int", "days from injury (or surgery) to review date"),
+    FactSpec("sessions.count", "int", "sessions logged"),
+    FactSpec("session.pain_next_morning_last", "int", "next-morning pain after the last session"),
+    FactSpec("session.pain_next_morning_change", "int",
+             "next-morning pain after the last session minus after the one before"),
+    FactSpec("session.stiffness_change_min", "number",
+             "mean morning stiffness of the last window minus the window before (minutes)"),
+    FactSpec("assessment.pain_at_rest", "int", "latest pain at rest"),
+    FactSpec("assessment.visa_a", "int", "latest VISA-A score"),
+    FactSpec("assessment.hop_pain", "int", "latest pain during 10 single-leg hops"),
+    FactSpec("assessment.heel_raise_involved", "int", "latest heel-raise test, involved side"),
+    FactSpec("assessment.heel_raise_uninvolved", "int", "latest heel-raise test, uninvolved side"),
+    FactSpec("assessment.heel_raise_lsi", "number",
+             "heel-raise limb symmetry index, involved / uninvolved × 100"),
+    FactSpec("assessment.visa_a_change", "int", "latest minus first VISA-A"),
+    FactSpec("assessment.heel_raise_change", "int", "latest minus first heel-raise test, involved"),
+    FactSpec("assessment.span_weeks", "int", "whole weeks from the first to the latest assessment"),
+    FactSpec("loading.weeks", "int", "whole weeks from the first logged session to review date"),
+)
+
+TRACK_FACT_TEMPLATES: tuple[FactSpec, ...] = (
+    FactSpec("started", "bool", "the track has a current prescription"),
+    FactSpec("rung", "int", "rung of the current exercise"),
+    _enum("exercise", "current exercise id", tuple(EXERCISES)),
+    FactSpec("load_kg", "number", "current external load"),
+    FactSpec("load_bw_ratio", "number", "current external load / body mass"),
+    FactSpec("sets", "int", "prescribed sets"),
+    FactSpec("reps", "int", "prescribed reps (seconds for holds)"),
+    FactSpec("is_isometric", "bool", "the current exercise is an isometric hold"),
+    FactSpec("window_sessions", "int", "sessions in the window that logged the current exercise"),
+    FactSpec("pain_during_last", "int", "pain during the current exercise, latest session"),
+    FactSpec("pain_during_previous", "int", "pain during the current exercise, the session before"),
+    FactSpec("pain_during_max_window", "int", "worst pain during the current exercise in the window"),
+    FactSpec("dose_completed_window", "int",
+             "sessions in the window where the prescribed sets × reps were completed at the load"),
+    FactSpec("hurt_most_last_session", "bool",
+             "this track's exercise had the highest pain during in the last session"),
+)
+
+# Facts set after the decision, for the prescription phase.
+PRESCRIBE_FACT_TEMPLATES: tuple[FactSpec, ...] = (
+    _enum("decision", "decision for the track",
+          ("progress", "hold", "regress", "start", "not_started", "refer")),
+    FactSpec("next_rung", "int", "rung of the next prescription"),
+    _enum("next_exercise", "next exercise id", tuple(EXERCISES)),
+)
+
+
+def base_fact_specs() -> dict[str, FactSpec]:
+    specs = {spec.name: spec for spec in CASE_FACTS}
+    for track in TRACKS:
+        for tmpl in TRACK_FACT_TEMPLATES:
+            specs[f"{track}.{tmpl.name}"] = FactSpec(
+                f"{track}.{tmpl.name}", tmpl.type, tmpl.doc, tmpl.choices
+            )
+    return specs
+
+
+def prescribe_fact_specs() -> dict[str, FactSpec]:
+    specs: dict[str, FactSpec] = {}
+    for track in TRACKS:
+        for tmpl in PRESCRIBE_FACT_TEMPLATES:
+            specs[f"{track}.{tmpl.name}"] = FactSpec(
+                f"{track}.{tmpl.name}", tmpl.type, tmpl.doc, tmpl.choices
+            )
+    return specs
+
+
+def _weeks(days: int) -> int:
+    return days // 7
+
+
+def _completed(sets_done: list[int], sets: int, reps: int) -> bool:
+    return len(sets_done) >= sets and all(n >= reps for n in sets_done[:sets])
+
+
+def compute_facts(case: Case, settings: FactSettings) -> FactSet:
+    fs = FactSet()
+    review = case.review_date
+    cond, patient = case.condition, case.patient
+
+    fs.put("condition.kind", cond.kind, "condition.kind")
+    fs.put("condition.irritability", cond.irritability, "condition.irritability")
+    fs.put("condition.management", cond.management, "condition.management")
+    fs.put("condition.muscle", cond.muscle, "condition.muscle")
+    fs.put("condition.side", cond.side, "condition.side")
+    fs.put("patient.goal", patient.goal, "patient.goal")
+    fs.put("patient.age_years", patient.age_years, "patient.age_years")
+    fs.put("patient.body_mass_kg", patient.body_mass_kg, "patient.body_mass_kg")
+    for flag in RED_FLAGS:
+        where = [f"red_flags[{i}]" for i, f in enumerate(case.red_flags) if f == flag]
+        fs.put(f"red_flag.{flag}", bool(where), *(where or ["red_flags"]))
+    fs.put("red_flags.count", len(case.red_flags), "red_flags")
+
+    anchor, anchor_path = None, None
+    if cond.kind == "achilles_rupture":
+        if cond.management == "operative" and cond.surgery_date is not None:
+            anchor, anchor_path = cond.surgery_date, "condition.surgery_date"
+        elif cond.injury_date is not None:
+            anchor, anchor_path = cond.injury_date, "condition.injury_date"
+    if anchor is not None and anchor_path is not None:
+        days = (review - anchor).days
+        fs.put("injury.weeks_since", _weeks(days), anchor_path, "review_date")
+        fs.put("injury.days_since", days, anchor_path, "review_date")
+        fs.anchors["injury.anchor"] = anchor
+    else:
+        fs.put("injury.weeks_since", None)
+        fs.put("injury.days_since", None)
+
+    # Keep each session's index in the file, for provenance, then sort.
+    indexed = sorted(enumerate(case.sessions), key=lambda pair: pair[1].date)
+    fs.put("sessions.count", len(indexed), "sessions")
+    _session_facts(fs, indexed, review, settings)
+    _assessment_facts(fs, case)
+    if indexed:
+        first_day = indexed[0][1].date
+        fs.put("loading.weeks", _weeks((review - first_day).days),
+               f"sessions[{indexed[0][0]}].date", "review_date")
+    else:
+        fs.put("loading.weeks", None)
+
+    for track in TRACKS:
+        _track_facts(fs, case, track, indexed, settings)
+    return fs
+
+
+def _session_facts(
+    fs: FactSet, indexed: list[tuple[int, Session]], review: date, settings: FactSettings
+) -> None:
+    with_pain = [(i, s) for i, s in indexed if s.pain_next_morning is not None]
+    if with_pain:
+        i, last = with_pain[-1]
+        fs.put("session.pain_next_morning_last", last.pain_next_morning,
+               f"sessions[{i}].pain_next_morning")
+    else:
+        fs.put("session.pain_next_morning_last", None)
+    if len(with_pain) >= 2:
+        (j, prev), (i, last) = with_pain[-2], with_pain[-1]
+        assert last.pain_next_morning is not None and prev.pain_next_morning is not None
+        fs.put("session.pain_next_morning_change", last.pain_next_morning - prev.pain_next_morning,
+               f"sessions[{i}].pain_next_morning", f"sessions[{j}].pain_next_morning")
+    else:
+        fs.put("session.pain_next_morning_change", None)
+
+    # Week-on-week stiffness: the mean of the last window of days (ending on
+    # the latest session) against the window before it.
+    stiff = [(i, s) for i, s in indexed if s.morning_stiffness_min is not None]
+    if stiff:
+        end = stiff[-1][1].date
+        width = timedelta(days=settings.stiffness_window_days)
+        recent = [(i, s) for i, s in stiff if end - width < s.date <= end]
+        before = [(i, s) for i, s in stiff if end - 2 * width < s.date <= end - width]
+        if recent and before:
+            def mean(items: list[tuple[int, Session]]) -> float:
+                return sum(s.morning_stiffness_min or 0 for _, s in items) / len(items)
+
+            change = round(mean(recent) - mean(before), 2)
+            paths = [f"sessions[{i}].morning_stiffness_min" for i, _ in before + recent]
+            fs.put("session.stiffness_change_min", change, *paths)
+            return
+    fs.put("session.stiffness_change_min", None)
+
+
+def _assessment_facts(fs: FactSet, case: Case) -> None:
+    indexed = sorted(enumerate(case.assessments), key=lambda pair: pair[1].date)
+
+    def latest(attr: str, name: str) -> None:
+        have = [(i, a) for i, a in indexed if getattr(a, attr) is not None]
+        if have:
+            i, a = have[-1]
+            fs.put(name, getattr(a, attr), f"assessments[{i}].{attr}")
+        else:
+            fs.put(name, None)
+
+    latest("pain_at_rest", "assessment.pain_at_rest")
+    latest("visa_a", "assessment.visa_a")
+    latest("hop_pain", "assessment.hop_pain")
+
+    hrt = [(i, a) for i, a in indexed if a.heel_raise_test is not None]
+    inv = unv = lsi = hr_change = None
+    inv_paths: tuple[str, ...] = ()
+    if hrt:
+        i, a = hrt[-1]
+        assert a.heel_raise_test is not None
+        inv, unv = a.heel_raise_test.involved, a.heel_raise_test.uninvolved
+        inv_paths = (f"assessments[{i}].heel_raise_test.involved",)
+        if unv:
+            lsi = round(inv / unv * 100, 1)
+        if len(hrt) >= 2:
+            j, first = hrt[0]
+            assert first.heel_raise_test is not None
+            hr_change = inv - first.heel_raise_test.involved
+    fs.put("assessment.heel_raise_involved", inv, *inv_paths)
+    unv_path = inv_paths[0].replace("involved", "uninvolved") if inv_paths else ""
+    fs.put("assessment.heel_raise_uninvolved", unv, *([unv_path] if unv is not None else []))
+    fs.put("assessment.heel_raise_lsi", lsi, *([*inv_paths, unv_path] if lsi is not None else []))
+    fs.put("assessment.heel_raise_change", hr_change,
+           *([f"assessments[{hrt[0][0]}].heel_raise_test.involved", *inv_paths]
+             if hr_change is not None else []))
+
+    visa = [(i, a) for i, a in indexed if a.visa_a is not None]
+    if len(visa) >= 2:
+        (j, first), (i, last) = visa[0], visa[-1]
+        assert first.visa_a is not None and last.visa_a is not None
+        fs.put("assessment.visa_a_change", last.visa_a - first.visa_a,
+               f"assessments[{j}].visa_a", f"assessments[{i}].visa_a")
+    else:
+        fs.put("assessment.visa_a_change", None)
+    if len(indexed) >= 2:
+        fs.put("assessment.span_weeks", _weeks((indexed[-1][1].date - indexed[0][1].date).days),
+               f"assessments[{indexed[0][0]}].date", f"assessments[{indexed[-1][0]}].date")
+    else:
+        fs.put("assessment.span_weeks", None)
+
+
+def _track_facts(
+    fs: FactSet, case: Case, track: str, indexed: list[tuple[int, Session]],
+    settings: FactSettings,
+) -> None:
+    rx = case.program.on(track)
+    p = f"program.{track}"
+    fs.put(f"{track}.started", rx is not None, p)
+    if rx is None:
+        for tmpl in TRACK_FACT_TEMPLATES[1:]:
+            fs.put(f"{track}.{tmpl.name}", None)
+        return
+    fs.put(f"{track}.rung", EXERCISES[rx.exercise][1], f"{p}.exercise")
+    fs.put(f"{track}.exercise", rx.exercise, f"{p}.exercise")
+    fs.put(f"{track}.load_kg", rx.load_kg, f"{p}.load_kg")
+    mass = case.patient.body_mass_kg
+    fs.put(f"{track}.load_bw_ratio", round(rx.load_kg / mass, 3) if mass else None,
+           *([f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
+    fs.put(f"{track}.sets", rx.sets, f"{p}.sets")
+    fs.put(f"{track}.reps", rx.reps, f"{p}.reps")
+    fs.put(f"{track}.is_isometric", rx.exercise in ISOMETRIC_EXERCISES, f"{p}.exercise")
+
+    # (session index, exercise index, performed) for the current exercise.
+    logged = [
+        (i, k, ex)
+        for i, s in indexed
+        for k, ex in enumerate(s.exercises)
+        if ex.exercise == rx.exercise
+    ]
+    window = logged[-settings.window_sessions:]
+    fs.put(f"{track}.window_sessions", len(window),
+           *(f"sessions[{i}].exercises[{k}]" for i, k, _ in window))
+    if window:
+        i, k, last = window[-1]
+        fs.put(f"{track}.pain_during_last", last.pain_during,
+               f"sessions[{i}].exercises[{k}].pain_during")
+        worst = max(window, key=lambda w: w[2].pain_during)
+        fs.put(f"{track}.pain_during_max_window", worst[2].pain_during,
+               *(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in window))
+    else:
+        fs.put(f"{track}.pain_during_last", None)
+        fs.put(f"{track}.pain_during_max_window", None)
+    if len(window) >= 2:
+        i, k, prev = window[-2]
+        fs.put(f"{track}.pain_during_previous", prev.pain_during,
+               f"sessions[{i}].exercises[{k}].pain_during")
+    else:
+        fs.put(f"{track}.pain_during_previous", None)
+    done = [
+        (i, k)
+        for i, k, ex in window
+        if ex.load_kg >= rx.load_kg and _completed(ex.sets_completed, rx.sets, rx.reps)
+    ]
+    fs.put(f"{track}.dose_completed_window", len(done),
+           *(f"sessions[{i}].exercises[{k}].sets_completed" for i, k, _ in window))
+
+    # Which track hurt most in the last session: a session-level flare with no
+    # track over the pain-during limit regresses that one.
+    hurt = False
+    hurt_paths: list[str] = []
+    if indexed:
+        i, last_session = indexed[-1]
+        by_track: dict[str, int] = {}
+        for k, ex in enumerate(last_session.exercises):
+            tr = EXERCISES[ex.exercise][0]
+            by_track[tr] = max(by_track.get(tr, -1), ex.pain_during)
+            if ex.exercise == rx.exercise:
+                hurt_paths.append(f"sessions[{i}].exercises[{k}].pain_during")
+        if track in by_track and by_track[track] == max(by_track.values()):
+            hurt = True
+    fs.put(f"{track}.hurt_most_last_session", hurt, *hurt_paths)

@@ -1,0 +1,224 @@
+"""Load a rules directory and check it before anything is evaluated.
+
+A rules directory holds ``rulebase.yaml`` (name, version, settings),
+``sources.yaml`` (the citations rules name), ``ladder.yaml`` (the rungs and
+their doses) and rule files (every other ``*.yaml``). Case tables live in
+``cases/`` and do not count towards the rule base's hash.
+
+Every problem is reported with file, line and rule id, all at once; a rules
+directory with any problem is never evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from calfrehab.engine.errors import RuleError, RuleProblem
+from calfrehab.engine.ladder import Ladder
+from calfrehab.engine.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
+
+MANIFEST = "rulebase.yaml"
+SOURCES = "sources.yaml"
+LADDER = "ladder.yaml"
+RESERVED = (MANIFEST, SOURCES, LADDER)
+
+
+@dataclass(frozen=True)
+class LocatedRule:
+    rule: Rule
+    file: str
+    line: int
+
+
+@dataclass
+class RuleBase:
+    """A checked rules directory, before compiling."""
+
+    directory: Path
+    manifest: Manifest
+    sources: dict[str, Source]
+    ladder: Ladder
+    rules: list[LocatedRule]
+    sha256: str
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    def citation(self, key: str) -> str:
+        return self.sources[key].citation
+
+
+def default_rules_dir() -> Path:
+    from calfrehab.rules import default_rules_dir as shipped
+
+    return shipped()
+
+
+def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(RuleProblem(path.name, f"cannot read: {exc}"))
+        return None, None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems.append(RuleProblem(path.name, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                                    line))
+        return None, None
+    return data, node
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """Line (1-based) of the YAML node at ``loc``, or of its nearest parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for key, value in node.value:
+                if key.value == part:
+                    nxt = value
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_problems(
+    exc: ValidationError, file: str, node: yaml.Node | None, data: Any
+) -> Iterator[RuleProblem]:
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        rule_id = None
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            rules = data.get("rules") if isinstance(data, dict) else None
+            if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+                rule_id = rules[loc[1]].get("id")
+        msg = err["msg"]
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        yield RuleProblem(file, f"{_where(loc)}: {msg}", _line_of(node, loc), rule_id)
+
+
+def _parse(
+    model: type[BaseModel], path: Path, problems: list[RuleProblem]
+) -> tuple[Any, yaml.Node | None, Any]:
+    data, node = _yaml(path, problems)
+    if data is None and node is None:
+        return None, None, None
+    try:
+        return model.model_validate(data), node, data
+    except ValidationError as exc:
+        # A union of condition shapes reports every branch; keep the first
+        # problem per location so the list reads like a list of mistakes.
+        seen: set[tuple[str, int | None]] = set()
+        for p in _model_problems(exc, path.name, node, data):
+            key = (p.message.split(":")[0], p.line)
+            if key not in seen:
+                seen.add(key)
+                problems.append(p)
+        return None, node, data
+
+
+def rule_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.yaml") if p.name not in RESERVED)
+
+
+def rulebase_sha256(directory: Path) -> str:
+    """sha256 over the files that decide (manifest, sources, ladder, rule
+    files), in name order, each as its name, a NUL, its bytes, a NUL."""
+    digest = hashlib.sha256()
+    for path in [directory / n for n in RESERVED] + rule_files(directory):
+        if path.exists():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def load_rulebase(directory: Path | None = None) -> RuleBase:
+    """Read and check a rules directory; raise RuleError listing every
+    problem. Semantic checks (facts, types, strata) run in the compiler."""
+    directory = Path(directory) if directory is not None else default_rules_dir()
+    problems: list[RuleProblem] = []
+    if not directory.is_dir():
+        raise RuleError([RuleProblem(str(directory), "not a directory")])
+    for name in RESERVED:
+        if not (directory / name).exists():
+            problems.append(RuleProblem(name, "missing from the rules directory"))
+    if problems:
+        raise RuleError(problems)
+
+    manifest, _, _ = _parse(Manifest, directory / MANIFEST, problems)
+    sources_file, _, _ = _parse(SourcesFile, directory / SOURCES, problems)
+    ladder, _, _ = _parse(Ladder, directory / LADDER, problems)
+
+    located: list[LocatedRule] = []
+    seen_ids: dict[str, str] = {}
+    files = rule_files(directory)
+    if not files:
+        problems.append(RuleProblem(str(directory), "no rule files (*.yaml) found"))
+    for path in files:
+        parsed, node, _ = _parse(RuleFile, path, problems)
+        if parsed is None:
+            continue
+        for i, rule in enumerate(parsed.rules):
+            line = _line_of(node, ("rules", i)) or 1
+            if rule.id in seen_ids:
+                problems.append(RuleProblem(path.name, f"duplicate rule id (also in {seen_ids[rule.id]})",
+                                            line, rule.id))
+            seen_ids[rule.id] = f"{path.name}:{line}"
+            located.append(LocatedRule(rule, path.name, line))
+
+    if sources_file is not None:
+        for lr in located:
+            for key in lr.rule.sources:
+                if key not in sources_file.sources:
+                    problems.append(RuleProblem(lr.file, f"unknown source `{key}` (not in {SOURCES})",
+                                                lr.line, lr.rule.id))
+        if ladder is not None:
+            cited = [*ladder.load.sources]
+            cited += [k for s in ladder.load.schemes.values() for k in s.sources]
+            cited += [k for t in ladder.tracks.values() for r in t.rungs for k in r.sources]
+            for key in sorted(set(cited)):
+                if key not in sources_file.sources:
+                    problems.append(RuleProblem(LADDER, f"unknown source `{key}` (not in {SOURCES})"))
+    if problems:
+        raise RuleError(problems)
+    assert manifest is not None and sources_file is not None and ladder is not None
+    return RuleBase(
+        directory=directory,
+        manifest=manifest,
+        sources=dict(sources_file.sources),
+        ladder=ladder,
+        rules=located,
+        sha256=rulebase_sha256(directory),
+        files=[p.name for p in files],
+    )

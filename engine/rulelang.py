@@ -1,0 +1,157 @@
+"""The rule language: what a rule file may say, as pydantic models.
+
+A rule file is YAML::
+
+    rules:
+      - id: pain-during-over-limit
+        title: Pain during above the acceptable limit
+        rationale: ...
+        sources: [silbernagel2007]
+        applies_to: {conditions: all, tracks: [straight_knee, bent_knee]}
+        priority: 10
+        when: {fact: track.pain_during_last, op: ">", value: 5}
+        then: {decision: regress}
+
+``when`` is a tree of ``all`` / ``any`` / ``not`` over comparisons of a named
+fact with a literal (``value``) or with another fact (``to_fact``). In a rule
+that applies to tracks, ``track.`` in a fact name stands for each track in
+turn. ``then`` does exactly one thing: assert a derived fact, decide for the
+track, refer the case, or (in the ``prescribe`` phase) adjust the next
+prescription. The reference is ``docs/rule-language.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists", "missing"]
+Literal_ = bool | int | float | str
+TrackName = Literal["straight_knee", "bent_knee", "energy_storage"]
+DecisionName = Literal["progress", "hold", "regress", "start"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Compare(_Model):
+    fact: str
+    op: Op
+    value: Literal_ | list[Literal_] | None = None
+    to_fact: str | None = None
+
+    @model_validator(mode="after")
+    def _operand(self) -> Compare:
+        unary = self.op in ("exists", "missing")
+        if unary and (self.value is not None or self.to_fact is not None):
+            raise ValueError(f"`{self.op}` takes no value")
+        if not unary and (self.value is None) == (self.to_fact is None):
+            raise ValueError("give exactly one of `value` or `to_fact`")
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"`{self.op}` takes a list `value`")
+        if self.op not in ("in", "not_in") and isinstance(self.value, list):
+            raise ValueError(f"`{self.op}` takes a single `value`, not a list")
+        return self
+
+
+class All(_Model):
+    all: list[Condition] = Field(min_length=1)
+
+
+class Any_(_Model):
+    any: list[Condition] = Field(min_length=1)
+
+
+class Not(_Model):
+    not_: Condition = Field(alias="not")
+
+
+Condition = Annotated[Union[Compare, All, Any_, Not], Field(union_mode="left_to_right")]  # noqa: UP007
+
+
+class Prescribe(_Model):
+    """Adjustments to the next prescription; cues add up, the rest replace."""
+
+    range: Literal["floor", "off_step", "none"] | None = None
+    surface: str | None = None
+    tempo: str | None = None
+    frequency: str | None = None
+    cues: list[str] = Field(default_factory=list)
+
+
+class Then(_Model):
+    assert_: str | None = Field(default=None, alias="assert")
+    decision: DecisionName | None = None
+    # With `decision: start`: the rung the track starts on.
+    rung: Annotated[int, Field(ge=0, le=6)] | None = None
+    refer: bool | None = None
+    prescribe: Prescribe | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Then:
+        given = [k for k in ("assert_", "decision", "refer", "prescribe") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("`then` does exactly one of: assert, decision, refer: true, prescribe")
+        if (self.decision == "start") != (self.rung is not None):
+            raise ValueError("`decision: start` needs `rung` (and only start takes one)")
+        return self
+
+
+class AppliesTo(_Model):
+    conditions: Literal["all"] | list[str] = "all"
+    tracks: list[TrackName] = Field(default_factory=list)
+
+
+class Rule(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
+    title: Annotated[str, Field(min_length=3)]
+    rationale: Annotated[str, Field(min_length=10)]
+    sources: list[str] = Field(min_length=1)
+    applies_to: AppliesTo = AppliesTo()
+    priority: Annotated[int, Field(ge=0, le=1000)] = 100
+    phase: Literal["decide", "prescribe"] = "decide"
+    reason: str | None = None
+    when: Condition
+    then: Then
+
+
+class RuleFile(_Model):
+    description: str | None = None
+    rules: list[Rule] = Field(min_length=1)
+
+
+class Source(_Model):
+    citation: Annotated[str, Field(min_length=10)]
+    note: str | None = None
+
+
+class SourcesFile(_Model):
+    sources: dict[str, Source]
+
+
+class Settings(_Model):
+    window_sessions: Annotated[int, Field(ge=1, le=10)]
+    stiffness_window_days: Annotated[int, Field(ge=1, le=60)]
+
+
+class Manifest(_Model):
+    name: str
+    version: str
+    description: str | None = None
+    settings: Settings
+
+
+All.model_rebuild()
+Any_.model_rebuild()
+Not.model_rebuild()
+Then.model_rebuild()
+Rule.model_rebuild()
+
+
+def condition_from(data: Any) -> Condition:
+    from pydantic import TypeAdapter
+
+    result: Condition = TypeAdapter(Condition).validate_python(data)
+    return result
