@@ -22,10 +22,9 @@ from typing import Any
 from calfrehab.engine.conditions import AllOf, AnyOf, Atom, Cond, Leaf, NotOf, derived_polarities
 from calfrehab.engine.conditions import to_dnf as _to_dnf
 from calfrehab.engine.errors import RuleError, RuleProblem
-from calfrehab.engine.exercises import TRACKS
 from calfrehab.engine.facts import FactSpec, base_fact_specs, prescribe_fact_specs
 from calfrehab.engine.loader import LocatedRule, RuleBase
-from calfrehab.engine.rulelang import All, Any_, Compare, Condition, Not, Rule
+from calfrehab.engine.rulelang import All, Compare, Condition, Not, Rule
 
 CONDITION_KINDS = base_fact_specs()["condition.kind"].choices or ()
 SINK = "__calfrehab_sink__"
@@ -121,7 +120,7 @@ class _Checker:
             return f"{track}.{name[len('track.'):]}"
         return name
 
-    def spec(self, lr: LocatedRule, name: str) -> FactSpec | None | str:
+    def spec(self, lr: LocatedRule, name: str) -> FactSpec | str | None:
         """The base fact spec, 'derived' for a flag, or None when unknown."""
         if name in self.base_specs:
             return self.base_specs[name]

@@ -1,0 +1,147 @@
+"""Commands on case files: validate, schema, next, explain."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from calfrehab.cli.options import audit_options, domain_errors, json_option, rules_option
+from calfrehab.cli.render import render_explain, render_next
+from calfrehab.engine import api
+from calfrehab.engine.case import Case
+from calfrehab.engine.errors import CaseValidationError
+from calfrehab.engine.validation import parse_json, read_case_file, validate_document
+
+
+def _expand(paths: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if p != "-" and path.is_dir():
+            out += [str(x) for x in sorted(path.glob("*.json"))]
+        else:
+            out.append(p)
+    return out
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@json_option
+def validate(paths: tuple[str, ...], as_json: bool) -> None:
+    """Check case files against the case format, version 1.
+
+    PATHS are files, directories (their *.json) or - for standard input.
+    Prints a line per file and every error of an invalid one, each with its
+    path in the file, the value and what was expected. Exit 0 when all are
+    valid, 1 when any is not.
+
+    Example:
+
+        calfrehab validate examples/ ../shared/examples/invalid-case.json
+    """
+    results = []
+    for p in _expand(paths):
+        try:
+            if p == "-":
+                validate_document(parse_json(sys.stdin.read(), "<stdin>"), "<stdin>")
+            else:
+                read_case_file(Path(p))
+            results.append({"file": p, "valid": True, "errors": []})
+        except CaseValidationError as exc:
+            results.append({"file": p, "valid": False,
+                            "errors": [e.as_dict() for e in exc.errors]})
+            if not as_json:
+                click.echo(f"INVALID {exc.render()}")
+                continue
+        if not as_json and results[-1]["valid"]:
+            click.echo(f"ok      {p}")
+    if as_json:
+        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+    elif len(results) > 1:
+        bad = sum(not r["valid"] for r in results)
+        click.echo(f"{len(results) - bad} valid, {bad} invalid")
+    sys.exit(0 if all(r["valid"] for r in results) else 1)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the case format (version 1).
+
+    Cross-field rules (dates not after review_date, an exercise on its own
+    track, what a rupture requires) are listed in the schema's description.
+
+    Example:
+
+        calfrehab schema > case.schema.json
+    """
+    click.echo(json.dumps(case_schema(), indent=2, ensure_ascii=False))
+
+
+def case_schema() -> dict[str, object]:
+    schema = Case.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "calfrehab case file, version 1"
+    schema["description"] = (
+        "One patient's calf rehabilitation at one review. Also enforced: dates in sessions "
+        "and assessments not after review_date; each program track's exercise belongs to "
+        "that track; achilles_rupture requires condition.injury_date and condition.management; "
+        "red flags listed once each; heel_raise_test.uninvolved required unless side is both."
+    )
+    return schema
+
+
+@click.command(name="next")
+@click.argument("case", type=str)
+@rules_option
+@json_option
+@audit_options
+@domain_errors(exit_code=1)
+def next_(case: str, rules_dir: Path | None, as_json: bool, audit_path: Path | None,
+          clinician: str | None, no_record: bool) -> None:
+    """Decide the next step of a case's calf rehab, per track, with reasons.
+
+    CASE is a case file or - for standard input. The decision is recorded in
+    the audit trail unless --no-record. Exit 0 when a decision was made, 1
+    when the case is invalid (its errors are printed), 2 for usage errors.
+
+    Example:
+
+        calfrehab next examples/runner-stuck-on-two-leg.json --no-record
+    """
+    decided = api.decide_path(case, api.prepare(rules_dir))
+    if not no_record:
+        api.record([decided], audit_path, clinician)
+    if as_json:
+        click.echo(json.dumps(decided.decision.model_dump(mode="json"), indent=2,
+                              ensure_ascii=False))
+    else:
+        click.echo(render_next(decided, colour=sys.stdout.isatty()))
+
+
+@click.command()
+@click.argument("case", type=str)
+@rules_option
+@json_option
+@domain_errors(exit_code=1)
+def explain(case: str, rules_dir: Path | None, as_json: bool) -> None:
+    """Show the full decision trail of a case: HOW, WHY-NOT and sources.
+
+    HOW lists each rule that fired, in order, with each condition's fact,
+    value, comparison, threshold and the case-file path it came from.
+    WHY-NOT shows, for each track that did not progress, the rules that
+    would have moved it and what each failed condition would need.
+    Nothing is recorded.
+
+    Example:
+
+        calfrehab explain ../shared/examples/rupture-week-7.json
+    """
+    decided = api.decide_path(case, api.prepare(rules_dir))
+    data = api.explanation(decided)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_explain(decided, data))

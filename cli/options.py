@@ -1,0 +1,60 @@
+"""Option decorators shared by the commands (the sqlite-utils way), and the
+one place domain errors become clean messages."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def rules_option(fn: F) -> F:
+    return click.option(
+        "--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path),
+        envvar="CALFREHAB_RULES", show_envvar=True,
+        help="Rules directory to evaluate with (default: the shipped rules).",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
+
+
+def audit_options(fn: F) -> F:
+    fn = click.option(
+        "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
+        envvar="CALFREHAB_AUDIT", show_envvar=True,
+        help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
+    )(fn)
+    fn = click.option("--clinician", default=None, help="Who asked for the decision (recorded).")(fn)
+    fn = click.option("--no-record", is_flag=True,
+                      help="Do not record the decision in the audit trail.")(fn)
+    return fn
+
+
+def domain_errors(exit_code: int = 1) -> Callable[[F], F]:
+    """Report CalfrehabError as a message on stderr, never a traceback."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except CaseValidationError as exc:
+                click.echo(exc.render(), err=True)
+                sys.exit(1)
+            except CalfrehabError as exc:
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(exit_code)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap

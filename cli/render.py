@@ -1,0 +1,160 @@
+"""Text for a clinician's terminal: 80 columns, colour only on a terminal."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import Any
+
+import click
+
+from calfrehab.engine.api import Decided
+
+WIDTH = 80
+TRACK_TITLES = {
+    "straight_knee": "Straight knee (gastrocnemius)",
+    "bent_knee": "Bent knee (soleus)",
+    "energy_storage": "Energy storage (hops, running)",
+}
+DECISION_WORDS = {
+    "progress": "PROGRESS", "hold": "HOLD", "regress": "REGRESS", "start": "START",
+    "not_started": "not started", "refer": "REFER",
+}
+COLOURS = {"progress": "green", "start": "green", "hold": "yellow", "regress": "red",
+           "refer": "red"}
+
+
+def short_citation(citation: str) -> str:
+    author = citation.split(",")[0].split(" ")[0]
+    year = re.search(r"\b(19|20)\d\d\b", citation)
+    return f"{author} {year.group(0)}" if year else author
+
+
+def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
+                         subsequent_indent=indent) or [first or indent]
+
+
+def _dose(rx: dict[str, Any]) -> str:
+    unit = rx.get("unit", "reps")
+    reps = {"seconds": f"{rx['reps']} s holds", "contacts": f"{rx['reps']} contacts",
+            "minutes": f"{rx['reps']} min"}.get(unit, f"{rx['reps']}")
+    load = f"+{rx['load_kg']:g} kg" if rx.get("load_kg") else "bodyweight"
+    return f"{rx['sets']} × {reps}, {load}"
+
+
+def render_next(decided: Decided, colour: bool) -> str:
+    doc = decided.decision
+    names = decided.evaluation.compiled.base.ladder.exercises
+
+    def style(text: str, decision: str) -> str:
+        return click.style(text, fg=COLOURS.get(decision), bold=True) if colour else text
+
+    lines = [
+        f"Case {doc.case_id} · review {doc.review_date}",
+        "Decision support: the treating clinician decides.",
+        "",
+    ]
+    if doc.outcome == "refer":
+        lines.append(style("REFER: stop progression and refer. No exercise is prescribed.",
+                           "refer"))
+    for track, td in doc.tracks.items():
+        if doc.outcome == "refer":
+            break
+        lines.append(f"{TRACK_TITLES[track]}: {style(DECISION_WORDS[td.decision], td.decision)}")
+        if td.current is not None:
+            cur = td.current.model_dump()
+            name = names[cur["exercise"]].name if cur["exercise"] in names else cur["exercise"]
+            lines += _wrap(f"{name}, {_dose(cur)}", "        ", "  now   ")
+        if td.next is not None:
+            nxt = td.next.model_dump()
+            lines += _wrap(f"{nxt['name']}, {_dose(nxt)}", "        ", "  next  ")
+            lines += _wrap(f"{nxt['tempo']}; {nxt['frequency']}; {nxt['surface']}", "        ")
+            for cue in nxt["cues"]:
+                lines += _wrap(cue, "          ", "        - ")
+        elif td.decision == "regress":
+            lines.append("  next  pause this track")
+        lines.append("")
+    lines.append("Why")
+    for reason in doc.reasons:
+        cites = "; ".join(short_citation(s) for s in reason.sources)
+        lines += _wrap(f"{reason.text} [{cites}]", "    ", "  - ")
+    lines.append("")
+    lines.append(f"Rules {doc.rulebase.name} {doc.rulebase.version} "
+                 f"(sha256 {doc.rulebase.sha256[:12]}) · decision {doc.decision_id}")
+    lines.append("Full trail: calfrehab explain CASE")
+    return "\n".join(lines)
+
+
+def render_explain(decided: Decided, data: dict[str, Any]) -> str:
+    doc = decided.decision
+    lines = [f"Explanation for case {doc.case_id} · review {doc.review_date} · "
+             f"outcome {doc.outcome}", ""]
+    for track, td in doc.tracks.items():
+        nxt = f" → {td.next.exercise}" if td.next is not None else ""
+        lines.append(f"  {TRACK_TITLES[track]}: {DECISION_WORDS[td.decision]}{nxt}")
+    lines += ["", "HOW: rules that fired, in order"]
+    for f in data["how"]:
+        what = f["effect"] or (f"asserted {f['asserted']}" if f["asserted"] else "")
+        lines += _wrap(f"{f['seq']}. {f['rule']} — {f['title']} ({what})", "     ", "  ")
+        for c in f["conditions"]:
+            lines += _wrap(_cond(c), "         ", "       ")
+    lines += ["", "WHY-NOT: what would have moved each track that did not progress"]
+    if not data["why_not"]:
+        lines.append("  every track progressed or started")
+    for w in data["why_not"]:
+        lines.append(f"  {TRACK_TITLES[w['track']]} ({DECISION_WORDS[w['decision']]})")
+        if not w["rules"]:
+            lines.append("    no rule could move it")
+        for r in w["rules"]:
+            lines += _wrap(f"{r['rule']} — {r['title']}", "      ", "    ")
+            lines += _failed(r["failed"], "      ")
+    lines += ["", "Sources"]
+    for s in data["sources"]:
+        lines += _wrap(s["citation"], "      ", f"  [{s['key']}] ")
+    lines += ["", "Decision support: the treating clinician decides."]
+    return "\n".join(lines)
+
+
+def _cond(c: dict[str, Any]) -> str:
+    mark = "✓" if c["satisfied"] else "✗"
+    neg = "not " if c["negated"] else ""
+    value = "missing" if c["value"] is None else _fmt(c["value"])
+    if c["op"] in ("exists", "missing"):
+        text = f"{mark} {neg}{c['fact']} {c['op']} (value: {value})"
+    else:
+        text = f"{mark} {neg}{c['fact']} {c['op']} {_fmt(c['threshold'])}: was {value}"
+    if c.get("derived_by"):
+        text += f" [derived by {', '.join(c['derived_by'])}]"
+    elif c["paths"]:
+        text += f" [{', '.join(c['paths'])}]"
+    if c.get("would_take"):
+        text += f" — {c['would_take']}"
+    return text
+
+
+def _failed(items: list[dict[str, Any]], indent: str) -> list[str]:
+    lines: list[str] = []
+    for item in items:
+        lines += _wrap(_cond(item), indent + "    ", indent + "  ")
+        for b in item.get("because", []):
+            if "failed" in b:
+                lines += _wrap(f"needs {b['rule']}: {b['title']}", indent + "      ",
+                               indent + "    ")
+                lines += _failed(b["failed"], indent + "    ")
+            else:
+                lines += _wrap(f"set by {b['rule']}: {b['reason']}", indent + "      ",
+                               indent + "    ")
+                for c in b.get("conditions", []):
+                    lines += _wrap(c, indent + "        ", indent + "      ")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)

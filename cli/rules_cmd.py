@@ -1,0 +1,107 @@
+"""Commands on rules directories: list, show, check, test."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from calfrehab.cli.options import domain_errors, json_option, rules_option
+from calfrehab.engine import api
+from calfrehab.engine.errors import RuleError
+
+
+@click.group()
+def rules() -> None:
+    """Inspect, check and test a rules directory.
+
+    Example:
+
+        calfrehab rules list
+    """
+
+
+@rules.command(name="list")
+@rules_option
+@json_option
+@domain_errors(exit_code=1)
+def list_(rules_dir: Path | None, as_json: bool) -> None:
+    """List every rule: id, title, what it applies to, and its sources.
+
+    Example:
+
+        calfrehab rules list --rules ./my-clinic-rules
+    """
+    compiled = api.compile_rules(rules_dir)
+    rows = []
+    for lr in compiled.base.rules:
+        r = lr.rule
+        rows.append({
+            "id": r.id, "title": r.title, "file": lr.file, "line": lr.line,
+            "conditions": r.applies_to.conditions, "tracks": r.applies_to.tracks,
+            "phase": r.phase, "sources": r.sources,
+        })
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{compiled.base.manifest.name} {compiled.version} "
+               f"({len(rows)} rules, sha256 {compiled.sha256[:12]})")
+    for row in rows:
+        kinds = row["conditions"] if row["conditions"] == "all" else ",".join(row["conditions"])
+        tracks = ",".join(row["tracks"]) or "case"
+        click.echo(f"{row['id']}\n    {row['title']}\n    applies to: {kinds}; {tracks}"
+                   f"\n    sources: {', '.join(row['sources'])}")
+
+
+@rules.command()
+@click.argument("rule_id")
+@rules_option
+@domain_errors(exit_code=1)
+def show(rule_id: str, rules_dir: Path | None) -> None:
+    """Show one rule as written and its compiled durable-rules form.
+
+    Example:
+
+        calfrehab rules show rupture-gate-single-leg
+    """
+    compiled = api.compile_rules(rules_dir)
+    found = [lr for lr in compiled.base.rules if lr.rule.id == rule_id]
+    if not found:
+        click.echo(f"error: no rule `{rule_id}` (see `calfrehab rules list`)", err=True)
+        sys.exit(1)
+    lr = found[0]
+    written = lr.rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    click.echo(f"# {lr.file}:{lr.line}")
+    click.echo(yaml.safe_dump(written, sort_keys=False, allow_unicode=True, width=88).rstrip())
+    click.echo("\n# compiled (one durable-rules rule per alternative)")
+    for key, inst in compiled.instances.items():
+        if inst.rule.id != rule_id:
+            continue
+        click.echo(f"# {key}: stratum {inst.stratum}, phase {inst.phase}")
+        for d in inst.disjuncts:
+            click.echo(json.dumps({d.key: d.definition}, ensure_ascii=False))
+
+
+@rules.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def check(directory: Path) -> None:
+    """Check a rules directory: YAML, fields, facts, types, ids, sources.
+
+    Every problem is listed with file, line and rule id. Exit 0 when the
+    rules are usable, 1 when not.
+
+    Example:
+
+        calfrehab rules check ./my-clinic-rules
+    """
+    try:
+        compiled = api.compile_rules(directory)
+    except RuleError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(compiled.base.rules)} rules, {len(compiled.instances)} compiled "
+               f"instances in {len(compiled.strata)} strata; version {compiled.version}, "
+               f"sha256 {compiled.sha256}")

@@ -1,0 +1,99 @@
+"""The library's front door: prepare a rule base once, decide many cases.
+
+The CLI calls these functions and nothing deeper, so everything it can do
+a clinic's own program can do too.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from calfrehab.engine.case import Case
+from calfrehab.engine.compiler import CompiledRuleBase, compile_rulebase
+from calfrehab.engine.decision import DecisionDocument, build_document
+from calfrehab.engine.explain import Explainer
+from calfrehab.engine.inference import Engine, Evaluation
+from calfrehab.engine.loader import default_rules_dir, load_rulebase, rulebase_sha256
+from calfrehab.engine.validation import case_sha256, parse_json, read_case_file, validate_document
+
+
+@dataclass
+class Decided:
+    """One decided case: the case, its raw document, the evaluation and
+    the decision document."""
+
+    case: Case
+    document: dict[str, Any]
+    evaluation: Evaluation
+    decision: DecisionDocument
+
+    def explainer(self) -> Explainer:
+        return Explainer(self.evaluation)
+
+
+_ENGINES: dict[tuple[str, str], Engine] = {}
+_LOCK = threading.Lock()
+
+
+def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
+    return compile_rulebase(load_rulebase(rules_dir))
+
+
+def prepare(rules_dir: Path | None = None) -> Engine:
+    """The engine for a rules directory, compiled once per process (and
+    again only if the directory's contents change)."""
+    directory = (Path(rules_dir) if rules_dir is not None else default_rules_dir()).resolve()
+    sha = rulebase_sha256(directory) if directory.is_dir() else ""
+    key = (str(directory), sha)
+    with _LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = Engine(compile_rules(directory))
+            _ENGINES[key] = engine
+        return engine
+
+
+def decide(case: Case, document: dict[str, Any], engine: Engine) -> Decided:
+    evaluation = engine.evaluate(case)
+    decision = build_document(evaluation, case_sha256(document))
+    return Decided(case, document, evaluation, decision)
+
+
+def decide_document(document: Any, engine: Engine, source: str = "<case>") -> Decided:
+    case = validate_document(document, source)
+    return decide(case, document, engine)
+
+
+def decide_path(path: str | Path, engine: Engine) -> Decided:
+    """Decide a case file; ``-`` reads standard input."""
+    if str(path) == "-":
+        doc = parse_json(sys.stdin.read(), "<stdin>")
+        return decide_document(doc, engine, "<stdin>")
+    case, doc = read_case_file(Path(path))
+    return decide(case, doc, engine)
+
+
+def explanation(decided: Decided) -> dict[str, Any]:
+    """HOW, WHY-NOT and sources as data (what ``explain --json`` prints)."""
+    ex = decided.explainer()
+    return {
+        "schema_version": 1,
+        "decision": decided.decision.model_dump(mode="json"),
+        "how": ex.how(),
+        "why_not": ex.why_not(),
+        "sources": ex.sources(),
+    }
+
+
+def record(decided: list[Decided], audit_path: Path | None, clinician: str | None) -> None:
+    """Append decisions to the audit trail, in one transaction."""
+    from calfrehab.engine.audit import AuditTrail, default_audit_path
+
+    with AuditTrail(audit_path or default_audit_path()) as trail:
+        trail.record_many(
+            [(d.decision.model_dump(mode="json"), d.document) for d in decided], clinician
+        )

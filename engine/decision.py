@@ -1,0 +1,220 @@
+"""The decision document (``shared/spec/decision-format.md``), version 1.
+
+The contract keys are fixed; the rest (firings with bindings, blockers,
+case hash, versions) is this project's, documented in
+``docs/decision-format.md``. Apart from ``decision_id`` the document is a
+pure function of the case and the rules: no clock, no machine state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calfrehab.engine.case import Prescription
+from calfrehab.engine.inference import Evaluation, render_reason
+from calfrehab.engine.ladder import NextPrescription
+
+DECISION_SCHEMA_VERSION = 1
+DISCLAIMER = (
+    "Decision support: calfrehab proposes the next step from the recorded criteria; "
+    "the treating clinician decides."
+)
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+ENGINE_VERSION = _version("calfrehab")
+DURABLE_VERSION = _version("durable-rules")
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Current(_Doc):
+    exercise: str
+    load_kg: float
+    sets: int
+    reps: int
+
+
+class TrackDecision(_Doc):
+    decision: Literal["progress", "hold", "regress", "start", "not_started", "refer"]
+    current: Current | None
+    next: NextPrescription | None
+    rules: list[str] = Field(description="rules whose decision this is")
+    overruled: list[str] = Field(description="decision rules that lost the conflict")
+
+
+class Reason(_Doc):
+    rule: str
+    text: str
+    sources: list[str] = Field(min_length=1)
+    track: str | None = None
+
+
+class Blocker(_Doc):
+    track: str
+    rule: str
+    text: str
+
+
+class Binding(_Doc):
+    fact: str
+    value: Any
+    paths: list[str]
+
+
+class FiringDoc(_Doc):
+    seq: int
+    rule: str
+    rule_id: str
+    track: str | None
+    phase: str
+    stratum: int
+    matched: list[Binding]
+    asserted: str | None
+    effect: str | None
+
+
+class RulebaseRef(_Doc):
+    name: str
+    version: str
+    sha256: str
+
+
+class EngineRef(_Doc):
+    name: Literal["calfrehab"] = "calfrehab"
+    version: str
+    durable_rules: str
+
+
+class DecisionDocument(_Doc):
+    schema_version: Literal[1] = 1
+    decision_id: str
+    case_id: str
+    case_sha256: str
+    review_date: str
+    outcome: Literal["continue", "refer"]
+    tracks: dict[Literal["straight_knee", "bent_knee", "energy_storage"], TrackDecision]
+    reasons: list[Reason] = Field(min_length=1)
+    blockers: list[Blocker]
+    firings: list[FiringDoc]
+    rulebase: RulebaseRef
+    engine: EngineRef
+    engine_version: str
+    disclaimer: str
+
+
+def _current(rx: Prescription | None) -> Current | None:
+    if rx is None:
+        return None
+    return Current(exercise=rx.exercise, load_kg=rx.load_kg, sets=rx.sets, reps=rx.reps)
+
+
+def _support(ev: Evaluation, keys: list[str]) -> list[str]:
+    """The deciding rules plus, transitively, the rules that asserted the
+    flags they matched as true: a gate's hold names the gate."""
+    asserted_by: dict[str, list[str]] = {}
+    matched: dict[str, list[tuple[str, Any]]] = {}
+    for f in ev.firings:
+        matched[f.rule] = list(f.matched)
+        if f.asserted:
+            asserted_by.setdefault(f.asserted, []).append(f.rule)
+    out: list[str] = []
+    todo = list(keys)
+    while todo:
+        key = todo.pop(0)
+        if key in out:
+            continue
+        out.append(key)
+        for fact, value in matched.get(key, []):
+            if value is True and fact in asserted_by:
+                todo += asserted_by[fact]
+    return out
+
+
+def build_document(ev: Evaluation, case_sha256: str, decision_id: str | None = None) -> DecisionDocument:
+    compiled = ev.compiled
+    values = ev.values()
+    order = {f.rule: f.seq for f in ev.firings}
+
+    def reason(key: str) -> Reason:
+        inst = compiled.instances[key]
+        template = inst.rule.reason or inst.rule.title
+        return Reason(
+            rule=key,
+            text=render_reason(template, inst.track, values),
+            sources=[compiled.base.citation(s) for s in inst.rule.sources],
+            track=inst.track,
+        )
+
+    keys: list[str] = []
+    blockers: list[Blocker] = []
+    if ev.outcome == "refer":
+        keys = list(ev.refer_rules)
+    else:
+        for track, result in ev.tracks.items():
+            support = _support(ev, result.deciding)
+            keys += [k for k in support if k not in keys]
+            keys += [k for k in result.modifiers if k not in keys]
+            if result.decision in ("hold", "regress") or (
+                result.decision == "not_started" and result.deciding
+            ):
+                for k in support:
+                    if compiled.instances[k].rule.then.decision != "progress":
+                        blockers.append(Blocker(track=track, rule=k, text=reason(k).text))
+    keys.sort(key=lambda k: order.get(k, 0))
+
+    tracks = {
+        t: TrackDecision(
+            decision=r.decision,  # type: ignore[arg-type]
+            current=_current(r.current),
+            next=r.next,
+            rules=r.deciding,
+            overruled=r.overruled,
+        )
+        for t, r in ev.tracks.items()
+    }
+    firings = [
+        FiringDoc(
+            seq=f.seq, rule=f.rule, rule_id=f.rule_id, track=f.track, phase=f.phase,
+            stratum=f.stratum, asserted=f.asserted, effect=f.effect,
+            matched=[
+                Binding(fact=n, value=v, paths=list(ev.facts.facts[n].sources)
+                        if n in ev.facts.facts else [])
+                for n, v in f.matched
+            ],
+        )
+        for f in ev.firings
+    ]
+    case = ev.case
+    return DecisionDocument(
+        decision_id=decision_id or uuid.uuid4().hex,
+        case_id=case.case_id,
+        case_sha256=case_sha256,
+        review_date=case.review_date.isoformat(),
+        outcome=ev.outcome,  # type: ignore[arg-type]
+        tracks=tracks,  # type: ignore[arg-type]
+        reasons=[reason(k) for k in keys],
+        blockers=blockers,
+        firings=firings,
+        rulebase=RulebaseRef(name=compiled.base.manifest.name, version=compiled.version,
+                             sha256=compiled.sha256),
+        engine=EngineRef(version=ENGINE_VERSION, durable_rules=DURABLE_VERSION),
+        engine_version=ENGINE_VERSION,
+        disclaimer=DISCLAIMER,
+    )
+
+
+def decision_json_schema() -> dict[str, Any]:
+    return DecisionDocument.model_json_schema()
