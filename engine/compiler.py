@@ -28,6 +28,7 @@ from calfrehab.engine.rulelang import All, Compare, Condition, Not, Rule
 
 CONDITION_KINDS = base_fact_specs()["condition.kind"].choices or ()
 SINK = "__calfrehab_sink__"
+TICK = "__calfrehab_tick__"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class CompiledRuleBase:
                 "all": [{"a": {"n": SINK}}, {"b": {"$ex": {"n": 1}}}],
                 "run": f"{name}|{SINK}",
             }
+            # durable-rules 2.0.28 crashes (SIGSEGV) deleting the state of a
+            # sid for which no action ever ran; a tick fact asserted with
+            # every batch runs one no-op action, so there always is one.
+            rules[TICK] = {"all": [{"t": {"n": TICK}}], "run": f"{name}|{TICK}"}
             out[name] = rules
         return out
 

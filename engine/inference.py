@@ -20,7 +20,7 @@ from typing import Any
 
 from calfrehab.engine import ladder as ladder_ops
 from calfrehab.engine.case import Case
-from calfrehab.engine.compiler import SINK, CompiledRuleBase, Instance
+from calfrehab.engine.compiler import SINK, TICK, CompiledRuleBase, Instance
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.exercises import EXERCISES, TRACKS
 from calfrehab.engine.facts import FactSet, FactSettings, FactValue, compute_facts
@@ -80,6 +80,7 @@ class _Context:
     refers: list[str] = field(default_factory=list)
     modifiers: dict[str, list[str]] = field(default_factory=dict)
     stratum: int = 0
+    error: tuple[str, BaseException] | None = None
 
 
 class Engine:
@@ -102,7 +103,7 @@ class Engine:
         actions: dict[str, Any] = {}
         for name, rules in rulesets.items():
             for dkey, definition in rules.items():
-                if dkey == SINK:
+                if dkey in (SINK, TICK):
                     actions[definition["run"]] = _noop
                 else:
                     actions[definition["run"]] = self._make_action(dkey)
@@ -138,7 +139,14 @@ class Engine:
         def action(c: Any) -> None:
             ctx = self._contexts[str(c.s["sid"])]
             inst, aliases = self._disjunct_aliases[dkey]
-            self._on_fire(ctx, inst, aliases, c._m or {}, c)
+            try:
+                self._on_fire(ctx, inst, aliases, c._m or {}, c)
+            except BaseException as exc:
+                # durable-rules hands the exception back in the state as a
+                # string; keep the rule and the exception for the caller.
+                if ctx.error is None:
+                    ctx.error = (inst.key, exc)
+                raise
 
         return action
 
@@ -176,7 +184,7 @@ class Engine:
         self, sid: str, plan: list[tuple[str, bool, bool]], values: Mapping[str, Any],
         ctx: _Context,
     ) -> list[dict[str, Any]]:
-        batch = []
+        batch: list[dict[str, Any]] = [{"sid": sid, "n": TICK}]
         for name, is_flag, complete in plan:
             fact: dict[str, Any] = {"sid": sid, "n": name}
             if is_flag:
@@ -205,7 +213,7 @@ class Engine:
                 ctx.stratum = k
                 name = f"{self.prefix}_s{k}"
                 try:
-                    self.host.assert_facts(name, self._batch(sid, plan, values, ctx))
+                    self._assert(name, self._batch(sid, plan, values, ctx), ctx)
                 finally:
                     self.host.delete_state(name, sid)
             flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
@@ -221,7 +229,7 @@ class Engine:
                 name = f"{self.prefix}_rx"
                 plan = [(n, False, False) for n, _, _ in self._rx_reads]
                 try:
-                    self.host.assert_facts(name, self._batch(sid, plan, rx_values, ctx))
+                    self._assert(name, self._batch(sid, plan, rx_values, ctx), ctx)
                 finally:
                     self.host.delete_state(name, sid)
                 self._apply_modifiers(tracks, ctx)
@@ -230,6 +238,18 @@ class Engine:
                 del self._contexts[sid]
         return Evaluation(case, facts, flags, ctx.firings, outcome, tracks, ctx.refers,
                           self.compiled)
+
+    def _assert(self, ruleset: str, batch: list[dict[str, Any]], ctx: _Context) -> None:
+        try:
+            self.host.assert_facts(ruleset, batch)
+        except EngineError as exc:
+            if ctx.error is not None:
+                key, cause = ctx.error
+                raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
+            raise exc
+        if ctx.error is not None:
+            key, cause = ctx.error
+            raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
 
     def _resolve(self, case: Case, ctx: _Context) -> tuple[str, dict[str, TrackResult]]:
         lad = self.compiled.base.ladder

@@ -1,0 +1,161 @@
+"""Engine conformance, as data: small rule sets, an input, the expected
+firings and decisions (tests/conformance/cases.yaml); plus the engine's
+error handling and its memory discipline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers import REPO, rules_dir_with, set_path
+
+from calfrehab.engine import api
+from calfrehab.engine.errors import EngineError, RuleError
+from calfrehab.engine.explain import prescribe_values, rules_that_hold
+from calfrehab.engine.inference import Engine
+
+CASES = yaml.safe_load((Path(__file__).parent / "conformance" / "cases.yaml").read_text())
+
+
+def _load_case(spec: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((REPO / spec["case"]).read_text())
+    for path, value in (spec.get("set") or {}).items():
+        doc = set_path(doc, path, value)
+    return doc
+
+
+@pytest.mark.parametrize("spec", CASES, ids=[c["name"] for c in CASES])
+def test_conformance(spec: dict[str, Any], tmp_path: Path) -> None:
+    rules = rules_dir_with(tmp_path, {"rules.yaml": spec["rules"]})
+    engine = api.prepare(rules)
+    decided = api.decide_document(_load_case(spec), engine)
+    fired = [f.rule for f in decided.evaluation.firings]
+    if "firings" in spec:
+        assert fired == spec["firings"]
+    if "firings_unordered" in spec:
+        assert sorted(fired) == sorted(spec["firings_unordered"])
+    assert decided.decision.outcome == spec.get("outcome", "continue")
+    for track, expected in spec["decisions"].items():
+        assert decided.decision.tracks[track].decision == expected, track
+    # The plain-Python judgement agrees with what durable-rules fired.
+    ev = decided.evaluation
+    held, _ = rules_that_hold(ev.compiled, ev.facts.values(), prescribe_values(ev))
+    assert held == set(fired)
+
+
+def test_same_case_same_trace(tmp_path: Path) -> None:
+    engine = api.prepare(None)
+    doc = json.loads((REPO / "examples" / "plantar-next-morning-jump-flare.json").read_text())
+    first = api.decide_document(doc, engine)
+    for _ in range(20):
+        again = api.decide_document(doc, engine)
+        assert again.evaluation.firings == first.evaluation.firings
+        a = again.decision.model_dump(mode="json")
+        b = first.decision.model_dump(mode="json")
+        a.pop("decision_id")
+        b.pop("decision_id")
+        assert a == b
+
+
+def test_an_action_that_raises_is_an_engine_error_naming_the_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = api.prepare(None)
+    doc = json.loads((REPO / "examples" / "runner-stuck-on-two-leg.json").read_text())
+    original = Engine._on_fire
+
+    def broken(self: Engine, ctx: Any, inst: Any, *args: Any) -> None:
+        if inst.rule.id == "dose-completed":
+            raise ZeroDivisionError("boom")
+        original(self, ctx, inst, *args)
+
+    monkeypatch.setattr(Engine, "_on_fire", broken)
+    with pytest.raises(EngineError) as err:
+        api.decide_document(doc, engine)
+    assert "dose-completed@straight_knee" in str(err.value)
+    assert err.value.rule_id == "dose-completed@straight_knee"
+    monkeypatch.undo()
+    # The host is still usable after the failure, with no state left behind.
+    assert api.decide_document(doc, engine).decision.outcome == "continue"
+
+
+def test_no_case_state_is_left_after_10000_evaluations() -> None:
+    engine = api.prepare(None)
+    doc = json.loads((REPO / "examples" / "plantar-next-morning-jump-flare.json").read_text())
+    case = api.validate_document(doc)
+    first = int(next(Engine._sids))
+    for _ in range(10_000):
+        engine.evaluate(case)
+    last = int(next(Engine._sids))
+    sids = [f"c{n}" for n in range(first, last)]
+    assert len(sids) >= 10_000
+    for ruleset in engine.ruleset_names:
+        assert engine.host.state_count(ruleset, sids) == 0, ruleset
+
+
+BAD_RULES = [
+    ("not: [valid\n", "not valid YAML", 2),
+    ("rules:\n  - id: x1\n    title: abc\n    rationale: long enough text\n"
+     "    when: {fact: track.rung, op: '>', value: 1}\n    then: {decision: hold}\n",
+     "sources: required field is missing", 2),
+    ("rules:\n  - id: x2\n    title: abc\n    rationale: long enough text\n    sources: [alfredson1998]\n"
+     "    applies_to: {tracks: [straight_knee]}\n"
+     "    when: {fact: track.pain_durin_last, op: '>', value: 1}\n    then: {decision: hold}\n",
+     "did you mean `straight_knee.pain_during_last`", 2),
+    ("rules:\n  - id: x3\n    title: abc\n    rationale: long enough text\n    sources: [alfredson1998]\n"
+     "    applies_to: {tracks: [straight_knee]}\n"
+     "    when: {fact: track.rung, op: '>', value: 'two'}\n    then: {decision: hold}\n",
+     "straight_knee.rung is int", 2),
+    ("rules:\n  - id: x4\n    title: abc\n    rationale: long enough text\n    sources: [alfredson1998]\n"
+     "    applies_to: {tracks: [straight_knee]}\n"
+     "    when: {fact: track.exercise, op: '==', value: single_leg_raise}\n"
+     "    then: {decision: hold}\n",
+     "unknown exercise id `single_leg_raise`", 2),
+    ("rules:\n  - id: x5\n    title: abc\n    rationale: long enough text\n    sources: [alfredson1998]\n"
+     "    applies_to: {tracks: [straight_knee], conditions: [achilles_midprotion]}\n"
+     "    when: {fact: track.rung, op: '>', value: 1}\n    then: {decision: hold}\n",
+     "unknown condition kind `achilles_midprotion`", 2),
+    ("rules:\n  - id: x6\n    title: abc\n    rationale: long enough text\n    sources: [nobody2020]\n"
+     "    applies_to: {tracks: [straight_knee]}\n"
+     "    when: {fact: track.rung, op: '>', value: 1}\n    then: {decision: hold}\n",
+     "unknown source `nobody2020`", 2),
+    ("rules:\n  - id: refer-systemic-symptoms\n    title: abc\n    rationale: long enough text\n"
+     "    sources: [alfredson1998]\n"
+     "    when: {fact: red_flags.count, op: '>', value: 1}\n    then: {refer: true}\n",
+     "duplicate rule id", 2),
+]
+
+
+@pytest.mark.parametrize("text,message,line", BAD_RULES)
+def test_bad_rule_files_are_reported_with_file_line_and_rule(
+    tmp_path: Path, text: str, message: str, line: int
+) -> None:
+    rules = rules_dir_with(tmp_path, {"zz-bad.yaml": text}, keep_shipped_rules=True)
+    with pytest.raises(RuleError) as err:
+        api.compile_rules(rules)
+    rendered = err.value.render()
+    assert message in rendered
+    assert f"zz-bad.yaml:{line}" in rendered
+
+
+def test_negation_cycle_is_rejected(tmp_path: Path) -> None:
+    text = """rules:
+  - id: a
+    title: a flag
+    rationale: depends on not b
+    sources: [alfredson1998]
+    when: {fact: flag_b, op: "==", value: false}
+    then: {assert: flag_a}
+  - id: b
+    title: b flag
+    rationale: depends on not a
+    sources: [alfredson1998]
+    when: {fact: flag_a, op: "==", value: false}
+    then: {assert: flag_b}
+"""
+    rules = rules_dir_with(tmp_path, {"cycle.yaml": text})
+    with pytest.raises(RuleError, match="depend on each other"):
+        api.compile_rules(rules)
