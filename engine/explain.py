@@ -171,6 +171,8 @@ class Explainer:
                              leaf_holds(leaf, self.values), paths, negated=not want)
         if leaf.derived:
             view.derived_by = self.producers_fired.get(leaf.fact, [])
+        elif fact is None and leaf.fact.split(".")[-1] in ("decision", "next_rung", "next_exercise"):
+            view.derived_by = [f"the {leaf.fact.split('.')[0]} decision"]
         if leaf.to_fact:
             view.threshold = f"{leaf.to_fact} ({_fmt(self.values.get(leaf.to_fact))})"
         view.would_take = self._would_take(leaf, view)

@@ -341,7 +341,7 @@ def _track_facts(
     ]
     window = logged[-settings.window_sessions:]
     fs.put(f"{track}.window_sessions", len(window),
-           *(f"sessions[{i}].exercises[{k}]" for i, k, _ in window))
+           *([f"sessions[{i}].exercises[{k}]" for i, k, _ in window] or ["sessions"]))
     if window:
         i, k, last = window[-1]
         fs.put(f"{track}.pain_during_last", last.pain_during,
@@ -364,7 +364,8 @@ def _track_facts(
         if ex.load_kg >= rx.load_kg and _completed(ex.sets_completed, rx.sets, rx.reps)
     ]
     fs.put(f"{track}.dose_completed_window", len(done),
-           *(f"sessions[{i}].exercises[{k}].sets_completed" for i, k, _ in window))
+           *([f"sessions[{i}].exercises[{k}].sets_completed" for i, k, _ in window]
+             or ["sessions"]))
 
     # Which track hurt most in the last session: a session-level flare with no
     # track over the pain-during limit regresses that one.
@@ -380,4 +381,4 @@ def _track_facts(
                 hurt_paths.append(f"sessions[{i}].exercises[{k}].pain_during")
         if track in by_track and by_track[track] == max(by_track.values()):
             hurt = True
-    fs.put(f"{track}.hurt_most_last_session", hurt, *hurt_paths)
+    fs.put(f"{track}.hurt_most_last_session", hurt, *(hurt_paths or ["sessions"]))

@@ -87,11 +87,14 @@ class Engine:
     """A compiled rule base registered on the process's durable-rules host."""
 
     _sids = itertools.count(1)
+    _instances = itertools.count(1)
 
     def __init__(self, compiled: CompiledRuleBase, host: RuleHost | None = None) -> None:
         self.compiled = compiled
         self.host = host or get_host()
-        self.prefix = f"crb_{compiled.sha256[:16]}"
+        # Ruleset and action names are global to the host: each engine gets
+        # its own, so two engines on the same rules never share actions.
+        self.prefix = f"crb{next(self._instances)}_{compiled.sha256[:12]}"
         self.settings = FactSettings(
             window_sessions=compiled.base.manifest.settings.window_sessions,
             stiffness_window_days=compiled.base.manifest.settings.stiffness_window_days,

@@ -1,0 +1,436 @@
+"""What the ``calfrehab audit`` commands show, as data: the rows of a
+listing, one stored decision with its case and overrides, a replay of a
+stored case under the current rules, and an atomic export to a file.
+
+Everything here returns plain JSON-ready dicts (the ``--json`` output) and
+leaves the text to the CLI. Reading never creates a trail: the functions
+take an :class:`AuditTrail` opened with :func:`open_existing`. The only
+write is :func:`add_override`, which is :meth:`AuditTrail.override` with
+the decision id resolved from a prefix first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from calfrehab.engine.audit import (
+    TRACKS,
+    AuditEntry,
+    AuditError,
+    AuditTrail,
+    EntryKind,
+    ExportFormat,
+    VerifyReport,
+    default_audit_path,
+)
+from calfrehab.engine.errors import CaseValidationError
+
+__all__ = [
+    "MIN_PREFIX",
+    "add_override",
+    "compare_decisions",
+    "entry_summary",
+    "export_to_file",
+    "find_decision",
+    "list_rows",
+    "open_existing",
+    "replay",
+    "show",
+    "stamp",
+    "verify_summary",
+]
+
+# A prefix shorter than this is not looked up: "a" matching the one
+# decision in a young trail would make a typo override the wrong decision
+# later, once the trail has grown.
+MIN_PREFIX: Final = 4
+
+
+def stamp(moment: datetime) -> str:
+    """A recorded_at as the trail stores it: UTC, microseconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def open_existing(path: str | os.PathLike[str] | None) -> AuditTrail:
+    """Open a trail that already exists. :class:`AuditTrail` creates a new
+    one for a missing or empty file, which is right for recording and wrong
+    for reading: a mistyped ``--audit`` would show an empty trail (and leave
+    a stray database behind) instead of saying that nothing is there."""
+    p = Path(path) if path is not None else default_audit_path()
+    if not p.exists():
+        raise AuditError(f"no audit trail at {p}: nothing has been recorded there")
+    if p.is_file() and p.stat().st_size == 0:
+        raise AuditError(f"{p} is an empty file, not a calfrehab audit trail")
+    return AuditTrail(p)
+
+
+# ------------------------------------------------------------- lookups
+
+
+def find_decision(trail: AuditTrail, ref: str) -> AuditEntry:
+    """The decision entry whose id is ``ref`` or, failing that, starts with
+    it (at least :data:`MIN_PREFIX` characters, matching one decision)."""
+    ref = ref.strip()
+    if not ref:
+        raise AuditError("a decision id is required")
+    with contextlib.suppress(AuditError):  # not an exact id: try it as a prefix
+        return trail.get(ref)
+    if len(ref) < MIN_PREFIX:
+        raise AuditError(
+            f"no decision {ref} in audit trail {trail.path} "
+            f"(a prefix needs at least {MIN_PREFIX} characters)"
+        )
+    matches = [e for e in trail.entries(kind="decision") if e.decision_id.startswith(ref)]
+    if not matches:
+        raise AuditError(f"no decision {ref} in audit trail {trail.path}")
+    if len(matches) > 1:
+        shown = ", ".join(f"{e.decision_id} (case {e.case_id})" for e in matches[:5])
+        more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+        raise AuditError(
+            f"decision id prefix {ref} matches {len(matches)} decisions: {shown}{more}; "
+            "give more of the id"
+        )
+    return matches[0]
+
+
+def _tracks(decision: Mapping[str, Any]) -> dict[str, str | None]:
+    # The engine owns the document; read it defensively so that an entry
+    # written by another version still lists (with blanks) rather than fails.
+    tracks = decision.get("tracks")
+    out: dict[str, str | None] = {}
+    for track in TRACKS:
+        info = tracks.get(track) if isinstance(tracks, Mapping) else None
+        value = info.get("decision") if isinstance(info, Mapping) else None
+        out[track] = value if isinstance(value, str) else None
+    return out
+
+
+def entry_summary(entry: AuditEntry) -> dict[str, Any]:
+    """The columns of an entry without its documents."""
+    return {
+        "seq": entry.seq,
+        "entry_id": entry.entry_id,
+        "kind": entry.kind,
+        "recorded_at": stamp(entry.recorded_at),
+        "clinician": entry.clinician,
+        "decision_id": entry.decision_id,
+        "case_id": entry.case_id,
+        "review_date": entry.review_date.isoformat(),
+        "rulebase_version": entry.rulebase_version,
+        "rulebase_sha256": entry.rulebase_sha256,
+        "engine_version": entry.engine_version,
+        "entry_hash": entry.entry_hash,
+    }
+
+
+def _override_view(entry: AuditEntry) -> dict[str, Any]:
+    doc = entry.decision
+    return {
+        "seq": entry.seq,
+        "entry_id": entry.entry_id,
+        "recorded_at": stamp(entry.recorded_at),
+        "clinician": entry.clinician,
+        "reason": doc.get("reason"),
+        "track": doc.get("track"),
+        "decision": doc.get("decision"),
+    }
+
+
+def list_rows(
+    trail: AuditTrail,
+    case_id: str | None = None,
+    since: date | None = None,
+    kind: EntryKind | None = None,
+) -> list[dict[str, Any]]:
+    """One row per entry, in recording order, for ``audit list``.
+
+    A decision row carries its outcome, each track's decision and how many
+    overrides it has (counted over the whole trail, whatever the filters);
+    an override row carries the override (track, decision, reason).
+    """
+    entries = trail.entries(case_id=case_id, since=since, kind=kind)
+    counts: dict[str, int] = {}
+    if kind != "override" and entries:
+        for o in trail.entries(case_id=case_id, kind="override"):
+            counts[o.decision_id] = counts.get(o.decision_id, 0) + 1
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        row = entry_summary(e)
+        if e.kind == "decision":
+            outcome = e.decision.get("outcome")
+            row["outcome"] = outcome if isinstance(outcome, str) else None
+            row["tracks"] = _tracks(e.decision)
+            row["overrides"] = counts.get(e.decision_id, 0)
+            row["overridden"] = row["overrides"] > 0
+        else:
+            row["override"] = {
+                k: v for k, v in _override_view(e).items() if k in ("track", "decision", "reason")
+            }
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- show
+
+
+def _obj(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _case_summary(doc: Mapping[str, Any]) -> dict[str, Any]:
+    condition = _obj(doc.get("condition"))
+    patient = _obj(doc.get("patient"))
+    program = _obj(doc.get("program"))
+    return {
+        "case_id": doc.get("case_id"),
+        "review_date": doc.get("review_date"),
+        "condition": condition.get("kind"),
+        "side": condition.get("side"),
+        "irritability": condition.get("irritability"),
+        "injury_date": condition.get("injury_date"),
+        "management": condition.get("management"),
+        "goal": patient.get("goal"),
+        "red_flags": list(doc.get("red_flags") or []),
+        "program": {t: program.get(t) for t in TRACKS},
+        "sessions": len(doc.get("sessions") or []),
+        "assessments": len(doc.get("assessments") or []),
+    }
+
+
+def _check_case(entry: AuditEntry) -> dict[str, Any]:
+    """Rebuild the case the decision was made for and check it is the one
+    the decision names (its case_sha256)."""
+    from calfrehab.engine.validation import case_sha256, validate_document
+
+    doc = entry.case
+    if doc is None:
+        raise AuditError(f"audit entry seq {entry.seq} has no case document")
+    errors: list[dict[str, object]] = []
+    try:
+        validate_document(doc, f"case of audit entry seq {entry.seq}")
+    except CaseValidationError as exc:
+        # The stored case is evidence as it stands; a case format that has
+        # moved on since is reported, not fatal to showing the decision.
+        errors = [e.as_dict() for e in exc.errors]
+    sha = case_sha256(doc)
+    return {
+        "valid": not errors,
+        "errors": errors,
+        "sha256": sha,
+        "sha256_matches": sha == entry.case_sha256,
+        "summary": _case_summary(doc),
+        "document": doc,
+    }
+
+
+def show(trail: AuditTrail, ref: str) -> dict[str, Any]:
+    """One stored decision as recorded, with its case and its overrides."""
+    entry = find_decision(trail, ref)
+    decision = entry.decision
+    rulebase = decision.get("rulebase")
+    if not isinstance(rulebase, Mapping):
+        rulebase = {}
+    engine = _obj(decision.get("engine"))
+    return {
+        "entry": entry_summary(entry),
+        "decision_id": entry.decision_id,
+        "case_id": entry.case_id,
+        "review_date": entry.review_date.isoformat(),
+        "rulebase": {
+            "name": rulebase.get("name"),
+            "version": entry.rulebase_version,
+            "sha256": entry.rulebase_sha256,
+        },
+        "engine": {
+            "version": entry.engine_version,
+            "durable_rules": engine.get("durable_rules"),
+        },
+        "case": _check_case(entry),
+        "decision": decision,
+        "overrides": [_override_view(o) for o in trail.overrides_for(entry.decision_id)],
+    }
+
+
+# -------------------------------------------------------------- replay
+
+
+def _prescription(rx: object) -> dict[str, Any] | None:
+    if not isinstance(rx, Mapping):
+        return None
+    return {k: rx.get(k) for k in ("exercise", "load_kg", "sets", "reps")}
+
+
+def _track_state(decision: Mapping[str, Any], track: str) -> dict[str, Any]:
+    tracks = decision.get("tracks")
+    info = tracks.get(track) if isinstance(tracks, Mapping) else None
+    if not isinstance(info, Mapping):
+        return {"decision": None, "next": None}
+    return {"decision": info.get("decision"), "next": _prescription(info.get("next"))}
+
+
+def _fired(decision: Mapping[str, Any]) -> list[str]:
+    out: list[str] = []
+    firings = decision.get("firings")
+    for f in firings if isinstance(firings, list) else []:
+        rule = f.get("rule") if isinstance(f, Mapping) else None
+        if isinstance(rule, str) and rule not in out:
+            out.append(rule)
+    return out
+
+
+def _rulebase(decision: Mapping[str, Any]) -> dict[str, Any]:
+    rb = decision.get("rulebase")
+    rb = rb if isinstance(rb, Mapping) else {}
+    return {k: rb.get(k) for k in ("name", "version", "sha256")}
+
+
+def compare_decisions(then: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
+    """Compare two decision documents for the same case.
+
+    They are the *same decision* when the outcome and, per track, the
+    decision and the proposed next prescription (exercise, load, sets,
+    reps) agree. Reasons and firings may still differ; they are listed
+    (rules that fired then but not now, and now but not then) either way.
+    """
+    tracks = []
+    for track in TRACKS:
+        a, b = _track_state(then, track), _track_state(now, track)
+        tracks.append({"track": track, "then": a, "now": b, "same": a == b})
+    fired_then, fired_now = _fired(then), _fired(now)
+    rb_then, rb_now = _rulebase(then), _rulebase(now)
+    outcome = {"then": then.get("outcome"), "now": now.get("outcome")}
+    same = outcome["then"] == outcome["now"] and all(t["same"] for t in tracks)
+    return {
+        "same": same,
+        "outcome": outcome,
+        "tracks": tracks,
+        "rulebase": {
+            "then": rb_then,
+            "now": rb_now,
+            "changed": rb_then["sha256"] != rb_now["sha256"],
+        },
+        "engine_version": {"then": then.get("engine_version"), "now": now.get("engine_version")},
+        "fired_then_not_now": [r for r in fired_then if r not in fired_now],
+        "fired_now_not_then": [r for r in fired_now if r not in fired_then],
+    }
+
+
+def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[str, Any]:
+    """Decide a stored case again with the rules in ``rules_dir`` (default:
+    the shipped rules) and compare with what was decided then. Nothing is
+    recorded."""
+    from calfrehab.engine import api
+    from calfrehab.engine.validation import validate_document
+
+    entry = find_decision(trail, ref)
+    if entry.case is None:
+        raise AuditError(f"audit entry seq {entry.seq} has no case document to replay")
+    engine = api.prepare(rules_dir)
+    case = validate_document(entry.case, f"case {entry.case_id} (audit entry seq {entry.seq})")
+    now = api.decide(case, entry.case, engine).decision.model_dump(mode="json")
+    return {
+        "entry": entry_summary(entry),
+        "decision_id": entry.decision_id,
+        "case_id": entry.case_id,
+        "review_date": entry.review_date.isoformat(),
+        **compare_decisions(entry.decision, now),
+        "decision_now": now,
+    }
+
+
+# ------------------------------------------------------ verify, override
+
+
+def verify_summary(trail: AuditTrail) -> dict[str, Any]:
+    report: VerifyReport = trail.verify()
+    return {
+        "path": str(trail.path),
+        "ok": report.ok,
+        "entries_checked": report.entries_checked,
+        "first_bad_seq": report.first_bad_seq,
+        "problem": report.problem,
+        "last_hash": report.last_hash,
+    }
+
+
+def add_override(
+    trail: AuditTrail,
+    ref: str,
+    clinician: str,
+    reason: str,
+    track: str | None = None,
+    decision: str | None = None,
+) -> dict[str, Any]:
+    """Record a clinician's override of a stored decision (id or prefix)."""
+    target = find_decision(trail, ref)
+    entry = trail.override(target.decision_id, clinician, reason, track, decision)
+    return {**entry_summary(entry), "override": _override_view(entry)}
+
+
+# -------------------------------------------------------------- export
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def export_to_file(trail: AuditTrail, fmt: ExportFormat, out: str | os.PathLike[str]) -> int:
+    """Export the trail to ``out`` atomically: written to a temporary file
+    in the same directory, flushed to disk, then renamed over ``out``, so a
+    reader (or a crash) never sees half an export. Returns the number of
+    entries written. The file is created readable by its owner only: it
+    holds patient data."""
+    target = Path(out)
+    if fmt not in ("jsonl", "csv"):
+        raise AuditError(f"unknown export format {fmt!r}; use jsonl or csv")
+    trail_files: Iterable[Path] = (
+        trail.path,
+        trail.path.with_name(trail.path.name + "-wal"),
+        trail.path.with_name(trail.path.name + "-shm"),
+    )
+    if any(_same_file(target, p) for p in trail_files) or target.resolve() == trail.path.resolve():
+        raise AuditError(f"refusing to export over the audit trail itself ({target})")
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise AuditError(f"cannot write export {target}: {exc.strerror or exc}") from exc
+    tmp = Path(tmp_name)
+    try:
+        # newline="": the csv writer ends rows in "\n" itself; no translation.
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            written: int = trail.export(fmt, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise AuditError(f"cannot write export {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+    return written
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable on POSIX; not possible (or needed)
+    # everywhere, so best effort.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
