@@ -1,0 +1,497 @@
+"""The audit commands: list, show, verify, override, export, replay.
+
+Thin commands over :mod:`calfrehab.engine.audit_views`; this module only
+turns its data into text for an 80-column terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from calfrehab.cli.options import domain_errors, json_option, rules_option
+from calfrehab.cli.render import COLOURS, DECISION_WORDS, TRACK_TITLES, WIDTH, short_citation
+from calfrehab.engine import audit_views
+from calfrehab.engine.audit import TRACK_DECISIONS, TRACKS, EntryKind, ExportFormat
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TRACK_SHORT = {"straight_knee": "sk", "bent_knee": "bk", "energy_storage": "es"}
+# Four letters or fewer, so that the three tracks fit one column of the list.
+DECISION_SHORT = {
+    "progress": "prog", "hold": "hold", "regress": "regr", "start": "strt",
+    "not_started": "-", "refer": "refr",
+}
+
+
+def audit_path_option(fn: F) -> F:
+    """``--audit PATH`` (env CALFREHAB_AUDIT), as in ``options.audit_options``."""
+    return click.option(
+        "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
+        envvar="CALFREHAB_AUDIT", show_envvar=True,
+        help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
+    )(fn)
+
+
+def _dump(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
+                         subsequent_indent=indent) or [first or indent]
+
+
+def _when(recorded_at: str, seconds: bool = False) -> str:
+    """``2026-11-20T14:03:12.123456Z`` as ``2026-11-20 14:03`` (UTC)."""
+    moment = datetime.fromisoformat(recorded_at)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = text or "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _word(decision: object) -> str:
+    return DECISION_WORDS.get(decision, str(decision)) if isinstance(decision, str) else "?"
+
+
+def _dose(rx: Mapping[str, Any]) -> str:
+    unit = rx.get("unit", "reps")
+    reps = rx.get("reps", "?")
+    reps_text = {"seconds": f"{reps} s holds", "contacts": f"{reps} contacts",
+                 "minutes": f"{reps} min"}.get(unit, f"{reps}")
+    load = rx.get("load_kg")
+    weight = f"+{load:g} kg" if isinstance(load, int | float) and load else "bodyweight"
+    return f"{rx.get('sets', '?')} × {reps_text}, {weight}"
+
+
+def _rx(rx: Mapping[str, Any] | None) -> str:
+    return "-" if rx is None else f"{rx.get('exercise')}, {_dose(rx)}"
+
+
+@click.group()
+def audit() -> None:
+    """Read, check and annotate the audit trail of decisions.
+
+    Every `calfrehab next` records its decision, with the case it was made
+    for, in an append-only SQLite file whose entries are hash-chained.
+    These commands list and show what was decided, verify that nothing was
+    changed since, record a clinician's override, export the trail, and
+    replay a stored case under the current rules. Reading never creates a
+    trail. See docs/audit-trail.md for the format.
+
+    Example:
+
+        calfrehab audit list --case RUN-0001 --audit ./clinic-audit.sqlite3
+    """
+
+
+# ---------------------------------------------------------------- list
+
+
+@audit.command(name="list")
+@click.option("--case", "case_id", metavar="ID", help="Only this case's entries.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="Only entries recorded on or after this date (UTC).")
+@click.option("--kind", type=click.Choice(["decision", "override"]),
+              help="Only decisions, or only overrides.")
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def list_(case_id: str | None, since: datetime | None, kind: EntryKind | None,
+          audit_path: Path | None, as_json: bool) -> None:
+    """List the entries of the audit trail, oldest first.
+
+    Each row shows the entry's seq, when it was recorded (UTC), the start
+    of the decision id (enough for `audit show`), the case, the decision
+    per track (straight knee / bent knee / energy storage, or REFER), the
+    clinician and, for a decision, how many overrides it has. An override
+    row shows the track and decision the clinician chose.
+
+    Example:
+
+        calfrehab audit list --since 2026-11-01 --kind decision
+    """
+    with audit_views.open_existing(audit_path) as trail:
+        rows = audit_views.list_rows(trail, case_id, since.date() if since else None, kind)
+    if as_json:
+        _dump(rows)
+        return
+    if not rows:
+        click.echo("no entries")
+        return
+    click.echo("\n".join(_list_table(rows)))
+
+
+def _list_table(rows: list[dict[str, Any]]) -> list[str]:
+    # 4 + 16 + 8 + 10 + 16 + 10 + 3 columns and 6 gaps of 2: 79 characters.
+    fmt = "{:>4}  {:<16}  {:<8}  {:<10}  {:<16}  {:<10}  {:<3}"
+    lines = [fmt.format("seq", "recorded (UTC)", "decision", "case", "sk/bk/es",
+                        "clinician", "ovr").rstrip()]
+    for r in rows:
+        if r["kind"] == "decision":
+            if r.get("outcome") == "refer":
+                what = "REFER"
+            else:
+                what = "/".join(DECISION_SHORT.get(d or "", "?") for d in r["tracks"].values())
+            ovr = str(r["overrides"]) if r["overrides"] else ""
+        else:
+            o = r["override"]
+            what = (f"override {TRACK_SHORT.get(o['track'], '?')}→"
+                    f"{DECISION_SHORT.get(o['decision'], '?')}" if o.get("track")
+                    else "override (all)")
+            ovr = ""
+        lines.append(fmt.format(r["seq"], _when(r["recorded_at"]), r["decision_id"][:8],
+                                _cut(r["case_id"], 10), _cut(what, 16),
+                                _cut(r["clinician"], 10), ovr).rstrip())
+    decisions = sum(r["kind"] == "decision" for r in rows)
+    lines += [
+        "",
+        f"{_count(len(rows), 'entry', 'entries')} ({_count(decisions, 'decision')}, "
+        f"{_count(len(rows) - decisions, 'override')})",
+        "sk/bk/es: straight knee / bent knee / energy storage; prog progress, regr",
+        "regress, strt start, - not started; ovr: overrides of the decision.",
+        "Details: calfrehab audit show DECISION",
+    ]
+    return lines
+
+
+# ---------------------------------------------------------------- show
+
+
+@audit.command()
+@click.argument("decision_id")
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
+    """Show a recorded decision as it was made, with any overrides.
+
+    DECISION_ID is the full id or a unique prefix of at least 4 characters.
+    The case stored with the decision is checked against the case format
+    and against the hash the decision names; the tracks, reasons and
+    sources are those recorded, not recomputed (for that, `audit replay`).
+    The rule base version and sha256 and the engine version recorded with
+    the decision are shown.
+
+    Example:
+
+        calfrehab audit show 48d0d212
+    """
+    with audit_views.open_existing(audit_path) as trail:
+        data = audit_views.show(trail, decision_id)
+    if as_json:
+        _dump(data)
+    else:
+        click.echo(_render_show(data, colour=sys.stdout.isatty()))
+
+
+def _render_show(data: dict[str, Any], colour: bool) -> str:
+    doc = data["decision"]
+    entry = data["entry"]
+    case = data["case"]
+    summary = case["summary"]
+
+    def style(text: str, decision: object) -> str:
+        fg = COLOURS.get(decision) if isinstance(decision, str) else None
+        return click.style(text, fg=fg, bold=True) if colour and fg else text
+
+    who = f" by {entry['clinician']}" if entry["clinician"] else ""
+    condition = (f"condition {summary['condition']}, side {summary['side']}"
+                 if summary["condition"] else "")
+    lines = [
+        f"Decision {data['decision_id']}",
+        f"Recorded {_when(entry['recorded_at'], seconds=True)} UTC{who} · audit entry "
+        f"{entry['seq']}",
+        f"Case {data['case_id']} · review {data['review_date']}"
+        + (f" · {condition}" if condition else ""),
+        "Decision support: the treating clinician decides.",
+    ]
+    if data["overrides"]:
+        n = len(data["overrides"])
+        lines.append(style(f"OVERRIDDEN by a clinician ({n} override{'s' if n > 1 else ''}, "
+                           "see below).", "hold"))
+    lines.append("")
+    tracks = doc.get("tracks") if isinstance(doc.get("tracks"), Mapping) else {}
+    if doc.get("outcome") == "refer":
+        lines += [style("REFER: stop progression and refer. No exercise is prescribed.",
+                        "refer"), ""]
+    else:
+        for track in TRACKS:
+            td = tracks.get(track)
+            if not isinstance(td, Mapping):
+                continue
+            decision = td.get("decision")
+            lines.append(f"{TRACK_TITLES[track]}: {style(_word(decision), decision)}")
+            if isinstance(td.get("current"), Mapping):
+                lines += _wrap(_rx(td["current"]), "        ", "  now   ")
+            nxt = td.get("next")
+            if isinstance(nxt, Mapping):
+                lines += _wrap(f"{nxt.get('name') or nxt.get('exercise')}, {_dose(nxt)}",
+                               "        ", "  next  ")
+                extra = "; ".join(str(nxt[k]) for k in ("tempo", "frequency", "surface")
+                                  if nxt.get(k))
+                if extra:
+                    lines += _wrap(extra, "        ")
+                for cue in nxt.get("cues") or []:
+                    lines += _wrap(str(cue), "          ", "        - ")
+            elif decision == "regress":
+                lines.append("  next  pause this track")
+            lines.append("")
+    lines.append("Why")
+    for reason in doc.get("reasons") or []:
+        cites = "; ".join(short_citation(s) for s in reason.get("sources") or [])
+        lines += _wrap(f"{reason.get('text')} [{cites}]", "    ", "  - ")
+    lines += ["", "Overrides"]
+    if not data["overrides"]:
+        lines.append("  none recorded")
+    for o in data["overrides"]:
+        what = (f"{TRACK_TITLES.get(o['track'], o['track'])} → {_word(o['decision'])}"
+                if o["track"] else "the decision as a whole")
+        lines += _wrap(f"{_when(o['recorded_at'])} UTC · {o['clinician']} · {what}",
+                       "      ", "  - ")
+        lines += _wrap(f"reason: {o['reason']}", "      ")
+    rb, engine = data["rulebase"], data["engine"]
+    durable = f" (durable-rules {engine['durable_rules']})" if engine["durable_rules"] else ""
+    lines += [
+        "",
+        "Recorded with",
+        f"  rule base    {rb['name'] + ' ' if rb['name'] else ''}{rb['version']}",
+        f"  sha256       {rb['sha256']}",
+        f"  engine       calfrehab {engine['version'] or 'unknown'}{durable}",
+    ]
+    if case["sha256_matches"]:
+        lines.append(f"  case sha256  {case['sha256'][:12]}…, the case this decision names")
+    else:
+        lines += _wrap("WARNING: the stored case does not hash to the case_sha256 the "
+                       "decision names", " " * 15, "  case sha256  ")
+    if not case["valid"]:
+        lines += _wrap(f"WARNING: the stored case does not pass the current case format "
+                       f"({len(case['errors'])} error(s)):", "  ", "  ")
+        for e in case["errors"]:
+            got = f" (got {e['value']})" if "value" in e else ""
+            lines += _wrap(f"{e['path'] or '(document)'}: {e['message']}{got}", "      ",
+                           "    - ")
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------- verify
+
+
+@audit.command()
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def verify(audit_path: Path | None, as_json: bool) -> None:
+    """Check the hash chain: that no entry was changed, removed or added.
+
+    Recomputes every entry's hash in order and compares the end with the
+    count and last hash the trail keeps. Exit 0 and print the last hash
+    when intact (write it down elsewhere: it is what catches a rewritten
+    tail); exit 1 naming the first bad entry and the problem otherwise.
+
+    Example:
+
+        calfrehab audit verify --audit ./clinic-audit.sqlite3
+    """
+    with audit_views.open_existing(audit_path) as trail:
+        report = audit_views.verify_summary(trail)
+    if as_json:
+        _dump(report)
+    elif report["ok"]:
+        click.echo(f"ok: {report['entries_checked']} entries, chain intact "
+                   f"(last hash {report['last_hash']})")
+    else:
+        where = (f"at entry seq {report['first_bad_seq']}"
+                 if report["first_bad_seq"] is not None else "in its meta table")
+        click.echo(f"FAILED: audit trail {report['path']} fails verification {where}: "
+                   f"{report['problem']}")
+        good = (report["first_bad_seq"] or report["entries_checked"] + 1) - 1
+        if good > 0:
+            click.echo(f"entries 1-{good} are intact (hash of entry {good}: "
+                       f"{report['last_hash']})")
+    sys.exit(0 if report["ok"] else 1)
+
+
+# ------------------------------------------------------------ override
+
+
+@audit.command()
+@click.argument("decision_id")
+@click.option("--clinician", required=True, help="Who overrides the decision.")
+@click.option("--reason", required=True, help="Why, in a sentence.")
+@click.option("--track", type=click.Choice(TRACKS),
+              help="The track overridden (with --decision).")
+@click.option("--decision", "track_decision", type=click.Choice(TRACK_DECISIONS),
+              help="What the clinician decided for --track.")
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def override(decision_id: str, clinician: str, reason: str, track: str | None,
+             track_decision: str | None, audit_path: Path | None, as_json: bool) -> None:
+    """Record a clinician's override of a recorded decision.
+
+    The decision entry is never changed: the override is a new entry that
+    points at it. With --track and --decision it records what the clinician
+    chose for that track; without them, disagreement with the decision as
+    a whole (e.g. a referral the rules did not make). DECISION_ID may be a
+    unique prefix. Prints the new entry's id.
+
+    Example:
+
+        calfrehab audit override 48d0d212 --clinician "Dr A. Berg" \\
+            --reason "pain 6/10 next morning" --track bent_knee --decision hold
+    """
+    with audit_views.open_existing(audit_path) as trail:
+        entry = audit_views.add_override(trail, decision_id, clinician, reason, track,
+                                         track_decision)
+    if as_json:
+        _dump(entry)
+    else:
+        click.echo(f"recorded override {entry['entry_id']} (audit entry {entry['seq']}) "
+                   f"of decision {entry['decision_id']}, case {entry['case_id']}")
+
+
+# -------------------------------------------------------------- export
+
+
+@audit.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="jsonl: every field; csv: one flat row per entry.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write to FILE (atomically) instead of standard output.")
+@audit_path_option
+@domain_errors(exit_code=1)
+def export(fmt: ExportFormat, out: Path | None, audit_path: Path | None) -> None:
+    """Export every entry of the audit trail, oldest first.
+
+    jsonl gives one JSON object per line with every stored field and the
+    case and decision documents, enough to re-check the hash chain
+    elsewhere; csv gives a header and one flat row per entry (outcome,
+    per-track decisions, override fields, versions, hashes) for a
+    spreadsheet. With --out the file is replaced only once complete.
+
+    Example:
+
+        calfrehab audit export --format csv --out audit-2026-11.csv
+    """
+    with audit_views.open_existing(audit_path) as trail:
+        if out is not None:
+            n = audit_views.export_to_file(trail, fmt, out)
+            click.echo(f"exported {n} entries to {out}", err=True)
+            return
+        try:
+            trail.export(fmt, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `audit export | head`: the reader left; not an error.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+
+
+# -------------------------------------------------------------- replay
+
+
+@audit.command()
+@click.argument("decision_id")
+@rules_option
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def replay(decision_id: str, rules_dir: Path | None, audit_path: Path | None,
+           as_json: bool) -> None:
+    """Decide a recorded case again with the current rules and compare.
+
+    Shows, per track, the decision then and now (with the next exercise and
+    dose), whether the rule base differs from the one recorded, and the
+    rules that fired then but not now and the other way round. Ends with
+    "same decision" or "differs"; exit 0 either way. Nothing is recorded.
+
+    Example:
+
+        calfrehab audit replay 55609168 --rules ./my-clinic-rules
+    """
+    with audit_views.open_existing(audit_path) as trail:
+        data = audit_views.replay(trail, decision_id, rules_dir)
+    if as_json:
+        _dump(data)
+    else:
+        click.echo(_render_replay(data))
+
+
+def _rulebase_line(rb: Mapping[str, Any]) -> str:
+    sha = rb.get("sha256") or "?"
+    return f"{rb.get('name') or 'rule base'} {rb.get('version')} (sha256 {sha[:12]})"
+
+
+def _rulebase_note(rb: Mapping[str, Any]) -> str:
+    if not rb["changed"]:
+        return "  the same rule base as recorded"
+    if rb["then"].get("version") == rb["now"].get("version"):
+        return ("  the rule base differs from the one recorded (same version label: its "
+                "files changed)")
+    return "  the rule base differs from the one recorded"
+
+
+def _track_now(state: Mapping[str, Any]) -> str:
+    word = _word(state["decision"])
+    return word if state["next"] is None else f"{word} → {_rx(state['next'])}"
+
+
+def _render_replay(data: dict[str, Any]) -> str:
+    rb = data["rulebase"]
+    lines = [
+        f"Replay of decision {data['decision_id']}",
+        f"Case {data['case_id']} · review {data['review_date']} · recorded "
+        f"{_when(data['entry']['recorded_at'])} UTC",
+        f"Rules then  {_rulebase_line(rb['then'])}",
+        f"Rules now   {_rulebase_line(rb['now'])}",
+        _rulebase_note(rb),
+    ]
+    ev = data["engine_version"]
+    if ev["then"] != ev["now"]:
+        lines.append(f"Engine      calfrehab {ev['then']} then, {ev['now']} now")
+    oc = data["outcome"]
+    lines += ["", f"Outcome: {oc['then']} then, {oc['now']} now"
+              + ("" if oc["then"] == oc["now"] else "  (differs)"), ""]
+    for t in data["tracks"]:
+        label = "same" if t["same"] else "differs"
+        title = TRACK_TITLES.get(t["track"], t["track"])
+        lines.append(f"{title}: {label}")
+        lines += _wrap(_track_now(t["then"]), "        ", "  then  ")
+        lines += _wrap(_track_now(t["now"]), "        ", "  now   ")
+    lines.append("")
+    gone, new = data["fired_then_not_now"], data["fired_now_not_then"]
+    if not gone and not new:
+        lines.append("The same rules fired then and now.")
+    if gone:
+        lines.append(f"Rules that fired then but not now ({len(gone)})")
+        lines += [f"  - {r}" for r in gone]
+    if new:
+        lines.append(f"Rules that fire now but did not then ({len(new)})")
+        lines += [f"  - {r}" for r in new]
+    lines.append("")
+    if data["same"]:
+        lines.append("Result: same decision")
+    else:
+        changed = [t["track"] for t in data["tracks"]
+                   if not t["same"]]
+        if oc["then"] != oc["now"]:
+            changed.insert(0, "outcome")
+        lines.append(f"Result: differs ({', '.join(changed)})")
+    return "\n".join(lines)
