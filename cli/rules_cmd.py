@@ -105,3 +105,54 @@ def check(directory: Path) -> None:
     click.echo(f"ok: {len(compiled.base.rules)} rules, {len(compiled.instances)} compiled "
                f"instances in {len(compiled.strata)} strata; version {compiled.version}, "
                f"sha256 {compiled.sha256}")
+
+
+@rules.command(name="test")
+@click.argument("directory", metavar="[DIR]", required=False,
+                type=click.Path(file_okay=False, path_type=Path))
+@rules_option
+@json_option
+@domain_errors(exit_code=1)
+def test_(directory: Path | None, rules_dir: Path | None, as_json: bool) -> None:
+    """Run a rules directory's case tables and report rule coverage.
+
+    Runs every table in DIR/cases/*.cases.yaml (DIR defaults to --rules, or
+    the shipped rules): each case is the table's base case with its
+    changes, decided with DIR's rules and compared with the expected
+    outcome, track decisions, next exercises and rule firings. Then
+    coverage: rules no case fired, and decision rules no case shows not
+    firing where exactly one of their conditions fails (listed in a
+    case's not_fires). Exit 0 when every case passes and coverage is
+    complete, 1 otherwise. The table format is described in
+    calfrehab.engine.casetable.
+
+    Example:
+
+        calfrehab rules test ./my-clinic-rules
+    """
+    from calfrehab.engine.casetable import run_tables
+
+    report = run_tables(directory or rules_dir)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        sys.exit(0 if report.ok else 1)
+    if not report.tables:
+        click.echo(f"no case tables in {report.rules_dir / 'cases'} (*.cases.yaml)")
+    for result in report.results:
+        mark = "PASS" if result.passed else "FAIL"
+        click.echo(f"{mark} {result.file} :: {result.name}")
+        for problem in result.problems:
+            click.echo(f"     - {problem}")
+    click.echo("")
+    if report.uncovered_rules:
+        click.echo(f"rules no case fired ({len(report.uncovered_rules)}): "
+                   + ", ".join(report.uncovered_rules))
+    if report.decision_rules_without_negative_case:
+        click.echo("decision rules no case shows not firing where one condition fails "
+                   f"({len(report.decision_rules_without_negative_case)}): "
+                   + ", ".join(report.decision_rules_without_negative_case))
+    if not report.uncovered_rules and not report.decision_rules_without_negative_case:
+        click.echo(f"coverage: all {report.rule_count} rules fired; every decision rule "
+                   "also shown not firing where one condition fails")
+    click.echo(f"{report.passed} passed, {report.failed} failed")
+    sys.exit(0 if report.ok else 1)

@@ -34,7 +34,7 @@ def _iso_date(value: Any) -> Any:
 
 CaseDate = Annotated[date, BeforeValidator(_iso_date)]
 # Numbers must be JSON numbers: "3" is not 3, and true is not 1.
-Number = Annotated[float, Field(strict=True)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Score10 = Annotated[StrictInt, Field(ge=0, le=10)]
 
 RedFlag = Literal[

@@ -23,14 +23,17 @@ The result is validated as a case file and decided; then the table's
 expectations are compared: the outcome, each track's decision, each
 track's next prescription (an exercise id, ``null``, or an object of
 prescription fields, with ``cues`` listing cues that must be among the
-prescription's), and which rules fired. A rule key is an instance key,
-``rule-id@track`` for a track rule and ``rule-id`` for a case-level one; a
-bare id of a track rule means "on any track".
+prescription's), which rules fired or did not, and which rules the
+decision document's reasons name (``reasons``). A rule key is an
+instance key, ``rule-id@track`` for a track rule and ``rule-id`` for a
+case-level one; a bare id of a track rule means "on any track".
 
 Coverage, over all tables of the directory: every rule fires in at least
 one case, and every decision rule (``then.decision`` or ``refer``) is listed
-in ``not_fires`` by at least one case its condition kinds apply to, so each
-decision is also shown not happening when a condition fails.
+in ``not_fires`` by at least one case, of a condition kind it applies to,
+where exactly one of its conditions fails (one fact; for an ``any``, every
+alternative fails on that fact): each decision is also shown not happening
+when one condition fails.
 
 A broken table (bad YAML, an unknown field, a path that is not in the
 document, a case that is invalid after its changes, an unknown rule key) is
@@ -52,10 +55,13 @@ from calfrehab.engine import api
 from calfrehab.engine.compiler import CompiledRuleBase
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
 from calfrehab.engine.exercises import TRACKS
-from calfrehab.engine.inference import Engine
-from calfrehab.engine.loader import default_rules_dir, rule_files, rulebase_sha256
+from calfrehab.engine.explain import Explainer, blocking_leaves
+from calfrehab.engine.inference import Engine, Evaluation
+from calfrehab.engine.loader import default_rules_dir, rule_files
 
 CASES_DIR = "cases"
+# The C safe loader when PyYAML has libyaml (tables are long; same result).
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TABLE_GLOB = "*.cases.yaml"
 TABLE_LEVEL = "(table)"
 
@@ -107,6 +113,8 @@ class TableCase(_Model):
     next: NextByTrack = NextByTrack()
     fires: list[str] = Field(default_factory=list)
     not_fires: list[str] = Field(default_factory=list)
+    # Rules the decision document's `reasons` must name (what the clinician reads).
+    reasons: list[str] = Field(default_factory=list)
 
 
 class CaseTable(_Model):
@@ -132,10 +140,14 @@ class CaseResult:
     passed: bool
     problems: list[str] = field(default_factory=list)
     fired: list[str] = field(default_factory=list)
+    # Decision rules this case shows not firing with exactly one of their
+    # conditions failing (its not_fires entries that count for coverage).
+    near_misses: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "name": self.name, "passed": self.passed,
-                "problems": self.problems, "fired": self.fired}
+                "problems": self.problems, "fired": self.fired,
+                "near_misses": self.near_misses}
 
 
 @dataclass
@@ -273,20 +285,6 @@ def apply_changes(base: dict[str, Any], case: TableCase) -> dict[str, Any]:
 # ------------------------------------------------------------------ running
 
 
-def _engine(rules_dir: Path) -> Engine:
-    # Workaround: two Engine objects compiled from identical rule files
-    # share durable-rules ruleset names (the prefix is the rule base's
-    # sha256) and the second one's cases run the first one's actions, which
-    # fails. A copied directory whose rule files are unchanged (a clinic's
-    # copy, a test's tmp copy) must therefore reuse the engine already
-    # prepared for that content.
-    sha = rulebase_sha256(rules_dir) if rules_dir.is_dir() else ""
-    for (_, key_sha), engine in list(api._ENGINES.items()):
-        if sha and key_sha == sha:
-            return engine
-    return api.prepare(rules_dir)
-
-
 @dataclass
 class _RuleKeys:
     instances: dict[str, str]  # instance key -> rule id
@@ -342,7 +340,7 @@ def load_table(path: Path) -> tuple[CaseTable | None, list[CaseResult]]:
     per case when only some cases are malformed, so the rest still run)."""
     name = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, UnicodeDecodeError) as exc:
         return None, [CaseResult(name, TABLE_LEVEL, False, [f"cannot read: {exc}"])]
     except yaml.YAMLError as exc:
@@ -376,6 +374,12 @@ def load_table(path: Path) -> tuple[CaseTable | None, list[CaseResult]]:
     return table, failures
 
 
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value if isinstance(value, str) else repr(value)
+
+
 def _next_problems(track: str, want: NextValue, got: Any) -> list[str]:
     if want is None:
         return [] if got is None else [f"{track}: next is {got.exercise}, expected none"]
@@ -393,7 +397,7 @@ def _next_problems(track: str, want: NextValue, got: Any) -> list[str]:
         same = (abs(float(actual) - float(expected)) < 1e-9 if fname == "load_kg"
                 else actual == expected)
         if not same:
-            out.append(f"{track}: next {fname} is {actual!r}, expected {expected!r}")
+            out.append(f"{track}: next {fname} is {_show(actual)}, expected {_show(expected)}")
     for cue in want.cues:
         if cue not in got.cues:
             out.append(f"{track}: next cues lack {cue!r} (have {got.cues!r})")
@@ -404,7 +408,7 @@ def run_case(
     file: str, base: dict[str, Any], case: TableCase, engine: Engine, keys: _RuleKeys
 ) -> CaseResult:
     problems: list[str] = []
-    for key in [*case.fires, *case.not_fires]:
+    for key in [*case.fires, *case.not_fires, *case.reasons]:
         if keys.expand(key) is None:
             problems.append(keys.unknown_message(key))
     try:
@@ -434,17 +438,53 @@ def run_case(
         got = ev.tracks[track].decision
         if expected is not None and got != expected:
             problems.append(f"{track}: decision is {got}, expected {expected}")
-    for track in case.next.model_fields_set:
-        problems += _next_problems(track, getattr(case.next, track), ev.tracks[track].next)
+    for track in TRACKS:
+        if track in case.next.model_fields_set:
+            problems += _next_problems(track, getattr(case.next, track), ev.tracks[track].next)
     for key in case.fires:
         inst = keys.expand(key)
         if inst is not None and not fired.intersection(inst):
             problems.append(f"{key} did not fire")
     for key in case.not_fires:
         inst = keys.expand(key)
-        if inst is not None and fired.intersection(inst):
-            problems.append(f"{key} fired: {', '.join(sorted(fired.intersection(inst)))}")
-    return CaseResult(file, case.name, not problems, problems, fired_keys)
+        hit = sorted(fired.intersection(inst or []))
+        if hit:
+            where = "" if hit == [key] else f" ({', '.join(hit)})"
+            problems.append(f"{key} fired{where}")
+    given = {r.rule for r in decided.decision.reasons}
+    for key in case.reasons:
+        inst = keys.expand(key)
+        if inst is not None and not given.intersection(inst):
+            problems.append(f"the decision's reasons do not name {key} "
+                            f"(they name {', '.join(sorted(given)) or 'nothing'})")
+    try:
+        near = _near_misses(case, ev, keys)
+    except Exception:  # only coverage depends on it; a gap is reported instead
+        near = []
+    return CaseResult(file, case.name, not problems, problems, fired_keys, near)
+
+
+def _near_misses(case: TableCase, ev: Evaluation, keys: _RuleKeys) -> list[str]:
+    """Decision rules in ``not_fires`` that did not fire here because
+    exactly one of their conditions failed (one fact: for an ``any`` every
+    alternative fails on the same fact), for a condition kind they apply to."""
+    values = Explainer(ev).values
+    out: list[str] = []
+    for key in case.not_fires:
+        for inst_key in keys.expand(key) or []:
+            inst = ev.compiled.instances[inst_key]
+            rule = inst.rule
+            if not (rule.then.decision or rule.then.refer) or rule.id in out:
+                continue
+            if inst_key in {f.rule for f in ev.firings}:
+                continue
+            kinds = rule.applies_to.conditions
+            if kinds != "all" and ev.case.condition.kind not in kinds:
+                continue
+            failing = {leaf.fact for leaf, _ in blocking_leaves(inst.when, values)}
+            if len(failing) == 1:
+                out.append(rule.id)
+    return out
 
 
 def table_paths(rules_dir: Path) -> list[Path]:
@@ -457,14 +497,14 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
     A rules directory that does not load or compile raises RuleError (as
     every command does); problems in the tables are failed results."""
     directory = Path(rules_dir) if rules_dir is not None else default_rules_dir()
-    engine = _engine(directory)
+    engine = api.prepare(directory)
     compiled = engine.compiled
     keys = _RuleKeys.of(compiled)
     report = TableReport(directory, rule_count=len(compiled.base.rules))
     known_files = {p.name for p in rule_files(directory)}
 
     fired_ids: set[str] = set()
-    negative: dict[str, int] = {}  # decision rule id -> applicable negative cases
+    negative: dict[str, int] = {}  # decision rule id -> cases showing it not firing
     decision_rules = {lr.rule.id: lr.rule for lr in compiled.base.rules
                       if lr.rule.then.decision or lr.rule.then.refer}
     for path in table_paths(directory):
@@ -481,18 +521,8 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
             result = run_case(path.name, table.base, case, engine, keys)
             report.results.append(result)
             fired_ids.update(keys.instances[k] for k in result.fired)
-            kind = _kind_of(table.base, case)
-            for key in case.not_fires:
-                expanded = keys.expand(key)
-                if not expanded:
-                    continue
-                rule_id = keys.instances[expanded[0]]
-                rule = decision_rules.get(rule_id)
-                if rule is None:
-                    continue
-                kinds = rule.applies_to.conditions
-                if kinds == "all" or kind in kinds:
-                    negative[rule_id] = negative.get(rule_id, 0) + 1
+            for rule_id in result.near_misses:
+                negative[rule_id] = negative.get(rule_id, 0) + 1
 
     seen: list[str] = []
     for lr in compiled.base.rules:
@@ -502,11 +532,3 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
     report.decision_rules_without_negative_case = [
         r for r in seen if r in decision_rules and not negative.get(r)]
     return report
-
-
-def _kind_of(base: dict[str, Any], case: TableCase) -> Any:
-    try:
-        doc = apply_changes(base, case)
-        return doc["condition"]["kind"]
-    except (PathError, KeyError, TypeError):
-        return None

@@ -54,6 +54,10 @@ def parse_json(text: str, source: str) -> Any:
             source,
             [FieldError("", f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno)],
         ) from None
+    except RecursionError:
+        raise CaseValidationError(
+            source, [FieldError("", "not valid JSON: nested too deeply")]
+        ) from None
     except _DuplicateKey as exc:
         raise CaseValidationError(
             source, [FieldError("", f"key `{exc.args[0]}` appears twice in one object")]
@@ -141,6 +145,8 @@ def _expected(err: Mapping[str, Any], path: str) -> str:
         return f"expected one of {ctx.get('expected', '')}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "expected an integer (a JSON number, not a string)"
+    if kind == "finite_number":
+        return "expected a finite number"
     if kind in ("float_type", "float_parsing"):
         return "expected a number (a JSON number, not a string)"
     if kind in ("string_type",):

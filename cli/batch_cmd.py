@@ -1,0 +1,217 @@
+"""The batch command: many cases in, one output file and an errors report out.
+
+Kept light at import time (the CLI imports every command on start-up, and
+``calfrehab next`` should not pay for multiprocessing or rich): the library
+and the progress bar are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from calfrehab.cli.options import audit_options, domain_errors, rules_option
+
+FORMAT_CHOICES = ("csv", "jsonl", "json")  # engine.batch.FORMATS, without importing it
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "-o", "out", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file, one row per decided case, in input order.")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
+              help="Output format (default: from the --out suffix: .csv, .jsonl, .json).")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Errors report, JSON Lines (default: beside --out, <name>.errors.jsonl).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: the number of CPUs, or 1 for fewer than 400 "
+                   "cases; 1 decides in-process).")
+@click.option("--resume", is_flag=True,
+              help="Skip cases the audit trail already holds a decision for (same case, "
+                   "same rules); their recorded decision goes to --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
+@rules_option
+@audit_options
+@domain_errors(exit_code=1)
+def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Path | None,
+          jobs: int | None, resume: bool, quiet: bool, rules_dir: Path | None,
+          audit_path: Path | None, clinician: str | None, no_record: bool) -> None:
+    """Decide many cases: files, directories (their *.json) and JSON Lines
+    files (one case a line), in any mix.
+
+    Every good case is decided and written to --out (csv: one flat row;
+    jsonl/json: the full decision document plus its source file and line),
+    in input order. A bad case (not JSON, invalid, or an engine error) does
+    not stop the batch: it goes to the errors report with its file, line
+    and message. Every decision is recorded in the audit trail unless
+    --no-record. Output files are replaced only when complete.
+
+    Ctrl-C stops after the cases in progress, keeps (and writes) what was
+    decided, and a rerun with --resume decides the rest: each case is
+    decided exactly once. Exit 0 when every case was decided, 1 when any
+    was not (see the errors report), 130 when stopped by Ctrl-C.
+
+    Example:
+
+        calfrehab batch examples/batch examples/batch/clinic-week.jsonl --out week.csv
+    """
+    from calfrehab.engine.batch import BatchError, BatchOptions, format_for, run_batch
+
+    try:
+        fmt = format_for(out, fmt)
+    except BatchError as exc:
+        raise click.UsageError(str(exc)) from None
+    if resume and no_record:
+        raise click.UsageError("--resume needs the audit trail; it cannot go with --no-record")
+
+    options = BatchOptions(
+        inputs=inputs, out=out, fmt=fmt, errors_path=errors_path, jobs=jobs,
+        rules_dir=rules_dir, record=not no_record, audit_path=audit_path,
+        clinician=clinician, resume=resume,
+    )
+    stop = threading.Event()
+    reporter = _Reporter(quiet)
+    restore = _on_interrupt(stop, reporter)
+    try:
+        with reporter:
+            summary = run_batch(options, progress=reporter.update, stop=stop)
+    except KeyboardInterrupt:
+        click.echo("batch aborted: no output file was written or replaced. Decisions "
+                   "recorded so far are in the audit trail; rerun with --resume to "
+                   "finish.", err=True)
+        sys.exit(130)
+    finally:
+        restore()
+    if not quiet:
+        click.echo(render_summary(summary))
+    if summary.interrupted:
+        click.echo(
+            f"Stopped by Ctrl-C after {summary.processed:,} of {summary.total:,} cases; "
+            f"the decided ones are in {summary.out}. Rerun the same command with --resume "
+            "to decide the rest (each case is decided once).", err=True)
+        sys.exit(130)
+    sys.exit(0 if summary.complete else 1)
+
+
+def _on_interrupt(stop: threading.Event, reporter: _Reporter) -> Any:
+    """First Ctrl-C: stop cleanly; second: abort. Returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        reporter.note("stopping after the cases in progress (Ctrl-C again to abort)")
+
+    signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
+class _Reporter:
+    """Progress on stderr: a rich progress bar on a terminal, a plain line
+    every 10% (or 10 s) otherwise, nothing with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task: Any = None
+        self.started = time.monotonic()
+        self.last_line = 0.0
+        self.last_step = -1
+
+    def __enter__(self) -> _Reporter:
+        if self.quiet or not sys.stderr.isatty():
+            return self
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class Rate(ProgressColumn):  # type: ignore[misc]
+            def render(self, task: Any) -> Text:
+                speed = task.finished_speed or task.speed
+                return Text("" if speed is None else f"{speed:,.0f} cases/s")
+
+        self.bar = Progress(
+            TextColumn("deciding"), BarColumn(), MofNCompleteColumn(), Rate(),
+            TextColumn("eta"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False,
+        )
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(text)
+        else:
+            click.echo(text, err=True)
+
+    def update(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task("batch", total=total)
+            self.bar.update(self.task, completed=done)
+            return
+        now = time.monotonic()
+        step = (10 * done) // total if total else 10
+        if step == self.last_step and now - self.last_line < 10 and done < total:
+            return
+        self.last_step, self.last_line = step, now
+        elapsed = now - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = f", {(total - done) / rate:,.0f} s left" if rate > 0 and done < total else ""
+        pct = 100 * done // total if total else 100
+        click.echo(f"batch: {done:,}/{total:,} cases ({pct}%), {rate:,.0f} cases/s{left}",
+                   err=True)
+
+
+def render_summary(summary: Any) -> str:
+    """The end-of-run summary: counts by outcome, per-track decision,
+    condition, and errors."""
+
+    def counts(counter: Any) -> str:
+        return " · ".join(f"{k} {v:,}" for k, v in sorted(counter.items())) or "none"
+
+    done = summary.decided + summary.resumed
+    lines = [
+        f"Decided {done:,} of {summary.total:,} cases in {summary.elapsed_s:,.1f} s "
+        f"({summary.rate:,.0f} cases/s, {summary.jobs} job{'s' if summary.jobs != 1 else ''}); "
+        f"{summary.errors:,} error{'s' if summary.errors != 1 else ''}.",
+    ]
+    if summary.resumed:
+        lines.append(f"  {summary.resumed:,} already in the audit trail (resumed, not "
+                     f"decided again); {summary.decided:,} decided now.")
+    lines.append(f"  outcome         {counts(summary.by_outcome)}")
+    for track, counter in summary.by_track.items():
+        lines.append(f"  {track:<15} {counts(counter)}")
+    lines.append(f"  condition       {counts(summary.by_condition)}")
+    lines.append(f"  errors          {counts(summary.errors_by_kind)}")
+    lines.append(f"Wrote {summary.out} ({summary.format}, {done:,} rows) and "
+                 f"{summary.errors_path} ({summary.errors:,} errors).")
+    if summary.audit_path is not None:
+        lines.append(f"Recorded {summary.recorded:,} decisions in {summary.audit_path}.")
+    else:
+        lines.append("Not recorded in the audit trail (--no-record).")
+    return "\n".join(lines)

@@ -1,0 +1,55 @@
+"""Shared pytest configuration: hypothesis profiles and the engine fixture.
+
+Hypothesis profiles:
+
+- ``ci`` (default): fast, 40 examples a property, no deadline (the first
+  decision of a process pays for compiling the rules), too_slow suppressed.
+- ``thorough``: 2000 examples a property, for a deliberate bug hunt.
+
+Pick one with hypothesis' own pytest option ``--hypothesis-profile thorough``
+or the environment, ``CALFREHAB_HYPOTHESIS_PROFILE=thorough``; the command
+line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from calfrehab.engine import api
+from calfrehab.engine.inference import Engine
+
+PROFILE_ENV = "CALFREHAB_HYPOTHESIS_PROFILE"
+
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
+    print_blob=True,
+)
+# Loaded at import so the profile is in force before test modules are
+# collected; hypothesis' pytest plugin loads --hypothesis-profile after this.
+settings.load_profile(os.environ.get(PROFILE_ENV) or "ci")
+
+
+def pytest_configure(config: Any) -> None:
+    if not config.getoption("hypothesis_profile", default=None):
+        settings.load_profile(os.environ.get(PROFILE_ENV) or "ci")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The shipped rule base, compiled and registered once per test session."""
+    return api.prepare(None)
