@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
-from calfrehab.engine.case import Case, Session
+from calfrehab.engine.case import Case, PerformedExercise, Session
 from calfrehab.engine.exercises import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
 
 FactType = Literal["bool", "int", "number", "str"]
@@ -333,39 +333,47 @@ def _track_facts(
     fs.put(f"{track}.is_isometric", rx.exercise in ISOMETRIC_EXERCISES, f"{p}.exercise")
 
     # (session index, exercise index, performed) for the current exercise.
-    logged = [
-        (i, k, ex)
-        for i, s in indexed
-        for k, ex in enumerate(s.exercises)
-        if ex.exercise == rx.exercise
-    ]
-    window = logged[-settings.window_sessions:]
-    fs.put(f"{track}.window_sessions", len(window),
-           *([f"sessions[{i}].exercises[{k}]" for i, k, _ in window] or ["sessions"]))
-    if window:
-        i, k, last = window[-1]
+    # One entry per session (a training day): a session that logged the
+    # exercise twice (twice-a-day protocols) counts once, judged by its
+    # worst pain, and its dose counts as done if any entry completed it.
+    per_session: dict[int, list[tuple[int, PerformedExercise]]] = {}
+    order: list[int] = []
+    for i, s in indexed:
+        for k, ex in enumerate(s.exercises):
+            if ex.exercise == rx.exercise:
+                if i not in per_session:
+                    per_session[i] = []
+                    order.append(i)
+                per_session[i].append((k, ex))
+    window_ids = order[-settings.window_sessions:]
+    worst = [(i, *max(per_session[i], key=lambda e: e[1].pain_during)) for i in window_ids]
+    fs.put(f"{track}.window_sessions", len(window_ids),
+           *([f"sessions[{i}].exercises[{k}]" for i in window_ids for k, _ in per_session[i]]
+             or ["sessions"]))
+    if worst:
+        i, k, last = worst[-1]
         fs.put(f"{track}.pain_during_last", last.pain_during,
                f"sessions[{i}].exercises[{k}].pain_during")
-        worst = max(window, key=lambda w: w[2].pain_during)
-        fs.put(f"{track}.pain_during_max_window", worst[2].pain_during,
-               *(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in window))
+        top = max(worst, key=lambda w: w[2].pain_during)
+        fs.put(f"{track}.pain_during_max_window", top[2].pain_during,
+               *(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in worst))
     else:
         fs.put(f"{track}.pain_during_last", None)
         fs.put(f"{track}.pain_during_max_window", None)
-    if len(window) >= 2:
-        i, k, prev = window[-2]
+    if len(worst) >= 2:
+        i, k, prev = worst[-2]
         fs.put(f"{track}.pain_during_previous", prev.pain_during,
                f"sessions[{i}].exercises[{k}].pain_during")
     else:
         fs.put(f"{track}.pain_during_previous", None)
     done = [
-        (i, k)
-        for i, k, ex in window
-        if ex.load_kg >= rx.load_kg and _completed(ex.sets_completed, rx.sets, rx.reps)
+        i for i in window_ids
+        if any(ex.load_kg >= rx.load_kg and _completed(ex.sets_completed, rx.sets, rx.reps)
+               for _, ex in per_session[i])
     ]
     fs.put(f"{track}.dose_completed_window", len(done),
-           *([f"sessions[{i}].exercises[{k}].sets_completed" for i, k, _ in window]
-             or ["sessions"]))
+           *([f"sessions[{i}].exercises[{k}].sets_completed"
+              for i in window_ids for k, _ in per_session[i]] or ["sessions"]))
 
     # Which track hurt most in the last session: a session-level flare with no
     # track over the pain-during limit regresses that one.

@@ -506,10 +506,6 @@ def _logs_an_exercise_twice(doc: dict[str, Any]) -> bool:
 
 @given(case_documents(red_flags=False, min_sessions=1))
 def test_progress_needs_two_sessions_of_evidence(engine: Engine, doc: dict[str, Any]) -> None:
-    # A session logging one exercise twice counts as two sessions today: a
-    # known bug, kept below as test_one_session_logging_twice_is_not_two_sessions
-    # (xfail). Drop this assume when that test flips.
-    assume(not _logs_an_exercise_twice(doc))
     for track, decision in decisions(decide(doc, engine)).items():
         if decision == "progress":
             problem = _progress_evidence_ok(doc, track)
@@ -544,12 +540,8 @@ _ISO_HOLD = {"exercise": "isometric_heel_raise_hold", "sets_completed": [45, 45,
              "pain_during": 0}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the pain/dose window counts exercise LOG ENTRIES, not sessions "
-    "(engine/facts.py _track_facts: window = logged[-window_sessions:]), so one "
-    "session (one training day) logging an exercise twice, as in a twice-a-day "
-    "protocol, counts as 'the last 2 sessions' and the track progresses after a "
-    "single session (spec clinical-basis §1-2: 'in each of the last 2 sessions')"))
+# Regression (found by hypothesis): the window counted log entries, so one
+# session logging an exercise twice counted as "the last 2 sessions".
 def test_one_session_logging_twice_is_not_two_sessions(engine: Engine) -> None:
     # found by test_progress_needs_two_sessions_of_evidence, shrunk by hypothesis
     doc = {
