@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from calfrehab import __version__
+from calfrehab.engine.decision import ENGINE_VERSION as __version__
 from calfrehab.cli.case_cmds import explain, next_, schema, validate
 from calfrehab.cli.rules_cmd import rules
 
