@@ -132,13 +132,29 @@ def test_generated_pages_are_up_to_date() -> None:
         "generated docs are stale; run `python scripts/gendocs.py`\n" + result.stderr)
 
 
-def test_docs_link_to_pages_that_exist() -> None:
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors, and explicit <a id="..."> targets."""
+    out = set(re.findall(r'<a id="([^"]+)"', text))
+    in_code = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and (m := re.match(r"#{1,6} (.*)", line)):
+            heading = m.group(1).strip().lower()
+            out.add("".join(ch for ch in heading if ch.isalnum() or ch in " -_").replace(" ", "-"))
+    return out
+
+
+def test_docs_links_resolve() -> None:
+    pages = {page.name: page.read_text(encoding="utf-8") for page in DOCS.glob("*.md")}
     broken = []
-    for page in sorted(DOCS.glob("*.md")):
-        text = page.read_text(encoding="utf-8")
-        for target in re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", text):
-            if "://" in target:
+    for name, text in sorted(pages.items()):
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", text):
+            if "://" in target or (target and not target.endswith(".md")):
                 continue
-            if not (page.parent / target).resolve().exists():
-                broken.append(f"{page.name} -> {target}")
-    assert not broken, "links to missing pages: " + ", ".join(broken)
+            page = target or name
+            if page not in pages:
+                broken.append(f"{name} -> {target} (no such page)")
+            elif anchor and anchor not in _anchors(pages[page]):
+                broken.append(f"{name} -> {page}#{anchor} (no such heading)")
+    assert not broken, "broken links: " + ", ".join(broken)
