@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -149,7 +150,8 @@ def conditions(draw: st.DrawFn, review: date, kind: str | None = None) -> Doc:
         injury = review - timedelta(days=days)
         out["injury_date"] = iso(injury)
         out["management"] = draw(st.sampled_from(MANAGEMENT))
-        if draw(st.integers(0, 4)) == 0 or (out["management"] == "operative" and draw(st.booleans())):
+        operative = out["management"] == "operative"
+        if draw(st.integers(0, 4)) == 0 or (operative and draw(st.booleans())):
             out["surgery_date"] = iso(injury + timedelta(days=draw(st.integers(0, 21))))
     elif kind == "calf_strain":
         if draw(st.integers(0, 3)):
@@ -490,14 +492,25 @@ def garbage_documents(draw: st.DrawFn) -> Any:
 @st.composite
 def garbage_texts(draw: st.DrawFn) -> str:
     """Text for the JSON parser: random text, JSON with a defect (truncated,
-    a byte changed, a key given twice, NaN/Infinity), or plain valid JSON."""
-    choice = draw(st.integers(0, 5))
+    a byte changed, a key given twice, NaN/Infinity, nesting around the
+    parser's recursion limit, a number overflowing a double), or plain
+    valid JSON."""
+    choice = draw(st.integers(0, 7))
     if choice == 0:
         return draw(st.text(max_size=200))
     if choice == 1:
         return draw(st.text(alphabet=st.characters(codec="utf-8"), max_size=50)
                     .map(lambda t: '{"case_id": "' + t + '"}'))
     text = json.dumps(draw(case_documents(max_sessions=3)))
+    if choice == 6:
+        # Nesting around the parser's recursion limit, in place of a field.
+        depth = draw(st.one_of(st.integers(1, 50), st.integers(900, 1100), st.just(100_000)))
+        field = draw(st.sampled_from(['"case_id": ', '"sessions": ', '"red_flags": ', '"zz": ']))
+        return text[:1] + field + "[" * depth + "]" * depth + ", " + text[1:]
+    if choice == 7:
+        # A number that overflows a double, where the format takes a number.
+        big = draw(st.sampled_from(["1e999", "-1e999", "1e308", "123456789e300"]))
+        return re.sub(r'("(?:load_kg|body_mass_kg)": )[-0-9.eE+]+', r"\g<1>" + big, text, count=1)
     if choice == 2:
         return text[: draw(st.integers(0, max(len(text) - 1, 0)))]
     if choice == 3:

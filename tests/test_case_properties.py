@@ -99,7 +99,7 @@ def test_round_trip(doc: dict[str, Any], exclude_none: bool) -> None:
 def test_mutated_documents_only_raise_validation_errors(
     mutated: tuple[dict[str, Any], str, tuple[Any, ...]],
 ) -> None:
-    doc, kind, path = mutated
+    doc, _kind, _path = mutated
     _validate_or_reject(doc)
     _parse_then_validate(json.dumps(doc))
 
