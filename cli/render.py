@@ -24,10 +24,24 @@ COLOURS = {"progress": "green", "start": "green", "hold": "yellow", "regress": "
            "refer": "red"}
 
 
-def short_citation(citation: str) -> str:
-    author = citation.split(",")[0].split(" ")[0]
+def short_citation(citation: str, known: dict[str, str] | None = None) -> str:
+    """'Silbernagel 2007' from a full citation, or the rule base's own
+    short form where sources.yaml gives one."""
+    if known and citation in known:
+        return known[citation]
+    # "Surname AB, ..." is an author list; anything else (a regulator, a
+    # cohort summary) is named by its first words.
+    if re.match(r"^[A-Z][\w'’-]+ [A-Z]{1,3}[,.]", citation):
+        author = citation.split(" ")[0]
+    else:
+        author = " ".join(citation.split(".")[0].split(" ")[:3])
     year = re.search(r"\b(19|20)\d\d\b", citation)
     return f"{author} {year.group(0)}" if year else author
+
+
+def _short_forms(decided: Decided) -> dict[str, str]:
+    sources = decided.evaluation.compiled.base.sources
+    return {s.citation: s.short for s in sources.values() if s.short}
 
 
 def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
@@ -76,8 +90,9 @@ def render_next(decided: Decided, colour: bool) -> str:
             lines.append("  next  pause this track")
         lines.append("")
     lines.append("Why")
+    shorts = _short_forms(decided)
     for reason in doc.reasons:
-        cites = "; ".join(short_citation(s) for s in reason.sources)
+        cites = "; ".join(short_citation(s, shorts) for s in reason.sources)
         lines += _wrap(f"{reason.text} [{cites}]", "    ", "  - ")
     lines.append("")
     lines.append(f"Rules {doc.rulebase.name} {doc.rulebase.version} "

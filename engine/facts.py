@@ -112,7 +112,10 @@ CASE_FACTS: tuple[FactSpec, ...] = (
              "heel-raise limb symmetry index, involved / uninvolved × 100"),
     FactSpec("assessment.visa_a_change", "int", "latest minus first VISA-A"),
     FactSpec("assessment.heel_raise_change", "int", "latest minus first heel-raise test, involved"),
-    FactSpec("assessment.span_weeks", "int", "whole weeks from the first to the latest assessment"),
+    FactSpec("assessment.visa_a_span_weeks", "int",
+             "whole weeks from the first to the latest VISA-A score"),
+    FactSpec("assessment.heel_raise_span_weeks", "int",
+             "whole weeks from the first to the latest heel-raise test"),
     FactSpec("loading.weeks", "int", "whole weeks from the first logged session to review date"),
 )
 
@@ -304,11 +307,15 @@ def _assessment_facts(fs: FactSet, case: Case) -> None:
                f"assessments[{j}].visa_a", f"assessments[{i}].visa_a")
     else:
         fs.put("assessment.visa_a_change", None)
-    if len(indexed) >= 2:
-        fs.put("assessment.span_weeks", _weeks((indexed[-1][1].date - indexed[0][1].date).days),
-               f"assessments[{indexed[0][0]}].date", f"assessments[{indexed[-1][0]}].date")
-    else:
-        fs.put("assessment.span_weeks", None)
+    # A change is judged over the span of the measure itself: the span of
+    # all assessments would let a late first VISA-A look like 12 weeks.
+    for name, have in (("visa_a", visa), ("heel_raise", hrt)):
+        if len(have) >= 2:
+            (j, first_a), (i, last_a) = have[0], have[-1]
+            fs.put(f"assessment.{name}_span_weeks", _weeks((last_a.date - first_a.date).days),
+                   f"assessments[{j}].date", f"assessments[{i}].date")
+        else:
+            fs.put(f"assessment.{name}_span_weeks", None)
 
 
 def _track_facts(

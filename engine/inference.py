@@ -330,7 +330,8 @@ class Engine:
                     value = getattr(rx, name)
                     if value is not None:
                         update[name] = value
-            for key in reversed(ordered):
+            # Prepending in ascending priority leaves the highest first.
+            for key in ordered:
                 rx = self.compiled.instances[key].rule.then.prescribe
                 assert rx is not None
                 cues = [c for c in rx.cues if c not in cues] + cues

@@ -124,6 +124,9 @@ class RuleFile(_Model):
 
 class Source(_Model):
     citation: Annotated[str, Field(min_length=10)]
+    # How a one-line reason names it ("Silbernagel 2007"); derived from the
+    # citation when absent.
+    short: str | None = None
     note: str | None = None
 
 
