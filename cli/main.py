@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from calfrehab.engine.decision import ENGINE_VERSION as __version__
 from calfrehab.cli.case_cmds import explain, next_, schema, validate
 from calfrehab.cli.rules_cmd import rules
+from calfrehab.engine.decision import ENGINE_VERSION as __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80})

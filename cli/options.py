@@ -34,7 +34,8 @@ def audit_options(fn: F) -> F:
         envvar="CALFREHAB_AUDIT", show_envvar=True,
         help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
     )(fn)
-    fn = click.option("--clinician", default=None, help="Who asked for the decision (recorded).")(fn)
+    fn = click.option("--clinician", default=None,
+                      help="Who asked for the decision (recorded).")(fn)
     fn = click.option("--no-record", is_flag=True,
                       help="Do not record the decision in the audit trail.")(fn)
     return fn

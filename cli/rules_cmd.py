@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -36,7 +37,7 @@ def list_(rules_dir: Path | None, as_json: bool) -> None:
         calfrehab rules list --rules ./my-clinic-rules
     """
     compiled = api.compile_rules(rules_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for lr in compiled.base.rules:
         r = lr.rule
         rows.append({

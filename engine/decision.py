@@ -143,7 +143,9 @@ def _support(ev: Evaluation, keys: list[str]) -> list[str]:
     return out
 
 
-def build_document(ev: Evaluation, case_sha256: str, decision_id: str | None = None) -> DecisionDocument:
+def build_document(
+    ev: Evaluation, case_sha256: str, decision_id: str | None = None
+) -> DecisionDocument:
     compiled = ev.compiled
     values = ev.values()
     order = {f.rule: f.seq for f in ev.firings}

@@ -31,6 +31,8 @@ from calfrehab.engine.exercises import EXERCISES
 from calfrehab.engine.facts import FactValue
 from calfrehab.engine.inference import Evaluation, render_reason
 
+PRESCRIBE_FACT_NAMES = ("decision", "next_rung", "next_exercise")
+
 
 def rules_that_hold(
     compiled: CompiledRuleBase, base_values: Mapping[str, FactValue | None],
@@ -171,7 +173,7 @@ class Explainer:
                              leaf_holds(leaf, self.values), paths, negated=not want)
         if leaf.derived:
             view.derived_by = self.producers_fired.get(leaf.fact, [])
-        elif fact is None and leaf.fact.split(".")[-1] in ("decision", "next_rung", "next_exercise"):
+        elif fact is None and leaf.fact.split(".")[-1] in PRESCRIBE_FACT_NAMES:
             view.derived_by = [f"the {leaf.fact.split('.')[0]} decision"]
         if leaf.to_fact:
             view.threshold = f"{leaf.to_fact} ({_fmt(self.values.get(leaf.to_fact))})"

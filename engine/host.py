@@ -9,6 +9,7 @@ turns them into :class:`EngineError` naming the rule.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -73,10 +74,9 @@ class RuleHost:
             raise EngineError(f"a rule failed while it ran: {state['exception']}")
 
     def delete_state(self, ruleset: str, sid: str) -> None:
-        try:
+        # No state for this sid means nothing to free.
+        with contextlib.suppress(Exception):
             self._host.delete_state(ruleset, sid)
-        except Exception:
-            pass
 
     def state_count(self, ruleset: str, sids: list[str]) -> int:
         """How many of ``sids`` still hold state (for leak tests)."""

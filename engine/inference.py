@@ -104,7 +104,7 @@ class Engine:
         rulesets = compiled.rulesets(self.prefix)
         self.ruleset_names = list(rulesets)
         actions: dict[str, Any] = {}
-        for name, rules in rulesets.items():
+        for rules in rulesets.values():
             for dkey, definition in rules.items():
                 if dkey in (SINK, TICK):
                     actions[definition["run"]] = _noop
@@ -162,7 +162,7 @@ class Engine:
         ctx.fired.add(inst.key)
         then = inst.rule.then
         bound = tuple((fact, matched.get(alias, {}).get("v")) for alias, fact in aliases)
-        effect = None
+        effect: str | None = None
         if then.decision:
             assert inst.track is not None
             ctx.decisions.setdefault(inst.track, []).append((then.decision, inst.key, then.rung))
@@ -296,7 +296,7 @@ class Engine:
                                       f"{', '.join(deciding)}")
                 if decision == "progress":
                     nxt = ladder_ops.progress(lad, track, current, kind)
-                    allowed = lad.tracks[track].at(EXERCISES[nxt.exercise][1])  # type: ignore[index]
+                    allowed = lad.tracks[track].at(EXERCISES[nxt.exercise][1])
                     if allowed and allowed.goals and case.patient.goal not in allowed.goals:
                         raise EngineError(
                             f"{', '.join(deciding)} progressed {track} to {nxt.exercise}, "

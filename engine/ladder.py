@@ -131,7 +131,9 @@ class NextPrescription(BaseModel):
     cues: list[str]
 
 
-def _from_dose(ladder: Ladder, dose: RungDose, load: float, sets: int, reps: int) -> NextPrescription:
+def _from_dose(
+    ladder: Ladder, dose: RungDose, load: float, sets: int, reps: int
+) -> NextPrescription:
     return NextPrescription(
         exercise=dose.exercise,
         name=ladder.exercises[dose.exercise].name,

@@ -192,8 +192,8 @@ def load_rulebase(directory: Path | None = None) -> RuleBase:
         for i, rule in enumerate(parsed.rules):
             line = _line_of(node, ("rules", i)) or 1
             if rule.id in seen_ids:
-                problems.append(RuleProblem(path.name, f"duplicate rule id (also in {seen_ids[rule.id]})",
-                                            line, rule.id))
+                problems.append(RuleProblem(
+                    path.name, f"duplicate rule id (also in {seen_ids[rule.id]})", line, rule.id))
             seen_ids[rule.id] = f"{path.name}:{line}"
             located.append(LocatedRule(rule, path.name, line))
 
@@ -201,15 +201,16 @@ def load_rulebase(directory: Path | None = None) -> RuleBase:
         for lr in located:
             for key in lr.rule.sources:
                 if key not in sources_file.sources:
-                    problems.append(RuleProblem(lr.file, f"unknown source `{key}` (not in {SOURCES})",
-                                                lr.line, lr.rule.id))
+                    problems.append(RuleProblem(
+                        lr.file, f"unknown source `{key}` (not in {SOURCES})", lr.line, lr.rule.id))
         if ladder is not None:
             cited = [*ladder.load.sources]
             cited += [k for s in ladder.load.schemes.values() for k in s.sources]
             cited += [k for t in ladder.tracks.values() for r in t.rungs for k in r.sources]
             for key in sorted(set(cited)):
                 if key not in sources_file.sources:
-                    problems.append(RuleProblem(LADDER, f"unknown source `{key}` (not in {SOURCES})"))
+                    problems.append(
+                        RuleProblem(LADDER, f"unknown source `{key}` (not in {SOURCES})"))
     if problems:
         raise RuleError(problems)
     assert manifest is not None and sources_file is not None and ladder is not None

@@ -311,7 +311,8 @@ def read_case_file(path: Path) -> tuple[Case, dict[str, Any]]:
     except UnicodeDecodeError:
         raise CaseValidationError(str(path), [FieldError("", "not UTF-8 text")]) from None
     except OSError as exc:
-        raise CaseValidationError(str(path), [FieldError("", f"cannot read: {exc.strerror}")]) from None
+        raise CaseValidationError(
+            str(path), [FieldError("", f"cannot read: {exc.strerror}")]) from None
     return validate_text(text, str(path))
 
 
