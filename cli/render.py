@@ -135,6 +135,8 @@ def _cond(c: dict[str, Any]) -> str:
     mark = "✓" if c["satisfied"] else "✗"
     neg = "not " if c["negated"] else ""
     value = "missing" if c["value"] is None else _fmt(c["value"])
+    if c.get("observed"):
+        value += " (" + ", then ".join(_fmt(v) for v in c["observed"]) + ")"
     if c["op"] in ("exists", "missing"):
         text = f"{mark} {neg}{c['fact']} {c['op']} (value: {value})"
     else:

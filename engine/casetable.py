@@ -43,7 +43,6 @@ a failure of that table or case, named by file and case, never a traceback.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calfrehab.engine import api
 from calfrehab.engine.compiler import CompiledRuleBase
+from calfrehab.engine.docpath import PathError, format_path, remove_path, set_path
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
 from calfrehab.engine.exercises import TRACKS
 from calfrehab.engine.explain import Explainer, blocking_leaves
@@ -188,91 +188,6 @@ class TableReport:
         }
 
 
-# ------------------------------------------------------------------ paths
-
-_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*")
-_STEP = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
-
-
-class PathError(ValueError):
-    pass
-
-
-def parse_path(path: str) -> list[str | int]:
-    """``a.b[2].c`` -> ["a", "b", 2, "c"]; a malformed path is a PathError."""
-    if not _PATH.fullmatch(path):
-        raise PathError(f"malformed path `{path}` "
-                        "(write it as `sessions[1].exercises[0].pain_during`)")
-    return [m.group(1) if m.group(1) is not None else int(m.group(2))
-            for m in _STEP.finditer(path)]
-
-
-def _walk(doc: Any, path: str, steps: list[str | int], create: bool) -> Any:
-    node = doc
-    for i, step in enumerate(steps[:-1]):
-        here = _show_path(steps[: i + 1])
-        if isinstance(step, int):
-            if not isinstance(node, list):
-                raise PathError(f"`{path}`: `{_show_path(steps[:i])}` is not a list")
-            if step >= len(node):
-                raise PathError(f"`{path}`: no item `{here}` (the list has {len(node)})")
-            node = node[step]
-        else:
-            if not isinstance(node, dict):
-                raise PathError(f"`{path}`: `{_show_path(steps[:i]) or '(document)'}` "
-                                "is not an object")
-            if step not in node or node[step] is None:
-                if not create:
-                    raise PathError(f"`{path}`: no field `{here}` in the document")
-                node[step] = {}
-            node = node[step]
-    return node
-
-
-def _show_path(steps: list[str | int]) -> str:
-    out = ""
-    for s in steps:
-        out += f"[{s}]" if isinstance(s, int) else (f".{s}" if out else s)
-    return out
-
-
-def set_path(doc: Any, path: str, value: Any) -> None:
-    """Set ``path`` in ``doc`` (in place); missing objects on the way are
-    created, and ``[n]`` one past the end of a list appends."""
-    steps = parse_path(path)
-    parent = _walk(doc, path, steps, create=True)
-    last = steps[-1]
-    if isinstance(last, int):
-        if not isinstance(parent, list):
-            raise PathError(f"`{path}`: `{_show_path(steps[:-1])}` is not a list")
-        if last > len(parent):
-            raise PathError(f"`{path}`: index {last} is past the end (the list has "
-                            f"{len(parent)}; use {len(parent)} to append)")
-        if last == len(parent):
-            parent.append(copy.deepcopy(value))
-        else:
-            parent[last] = copy.deepcopy(value)
-    else:
-        if not isinstance(parent, dict):
-            raise PathError(f"`{path}`: `{_show_path(steps[:-1])}` is not an object")
-        parent[last] = copy.deepcopy(value)
-
-
-def remove_path(doc: Any, path: str) -> None:
-    """Delete the field or list item at ``path`` (in place)."""
-    steps = parse_path(path)
-    parent = _walk(doc, path, steps, create=False)
-    last = steps[-1]
-    if isinstance(last, int):
-        if not isinstance(parent, list) or last >= len(parent):
-            raise PathError(f"`{path}`: no item to remove")
-        del parent[last]
-    else:
-        if not isinstance(parent, dict) or last not in parent:
-            raise PathError(f"`{path}`: no field to remove")
-        del parent[last]
-
-
 def apply_changes(base: dict[str, Any], case: TableCase) -> dict[str, Any]:
     doc = copy.deepcopy(base)
     for path in case.remove:
@@ -322,7 +237,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 def _model_problems(exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors(include_url=False):
-        loc = _show_path([p for p in err["loc"] if isinstance(p, str | int)])
+        loc = format_path([p for p in err["loc"] if isinstance(p, str | int)])
         msg = ("unknown field" if err["type"] == "extra_forbidden"
                else "required field is missing" if err["type"] == "missing" else err["msg"])
         out.append(f"{loc or '(table)'}: {msg}")

@@ -155,7 +155,7 @@ def build_document(
         template = inst.rule.reason or inst.rule.title
         return Reason(
             rule=key,
-            text=render_reason(template, inst.track, values),
+            text=render_reason(template, inst.track, values, compiled.base.ladder.exercises),
             sources=[compiled.base.citation(s) for s in inst.rule.sources],
             track=inst.track,
         )

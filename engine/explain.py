@@ -27,6 +27,7 @@ from calfrehab.engine.conditions import (
     holds,
     leaf_holds,
 )
+from calfrehab.engine.docpath import PathError, get_path
 from calfrehab.engine.exercises import EXERCISES
 from calfrehab.engine.facts import FactValue
 from calfrehab.engine.inference import Evaluation, render_reason
@@ -112,6 +113,9 @@ class ConditionView:
     negated: bool = False
     derived_by: list[str] = field(default_factory=list)
     would_take: str | None = None
+    # The case-file values a computed fact was taken from, in path order
+    # (e.g. pain during 3, then 6, for the worst of the last 2 sessions).
+    observed: list[Any] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = {"fact": self.fact, "value": self.value, "op": self.op,
@@ -121,6 +125,8 @@ class ConditionView:
             out["derived_by"] = self.derived_by
         if self.would_take:
             out["would_take"] = self.would_take
+        if self.observed:
+            out["observed"] = self.observed
         return out
 
     def render(self) -> str:
@@ -129,6 +135,8 @@ class ConditionView:
         if self.derived_by:
             where = f"  [derived by {', '.join(self.derived_by)}]"
         shown = "missing" if self.value is None else _fmt(self.value)
+        if self.observed:
+            shown += " (" + ", then ".join(_fmt(v) for v in self.observed) + ")"
         neg = "not " if self.negated else ""
         if self.op in ("exists", "missing"):
             text = f"{mark} {neg}{self.fact} {self.op}: {shown}{where}"
@@ -157,6 +165,7 @@ class Explainer:
         rx = prescribe_values(ev)
         if rx:
             self.values.update(rx)
+        self.case_doc = ev.case.model_dump(mode="json")
         self.producers_fired: dict[str, list[str]] = {}
         for f in ev.firings:
             if f.asserted:
@@ -177,8 +186,25 @@ class Explainer:
             view.derived_by = [f"the {leaf.fact.split('.')[0]} decision"]
         if leaf.to_fact:
             view.threshold = f"{leaf.to_fact} ({_fmt(self.values.get(leaf.to_fact))})"
+        view.observed = self._observed(paths)
         view.would_take = self._would_take(leaf, view)
         return view
+
+    def _observed(self, paths: list[str]) -> list[Any]:
+        if len(paths) < 2:
+            return []
+        out = []
+        for path in paths:
+            try:
+                value = get_path(self.case_doc, path)
+            except PathError:
+                return []
+            if isinstance(value, list):
+                value = "/".join(str(v) for v in value)
+            elif isinstance(value, dict) or value is None:
+                return []
+            out.append(value)
+        return out
 
     def _would_take(self, leaf: Leaf, view: ConditionView) -> str | None:
         if leaf.fact == "injury.weeks_since" and isinstance(leaf.value, int | float):
@@ -197,9 +223,7 @@ class Explainer:
             return f"the {track} track has not started"
         if view.value is None and leaf.op != "missing" and not view.negated:
             return f"{leaf.fact} is not recorded in the case"
-        if leaf.op in ("<", "<=", ">", ">=", "==") and not isinstance(leaf.value, tuple):
-            neg = "not " if view.negated else ""
-            return f"needs {neg}{leaf.fact} {leaf.op} {_fmt(leaf.value)}"
+        # Otherwise the condition itself says what it would take.
         return None
 
     def rule_view(self, key: str) -> dict[str, Any]:
@@ -219,7 +243,8 @@ class Explainer:
 
     def reason_text(self, inst: Instance) -> str:
         template = inst.rule.reason or inst.rule.title
-        return render_reason(template, inst.track, self.values)
+        return render_reason(template, inst.track, self.values,
+                             self.compiled.base.ladder.exercises)
 
     def how(self) -> list[dict[str, Any]]:
         out = []

@@ -240,7 +240,7 @@ def _session_facts(
         (j, prev), (i, last) = with_pain[-2], with_pain[-1]
         assert last.pain_next_morning is not None and prev.pain_next_morning is not None
         fs.put("session.pain_next_morning_change", last.pain_next_morning - prev.pain_next_morning,
-               f"sessions[{i}].pain_next_morning", f"sessions[{j}].pain_next_morning")
+               f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
     else:
         fs.put("session.pain_next_morning_change", None)
 

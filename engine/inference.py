@@ -347,8 +347,12 @@ def _noop(c: Any) -> None:
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
 
 
-def render_reason(template: str, track: str | None, values: Mapping[str, Any]) -> str:
-    """Fill ``{fact}`` placeholders (``track.`` resolved) with case values."""
+def render_reason(
+    template: str, track: str | None, values: Mapping[str, Any],
+    names: Mapping[str, Any] | None = None,
+) -> str:
+    """Fill ``{fact}`` placeholders (``track.`` resolved) with case values;
+    exercise ids read as the ladder's plain names when ``names`` is given."""
 
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -361,6 +365,8 @@ def render_reason(template: str, track: str | None, values: Mapping[str, Any]) -
             return f"{value:g}"
         if isinstance(value, bool):
             return "yes" if value else "no"
+        if names is not None and name.endswith("exercise") and value in names:
+            return str(names[value].name).lower()
         return str(value)
 
     return _PLACEHOLDER.sub(sub, template)

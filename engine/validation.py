@@ -19,6 +19,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from calfrehab.engine.case import SUPPORTED_SCHEMA_VERSIONS, Case, RedFlag
+from calfrehab.engine.docpath import format_path
 from calfrehab.engine.errors import CaseValidationError, FieldError
 from calfrehab.engine.exercises import EXERCISES, TRACKS, ExerciseId, exercises_on
 
@@ -73,16 +74,6 @@ def canonical_json(document: Any) -> str:
 
 def case_sha256(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
-
-
-def format_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def _show(value: Any) -> str:

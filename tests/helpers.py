@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+from calfrehab.engine import docpath
 from calfrehab.engine.loader import default_rules_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,19 +31,8 @@ def rules_dir_with(tmp: Path, rule_files: dict[str, str], keep_shipped_rules: bo
     return target
 
 
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
 def set_path(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of ``doc`` with ``a.b[2].c`` set to ``value``."""
     out = copy.deepcopy(doc)
-    steps = [(m.group(1), m.group(2)) for m in _STEP.finditer(path)]
-    node: Any = out
-    for name, index in steps[:-1]:
-        node = node[name] if name is not None else node[int(index)]
-    name, index = steps[-1]
-    if name is not None:
-        node[name] = value
-    else:
-        node[int(index)] = value
+    docpath.set_path(out, path, value)
     return out

@@ -34,6 +34,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from calfrehab.engine import docpath
 from calfrehab.engine.exercises import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
 from calfrehab.engine.facts import RED_FLAGS
 from calfrehab.engine.loader import load_rulebase
@@ -390,10 +391,7 @@ def set_at(doc: Doc, path: Path, value: Any) -> Doc:
 
 def format_path(path: Path) -> str:
     """The spec's way of writing a path: ``sessions[2].exercises[0].pain_during``."""
-    text = ""
-    for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
-    return text
+    return docpath.format_path(path)
 
 
 def _by_date(items: list[Doc]) -> list[int]:

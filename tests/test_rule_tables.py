@@ -16,16 +16,13 @@ from click.testing import CliRunner
 from calfrehab.cli.main import cli
 from calfrehab.engine.casetable import (
     TABLE_LEVEL,
-    PathError,
     TableReport,
     apply_changes,
     load_table,
-    parse_path,
-    remove_path,
     run_tables,
-    set_path,
     table_paths,
 )
+from calfrehab.engine.docpath import PathError, parse_path, remove_path, set_path
 from calfrehab.engine.loader import default_rules_dir, rule_files
 
 SHIPPED = default_rules_dir()
