@@ -18,7 +18,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def rules_option(fn: F) -> F:
     return click.option(
-        "--rules", "rules_dir", type=click.Path(file_okay=False, path_type=Path),
+        "--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
         envvar="CALFREHAB_RULES", show_envvar=True,
         help="Rules directory to evaluate with (default: the shipped rules).",
     )(fn)

@@ -148,3 +148,8 @@ def test_clinic_rules_directory_is_used(tmp_path: Path, case: str) -> None:
     from calfrehab.engine.loader import rulebase_sha256
 
     assert doc["rulebase"]["sha256"] == rulebase_sha256(target)
+
+
+def test_a_missing_rules_directory_is_a_usage_error() -> None:
+    code, _, err = run("next", str(RUNNER), "--no-record", "--rules", "no-such-rules-dir")
+    assert code == 2 and "no-such-rules-dir" in err
