@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from calfrehab.engine.conditions import AllOf, AnyOf, Atom, Cond, Leaf, NotOf, derived_polarities
+from calfrehab.engine.conditions import (
+    AllOf,
+    AnyOf,
+    Atom,
+    Cond,
+    Leaf,
+    NotOf,
+    derived_polarities,
+    polar_leaves,
+)
 from calfrehab.engine.conditions import to_dnf as _to_dnf
 from calfrehab.engine.errors import RuleError, RuleProblem
 from calfrehab.engine.facts import FactSpec, base_fact_specs, prescribe_fact_specs
@@ -273,6 +282,7 @@ def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
                 when = AllOf((Leaf("condition.kind", "in", tuple(kinds)), when))
             asserts = ck.resolve_name(lr, rule.then.assert_, track) if rule.then.assert_ else None
             instances[key] = Instance(key, rule, lr.file, lr.line, track, when, asserts)
+    _require_red_flag_referrals(base, instances, ck)
     if ck.problems:
         raise RuleError(ck.problems)
 
@@ -298,6 +308,27 @@ def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
     prescribe = [k for k, i in instances.items() if i.phase == "prescribe"]
     specs = {**ck.base_specs, **ck.rx_specs}
     return CompiledRuleBase(base, instances, derived, strata, prescribe, specs)
+
+
+def _require_red_flag_referrals(
+    base: RuleBase, instances: dict[str, Instance], ck: _Checker
+) -> None:
+    """Every red flag of the case format must refer: a rule base that lost
+    a red-flag rule (a deleted or emptied file) is not usable."""
+    referred: set[str] = set()
+    for inst in instances.values():
+        if not inst.rule.then.refer:
+            continue
+        for leaf, want in polar_leaves(inst.when):
+            positive = (leaf.op == "==" and leaf.value is True) or (
+                leaf.op == "!=" and leaf.value is False)
+            if leaf.fact.startswith("red_flag.") and positive == want:
+                referred.add(leaf.fact)
+    for name in ck.base_specs:
+        if name.startswith("red_flag.") and name not in referred:
+            ck.problems.append(RuleProblem(
+                str(base.directory.name), f"no rule refers a case with `{name}`: every red "
+                "flag of the case format needs a referral rule (then: {refer: true})"))
 
 
 def _stratify(

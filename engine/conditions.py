@@ -177,6 +177,15 @@ def to_dnf(cond: Cond, negated: bool = False) -> list[list[Atom]]:
     return result
 
 
+def polar_leaves(cond: Cond, want: bool = True) -> list[tuple[Leaf, bool]]:
+    """Every leaf with the truth the rule wants of it (False under a not)."""
+    if isinstance(cond, Leaf):
+        return [(cond, want)]
+    if isinstance(cond, NotOf):
+        return polar_leaves(cond.item, not want)
+    return [pair for c in cond.items for pair in polar_leaves(c, want)]
+
+
 def derived_polarities(cond: Cond, negated: bool = False) -> list[tuple[str, bool]]:
     """(derived flag, used positively?) for stratification."""
     if isinstance(cond, Leaf):

@@ -26,6 +26,7 @@ from calfrehab.engine.conditions import (
     compare,
     holds,
     leaf_holds,
+    polar_leaves,
 )
 from calfrehab.engine.docpath import PathError, get_path
 from calfrehab.engine.exercises import EXERCISES
@@ -64,15 +65,6 @@ def rules_that_hold(
             if holds(compiled.instances[key].when, values):
                 held.add(key)
     return held, flags
-
-
-def polar_leaves(cond: Cond, want: bool = True) -> list[tuple[Leaf, bool]]:
-    """Every leaf with the truth the rule wants of it (False under a not)."""
-    if isinstance(cond, Leaf):
-        return [(cond, want)]
-    if isinstance(cond, NotOf):
-        return polar_leaves(cond.item, not want)
-    return [pair for c in cond.items for pair in polar_leaves(c, want)]
 
 
 def blocking_leaves(

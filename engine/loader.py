@@ -78,6 +78,10 @@ def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | Non
         problems.append(RuleProblem(path.name, f"not valid YAML: {getattr(exc, 'problem', exc)}",
                                     line))
         return None, None
+    if node is None:
+        # An emptied rule file would silently drop its rules (red flags, say).
+        problems.append(RuleProblem(path.name, "empty file: expected a YAML mapping"))
+        return None, None
     return data, node
 
 

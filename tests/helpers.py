@@ -16,12 +16,13 @@ SHARED_EXAMPLES = REPO.parent / "shared" / "examples"
 
 
 def rules_dir_with(tmp: Path, rule_files: dict[str, str], keep_shipped_rules: bool = False) -> Path:
-    """A rules directory with the shipped manifest, sources and ladder, and
-    the given rule files (name -> YAML text)."""
+    """A rules directory with the shipped manifest, sources, ladder and
+    red-flag rules (a rule base must refer every red flag), and the given
+    rule files (name -> YAML text)."""
     target = tmp / "rules"
     shipped = default_rules_dir()
     target.mkdir()
-    for name in ("rulebase.yaml", "sources.yaml", "ladder.yaml"):
+    for name in ("rulebase.yaml", "sources.yaml", "ladder.yaml", "red-flags.yaml"):
         shutil.copy(shipped / name, target / name)
     if keep_shipped_rules:
         for path in shipped.glob("*.yaml"):

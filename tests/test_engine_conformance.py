@@ -159,3 +159,18 @@ def test_negation_cycle_is_rejected(tmp_path: Path) -> None:
     rules = rules_dir_with(tmp_path, {"cycle.yaml": text})
     with pytest.raises(RuleError, match="depend on each other"):
         api.compile_rules(rules)
+
+
+def test_a_rule_base_that_does_not_refer_every_red_flag_is_not_usable(tmp_path: Path) -> None:
+    rules = rules_dir_with(tmp_path, {}, keep_shipped_rules=True)
+    (rules / "red-flags.yaml").unlink()
+    with pytest.raises(RuleError) as err:
+        api.compile_rules(rules)
+    assert "red_flag.calf_swelling_warmth" in err.value.render()
+
+
+def test_an_emptied_rule_file_is_an_error(tmp_path: Path) -> None:
+    rules = rules_dir_with(tmp_path, {}, keep_shipped_rules=True)
+    (rules / "calf-strain.yaml").write_text("")
+    with pytest.raises(RuleError, match="calf-strain.yaml: empty file"):
+        api.compile_rules(rules)
