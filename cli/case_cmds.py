@@ -88,7 +88,8 @@ def case_schema() -> dict[str, object]:
         "One patient's calf rehabilitation at one review. Also enforced: dates in sessions "
         "and assessments not after review_date; each program track's exercise belongs to "
         "that track; achilles_rupture requires condition.injury_date and condition.management; "
-        "red flags listed once each; heel_raise_test.uninvolved required unless side is both."
+        "red flags listed once each; heel_raise_test.uninvolved required unless side is both; "
+        "condition dates not after review_date, and surgery_date not before injury_date."
     )
     return schema
 

@@ -29,7 +29,17 @@ def _iso_date(value: Any) -> Any:
         return value
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("expected a date as a string YYYY-MM-DD")
-    return date.fromisoformat(value)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("not a calendar date; expected YYYY-MM-DD") from None
+
+
+def _exact_int(value: Any) -> Any:
+    # Literal[1] alone would take true and 1.0 for 1.
+    if type(value) is not int:
+        raise ValueError("expected the integer 1")
+    return value
 
 
 CaseDate = Annotated[date, BeforeValidator(_iso_date)]
@@ -125,7 +135,7 @@ class Assessment(_Strict):
 
 
 class Case(_Strict):
-    schema_version: Literal[1]
+    schema_version: Annotated[Literal[1], BeforeValidator(_exact_int)]
     case_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     review_date: CaseDate
     patient: Patient

@@ -48,6 +48,7 @@ def _reject_constant(name: str) -> Any:
 
 def parse_json(text: str, source: str) -> Any:
     """Parse JSON text; a syntax error names the line and column."""
+    text = text.removeprefix("\ufeff")
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
@@ -125,6 +126,8 @@ def _expected(err: Mapping[str, Any], path: str) -> str:
             known = ", ".join(parent.model_fields)
             return f"unknown field `{name}`; known fields here: {known}"
         return f"unknown field `{name}`"
+    if err.get("input", "") is None and kind != "missing":
+        return "null is not allowed here (leave an optional field out instead)"
     if kind == "literal_error":
         if path.startswith("red_flags"):
             return "unknown red flag; known red flags: " + ", ".join(KNOWN_RED_FLAGS)
@@ -135,11 +138,11 @@ def _expected(err: Mapping[str, Any], path: str) -> str:
             return f"unsupported schema version; supported: {versions}"
         return f"expected one of {ctx.get('expected', '')}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return "expected an integer (a JSON number, not a string)"
+        return f"expected a whole number, not {_json_kind(err.get('input'))}"
     if kind == "finite_number":
         return "expected a finite number"
     if kind in ("float_type", "float_parsing"):
-        return "expected a number (a JSON number, not a string)"
+        return f"expected a number, not {_json_kind(err.get('input'))}"
     if kind in ("string_type",):
         return "expected a string"
     if kind == "bool_type":
@@ -171,6 +174,22 @@ def _expected(err: Mapping[str, Any], path: str) -> str:
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     return str(err["msg"])
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, float):
+        return "a fraction" if math.isfinite(value) else "an infinite number"
+    if isinstance(value, str):
+        return "a string (write the number without quotes)"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
@@ -242,6 +261,24 @@ def _cross_field_errors(doc: Mapping[str, Any]) -> list[FieldError]:
                     )
                 )
 
+    if isinstance(condition, Mapping):
+        injury = _as_date(condition.get("injury_date"))
+        surgery = _as_date(condition.get("surgery_date"))
+        for field in ("onset_date", "injury_date", "surgery_date"):
+            when = _as_date(condition.get(field))
+            if review is not None and when is not None and when > review:
+                errors.append(FieldError(
+                    f"condition.{field}",
+                    f"is after review_date {review.isoformat()}; expected on or before it",
+                    _show(condition[field])))
+        if injury is not None and surgery is not None and surgery < injury:
+            # Week gates count from surgery: a date before the injury would
+            # open every gate early.
+            errors.append(FieldError(
+                "condition.surgery_date",
+                f"is before injury_date {injury.isoformat()}; expected on or after it",
+                _show(condition["surgery_date"])))
+
     flags = doc.get("red_flags")
     if isinstance(flags, list):
         seen: set[str] = set()
@@ -298,7 +335,8 @@ def validate_text(text: str, source: str = "<case>") -> tuple[Case, dict[str, An
 
 def read_case_file(path: Path) -> tuple[Case, dict[str, Any]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: EHR exports on Windows often start with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise CaseValidationError(str(path), [FieldError("", "not UTF-8 text")]) from None
     except OSError as exc:

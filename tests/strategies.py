@@ -141,19 +141,18 @@ def conditions(draw: st.DrawFn, review: date, kind: str | None = None) -> Doc:
         out["irritability"] = draw(st.sampled_from(IRRITABILITY))
     if kind == "achilles_rupture":
         # Weeks 0–30 from injury, densest around the gates (2, 6, 10, 12, 14);
-        # rarely an injury dated after the review (nothing in the spec forbids it).
+        # an injury (or surgery) after the review date is a validation error.
         days = draw(st.one_of(
             st.integers(0, 210),
             st.sampled_from([2, 6, 10, 12, 14]).flatmap(
                 lambda w: st.integers(7 * w - 7, 7 * w + 6)),
-            st.integers(-14, -1),
         ))
         injury = review - timedelta(days=days)
         out["injury_date"] = iso(injury)
         out["management"] = draw(st.sampled_from(MANAGEMENT))
         operative = out["management"] == "operative"
         if draw(st.integers(0, 4)) == 0 or (operative and draw(st.booleans())):
-            out["surgery_date"] = iso(injury + timedelta(days=draw(st.integers(0, 21))))
+            out["surgery_date"] = iso(injury + timedelta(days=draw(st.integers(0, min(21, days)))))
     elif kind == "calf_strain":
         if draw(st.integers(0, 3)):
             out["muscle"] = draw(st.sampled_from(MUSCLES))

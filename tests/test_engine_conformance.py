@@ -172,5 +172,5 @@ def test_a_rule_base_that_does_not_refer_every_red_flag_is_not_usable(tmp_path: 
 def test_an_emptied_rule_file_is_an_error(tmp_path: Path) -> None:
     rules = rules_dir_with(tmp_path, {}, keep_shipped_rules=True)
     (rules / "calf-strain.yaml").write_text("")
-    with pytest.raises(RuleError, match="calf-strain.yaml: empty file"):
+    with pytest.raises(RuleError, match=r"calf-strain\.yaml: empty file"):
         api.compile_rules(rules)
