@@ -76,6 +76,10 @@ def render_next(decided: Decided, colour: bool) -> str:
         if doc.outcome == "refer":
             break
         lines.append(f"{TRACK_TITLES[track]}: {style(DECISION_WORDS[td.decision], td.decision)}")
+        # What held the track back, right under it (the full list is below).
+        for blocker in doc.blockers:
+            if blocker.track == track and blocker.rule not in td.rules:
+                lines += _wrap(blocker.text, "        ", "  why   ")
         if td.current is not None:
             cur = td.current.model_dump()
             name = names[cur["exercise"]].name if cur["exercise"] in names else cur["exercise"]

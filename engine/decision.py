@@ -166,11 +166,16 @@ def build_document(
         keys = list(ev.refer_rules)
     else:
         for track, result in ev.tracks.items():
-            support = _support(ev, result.deciding)
+            deciding = list(result.deciding)
+            if result.decision == "not_started" and not deciding:
+                # A track that does not start because a gate is closed (body
+                # mass missing for the soleus target, a rupture week) says so.
+                deciding = [f.rule for f in ev.firings if f.asserted == f"{track}.blocked"]
+            support = _support(ev, deciding)
             keys += [k for k in support if k not in keys]
             keys += [k for k in result.modifiers if k not in keys]
             if result.decision in ("hold", "regress") or (
-                result.decision == "not_started" and result.deciding
+                result.decision == "not_started" and deciding
             ):
                 for k in support:
                     if compiled.instances[k].rule.then.decision != "progress":
