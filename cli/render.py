@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from calfrehab.engine.api import Decided
+from calfrehab.engine.conditions import format_value
 
 WIDTH = 80
 TRACK_TITLES = {
@@ -138,13 +139,13 @@ def render_explain(decided: Decided, data: dict[str, Any]) -> str:
 def _cond(c: dict[str, Any]) -> str:
     mark = "✓" if c["satisfied"] else "✗"
     neg = "not " if c["negated"] else ""
-    value = "missing" if c["value"] is None else _fmt(c["value"])
+    value = "missing" if c["value"] is None else format_value(c["value"])
     if c.get("observed"):
-        value += " (" + ", then ".join(_fmt(v) for v in c["observed"]) + ")"
+        value += " (" + ", then ".join(format_value(v) for v in c["observed"]) + ")"
     if c["op"] in ("exists", "missing"):
         text = f"{mark} {neg}{c['fact']} {c['op']} (value: {value})"
     else:
-        text = f"{mark} {neg}{c['fact']} {c['op']} {_fmt(c['threshold'])}: was {value}"
+        text = f"{mark} {neg}{c['fact']} {c['op']} {format_value(c['threshold'])}: was {value}"
     if c.get("derived_by"):
         text += f" [derived by {', '.join(c['derived_by'])}]"
     elif c["paths"]:
@@ -169,13 +170,3 @@ def _failed(items: list[dict[str, Any]], indent: str) -> list[str]:
                 for c in b.get("conditions", []):
                     lines += _wrap(c, indent + "        ", indent + "      ")
     return lines
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)

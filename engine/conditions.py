@@ -38,7 +38,7 @@ class Leaf:
     def describe(self) -> str:
         if self.op in ("exists", "missing"):
             return f"{self.fact} {self.op}"
-        rhs = self.to_fact if self.to_fact else _show(self.value)
+        rhs = self.to_fact if self.to_fact else format_value(self.value)
         return f"{self.fact} {self.op} {rhs}"
 
 
@@ -60,11 +60,14 @@ class NotOf:
 Cond = Union[Leaf, AllOf, AnyOf, NotOf]  # noqa: UP007
 
 
-def _show(value: Operand) -> str:
-    if isinstance(value, tuple):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+def format_value(value: object) -> str:
+    """A fact value or threshold as a clinician reads it in explanations."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
     return str(value)
 
 

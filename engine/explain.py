@@ -24,6 +24,7 @@ from calfrehab.engine.conditions import (
     Leaf,
     NotOf,
     compare,
+    format_value,
     holds,
     leaf_holds,
     polar_leaves,
@@ -126,27 +127,18 @@ class ConditionView:
         where = f"  [{', '.join(self.paths)}]" if self.paths else ""
         if self.derived_by:
             where = f"  [derived by {', '.join(self.derived_by)}]"
-        shown = "missing" if self.value is None else _fmt(self.value)
+        shown = "missing" if self.value is None else format_value(self.value)
         if self.observed:
-            shown += " (" + ", then ".join(_fmt(v) for v in self.observed) + ")"
+            shown += " (" + ", then ".join(format_value(v) for v in self.observed) + ")"
         neg = "not " if self.negated else ""
         if self.op in ("exists", "missing"):
             text = f"{mark} {neg}{self.fact} {self.op}: {shown}{where}"
         else:
-            text = f"{mark} {neg}{self.fact} {self.op} {_fmt(self.threshold)}: was {shown}{where}"
+            threshold = format_value(self.threshold)
+            text = f"{mark} {neg}{self.fact} {self.op} {threshold}: was {shown}{where}"
         if self.would_take:
             text += f" — {self.would_take}"
         return text
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return str(value)
 
 
 class Explainer:
@@ -177,7 +169,7 @@ class Explainer:
         elif fact is None and leaf.fact.split(".")[-1] in PRESCRIBE_FACT_NAMES:
             view.derived_by = [f"the {leaf.fact.split('.')[0]} decision"]
         if leaf.to_fact:
-            view.threshold = f"{leaf.to_fact} ({_fmt(self.values.get(leaf.to_fact))})"
+            view.threshold = f"{leaf.to_fact} ({format_value(self.values.get(leaf.to_fact))})"
         view.observed = self._observed(paths)
         view.would_take = self._would_take(leaf, view)
         return view
