@@ -6,6 +6,7 @@ turns its data into text for an 80-column terminal.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -21,6 +22,8 @@ from calfrehab.cli.options import domain_errors, json_option, rules_option
 from calfrehab.cli.render import COLOURS, DECISION_WORDS, TRACK_TITLES, WIDTH, short_citation
 from calfrehab.engine import audit_views
 from calfrehab.engine.audit import TRACK_DECISIONS, TRACKS, EntryKind, ExportFormat
+from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.loader import load_ladder
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,7 +83,24 @@ def _dose(rx: Mapping[str, Any]) -> str:
 
 
 def _rx(rx: Mapping[str, Any] | None) -> str:
-    return "-" if rx is None else f"{rx.get('exercise')}, {_dose(rx)}"
+    if rx is None:
+        return "-"
+    # A stored `current` has only the id; show the plain name the rules in
+    # force give it (the stored `next` carries its own).
+    name = rx.get("name") or _exercise_name(str(rx.get("exercise")))
+    return f"{name}, {_dose(rx)}"
+
+
+@functools.cache
+def _exercise_names() -> dict[str, str]:
+    try:
+        return {k: v.name for k, v in load_ladder().exercises.items()}
+    except CalfrehabError:
+        return {}  # a name is a nicety; the id is shown instead
+
+
+def _exercise_name(exercise: str) -> str:
+    return _exercise_names().get(exercise, exercise)
 
 
 @click.group()

@@ -167,6 +167,17 @@ def rulebase_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
+def load_ladder(directory: Path | None = None) -> Ladder:
+    """Only the ladder of a rules directory (plain exercise names, doses)."""
+    directory = Path(directory) if directory is not None else default_rules_dir()
+    problems: list[RuleProblem] = []
+    ladder, _, _ = _parse(Ladder, directory / LADDER, problems)
+    if problems or ladder is None:
+        raise RuleError(problems or [RuleProblem(LADDER, "missing")])
+    result: Ladder = ladder
+    return result
+
+
 def load_rulebase(directory: Path | None = None) -> RuleBase:
     """Read and check a rules directory; raise RuleError listing every
     problem. Semantic checks (facts, types, strata) run in the compiler."""
