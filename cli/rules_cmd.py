@@ -87,19 +87,22 @@ def show(rule_id: str, rules_dir: Path | None) -> None:
 
 
 @rules.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def check(directory: Path) -> None:
+@click.argument("directory", metavar="[DIR]", required=False,
+                type=click.Path(file_okay=False, path_type=Path))
+@rules_option
+def check(directory: Path | None, rules_dir: Path | None) -> None:
     """Check a rules directory: YAML, fields, facts, types, ids, sources.
 
-    Every problem is listed with file, line and rule id. Exit 0 when the
-    rules are usable, 1 when not.
+    DIR (or --rules) defaults to the shipped rules. Every problem is listed
+    with file, line and rule id. Exit 0 when the rules are usable, 1 when
+    not.
 
     Example:
 
         calfrehab rules check ./my-clinic-rules
     """
     try:
-        compiled = api.compile_rules(directory)
+        compiled = api.compile_rules(directory or rules_dir)
     except RuleError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(1)
