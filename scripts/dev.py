@@ -6,6 +6,7 @@ from source). Usage:
 
     python3 scripts/dev.py demo    # install, then decide an example case
     python3 scripts/dev.py test    # install with test extras, then run pytest
+    python3 scripts/dev.py lint    # install with dev extras, then ruff and mypy
 """
 
 from __future__ import annotations
@@ -55,12 +56,18 @@ def install(extra: str = "") -> None:
 
 def main(argv: list[str]) -> None:
     what = argv[1] if len(argv) > 1 else ""
-    if what not in ("demo", "test"):
+    if what not in ("demo", "test", "lint"):
         sys.exit(__doc__)
     ensure_venv()
     if what == "demo":
         install()
         run(BIN / "calfrehab", "next", DEMO_CASE, "--no-record")
+    elif what == "lint":
+        install("[dev]")
+        run(BIN / "ruff", "check", ".")
+        # mypy reads the installed package (py.typed), as a user's checker would.
+        run(BIN / "mypy", "--config-file", ROOT / "pyproject.toml",
+            "-p", "calfrehab.engine", "-p", "calfrehab.cli")
     else:
         install("[test]")
         # pytest as a script (not `python -m pytest`) so the repository root
