@@ -98,9 +98,13 @@ CASE_FACTS: tuple[FactSpec, ...] = (
              per_week_from="injury.anchor"),
     FactSpec("injury.days_since", "int", "days from injury (or surgery) to review date"),
     FactSpec("sessions.count", "int", "sessions logged"),
-    FactSpec("session.pain_next_morning_last", "int", "next-morning pain after the last session"),
+    FactSpec("sessions.days_since_last", "int",
+             "days from the last logged session to review date"),
+    FactSpec("session.pain_next_morning_last", "int",
+             "next-morning pain after the last session (missing when that session has none)"),
     FactSpec("session.pain_next_morning_change", "int",
-             "next-morning pain after the last session minus after the one before"),
+             "next-morning pain after the last session minus after the one before "
+             "(missing unless both are recorded)"),
     FactSpec("session.stiffness_change_min", "number",
              "mean morning stiffness of the last window minus the window before (minutes)"),
     FactSpec("assessment.pain_at_rest", "int", "latest pain at rest"),
@@ -229,18 +233,27 @@ def compute_facts(case: Case, settings: FactSettings) -> FactSet:
 def _session_facts(
     fs: FactSet, indexed: list[tuple[int, Session]], review: date, settings: FactSettings
 ) -> None:
-    with_pain = [(i, s) for i, s in indexed if s.pain_next_morning is not None]
-    if with_pain:
-        i, last = with_pain[-1]
+    # The 24-hour response of the chronologically LAST session (ties on a
+    # date: the later in the file), not of the latest session that happens
+    # to have one: an unrecorded response after the last session is missing,
+    # so a rule can say so instead of judging an older session's morning.
+    if indexed:
+        i, last = indexed[-1]
+        days_path = f"sessions[{i}].date"
+        fs.put("sessions.days_since_last", (review - last.date).days, days_path, "review_date")
         fs.put("session.pain_next_morning_last", last.pain_next_morning,
                f"sessions[{i}].pain_next_morning")
     else:
+        fs.put("sessions.days_since_last", None)
         fs.put("session.pain_next_morning_last", None)
-    if len(with_pain) >= 2:
-        (j, prev), (i, last) = with_pain[-2], with_pain[-1]
-        assert last.pain_next_morning is not None and prev.pain_next_morning is not None
-        fs.put("session.pain_next_morning_change", last.pain_next_morning - prev.pain_next_morning,
-               f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
+    if len(indexed) >= 2:
+        (j, prev), (i, last) = indexed[-2], indexed[-1]
+        if last.pain_next_morning is not None and prev.pain_next_morning is not None:
+            fs.put("session.pain_next_morning_change",
+                   last.pain_next_morning - prev.pain_next_morning,
+                   f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
+        else:
+            fs.put("session.pain_next_morning_change", None)
     else:
         fs.put("session.pain_next_morning_change", None)
 

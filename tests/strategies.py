@@ -398,6 +398,21 @@ def _by_date(items: list[Doc]) -> list[int]:
     return [i for i, _ in sorted(enumerate(items), key=lambda p: p[1]["date"])]
 
 
+def without_last_next_morning(doc: Doc) -> Doc:
+    """A deep copy of ``doc`` without next-morning pain on its last session
+    by date (on every session of the last date, so a same-day tie cannot
+    decide which one is 'last'). Documents without sessions come back
+    unchanged."""
+    out = copy.deepcopy(doc)
+    sessions_ = out.get("sessions") or []
+    if sessions_:
+        last = max(s["date"] for s in sessions_)
+        for s in sessions_:
+            if s["date"] == last:
+                s.pop("pain_next_morning", None)
+    return out
+
+
 def pain_targets(doc: Doc) -> list[tuple[str, Path]]:
     """Pain scores a monotonicity property may raise, as (kind, path).
 
@@ -596,6 +611,6 @@ __all__ = [
     "CONDITION_KINDS", "FIRST_LOAD_KG", "STEP_KG", "TRACKS", "capacity_targets",
     "case_documents", "format_path", "garbage_documents", "garbage_texts", "get_at",
     "json_values", "mutated_documents", "pain_targets", "raise_heel_raise_latest", "rung",
-    "set_at", "tracks_of",
+    "set_at", "tracks_of", "without_last_next_morning",
 ]
 

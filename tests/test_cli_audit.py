@@ -447,7 +447,7 @@ def test_replay_with_changed_rules(
     out = result.output
     assert "the rule base differs from the one recorded" in out
     assert "Straight knee (gastrocnemius): differs\n  then  HOLD" in out
-    assert "now   PROGRESS → single_leg_heel_raise" in out
+    assert "now   PROGRESS → Single-leg heel raise, straight knee" in out
     gone = out.split("Rules that fired then but not now")[1]
     assert "rupture-gate-single-leg@straight_knee" in gone
     assert "Rules that fire now but did not then" in out

@@ -42,12 +42,16 @@ Properties
 3) more capacity never gives less;
 4) no track moves more than one rung, and on rung 3 at most one load step;
    the move matches the decision (progress up, hold same, regress down);
-5) rupture week gates are never jumped; insertional never goes off a step;
+5) rupture week gates are never jumped: every next prescription after a
+   rupture is a rung its week allows, or the case is referred; insertional
+   never goes off a step;
 6) determinism, in process and across processes (different hash seeds);
 7) the explainer's plain-Python judgement equals durable-rules' firings;
 8) reasons are never empty and each has a source;
 9) the decision document validates against its published schema.
-Extra, from the spec text: high irritability never progresses; the
+Extra, from the spec text: high irritability never progresses; a case
+whose last session has no next-morning pain (the 24-hour response) never
+progresses, nor one whose last session is more than 14 days old; the
 energy-storage track is for running/sport; progress needs the last two
 sessions (not two log entries) in the pain margin with the dose done; the
 order sessions are listed in, and the order of keys, do not matter; the
@@ -76,6 +80,7 @@ from strategies import (
     raise_heel_raise_latest,
     rung,
     set_at,
+    without_last_next_morning,
 )
 
 from calfrehab.engine import api
@@ -101,6 +106,21 @@ REFERRING_FLAGS = {"calf_swelling_warmth", "unremitting_night_pain", "systemic_s
 # (isometrics) from week 2; two-leg (1) week 6; single-leg (2) week 10, the
 # loaded rung (3) follows it; hopping (4, 5) week 12; running (6) week 14.
 RUPTURE_WEEK = {0: 2, 1: 6, 2: 10, 3: 10, 4: 12, 5: 12, 6: 14}
+# Stale training log: rules/capacity.yaml gate-stale-log (a project default).
+STALE_LOG_DAYS = 14
+
+
+def rupture_rungs_allowed(track: str, weeks: int) -> range:
+    """The rungs a track may be prescribed in a given week after rupture
+    (clinical-basis §4): strength tracks none before week 2, isometrics in
+    weeks 2-5, up to two-leg raises in weeks 6-9, up to the loaded rung from
+    week 10; energy storage none before week 12, up to single-leg hops in
+    weeks 12-13, running from week 14."""
+    if track == "energy_storage":
+        top = 3 if weeks < 12 else 5 if weeks < 14 else 6
+        return range(4, top + 1)
+    top = -1 if weeks < 2 else 0 if weeks < 6 else 1 if weeks < 10 else 3
+    return range(0, top + 1)
 EPS = 1e-9
 
 
@@ -297,23 +317,33 @@ def test_one_rung_or_one_load_step_per_decision(engine: Engine, doc: dict[str, A
 
 @given(case_documents(kinds=["achilles_rupture"]))
 def test_rupture_week_gates_are_never_jumped(engine: Engine, doc: dict[str, Any]) -> None:
-    """A decision never moves a track UP into a rung its week does not
-    allow, and nothing moves before week 2. (A program already ahead of its
-    week is brought down by the regress rules; holding or regressing there
-    is allowed, so the property is about upward moves only.)"""
+    """After a rupture EVERY next prescription (progress, start, hold or
+    regress) is a rung the week allows, or the case is referred: "no rung
+    before its week whatever the other criteria say" (clinical-basis §4).
+    A program one rung ahead is brought down one rung by the regress rules;
+    one further ahead (any loading before week 2, single-leg raises before
+    week 6, weighted raises before week 10, single-leg hops or running
+    before week 12) cannot be put right by a one-rung decision and is
+    referred (refer-rupture-programme-ahead-of-protocol). Running needs the
+    single-leg heel-raise criteria too."""
     weeks = weeks_since_injury(doc)
     decided = decide(doc, engine)
     assert decided.evaluation.facts.value("injury.weeks_since") == weeks
+    if decided.decision.outcome == "refer":
+        for track, td in decided.decision.tracks.items():
+            assert td.decision == "refer" and td.next is None, track
+        return
     for track, td in decided.decision.tracks.items():
-        if td.decision not in MOVING or td.next is None:
+        if td.next is None:
             continue
-        assert weeks >= 2, (track, weeks, td.decision)
         r0 = rung(td.current.exercise) if td.current is not None else -1
         r1 = rung(td.next.exercise)
+        allowed = rupture_rungs_allowed(track, weeks)
+        assert r1 in allowed, (
+            f"{track}: {td.decision} gives rung {r1} ({td.next.exercise}) in week {weeks}; "
+            f"the week allows rungs {list(allowed) or 'none'}")
         if r1 > r0:
-            assert weeks >= RUPTURE_WEEK[r1], (
-                f"{track}: {td.decision} into rung {r1} ({td.next.exercise}) in week {weeks}; "
-                f"it opens in week {RUPTURE_WEEK[r1]}")
+            assert weeks >= RUPTURE_WEEK[r1], (track, weeks, td.decision)
         if r1 == 6 and r0 < 6:
             test = latest_heel_raise(doc)
             assert test is not None and test["involved"] >= 5
@@ -480,6 +510,35 @@ def test_high_irritability_never_progresses(engine: Engine, doc: dict[str, Any])
         assert decision not in MOVING, track
 
 
+@given(case_documents(red_flags=False, min_sessions=1).map(without_last_next_morning))
+def test_unknown_next_morning_response_never_progresses(
+    engine: Engine, doc: dict[str, Any],
+) -> None:
+    """clinical-basis §1: the 24-hour response counts more than pain during.
+    When the last session (by date) has no next-morning pain, no track
+    progresses or starts (rules/pain-model.yaml gate-next-morning-unknown);
+    an older session's next-morning pain is not read in its place."""
+    decided = decide(doc, engine)
+    assert decided.evaluation.facts.value("session.pain_next_morning_last") is None
+    for track, decision in decisions(decided).items():
+        assert decision not in MOVING, (track, decision)
+
+
+@given(case_documents(red_flags=False, min_sessions=1, profile="good"))
+def test_stale_log_never_progresses(engine: Engine, doc: dict[str, Any]) -> None:
+    """rules/capacity.yaml gate-stale-log (a project default): when the last
+    session is more than 14 days before the review, no track progresses or
+    starts. Drawn 'good' so that the log is what stands between the case
+    and progress."""
+    last = max(date.fromisoformat(s["date"]) for s in doc["sessions"])
+    days = (date.fromisoformat(doc["review_date"]) - last).days
+    decided = decide(doc, engine)
+    assert decided.evaluation.facts.value("sessions.days_since_last") == days
+    if days > STALE_LOG_DAYS:
+        for track, decision in decisions(decided).items():
+            assert decision not in MOVING, (track, decision, days)
+
+
 @given(case_documents(red_flags=False))
 def test_energy_storage_is_for_running_and_sport(engine: Engine, doc: dict[str, Any]) -> None:
     """case-format: daily_activity ends at the loaded strength rungs;
@@ -586,7 +645,10 @@ def test_rupture_bent_knee_does_not_start_before_week_6(engine: Engine) -> None:
     straight-knee program was ahead of its week (rupture-gate-two-leg only
     looked at rung 0 of a started track). Found by
     test_rupture_week_gates_are_never_jumped against the af47e3a rules; fixed
-    in rules/achilles-rupture.yaml (the gate also holds an unstarted track)."""
+    in rules/achilles-rupture.yaml (the gate also holds an unstarted track).
+    Since rules 2026.11.4 single-leg raises in week 3 are two rungs ahead
+    of the protocol, so the case is referred (nothing starts); the gate
+    still keeps the bent-knee track from starting (checked on the firings)."""
     doc = {
         "schema_version": 1, "case_id": "PBT-ATR", "review_date": "2026-11-20",
         "patient": {"age_years": 40},
@@ -601,6 +663,11 @@ def test_rupture_bent_knee_does_not_start_before_week_6(engine: Engine) -> None:
         ],
     }
     assert weeks_since_injury(doc) == 3
-    d = decide(doc, engine).decision
-    assert d.tracks["bent_knee"].decision == "not_started"
-    assert d.tracks["straight_knee"].decision == "regress"
+    decided = decide(doc, engine)
+    d = decided.decision
+    assert d.outcome == "refer"
+    assert all(td.decision == "refer" and td.next is None for td in d.tracks.values())
+    fired = {f.rule for f in decided.evaluation.firings}
+    assert "refer-rupture-programme-ahead-of-protocol" in fired
+    assert "start-bent-knee-catch-up@bent_knee" not in fired
+    assert "rupture-gate-two-leg@bent_knee" in fired
