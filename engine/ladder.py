@@ -64,16 +64,26 @@ class LoadRules(_Model):
     step_kg: Annotated[float, Field(gt=0, le=50)]
     first_load_kg: Annotated[float, Field(ge=0, le=100)]
     schemes: dict[str, LoadScheme]
-    scheme_by_condition: dict[str, str]
+    # condition kind -> scheme, or -> {track: scheme} where a protocol is
+    # for one track only (Rathleff's towel raise is straight-knee).
+    scheme_by_condition: dict[str, str | dict[str, str]]
     sources: list[str] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _known(self) -> LoadRules:
         if "default" not in self.scheme_by_condition:
             raise ValueError("scheme_by_condition needs a `default`")
-        for kind, name in self.scheme_by_condition.items():
-            if name not in self.schemes:
-                raise ValueError(f"scheme_by_condition.{kind}: unknown scheme `{name}`")
+        for kind, value in self.scheme_by_condition.items():
+            names = value.values() if isinstance(value, dict) else [value]
+            for name in names:
+                if name not in self.schemes:
+                    raise ValueError(f"scheme_by_condition.{kind}: unknown scheme `{name}`")
+            if isinstance(value, dict):
+                for track in value:
+                    if track not in TRACKS:
+                        raise ValueError(f"scheme_by_condition.{kind}: unknown track `{track}`")
+        if not isinstance(self.scheme_by_condition["default"], str):
+            raise ValueError("scheme_by_condition.default must name one scheme")
         return self
 
 
@@ -162,10 +172,11 @@ def _dose_for(ladder: Ladder, track: str, exercise: str) -> RungDose:
     return found.model_copy(update={"exercise": exercise})
 
 
-def scheme_for(ladder: Ladder, condition_kind: str) -> LoadScheme:
-    name = ladder.load.scheme_by_condition.get(
-        condition_kind, ladder.load.scheme_by_condition["default"]
-    )
+def scheme_for(ladder: Ladder, condition_kind: str, track: str) -> LoadScheme:
+    default = ladder.load.scheme_by_condition["default"]
+    assert isinstance(default, str)
+    value = ladder.load.scheme_by_condition.get(condition_kind, default)
+    name = value.get(track, default) if isinstance(value, dict) else value
     return ladder.load.schemes[name]
 
 
@@ -189,7 +200,7 @@ def progress(
     if rung == LOADED_RUNG:
         # Within the loaded rung a progression is a load step, moving one
         # step along the rep-max scheme (heavier load, fewer reps).
-        steps = scheme_for(ladder, condition_kind).steps
+        steps = scheme_for(ladder, condition_kind, track).steps
         nxt = _next_step(steps, current.sets, current.reps)
         dose = _dose_for(ladder, track, current.exercise)
         return _from_dose(ladder, dose, current.load_kg + ladder.load.step_kg, nxt.sets, nxt.reps)
@@ -197,7 +208,7 @@ def progress(
     if up is None:
         raise KeyError(f"no rung above {rung} on {track}")
     if rung + 1 == LOADED_RUNG:
-        first = scheme_for(ladder, condition_kind).steps[0]
+        first = scheme_for(ladder, condition_kind, track).steps[0]
         return _from_dose(ladder, up, ladder.load.first_load_kg, first.sets, first.reps)
     return _from_dose(ladder, up, 0.0, up.sets, up.reps)
 
@@ -207,7 +218,7 @@ def regress(
 ) -> NextPrescription | None:
     rung = EXERCISES[current.exercise][1]
     if rung == LOADED_RUNG and current.load_kg - ladder.load.step_kg > 0:
-        steps = scheme_for(ladder, condition_kind).steps
+        steps = scheme_for(ladder, condition_kind, track).steps
         prev = _previous_step(steps, current.sets, current.reps)
         dose = _dose_for(ladder, track, current.exercise)
         return _from_dose(ladder, dose, current.load_kg - ladder.load.step_kg, prev.sets, prev.reps)
