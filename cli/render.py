@@ -129,6 +129,9 @@ def render_explain(decided: Decided, data: dict[str, Any]) -> str:
         for r in w["rules"]:
             lines += _wrap(f"{r['rule']} — {r['title']}", "      ", "    ")
             lines += _failed(r["failed"], "      ")
+            for o in r.get("overruled_by", []):
+                lines += _wrap(f"held, but {o['decision']} wins over progress: {o['reason']} "
+                               f"({o['rule']})", "          ", "      ")
     lines += ["", "Sources"]
     for s in data["sources"]:
         lines += _wrap(s["citation"], "      ", f"  [{s['key']}] ")

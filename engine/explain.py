@@ -261,6 +261,13 @@ class Explainer:
                 if not _applies(self.compiled.instances[key], self.values):
                     continue
                 view["failed"] = self._failed(key, depth=0)
+                if view["holds"]:
+                    # It held, and lost the conflict: name what overruled it.
+                    view["overruled_by"] = [
+                        {"rule": k, "decision": result.decision,
+                         "reason": self.reason_text(self.compiled.instances[k])}
+                        for k in result.deciding
+                    ]
                 candidates.append(view)
             out.append({"track": track, "decision": result.decision, "rules": candidates})
         return out

@@ -153,3 +153,26 @@ def test_clinic_rules_directory_is_used(tmp_path: Path, case: str) -> None:
 def test_a_missing_rules_directory_is_a_usage_error() -> None:
     code, _, err = run("next", str(RUNNER), "--no-record", "--rules", "no-such-rules-dir")
     assert code == 2 and "no-such-rules-dir" in err
+
+
+def test_why_not_names_the_rule_that_overruled_a_progression(tmp_path: Path) -> None:
+    # Week 8 after rupture on single-leg raises: the progression holds on
+    # pain and dose, but the week gate regresses; WHY-NOT must say so.
+    doc = json.loads((EXAMPLES / "rupture-nonop-week-10-single-leg.json").read_text())
+    doc["condition"]["injury_date"] = doc["condition"]["onset_date"] = "2026-01-01"
+    doc["review_date"] = "2026-03-01"
+    for session in doc["sessions"]:
+        session["date"] = "2026-02-2" + session["date"][-1]
+        for ex in session["exercises"]:
+            ex["exercise"] = ex["exercise"].replace("two_leg_heel", "single_leg_heel")
+    doc["program"]["straight_knee"]["exercise"] = "single_leg_heel_raise"
+    doc["assessments"] = []
+    case = tmp_path / "week8.json"
+    case.write_text(json.dumps(doc))
+    code, out, _ = run("explain", str(case), "--json")
+    assert code == 0
+    why = {w["track"]: w for w in json.loads(out)["why_not"]}["straight_knee"]
+    progress = next(r for r in why["rules"] if r["rule"] == "progress-track@straight_knee")
+    assert progress["holds"]
+    assert [o["rule"] for o in progress["overruled_by"]] == [
+        "rupture-regress-ahead-of-week@straight_knee"]
