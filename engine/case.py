@@ -66,6 +66,10 @@ ConditionKind = Literal[
 ]
 Goal = Literal["running", "daily_activity", "sport"]
 Irritability = Literal["high", "moderate", "low"]
+Side = Literal["left", "right", "both"]
+Sex = Literal["female", "male", "other", "unknown"]
+Management = Literal["operative", "non_operative"]
+Muscle = Literal["gastrocnemius", "soleus"]
 
 
 class _Strict(BaseModel):
@@ -75,19 +79,19 @@ class _Strict(BaseModel):
 class Patient(_Strict):
     age_years: Annotated[StrictInt, Field(ge=12, le=100)]
     body_mass_kg: Annotated[Number, Field(ge=25, le=250)] | None = None
-    sex: Literal["female", "male", "other", "unknown"] | None = None
+    sex: Sex | None = None
     goal: Goal = "running"
 
 
 class Condition(_Strict):
     kind: ConditionKind
-    side: Literal["left", "right", "both"]
+    side: Side
     onset_date: CaseDate | None = None
     irritability: Irritability = "moderate"
     injury_date: CaseDate | None = None
-    management: Literal["operative", "non_operative"] | None = None
+    management: Management | None = None
     surgery_date: CaseDate | None = None
-    muscle: Literal["gastrocnemius", "soleus"] | None = None
+    muscle: Muscle | None = None
 
 
 class Prescription(_Strict):

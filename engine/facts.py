@@ -12,9 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, get_args
 
-from calfrehab.engine.case import Case, PerformedExercise, Session
+from calfrehab.engine.case import (
+    Case,
+    ConditionKind,
+    Goal,
+    Irritability,
+    Management,
+    Muscle,
+    PerformedExercise,
+    RedFlag,
+    Session,
+    Side,
+)
 from calfrehab.engine.exercises import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
 
 FactType = Literal["bool", "int", "number", "str"]
@@ -70,25 +81,17 @@ def _enum(name: str, doc: str, choices: tuple[str, ...]) -> FactSpec:
     return FactSpec(name, "str", doc, choices)
 
 
-RED_FLAGS = (
-    "suspected_rupture",
-    "calf_swelling_warmth",
-    "unremitting_night_pain",
-    "systemic_symptoms",
-    "neurological_signs",
-    "recent_fluoroquinolone",
-    "bilateral_without_cause",
-)
+# The enumerations come from the case model, so a value added to the case
+# format is a fact value the rules can name (and a red flag gets its fact).
+RED_FLAGS: tuple[str, ...] = get_args(RedFlag)
 
 CASE_FACTS: tuple[FactSpec, ...] = (
-    _enum("condition.kind", "condition kind", (
-        "achilles_midportion", "achilles_insertional", "plantar_fasciopathy",
-        "achilles_rupture", "calf_strain", "none")),
-    _enum("condition.irritability", "clinician's irritability rating", ("high", "moderate", "low")),
-    _enum("condition.management", "rupture management", ("operative", "non_operative")),
-    _enum("condition.muscle", "strained muscle", ("gastrocnemius", "soleus")),
-    _enum("condition.side", "involved side", ("left", "right", "both")),
-    _enum("patient.goal", "patient's goal", ("running", "daily_activity", "sport")),
+    _enum("condition.kind", "condition kind", get_args(ConditionKind)),
+    _enum("condition.irritability", "clinician's irritability rating", get_args(Irritability)),
+    _enum("condition.management", "rupture management", get_args(Management)),
+    _enum("condition.muscle", "strained muscle", get_args(Muscle)),
+    _enum("condition.side", "involved side", get_args(Side)),
+    _enum("patient.goal", "patient's goal", get_args(Goal)),
     FactSpec("patient.age_years", "int", "age in years"),
     FactSpec("patient.body_mass_kg", "number", "body mass in kg"),
     *(FactSpec(f"red_flag.{flag}", "bool", f"red flag {flag} recorded") for flag in RED_FLAGS),

@@ -30,10 +30,11 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 
+from calfrehab.engine import case as case_model
 from calfrehab.engine import docpath
 from calfrehab.engine.exercises import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
 from calfrehab.engine.facts import RED_FLAGS
@@ -42,20 +43,15 @@ from calfrehab.engine.loader import load_rulebase
 Doc = dict[str, Any]
 Path = tuple[str | int, ...]
 
-CONDITION_KINDS = (
-    "achilles_midportion",
-    "achilles_insertional",
-    "plantar_fasciopathy",
-    "achilles_rupture",
-    "calf_strain",
-    "none",
-)
-SIDES = ("left", "right", "both")
-GOALS = ("running", "daily_activity", "sport")
-IRRITABILITY = ("high", "moderate", "low")
-SEXES = ("female", "male", "other", "unknown")
-MANAGEMENT = ("operative", "non_operative")
-MUSCLES = ("gastrocnemius", "soleus")
+# Generated from the case model's enumerations, so a value added to the
+# case format is generated too.
+CONDITION_KINDS: tuple[str, ...] = get_args(case_model.ConditionKind)
+SIDES: tuple[str, ...] = get_args(case_model.Side)
+GOALS: tuple[str, ...] = get_args(case_model.Goal)
+IRRITABILITY: tuple[str, ...] = get_args(case_model.Irritability)
+SEXES: tuple[str, ...] = get_args(case_model.Sex)
+MANAGEMENT: tuple[str, ...] = get_args(case_model.Management)
+MUSCLES: tuple[str, ...] = get_args(case_model.Muscle)
 PROFILES = ("good", "mixed", "bad")
 
 _LADDER = load_rulebase(None).ladder
