@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from calfrehab.cli.case_cmds import explain, next_, schema, validate
@@ -9,7 +11,30 @@ from calfrehab.cli.rules_cmd import rules
 from calfrehab.engine.decision import ENGINE_VERSION as __version__
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80})
+class LazyGroup(click.Group):
+    """Commands whose modules load only when the command runs (or help is
+    asked for): `calfrehab next` does not pay for the audit and batch code."""
+
+    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, name = self.lazy[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy={"audit": "calfrehab.cli.audit_cmd:audit", "batch": "calfrehab.cli.batch_cmd:batch"},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
+)
 @click.version_option(__version__, prog_name="calfrehab")
 def cli() -> None:
     """Decision support for calf-strengthening rehab: the next step per
@@ -26,18 +51,3 @@ cli.add_command(explain)
 cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(rules)
-
-
-def _optional(module: str, name: str) -> None:
-    # Commands developed in their own modules register when present.
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError:
-        return
-    cli.add_command(getattr(mod, name))
-
-
-_optional("calfrehab.cli.audit_cmd", "audit")
-_optional("calfrehab.cli.batch_cmd", "batch")

@@ -10,15 +10,17 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.case import Case
 from calfrehab.engine.compiler import CompiledRuleBase, compile_rulebase
 from calfrehab.engine.decision import DecisionDocument, build_document
-from calfrehab.engine.explain import Explainer
 from calfrehab.engine.inference import Engine, Evaluation
 from calfrehab.engine.loader import default_rules_dir, load_rulebase, rulebase_sha256
 from calfrehab.engine.validation import case_sha256, parse_json, read_case_file, validate_document
+
+if TYPE_CHECKING:
+    from calfrehab.engine.explain import Explainer
 
 
 @dataclass
@@ -32,6 +34,9 @@ class Decided:
     decision: DecisionDocument
 
     def explainer(self) -> Explainer:
+        # Imported here: deciding a case does not need the explainer.
+        from calfrehab.engine.explain import Explainer
+
         return Explainer(self.evaluation)
 
 

@@ -63,21 +63,29 @@ def default_rules_dir() -> Path:
     return shipped()
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(RuleProblem(path.name, f"cannot read: {exc}"))
         return None, None
+    # Parse once into nodes (for line numbers) and build the data from them;
+    # libyaml's safe loader when PyYAML has it (parsing is most of start-up).
+    loader = _SAFE_LOADER(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problems.append(RuleProblem(path.name, f"not valid YAML: {getattr(exc, 'problem', exc)}",
                                     line))
         return None, None
+    finally:
+        loader.dispose()
     if node is None:
         # An emptied rule file would silently drop its rules (red flags, say).
         problems.append(RuleProblem(path.name, "empty file: expected a YAML mapping"))
