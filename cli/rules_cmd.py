@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,13 @@ import yaml
 from calfrehab.cli.options import domain_errors, json_option, rules_option
 from calfrehab.engine import api
 from calfrehab.engine.errors import RuleError
+
+
+def _wrap(text: str, indent: str, first: str | None = None) -> str:
+    """Fit a line to 80 columns; ids and paths are never broken."""
+    return textwrap.fill(text, 80, initial_indent=indent if first is None else first,
+                         subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False)
 
 
 @click.group()
@@ -53,8 +61,10 @@ def list_(rules_dir: Path | None, as_json: bool) -> None:
     for row in rows:
         kinds = row["conditions"] if row["conditions"] == "all" else ",".join(row["conditions"])
         tracks = ",".join(row["tracks"]) or "case"
-        click.echo(f"{row['id']}\n    {row['title']}\n    applies to: {kinds}; {tracks}"
-                   f"\n    sources: {', '.join(row['sources'])}")
+        click.echo(row["id"])
+        for text in (row["title"], f"applies to: {kinds}; {tracks}",
+                     f"sources: {', '.join(row['sources'])}"):
+            click.echo(_wrap(text, "    "))
 
 
 @rules.command()
@@ -146,17 +156,17 @@ def test_(directory: Path | None, rules_dir: Path | None, as_json: bool) -> None
         mark = "PASS" if result.passed else "FAIL"
         click.echo(f"{mark} {result.file} :: {result.name}")
         for problem in result.problems:
-            click.echo(f"     - {problem}")
+            click.echo(_wrap(problem, "       ", "     - "))
     click.echo("")
     if report.uncovered_rules:
-        click.echo(f"rules no case fired ({len(report.uncovered_rules)}): "
-                   + ", ".join(report.uncovered_rules))
+        click.echo(_wrap(f"rules no case fired ({len(report.uncovered_rules)}): "
+                         + ", ".join(report.uncovered_rules), "    ", ""))
     if report.decision_rules_without_negative_case:
-        click.echo("decision rules no case shows not firing where one condition fails "
-                   f"({len(report.decision_rules_without_negative_case)}): "
-                   + ", ".join(report.decision_rules_without_negative_case))
+        click.echo(_wrap("decision rules no case shows not firing where one condition fails "
+                         f"({len(report.decision_rules_without_negative_case)}): "
+                         + ", ".join(report.decision_rules_without_negative_case), "    ", ""))
     if not report.uncovered_rules and not report.decision_rules_without_negative_case:
-        click.echo(f"coverage: all {report.rule_count} rules fired; every decision rule "
-                   "also shown not firing where one condition fails")
+        click.echo(_wrap(f"coverage: all {report.rule_count} rules fired; every decision rule "
+                         "also shown not firing where one condition fails", "    ", ""))
     click.echo(f"{report.passed} passed, {report.failed} failed")
     sys.exit(0 if report.ok else 1)
