@@ -143,7 +143,7 @@ class _Reporter:
         )
         from rich.text import Text
 
-        class Rate(ProgressColumn):  # type: ignore[misc]
+        class Rate(ProgressColumn):
             def render(self, task: Any) -> Text:
                 speed = task.finished_speed or task.speed
                 return Text("" if speed is None else f"{speed:,.0f} cases/s")

@@ -17,15 +17,16 @@ How it is built, and why:
   SQLite connection and any durable-rules state mid-use. The forkserver
   preloads this module, so a worker starts as a fork of a process that has
   already imported pydantic, durable-rules and the engine. ``jobs == 1``
-  evaluates in this process.
-* **Chunks.** Work goes to the workers in chunks of cases (about a hundred)
+  evaluates in this process; so does a batch of fewer than
+  :data:`SMALL_BATCH` cases unless ``jobs`` is given.
+* **Chunks.** Work goes to the workers in chunks of cases (up to 64)
   so that the pickling and the queue round trip are paid per chunk, not per
   case. Workers return, per case, the output row already serialised and,
   when recording, the decision and case documents for the trail.
 * **Bounded memory.** Input is read lazily (a JSON Lines file line by line),
-  only a few chunks are in flight at once, and results are written to the
-  output files as they arrive, so memory does not grow with the number of
-  cases.
+  at most ``4 * jobs + 1`` chunks are in flight at once, and results are
+  written to the output files as they arrive, so memory does not grow with
+  the number of cases.
 * **Order.** Chunks are collected in submission order, and a chunk's
   results in input order, so outputs are deterministic (apart from each
   decision's ``decision_id``).
@@ -38,18 +39,25 @@ How it is built, and why:
   the end: a reader never sees half a file, and a failed run leaves the
   previous file (if any) untouched.
 * **Stopping.** When ``stop`` is set (the CLI sets it on Ctrl-C), no new
-  work starts; cases already decided are recorded and written, and the run
-  says it was interrupted. ``resume=True`` skips the cases whose exact case
-  document (sha256) the trail already holds a decision for under the same
-  rule base (:meth:`AuditTrail.has_decision`), and writes that recorded
-  decision to the output instead, so a rerun after a crash or a Ctrl-C
-  decides every case exactly once and still produces complete outputs.
+  work starts and chunks no worker has taken are cancelled; the chunks
+  being decided are collected, everything decided is recorded and written,
+  and the run says it was interrupted.
+* **Resuming.** ``resume=True`` skips the cases whose exact case document
+  (sha256) the trail already holds a decision for under the same rule base
+  (:meth:`AuditTrail.has_decision`) and writes that recorded decision to
+  the output instead, so a rerun after a crash or a Ctrl-C decides every
+  case exactly once and still produces complete outputs.
+* **Crashed workers.** If a worker process dies (durable-rules is native
+  code), the cases of its chunk are decided again one at a time on a fresh
+  pool; the case that kills its worker is reported as an engine error and
+  the batch goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import json
 import math
 import multiprocessing
@@ -79,6 +87,7 @@ __all__ = [
     "BatchSummary",
     "InputFile",
     "count_cases",
+    "csv_row",
     "default_errors_path",
     "discover",
     "format_for",
@@ -97,6 +106,10 @@ RECORD_EVERY = 500  # decisions per audit-trail transaction
 # imports the engine and compiles the rules) costs more than it saves, so
 # the default is to decide in-process. An explicit ``jobs`` is obeyed.
 SMALL_BATCH = 400
+# Chunks in flight per worker (plus one). The pool takes jobs + 1 of them
+# at once; the rest wait in the parent (and can still be cancelled), so that
+# the workers stay busy while the parent records a transaction.
+INFLIGHT = 4
 ProgressFn = Callable[[int, int], None]
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -135,9 +148,10 @@ class InputFile:
 
 class Item(NamedTuple):
     """One case to decide: a whole file (``data`` None: the worker reads
-    it) or one line of a JSON Lines file (``data``: its bytes)."""
+    it) or one line of a JSON Lines file (``data``: its bytes); ``seq`` is
+    its place in the input order."""
 
-    index: int
+    seq: int
     file: str
     line: int | None
     data: bytes | None
@@ -209,7 +223,7 @@ def iter_items(files: Sequence[InputFile]) -> Iterator[Item | _Bad]:
 
 
 class _Good(NamedTuple):
-    index: int
+    seq: int
     file: str
     line: int | None
     case_id: str
@@ -222,7 +236,7 @@ class _Good(NamedTuple):
 
 
 class _Bad(NamedTuple):
-    index: int
+    seq: int
     file: str
     line: int | None
     kind: str  # unreadable / not_json / invalid / engine
@@ -286,6 +300,26 @@ def _summary_fields(decision: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
 _WORKER: tuple[Any, str, bool] | None = None
 
 
+# The cyclic garbage collector's first threshold during a batch (Python's
+# default is 700). A batch allocates a great many short-lived containers
+# (parsed cases, pydantic models, decision dicts), almost all freed by
+# reference counting; with the default, collections ran every few cases and
+# took a third of the parent's CPU time (see docs/performance.md).
+GC_THRESHOLD = (20_000, 20, 20)
+
+
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """Fewer cyclic collections for the duration of a batch, then the
+    process's own settings again."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def _init_worker(rules_dir: Path | None, fmt: str, record: bool, child: bool = True) -> None:
     global _WORKER
     if child:
@@ -293,6 +327,12 @@ def _init_worker(rules_dir: Path | None, fmt: str, record: bool, child: bool = T
         # how to stop, and it lets the workers finish their chunk.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER = (api.prepare(rules_dir), fmt, record)
+    if child:
+        # The worker process is the batch's own: keep the engine and the
+        # imports out of every later collection, and collect rarely.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLD)
 
 
 def _decide_item(item: Item) -> _Result:
@@ -321,19 +361,19 @@ def _decide_item(item: Item) -> _Result:
         decided = api.decide(case, doc, engine)
         decision = decided.decision.model_dump(mode="json")
     except CaseValidationError as exc:
-        return _Bad(item.index, item.file, item.line, stage,
+        return _Bad(item.seq, item.file, item.line, stage,
                     "; ".join(e.render() for e in exc.errors), _case_id(doc),
                     [e.as_dict() for e in exc.errors])
     except CalfrehabError as exc:
-        return _Bad(item.index, item.file, item.line, "engine", str(exc), _case_id(doc), [])
+        return _Bad(item.seq, item.file, item.line, "engine", str(exc), _case_id(doc), [])
     except Exception as exc:  # an engine bug must not stop the batch
-        return _Bad(item.index, item.file, item.line, "engine",
+        return _Bad(item.seq, item.file, item.line, "engine",
                     f"{type(exc).__name__}: {exc}", _case_id(doc), [])
     outcome, tracks = _summary_fields(decision)
     condition = case.condition.kind
     row: Any = (csv_row(decision, condition, item.file, item.line) if fmt == "csv"
                 else _json_row(decision, item.file, item.line))
-    return _Good(item.index, item.file, item.line, case.case_id, outcome, condition,
+    return _Good(item.seq, item.file, item.line, case.case_id, outcome, condition,
                  tracks, row, (decision, doc) if record else None)
 
 
@@ -577,9 +617,11 @@ class _Run:
                 return item, None  # the worker reports it
         assert item.data is not None
         try:
-            doc = json.loads(item.data)
+            # The worker's own reading (BOM, duplicate keys, NaN), so that a
+            # case is skipped only if the worker would have read it the same.
+            doc = parse_json(item.data.decode("utf-8"), item.file)
             digest = case_sha256(doc)
-        except (TypeError, ValueError):
+        except (CaseValidationError, UnicodeDecodeError, TypeError, ValueError):
             return item, None  # not JSON: the worker reports it
         if not isinstance(doc, dict) or not isinstance(doc.get("case_id"), str):
             return item, None
@@ -596,7 +638,7 @@ class _Run:
         outcome, tracks = _summary_fields(decision)
         row = (csv_row(decision, kind, item.file, item.line) if self.fmt == "csv"
                else _json_row(decision, item.file, item.line))
-        return item, _Good(item.index, item.file, item.line, doc["case_id"], outcome, kind,
+        return item, _Good(item.seq, item.file, item.line, doc["case_id"], outcome, kind,
                            tracks, row, None, resumed=True)
 
     # ------------------------------------------------------------ pipeline
@@ -642,8 +684,8 @@ class _Run:
                  max_inflight: int) -> Iterator[list[_Result]]:
         """Results chunk by chunk, in input order, with at most
         ``max_inflight`` chunks submitted and not yet collected. Once
-        ``stop`` is set no new chunk is submitted; those in flight are
-        still collected (they are being decided already)."""
+        ``stop`` is set no new chunk is submitted, those waiting for a
+        worker are cancelled, and those being decided are collected."""
         inflight: deque[tuple[list[_Result], list[Item], Future[Any] | None]] = deque()
 
         def submit() -> bool:
@@ -658,17 +700,33 @@ class _Run:
         try:
             while len(inflight) < max_inflight and not self.stop.is_set() and submit():
                 pass
+            stopping = False
             while inflight:
+                if self.stop.is_set() and not stopping:
+                    # Chunks not yet started are dropped (left for --resume);
+                    # those a worker already has are still collected.
+                    stopping = True
+                    kept = [(k, [], None) if f is not None and f.cancel() else (k, w, f)
+                            for k, w, f in inflight]
+                    inflight.clear()
+                    inflight.extend(kept)
                 known, work, fut = inflight.popleft()
                 decided: list[_Result] = []
                 if fut is not None:
                     try:
                         decided = fut.result()
                     except BrokenProcessPool:
+                        if self.stop.is_set():
+                            # Stopping anyway (a Ctrl-C can reach a worker
+                            # that has not yet set it to be ignored): what
+                            # is not decided is left for --resume.
+                            inflight.clear()
+                            yield sorted(known, key=lambda r: r.seq)
+                            return
                         decided = self._recover(work, inflight)
                 if not self.stop.is_set():
                     submit()
-                yield sorted(known + decided, key=lambda r: r.index)
+                yield sorted(known + decided, key=lambda r: r.seq)
         finally:
             for _, _, fut in inflight:
                 if fut is not None:
@@ -677,23 +735,26 @@ class _Run:
     def _recover(self, work: list[Item],
                  inflight: deque[tuple[list[_Result], list[Item], Future[Any] | None]],
                  ) -> list[_Result]:
-        """A worker died (durable-rules is native code): decide the chunk's
-        cases one by one in fresh pools, report the case that kills its
-        worker as an engine error, and resubmit the chunks in flight."""
+        """A worker died (durable-rules is native code): decide the broken
+        chunk's cases one at a time on a fresh pool, so that the case that
+        kills its worker is known; report it as an engine error, start
+        another pool, go on. Chunks in flight on the broken pool that did
+        not finish are submitted again."""
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self._start_executor()
         decided: list[_Result] = []
         for item in work:
-            self._start_executor()
             try:
                 decided += self.executor.submit(_decide_chunk, [item]).result()
             except BrokenProcessPool:
-                decided.append(_Bad(item.index, item.file, item.line, "engine",
+                decided.append(_Bad(item.seq, item.file, item.line, "engine",
                                     "the engine's worker process crashed deciding this case",
                                     None, []))
-            self.executor.shutdown(wait=True)
-        self._start_executor()
+                self.executor.shutdown(wait=True)
+                self._start_executor()
         for i, (known, items, fut) in enumerate(inflight):
-            if fut is not None:
+            if fut is not None and not (fut.done() and not fut.cancelled()
+                                        and fut.exception() is None):
                 inflight[i] = (known, items, self.executor.submit(_decide_chunk, items))
         return decided
 
@@ -731,7 +792,7 @@ class _Run:
             size = opts.chunk_size or 16
         else:
             self.rulebase_sha = api.compile_rules(opts.rules_dir).sha256
-            size = opts.chunk_size or max(1, min(128, math.ceil(total / (self.jobs * 4))))
+            size = opts.chunk_size or max(1, min(64, math.ceil(total / (self.jobs * 4))))
 
         out = _OutputWriter(opts.out, self.fmt)
         errors: _AtomicFile | None = None
@@ -744,7 +805,7 @@ class _Run:
                 self.trail = AuditTrail(self.summary.audit_path)
             self._start_executor()
             chunks = self._chunks(iter_items(files), size)
-            for results in self._collect(chunks, 1 if self.jobs == 1 else self.jobs * 3):
+            for results in self._collect(chunks, 1 if self.jobs == 1 else INFLIGHT * self.jobs + 1):
                 for result in results:
                     if isinstance(result, _Bad):
                         errors.fh.write(json.dumps(result.report(), ensure_ascii=False) + "\n")
@@ -757,7 +818,7 @@ class _Run:
                 if self.progress is not None:
                     self.progress(self.summary.processed + len(self.pending), total)
             self._flush(out)
-            self.summary.interrupted = self.summary.processed < total
+            self.summary.interrupted = self.stop.is_set() and self.summary.processed < total
             self.executor.shutdown(wait=True)
             self.executor = None
             out.commit()
@@ -786,4 +847,5 @@ def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
     :class:`~calfrehab.engine.errors.RuleError`) when the batch as a whole
     cannot run; then no output file is written or replaced.
     """
-    return _Run(options, progress, stop).run()
+    with _batch_gc():
+        return _Run(options, progress, stop).run()

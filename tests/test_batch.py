@@ -230,16 +230,56 @@ def test_outputs_in_input_order_and_identical_for_jobs_1_and_2(tmp_path: Path) -
     inputs = [str(first), str(d), str(last)]
     results = {}
     for jobs in ("1", "2"):
-        for fmt in ("jsonl", "csv"):
-            out = tmp_path / f"out-{jobs}.{fmt}"
-            result = run([*inputs, "--out", str(out), "--jobs", jobs, "--no-record"])
-            assert result.exit_code == 1, result.output  # the planted bad line
-            results[jobs, fmt] = read_rows(out, fmt)
+        out = tmp_path / f"out-{jobs}.jsonl"
+        result = run([*inputs, "--out", str(out), "--jobs", jobs, "--no-record"])
+        assert result.exit_code == 1, result.output  # the planted bad line
+        results[jobs] = read_rows(out, "jsonl")
         errs = (tmp_path / f"out-{jobs}.errors.jsonl").read_text()
         assert json.loads(errs)["line"] == 6
-    assert [r["case_id"] for r in results["1", "jsonl"]] == [d["case_id"] for d in docs]
-    for fmt in ("jsonl", "csv"):
-        assert _strip_ids(results["1", fmt]) == _strip_ids(results["2", fmt])
+    assert [r["case_id"] for r in results["1"]] == [d["case_id"] for d in docs]
+    assert _strip_ids(results["1"]) == _strip_ids(results["2"])
+
+
+CRASHING = """
+import os, sys
+from pathlib import Path
+import calfrehab.engine.batch as b
+
+_decide = b._decide_item
+
+
+def crashing(item):  # in every worker (it imports this main module too)
+    if item.line in (3, 17):
+        os._exit(139)  # what a crash inside durable-rules looks like to the pool
+    return _decide(item)
+
+
+b._decide_item = crashing
+
+if __name__ == "__main__":
+    s = b.run_batch(b.BatchOptions(inputs=[sys.argv[1]], out=Path(sys.argv[2]), jobs=2,
+                                   record=False, chunk_size=8))
+    print(s.decided, s.errors)
+"""
+
+
+def test_a_crashing_worker_is_an_engine_error_not_the_end_of_the_batch(
+    tmp_path: Path,
+) -> None:
+    docs = cases(30, seed=9)
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHING, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run([sys.executable, str(script), str(src), str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["28", "2"]
+    rows = read_rows(out, "jsonl")
+    assert [r["source"]["line"] for r in rows] == [n for n in range(1, 31) if n not in (3, 17)]
+    errors = [json.loads(x) for x in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert [(e["line"], e["kind"]) for e in errors] == [(3, "engine"), (17, "engine")]
+    assert "crashed" in errors[0]["message"]
 
 
 # ------------------------------------------------------------ resume
@@ -302,7 +342,7 @@ def test_ctrl_c_stops_cleanly_keeps_the_decided_and_says_how_to_resume(
     first = proc.stderr.readline()  # the first progress line: it is running
     assert first.startswith("batch:"), first
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "--resume" in stderr
     rows = read_rows(out, "csv")
