@@ -150,15 +150,21 @@ def build_document(
     values = ev.values()
     order = {f.rule: f.seq for f in ev.firings}
 
+    made: dict[str, Reason] = {}
+
     def reason(key: str) -> Reason:
-        inst = compiled.instances[key]
-        template = inst.rule.reason or inst.rule.title
-        return Reason(
-            rule=key,
-            text=render_reason(template, inst.track, values, compiled.base.ladder.exercises),
-            sources=[compiled.base.citation(s) for s in inst.rule.sources],
-            track=inst.track,
-        )
+        # A rule can be a reason and a blocker of several tracks: render once.
+        if key not in made:
+            inst = compiled.instances[key]
+            template = inst.rule.reason or inst.rule.title
+            made[key] = Reason(
+                rule=key,
+                text=render_reason(template, inst.track, values,
+                                   compiled.base.ladder.exercises),
+                sources=[compiled.base.citation(s) for s in inst.rule.sources],
+                track=inst.track,
+            )
+        return made[key]
 
     keys: list[str] = []
     blockers: list[Blocker] = []
@@ -192,13 +198,17 @@ def build_document(
         )
         for t, r in ev.tracks.items()
     }
+    # The trace is built from the engine's own records, already typed:
+    # constructed without re-validation (it is the per-case hot path; the
+    # whole document is checked against its schema by the property tests).
+    facts = ev.facts.facts
     firings = [
-        FiringDoc(
+        FiringDoc.model_construct(
             seq=f.seq, rule=f.rule, rule_id=f.rule_id, track=f.track, phase=f.phase,
             stratum=f.stratum, asserted=f.asserted, effect=f.effect,
             matched=[
-                Binding(fact=n, value=v, paths=list(ev.facts.facts[n].sources)
-                        if n in ev.facts.facts else [])
+                Binding.model_construct(
+                    fact=n, value=v, paths=list(facts[n].sources) if n in facts else [])
                 for n, v in f.matched
             ],
         )
