@@ -61,7 +61,7 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
 
     Example:
 
-        calfrehab batch examples/batch examples/batch/clinic-week.jsonl --out week.csv
+        calfrehab batch examples/batch/ --out week.csv
     """
     from calfrehab.engine.batch import BatchError, BatchOptions, format_for, run_batch
 
