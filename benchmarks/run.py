@@ -360,17 +360,9 @@ def _valid_cases(n: int, seed: int,
 
 
 def _rx_values(ev: Any) -> dict[str, Any]:
-    from calfrehab.engine.exercises import EXERCISES
+    from calfrehab.engine.explain import prescribe_values
 
-    out: dict[str, Any] = {}
-    if ev.outcome == "refer":
-        return out
-    for track, result in ev.tracks.items():
-        out[f"{track}.decision"] = result.decision
-        if result.next is not None:
-            out[f"{track}.next_exercise"] = result.next.exercise
-            out[f"{track}.next_rung"] = EXERCISES[result.next.exercise][1]
-    return out
+    return prescribe_values(ev) or {}
 
 
 def _per_case(fn: Callable[[], object], n: int, repeats: int = 3) -> float:

@@ -30,9 +30,8 @@ from calfrehab.engine.conditions import (
     polar_leaves,
 )
 from calfrehab.engine.docpath import PathError, get_path
-from calfrehab.engine.exercises import EXERCISES
 from calfrehab.engine.facts import FactValue
-from calfrehab.engine.inference import Evaluation, render_reason
+from calfrehab.engine.inference import Evaluation, decision_facts, render_reason
 
 PRESCRIBE_FACT_NAMES = ("decision", "next_rung", "next_exercise")
 
@@ -84,15 +83,9 @@ def blocking_leaves(
 
 
 def prescribe_values(ev: Evaluation) -> dict[str, Any] | None:
-    if ev.outcome == "refer":
-        return None
-    out: dict[str, Any] = {}
-    for track, result in ev.tracks.items():
-        out[f"{track}.decision"] = result.decision
-        if result.next is not None:
-            out[f"{track}.next_exercise"] = result.next.exercise
-            out[f"{track}.next_rung"] = EXERCISES[result.next.exercise][1]
-    return out
+    """The prescription phase's facts, or None when the case was referred
+    (no prescription phase ran)."""
+    return None if ev.outcome == "refer" else decision_facts(ev.tracks)
 
 
 @dataclass

@@ -221,13 +221,7 @@ class Engine:
                     self.host.delete_state(name, sid)
             flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
             outcome, tracks = self._resolve(case, ctx)
-            rx_values = dict(values)
-            rx_values.update(flags)
-            for track, result in tracks.items():
-                rx_values[f"{track}.decision"] = result.decision
-                if result.next is not None:
-                    rx_values[f"{track}.next_exercise"] = result.next.exercise
-                    rx_values[f"{track}.next_rung"] = EXERCISES[result.next.exercise][1]
+            rx_values = {**values, **flags, **decision_facts(tracks)}
             if outcome != "refer" and self.compiled.prescribe:
                 name = f"{self.prefix}_rx"
                 plan = [(n, False, False) for n, _, _ in self._rx_reads]
@@ -338,6 +332,19 @@ class Engine:
             update["cues"] = cues
             result.next = result.next.model_copy(update=update)
             result.modifiers = ordered
+
+
+def decision_facts(tracks: Mapping[str, TrackResult]) -> dict[str, Any]:
+    """The facts the prescription phase reads: each track's decision and the
+    rung and exercise it leads to (one definition, for the engine and the
+    explainer)."""
+    out: dict[str, Any] = {}
+    for track, result in tracks.items():
+        out[f"{track}.decision"] = result.decision
+        if result.next is not None:
+            out[f"{track}.next_exercise"] = result.next.exercise
+            out[f"{track}.next_rung"] = EXERCISES[result.next.exercise][1]
+    return out
 
 
 def _noop(c: Any) -> None:
