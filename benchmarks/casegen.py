@@ -59,6 +59,9 @@ BENT_KNEE: tuple[str, ...] = (
 SEATED_CALF_RAISE = "seated_calf_raise"  # bent-knee rung 3, same rung as the weighted raise
 ENERGY_STORAGE: tuple[str, ...] = ("pogo_hops", "single_leg_hops", "return_to_running")
 
+# Frozen copies of the case format's enumerations, on purpose: case i must
+# stay the same case across versions so benchmark runs compare, and the
+# generator runs without calfrehab installed. The weights follow this order.
 KINDS: tuple[str, ...] = (
     "achilles_midportion",
     "achilles_insertional",
