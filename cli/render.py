@@ -116,7 +116,8 @@ def render_explain(decided: Decided, data: dict[str, Any]) -> str:
     lines += ["", "HOW: rules that fired, in order"]
     for f in data["how"]:
         what = f["effect"] or (f"asserted {f['asserted']}" if f["asserted"] else "")
-        lines += _wrap(f"{f['seq']}. {f['rule']} — {f['title']} ({what})", "     ", "  ")
+        head = f"  {f['seq']}. "
+        lines += _wrap(f"{f['rule']} — {f['title']} ({what})", " " * len(head), head)
         for c in f["conditions"]:
             lines += _wrap(_cond(c), "         ", "       ")
     lines += ["", "WHY-NOT: what would have moved each track that did not progress"]
