@@ -53,3 +53,12 @@ def pytest_configure(config: Any) -> None:
 def engine() -> Engine:
     """The shipped rule base, compiled and registered once per test session."""
     return api.prepare(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_trail_in_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """A test that records without naming a trail writes to a temp file,
+    never to the developer's (or CI's) ~/.local/share."""
+    if "CALFREHAB_AUDIT" not in os.environ:
+        path = tmp_path_factory.mktemp("trail") / "audit.sqlite3"
+        monkeypatch.setenv("CALFREHAB_AUDIT", str(path))
