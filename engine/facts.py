@@ -249,14 +249,15 @@ def _session_facts(
     else:
         fs.put("sessions.days_since_last", None)
         fs.put("session.pain_next_morning_last", None)
-    if len(indexed) >= 2:
-        (j, prev), (i, last) = indexed[-2], indexed[-1]
-        if last.pain_next_morning is not None and prev.pain_next_morning is not None:
-            fs.put("session.pain_next_morning_change",
-                   last.pain_next_morning - prev.pain_next_morning,
-                   f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
-        else:
-            fs.put("session.pain_next_morning_change", None)
+    # The rise is judged against the latest earlier session that recorded a
+    # score: a gap in between must not hide a 0 -> 4 jump.
+    earlier = [(j, s) for j, s in indexed[:-1] if s.pain_next_morning is not None]
+    if indexed and indexed[-1][1].pain_next_morning is not None and earlier:
+        (j, prev), (i, last) = earlier[-1], indexed[-1]
+        assert prev.pain_next_morning is not None and last.pain_next_morning is not None
+        fs.put("session.pain_next_morning_change",
+               last.pain_next_morning - prev.pain_next_morning,
+               f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
     else:
         fs.put("session.pain_next_morning_change", None)
 

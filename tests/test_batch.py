@@ -230,14 +230,16 @@ def test_outputs_in_input_order_and_identical_for_jobs_1_and_2(tmp_path: Path) -
     inputs = [str(first), str(d), str(last)]
     results = {}
     for jobs in ("1", "2"):
-        out = tmp_path / f"out-{jobs}.jsonl"
-        result = run([*inputs, "--out", str(out), "--jobs", jobs, "--no-record"])
-        assert result.exit_code == 1, result.output  # the planted bad line
-        results[jobs] = read_rows(out, "jsonl")
+        for fmt in ("jsonl", "csv"):
+            out = tmp_path / f"out-{jobs}.{fmt}"
+            result = run([*inputs, "--out", str(out), "--jobs", jobs, "--no-record"])
+            assert result.exit_code == 1, result.output  # the planted bad line
+            results[jobs, fmt] = read_rows(out, fmt)
         errs = (tmp_path / f"out-{jobs}.errors.jsonl").read_text()
         assert json.loads(errs)["line"] == 6
-    assert [r["case_id"] for r in results["1"]] == [d["case_id"] for d in docs]
-    assert _strip_ids(results["1"]) == _strip_ids(results["2"])
+    assert [r["case_id"] for r in results["1", "jsonl"]] == [d["case_id"] for d in docs]
+    for fmt in ("jsonl", "csv"):
+        assert _strip_ids(results["1", fmt]) == _strip_ids(results["2", fmt])
 
 
 CRASHING = """
