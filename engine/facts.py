@@ -111,6 +111,8 @@ CASE_FACTS: tuple[FactSpec, ...] = (
     FactSpec("session.stiffness_change_min", "number",
              "mean morning stiffness of the last window minus the window before (minutes)"),
     FactSpec("assessment.pain_at_rest", "int", "latest pain at rest"),
+    FactSpec("assessment.days_since_last", "int",
+             "days from the latest assessment to the review date"),
     FactSpec("assessment.visa_a", "int", "latest VISA-A score"),
     FactSpec("assessment.hop_pain", "int", "latest pain during 10 single-leg hops"),
     FactSpec("assessment.heel_raise_involved", "int", "latest heel-raise test, involved side"),
@@ -294,6 +296,12 @@ def _assessment_facts(fs: FactSet, case: Case) -> None:
     latest("pain_at_rest", "assessment.pain_at_rest")
     latest("visa_a", "assessment.visa_a")
     latest("hop_pain", "assessment.hop_pain")
+    if indexed:
+        i, newest = indexed[-1]
+        fs.put("assessment.days_since_last", (case.review_date - newest.date).days,
+               f"assessments[{i}].date", "review_date")
+    else:
+        fs.put("assessment.days_since_last", None)
 
     hrt = [(i, a) for i, a in indexed if a.heel_raise_test is not None]
     inv = unv = lsi = hr_change = None
