@@ -144,24 +144,32 @@ class _Checker:
             return "derived"
         return None
 
-    def leaf(self, lr: LocatedRule, cmp: Compare, track: str | None) -> Leaf | None:
-        name = self.resolve_name(lr, cmp.fact, track)
+    def lookup(
+        self, lr: LocatedRule, written: str, track: str | None
+    ) -> tuple[str, FactSpec | str] | None:
+        """The resolved name and spec of a fact as the rule wrote it, or
+        None after reporting why it is not usable."""
+        name = self.resolve_name(lr, written, track)
         if name is None:
             return None
         spec = self.spec(lr, name)
         if spec is None:
-            self.problem(lr, f"unknown fact `{cmp.fact}`" + _nearest(name, self._known()))
+            self.problem(lr, f"unknown fact `{written}`" + _nearest(name, self._known()))
             return None
+        return name, spec
+
+    def leaf(self, lr: LocatedRule, cmp: Compare, track: str | None) -> Leaf | None:
+        found = self.lookup(lr, cmp.fact, track)
+        if found is None:
+            return None
+        name, spec = found
         value: Any = tuple(cmp.value) if isinstance(cmp.value, list) else cmp.value
         other = None
         if cmp.to_fact is not None:
-            other = self.resolve_name(lr, cmp.to_fact, track)
-            if other is None:
+            found_other = self.lookup(lr, cmp.to_fact, track)
+            if found_other is None:
                 return None
-            other_spec = self.spec(lr, other)
-            if other_spec is None:
-                self.problem(lr, f"unknown fact `{cmp.to_fact}`" + _nearest(other, self._known()))
-                return None
+            other, other_spec = found_other
             if _kind(spec) != _kind(other_spec):
                 self.problem(lr, f"compares `{cmp.fact}` ({_kind(spec)}) with `{cmp.to_fact}` "
                                  f"({_kind(other_spec)})")

@@ -121,15 +121,28 @@ def _current(rx: Prescription | None) -> Current | None:
     return Current(exercise=rx.exercise, load_kg=rx.load_kg, sets=rx.sets, reps=rx.reps)
 
 
-def _support(ev: Evaluation, keys: list[str]) -> list[str]:
+class _Support:
+    """Who asserted each flag, and what each firing matched: indexed once
+    per document, asked once per track."""
+
+    def __init__(self, ev: Evaluation) -> None:
+        self.asserted_by: dict[str, list[str]] = {}
+        self.matched: dict[str, tuple[tuple[str, Any], ...]] = {}
+        for f in ev.firings:
+            self.matched[f.rule] = f.matched
+            if f.asserted:
+                self.asserted_by.setdefault(f.asserted, []).append(f.rule)
+
+    def of(self, keys: list[str]) -> list[str]:
+        return _support(self.asserted_by, self.matched, keys)
+
+
+def _support(
+    asserted_by: dict[str, list[str]], matched: dict[str, tuple[tuple[str, Any], ...]],
+    keys: list[str],
+) -> list[str]:
     """The deciding rules plus, transitively, the rules that asserted the
     flags they matched as true: a gate's hold names the gate."""
-    asserted_by: dict[str, list[str]] = {}
-    matched: dict[str, list[tuple[str, Any]]] = {}
-    for f in ev.firings:
-        matched[f.rule] = list(f.matched)
-        if f.asserted:
-            asserted_by.setdefault(f.asserted, []).append(f.rule)
     out: list[str] = []
     todo = list(keys)
     while todo:
@@ -168,6 +181,7 @@ def build_document(
 
     keys: list[str] = []
     blockers: list[Blocker] = []
+    supporters = _Support(ev)
     if ev.outcome == "refer":
         keys = list(ev.refer_rules)
     else:
@@ -177,7 +191,7 @@ def build_document(
                 # A track that does not start because a gate is closed (body
                 # mass missing for the soleus target, a rupture week) says so.
                 deciding = [f.rule for f in ev.firings if f.asserted == f"{track}.blocked"]
-            support = _support(ev, deciding)
+            support = supporters.of(deciding)
             keys += [k for k in support if k not in keys]
             keys += [k for k in result.modifiers if k not in keys]
             if result.decision in ("hold", "regress") or (

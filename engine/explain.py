@@ -184,8 +184,10 @@ class Explainer:
         return out
 
     def _would_take(self, leaf: Leaf, view: ConditionView) -> str | None:
-        if leaf.fact == "injury.weeks_since" and isinstance(leaf.value, int | float):
-            anchor = self.ev.facts.anchors.get("injury.anchor")
+        spec = self.compiled.fact_specs.get(leaf.fact)
+        # A fact counted in weeks from a case date says when a gate opens.
+        if spec is not None and spec.per_week_from and isinstance(leaf.value, int | float):
+            anchor = self.ev.facts.anchors.get(spec.per_week_from)
             if anchor is None:
                 return None
             weeks = int(leaf.value)
