@@ -353,14 +353,14 @@ def bench_cold(rep: Report) -> None:
 
 def _valid_cases(n: int, seed: int,
                  sessions: int | None = None) -> list[tuple[Any, dict[str, Any]]]:
-    from calfrehab.engine.validation import validate_document
+    from calfrehab.engine.casefile.validation import validate_document
 
     docs = casegen.generate_cases(n, seed=seed, sessions=sessions)
     return [(validate_document(d), d) for d in docs]
 
 
 def _rx_values(ev: Any) -> dict[str, Any]:
-    from calfrehab.engine.explain import prescribe_values
+    from calfrehab.engine.explanation.explain import prescribe_values
 
     return prescribe_values(ev) or {}
 
@@ -385,8 +385,8 @@ def _per_case(fn: Callable[[], object], n: int, repeats: int = 3) -> float:
 
 def bench_engine(rep: Report) -> None:
     from calfrehab.engine import api
-    from calfrehab.engine.explain import rules_that_hold
-    from calfrehab.engine.facts import compute_facts
+    from calfrehab.engine.explanation.explain import rules_that_hold
+    from calfrehab.engine.knowledge.facts import compute_facts
 
     n = rep.sizes.engine_cases
     engine = api.prepare(None)
@@ -451,10 +451,10 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     import pickle
 
     from calfrehab.engine import api
-    from calfrehab.engine.audit import AuditTrail
     from calfrehab.engine.batch import _json_row, csv_row
-    from calfrehab.engine.decision import build_document
-    from calfrehab.engine.validation import case_sha256, parse_json, validate_document
+    from calfrehab.engine.casefile.validation import case_sha256, parse_json, validate_document
+    from calfrehab.engine.explanation.document import build_document
+    from calfrehab.engine.trail.audit import AuditTrail
 
     n = rep.sizes.stage_cases
     engine = api.prepare(None)
@@ -675,8 +675,8 @@ def bench_profile(rep: Report, workdir: Path) -> None:
 
 def bench_sessions(rep: Report) -> None:
     from calfrehab.engine import api
-    from calfrehab.engine.decision import build_document
-    from calfrehab.engine.validation import case_sha256, parse_json, validate_document
+    from calfrehab.engine.casefile.validation import case_sha256, parse_json, validate_document
+    from calfrehab.engine.explanation.document import build_document
 
     engine = api.prepare(None)
     n = rep.sizes.session_cases
@@ -1068,7 +1068,7 @@ CPU cost per case is. The stage table
 (garbage collector off) puts the worker at about {worker:,.0f} µs per case,
 of which `Engine.evaluate` is {evaluate:,.0f} µs and the decision document
 {document:,.0f} µs, and the trail at {record:,.0f} µs per case in the
-parent. No arrangement of processes in `engine/batch.py` gets under the sum
+parent. No arrangement of processes in `calfrehab/engine/batch.py` gets under the sum
 of those; the hot spots are engine internals, reported to their owners
 rather than changed here:
 

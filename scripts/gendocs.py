@@ -46,17 +46,17 @@ from click.testing import CliRunner
 from calfrehab.cli.case_cmds import case_schema
 from calfrehab.cli.main import cli
 from calfrehab.engine.api import compile_rules
-from calfrehab.engine.compiler import CompiledRuleBase
-from calfrehab.engine.decision import decision_json_schema
-from calfrehab.engine.exercises import EXERCISES, TRACKS
-from calfrehab.engine.facts import (
+from calfrehab.engine.explanation.document import decision_json_schema
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.facts import (
     PRESCRIBE_FACT_TEMPLATES,
     TRACK_FACT_TEMPLATES,
     FactSpec,
     base_fact_specs,
     prescribe_fact_specs,
 )
-from calfrehab.engine.rulelang import All, Any_, Compare, Condition, Not, Rule
+from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Condition, Not, Rule
+from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -523,7 +523,7 @@ DECISION_FIELD_DOCS = {
 
 def decision_format() -> str:
     schema = decision_json_schema()
-    lines = [_notice("calfrehab.engine.decision.decision_json_schema()"), ""]
+    lines = [_notice("calfrehab.engine.explanation.document.decision_json_schema()"), ""]
     lines += [
         "Every field below is always present in the document (`null` where the type "
         "allows it). Fields marked **Contract** are fixed by the decision format; the "
@@ -547,7 +547,7 @@ def _values(spec: FactSpec) -> str:
 def fact_catalogue() -> str:
     compiled = compile_rules(None)
     base = base_fact_specs()
-    lines = [_notice("calfrehab.engine.facts and the shipped rules"), ""]
+    lines = [_notice("calfrehab.engine.knowledge.facts and the shipped rules"), ""]
     lines += [
         "### Case facts",
         "",

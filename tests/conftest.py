@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from calfrehab.engine import api
-from calfrehab.engine.inference import Engine
+from calfrehab.engine.inference.driver import Engine
 
 PROFILE_ENV = "CALFREHAB_HYPOTHESIS_PROFILE"
 

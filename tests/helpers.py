@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from calfrehab.engine import docpath
-from calfrehab.engine.loader import default_rules_dir
+from calfrehab.engine.casefile import docpath
+from calfrehab.engine.knowledge.loader import default_rules_dir
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

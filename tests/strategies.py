@@ -5,7 +5,7 @@ clinic's file would arrive, never pydantic models:
 
 - :func:`case_documents` — VALID case files of every condition kind, stage
   and history: program tracks whose exercises belong to their track
-  (``engine/exercises.py``), 0–12 sessions dated on or before the review,
+  (``calfrehab/engine/vocabulary.py``), 0–12 sessions dated on or before the review,
   sessions logging the program's exercises with varied ``sets_completed`` and
   pain, optional next-morning pain and stiffness, assessments, red flags
   (sometimes), rupture cases with ``injury_date`` / ``management`` /
@@ -18,7 +18,7 @@ clinic's file would arrive, never pydantic models:
 Plus small path helpers (:func:`get_at`, :func:`set_at`) and the targets the
 monotonicity properties raise (:func:`pain_targets`, :func:`capacity_targets`).
 
-Doses come from the shipped ladder (``rules/ladder.yaml``) so that a good
+Doses come from the shipped ladder (``calfrehab/rules/ladder.yaml``) so that a good
 share of generated cases sit exactly on the rule base's boundaries (dose
 completed, pain at the margin, load on the rep-max scheme).
 """
@@ -34,11 +34,11 @@ from typing import Any, get_args
 
 from hypothesis import strategies as st
 
-from calfrehab.engine import case as case_model
-from calfrehab.engine import docpath
-from calfrehab.engine.exercises import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
-from calfrehab.engine.facts import RED_FLAGS
-from calfrehab.engine.loader import load_rulebase
+from calfrehab.engine.casefile import docpath
+from calfrehab.engine.casefile import model as case_model
+from calfrehab.engine.knowledge.facts import RED_FLAGS
+from calfrehab.engine.knowledge.loader import load_rulebase
+from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
 
 Doc = dict[str, Any]
 Path = tuple[str | int, ...]

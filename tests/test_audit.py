@@ -1,4 +1,4 @@
-"""The audit trail (engine/audit.py): recording, reading, the hash chain
+"""The audit trail (calfrehab/engine/trail/audit.py): recording, reading, the hash chain
 against tampering, concurrent writers, crashes, and the exports."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from calfrehab.engine.audit import (
+from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.trail.audit import (
     ENTRY_COLUMNS,
     FORMAT_VERSION,
     GENESIS_HASH,
@@ -31,7 +32,6 @@ from calfrehab.engine.audit import (
     case_sha256,
     default_audit_path,
 )
-from calfrehab.engine.errors import CalfrehabError
 
 RULEBASE_SHA = "a" * 64
 
@@ -566,7 +566,7 @@ def test_editing_any_field_is_caught(filled: Path, column: str, seq: int) -> Non
 def test_edit_with_rehashed_row_is_caught_at_the_next(filled: Path) -> None:
     # The forger edits entry 2 and recomputes its own hash; entry 3 still
     # points at the old hash.
-    from calfrehab.engine.audit import _entry_hash
+    from calfrehab.engine.trail.audit import _entry_hash
 
     with raw(filled) as conn:
         conn.row_factory = sqlite3.Row
@@ -636,7 +636,7 @@ def test_swapping_two_entries_is_caught(filled: Path) -> None:
 
 
 def _forge_row(conn: sqlite3.Connection, *, rehash: bool) -> None:
-    from calfrehab.engine.audit import _entry_hash
+    from calfrehab.engine.trail.audit import _entry_hash
 
     conn.row_factory = sqlite3.Row
     last = dict(conn.execute("SELECT * FROM entries ORDER BY seq DESC LIMIT 1").fetchone())
@@ -783,7 +783,7 @@ def test_killed_writer_leaves_a_valid_trail(path: Path) -> None:
 
 
 def test_export_jsonl(filled: Path) -> None:
-    from calfrehab.engine.audit import _entry_hash
+    from calfrehab.engine.trail.audit import _entry_hash
 
     out = io.StringIO()
     with AuditTrail(filled) as trail:

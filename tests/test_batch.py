@@ -1,4 +1,4 @@
-"""The batch command (cli/batch_cmd.py) and library (engine/batch.py):
+"""The batch command (calfrehab/cli/batch_cmd.py) and library (calfrehab/engine/batch.py):
 mixed inputs, the errors report, formats, order, --jobs, --resume, atomic
 outputs and the audit trail. Real files in tmp_path; no timing assertions."""
 
@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from calfrehab.cli.batch_cmd import FORMAT_CHOICES
 from calfrehab.cli.main import cli
 from calfrehab.engine import batch as batch_lib
-from calfrehab.engine.audit import AuditError, AuditTrail
 from calfrehab.engine.batch import CSV_COLUMNS, FORMATS, BatchOptions, run_batch
+from calfrehab.engine.trail.audit import AuditError, AuditTrail
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -29,9 +29,9 @@ from strategies import (
     mutated_documents,
 )
 
-from calfrehab.engine.case import Case
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.validation import parse_json, validate_document, validate_text
 from calfrehab.engine.errors import CaseValidationError
-from calfrehab.engine.validation import parse_json, validate_document, validate_text
 
 
 def _validate_or_reject(doc: Any) -> Case | None:

@@ -65,7 +65,7 @@ def test_next_records_in_the_audit_trail(tmp_path: Path) -> None:
     code, out, _ = run("next", str(RUNNER), "--json", "--audit", str(trail),
                        "--clinician", "A. Physio")
     assert code == 0
-    from calfrehab.engine.audit import AuditTrail
+    from calfrehab.engine.trail.audit import AuditTrail
 
     with AuditTrail(trail) as t:
         entry = t.get(json.loads(out)["decision_id"])
@@ -124,7 +124,7 @@ def test_rules_check_reports_problems_with_exit_1(tmp_path: Path) -> None:
     bad = rules_dir_with(tmp_path, {"bad.yaml": "rules:\n  - id: Bad Id\n"})
     code, _, err = run("rules", "check", str(bad))
     assert code == 1 and "bad.yaml" in err
-    from calfrehab.engine.loader import default_rules_dir
+    from calfrehab.engine.knowledge.loader import default_rules_dir
 
     code, out, _ = run("rules", "check", str(default_rules_dir()))
     assert code == 0 and out.startswith("ok:")
@@ -134,7 +134,7 @@ def test_rules_check_reports_problems_with_exit_1(tmp_path: Path) -> None:
                                   "red-flag-recent-fluoroquinolone.json"])
 def test_clinic_rules_directory_is_used(tmp_path: Path, case: str) -> None:
     # A clinic's own rules: the shipped ones with the ladder's load step changed.
-    from calfrehab.engine.loader import default_rules_dir
+    from calfrehab.engine.knowledge.loader import default_rules_dir
 
     target = rules_dir_with(tmp_path, {}, keep_shipped_rules=True)
     ladder = (default_rules_dir() / "ladder.yaml").read_text()
@@ -145,7 +145,7 @@ def test_clinic_rules_directory_is_used(tmp_path: Path, case: str) -> None:
     assert code == 0
     if doc["outcome"] == "continue":
         assert doc["tracks"]["straight_knee"]["next"]["load_kg"] == 7.5
-    from calfrehab.engine.loader import rulebase_sha256
+    from calfrehab.engine.knowledge.loader import rulebase_sha256
 
     assert doc["rulebase"]["sha256"] == rulebase_sha256(target)
 

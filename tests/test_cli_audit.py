@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from calfrehab.cli.main import cli
-from calfrehab.engine.audit import CSV_COLUMNS, AuditTrail, canonical_json
-from calfrehab.engine.audit_views import compare_decisions
-from calfrehab.engine.loader import default_rules_dir
-from calfrehab.engine.validation import case_sha256
+from calfrehab.engine.casefile.validation import case_sha256
+from calfrehab.engine.knowledge.loader import default_rules_dir
+from calfrehab.engine.trail.audit import CSV_COLUMNS, AuditTrail, canonical_json
+from calfrehab.engine.trail.views import compare_decisions
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
 needs_examples = pytest.mark.skipif(
@@ -80,7 +80,7 @@ def ids(trail_path: Path) -> dict[str, str]:
 
 def tamper(path: Path, *statements: str) -> None:
     """Edit the file as someone bypassing calfrehab would: drop the
-    append-only triggers first, as engine/audit.py's own tests do."""
+    append-only triggers first, as calfrehab/engine/trail/audit.py's own tests do."""
     conn = sqlite3.connect(path)
     try:
         conn.execute("DROP TRIGGER IF EXISTS entries_no_update")

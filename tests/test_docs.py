@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from calfrehab.cli.case_cmds import case_schema
 from calfrehab.cli.main import cli
 from calfrehab.engine.api import compile_rules
-from calfrehab.engine.decision import decision_json_schema
+from calfrehab.engine.explanation.document import decision_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

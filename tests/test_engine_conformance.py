@@ -14,8 +14,8 @@ from helpers import REPO, rules_dir_with, set_path
 
 from calfrehab.engine import api
 from calfrehab.engine.errors import EngineError, RuleError
-from calfrehab.engine.explain import prescribe_values, rules_that_hold
-from calfrehab.engine.inference import Engine
+from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
+from calfrehab.engine.inference.driver import Engine
 
 CASES = yaml.safe_load((Path(__file__).parent / "conformance" / "cases.yaml").read_text())
 

@@ -37,7 +37,7 @@ Properties
 0) every valid case gets a decision (an EngineError, or any exception, on a
    valid case is a bug);
 1) red flags refer (all of them; suspected_rupture only outside
-   achilles_rupture, per rules/red-flags.yaml);
+   achilles_rupture, per calfrehab/rules/red-flags.yaml);
 2) more pain never gives more progression;
 3) more capacity never gives less;
 4) no track moves more than one rung, and on rung 3 at most one load step;
@@ -85,12 +85,12 @@ from strategies import (
 
 from calfrehab.engine import api
 from calfrehab.engine.api import Decided
-from calfrehab.engine.decision import DecisionDocument, decision_json_schema
+from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import EngineError
-from calfrehab.engine.exercises import EXERCISES
-from calfrehab.engine.explain import prescribe_values, rules_that_hold
-from calfrehab.engine.inference import Engine
-from calfrehab.engine.validation import validate_document
+from calfrehab.engine.explanation.document import DecisionDocument, decision_json_schema
+from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
+from calfrehab.engine.inference.driver import Engine
+from calfrehab.engine.vocabulary import EXERCISES
 
 try:  # not installed in /tmp/dr at the time of writing; see test 9
     import jsonschema
@@ -102,11 +102,11 @@ MOVING = ("progress", "start")
 REFERRING_FLAGS = {"calf_swelling_warmth", "unremitting_night_pain", "systemic_symptoms",
                    "neurological_signs", "recent_fluoroquinolone", "bilateral_without_cause"}
 # Week (from injury, or surgery when operative and dated) a rung opens after
-# rupture: rules/achilles-rupture.yaml and clinical-basis.md §4. Rung 0
+# rupture: calfrehab/rules/achilles-rupture.yaml and clinical-basis.md §4. Rung 0
 # (isometrics) from week 2; two-leg (1) week 6; single-leg (2) week 10, the
 # loaded rung (3) follows it; hopping (4, 5) week 12; running (6) week 14.
 RUPTURE_WEEK = {0: 2, 1: 6, 2: 10, 3: 10, 4: 12, 5: 12, 6: 14}
-# Stale training log: rules/capacity.yaml gate-stale-log (a project default).
+# Stale training log: calfrehab/rules/capacity.yaml gate-stale-log (a project default).
 STALE_LOG_DAYS = 14
 
 
@@ -386,7 +386,7 @@ def test_key_order_does_not_matter(engine: Engine, doc: dict[str, Any]) -> None:
 _SUBPROCESS = r"""
 import json, sys
 from calfrehab.engine import api
-from calfrehab.engine.validation import validate_document
+from calfrehab.engine.casefile.validation import validate_document
 with open(sys.argv[1], encoding="utf-8") as f:
     docs = json.load(f)
 engine = api.prepare(None)
@@ -503,7 +503,7 @@ def _highly_irritable(doc: dict[str, Any]) -> dict[str, Any]:
 
 @given(case_documents(red_flags=False, profile="good").map(_highly_irritable))
 def test_high_irritability_never_progresses(engine: Engine, doc: dict[str, Any]) -> None:
-    """clinical-basis §3 / rules/irritability.yaml: high irritability keeps
+    """clinical-basis §3 / calfrehab/rules/irritability.yaml: high irritability keeps
     every track where it is (cases drawn 'good', so that only the rating
     stands between them and progress)."""
     for track, decision in decisions(decide(doc, engine)).items():
@@ -516,7 +516,7 @@ def test_unknown_next_morning_response_never_progresses(
 ) -> None:
     """clinical-basis §1: the 24-hour response counts more than pain during.
     When the last session (by date) has no next-morning pain, no track
-    progresses or starts (rules/pain-model.yaml gate-next-morning-unknown);
+    progresses or starts (calfrehab/rules/pain-model.yaml gate-next-morning-unknown);
     an older session's next-morning pain is not read in its place."""
     decided = decide(doc, engine)
     assert decided.evaluation.facts.value("session.pain_next_morning_last") is None
@@ -526,7 +526,7 @@ def test_unknown_next_morning_response_never_progresses(
 
 @given(case_documents(red_flags=False, min_sessions=1, profile="good"))
 def test_stale_log_never_progresses(engine: Engine, doc: dict[str, Any]) -> None:
-    """rules/capacity.yaml gate-stale-log (a project default): when the last
+    """calfrehab/rules/capacity.yaml gate-stale-log (a project default): when the last
     session is more than 14 days before the review, no track progresses or
     starts. Drawn 'good' so that the log is what stands between the case
     and progress."""
@@ -645,7 +645,7 @@ def test_rupture_bent_knee_does_not_start_before_week_6(engine: Engine) -> None:
     straight-knee program was ahead of its week (rupture-gate-two-leg only
     looked at rung 0 of a started track). Found by
     test_rupture_week_gates_are_never_jumped against the af47e3a rules; fixed
-    in rules/achilles-rupture.yaml (the gate also holds an unstarted track).
+    in calfrehab/rules/achilles-rupture.yaml (the gate also holds an unstarted track).
     Since rules 2026.11.4 single-leg raises in week 3 are two rungs ahead
     of the protocol, so the case is referred (nothing starts); the gate
     still keeps the bent-knee track from starting (checked on the firings)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from calfrehab.engine import ladder as ops
-from calfrehab.engine.case import Prescription
-from calfrehab.engine.exercises import EXERCISES
-from calfrehab.engine.loader import load_ladder
+from calfrehab.engine.casefile.model import Prescription
+from calfrehab.engine.knowledge import ladder as ops
+from calfrehab.engine.knowledge.loader import load_ladder
+from calfrehab.engine.vocabulary import EXERCISES
 
 LADDER = load_ladder()
 STEP = LADDER.load.step_kg

@@ -1,5 +1,5 @@
-"""Knowledge-base tests as data: the shipped case tables (rules/cases/), the
-coverage they give, and the table runner itself (engine/casetable.py and
+"""Knowledge-base tests as data: the shipped case tables (calfrehab/rules/cases/), the
+coverage they give, and the table runner itself (calfrehab/engine/ruletest/casetable.py and
 `calfrehab rules test`)."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import yaml
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
-from calfrehab.engine.casetable import (
+from calfrehab.engine.casefile.docpath import PathError, parse_path, remove_path, set_path
+from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
+from calfrehab.engine.ruletest.casetable import (
     TABLE_LEVEL,
     TableReport,
     apply_changes,
@@ -22,8 +24,6 @@ from calfrehab.engine.casetable import (
     run_tables,
     table_paths,
 )
-from calfrehab.engine.docpath import PathError, parse_path, remove_path, set_path
-from calfrehab.engine.loader import default_rules_dir, rule_files
 
 SHIPPED = default_rules_dir()
 SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import EXAMPLES
 
+from calfrehab.engine.casefile.validation import read_case_file, validate_document
 from calfrehab.engine.errors import CaseValidationError
-from calfrehab.engine.validation import read_case_file, validate_document
 
 BASE = json.loads((EXAMPLES / "rupture-operative-gate-counted-from-surgery.json").read_text())
 

@@ -75,9 +75,9 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TextIO
 
 from calfrehab.engine import api
+from calfrehab.engine.casefile.validation import case_sha256, parse_json, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError
-from calfrehab.engine.exercises import TRACKS
-from calfrehab.engine.validation import case_sha256, parse_json, validate_document
+from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
     "CSV_COLUMNS",
@@ -799,7 +799,7 @@ class _Run:
         try:
             errors = _AtomicFile(self.errors_path)
             if opts.record:
-                from calfrehab.engine.audit import AuditTrail, default_audit_path
+                from calfrehab.engine.trail.audit import AuditTrail, default_audit_path
 
                 self.summary.audit_path = opts.audit_path or default_audit_path()
                 self.trail = AuditTrail(self.summary.audit_path)
@@ -843,7 +843,7 @@ def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
 
     ``progress(done, total)`` is called after each chunk. Setting ``stop``
     ends the run early and cleanly (``summary.interrupted``). Raises
-    :class:`BatchError` (or :class:`~calfrehab.engine.audit.AuditError`,
+    :class:`BatchError` (or :class:`~calfrehab.engine.trail.audit.AuditError`,
     :class:`~calfrehab.engine.errors.RuleError`) when the batch as a whole
     cannot run; then no output file is written or replaced.
     """

@@ -51,13 +51,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calfrehab.engine import api
-from calfrehab.engine.compiler import CompiledRuleBase
-from calfrehab.engine.docpath import PathError, format_path, remove_path, set_path
+from calfrehab.engine.casefile.docpath import PathError, format_path, remove_path, set_path
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
-from calfrehab.engine.exercises import TRACKS
-from calfrehab.engine.explain import Explainer, blocking_leaves
-from calfrehab.engine.inference import Engine, Evaluation
-from calfrehab.engine.loader import default_rules_dir, rule_files
+from calfrehab.engine.explanation.explain import Explainer, blocking_leaves
+from calfrehab.engine.inference.driver import Engine, Evaluation
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
+from calfrehab.engine.vocabulary import TRACKS
 
 CASES_DIR = "cases"
 # The C safe loader when PyYAML has libyaml (tables are long; same result).

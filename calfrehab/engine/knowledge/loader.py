@@ -21,8 +21,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from calfrehab.engine.errors import RuleError, RuleProblem
-from calfrehab.engine.ladder import Ladder
-from calfrehab.engine.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
+from calfrehab.engine.knowledge.ladder import Ladder
+from calfrehab.engine.knowledge.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
 
 MANIFEST = "rulebase.yaml"
 SOURCES = "sources.yaml"

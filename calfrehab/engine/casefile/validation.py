@@ -18,10 +18,10 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from calfrehab.engine.case import SUPPORTED_SCHEMA_VERSIONS, Case, RedFlag
-from calfrehab.engine.docpath import format_path
+from calfrehab.engine.casefile.docpath import format_path
+from calfrehab.engine.casefile.model import SUPPORTED_SCHEMA_VERSIONS, Case, RedFlag
 from calfrehab.engine.errors import CaseValidationError, FieldError
-from calfrehab.engine.exercises import EXERCISES, TRACKS, ExerciseId, exercises_on
+from calfrehab.engine.vocabulary import EXERCISES, TRACKS, ExerciseId, exercises_on
 
 KNOWN_RED_FLAGS: tuple[str, ...] = get_args(RedFlag)
 KNOWN_EXERCISES: tuple[str, ...] = get_args(ExerciseId)

@@ -1,7 +1,7 @@
 """The exercise ladder as data: each rung's dose, and how a decision turns
 the current prescription into the next one.
 
-The rungs and their ids are the contract (:mod:`calfrehab.engine.exercises`);
+The rungs and their ids are the contract (:mod:`calfrehab.engine.vocabulary`);
 dosages, cues, load steps and rep-max schemes come from ``ladder.yaml`` in
 the rules directory. Moving is always one rung, or one load step on the
 loaded rung, so no decision can jump the ladder.
@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from calfrehab.engine.case import Prescription as CurrentPrescription
-from calfrehab.engine.exercises import EXERCISES, LOADED_RUNG, TRACKS
+from calfrehab.engine.casefile.model import Prescription as CurrentPrescription
+from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS
 
 Unit = Literal["reps", "seconds", "contacts", "minutes"]
 Range = Literal["floor", "off_step", "none"]

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from calfrehab.engine.api import Decided
-from calfrehab.engine.conditions import format_value
+from calfrehab.engine.knowledge.conditions import format_value
 
 WIDTH = 80
 TRACK_TITLES = {

@@ -11,9 +11,9 @@ import click
 from calfrehab.cli.options import audit_options, domain_errors, json_option, rules_option
 from calfrehab.cli.render import render_explain, render_next
 from calfrehab.engine import api
-from calfrehab.engine.case import Case
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
 from calfrehab.engine.errors import CaseValidationError
-from calfrehab.engine.validation import parse_json, read_case_file, validate_document
 
 
 def _expand(paths: tuple[str, ...]) -> list[str]:

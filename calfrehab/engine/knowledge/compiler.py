@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from calfrehab.engine.conditions import (
+from calfrehab.engine.errors import RuleError, RuleProblem
+from calfrehab.engine.knowledge.conditions import (
     AllOf,
     AnyOf,
     Atom,
@@ -29,11 +30,10 @@ from calfrehab.engine.conditions import (
     derived_polarities,
     polar_leaves,
 )
-from calfrehab.engine.conditions import to_dnf as _to_dnf
-from calfrehab.engine.errors import RuleError, RuleProblem
-from calfrehab.engine.facts import FactSpec, base_fact_specs, prescribe_fact_specs
-from calfrehab.engine.loader import LocatedRule, RuleBase
-from calfrehab.engine.rulelang import All, Compare, Condition, Not, Rule
+from calfrehab.engine.knowledge.conditions import to_dnf as _to_dnf
+from calfrehab.engine.knowledge.facts import FactSpec, base_fact_specs, prescribe_fact_specs
+from calfrehab.engine.knowledge.loader import LocatedRule, RuleBase
+from calfrehab.engine.knowledge.rulelang import All, Compare, Condition, Not, Rule
 
 CONDITION_KINDS = base_fact_specs()["condition.kind"].choices or ()
 SINK = "__calfrehab_sink__"

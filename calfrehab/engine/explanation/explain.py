@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from calfrehab.engine.compiler import CompiledRuleBase, Instance
-from calfrehab.engine.conditions import (
+from calfrehab.engine.casefile.docpath import PathError, get_path
+from calfrehab.engine.inference.driver import Evaluation, decision_facts, render_reason
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase, Instance
+from calfrehab.engine.knowledge.conditions import (
     AllOf,
     Cond,
     Leaf,
@@ -29,9 +31,7 @@ from calfrehab.engine.conditions import (
     leaf_holds,
     polar_leaves,
 )
-from calfrehab.engine.docpath import PathError, get_path
-from calfrehab.engine.facts import FactValue
-from calfrehab.engine.inference import Evaluation, decision_facts, render_reason
+from calfrehab.engine.knowledge.facts import FactValue
 
 PRESCRIBE_FACT_NAMES = ("decision", "next_rung", "next_exercise")
 

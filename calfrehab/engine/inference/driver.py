@@ -18,14 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from calfrehab.engine import ladder as ladder_ops
-from calfrehab.engine.case import Case
-from calfrehab.engine.compiler import SINK, TICK, CompiledRuleBase, Instance
+from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import EngineError
-from calfrehab.engine.exercises import EXERCISES, TRACKS
-from calfrehab.engine.facts import FactSet, FactSettings, FactValue, compute_facts
-from calfrehab.engine.host import RuleHost, get_host
-from calfrehab.engine.ladder import NextPrescription
+from calfrehab.engine.inference.durable_host import RuleHost, get_host
+from calfrehab.engine.knowledge import ladder as ladder_ops
+from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
+from calfrehab.engine.knowledge.facts import FactSet, FactSettings, FactValue, compute_facts
+from calfrehab.engine.knowledge.ladder import NextPrescription
+from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 SEVERITY = {"refer": 4, "regress": 3, "hold": 2, "progress": 1, "start": 1}
 

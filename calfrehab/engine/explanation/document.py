@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calfrehab.engine.case import Prescription
-from calfrehab.engine.inference import Evaluation, render_reason
-from calfrehab.engine.ladder import NextPrescription
+from calfrehab.engine.casefile.model import Prescription
+from calfrehab.engine.inference.driver import Evaluation, render_reason
+from calfrehab.engine.knowledge.ladder import NextPrescription
 
 DECISION_SCHEMA_VERSION = 1
 DISCLAIMER = (

@@ -12,15 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.case import Case
-from calfrehab.engine.compiler import CompiledRuleBase, compile_rulebase
-from calfrehab.engine.decision import DecisionDocument, build_document
-from calfrehab.engine.inference import Engine, Evaluation
-from calfrehab.engine.loader import default_rules_dir, load_rulebase, rulebase_sha256
-from calfrehab.engine.validation import case_sha256, parse_json, read_case_file, validate_document
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.validation import (
+    case_sha256,
+    parse_json,
+    read_case_file,
+    validate_document,
+)
+from calfrehab.engine.explanation.document import DecisionDocument, build_document
+from calfrehab.engine.inference.driver import Engine, Evaluation
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase, compile_rulebase
+from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
 
 if TYPE_CHECKING:
-    from calfrehab.engine.explain import Explainer
+    from calfrehab.engine.explanation.explain import Explainer
 
 
 @dataclass
@@ -35,7 +40,7 @@ class Decided:
 
     def explainer(self) -> Explainer:
         # Imported here: deciding a case does not need the explainer.
-        from calfrehab.engine.explain import Explainer
+        from calfrehab.engine.explanation.explain import Explainer
 
         return Explainer(self.evaluation)
 
@@ -96,7 +101,7 @@ def explanation(decided: Decided) -> dict[str, Any]:
 
 def record(decided: list[Decided], audit_path: Path | None, clinician: str | None) -> None:
     """Append decisions to the audit trail, in one transaction."""
-    from calfrehab.engine.audit import AuditTrail, default_audit_path
+    from calfrehab.engine.trail.audit import AuditTrail, default_audit_path
 
     with AuditTrail(audit_path or default_audit_path()) as trail:
         trail.record_many(

@@ -1,6 +1,6 @@
 """The audit commands: list, show, verify, override, export, replay.
 
-Thin commands over :mod:`calfrehab.engine.audit_views`; this module only
+Thin commands over :mod:`calfrehab.engine.trail.views`; this module only
 turns its data into text for an 80-column terminal.
 """
 
@@ -20,10 +20,10 @@ import click
 
 from calfrehab.cli.options import domain_errors, json_option, rules_option
 from calfrehab.cli.render import COLOURS, DECISION_WORDS, TRACK_TITLES, WIDTH, short_citation
-from calfrehab.engine import audit_views
-from calfrehab.engine.audit import TRACK_DECISIONS, TRACKS, EntryKind, ExportFormat
 from calfrehab.engine.errors import CalfrehabError
-from calfrehab.engine.loader import load_ladder
+from calfrehab.engine.knowledge.loader import load_ladder
+from calfrehab.engine.trail import views as audit_views
+from calfrehab.engine.trail.audit import TRACK_DECISIONS, TRACKS, EntryKind, ExportFormat
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -19,7 +19,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from calfrehab.engine.audit import (
+from calfrehab.engine.errors import CaseValidationError
+from calfrehab.engine.trail.audit import (
     TRACKS,
     AuditEntry,
     AuditError,
@@ -29,7 +30,6 @@ from calfrehab.engine.audit import (
     VerifyReport,
     default_audit_path,
 )
-from calfrehab.engine.errors import CaseValidationError
 
 __all__ = [
     "MIN_PREFIX",
@@ -206,7 +206,7 @@ def _case_summary(doc: Mapping[str, Any]) -> dict[str, Any]:
 def _check_case(entry: AuditEntry) -> dict[str, Any]:
     """Rebuild the case the decision was made for and check it is the one
     the decision names (its case_sha256)."""
-    from calfrehab.engine.validation import case_sha256, validate_document
+    from calfrehab.engine.casefile.validation import case_sha256, validate_document
 
     doc = entry.case
     if doc is None:
@@ -326,7 +326,7 @@ def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[s
     the shipped rules) and compare with what was decided then. Nothing is
     recorded."""
     from calfrehab.engine import api
-    from calfrehab.engine.validation import validate_document
+    from calfrehab.engine.casefile.validation import validate_document
 
     entry = find_decision(trail, ref)
     if entry.case is None:

@@ -2,7 +2,7 @@
 
 Field-level rules (types, ranges, enums, unknown fields) live here. Rules that
 span fields (dates against ``review_date``, an exercise on its own track,
-what a rupture requires) live in :mod:`calfrehab.engine.validation`, which is
+what a rupture requires) live in :mod:`calfrehab.engine.casefile.validation`, which is
 the one way to build a :class:`Case` from untrusted input, so that every error
 of a file is reported at once.
 """
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-from calfrehab.engine.exercises import ExerciseId
+from calfrehab.engine.vocabulary import ExerciseId
 
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal, get_args
 
-from calfrehab.engine.case import (
+from calfrehab.engine.casefile.model import (
     Case,
     ConditionKind,
     Goal,
@@ -26,7 +26,7 @@ from calfrehab.engine.case import (
     Session,
     Side,
 )
-from calfrehab.engine.exercises import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
+from calfrehab.engine.vocabulary import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
 
 FactType = Literal["bool", "int", "number", "str"]
 FactValue = bool | int | float | str

@@ -138,13 +138,13 @@ def test_(directory: Path | None, rules_dir: Path | None, as_json: bool) -> None
     firing where exactly one of their conditions fails (listed in a
     case's not_fires). Exit 0 when every case passes and coverage is
     complete, 1 otherwise. The table format is described in
-    calfrehab.engine.casetable.
+    calfrehab.engine.ruletest.casetable.
 
     Example:
 
         calfrehab rules test ./my-clinic-rules
     """
-    from calfrehab.engine.casetable import run_tables
+    from calfrehab.engine.ruletest.casetable import run_tables
 
     report = run_tables(directory or rules_dir)
     if as_json:

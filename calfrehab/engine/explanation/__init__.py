@@ -1,0 +1,1 @@
+"""Explanation: the decision document, reasons, HOW and WHY-NOT."""

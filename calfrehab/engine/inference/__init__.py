@@ -1,0 +1,2 @@
+"""Inference: computing facts from a case, running compiled rulesets on
+durable-rules and recording every firing."""

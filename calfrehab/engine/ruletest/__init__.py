@@ -1,0 +1,1 @@
+"""Testing a knowledge base as data: each rule file's case table."""
