@@ -58,19 +58,24 @@ def find_python(spec: str | None) -> tuple[Path, Path]:
     venv_dir = ROOT / f".venv-{Path(spec).name.removeprefix('python')}"
     if os.sep in spec:
         return Path(spec), venv_dir
-    found = shutil.which(f"python{spec}")
-    if found is None and shutil.which("pyenv"):
+    candidates: list[str] = []
+    if shutil.which("pyenv"):
         # pyenv keeps full versions (3.13.0); take the newest that starts with spec.
         root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
-        candidates = Path(root, "versions").glob(f"{spec}*")
         versions = sorted(
-            (p for p in candidates if (p / "bin" / "python3").exists()),
+            (p for p in Path(root, "versions").glob(f"{spec}*")
+             if (p / "bin" / "python3").exists()),
             key=lambda p: [int(x) if x.isdigit() else 0 for x in p.name.split(".")],
         )
-        if versions:
-            found = str(versions[-1] / "bin" / "python3")
+        candidates += [str(v / "bin" / "python3") for v in reversed(versions)]
+    on_path = shutil.which(f"python{spec}")
+    if on_path:
+        candidates.append(on_path)
+    # A pyenv shim can be on PATH for a version it will not run: try each.
+    found = next((c for c in candidates
+                  if subprocess.run([c, "-c", "pass"], capture_output=True).returncode == 0), None)
     if found is None:
-        sys.exit(f"no Python {spec} found (looked for python{spec} on PATH and in pyenv)")
+        sys.exit(f"no Python {spec} found (looked in pyenv and for python{spec} on PATH)")
     return Path(found), venv_dir
 
 
