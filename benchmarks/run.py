@@ -452,7 +452,8 @@ def bench_stages(rep: Report, workdir: Path) -> None:
 
     from calfrehab.engine import api
     from calfrehab.engine.batch import _json_row, csv_row
-    from calfrehab.engine.casefile.validation import case_sha256, parse_json, validate_document
+    from calfrehab.engine.canonical import case_sha256
+    from calfrehab.engine.casefile.validation import parse_json, validate_document
     from calfrehab.engine.explanation.document import build_document
     from calfrehab.engine.trail.audit import AuditTrail
 
@@ -675,7 +676,8 @@ def bench_profile(rep: Report, workdir: Path) -> None:
 
 def bench_sessions(rep: Report) -> None:
     from calfrehab.engine import api
-    from calfrehab.engine.casefile.validation import case_sha256, parse_json, validate_document
+    from calfrehab.engine.canonical import case_sha256
+    from calfrehab.engine.casefile.validation import parse_json, validate_document
     from calfrehab.engine.explanation.document import build_document
 
     engine = api.prepare(None)

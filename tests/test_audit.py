@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from calfrehab.engine.canonical import canonical_json, case_sha256
 from calfrehab.engine.errors import CalfrehabError
 from calfrehab.engine.trail.audit import (
     ENTRY_COLUMNS,
@@ -28,8 +29,6 @@ from calfrehab.engine.trail.audit import (
     AuditEntry,
     AuditError,
     AuditTrail,
-    canonical_json,
-    case_sha256,
     default_audit_path,
 )
 

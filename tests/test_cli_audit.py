@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from calfrehab.cli.main import cli
-from calfrehab.engine.casefile.validation import case_sha256
+from calfrehab.engine.canonical import canonical_json, case_sha256
 from calfrehab.engine.knowledge.loader import default_rules_dir
-from calfrehab.engine.trail.audit import CSV_COLUMNS, AuditTrail, canonical_json
+from calfrehab.engine.trail.audit import CSV_COLUMNS, AuditTrail
 from calfrehab.engine.trail.views import compare_decisions
 
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calfrehab.engine.canonical import case_sha256
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.casefile.validation import (
-    case_sha256,
     parse_json,
     read_case_file,
     validate_document,

@@ -75,7 +75,8 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TextIO
 
 from calfrehab.engine import api
-from calfrehab.engine.casefile.validation import case_sha256, parse_json, validate_document
+from calfrehab.engine.canonical import case_sha256
+from calfrehab.engine.casefile.validation import parse_json, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError
 from calfrehab.engine.vocabulary import TRACKS
 

@@ -8,7 +8,6 @@ rules, and the rules that span fields.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -68,15 +67,6 @@ def parse_json(text: str, source: str) -> Any:
         ) from None
     except ValueError as exc:
         raise CaseValidationError(source, [FieldError("", str(exc))]) from None
-
-
-def canonical_json(document: Any) -> str:
-    """The one serialisation hashes are taken over (sorted keys, no spaces)."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def case_sha256(document: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
 
 
 def _show(value: Any) -> str:

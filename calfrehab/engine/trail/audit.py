@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import os
 import re
@@ -41,11 +40,13 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, TextIO, cast
 
+from calfrehab.engine.canonical import canonical_bytes, canonical_json, sha256_hex
+from calfrehab.engine.clock import Clock, checked_now, utc_now, utc_stamp
 from calfrehab.engine.errors import CalfrehabError
 
 __all__ = [
@@ -57,8 +58,6 @@ __all__ = [
     "AuditError",
     "AuditTrail",
     "VerifyReport",
-    "canonical_json",
-    "case_sha256",
     "default_audit_path",
 ]
 
@@ -153,41 +152,12 @@ class AuditError(CalfrehabError):
     shows a message rather than a traceback."""
 
 
-def canonical_json(obj: object) -> str:
-    """The one JSON serialisation that is hashed and stored.
-
-    Sorted keys and no whitespace make it independent of how the document
-    was built; ``ensure_ascii=False`` keeps names readable in the database;
-    ``allow_nan=False`` because NaN/Infinity are not JSON and another
-    program could not read the entry back.
-    """
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def _sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def case_sha256(case_document: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the canonical JSON of a case document: what is stored
-    when the decision does not carry its own ``case_sha256``."""
-    return _sha256_hex(canonical_json(case_document))
-
-
 def _entry_hash(row: Mapping[str, Any]) -> str:
     # prev_hash is both the prefix and one of the hashed fields: the prefix
     # is the classic chain construction, the field keeps "every stored field
     # is covered" true without exceptions.
-    payload = canonical_json({c: row[c] for c in _HASHED_COLUMNS})
-    return _sha256_hex(str(row["prev_hash"]) + payload)
-
-
-def _utc_stamp(moment: datetime) -> str:
-    # Fixed width (always microseconds) so that the text sorts by time and a
-    # stamp read back and re-rendered is byte-identical.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    payload = canonical_bytes({c: row[c] for c in _HASHED_COLUMNS})
+    return sha256_hex(str(row["prev_hash"]).encode("utf-8") + payload)
 
 
 def default_audit_path() -> Path:
@@ -354,7 +324,7 @@ def _prepare_decision(
     case_text = _to_json(case_document, f"case document of {what}")
     digest = decision.get("case_sha256")
     if digest is None:
-        digest = _sha256_hex(case_text)
+        digest = sha256_hex(case_text.encode("utf-8"))
     elif not isinstance(digest, str) or not digest:
         raise AuditError(f"{what}: case_sha256 must be a non-empty string")
     return {
@@ -399,11 +369,11 @@ class AuditTrail:
         self,
         path: str | os.PathLike[str] | None = None,
         *,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.path = Path(path) if path is not None else default_audit_path()
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock: Clock = clock or utc_now
         self._timeout = timeout
         self._conn: sqlite3.Connection | None = self._open()
 
@@ -527,7 +497,7 @@ class AuditTrail:
             [
                 ("format", FORMAT),
                 ("format_version", FORMAT_VERSION),
-                ("created_at", _utc_stamp(self._now())),
+                ("created_at", utc_stamp(self._now())),
                 ("entry_count", 0),
                 ("last_hash", GENESIS_HASH),
             ],
@@ -565,10 +535,10 @@ class AuditTrail:
                 conn.execute("ROLLBACK")
 
     def _now(self) -> datetime:
-        moment = self._clock()
-        if moment.tzinfo is None:
-            raise AuditError("the audit clock must return a timezone-aware datetime")
-        return moment
+        try:
+            return checked_now(self._clock)
+        except CalfrehabError as exc:
+            raise AuditError(f"the audit clock: {exc}") from exc
 
     # ----------------------------------------------------------- appending
 
@@ -703,7 +673,7 @@ class AuditTrail:
                         **partial,
                         "seq": count,
                         "entry_id": uuid.uuid4().hex,
-                        "recorded_at": _utc_stamp(self._now()),
+                        "recorded_at": utc_stamp(self._now()),
                         "prev_hash": last_hash,
                     }
                     row["entry_hash"] = _entry_hash(row)

@@ -15,10 +15,11 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+from calfrehab.engine.clock import utc_stamp
 from calfrehab.engine.errors import CaseValidationError
 from calfrehab.engine.trail.audit import (
     TRACKS,
@@ -42,7 +43,6 @@ __all__ = [
     "open_existing",
     "replay",
     "show",
-    "stamp",
     "verify_summary",
 ]
 
@@ -50,11 +50,6 @@ __all__ = [
 # decision in a young trail would make a typo override the wrong decision
 # later, once the trail has grown.
 MIN_PREFIX: Final = 4
-
-
-def stamp(moment: datetime) -> str:
-    """A recorded_at as the trail stores it: UTC, microseconds, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def open_existing(path: str | os.PathLike[str] | None) -> AuditTrail:
@@ -117,7 +112,7 @@ def entry_summary(entry: AuditEntry) -> dict[str, Any]:
         "seq": entry.seq,
         "entry_id": entry.entry_id,
         "kind": entry.kind,
-        "recorded_at": stamp(entry.recorded_at),
+        "recorded_at": utc_stamp(entry.recorded_at),
         "clinician": entry.clinician,
         "decision_id": entry.decision_id,
         "case_id": entry.case_id,
@@ -134,7 +129,7 @@ def _override_view(entry: AuditEntry) -> dict[str, Any]:
     return {
         "seq": entry.seq,
         "entry_id": entry.entry_id,
-        "recorded_at": stamp(entry.recorded_at),
+        "recorded_at": utc_stamp(entry.recorded_at),
         "clinician": entry.clinician,
         "reason": doc.get("reason"),
         "track": doc.get("track"),
@@ -206,7 +201,8 @@ def _case_summary(doc: Mapping[str, Any]) -> dict[str, Any]:
 def _check_case(entry: AuditEntry) -> dict[str, Any]:
     """Rebuild the case the decision was made for and check it is the one
     the decision names (its case_sha256)."""
-    from calfrehab.engine.casefile.validation import case_sha256, validate_document
+    from calfrehab.engine.canonical import case_sha256
+    from calfrehab.engine.casefile.validation import validate_document
 
     doc = entry.case
     if doc is None:

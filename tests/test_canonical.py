@@ -1,0 +1,138 @@
+"""The one canonical JSON and hashing, and the one clock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calfrehab.engine.canonical import (
+    CanonicalJSONError,
+    canonical_bytes,
+    canonical_json,
+    case_sha256,
+    sha256_hex,
+)
+from calfrehab.engine.clock import ClockError, checked_now, parse_stamp, utc_now, utc_stamp
+from calfrehab.engine.errors import CalfrehabError
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_canonical_bytes_parse_back_to_the_same_value(value: Any) -> None:
+    assert json.loads(canonical_bytes(value)) == value
+
+
+@given(st.dictionaries(st.text(), st.integers(), max_size=8))
+def test_key_order_does_not_change_the_bytes(d: dict[str, int]) -> None:
+    reordered = dict(reversed(list(d.items())))
+    assert canonical_bytes(reordered) == canonical_bytes(d)
+
+
+@given(json_values)
+def test_the_form_recorded_hashes_were_taken_over_is_unchanged(value: Any) -> None:
+    # Both former copies (casefile/validation.py and trail/audit.py) hashed
+    # exactly this serialisation of finite values; a trail's recorded
+    # case_sha256 and entry_hash values stay valid only while it holds.
+    try:
+        old = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        old_bytes = old.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the old code crashed too
+        with pytest.raises(CanonicalJSONError):
+            canonical_bytes(value)
+        return
+    assert canonical_bytes(value) == old_bytes
+
+
+def test_no_whitespace_and_unicode_kept_as_utf8() -> None:
+    assert canonical_bytes({"b": [1, 2.5], "a": "Zoë"}) == '{"a":"Zoë","b":[1,2.5]}'.encode()
+    assert canonical_json({"x": "\n\x01"}) == '{"x":"\\n\\u0001"}'
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, {"a": [math.nan]}])
+def test_nan_and_infinity_are_refused(bad: object) -> None:
+    with pytest.raises(CanonicalJSONError, match="no canonical JSON"):
+        canonical_bytes(bad)
+
+
+@pytest.mark.parametrize("bad", ["\ud800", {"k": b"bytes"}, {"s": {1, 2}}, {1: 1, "a": 2}])
+def test_values_without_a_json_form_are_refused(bad: object) -> None:
+    with pytest.raises(CanonicalJSONError):
+        canonical_bytes(bad)
+
+
+def test_refusal_is_a_domain_error_and_a_value_error() -> None:
+    with pytest.raises(CalfrehabError):
+        canonical_json(math.nan)
+    with pytest.raises(ValueError):
+        canonical_json(math.nan)
+
+
+def test_sha256_helpers() -> None:
+    data = b"calfrehab"
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+    doc = {"case_id": "X", "review_date": "2026-11-20"}
+    assert case_sha256(doc) == hashlib.sha256(canonical_bytes(doc)).hexdigest()
+    assert case_sha256({"review_date": "2026-11-20", "case_id": "X"}) == case_sha256(doc)
+
+
+def test_example_cases_hash_as_the_decisions_say() -> None:
+    # A decision names its case by case_sha256; deciding an example case
+    # must name the hash of that very file's canonical form.
+    from calfrehab.engine import api
+
+    engine = api.prepare()
+    paths = sorted(EXAMPLES.glob("*.json"))
+    assert paths
+    for path in paths:
+        decided = api.decide_path(path, engine)
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        assert decided.decision.case_sha256 == case_sha256(doc)
+
+
+# ------------------------------------------------------------------ clock
+
+
+def test_utc_stamp_is_fixed_width_and_round_trips() -> None:
+    moment = datetime(2026, 11, 20, 14, 3, 12, tzinfo=UTC)
+    text = utc_stamp(moment)
+    assert text == "2026-11-20T14:03:12.000000Z"
+    assert parse_stamp(text) == moment
+    plus_two = timezone(timedelta(hours=2))
+    assert utc_stamp(datetime(2026, 11, 21, 1, 30, tzinfo=plus_two)) == (
+        "2026-11-20T23:30:00.000000Z"
+    )
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ClockError):
+        utc_stamp(datetime(2026, 11, 20))
+    with pytest.raises(ClockError):
+        checked_now(lambda: datetime(2026, 11, 20))
+    assert checked_now(utc_now).tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "bad", ["2026-11-20", "2026-11-20T14:03:12Z", "2026-11-20 14:03:12.000000Z"]
+)
+def test_parse_stamp_takes_only_the_one_spelling(bad: str) -> None:
+    with pytest.raises(ClockError):
+        parse_stamp(bad)
