@@ -386,7 +386,7 @@ def _per_case(fn: Callable[[], object], n: int, repeats: int = 3) -> float:
 def bench_engine(rep: Report) -> None:
     from calfrehab.engine import api
     from calfrehab.engine.explanation.explain import rules_that_hold
-    from calfrehab.engine.knowledge.facts import compute_facts
+    from calfrehab.engine.inference.facts import compute_facts
 
     n = rep.sizes.engine_cases
     engine = api.prepare(None)

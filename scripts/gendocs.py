@@ -47,14 +47,14 @@ from calfrehab.cli.case_cmds import case_schema
 from calfrehab.cli.main import cli
 from calfrehab.engine.api import compile_rules
 from calfrehab.engine.explanation.document import decision_json_schema
-from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.facts import (
+from calfrehab.engine.knowledge.catalogue import (
     PRESCRIBE_FACT_TEMPLATES,
     TRACK_FACT_TEMPLATES,
     FactSpec,
     base_fact_specs,
     prescribe_fact_specs,
 )
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Condition, Not, Rule
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
@@ -435,7 +435,7 @@ DECISION_TITLES = {
     "NextPrescription": "Next prescription",
     "Reason": "Reason",
     "Blocker": "Blocker",
-    "FiringDoc": "Firing",
+    "Firing": "Firing",
     "Binding": "Binding",
     "RulebaseRef": "Rule base",
     "EngineRef": "Engine",
@@ -496,17 +496,17 @@ DECISION_FIELD_DOCS = {
     "Blocker.track": "Track held back.",
     "Blocker.rule": "Rule instance that held it.",
     "Blocker.text": "That rule's reason.",
-    "FiringDoc.seq": "Firing order, from 1.",
-    "FiringDoc.rule": "Rule instance (`rule-id@track` for track rules).",
-    "FiringDoc.rule_id": "Rule id.",
-    "FiringDoc.track": "Track, or `null`.",
-    "FiringDoc.phase": "`decide` or `prescribe`.",
-    "FiringDoc.stratum": "Stratum the rule ran in (rules reading a flag as false run after "
+    "Firing.seq": "Firing order, from 1.",
+    "Firing.rule": "Rule instance (`rule-id@track` for track rules).",
+    "Firing.rule_id": "Rule id.",
+    "Firing.track": "Track, or `null`.",
+    "Firing.phase": "`decide` or `prescribe`.",
+    "Firing.stratum": "Stratum the rule ran in (rules reading a flag as false run after "
     "every rule that could set it).",
-    "FiringDoc.matched": "The facts the rule matched, with values and where in the case file "
+    "Firing.matched": "The facts the rule matched, with values and where in the case file "
     "they came from.",
-    "FiringDoc.asserted": "The derived flag it set, if any.",
-    "FiringDoc.effect": "`progress`, `hold`, `regress`, `start`, `refer`, `prescribe`, or "
+    "Firing.asserted": "The derived flag it set, if any.",
+    "Firing.effect": "`progress`, `hold`, `regress`, `start`, `refer`, `prescribe`, or "
     "`null` for a rule that only sets a flag.",
     "Binding.fact": "Fact name (tracks filled in).",
     "Binding.value": "Its value in this case (`null` when missing).",
@@ -547,7 +547,7 @@ def _values(spec: FactSpec) -> str:
 def fact_catalogue() -> str:
     compiled = compile_rules(None)
     base = base_fact_specs()
-    lines = [_notice("calfrehab.engine.knowledge.facts and the shipped rules"), ""]
+    lines = [_notice("calfrehab.engine.knowledge.catalogue and the shipped rules"), ""]
     lines += [
         "### Case facts",
         "",

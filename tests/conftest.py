@@ -1,4 +1,4 @@
-"""Shared pytest configuration: hypothesis profiles and the engine fixture.
+"""Shared pytest configuration: hypothesis profiles and the reasoner fixture.
 
 Hypothesis profiles:
 
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from calfrehab.engine import api
-from calfrehab.engine.inference.driver import Engine
+from calfrehab.engine.inference.driver import Reasoner
 
 PROFILE_ENV = "CALFREHAB_HYPOTHESIS_PROFILE"
 
@@ -50,7 +50,7 @@ def pytest_configure(config: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
+def reasoner() -> Reasoner:
     """The shipped rule base, compiled and registered once per test session."""
     return api.prepare(None)
 

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from calfrehab.engine.casefile import docpath
 from calfrehab.engine.casefile import model as case_model
-from calfrehab.engine.knowledge.facts import RED_FLAGS
+from calfrehab.engine.knowledge.catalogue import RED_FLAGS
 from calfrehab.engine.knowledge.loader import load_rulebase
 from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
 

@@ -1,5 +1,5 @@
 """Engine conformance, as data: small rule sets, an input, the expected
-firings and decisions (tests/conformance/cases.yaml); plus the engine's
+firings and decisions (tests/conformance/cases.yaml); plus the reasoner's
 error handling and its memory discipline."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from helpers import REPO, rules_dir_with, set_path
 from calfrehab.engine import api
 from calfrehab.engine.errors import EngineError, RuleError
 from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
-from calfrehab.engine.inference.driver import Engine
+from calfrehab.engine.inference.driver import Reasoner
 
 CASES = yaml.safe_load((Path(__file__).parent / "conformance" / "cases.yaml").read_text())
 
@@ -30,8 +30,8 @@ def _load_case(spec: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("spec", CASES, ids=[c["name"] for c in CASES])
 def test_conformance(spec: dict[str, Any], tmp_path: Path) -> None:
     rules = rules_dir_with(tmp_path, {"rules.yaml": spec["rules"]})
-    engine = api.prepare(rules)
-    decided = api.decide_document(_load_case(spec), engine)
+    reasoner = api.prepare(rules)
+    decided = api.decide_document(_load_case(spec), reasoner)
     fired = [f.rule for f in decided.evaluation.firings]
     if "firings" in spec:
         assert fired == spec["firings"]
@@ -47,11 +47,11 @@ def test_conformance(spec: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_same_case_same_trace(tmp_path: Path) -> None:
-    engine = api.prepare(None)
+    reasoner = api.prepare(None)
     doc = json.loads((REPO / "examples" / "plantar-next-morning-jump-flare.json").read_text())
-    first = api.decide_document(doc, engine)
+    first = api.decide_document(doc, reasoner)
     for _ in range(20):
-        again = api.decide_document(doc, engine)
+        again = api.decide_document(doc, reasoner)
         assert again.evaluation.firings == first.evaluation.firings
         a = again.decision.model_dump(mode="json")
         b = first.decision.model_dump(mode="json")
@@ -63,37 +63,37 @@ def test_same_case_same_trace(tmp_path: Path) -> None:
 def test_an_action_that_raises_is_an_engine_error_naming_the_rule(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    engine = api.prepare(None)
+    reasoner = api.prepare(None)
     doc = json.loads((REPO / "examples" / "runner-stuck-on-two-leg.json").read_text())
-    original = Engine._on_fire
+    original = Reasoner._on_fire
 
-    def broken(self: Engine, ctx: Any, inst: Any, *args: Any) -> None:
+    def broken(self: Reasoner, ctx: Any, inst: Any, *args: Any) -> None:
         if inst.rule.id == "dose-completed":
             raise ZeroDivisionError("boom")
         original(self, ctx, inst, *args)
 
-    monkeypatch.setattr(Engine, "_on_fire", broken)
+    monkeypatch.setattr(Reasoner, "_on_fire", broken)
     with pytest.raises(EngineError) as err:
-        api.decide_document(doc, engine)
+        api.decide_document(doc, reasoner)
     assert "dose-completed@straight_knee" in str(err.value)
     assert err.value.rule_id == "dose-completed@straight_knee"
     monkeypatch.undo()
     # The host is still usable after the failure, with no state left behind.
-    assert api.decide_document(doc, engine).decision.outcome == "continue"
+    assert api.decide_document(doc, reasoner).decision.outcome == "continue"
 
 
 def test_no_case_state_is_left_after_10000_evaluations() -> None:
-    engine = api.prepare(None)
+    reasoner = api.prepare(None)
     doc = json.loads((REPO / "examples" / "plantar-next-morning-jump-flare.json").read_text())
     case = api.validate_document(doc)
-    first = int(next(Engine._sids))
+    first = int(next(Reasoner._sids))
     for _ in range(10_000):
-        engine.evaluate(case)
-    last = int(next(Engine._sids))
+        reasoner.evaluate(case)
+    last = int(next(Reasoner._sids))
     sids = [f"c{n}" for n in range(first, last)]
     assert len(sids) >= 10_000
-    for ruleset in engine.ruleset_names:
-        assert engine.host.state_count(ruleset, sids) == 0, ruleset
+    for ruleset in reasoner.ruleset_names:
+        assert reasoner.host.state_count(ruleset, sids) == 0, ruleset
 
 
 BAD_RULES = [

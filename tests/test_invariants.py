@@ -1,7 +1,7 @@
 """Invariants of the decision engine, checked on generated cases.
 
 Every property decides generated VALID cases (tests/strategies.py) with
-``api.decide(case, doc, engine)`` on the shipped rule base.
+``api.decide(case, doc, reasoner)`` on the shipped rule base.
 
 How to run
 ----------
@@ -89,7 +89,7 @@ from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.explanation.document import DecisionDocument, decision_json_schema
 from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
-from calfrehab.engine.inference.driver import Engine
+from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.vocabulary import EXERCISES
 
 try:  # not installed in /tmp/dr at the time of writing; see test 9
@@ -127,8 +127,8 @@ EPS = 1e-9
 # ------------------------------------------------------------------ helpers
 
 
-def decide(doc: dict[str, Any], engine: Engine) -> Decided:
-    return api.decide(validate_document(doc), doc, engine)
+def decide(doc: dict[str, Any], reasoner: Reasoner) -> Decided:
+    return api.decide(validate_document(doc), doc, reasoner)
 
 
 def decisions(decided: Decided) -> dict[str, str]:
@@ -162,10 +162,10 @@ def latest_heel_raise(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @given(case_documents())
-def test_every_valid_case_gets_a_decision(engine: Engine, doc: dict[str, Any]) -> None:
+def test_every_valid_case_gets_a_decision(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     case = validate_document(doc)
     try:
-        decided = api.decide(case, doc, engine)
+        decided = api.decide(case, doc, reasoner)
     except EngineError as exc:  # pragma: no cover - a failure is the finding
         pytest.fail(f"EngineError on a valid case: {exc} (rule {exc.rule_id})")
     assert decided.decision.outcome in ("continue", "refer")
@@ -176,12 +176,12 @@ def test_every_valid_case_gets_a_decision(engine: Engine, doc: dict[str, Any]) -
 
 
 @given(st.one_of(case_documents(red_flags=True), case_documents()))
-def test_red_flags_refer(engine: Engine, doc: dict[str, Any]) -> None:
+def test_red_flags_refer(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     flags = set(doc.get("red_flags") or [])
     referring = flags & REFERRING_FLAGS
     if doc["condition"]["kind"] != "achilles_rupture" and "suspected_rupture" in flags:
         referring.add("suspected_rupture")
-    decided = decide(doc, engine)
+    decided = decide(doc, reasoner)
     fired = {f.rule_id for f in decided.evaluation.firings}
     if doc["condition"]["kind"] == "achilles_rupture":
         # Already managed as a rupture: the flag alone does not refer.
@@ -202,7 +202,7 @@ def test_red_flags_refer(engine: Engine, doc: dict[str, Any]) -> None:
 
 @given(doc=case_documents(red_flags=False, min_sessions=1), data=st.data())
 def test_more_pain_never_gives_more_progression(
-    engine: Engine, doc: dict[str, Any], data: st.DataObject,
+    reasoner: Reasoner, doc: dict[str, Any], data: st.DataObject,
 ) -> None:
     """Raising one pain score never moves a track towards progress.
 
@@ -229,7 +229,7 @@ def test_more_pain_never_gives_more_progression(
     old = get_at(doc, path)
     new = data.draw(st.integers(old + 1, 10), label="raised to")
     raised = set_at(doc, path, new)
-    before, after = decisions(decide(doc, engine)), decisions(decide(raised, engine))
+    before, after = decisions(decide(doc, reasoner)), decisions(decide(raised, reasoner))
     if kind == "pain_during":
         exercise = get_at(doc, path[:-1])["exercise"]
         own = EXERCISES[exercise][0]
@@ -248,7 +248,7 @@ def test_more_pain_never_gives_more_progression(
 
 @given(doc=case_documents(red_flags=False, min_sessions=1), data=st.data())
 def test_more_capacity_never_gives_less(
-    engine: Engine, doc: dict[str, Any], data: st.DataObject,
+    reasoner: Reasoner, doc: dict[str, Any], data: st.DataObject,
 ) -> None:
     """More repetitions done (a sets_completed entry up, or one more set), or
     a better latest heel-raise test (involved side up), with pain unchanged,
@@ -264,7 +264,7 @@ def test_more_capacity_never_gives_less(
         more = set_at(doc, path, [*get_at(doc, path), data.draw(st.integers(0, 60))])
     else:
         more = raise_heel_raise_latest(doc, delta)
-    before, after = decisions(decide(doc, engine)), decisions(decide(more, engine))
+    before, after = decisions(decide(doc, reasoner)), decisions(decide(more, reasoner))
     for track in before:
         assert CONSERVATIVE[after[track]] <= CONSERVATIVE[before[track]], (track, before, after)
 
@@ -273,8 +273,8 @@ def test_more_capacity_never_gives_less(
 
 
 @given(case_documents())
-def test_one_rung_or_one_load_step_per_decision(engine: Engine, doc: dict[str, Any]) -> None:
-    d = decide(doc, engine).decision
+def test_one_rung_or_one_load_step_per_decision(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    d = decide(doc, reasoner).decision
     for track, td in d.tracks.items():
         cur, nxt = td.current, td.next
         if td.decision == "refer":
@@ -316,7 +316,7 @@ def test_one_rung_or_one_load_step_per_decision(engine: Engine, doc: dict[str, A
 
 
 @given(case_documents(kinds=["achilles_rupture"]))
-def test_rupture_week_gates_are_never_jumped(engine: Engine, doc: dict[str, Any]) -> None:
+def test_rupture_week_gates_are_never_jumped(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """After a rupture EVERY next prescription (progress, start, hold or
     regress) is a rung the week allows, or the case is referred: "no rung
     before its week whatever the other criteria say" (clinical-basis §4).
@@ -327,7 +327,7 @@ def test_rupture_week_gates_are_never_jumped(engine: Engine, doc: dict[str, Any]
     referred (refer-rupture-programme-ahead-of-protocol). Running needs the
     single-leg heel-raise criteria too."""
     weeks = weeks_since_injury(doc)
-    decided = decide(doc, engine)
+    decided = decide(doc, reasoner)
     assert decided.evaluation.facts.value("injury.weeks_since") == weeks
     if decided.decision.outcome == "refer":
         for track, td in decided.decision.tracks.items():
@@ -351,8 +351,8 @@ def test_rupture_week_gates_are_never_jumped(engine: Engine, doc: dict[str, Any]
 
 
 @given(case_documents(kinds=["achilles_insertional"]))
-def test_insertional_never_goes_off_a_step(engine: Engine, doc: dict[str, Any]) -> None:
-    for track, td in decide(doc, engine).decision.tracks.items():
+def test_insertional_never_goes_off_a_step(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    for track, td in decide(doc, reasoner).decision.tracks.items():
         if td.next is not None:
             assert td.next.range != "off_step", (track, td.next)
 
@@ -361,8 +361,8 @@ def test_insertional_never_goes_off_a_step(engine: Engine, doc: dict[str, Any]) 
 
 
 @given(case_documents())
-def test_deterministic_within_a_process(engine: Engine, doc: dict[str, Any]) -> None:
-    first, second = decide(doc, engine), decide(doc, engine)
+def test_deterministic_within_a_process(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    first, second = decide(doc, reasoner), decide(doc, reasoner)
     assert first.decision.decision_id != second.decision.decision_id
     assert canonical(first) == canonical(second)
 
@@ -377,10 +377,10 @@ def _reordered(value: Any) -> Any:
 
 
 @given(case_documents())
-def test_key_order_does_not_matter(engine: Engine, doc: dict[str, Any]) -> None:
+def test_key_order_does_not_matter(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """JSON objects are unordered: the same case with its keys in another
     order gets the same decision document, case hash included."""
-    assert canonical(decide(doc, engine)) == canonical(decide(_reordered(doc), engine))
+    assert canonical(decide(doc, reasoner)) == canonical(decide(_reordered(doc), reasoner))
 
 
 _SUBPROCESS = r"""
@@ -389,10 +389,10 @@ from calfrehab.engine import api
 from calfrehab.engine.casefile.validation import validate_document
 with open(sys.argv[1], encoding="utf-8") as f:
     docs = json.load(f)
-engine = api.prepare(None)
+reasoner = api.prepare(None)
 out = []
 for doc in docs:
-    dumped = api.decide(validate_document(doc), doc, engine).decision.model_dump(mode="json")
+    dumped = api.decide(validate_document(doc), doc, reasoner).decision.model_dump(mode="json")
     dumped.pop("decision_id")
     out.append(json.dumps(dumped, sort_keys=True))
 json.dump(out, sys.stdout)
@@ -401,10 +401,10 @@ json.dump(out, sys.stdout)
 
 @settings(max_examples=min(settings.default.max_examples, 5))
 @given(st.lists(case_documents(), min_size=4, max_size=8))
-def test_deterministic_across_processes(engine: Engine, docs: list[dict[str, Any]]) -> None:
+def test_deterministic_across_processes(reasoner: Reasoner, docs: list[dict[str, Any]]) -> None:
     """The same cases in fresh interpreters, with different hash seeds (set
     and dict-of-set iteration order), give byte-identical documents."""
-    here = [canonical(decide(doc, engine)) for doc in docs]
+    here = [canonical(decide(doc, reasoner)) for doc in docs]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "cases.json")
         with open(path, "w", encoding="utf-8") as f:
@@ -424,8 +424,8 @@ def test_deterministic_across_processes(engine: Engine, docs: list[dict[str, Any
 
 
 @given(case_documents())
-def test_explainer_agrees_with_the_engine(engine: Engine, doc: dict[str, Any]) -> None:
-    ev = decide(doc, engine).evaluation
+def test_explainer_agrees_with_the_engine(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    ev = decide(doc, reasoner).evaluation
     held, flags = rules_that_hold(ev.compiled, ev.facts.values(), prescribe_values(ev))
     fired = {f.rule for f in ev.firings}
     assert held == fired, {"only_explainer": sorted(held - fired),
@@ -437,8 +437,8 @@ def test_explainer_agrees_with_the_engine(engine: Engine, doc: dict[str, Any]) -
 
 
 @given(case_documents())
-def test_every_decision_has_reasons_with_sources(engine: Engine, doc: dict[str, Any]) -> None:
-    d = decide(doc, engine).decision
+def test_every_decision_has_reasons_with_sources(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    d = decide(doc, reasoner).decision
     assert d.reasons
     for reason in d.reasons:
         assert reason.sources and all(s.strip() for s in reason.sources), reason
@@ -452,14 +452,14 @@ _SCHEMA = decision_json_schema()
 
 @given(case_documents())
 def test_decision_validates_against_its_published_schema(
-    engine: Engine, doc: dict[str, Any],
+    reasoner: Reasoner, doc: dict[str, Any],
 ) -> None:
     """With ``jsonschema`` importable, the dumped document is validated
     against ``decision_json_schema()``. It is not installed in /tmp/dr at the
     time of writing, so the fallback re-validates the dumped JSON text with
     ``DecisionDocument.model_validate_json`` (the model the schema is
     generated from) and checks the spec's contract keys by hand."""
-    d = decide(doc, engine).decision
+    d = decide(doc, reasoner).decision
     text = json.dumps(d.model_dump(mode="json"), allow_nan=False)  # standard JSON
     dumped = json.loads(text)
     if jsonschema is not None:
@@ -478,10 +478,10 @@ def test_decision_validates_against_its_published_schema(
 
 
 @given(case_documents())
-def test_explanation_builds_and_is_json(engine: Engine, doc: dict[str, Any]) -> None:
+def test_explanation_builds_and_is_json(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """`explain --json`: HOW, WHY-NOT and sources build for every valid case
     and are standard JSON; HOW lists exactly the firings, in order."""
-    decided = decide(doc, engine)
+    decided = decide(doc, reasoner)
     data = api.explanation(decided)
     json.dumps(data, allow_nan=False)
     assert [h["rule"] for h in data["how"]] == [f.rule for f in decided.evaluation.firings]
@@ -502,37 +502,37 @@ def _highly_irritable(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 @given(case_documents(red_flags=False, profile="good").map(_highly_irritable))
-def test_high_irritability_never_progresses(engine: Engine, doc: dict[str, Any]) -> None:
+def test_high_irritability_never_progresses(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """clinical-basis §3 / calfrehab/rules/irritability.yaml: high irritability keeps
     every track where it is (cases drawn 'good', so that only the rating
     stands between them and progress)."""
-    for track, decision in decisions(decide(doc, engine)).items():
+    for track, decision in decisions(decide(doc, reasoner)).items():
         assert decision not in MOVING, track
 
 
 @given(case_documents(red_flags=False, min_sessions=1).map(without_last_next_morning))
 def test_unknown_next_morning_response_never_progresses(
-    engine: Engine, doc: dict[str, Any],
+    reasoner: Reasoner, doc: dict[str, Any],
 ) -> None:
     """clinical-basis §1: the 24-hour response counts more than pain during.
     When the last session (by date) has no next-morning pain, no track
     progresses or starts (calfrehab/rules/pain-model.yaml gate-next-morning-unknown);
     an older session's next-morning pain is not read in its place."""
-    decided = decide(doc, engine)
+    decided = decide(doc, reasoner)
     assert decided.evaluation.facts.value("session.pain_next_morning_last") is None
     for track, decision in decisions(decided).items():
         assert decision not in MOVING, (track, decision)
 
 
 @given(case_documents(red_flags=False, min_sessions=1, profile="good"))
-def test_stale_log_never_progresses(engine: Engine, doc: dict[str, Any]) -> None:
+def test_stale_log_never_progresses(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """calfrehab/rules/capacity.yaml gate-stale-log (a project default): when the last
     session is more than 14 days before the review, no track progresses or
     starts. Drawn 'good' so that the log is what stands between the case
     and progress."""
     last = max(date.fromisoformat(s["date"]) for s in doc["sessions"])
     days = (date.fromisoformat(doc["review_date"]) - last).days
-    decided = decide(doc, engine)
+    decided = decide(doc, reasoner)
     assert decided.evaluation.facts.value("sessions.days_since_last") == days
     if days > STALE_LOG_DAYS:
         for track, decision in decisions(decided).items():
@@ -540,12 +540,12 @@ def test_stale_log_never_progresses(engine: Engine, doc: dict[str, Any]) -> None
 
 
 @given(case_documents(red_flags=False))
-def test_energy_storage_is_for_running_and_sport(engine: Engine, doc: dict[str, Any]) -> None:
+def test_energy_storage_is_for_running_and_sport(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """case-format: daily_activity ends at the loaded strength rungs;
     return_to_running only for goal running; hopping starts on top of two
     loaded strength tracks; bent-knee starts once straight-knee is past rung 0."""
     goal = doc["patient"].get("goal", "running")
-    d = decide(doc, engine).decision
+    d = decide(doc, reasoner).decision
     es = d.tracks["energy_storage"]
     if es.decision == "start":
         assert goal in ("running", "sport")
@@ -589,8 +589,8 @@ def _progress_evidence_ok(doc: dict[str, Any], track: str) -> str | None:
 
 
 @given(case_documents(red_flags=False, min_sessions=1))
-def test_progress_needs_two_sessions_of_evidence(engine: Engine, doc: dict[str, Any]) -> None:
-    for track, decision in decisions(decide(doc, engine)).items():
+def test_progress_needs_two_sessions_of_evidence(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    for track, decision in decisions(decide(doc, reasoner)).items():
         if decision == "progress":
             problem = _progress_evidence_ok(doc, track)
             assert problem is None, f"{track} progressed: {problem}"
@@ -598,7 +598,7 @@ def test_progress_needs_two_sessions_of_evidence(engine: Engine, doc: dict[str, 
 
 @given(doc=case_documents(min_sessions=2), data=st.data())
 def test_session_and_assessment_order_does_not_matter(
-    engine: Engine, doc: dict[str, Any], data: st.DataObject,
+    reasoner: Reasoner, doc: dict[str, Any], data: st.DataObject,
 ) -> None:
     """case-format: sessions and assessments come in any order (the system
     sorts by date). Checked with distinct dates: two sessions on one day have
@@ -611,7 +611,7 @@ def test_session_and_assessment_order_does_not_matter(
     shuffled["sessions"] = data.draw(st.permutations(sessions), label="sessions")
     if asm:
         shuffled["assessments"] = data.draw(st.permutations(asm), label="assessments")
-    a, b = decide(doc, engine).decision, decide(shuffled, engine).decision
+    a, b = decide(doc, reasoner).decision, decide(shuffled, reasoner).decision
     assert a.outcome == b.outcome
     for track in a.tracks:
         ta, tb = a.tracks[track], b.tracks[track]
@@ -626,7 +626,7 @@ _ISO_HOLD = {"exercise": "isometric_heel_raise_hold", "sets_completed": [45, 45,
 
 # Regression (found by hypothesis): the window counted log entries, so one
 # session logging an exercise twice counted as "the last 2 sessions".
-def test_one_session_logging_twice_is_not_two_sessions(engine: Engine) -> None:
+def test_one_session_logging_twice_is_not_two_sessions(reasoner: Reasoner) -> None:
     # found by test_progress_needs_two_sessions_of_evidence, shrunk by hypothesis
     doc = {
         "schema_version": 1, "case_id": "PBT-DUP", "review_date": "2024-01-01",
@@ -636,10 +636,10 @@ def test_one_session_logging_twice_is_not_two_sessions(engine: Engine) -> None:
                                       "sets": 5, "reps": 45}},
         "sessions": [{"date": "2024-01-01", "exercises": [_ISO_HOLD, _ISO_HOLD]}],
     }
-    assert decisions(decide(doc, engine))["straight_knee"] != "progress"
+    assert decisions(decide(doc, reasoner))["straight_knee"] != "progress"
 
 
-def test_rupture_bent_knee_does_not_start_before_week_6(engine: Engine) -> None:
+def test_rupture_bent_knee_does_not_start_before_week_6(reasoner: Reasoner) -> None:
     """Regression: before d09aee7, start-bent-knee-catch-up started the
     bent-knee track at two-leg raises in weeks 2-5 after rupture when the
     straight-knee program was ahead of its week (rupture-gate-two-leg only
@@ -663,7 +663,7 @@ def test_rupture_bent_knee_does_not_start_before_week_6(engine: Engine) -> None:
         ],
     }
     assert weeks_since_injury(doc) == 3
-    decided = decide(doc, engine)
+    decided = decide(doc, reasoner)
     d = decided.decision
     assert d.outcome == "refer"
     assert all(td.decision == "refer" and td.next is None for td in d.tracks.values())

@@ -5,7 +5,8 @@
 - ``casefile``: case-file models, validation, document paths.
 - ``knowledge``: rule language, loader, ladder, fact catalogue, conditions,
   compiler.
-- ``inference``: fact computation and the durable-rules driver.
+- ``inference``: fact computation, the durable-rules driver (runs rulesets,
+  records firings) and the safety policy (conflicts, ladder moves, prescribe).
 - ``explanation``: the decision document, reasons, HOW / WHY-NOT.
 - ``trail``: the audit trail and its views.
 - ``ruletest``: case tables that test a knowledge base as data.

@@ -20,7 +20,7 @@ from calfrehab.engine.casefile.validation import (
     validate_document,
 )
 from calfrehab.engine.explanation.document import DecisionDocument, build_document
-from calfrehab.engine.inference.driver import Engine, Evaluation
+from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase, compile_rulebase
 from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
 
@@ -45,7 +45,7 @@ class Decided:
         return Explainer(self.evaluation)
 
 
-_ENGINES: dict[tuple[str, str], Engine] = {}
+_REASONERS: dict[tuple[str, str], Reasoner] = {}
 _LOCK = threading.Lock()
 
 
@@ -53,38 +53,38 @@ def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
     return compile_rulebase(load_rulebase(rules_dir))
 
 
-def prepare(rules_dir: Path | None = None) -> Engine:
-    """The engine for a rules directory, compiled once per process (and
+def prepare(rules_dir: Path | None = None) -> Reasoner:
+    """The reasoner for a rules directory, compiled once per process (and
     again only if the directory's contents change)."""
     directory = (Path(rules_dir) if rules_dir is not None else default_rules_dir()).resolve()
     sha = rulebase_sha256(directory) if directory.is_dir() else ""
     key = (str(directory), sha)
     with _LOCK:
-        engine = _ENGINES.get(key)
-        if engine is None:
-            engine = Engine(compile_rules(directory))
-            _ENGINES[key] = engine
-        return engine
+        reasoner = _REASONERS.get(key)
+        if reasoner is None:
+            reasoner = Reasoner(compile_rules(directory))
+            _REASONERS[key] = reasoner
+        return reasoner
 
 
-def decide(case: Case, document: dict[str, Any], engine: Engine) -> Decided:
-    evaluation = engine.evaluate(case)
+def decide(case: Case, document: dict[str, Any], reasoner: Reasoner) -> Decided:
+    evaluation = reasoner.evaluate(case)
     decision = build_document(evaluation, case_sha256(document))
     return Decided(case, document, evaluation, decision)
 
 
-def decide_document(document: Any, engine: Engine, source: str = "<case>") -> Decided:
+def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -> Decided:
     case = validate_document(document, source)
-    return decide(case, document, engine)
+    return decide(case, document, reasoner)
 
 
-def decide_path(path: str | Path, engine: Engine) -> Decided:
+def decide_path(path: str | Path, reasoner: Reasoner) -> Decided:
     """Decide a case file; ``-`` reads standard input."""
     if str(path) == "-":
         doc = parse_json(sys.stdin.read(), "<stdin>")
-        return decide_document(doc, engine, "<stdin>")
+        return decide_document(doc, reasoner, "<stdin>")
     case, doc = read_case_file(Path(path))
-    return decide(case, doc, engine)
+    return decide(case, doc, reasoner)
 
 
 def explanation(decided: Decided) -> dict[str, Any]:

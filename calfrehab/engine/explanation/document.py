@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from calfrehab.engine.casefile.model import Prescription
 from calfrehab.engine.inference.driver import Evaluation, render_reason
+from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.knowledge.ladder import NextPrescription
 
 DECISION_SCHEMA_VERSION = 1
@@ -68,24 +69,6 @@ class Blocker(_Doc):
     text: str
 
 
-class Binding(_Doc):
-    fact: str
-    value: Any
-    paths: list[str]
-
-
-class FiringDoc(_Doc):
-    seq: int
-    rule: str
-    rule_id: str
-    track: str | None
-    phase: str
-    stratum: int
-    matched: list[Binding]
-    asserted: str | None
-    effect: str | None
-
-
 class RulebaseRef(_Doc):
     name: str
     version: str
@@ -108,7 +91,7 @@ class DecisionDocument(_Doc):
     tracks: dict[Literal["straight_knee", "bent_knee", "energy_storage"], TrackDecision]
     reasons: list[Reason] = Field(min_length=1)
     blockers: list[Blocker]
-    firings: list[FiringDoc]
+    firings: list[Firing]
     rulebase: RulebaseRef
     engine: EngineRef
     engine_version: str
@@ -127,7 +110,7 @@ class _Support:
 
     def __init__(self, ev: Evaluation) -> None:
         self.asserted_by: dict[str, list[str]] = {}
-        self.matched: dict[str, tuple[tuple[str, Any], ...]] = {}
+        self.matched: dict[str, list[Binding]] = {}
         for f in ev.firings:
             self.matched[f.rule] = f.matched
             if f.asserted:
@@ -138,8 +121,7 @@ class _Support:
 
 
 def _support(
-    asserted_by: dict[str, list[str]], matched: dict[str, tuple[tuple[str, Any], ...]],
-    keys: list[str],
+    asserted_by: dict[str, list[str]], matched: dict[str, list[Binding]], keys: list[str],
 ) -> list[str]:
     """The deciding rules plus, transitively, the rules that asserted the
     flags they matched as true: a gate's hold names the gate."""
@@ -150,9 +132,9 @@ def _support(
         if key in out:
             continue
         out.append(key)
-        for fact, value in matched.get(key, []):
-            if value is True and fact in asserted_by:
-                todo += asserted_by[fact]
+        for b in matched.get(key, []):
+            if b.value is True and b.fact in asserted_by:
+                todo += asserted_by[b.fact]
     return out
 
 
@@ -212,22 +194,6 @@ def build_document(
         )
         for t, r in ev.tracks.items()
     }
-    # The trace is built from the engine's own records, already typed:
-    # constructed without re-validation (it is the per-case hot path; the
-    # whole document is checked against its schema by the property tests).
-    facts = ev.facts.facts
-    firings = [
-        FiringDoc.model_construct(
-            seq=f.seq, rule=f.rule, rule_id=f.rule_id, track=f.track, phase=f.phase,
-            stratum=f.stratum, asserted=f.asserted, effect=f.effect,
-            matched=[
-                Binding.model_construct(
-                    fact=n, value=v, paths=list(facts[n].sources) if n in facts else [])
-                for n, v in f.matched
-            ],
-        )
-        for f in ev.firings
-    ]
     case = ev.case
     return DecisionDocument(
         decision_id=decision_id or uuid.uuid4().hex,
@@ -238,7 +204,7 @@ def build_document(
         tracks=tracks,  # type: ignore[arg-type]
         reasons=[reason(k) for k in keys],
         blockers=blockers,
-        firings=firings,
+        firings=ev.firings,
         rulebase=RulebaseRef(name=compiled.base.manifest.name, version=compiled.version,
                              sha256=compiled.sha256),
         engine=EngineRef(version=ENGINE_VERSION, durable_rules=DURABLE_VERSION),

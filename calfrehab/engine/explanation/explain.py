@@ -18,7 +18,9 @@ from datetime import timedelta
 from typing import Any
 
 from calfrehab.engine.casefile.docpath import PathError, get_path
-from calfrehab.engine.inference.driver import Evaluation, decision_facts, render_reason
+from calfrehab.engine.inference.driver import Evaluation, render_reason
+from calfrehab.engine.inference.policy import decision_facts
+from calfrehab.engine.knowledge.catalogue import FactValue
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase, Instance
 from calfrehab.engine.knowledge.conditions import (
     AllOf,
@@ -31,7 +33,6 @@ from calfrehab.engine.knowledge.conditions import (
     leaf_holds,
     polar_leaves,
 )
-from calfrehab.engine.knowledge.facts import FactValue
 
 PRESCRIBE_FACT_NAMES = ("decision", "next_rung", "next_exercise")
 
@@ -232,7 +233,7 @@ class Explainer:
             view.update({
                 "seq": f.seq, "phase": f.phase, "stratum": f.stratum,
                 "asserted": f.asserted, "effect": f.effect,
-                "matched": [{"fact": n, "value": v} for n, v in f.matched],
+                "matched": [{"fact": b.fact, "value": b.value} for b in f.matched],
             })
             out.append(view)
         return out

@@ -1,12 +1,13 @@
 """Evaluate one case on a compiled rule base, inside durable-rules.
 
-Prepare once (:class:`Engine` registers the compiled rulesets with the
+Prepare once (:class:`Reasoner` registers the compiled rulesets with the
 process's host), then evaluate many: each case runs under its own state id,
 deleted when the case is done, so memory stays flat over any number of
 cases. Every firing is recorded in order with the facts it matched.
 
-Conflicts resolve by a fixed order, refer over regress over hold over
-progress, and the ladder moves a track at most one rung (or one load step).
+The driver only runs rulesets and records firings (and the votes they
+cast); what the votes decide is the policy's
+(:mod:`calfrehab.engine.inference.policy`).
 """
 
 from __future__ import annotations
@@ -20,38 +21,14 @@ from typing import Any
 
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import EngineError
+from calfrehab.engine.inference import policy
 from calfrehab.engine.inference.durable_host import RuleHost, get_host
-from calfrehab.engine.knowledge import ladder as ladder_ops
+from calfrehab.engine.inference.facts import FactSet, compute_facts
+from calfrehab.engine.inference.firing import Binding, Firing
+from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
+from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
 from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
-from calfrehab.engine.knowledge.facts import FactSet, FactSettings, FactValue, compute_facts
-from calfrehab.engine.knowledge.ladder import NextPrescription
-from calfrehab.engine.vocabulary import EXERCISES, TRACKS
-
-SEVERITY = {"refer": 4, "regress": 3, "hold": 2, "progress": 1, "start": 1}
-
-
-@dataclass(frozen=True)
-class Firing:
-    seq: int
-    rule: str  # instance key: rule id, or rule id@track
-    rule_id: str
-    track: str | None
-    phase: str
-    stratum: int
-    matched: tuple[tuple[str, FactValue | None], ...]
-    asserted: str | None
-    effect: str | None  # progress / hold / regress / start / refer / prescribe
-
-
-@dataclass
-class TrackResult:
-    track: str
-    decision: str
-    current: Any  # case Prescription or None
-    next: NextPrescription | None
-    deciding: list[str] = field(default_factory=list)  # instance keys that gave the decision
-    overruled: list[str] = field(default_factory=list)  # decision rules that lost the conflict
-    modifiers: list[str] = field(default_factory=list)  # prescribe-phase rules applied
+from calfrehab.engine.vocabulary import TRACKS
 
 
 @dataclass
@@ -76,14 +53,16 @@ class _Context:
     flags_true: set[str] = field(default_factory=set)
     fired: set[str] = field(default_factory=set)
     firings: list[Firing] = field(default_factory=list)
-    decisions: dict[str, list[tuple[str, str, int | None]]] = field(default_factory=dict)
+    votes: dict[str, list[Vote]] = field(default_factory=dict)
     refers: list[str] = field(default_factory=list)
-    modifiers: dict[str, list[str]] = field(default_factory=dict)
+    modifiers: dict[str, list[Modifier]] = field(default_factory=dict)
+    # Where each base fact came from, for the firing records' bindings.
+    facts: FactSet = field(default_factory=FactSet)
     stratum: int = 0
     error: tuple[str, BaseException] | None = None
 
 
-class Engine:
+class Reasoner:
     """A compiled rule base registered on the process's durable-rules host."""
 
     _sids = itertools.count(1)
@@ -161,22 +140,33 @@ class Engine:
             return  # another alternative of the same rule already fired
         ctx.fired.add(inst.key)
         then = inst.rule.then
-        bound = tuple((fact, matched.get(alias, {}).get("v")) for alias, fact in aliases)
+        known = ctx.facts.facts
+        # Built from the engine's own values, already typed: constructed
+        # without re-validation (the per-case hot path; the documents they
+        # end up in are checked against the schema by the property tests).
+        bound = [
+            Binding.model_construct(
+                fact=fact, value=matched.get(alias, {}).get("v"),
+                paths=list(known[fact].sources) if fact in known else [])
+            for alias, fact in aliases
+        ]
         effect: str | None = None
         if then.decision:
             assert inst.track is not None
-            ctx.decisions.setdefault(inst.track, []).append((then.decision, inst.key, then.rung))
+            ctx.votes.setdefault(inst.track, []).append(Vote(then.decision, inst.key, then.rung))
             effect = then.decision
         elif then.refer:
             ctx.refers.append(inst.key)
             effect = "refer"
         elif then.prescribe:
             assert inst.track is not None
-            ctx.modifiers.setdefault(inst.track, []).append(inst.key)
+            ctx.modifiers.setdefault(inst.track, []).append(
+                Modifier(inst.key, inst.rule.priority, then.prescribe))
             effect = "prescribe"
-        ctx.firings.append(Firing(
-            len(ctx.firings) + 1, inst.key, inst.rule.id, inst.track, inst.phase, inst.stratum,
-            bound, inst.asserts, effect,
+        ctx.firings.append(Firing.model_construct(
+            seq=len(ctx.firings) + 1, rule=inst.key, rule_id=inst.rule.id, track=inst.track,
+            phase=inst.phase, stratum=inst.stratum, matched=bound, asserted=inst.asserts,
+            effect=effect,
         ))
         if inst.asserts and inst.asserts not in ctx.flags_true:
             ctx.flags_true.add(inst.asserts)
@@ -208,7 +198,7 @@ class Engine:
         facts = compute_facts(case, self.settings)
         values: dict[str, Any] = dict(facts.values())
         sid = f"c{next(self._sids)}"
-        ctx = _Context()
+        ctx = _Context(facts=facts)
         with self._lock:
             self._contexts[sid] = ctx
         try:
@@ -220,8 +210,13 @@ class Engine:
                 finally:
                     self.host.delete_state(name, sid)
             flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
-            outcome, tracks = self._resolve(case, ctx)
-            rx_values = {**values, **flags, **decision_facts(tracks)}
+            outcome, tracks = policy.resolve(
+                ctx.votes, ctx.refers,
+                program={t: case.program.on(t) for t in TRACKS},
+                condition_kind=case.condition.kind, goal=case.patient.goal,
+                ladder=self.compiled.base.ladder,
+            )
+            rx_values = {**values, **flags, **policy.decision_facts(tracks)}
             if outcome != "refer" and self.compiled.prescribe:
                 name = f"{self.prefix}_rx"
                 plan = [(n, False, False) for n, _, _ in self._rx_reads]
@@ -229,7 +224,7 @@ class Engine:
                     self._assert(name, self._batch(sid, plan, rx_values, ctx), ctx)
                 finally:
                     self.host.delete_state(name, sid)
-                self._apply_modifiers(tracks, ctx)
+                tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         finally:
             with self._lock:
                 del self._contexts[sid]
@@ -247,104 +242,6 @@ class Engine:
         if ctx.error is not None:
             key, cause = ctx.error
             raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
-
-    def _resolve(self, case: Case, ctx: _Context) -> tuple[str, dict[str, TrackResult]]:
-        lad = self.compiled.base.ladder
-        kind = case.condition.kind
-        if ctx.refers:
-            return "refer", {
-                t: TrackResult(t, "refer", case.program.on(t), None, list(ctx.refers))
-                for t in TRACKS
-            }
-        tracks: dict[str, TrackResult] = {}
-        for track in TRACKS:
-            current = case.program.on(track)
-            options = ctx.decisions.get(track, [])
-            if not options:
-                if current is not None:
-                    raise EngineError(
-                        f"no rule decided the {track} track (the rule base has a gap)")
-                tracks[track] = TrackResult(track, "not_started", None, None)
-                continue
-            top = max(SEVERITY[d] for d, _, _ in options)
-            winners = [(d, key, rung) for d, key, rung in options if SEVERITY[d] == top]
-            losers = [key for d, key, _ in options if SEVERITY[d] != top]
-            kinds = {d for d, _, _ in winners}
-            decision = sorted(kinds)[0]
-            deciding = [key for _, key, _ in winners]
-            try:
-                if current is None:
-                    if decision in ("start", "progress"):
-                        rungs = sorted({r for _, _, r in winners if r is not None})
-                        if len(rungs) != 1:
-                            raise EngineError(
-                                f"start rules for {track} disagree on the rung: {rungs}")
-                        nxt = ladder_ops.start(lad, track, rungs[0])
-                        tracks[track] = TrackResult(track, "start", None, nxt, deciding, losers)
-                    else:
-                        tracks[track] = TrackResult(track, "not_started", None, None,
-                                                    deciding, losers)
-                    continue
-                if "start" in kinds:
-                    raise EngineError(f"a start rule fired on the started {track} track: "
-                                      f"{', '.join(deciding)}")
-                if decision == "progress":
-                    nxt = ladder_ops.progress(lad, track, current, kind)
-                    allowed = lad.tracks[track].at(EXERCISES[nxt.exercise][1])
-                    if allowed and allowed.goals and case.patient.goal not in allowed.goals:
-                        raise EngineError(
-                            f"{', '.join(deciding)} progressed {track} to {nxt.exercise}, "
-                            f"which the ladder keeps for goals {allowed.goals}")
-                elif decision == "regress":
-                    nxt_or_none = ladder_ops.regress(lad, track, current, kind)
-                    tracks[track] = TrackResult(track, "regress", current, nxt_or_none,
-                                                deciding, losers)
-                    continue
-                else:
-                    nxt = ladder_ops.hold(lad, track, current)
-            except KeyError as exc:
-                raise EngineError(f"the ladder cannot apply {decision} to {track}: {exc}") from None
-            tracks[track] = TrackResult(track, decision, current, nxt, deciding, losers)
-        return "continue", tracks
-
-    def _apply_modifiers(self, tracks: dict[str, TrackResult], ctx: _Context) -> None:
-        for track, keys in ctx.modifiers.items():
-            result = tracks[track]
-            if result.next is None:
-                continue
-            ordered = sorted(keys, key=lambda k: (self.compiled.instances[k].rule.priority, k))
-            update: dict[str, Any] = {}
-            cues = list(result.next.cues)
-            # Cues add up, most important first; other fields: the highest
-            # priority rule's value wins (applied last).
-            for key in ordered:
-                rx = self.compiled.instances[key].rule.then.prescribe
-                assert rx is not None
-                for name in ("range", "surface", "tempo", "frequency"):
-                    value = getattr(rx, name)
-                    if value is not None:
-                        update[name] = value
-            # Prepending in ascending priority leaves the highest first.
-            for key in ordered:
-                rx = self.compiled.instances[key].rule.then.prescribe
-                assert rx is not None
-                cues = [c for c in rx.cues if c not in cues] + cues
-            update["cues"] = cues
-            result.next = result.next.model_copy(update=update)
-            result.modifiers = ordered
-
-
-def decision_facts(tracks: Mapping[str, TrackResult]) -> dict[str, Any]:
-    """The facts the prescription phase reads: each track's decision and the
-    rung and exercise it leads to (one definition, for the engine and the
-    explainer)."""
-    out: dict[str, Any] = {}
-    for track, result in tracks.items():
-        out[f"{track}.decision"] = result.decision
-        if result.next is not None:
-            out[f"{track}.next_exercise"] = result.next.exercise
-            out[f"{track}.next_rung"] = EXERCISES[result.next.exercise][1]
-    return out
 
 
 def _noop(c: Any) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calfrehab.engine.errors import RuleError, RuleProblem
+from calfrehab.engine.knowledge.catalogue import FactSpec, base_fact_specs, prescribe_fact_specs
 from calfrehab.engine.knowledge.conditions import (
     AllOf,
     AnyOf,
@@ -31,7 +32,6 @@ from calfrehab.engine.knowledge.conditions import (
     polar_leaves,
 )
 from calfrehab.engine.knowledge.conditions import to_dnf as _to_dnf
-from calfrehab.engine.knowledge.facts import FactSpec, base_fact_specs, prescribe_fact_specs
 from calfrehab.engine.knowledge.loader import LocatedRule, RuleBase
 from calfrehab.engine.knowledge.rulelang import All, Compare, Condition, Not, Rule
 

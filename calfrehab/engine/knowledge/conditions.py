@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
 
-from calfrehab.engine.knowledge.facts import FactValue
+from calfrehab.engine.knowledge.catalogue import FactValue
 
 Scalar = bool | int | float | str
 Operand = Scalar | tuple[Scalar, ...] | None

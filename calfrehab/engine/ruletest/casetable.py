@@ -54,7 +54,7 @@ from calfrehab.engine import api
 from calfrehab.engine.casefile.docpath import PathError, format_path, remove_path, set_path
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
 from calfrehab.engine.explanation.explain import Explainer, blocking_leaves
-from calfrehab.engine.inference.driver import Engine, Evaluation
+from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
 from calfrehab.engine.vocabulary import TRACKS
@@ -320,7 +320,7 @@ def _next_problems(track: str, want: NextValue, got: Any) -> list[str]:
 
 
 def run_case(
-    file: str, base: dict[str, Any], case: TableCase, engine: Engine, keys: _RuleKeys
+    file: str, base: dict[str, Any], case: TableCase, reasoner: Reasoner, keys: _RuleKeys
 ) -> CaseResult:
     problems: list[str] = []
     for key in [*case.fires, *case.not_fires, *case.reasons]:
@@ -331,7 +331,7 @@ def run_case(
     except PathError as exc:
         return CaseResult(file, case.name, False, [*problems, f"bad change: {exc}"])
     try:
-        decided = api.decide_document(doc, engine, f"{file}::{case.name}")
+        decided = api.decide_document(doc, reasoner, f"{file}::{case.name}")
     except CaseValidationError as exc:
         return CaseResult(file, case.name, False,
                           [*problems, f"invalid case after changes ({len(exc.errors)} error(s))",
@@ -412,8 +412,8 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
     A rules directory that does not load or compile raises RuleError (as
     every command does); problems in the tables are failed results."""
     directory = Path(rules_dir) if rules_dir is not None else default_rules_dir()
-    engine = api.prepare(directory)
-    compiled = engine.compiled
+    reasoner = api.prepare(directory)
+    compiled = reasoner.compiled
     keys = _RuleKeys.of(compiled)
     report = TableReport(directory, rule_count=len(compiled.base.rules))
     known_files = {p.name for p in rule_files(directory)}
@@ -433,7 +433,7 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
                 path.name, TABLE_LEVEL, False,
                 [f"rules_file `{table.rules_file}` is not a rule file of this directory"]))
         for case in table.cases:
-            result = run_case(path.name, table.base, case, engine, keys)
+            result = run_case(path.name, table.base, case, reasoner, keys)
             report.results.append(result)
             fired_ids.update(keys.instances[k] for k in result.fired)
             for rule_id in result.near_misses:
