@@ -43,9 +43,8 @@ import click
 import yaml
 from click.testing import CliRunner
 
-from calfrehab.cli.case_cmds import case_schema
 from calfrehab.cli.main import cli
-from calfrehab.engine.api import compile_rules
+from calfrehab.engine.api import case_json_schema, compile_rules
 from calfrehab.engine.explanation.document import decision_json_schema
 from calfrehab.engine.knowledge.catalogue import (
     PRESCRIBE_FACT_TEMPLATES,
@@ -55,7 +54,7 @@ from calfrehab.engine.knowledge.catalogue import (
     prescribe_fact_specs,
 )
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Condition, Not, Rule
+from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Not, Predicate, Rule
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -407,7 +406,7 @@ CASE_FIELD_DOCS = {
 
 
 def case_format() -> str:
-    schema = case_schema()
+    schema = case_json_schema()
     lines = [_notice("the JSON Schema that `calfrehab schema` prints"), ""]
     lines += [
         "The schema's own summary of the rules that span fields:",
@@ -656,7 +655,7 @@ class _Describer:
         short = c.fact.rsplit(".", 1)[-1] if "." in c.fact else c.fact
         return f"{text} ({short}: {meaning})" if meaning else text
 
-    def when(self, cond: Condition, depth: int = 0) -> list[str]:
+    def when(self, cond: Predicate, depth: int = 0) -> list[str]:
         pad = "  " * depth
         if isinstance(cond, Compare):
             return [f"{pad}- {self.compare(cond)}"]

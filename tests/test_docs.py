@@ -20,9 +20,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from calfrehab.cli.case_cmds import case_schema
 from calfrehab.cli.main import cli
-from calfrehab.engine.api import compile_rules
+from calfrehab.engine.api import case_json_schema, compile_rules
 from calfrehab.engine.explanation.document import decision_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +110,7 @@ def test_every_shipped_rule_has_a_source_and_a_section_in_the_clinical_basis() -
 
 def test_case_format_page_lists_every_schema_field() -> None:
     page = (DOCS / "case-format.md").read_text(encoding="utf-8")
-    missing = [f"{obj}.{field}" for obj, field in _schema_fields(case_schema())
+    missing = [f"{obj}.{field}" for obj, field in _schema_fields(case_json_schema())
                if f"| `{field}` |" not in page]
     assert not missing, f"docs/case-format.md lacks fields: {', '.join(missing)}"
 

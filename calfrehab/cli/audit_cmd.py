@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import sys
-import textwrap
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -19,11 +18,16 @@ from typing import Any, TypeVar
 import click
 
 from calfrehab.cli.options import domain_errors, json_option, rules_option
-from calfrehab.cli.render import COLOURS, DECISION_WORDS, TRACK_TITLES, WIDTH, short_citation
-from calfrehab.engine.errors import CalfrehabError
-from calfrehab.engine.knowledge.loader import load_ladder
-from calfrehab.engine.trail import views as audit_views
-from calfrehab.engine.trail.audit import TRACK_DECISIONS, TRACKS, EntryKind, ExportFormat
+from calfrehab.cli.render import (
+    COLOURS,
+    DECISION_WORDS,
+    TRACK_TITLES,
+    dose,
+    short_citation,
+    wrap,
+)
+from calfrehab.engine import api
+from calfrehab.engine.api import DECISION_KINDS, TRACKS, EntryKind, ExportFormat
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,11 +52,6 @@ def _dump(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
-                         subsequent_indent=indent) or [first or indent]
-
-
 def _when(recorded_at: str, seconds: bool = False) -> str:
     """``2026-11-20T14:03:12.123456Z`` as ``2026-11-20 14:03`` (UTC)."""
     moment = datetime.fromisoformat(recorded_at)
@@ -72,30 +71,20 @@ def _word(decision: object) -> str:
     return DECISION_WORDS.get(decision, str(decision)) if isinstance(decision, str) else "?"
 
 
-def _dose(rx: Mapping[str, Any]) -> str:
-    unit = rx.get("unit", "reps")
-    reps = rx.get("reps", "?")
-    reps_text = {"seconds": f"{reps} s holds", "contacts": f"{reps} contacts",
-                 "minutes": f"{reps} min"}.get(unit, f"{reps}")
-    load = rx.get("load_kg")
-    weight = f"+{load:g} kg" if isinstance(load, int | float) and load else "bodyweight"
-    return f"{rx.get('sets', '?')} × {reps_text}, {weight}"
-
-
 def _rx(rx: Mapping[str, Any] | None) -> str:
     if rx is None:
         return "-"
     # A stored `current` has only the id; show the plain name the rules in
     # force give it (the stored `next` carries its own).
     name = rx.get("name") or _exercise_name(str(rx.get("exercise")))
-    return f"{name}, {_dose(rx)}"
+    return f"{name}, {dose(rx)}"
 
 
 @functools.cache
 def _exercise_names() -> dict[str, str]:
     try:
-        return {k: v.name for k, v in load_ladder().exercises.items()}
-    except CalfrehabError:
+        return {k: v.name for k, v in api.load_ladder().exercises.items()}
+    except api.CalfrehabError:
         return {}  # a name is a nicety; the id is shown instead
 
 
@@ -146,8 +135,8 @@ def list_(case_id: str | None, since: datetime | None, kind: EntryKind | None,
 
         calfrehab audit list --since 2026-11-01 --kind decision
     """
-    with audit_views.open_existing(audit_path) as trail:
-        rows = audit_views.list_rows(trail, case_id, since.date() if since else None, kind)
+    with api.open_trail(audit_path) as trail:
+        rows = api.list_audit(trail, case_id, since.date() if since else None, kind)
     if as_json:
         _dump(rows)
         return
@@ -212,8 +201,8 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
 
         calfrehab audit show 48d0d212
     """
-    with audit_views.open_existing(audit_path) as trail:
-        data = audit_views.show(trail, decision_id)
+    with api.open_trail(audit_path) as trail:
+        data = api.show_decision(trail, decision_id)
     if as_json:
         _dump(data)
     else:
@@ -258,33 +247,33 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
             decision = td.get("decision")
             lines.append(f"{TRACK_TITLES[track]}: {style(_word(decision), decision)}")
             if isinstance(td.get("current"), Mapping):
-                lines += _wrap(_rx(td["current"]), "        ", "  now   ")
+                lines += wrap(_rx(td["current"]), "        ", "  now   ")
             nxt = td.get("next")
             if isinstance(nxt, Mapping):
-                lines += _wrap(f"{nxt.get('name') or nxt.get('exercise')}, {_dose(nxt)}",
+                lines += wrap(f"{nxt.get('name') or nxt.get('exercise')}, {dose(nxt)}",
                                "        ", "  next  ")
                 extra = "; ".join(str(nxt[k]) for k in ("tempo", "frequency", "surface")
                                   if nxt.get(k))
                 if extra:
-                    lines += _wrap(extra, "        ")
+                    lines += wrap(extra, "        ")
                 for cue in nxt.get("cues") or []:
-                    lines += _wrap(str(cue), "          ", "        - ")
+                    lines += wrap(str(cue), "          ", "        - ")
             elif decision == "regress":
                 lines.append("  next  pause this track")
             lines.append("")
     lines.append("Why")
     for reason in doc.get("reasons") or []:
         cites = "; ".join(short_citation(s) for s in reason.get("sources") or [])
-        lines += _wrap(f"{reason.get('text')} [{cites}]", "    ", "  - ")
+        lines += wrap(f"{reason.get('text')} [{cites}]", "    ", "  - ")
     lines += ["", "Overrides"]
     if not data["overrides"]:
         lines.append("  none recorded")
     for o in data["overrides"]:
         what = (f"{TRACK_TITLES.get(o['track'], o['track'])} → {_word(o['decision'])}"
                 if o["track"] else "the decision as a whole")
-        lines += _wrap(f"{_when(o['recorded_at'])} UTC · {o['clinician']} · {what}",
+        lines += wrap(f"{_when(o['recorded_at'])} UTC · {o['clinician']} · {what}",
                        "      ", "  - ")
-        lines += _wrap(f"reason: {o['reason']}", "      ")
+        lines += wrap(f"reason: {o['reason']}", "      ")
     rb, engine = data["rulebase"], data["engine"]
     durable = f" (durable-rules {engine['durable_rules']})" if engine["durable_rules"] else ""
     lines += [
@@ -297,14 +286,14 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
     if case["sha256_matches"]:
         lines.append(f"  case sha256  {case['sha256'][:12]}…, the case this decision names")
     else:
-        lines += _wrap("WARNING: the stored case does not hash to the case_sha256 the "
+        lines += wrap("WARNING: the stored case does not hash to the case_sha256 the "
                        "decision names", " " * 15, "  case sha256  ")
     if not case["valid"]:
-        lines += _wrap(f"WARNING: the stored case does not pass the current case format "
+        lines += wrap(f"WARNING: the stored case does not pass the current case format "
                        f"({len(case['errors'])} error(s)):", "  ", "  ")
         for e in case["errors"]:
             got = f" (got {e['value']})" if "value" in e else ""
-            lines += _wrap(f"{e['path'] or '(document)'}: {e['message']}{got}", "      ",
+            lines += wrap(f"{e['path'] or '(document)'}: {e['message']}{got}", "      ",
                            "    - ")
     return "\n".join(lines)
 
@@ -328,8 +317,8 @@ def verify(audit_path: Path | None, as_json: bool) -> None:
 
         calfrehab audit verify --audit ./clinic-audit.sqlite3
     """
-    with audit_views.open_existing(audit_path) as trail:
-        report = audit_views.verify_summary(trail)
+    with api.open_trail(audit_path) as trail:
+        report = api.verify_trail(trail)
     if as_json:
         _dump(report)
     elif report["ok"]:
@@ -356,7 +345,7 @@ def verify(audit_path: Path | None, as_json: bool) -> None:
 @click.option("--reason", required=True, help="Why, in a sentence.")
 @click.option("--track", type=click.Choice(TRACKS),
               help="The track overridden (with --decision).")
-@click.option("--decision", "track_decision", type=click.Choice(TRACK_DECISIONS),
+@click.option("--decision", "track_decision", type=click.Choice(DECISION_KINDS),
               help="What the clinician decided for --track.")
 @audit_path_option
 @json_option
@@ -376,8 +365,8 @@ def override(decision_id: str, clinician: str, reason: str, track: str | None,
         calfrehab audit override 48d0d212 --clinician "Dr A. Berg" \\
             --reason "pain 6/10 next morning" --track bent_knee --decision hold
     """
-    with audit_views.open_existing(audit_path) as trail:
-        entry = audit_views.add_override(trail, decision_id, clinician, reason, track,
+    with api.open_trail(audit_path) as trail:
+        entry = api.add_audit_override(trail, decision_id, clinician, reason, track,
                                          track_decision)
     if as_json:
         _dump(entry)
@@ -409,9 +398,9 @@ def export(fmt: ExportFormat, out: Path | None, audit_path: Path | None) -> None
 
         calfrehab audit export --format csv --out audit-2026-11.csv
     """
-    with audit_views.open_existing(audit_path) as trail:
+    with api.open_trail(audit_path) as trail:
         if out is not None:
-            n = audit_views.export_to_file(trail, fmt, out)
+            n = api.export_audit(trail, fmt, out)
             click.echo(f"exported {n} entries to {out}", err=True)
             return
         try:
@@ -446,8 +435,8 @@ def replay(decision_id: str, rules_dir: Path | None, audit_path: Path | None,
 
         calfrehab audit replay 55609168 --rules ./my-clinic-rules
     """
-    with audit_views.open_existing(audit_path) as trail:
-        data = audit_views.replay(trail, decision_id, rules_dir)
+    with api.open_trail(audit_path) as trail:
+        data = api.replay_decision(trail, decision_id, rules_dir)
     if as_json:
         _dump(data)
     else:
@@ -493,8 +482,8 @@ def _render_replay(data: dict[str, Any]) -> str:
         label = "same" if t["same"] else "differs"
         title = TRACK_TITLES.get(t["track"], t["track"])
         lines.append(f"{title}: {label}")
-        lines += _wrap(_track_now(t["then"]), "        ", "  then  ")
-        lines += _wrap(_track_now(t["now"]), "        ", "  now   ")
+        lines += wrap(_track_now(t["then"]), "        ", "  then  ")
+        lines += wrap(_track_now(t["now"]), "        ", "  now   ")
     lines.append("")
     gone, new = data["fired_then_not_now"], data["fired_now_not_then"]
     if not gone and not new:

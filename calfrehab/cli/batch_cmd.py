@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from calfrehab.cli.options import audit_options, domain_errors, rules_option
+from calfrehab.engine import api
 
 FORMAT_CHOICES = ("csv", "jsonl", "json")  # engine.batch.FORMATS, without importing it
 
@@ -63,16 +64,14 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
 
         calfrehab batch examples/batch/ --out week.csv
     """
-    from calfrehab.engine.batch import BatchError, BatchOptions, format_for, run_batch
-
     try:
-        fmt = format_for(out, fmt)
-    except BatchError as exc:
+        fmt = api.format_for(out, fmt)
+    except api.BatchError as exc:
         raise click.UsageError(str(exc)) from None
     if resume and no_record:
         raise click.UsageError("--resume needs the audit trail; it cannot go with --no-record")
 
-    options = BatchOptions(
+    options = api.BatchOptions(
         inputs=inputs, out=out, fmt=fmt, errors_path=errors_path, jobs=jobs,
         rules_dir=rules_dir, record=not no_record, audit_path=audit_path,
         clinician=clinician, resume=resume,
@@ -82,7 +81,7 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
     restore = _on_interrupt(stop, reporter)
     try:
         with reporter:
-            summary = run_batch(options, progress=reporter.update, stop=stop)
+            summary = api.run_batch(options, progress=reporter.update, stop=stop)
     except KeyboardInterrupt:
         click.echo("batch aborted: no output file was written or replaced. Decisions "
                    "recorded so far are in the audit trail; rerun with --resume to "

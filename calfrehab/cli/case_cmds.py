@@ -11,9 +11,6 @@ import click
 from calfrehab.cli.options import audit_options, domain_errors, json_option, rules_option
 from calfrehab.cli.render import render_explain, render_next
 from calfrehab.engine import api
-from calfrehab.engine.casefile.model import Case
-from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
-from calfrehab.engine.errors import CaseValidationError
 
 
 def _expand(paths: tuple[str, ...]) -> list[str]:
@@ -45,12 +42,9 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
     results = []
     for p in _expand(paths):
         try:
-            if p == "-":
-                validate_document(parse_json(sys.stdin.read(), "<stdin>"), "<stdin>")
-            else:
-                read_case_file(Path(p))
+            api.validate_path(p)
             results.append({"file": p, "valid": True, "errors": []})
-        except CaseValidationError as exc:
+        except api.CaseValidationError as exc:
             results.append({"file": p, "valid": False,
                             "errors": [e.as_dict() for e in exc.errors]})
             if not as_json:
@@ -77,21 +71,7 @@ def schema() -> None:
 
         calfrehab schema > case.schema.json
     """
-    click.echo(json.dumps(case_schema(), indent=2, ensure_ascii=False))
-
-
-def case_schema() -> dict[str, object]:
-    schema = Case.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "calfrehab case file, version 1"
-    schema["description"] = (
-        "One patient's calf rehabilitation at one review. Also enforced: dates in sessions "
-        "and assessments not after review_date; each program track's exercise belongs to "
-        "that track; achilles_rupture requires condition.injury_date and condition.management; "
-        "red flags listed once each; heel_raise_test.uninvolved required unless side is both; "
-        "condition dates not after review_date, and surgery_date not before injury_date."
-    )
-    return schema
+    click.echo(json.dumps(api.case_json_schema(), indent=2, ensure_ascii=False))
 
 
 @click.command(name="next")

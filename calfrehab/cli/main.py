@@ -8,7 +8,7 @@ import click
 
 from calfrehab.cli.case_cmds import explain, next_, schema, validate
 from calfrehab.cli.rules_cmd import rules
-from calfrehab.engine.explanation.document import ENGINE_VERSION as __version__
+from calfrehab.engine.api import ENGINE_VERSION as __version__
 
 
 class LazyGroup(click.Group):

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+from calfrehab.engine.api import CalfrehabError, CaseValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
-from calfrehab.engine.api import Decided
-from calfrehab.engine.knowledge.conditions import format_value
+from calfrehab.engine.api import Decided, format_value
 
 WIDTH = 80
 TRACK_TITLES = {
@@ -45,17 +45,25 @@ def _short_forms(decided: Decided) -> dict[str, str]:
     return {s.citation: s.short for s in sources.values() if s.short}
 
 
-def _wrap(text: str, indent: str, first: str | None = None) -> list[str]:
+def wrap(text: str, indent: str, first: str | None = None, *,
+         whole_words: bool = False) -> list[str]:
+    """Fit text to 80 columns; ``first`` is the first line's lead-in.
+    ``whole_words`` never breaks a word or at a hyphen (ids and paths)."""
     return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
-                         subsequent_indent=indent) or [first or indent]
+                         subsequent_indent=indent, break_long_words=not whole_words,
+                         break_on_hyphens=not whole_words) or [first or indent]
 
 
-def _dose(rx: dict[str, Any]) -> str:
+def dose(rx: Mapping[str, Any]) -> str:
+    """``3 × 15, +5 kg`` from a prescription as data; a stored one may lack
+    fields, which show as ``?``."""
     unit = rx.get("unit", "reps")
-    reps = {"seconds": f"{rx['reps']} s holds", "contacts": f"{rx['reps']} contacts",
-            "minutes": f"{rx['reps']} min"}.get(unit, f"{rx['reps']}")
-    load = f"+{rx['load_kg']:g} kg" if rx.get("load_kg") else "bodyweight"
-    return f"{rx['sets']} × {reps}, {load}"
+    reps = rx.get("reps", "?")
+    reps_text = {"seconds": f"{reps} s holds", "contacts": f"{reps} contacts",
+                 "minutes": f"{reps} min"}.get(unit, f"{reps}")
+    load = rx.get("load_kg")
+    weight = f"+{load:g} kg" if isinstance(load, int | float) and load else "bodyweight"
+    return f"{rx.get('sets', '?')} × {reps_text}, {weight}"
 
 
 def render_next(decided: Decided, colour: bool) -> str:
@@ -80,17 +88,17 @@ def render_next(decided: Decided, colour: bool) -> str:
         # What held the track back, right under it (the full list is below).
         for blocker in doc.blockers:
             if blocker.track == track and blocker.rule not in td.rules:
-                lines += _wrap(blocker.text, "        ", "  why   ")
+                lines += wrap(blocker.text, "        ", "  why   ")
         if td.current is not None:
             cur = td.current.model_dump()
             name = names[cur["exercise"]].name if cur["exercise"] in names else cur["exercise"]
-            lines += _wrap(f"{name}, {_dose(cur)}", "        ", "  now   ")
+            lines += wrap(f"{name}, {dose(cur)}", "        ", "  now   ")
         if td.next is not None:
             nxt = td.next.model_dump()
-            lines += _wrap(f"{nxt['name']}, {_dose(nxt)}", "        ", "  next  ")
-            lines += _wrap(f"{nxt['tempo']}; {nxt['frequency']}; {nxt['surface']}", "        ")
+            lines += wrap(f"{nxt['name']}, {dose(nxt)}", "        ", "  next  ")
+            lines += wrap(f"{nxt['tempo']}; {nxt['frequency']}; {nxt['surface']}", "        ")
             for cue in nxt["cues"]:
-                lines += _wrap(cue, "          ", "        - ")
+                lines += wrap(cue, "          ", "        - ")
         elif td.decision == "regress":
             lines.append("  next  pause this track")
         lines.append("")
@@ -98,7 +106,7 @@ def render_next(decided: Decided, colour: bool) -> str:
     shorts = _short_forms(decided)
     for reason in doc.reasons:
         cites = "; ".join(short_citation(s, shorts) for s in reason.sources)
-        lines += _wrap(f"{reason.text} [{cites}]", "    ", "  - ")
+        lines += wrap(f"{reason.text} [{cites}]", "    ", "  - ")
     lines.append("")
     lines.append(f"Rules {doc.rulebase.name} {doc.rulebase.version} "
                  f"(sha256 {doc.rulebase.sha256[:12]}) · decision {doc.decision_id}")
@@ -117,9 +125,9 @@ def render_explain(decided: Decided, data: dict[str, Any]) -> str:
     for f in data["how"]:
         what = f["effect"] or (f"asserted {f['asserted']}" if f["asserted"] else "")
         head = f"  {f['seq']}. "
-        lines += _wrap(f"{f['rule']} — {f['title']} ({what})", " " * len(head), head)
+        lines += wrap(f"{f['rule']} — {f['title']} ({what})", " " * len(head), head)
         for c in f["conditions"]:
-            lines += _wrap(_cond(c), "         ", "       ")
+            lines += wrap(_cond(c), "         ", "       ")
     lines += ["", "WHY-NOT: what would have moved each track that did not progress"]
     if not data["why_not"]:
         lines.append("  every track progressed or started")
@@ -128,14 +136,14 @@ def render_explain(decided: Decided, data: dict[str, Any]) -> str:
         if not w["rules"]:
             lines.append("    no rule could move it")
         for r in w["rules"]:
-            lines += _wrap(f"{r['rule']} — {r['title']}", "      ", "    ")
+            lines += wrap(f"{r['rule']} — {r['title']}", "      ", "    ")
             lines += _failed(r["failed"], "      ")
             for o in r.get("overruled_by", []):
-                lines += _wrap(f"held, but {o['decision']} wins over progress: {o['reason']} "
+                lines += wrap(f"held, but {o['decision']} wins over progress: {o['reason']} "
                                f"({o['rule']})", "          ", "      ")
     lines += ["", "Sources"]
     for s in data["sources"]:
-        lines += _wrap(s["citation"], "      ", f"  [{s['key']}] ")
+        lines += wrap(s["citation"], "      ", f"  [{s['key']}] ")
     lines += ["", "Decision support: the treating clinician decides."]
     return "\n".join(lines)
 
@@ -162,15 +170,15 @@ def _cond(c: dict[str, Any]) -> str:
 def _failed(items: list[dict[str, Any]], indent: str) -> list[str]:
     lines: list[str] = []
     for item in items:
-        lines += _wrap(_cond(item), indent + "    ", indent + "  ")
+        lines += wrap(_cond(item), indent + "    ", indent + "  ")
         for b in item.get("because", []):
             if "failed" in b:
-                lines += _wrap(f"needs {b['rule']}: {b['title']}", indent + "      ",
+                lines += wrap(f"needs {b['rule']}: {b['title']}", indent + "      ",
                                indent + "    ")
                 lines += _failed(b["failed"], indent + "    ")
             else:
-                lines += _wrap(f"set by {b['rule']}: {b['reason']}", indent + "      ",
+                lines += wrap(f"set by {b['rule']}: {b['reason']}", indent + "      ",
                                indent + "    ")
                 for c in b.get("conditions", []):
-                    lines += _wrap(c, indent + "        ", indent + "      ")
+                    lines += wrap(c, indent + "        ", indent + "      ")
     return lines

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,13 @@ import click
 import yaml
 
 from calfrehab.cli.options import domain_errors, json_option, rules_option
+from calfrehab.cli.render import wrap
 from calfrehab.engine import api
-from calfrehab.engine.errors import RuleError
 
 
-def _wrap(text: str, indent: str, first: str | None = None) -> str:
+def _fill(text: str, indent: str, first: str | None = None) -> str:
     """Fit a line to 80 columns; ids and paths are never broken."""
-    return textwrap.fill(text, 80, initial_indent=indent if first is None else first,
-                         subsequent_indent=indent, break_long_words=False,
-                         break_on_hyphens=False)
+    return "\n".join(wrap(text, indent, first, whole_words=True))
 
 
 @click.group()
@@ -64,7 +61,7 @@ def list_(rules_dir: Path | None, as_json: bool) -> None:
         click.echo(row["id"])
         for text in (row["title"], f"applies to: {kinds}; {tracks}",
                      f"sources: {', '.join(row['sources'])}"):
-            click.echo(_wrap(text, "    "))
+            click.echo(_fill(text, "    "))
 
 
 @rules.command()
@@ -113,7 +110,7 @@ def check(directory: Path | None, rules_dir: Path | None) -> None:
     """
     try:
         compiled = api.compile_rules(directory or rules_dir)
-    except RuleError as exc:
+    except api.RuleError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(1)
     click.echo(f"ok: {len(compiled.base.rules)} rules, {len(compiled.instances)} compiled "
@@ -144,9 +141,7 @@ def test_(directory: Path | None, rules_dir: Path | None, as_json: bool) -> None
 
         calfrehab rules test ./my-clinic-rules
     """
-    from calfrehab.engine.ruletest.casetable import run_tables
-
-    report = run_tables(directory or rules_dir)
+    report = api.run_tables(directory or rules_dir)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
         sys.exit(0 if report.ok else 1)
@@ -156,17 +151,17 @@ def test_(directory: Path | None, rules_dir: Path | None, as_json: bool) -> None
         mark = "PASS" if result.passed else "FAIL"
         click.echo(f"{mark} {result.file} :: {result.name}")
         for problem in result.problems:
-            click.echo(_wrap(problem, "       ", "     - "))
+            click.echo(_fill(problem, "       ", "     - "))
     click.echo("")
     if report.uncovered_rules:
-        click.echo(_wrap(f"rules no case fired ({len(report.uncovered_rules)}): "
+        click.echo(_fill(f"rules no case fired ({len(report.uncovered_rules)}): "
                          + ", ".join(report.uncovered_rules), "    ", ""))
     if report.decision_rules_without_negative_case:
-        click.echo(_wrap("decision rules no case shows not firing where one condition fails "
+        click.echo(_fill("decision rules no case shows not firing where one condition fails "
                          f"({len(report.decision_rules_without_negative_case)}): "
                          + ", ".join(report.decision_rules_without_negative_case), "    ", ""))
     if not report.uncovered_rules and not report.decision_rules_without_negative_case:
-        click.echo(_wrap(f"coverage: all {report.rule_count} rules fired; every decision rule "
+        click.echo(_fill(f"coverage: all {report.rule_count} rules fired; every decision rule "
                          "also shown not firing where one condition fails", "    ", ""))
     click.echo(f"{report.passed} passed, {report.failed} failed")
     sys.exit(0 if report.ok else 1)

@@ -1,15 +1,20 @@
-"""The calfrehab library. Layers, lowest first; a layer imports only below it.
+"""The calfrehab library. Layers, lowest first; a layer imports only below it
+(``tests/test_layers.py`` reads this list and checks every import).
 
-- ``vocabulary``, ``errors``: the contract's names (tracks, decisions, rungs,
-  exercise ids) and the domain errors.
-- ``casefile``: case-file models, validation, document paths.
+- ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``safeio``, ``textsafe``:
+  the contract's names (tracks, decision kinds, outcomes, rungs, exercise
+  ids), the domain errors, and the shared utilities (canonical JSON and
+  hashes, the clock, safe file I/O, text safe for a terminal or a CSV cell).
+- ``casefile``: case-file models, their JSON Schema, validation, document paths.
 - ``knowledge``: rule language, loader, ladder, fact catalogue, conditions,
   compiler.
 - ``inference``: fact computation, the durable-rules driver (runs rulesets,
   records firings) and the safety policy (conflicts, ladder moves, prescribe).
 - ``explanation``: the decision document, reasons, HOW / WHY-NOT.
+- ``pipeline``: one case through all of the above; reasoners cached per rules
+  directory.
 - ``trail``: the audit trail and its views.
-- ``ruletest``: case tables that test a knowledge base as data.
-- ``batch``: many cases, worker processes, resume.
-- ``api``: the public face; the CLI calls nothing else.
+- ``ruletest``, ``batch``: case tables that test a knowledge base as data;
+  many cases, worker processes, resume.
+- ``api``: the public face (``docs/api.md``); the CLI imports nothing else.
 """

@@ -1,102 +1,154 @@
-"""The library's front door: prepare a rule base once, decide many cases.
+"""The library's public API: everything the CLI (or a clinic's own program) uses.
 
-The CLI calls these functions and nothing deeper, so everything it can do
-a clinic's own program can do too.
+The CLI imports this module and nothing deeper (``tests/test_layers.py``
+checks it), so whatever the command line can do, a program can do too, and
+the modules behind it can be rearranged without breaking either. The
+reference is ``docs/api.md``.
+
+- Deciding: :func:`prepare` a rules directory once, then :func:`decide_path`
+  (or :func:`decide_document`, :func:`decide`) per case; :func:`explanation`
+  gives HOW / WHY-NOT as data; :func:`record` appends to the audit trail.
+- Case files: :func:`validate_path`, :func:`case_json_schema`.
+- Rules: :func:`compile_rules`, :func:`load_ladder`, :func:`run_tables`.
+- The audit trail: :func:`open_trail` and the views on it.
+- Batches: :class:`BatchOptions`, :func:`run_batch`.
+- The contract's vocabulary and the domain errors.
+
+The audit trail, batch and case-table names load on first use (PEP 562), so
+``calfrehab next`` does not pay for modules it does not run.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.canonical import case_sha256
-from calfrehab.engine.casefile.model import Case
-from calfrehab.engine.casefile.validation import (
-    parse_json,
-    read_case_file,
-    validate_document,
+from calfrehab.engine.casefile.model import Case, case_json_schema
+from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
+from calfrehab.engine.errors import CalfrehabError, CaseValidationError, RuleError
+from calfrehab.engine.explanation.document import (
+    ENGINE_VERSION,
+    DecisionDocument,
+    decision_json_schema,
 )
-from calfrehab.engine.explanation.document import DecisionDocument, build_document
-from calfrehab.engine.inference.driver import Evaluation, Reasoner
-from calfrehab.engine.knowledge.compiler import CompiledRuleBase, compile_rulebase
-from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
+from calfrehab.engine.knowledge.conditions import format_value
+from calfrehab.engine.knowledge.loader import load_ladder
+from calfrehab.engine.pipeline import (
+    Decided,
+    compile_rules,
+    decide,
+    decide_document,
+    decide_path,
+    explanation,
+    prepare,
+)
+from calfrehab.engine.vocabulary import (
+    DECISION_KINDS,
+    TRACKS,
+    DecisionKind,
+    Outcome,
+    TrackName,
+)
 
 if TYPE_CHECKING:
-    from calfrehab.engine.explanation.explain import Explainer
+    from calfrehab.engine.batch import (
+        BatchError,
+        BatchOptions,
+        BatchSummary,
+        format_for,
+        run_batch,
+    )
+    from calfrehab.engine.ruletest.casetable import run_tables
+    from calfrehab.engine.trail.audit import EntryKind, ExportFormat
+    from calfrehab.engine.trail.views import add_override as add_audit_override
+    from calfrehab.engine.trail.views import export_to_file as export_audit
+    from calfrehab.engine.trail.views import list_rows as list_audit
+    from calfrehab.engine.trail.views import open_existing as open_trail
+    from calfrehab.engine.trail.views import replay as replay_decision
+    from calfrehab.engine.trail.views import show as show_decision
+    from calfrehab.engine.trail.views import verify_summary as verify_trail
+
+__all__ = [
+    "DECISION_KINDS",
+    "ENGINE_VERSION",
+    "TRACKS",
+    "BatchError",
+    "BatchOptions",
+    "BatchSummary",
+    "CalfrehabError",
+    "Case",
+    "CaseValidationError",
+    "Decided",
+    "DecisionDocument",
+    "DecisionKind",
+    "EntryKind",
+    "ExportFormat",
+    "Outcome",
+    "RuleError",
+    "TrackName",
+    "add_audit_override",
+    "case_json_schema",
+    "compile_rules",
+    "decide",
+    "decide_document",
+    "decide_path",
+    "decision_json_schema",
+    "explanation",
+    "export_audit",
+    "format_for",
+    "format_value",
+    "list_audit",
+    "load_ladder",
+    "open_trail",
+    "prepare",
+    "record",
+    "replay_decision",
+    "run_batch",
+    "run_tables",
+    "show_decision",
+    "validate_path",
+    "verify_trail",
+]
+
+# Names served on first use: public name -> (module, name there).
+_LAZY: dict[str, tuple[str, str]] = {
+    "BatchError": ("calfrehab.engine.batch", "BatchError"),
+    "BatchOptions": ("calfrehab.engine.batch", "BatchOptions"),
+    "BatchSummary": ("calfrehab.engine.batch", "BatchSummary"),
+    "format_for": ("calfrehab.engine.batch", "format_for"),
+    "run_batch": ("calfrehab.engine.batch", "run_batch"),
+    "run_tables": ("calfrehab.engine.ruletest.casetable", "run_tables"),
+    "EntryKind": ("calfrehab.engine.trail.audit", "EntryKind"),
+    "ExportFormat": ("calfrehab.engine.trail.audit", "ExportFormat"),
+    "add_audit_override": ("calfrehab.engine.trail.views", "add_override"),
+    "export_audit": ("calfrehab.engine.trail.views", "export_to_file"),
+    "list_audit": ("calfrehab.engine.trail.views", "list_rows"),
+    "open_trail": ("calfrehab.engine.trail.views", "open_existing"),
+    "replay_decision": ("calfrehab.engine.trail.views", "replay"),
+    "show_decision": ("calfrehab.engine.trail.views", "show"),
+    "verify_trail": ("calfrehab.engine.trail.views", "verify_summary"),
+}
 
 
-@dataclass
-class Decided:
-    """One decided case: the case, its raw document, the evaluation and
-    the decision document."""
-
-    case: Case
-    document: dict[str, Any]
-    evaluation: Evaluation
-    decision: DecisionDocument
-
-    def explainer(self) -> Explainer:
-        # Imported here: deciding a case does not need the explainer.
-        from calfrehab.engine.explanation.explain import Explainer
-
-        return Explainer(self.evaluation)
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # once loaded, a plain module attribute
+    return value
 
 
-_REASONERS: dict[tuple[str, str], Reasoner] = {}
-_LOCK = threading.Lock()
-
-
-def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
-    return compile_rulebase(load_rulebase(rules_dir))
-
-
-def prepare(rules_dir: Path | None = None) -> Reasoner:
-    """The reasoner for a rules directory, compiled once per process (and
-    again only if the directory's contents change)."""
-    directory = (Path(rules_dir) if rules_dir is not None else default_rules_dir()).resolve()
-    sha = rulebase_sha256(directory) if directory.is_dir() else ""
-    key = (str(directory), sha)
-    with _LOCK:
-        reasoner = _REASONERS.get(key)
-        if reasoner is None:
-            reasoner = Reasoner(compile_rules(directory))
-            _REASONERS[key] = reasoner
-        return reasoner
-
-
-def decide(case: Case, document: dict[str, Any], reasoner: Reasoner) -> Decided:
-    evaluation = reasoner.evaluate(case)
-    decision = build_document(evaluation, case_sha256(document))
-    return Decided(case, document, evaluation, decision)
-
-
-def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -> Decided:
-    case = validate_document(document, source)
-    return decide(case, document, reasoner)
-
-
-def decide_path(path: str | Path, reasoner: Reasoner) -> Decided:
-    """Decide a case file; ``-`` reads standard input."""
+def validate_path(path: str | Path) -> Case:
+    """Validate a case file; ``-`` reads standard input. Raises
+    :class:`CaseValidationError` with every error of the file."""
     if str(path) == "-":
-        doc = parse_json(sys.stdin.read(), "<stdin>")
-        return decide_document(doc, reasoner, "<stdin>")
-    case, doc = read_case_file(Path(path))
-    return decide(case, doc, reasoner)
-
-
-def explanation(decided: Decided) -> dict[str, Any]:
-    """HOW, WHY-NOT and sources as data (what ``explain --json`` prints)."""
-    ex = decided.explainer()
-    return {
-        "schema_version": 1,
-        "decision": decided.decision.model_dump(mode="json"),
-        "how": ex.how(),
-        "why_not": ex.why_not(),
-        "sources": ex.sources(),
-    }
+        return validate_document(parse_json(sys.stdin.read(), "<stdin>"), "<stdin>")
+    case, _ = read_case_file(Path(path))
+    return case
 
 
 def record(decided: list[Decided], audit_path: Path | None, clinician: str | None) -> None:

@@ -12,7 +12,7 @@ How it is built, and why:
 * **Workers.** ``jobs > 1`` starts worker processes with the ``forkserver``
   start method where the platform has it (``spawn`` elsewhere). durable-rules
   keeps its state in one host per process, so each worker prepares its own
-  engine (:func:`calfrehab.engine.api.prepare`) once, in its initializer;
+  engine (:func:`calfrehab.engine.pipeline.prepare`) once, in its initializer;
   ``fork`` is not used, because a child would inherit the parent's open
   SQLite connection and any durable-rules state mid-use. The forkserver
   preloads this module, so a worker starts as a fork of a process that has
@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TextIO
 
-from calfrehab.engine import api
+from calfrehab.engine import pipeline
 from calfrehab.engine.canonical import case_sha256
 from calfrehab.engine.casefile.validation import parse_json, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError
@@ -327,7 +327,7 @@ def _init_worker(rules_dir: Path | None, fmt: str, record: bool, child: bool = T
         # Ctrl-C reaches the whole process group; only the parent decides
         # how to stop, and it lets the workers finish their chunk.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER = (api.prepare(rules_dir), fmt, record)
+    _WORKER = (pipeline.prepare(rules_dir), fmt, record)
     if child:
         # The worker process is the batch's own: keep the engine and the
         # imports out of every later collection, and collect rarely.
@@ -359,7 +359,7 @@ def _decide_item(item: Item) -> _Result:
         stage = "invalid"
         case = validate_document(doc, where)
         stage = "engine"
-        decided = api.decide(case, doc, engine)
+        decided = pipeline.decide(case, doc, engine)
         decision = decided.decision.model_dump(mode="json")
     except CaseValidationError as exc:
         return _Bad(item.seq, item.file, item.line, stage,
@@ -789,10 +789,10 @@ class _Run:
         # Compiling here checks the rules once, with a clean message, before
         # any worker starts, and gives the rule base's sha256 for --resume.
         if self.jobs == 1:
-            self.rulebase_sha = api.prepare(opts.rules_dir).compiled.sha256
+            self.rulebase_sha = pipeline.prepare(opts.rules_dir).compiled.sha256
             size = opts.chunk_size or 16
         else:
-            self.rulebase_sha = api.compile_rules(opts.rules_dir).sha256
+            self.rulebase_sha = pipeline.compile_rules(opts.rules_dir).sha256
             size = opts.chunk_size or max(1, min(64, math.ceil(total / (self.jobs * 4))))
 
         out = _OutputWriter(opts.out, self.fmt)

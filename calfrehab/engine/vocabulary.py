@@ -1,15 +1,18 @@
-"""The exercise ids and tracks of the case-file contract.
+"""The contract's names: tracks, decision kinds, outcomes, rungs, exercise ids.
 
-Ids, tracks and rung numbers are part of the contract in
-``shared/spec/exercise-ladder.md``: case files and decisions name them, so
-they are fixed here. Everything that a clinic may change about them (plain
+They are part of the contract in ``shared/spec/`` (exercise-ladder.md,
+decision-format.md): case files, rule files, decision documents and the
+audit trail name them, so they are spelled here once and imported
+everywhere else. Everything that a clinic may change about them (plain
 names, dosages, cues, load steps) lives in the rule files' ladder.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Final, Literal, get_args
+
+from pydantic import Field
 
 
 class Track(StrEnum):
@@ -19,8 +22,24 @@ class Track(StrEnum):
 
 
 TrackName = Literal["straight_knee", "bent_knee", "energy_storage"]
-TRACKS: tuple[TrackName, ...] = ("straight_knee", "bent_knee", "energy_storage")
-STRENGTH_TRACKS: tuple[TrackName, ...] = ("straight_knee", "bent_knee")
+# In the contract's order: decision documents list tracks in this order.
+TRACKS: Final[tuple[TrackName, ...]] = get_args(TrackName)
+STRENGTH_TRACKS: Final[tuple[TrackName, ...]] = ("straight_knee", "bent_knee")
+
+# What a decision document says for one track (decision-format.md).
+DecisionKind = Literal["progress", "hold", "regress", "start", "not_started", "refer"]
+DECISION_KINDS: Final[tuple[DecisionKind, ...]] = get_args(DecisionKind)
+# What a rule's ``then: {decision: ...}`` may say; "not_started" and "refer"
+# are reached otherwise (no start rule fired; ``then: {refer: true}``).
+RuleDecision = Literal["progress", "hold", "regress", "start"]
+# The straight-knee track always runs, so it is never "start"ed or
+# "not_started" (decision-format.md).
+StraightKneeDecision = Literal["progress", "hold", "regress", "refer"]
+STRAIGHT_KNEE_DECISIONS: Final[tuple[StraightKneeDecision, ...]] = get_args(StraightKneeDecision)
+
+# A decision document's outcome for the whole case.
+Outcome = Literal["continue", "refer"]
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 
 ExerciseId = Literal[
     "isometric_heel_raise_hold",
@@ -53,8 +72,14 @@ EXERCISES: dict[str, tuple[TrackName, int]] = {
     "return_to_running": ("energy_storage", 6),
 }
 
+EXERCISE_IDS: Final[tuple[ExerciseId, ...]] = get_args(ExerciseId)
 ISOMETRIC_EXERCISES = frozenset({"isometric_heel_raise_hold", "isometric_bent_knee_hold"})
-LOADED_RUNG = 3
+# Rungs number the ladder from the isometric hold (0) to running (6); the
+# strength tracks end at the loaded rung, where progression adds load.
+FIRST_RUNG: Final = 0
+LOADED_RUNG: Final = 3
+LAST_RUNG: Final = 6
+Rung = Annotated[int, Field(ge=FIRST_RUNG, le=LAST_RUNG)]
 
 
 def track_of(exercise: str) -> TrackName:

@@ -156,3 +156,18 @@ class Case(_Strict):
 
     def assessments_by_date(self) -> list[Assessment]:
         return sorted(self.assessments, key=lambda a: a.date)
+
+
+def case_json_schema() -> dict[str, Any]:
+    """The published JSON Schema of the case file (``calfrehab schema``)."""
+    schema = Case.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "calfrehab case file, version 1"
+    schema["description"] = (
+        "One patient's calf rehabilitation at one review. Also enforced: dates in sessions "
+        "and assessments not after review_date; each program track's exercise belongs to "
+        "that track; achilles_rupture requires condition.injury_date and condition.management; "
+        "red flags listed once each; heel_raise_test.uninvolved required unless side is both; "
+        "condition dates not after review_date, and surgery_date not before injury_date."
+    )
+    return schema

@@ -18,6 +18,7 @@ from calfrehab.engine.casefile.model import Prescription
 from calfrehab.engine.inference.driver import Evaluation, render_reason
 from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.knowledge.ladder import NextPrescription
+from calfrehab.engine.vocabulary import DecisionKind, Outcome, TrackName
 
 DECISION_SCHEMA_VERSION = 1
 DISCLAIMER = (
@@ -49,7 +50,7 @@ class Current(_Doc):
 
 
 class TrackDecision(_Doc):
-    decision: Literal["progress", "hold", "regress", "start", "not_started", "refer"]
+    decision: DecisionKind
     current: Current | None
     next: NextPrescription | None
     rules: list[str] = Field(description="rules whose decision this is")
@@ -87,8 +88,8 @@ class DecisionDocument(_Doc):
     case_id: str
     case_sha256: str
     review_date: str
-    outcome: Literal["continue", "refer"]
-    tracks: dict[Literal["straight_knee", "bent_knee", "energy_storage"], TrackDecision]
+    outcome: Outcome
+    tracks: dict[TrackName, TrackDecision]
     reasons: list[Reason] = Field(min_length=1)
     blockers: list[Blocker]
     firings: list[Firing]

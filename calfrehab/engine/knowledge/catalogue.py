@@ -21,7 +21,7 @@ from calfrehab.engine.casefile.model import (
     RedFlag,
     Side,
 )
-from calfrehab.engine.vocabulary import EXERCISES, TRACKS
+from calfrehab.engine.vocabulary import DECISION_KINDS, EXERCISE_IDS, TRACKS
 
 FactType = Literal["bool", "int", "number", "str"]
 FactValue = bool | int | float | str
@@ -101,7 +101,7 @@ CASE_FACTS: tuple[FactSpec, ...] = (
 TRACK_FACT_TEMPLATES: tuple[FactSpec, ...] = (
     FactSpec("started", "bool", "the track has a current prescription"),
     FactSpec("rung", "int", "rung of the current exercise"),
-    _enum("exercise", "current exercise id", tuple(EXERCISES)),
+    _enum("exercise", "current exercise id", EXERCISE_IDS),
     FactSpec("load_kg", "number", "current external load"),
     FactSpec("load_bw_ratio", "number", "current external load / body mass"),
     FactSpec("sets", "int", "prescribed sets"),
@@ -121,9 +121,9 @@ TRACK_FACT_TEMPLATES: tuple[FactSpec, ...] = (
 # Facts set after the decision, for the prescription phase.
 PRESCRIBE_FACT_TEMPLATES: tuple[FactSpec, ...] = (
     _enum("decision", "decision for the track",
-          ("progress", "hold", "regress", "start", "not_started", "refer")),
+          DECISION_KINDS),
     FactSpec("next_rung", "int", "rung of the next prescription"),
-    _enum("next_exercise", "next exercise id", tuple(EXERCISES)),
+    _enum("next_exercise", "next exercise id", EXERCISE_IDS),
 )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from calfrehab.engine.errors import RuleError, RuleProblem
 from calfrehab.engine.knowledge.catalogue import FactSpec, base_fact_specs, prescribe_fact_specs
 from calfrehab.engine.knowledge.conditions import (
+    FLIP,
     AllOf,
     AnyOf,
     Atom,
@@ -33,7 +34,7 @@ from calfrehab.engine.knowledge.conditions import (
 )
 from calfrehab.engine.knowledge.conditions import to_dnf as _to_dnf
 from calfrehab.engine.knowledge.loader import LocatedRule, RuleBase
-from calfrehab.engine.knowledge.rulelang import All, Compare, Condition, Not, Rule
+from calfrehab.engine.knowledge.rulelang import All, Compare, Not, Predicate, Rule
 
 CONDITION_KINDS = base_fact_specs()["condition.kind"].choices or ()
 SINK = "__calfrehab_sink__"
@@ -215,7 +216,7 @@ class _Checker:
     def _known(self) -> list[str]:
         return [*self.base_specs, *self.derived, *self.rx_specs]
 
-    def cond(self, lr: LocatedRule, c: Condition, track: str | None) -> Cond | None:
+    def cond(self, lr: LocatedRule, c: Predicate, track: str | None) -> Cond | None:
         if isinstance(c, Compare):
             return self.leaf(lr, c, track)
         if isinstance(c, Not):
@@ -410,7 +411,7 @@ def _disjuncts(key: str, inst: Instance) -> list[Disjunct]:
         tests: dict[str, list[dict[str, Any]]] = {f: [] for f in facts}
         for atom in conj:
             if atom.other and order[atom.other] > order[atom.fact]:
-                atom = Atom(atom.other, _FLIP[atom.op], atom.value, atom.fact, atom.derived)
+                atom = Atom(atom.other, FLIP[atom.op], atom.value, atom.fact, atom.derived)
             if atom.other:
                 tests[atom.other].append({"$ex": {"v": 1}})
             tests[atom.fact] += _pattern_tests(atom, alias_of)
@@ -426,5 +427,3 @@ def _disjuncts(key: str, inst: Instance) -> list[Disjunct]:
         out.append(Disjunct(f"{key}#{i}", tuple((alias_of[f], f) for f in facts), definition))
     return out
 
-
-_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}

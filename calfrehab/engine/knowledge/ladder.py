@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from calfrehab.engine.casefile.model import Prescription as CurrentPrescription
-from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS
+from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS, Rung, TrackName
 
 Unit = Literal["reps", "seconds", "contacts", "minutes"]
 Range = Literal["floor", "off_step", "none"]
@@ -25,7 +25,7 @@ class _Model(BaseModel):
 
 
 class RungDose(_Model):
-    rung: Annotated[int, Field(ge=0, le=6)]
+    rung: Rung
     exercise: str
     sets: Annotated[int, Field(ge=1, le=10)]
     reps: Annotated[int, Field(ge=1, le=50)]
@@ -93,7 +93,7 @@ class ExerciseInfo(_Model):
 
 class Ladder(_Model):
     exercises: dict[str, ExerciseInfo]
-    tracks: dict[Literal["straight_knee", "bent_knee", "energy_storage"], LadderTrack]
+    tracks: dict[TrackName, LadderTrack]
     load: LoadRules
 
     @model_validator(mode="after")

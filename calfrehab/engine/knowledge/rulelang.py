@@ -22,14 +22,14 @@ prescription. The reference is ``docs/rule-language.md``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from calfrehab.engine.vocabulary import RuleDecision, Rung, TrackName
+
 Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists", "missing"]
 Literal_ = bool | int | float | str
-TrackName = Literal["straight_knee", "bent_knee", "energy_storage"]
-DecisionName = Literal["progress", "hold", "regress", "start"]
 
 
 class _Model(BaseModel):
@@ -57,18 +57,18 @@ class Compare(_Model):
 
 
 class All(_Model):
-    all: list[Condition] = Field(min_length=1)
+    all: list[Predicate] = Field(min_length=1)
 
 
 class Any_(_Model):
-    any: list[Condition] = Field(min_length=1)
+    any: list[Predicate] = Field(min_length=1)
 
 
 class Not(_Model):
-    not_: Condition = Field(alias="not")
+    not_: Predicate = Field(alias="not")
 
 
-Condition = Annotated[Union[Compare, All, Any_, Not], Field(union_mode="left_to_right")]  # noqa: UP007
+Predicate = Annotated[Union[Compare, All, Any_, Not], Field(union_mode="left_to_right")]  # noqa: UP007
 
 
 class Prescribe(_Model):
@@ -83,9 +83,9 @@ class Prescribe(_Model):
 
 class Then(_Model):
     assert_: str | None = Field(default=None, alias="assert")
-    decision: DecisionName | None = None
+    decision: RuleDecision | None = None
     # With `decision: start`: the rung the track starts on.
-    rung: Annotated[int, Field(ge=0, le=6)] | None = None
+    rung: Rung | None = None
     refer: bool | None = None
     prescribe: Prescribe | None = None
 
@@ -113,7 +113,7 @@ class Rule(_Model):
     priority: Annotated[int, Field(ge=0, le=1000)] = 100
     phase: Literal["decide", "prescribe"] = "decide"
     reason: str | None = None
-    when: Condition
+    when: Predicate
     then: Then
 
 
@@ -151,10 +151,3 @@ Any_.model_rebuild()
 Not.model_rebuild()
 Then.model_rebuild()
 Rule.model_rebuild()
-
-
-def condition_from(data: Any) -> Condition:
-    from pydantic import TypeAdapter
-
-    result: Condition = TypeAdapter(Condition).validate_python(data)
-    return result

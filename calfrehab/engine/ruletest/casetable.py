@@ -50,14 +50,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from calfrehab.engine import api
+from calfrehab.engine import pipeline
 from calfrehab.engine.casefile.docpath import PathError, format_path, remove_path, set_path
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
 from calfrehab.engine.explanation.explain import Explainer, blocking_leaves
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
-from calfrehab.engine.vocabulary import TRACKS
+from calfrehab.engine.vocabulary import TRACKS, DecisionKind, Outcome, StraightKneeDecision
 
 CASES_DIR = "cases"
 # The C safe loader when PyYAML has libyaml (tables are long; same result).
@@ -65,19 +65,16 @@ _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TABLE_GLOB = "*.cases.yaml"
 TABLE_LEVEL = "(table)"
 
-StrengthDecision = Literal["progress", "hold", "regress", "refer"]
-TrackDecision = Literal["progress", "hold", "regress", "start", "not_started", "refer"]
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Expect(_Model):
-    outcome: Literal["continue", "refer"] | None = None
-    straight_knee: StrengthDecision | None = None
-    bent_knee: TrackDecision | None = None
-    energy_storage: TrackDecision | None = None
+    outcome: Outcome | None = None
+    straight_knee: StraightKneeDecision | None = None
+    bent_knee: DecisionKind | None = None
+    energy_storage: DecisionKind | None = None
 
 
 class NextExpect(_Model):
@@ -331,7 +328,7 @@ def run_case(
     except PathError as exc:
         return CaseResult(file, case.name, False, [*problems, f"bad change: {exc}"])
     try:
-        decided = api.decide_document(doc, reasoner, f"{file}::{case.name}")
+        decided = pipeline.decide_document(doc, reasoner, f"{file}::{case.name}")
     except CaseValidationError as exc:
         return CaseResult(file, case.name, False,
                           [*problems, f"invalid case after changes ({len(exc.errors)} error(s))",
@@ -412,7 +409,7 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
     A rules directory that does not load or compile raises RuleError (as
     every command does); problems in the tables are failed results."""
     directory = Path(rules_dir) if rules_dir is not None else default_rules_dir()
-    reasoner = api.prepare(directory)
+    reasoner = pipeline.prepare(directory)
     compiled = reasoner.compiled
     keys = _RuleKeys.of(compiled)
     report = TableReport(directory, rule_count=len(compiled.base.rules))

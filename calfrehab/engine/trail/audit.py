@@ -48,6 +48,7 @@ from typing import Any, Final, Literal, TextIO, cast
 from calfrehab.engine.canonical import canonical_bytes, canonical_json, sha256_hex
 from calfrehab.engine.clock import Clock, checked_now, utc_now, utc_stamp
 from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.vocabulary import DECISION_KINDS, STRAIGHT_KNEE_DECISIONS, TRACKS
 
 __all__ = [
     "ENTRY_COLUMNS",
@@ -69,12 +70,6 @@ DEFAULT_TIMEOUT_S: Final = 30.0
 EntryKind = Literal["decision", "override"]
 ExportFormat = Literal["jsonl", "csv"]
 
-TRACKS: Final = ("straight_knee", "bent_knee", "energy_storage")
-TRACK_DECISIONS: Final = ("progress", "hold", "regress", "start", "not_started", "refer")
-# decision-format.md: the straight-knee track is always running, so it can
-# be progressed, held, regressed or referred, but never "start"ed or
-# "not_started"; an override must not record a state the format forbids.
-_STRAIGHT_KNEE_DECISIONS: Final = ("progress", "hold", "regress", "refer")
 
 # Column order is part of the format only through the names: the hash is
 # over a JSON object with sorted keys, so reordering columns in a future
@@ -610,7 +605,7 @@ class AuditTrail:
         if track is not None and track not in TRACKS:
             raise AuditError(f"unknown track {track!r}; known tracks: {', '.join(TRACKS)}")
         if decision is not None:
-            allowed = _STRAIGHT_KNEE_DECISIONS if track == "straight_knee" else TRACK_DECISIONS
+            allowed = STRAIGHT_KNEE_DECISIONS if track == "straight_knee" else DECISION_KINDS
             if decision not in allowed:
                 raise AuditError(
                     f"{decision!r} is not a decision for track {track}; "
@@ -875,9 +870,7 @@ CSV_COLUMNS: Final = (
     "decision_id",
     "review_date",
     "outcome",
-    "straight_knee",
-    "bent_knee",
-    "energy_storage",
+    *TRACKS,
     "override_track",
     "override_decision",
     "reason",

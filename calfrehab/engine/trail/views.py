@@ -22,7 +22,6 @@ from typing import Any, Final
 from calfrehab.engine.clock import utc_stamp
 from calfrehab.engine.errors import CaseValidationError
 from calfrehab.engine.trail.audit import (
-    TRACKS,
     AuditEntry,
     AuditError,
     AuditTrail,
@@ -31,6 +30,7 @@ from calfrehab.engine.trail.audit import (
     VerifyReport,
     default_audit_path,
 )
+from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
     "MIN_PREFIX",
@@ -321,15 +321,15 @@ def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[s
     """Decide a stored case again with the rules in ``rules_dir`` (default:
     the shipped rules) and compare with what was decided then. Nothing is
     recorded."""
-    from calfrehab.engine import api
+    from calfrehab.engine import pipeline
     from calfrehab.engine.casefile.validation import validate_document
 
     entry = find_decision(trail, ref)
     if entry.case is None:
         raise AuditError(f"audit entry seq {entry.seq} has no case document to replay")
-    engine = api.prepare(rules_dir)
+    engine = pipeline.prepare(rules_dir)
     case = validate_document(entry.case, f"case {entry.case_id} (audit entry seq {entry.seq})")
-    now = api.decide(case, entry.case, engine).decision.model_dump(mode="json")
+    now = pipeline.decide(case, entry.case, engine).decision.model_dump(mode="json")
     return {
         "entry": entry_summary(entry),
         "decision_id": entry.decision_id,

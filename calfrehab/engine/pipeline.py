@@ -1,0 +1,102 @@
+"""One case through the engine: prepare a rule base once, decide many cases.
+
+Validation, inference and the decision document in one call, with the
+prepared reasoners cached per rules directory. Everything above it (the audit
+trail's replay, case tables, batch, the public :mod:`calfrehab.engine.api`)
+decides through these functions, so they all decide alike.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from calfrehab.engine.canonical import case_sha256
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.validation import (
+    parse_json,
+    read_case_file,
+    validate_document,
+)
+from calfrehab.engine.explanation.document import DecisionDocument, build_document
+from calfrehab.engine.inference.driver import Evaluation, Reasoner
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase, compile_rulebase
+from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
+
+if TYPE_CHECKING:
+    from calfrehab.engine.explanation.explain import Explainer
+
+
+@dataclass
+class Decided:
+    """One decided case: the case, its raw document, the evaluation and
+    the decision document."""
+
+    case: Case
+    document: dict[str, Any]
+    evaluation: Evaluation
+    decision: DecisionDocument
+
+    def explainer(self) -> Explainer:
+        # Imported here: deciding a case does not need the explainer.
+        from calfrehab.engine.explanation.explain import Explainer
+
+        return Explainer(self.evaluation)
+
+
+_REASONERS: dict[tuple[str, str], Reasoner] = {}
+_LOCK = threading.Lock()
+
+
+def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
+    return compile_rulebase(load_rulebase(rules_dir))
+
+
+def prepare(rules_dir: Path | None = None) -> Reasoner:
+    """The reasoner for a rules directory, compiled once per process (and
+    again only if the directory's contents change)."""
+    directory = (Path(rules_dir) if rules_dir is not None else default_rules_dir()).resolve()
+    sha = rulebase_sha256(directory) if directory.is_dir() else ""
+    key = (str(directory), sha)
+    with _LOCK:
+        reasoner = _REASONERS.get(key)
+        if reasoner is None:
+            reasoner = Reasoner(compile_rules(directory))
+            _REASONERS[key] = reasoner
+        return reasoner
+
+
+def decide(case: Case, document: dict[str, Any], reasoner: Reasoner) -> Decided:
+    evaluation = reasoner.evaluate(case)
+    decision = build_document(evaluation, case_sha256(document))
+    return Decided(case, document, evaluation, decision)
+
+
+def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -> Decided:
+    case = validate_document(document, source)
+    return decide(case, document, reasoner)
+
+
+def decide_path(path: str | Path, reasoner: Reasoner) -> Decided:
+    """Decide a case file; ``-`` reads standard input."""
+    if str(path) == "-":
+        doc = parse_json(sys.stdin.read(), "<stdin>")
+        return decide_document(doc, reasoner, "<stdin>")
+    case, doc = read_case_file(Path(path))
+    return decide(case, doc, reasoner)
+
+
+def explanation(decided: Decided) -> dict[str, Any]:
+    """HOW, WHY-NOT and sources as data (what ``explain --json`` prints)."""
+    ex = decided.explainer()
+    return {
+        "schema_version": 1,
+        "decision": decided.decision.model_dump(mode="json"),
+        "how": ex.how(),
+        "why_not": ex.why_not(),
+        "sources": ex.sources(),
+    }
+
