@@ -54,7 +54,8 @@ def domain_errors(exit_code: int = 1) -> Callable[[F], F]:
                 sys.exit(1)
             except CalfrehabError as exc:
                 click.echo(f"error: {exc}", err=True)
-                sys.exit(exit_code)
+                # Some errors fix their own status: a refused output is 2.
+                sys.exit(exc.exit_code if exc.exit_code is not None else exit_code)
 
         return inner  # type: ignore[return-value]
 

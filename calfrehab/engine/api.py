@@ -21,12 +21,11 @@ The audit trail, batch and case-table names load on first use (PEP 562), so
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
-from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
+from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
@@ -145,9 +144,7 @@ def __getattr__(name: str) -> Any:
 def validate_path(path: str | Path) -> Case:
     """Validate a case file; ``-`` reads standard input. Raises
     :class:`CaseValidationError` with every error of the file."""
-    if str(path) == "-":
-        return validate_document(parse_json(sys.stdin.read(), "<stdin>"), "<stdin>")
-    case, _ = read_case_file(Path(path))
+    case, _ = read_case_file(path)
     return case
 
 

@@ -63,7 +63,6 @@ import math
 import multiprocessing
 import os
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -72,12 +71,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TextIO
+from typing import Any, Literal, NamedTuple
 
 from calfrehab.engine import pipeline
 from calfrehab.engine.canonical import case_sha256
 from calfrehab.engine.casefile.validation import parse_json, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError
+from calfrehab.engine.safeio import AtomicFile
 from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
@@ -391,36 +391,14 @@ def _decide_chunk(items: list[Item]) -> list[_Result]:
 # ------------------------------------------------------------------ outputs
 
 
-class _AtomicFile:
+class _AtomicFile(AtomicFile):
     """A text file written under a temporary name in the target's
-    directory and moved into place only by :meth:`commit`."""
+    directory and moved into place only by :meth:`commit`: the one atomic
+    writer (:mod:`calfrehab.engine.safeio`), created 0600 because batch
+    output holds patient data."""
 
     def __init__(self, target: Path, newline: str | None = None) -> None:
-        self.target = target
-        directory = target.parent if str(target.parent) else Path(".")
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        except OSError as exc:
-            raise BatchError(f"cannot write {target}: {exc.strerror}") from None
-        self.tmp = Path(tmp)
-        self.fh: TextIO = open(fd, "w", encoding="utf-8", newline=newline)  # noqa: SIM115
-
-    def commit(self) -> None:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        with contextlib.suppress(OSError):
-            # mkstemp creates 0600; give the file the mode a plain open would.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-        os.replace(self.tmp, self.target)
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self.fh.close()
-        with contextlib.suppress(OSError):
-            self.tmp.unlink()
+        super().__init__(target, mode=0o600, text=True, newline=newline)
 
 
 class _OutputWriter:

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 
 class CalfrehabError(Exception):
-    """Base of every error the program reports to a user as a message."""
+    """Base of every error the program reports to a user as a message.
+
+    ``exit_code``, when set, is the exit status the CLI uses for this error
+    whatever the command's default (2: a refused command line)."""
+
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -88,3 +93,25 @@ class EngineError(CalfrehabError):
     def __init__(self, message: str, rule_id: str | None = None) -> None:
         self.rule_id = rule_id
         super().__init__(message)
+
+
+class InputError(CalfrehabError):
+    """An input that is not read: not a regular file, over the size cap, or
+    unreadable. Names the file and why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class UnsafeOutputError(CalfrehabError):
+    """An output that would destroy data (an input, the audit trail, a
+    device, a special file, a symlink); refused before any work is done."""
+
+    exit_code = 2
+
+
+class OutputError(CalfrehabError):
+    """An output that could not be written (disk full, file too large, no
+    permission); names the file. Nothing half-written is left in its place."""

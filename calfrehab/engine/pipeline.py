@@ -8,7 +8,6 @@ decides through these functions, so they all decide alike.
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from calfrehab.engine.canonical import case_sha256
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.casefile.validation import (
-    parse_json,
     read_case_file,
     validate_document,
 )
@@ -82,10 +80,7 @@ def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -
 
 def decide_path(path: str | Path, reasoner: Reasoner) -> Decided:
     """Decide a case file; ``-`` reads standard input."""
-    if str(path) == "-":
-        doc = parse_json(sys.stdin.read(), "<stdin>")
-        return decide_document(doc, reasoner, "<stdin>")
-    case, doc = read_case_file(Path(path))
+    case, doc = read_case_file(path)
     return decide(case, doc, reasoner)
 
 

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ValidationError
 
 from calfrehab.engine.casefile.docpath import format_path
 from calfrehab.engine.casefile.model import SUPPORTED_SCHEMA_VERSIONS, Case, RedFlag
-from calfrehab.engine.errors import CaseValidationError, FieldError
+from calfrehab.engine.errors import CaseValidationError, FieldError, InputError
+from calfrehab.engine.limits import max_input_bytes
+from calfrehab.engine.safeio import read_input_bytes
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS, ExerciseId, exercises_on
 
 KNOWN_RED_FLAGS: tuple[str, ...] = get_args(RedFlag)
@@ -50,6 +52,11 @@ def _reject_constant(name: str) -> Any:
 def parse_json(text: str, source: str) -> Any:
     """Parse JSON text; a syntax error names the line and column."""
     text = text.removeprefix("\ufeff")
+    if text.startswith("\ufeff"):
+        # `next` and `batch` read the same bytes the same way: one mark is an
+        # encoding signature, a second is content no JSON reader accepts.
+        raise CaseValidationError(source, [FieldError(
+            "", "starts with two byte-order marks (U+FEFF); expected at most one")])
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
@@ -325,16 +332,24 @@ def validate_text(text: str, source: str = "<case>") -> tuple[Case, dict[str, An
     return case, doc
 
 
-def read_case_file(path: Path) -> tuple[Case, dict[str, Any]]:
+def read_case_file(path: Path | str) -> tuple[Case, dict[str, Any]]:
+    """Read, parse and validate a case file (``-``: standard input).
+
+    Only a regular file is read, and no more than the input size cap
+    (:mod:`calfrehab.engine.safeio`): a FIFO or ``/dev/zero`` is an error,
+    not a hang."""
+    source = "<stdin>" if str(path) == "-" else str(path)
     try:
-        # utf-8-sig: EHR exports on Windows often start with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
+        data = read_input_bytes(path, cap_bytes=max_input_bytes())
+    except InputError as exc:
+        raise CaseValidationError(source, [FieldError("", exc.reason)]) from None
+    try:
+        # One byte-order mark is allowed (EHR exports on Windows often start
+        # with one); parse_json removes it and refuses a second.
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise CaseValidationError(str(path), [FieldError("", "not UTF-8 text")]) from None
-    except OSError as exc:
-        raise CaseValidationError(
-            str(path), [FieldError("", f"cannot read: {exc.strerror}")]) from None
-    return validate_text(text, str(path))
+        raise CaseValidationError(source, [FieldError("", "not UTF-8 text")]) from None
+    return validate_text(text, source)
 
 
 def is_finite_number(value: Any) -> bool:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO, cast
 
 from calfrehab.engine.clock import utc_stamp
-from calfrehab.engine.errors import CaseValidationError
+from calfrehab.engine.errors import CaseValidationError, OutputError
+from calfrehab.engine.safeio import AtomicFile, check_outputs, shown
 from calfrehab.engine.trail.audit import (
     AuditEntry,
     AuditError,
@@ -372,61 +372,23 @@ def add_override(
 # -------------------------------------------------------------- export
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def export_to_file(trail: AuditTrail, fmt: ExportFormat, out: str | os.PathLike[str]) -> int:
-    """Export the trail to ``out`` atomically: written to a temporary file
-    in the same directory, flushed to disk, then renamed over ``out``, so a
-    reader (or a crash) never sees half an export. Returns the number of
-    entries written. The file is created readable by its owner only: it
-    holds patient data."""
+    """Export the trail to ``out`` atomically, through the one atomic writer
+    (:mod:`calfrehab.engine.safeio`): a temporary file in the same directory,
+    flushed to disk, then renamed over ``out``, so a reader (or a crash)
+    never sees half an export. ``out`` may not be the trail (or its
+    ``-wal``/``-shm``), a device, a special file or a symlink. Returns the
+    number of entries written. The file is created readable by its owner
+    only: it holds patient data."""
     target = Path(out)
     if fmt not in ("jsonl", "csv"):
         raise AuditError(f"unknown export format {fmt!r}; use jsonl or csv")
-    trail_files: Iterable[Path] = (
-        trail.path,
-        trail.path.with_name(trail.path.name + "-wal"),
-        trail.path.with_name(trail.path.name + "-shm"),
-    )
-    if any(_same_file(target, p) for p in trail_files) or target.resolve() == trail.path.resolve():
-        raise AuditError(f"refusing to export over the audit trail itself ({target})")
-    try:
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-        )
-    except OSError as exc:
-        raise AuditError(f"cannot write export {target}: {exc.strerror or exc}") from exc
-    tmp = Path(tmp_name)
-    try:
-        # newline="": the csv writer ends rows in "\n" itself; no translation.
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            written: int = trail.export(fmt, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise AuditError(f"cannot write export {target}: {exc.strerror or exc}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(target.parent)
-    return written
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable on POSIX; not possible (or needed)
-    # everywhere, so best effort.
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
+    check_outputs([target], trail=trail.path)
+    # newline="": the csv writer ends rows in "\n" itself; no translation.
+    with AtomicFile(target, mode=0o600, text=True, newline="") as fh:
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            written: int = trail.export(fmt, cast(TextIO, fh.fh))
+        except OSError as exc:
+            raise OutputError(f"cannot write export {shown(target)}: "
+                              f"{exc.strerror or exc}") from None
+    return written

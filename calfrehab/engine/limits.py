@@ -1,0 +1,48 @@
+"""Program limits (input size cap, rule-engine limits), read once from the
+shipped ``limits.toml`` and overridable per run from the environment.
+
+These protect the program, not the patient: clinical thresholds live in
+``calfrehab/rules/``. Each limit is documented in ``docs/limits.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tomllib
+from importlib.resources import files
+
+from calfrehab.engine.errors import CalfrehabError
+
+# Limit name in limits.toml -> environment variable that overrides it.
+ENV_OVERRIDES: dict[str, str] = {
+    "max_input_bytes": "CALFREHAB_MAX_INPUT_BYTES",
+}
+
+
+@functools.cache
+def _shipped() -> dict[str, int]:
+    text = files("calfrehab.engine").joinpath("limits.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    return {k: int(v) for k, v in data.items()}
+
+
+def limit(name: str) -> int:
+    """The value of one limit: the environment's override, else the shipped
+    value. A malformed override is an error, never silently ignored."""
+    env = ENV_OVERRIDES.get(name)
+    raw = os.environ.get(env) if env else None
+    if raw is None or raw.strip() == "":
+        return _shipped()[name]
+    try:
+        value = int(raw.strip().replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        shown = raw if len(raw) <= 40 else raw[:39] + "…"
+        raise CalfrehabError(f"{env}={shown!r}: expected a whole number greater than 0")
+    return value
+
+
+def max_input_bytes() -> int:
+    return limit("max_input_bytes")
