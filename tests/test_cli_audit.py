@@ -413,11 +413,13 @@ def test_export_csv_to_file_atomically(trail_path: Path, tmp_path: Path) -> None
 @needs_examples
 def test_export_refusals(trail_path: Path, tmp_path: Path) -> None:
     over_trail = run(["audit", "export", "--out", trail_path, "--audit", trail_path])
-    assert over_trail.exit_code == 1 and "audit trail itself" in over_trail.output
+    # Issue 16 item 3: an output that is the trail is refused before any work, exit 2.
+    assert over_trail.exit_code == 2 and "it is the audit trail" in over_trail.output
     assert run(["audit", "verify", "--audit", trail_path]).exit_code == 0
     no_dir = run(["audit", "export", "--out", tmp_path / "nowhere" / "x.jsonl",
                   "--audit", trail_path])
-    assert no_dir.exit_code == 1 and no_dir.output.startswith("error: cannot write export")
+    assert no_dir.exit_code == 1 and no_dir.output.startswith("error: cannot write ")
+    assert "nowhere/x.jsonl" in no_dir.output
     bad_format = run(["audit", "export", "--format", "xml", "--audit", trail_path])
     assert bad_format.exit_code == 2
 
