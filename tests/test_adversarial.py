@@ -179,7 +179,7 @@ def run_row(row: Row, tmp: Path) -> tuple[int, str]:
     full_env = {**os.environ, **env}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "calfrehab", *[os.fsencode(a) for a in args]],
+            [sys.executable, "-m", "calfrehab.cli", *[os.fsencode(a) for a in args]],
             input=_expand(row.stdin, tmp).encode() if row.stdin is not None else None,
             stdin=None if row.stdin is not None else subprocess.DEVNULL,
             capture_output=True, env=full_env, timeout=row.timeout, cwd=tmp,

@@ -1,10 +1,11 @@
 """The calfrehab library. Layers, lowest first; a layer imports only below it
 (``tests/test_layers.py`` reads this list and checks every import).
 
-- ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``safeio``, ``textsafe``:
-  the contract's names (tracks, decision kinds, outcomes, rungs, exercise
-  ids), the domain errors, and the shared utilities (canonical JSON and
-  hashes, the clock, safe file I/O, text safe for a terminal or a CSV cell).
+- ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``limits``, ``safeio``, ``textsafe``:
+  the contract's names (tracks, decision kinds, outcomes, rungs,
+  exercise ids), the domain errors, and the shared utilities (canonical JSON
+  and hashes, the clock, program limits, safe file I/O, text safe for a
+  terminal or a CSV cell).
 - ``casefile``: case-file models, their JSON Schema, validation, document paths.
 - ``knowledge``: rule language, loader, ladder, fact catalogue, conditions,
   compiler.
