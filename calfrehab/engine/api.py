@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
-from calfrehab.engine.casefile.validation import read_case_file
+from calfrehab.engine.casefile.validation import (  # noqa: F401 (validate_document: tests use it)
+    read_case_file,
+    validate_document,
+)
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
