@@ -5,6 +5,7 @@ error handling and its memory discipline."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,19 @@ def test_an_action_that_raises_is_an_engine_error_naming_the_rule(
     monkeypatch.undo()
     # The host is still usable after the failure, with no state left behind.
     assert api.decide_document(doc, reasoner).decision.outcome == "continue"
+
+
+def test_evaluating_warns_nothing() -> None:
+    """No warning per action or per case: durable-rules' own Python host
+    read a deprecated clock on every action (a warning each on Python
+    3.12+); the driver calls its C engine directly."""
+    reasoner = api.prepare(None)
+    docs = [json.loads(p.read_text()) for p in sorted((REPO / "examples").glob("*.json"))]
+    assert len(docs) >= 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for doc in docs:
+            api.decide_document(doc, reasoner)
 
 
 def test_no_case_state_is_left_after_10000_evaluations() -> None:

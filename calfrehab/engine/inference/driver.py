@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,13 @@ from typing import Any
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.inference import policy
-from calfrehab.engine.inference.durable_host import RuleHost, get_host
+from calfrehab.engine.inference.durable_host import (
+    AssertFact,
+    Fire,
+    RuleHost,
+    encode_batch,
+    get_host,
+)
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
@@ -60,6 +65,7 @@ class _Context:
     facts: FactSet = field(default_factory=FactSet)
     stratum: int = 0
     error: tuple[str, BaseException] | None = None
+    sid: str = ""
 
 
 class Reasoner:
@@ -78,28 +84,42 @@ class Reasoner:
             window_sessions=compiled.base.manifest.settings.window_sessions,
             stiffness_window_days=compiled.base.manifest.settings.stiffness_window_days,
         )
-        self._contexts: dict[str, _Context] = {}
-        self._lock = threading.Lock()
         rulesets = compiled.rulesets(self.prefix)
         self.ruleset_names = list(rulesets)
-        actions: dict[str, Any] = {}
-        for rules in rulesets.values():
-            for dkey, definition in rules.items():
-                if dkey in (SINK, TICK):
-                    actions[definition["run"]] = _noop
-                else:
-                    actions[definition["run"]] = self._make_action(dkey)
         # Facts each stratum reads, decided once here, not per case.
         self._reads: list[list[tuple[str, bool, bool]]] = []
         for k, keys in enumerate(compiled.strata):
             self._reads.append(self._plan(compiled.facts_read(keys), k))
         self._rx_reads = self._plan(compiled.facts_read(compiled.prescribe), len(compiled.strata))
-        self._disjunct_aliases = {
+        self._dispatch = self._dispatch_table(rulesets)
+        self.host.register(rulesets, silent=(SINK, TICK))
+
+    def _dispatch_table(
+        self, rulesets: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, tuple[Instance, tuple[tuple[str, str], ...]]]:
+        """durable rule name -> (rule instance, aliases to read its match by).
+
+        The sink and tick rules are not in it: they do nothing. The aliases
+        are those of the instance's last alternative (disjunct), whichever
+        alternative fired: durable's own host dispatched by action name, one
+        per instance, and the firing trace is kept exactly as it was.
+        """
+        aliases = {
             d.key: (inst, d.aliases)
-            for inst in compiled.instances.values()
+            for inst in self.compiled.instances.values()
             for d in inst.disjuncts
         }
-        self.host.register(rulesets, actions)
+        by_action: dict[str, str] = {}
+        for rules in rulesets.values():
+            for dkey, definition in rules.items():
+                if dkey not in (SINK, TICK):
+                    by_action[definition["run"]] = dkey
+        return {
+            dkey: aliases[by_action[definition["run"]]]
+            for rules in rulesets.values()
+            for dkey, definition in rules.items()
+            if dkey not in (SINK, TICK)
+        }
 
     def _plan(self, names: set[str], stratum: int) -> list[tuple[str, bool, bool]]:
         """(fact, is derived flag, flag complete before this stratum)."""
@@ -117,37 +137,36 @@ class Reasoner:
                 plan.append((name, True, complete))
         return plan
 
-    def _make_action(self, dkey: str) -> Any:
-        def action(c: Any) -> None:
-            ctx = self._contexts[str(c.s["sid"])]
-            inst, aliases = self._disjunct_aliases[dkey]
+    def _fire(self, ctx: _Context) -> Fire:
+        dispatch = self._dispatch
+
+        def fire(rule: str, matched: Mapping[str, Any], assert_fact: AssertFact) -> None:
+            target = dispatch.get(rule)
+            if target is None:
+                return  # the sink or the tick
+            inst, aliases = target
             try:
-                self._on_fire(ctx, inst, aliases, c._m or {}, c)
+                self._on_fire(ctx, inst, aliases, matched, assert_fact)
             except BaseException as exc:
-                # durable-rules hands the exception back in the state as a
-                # string; keep the rule and the exception for the caller.
+                # Keep the rule and the exception for the caller.
                 if ctx.error is None:
                     ctx.error = (inst.key, exc)
                 raise
 
-        return action
+        return fire
 
     def _on_fire(
         self, ctx: _Context, inst: Instance, aliases: tuple[tuple[str, str], ...],
-        matched: Mapping[str, Any], c: Any,
+        matched: Mapping[str, Any], assert_fact: AssertFact,
     ) -> None:
         if inst.key in ctx.fired:
             return  # another alternative of the same rule already fired
         ctx.fired.add(inst.key)
         then = inst.rule.then
         known = ctx.facts.facts
-        # Built from the engine's own values, already typed: constructed
-        # without re-validation (the per-case hot path; the documents they
-        # end up in are checked against the schema by the property tests).
         bound = [
-            Binding.model_construct(
-                fact=fact, value=matched.get(alias, {}).get("v"),
-                paths=list(known[fact].sources) if fact in known else [])
+            Binding(fact, matched.get(alias, {}).get("v"),
+                    list(known[fact].sources) if fact in known else [])
             for alias, fact in aliases
         ]
         effect: str | None = None
@@ -163,89 +182,73 @@ class Reasoner:
             ctx.modifiers.setdefault(inst.track, []).append(
                 Modifier(inst.key, inst.rule.priority, then.prescribe))
             effect = "prescribe"
-        ctx.firings.append(Firing.model_construct(
-            seq=len(ctx.firings) + 1, rule=inst.key, rule_id=inst.rule.id, track=inst.track,
-            phase=inst.phase, stratum=inst.stratum, matched=bound, asserted=inst.asserts,
-            effect=effect,
+        ctx.firings.append(Firing(
+            len(ctx.firings) + 1, inst.key, inst.rule.id, inst.track, inst.phase,
+            inst.stratum, bound, inst.asserts, effect,
         ))
         if inst.asserts and inst.asserts not in ctx.flags_true:
             ctx.flags_true.add(inst.asserts)
             # Forward chaining: rules of this stratum waiting on the flag fire.
-            c.assert_fact({"n": inst.asserts, "v": True})
+            assert_fact({"n": inst.asserts, "v": True, "sid": ctx.sid})
 
     def _batch(
         self, sid: str, plan: list[tuple[str, bool, bool]], values: Mapping[str, Any],
         ctx: _Context,
-    ) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = [{"sid": sid, "n": TICK}]
+    ) -> str:
+        """The JSON text of one stratum's facts: the tick, then each fact
+        the stratum reads (a missing value is sent without one, so a rule
+        can test for it; a flag is sent once it is settled or true)."""
+        flags = ctx.flags_true
+        batch: list[tuple[str, Any]] = [(TICK, None)]
         for name, is_flag, complete in plan:
-            fact: dict[str, Any] = {"sid": sid, "n": name}
-            if is_flag:
-                if complete:
-                    fact["v"] = name in ctx.flags_true
-                elif name in ctx.flags_true:
-                    fact["v"] = True
-                else:
-                    continue
-            else:
-                value = values.get(name)
-                if value is not None:
-                    fact["v"] = value
-            batch.append(fact)
-        return batch
+            if not is_flag:
+                batch.append((name, values.get(name)))
+            elif complete:
+                batch.append((name, name in flags))
+            elif name in flags:
+                batch.append((name, True))
+        return encode_batch(sid, batch)
 
     def evaluate(self, case: Case) -> Evaluation:
         facts = compute_facts(case, self.settings)
         values: dict[str, Any] = dict(facts.values())
         sid = f"c{next(self._sids)}"
-        ctx = _Context(facts=facts)
-        with self._lock:
-            self._contexts[sid] = ctx
-        try:
-            for k, plan in enumerate(self._reads):
-                ctx.stratum = k
-                name = f"{self.prefix}_s{k}"
-                try:
-                    self._assert(name, self._batch(sid, plan, values, ctx), ctx)
-                finally:
-                    self.host.delete_state(name, sid)
-            flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
-            outcome, tracks = policy.resolve(
-                ctx.votes, ctx.refers,
-                program={t: case.program.on(t) for t in TRACKS},
-                condition_kind=case.condition.kind, goal=case.patient.goal,
-                ladder=self.compiled.base.ladder,
-            )
+        ctx = _Context(facts=facts, sid=sid)
+        fire = self._fire(ctx)
+        for k, plan in enumerate(self._reads):
+            ctx.stratum = k
+            name = f"{self.prefix}_s{k}"
+            try:
+                self._run(name, self._batch(sid, plan, values, ctx), fire, ctx)
+            finally:
+                self.host.delete_state(name, sid)
+        flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
+        outcome, tracks = policy.resolve(
+            ctx.votes, ctx.refers,
+            program={t: case.program.on(t) for t in TRACKS},
+            condition_kind=case.condition.kind, goal=case.patient.goal,
+            ladder=self.compiled.base.ladder,
+        )
+        if outcome != "refer" and self.compiled.prescribe:
             rx_values = {**values, **flags, **policy.decision_facts(tracks)}
-            if outcome != "refer" and self.compiled.prescribe:
-                name = f"{self.prefix}_rx"
-                plan = [(n, False, False) for n, _, _ in self._rx_reads]
-                try:
-                    self._assert(name, self._batch(sid, plan, rx_values, ctx), ctx)
-                finally:
-                    self.host.delete_state(name, sid)
-                tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
-        finally:
-            with self._lock:
-                del self._contexts[sid]
+            name = f"{self.prefix}_rx"
+            plan = [(n, False, False) for n, _, _ in self._rx_reads]
+            try:
+                self._run(name, self._batch(sid, plan, rx_values, ctx), fire, ctx)
+            finally:
+                self.host.delete_state(name, sid)
+            tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         return Evaluation(case, facts, flags, ctx.firings, outcome, tracks, ctx.refers,
                           self.compiled)
 
-    def _assert(self, ruleset: str, batch: list[dict[str, Any]], ctx: _Context) -> None:
+    def _run(self, ruleset: str, batch: str, fire: Fire, ctx: _Context) -> None:
         try:
-            self.host.assert_facts(ruleset, batch)
-        except EngineError as exc:
+            self.host.run(ruleset, batch, fire)
+        except BaseException:
             if ctx.error is not None:
                 key, cause = ctx.error
                 raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
-            raise exc
-        if ctx.error is not None:
-            key, cause = ctx.error
-            raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
-
-
-def _noop(c: Any) -> None:
-    return
+            raise
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")

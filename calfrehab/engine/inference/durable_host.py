@@ -1,93 +1,172 @@
-"""The one durable-rules host of this process, and the seam to it.
+"""The one durable-rules engine of this process, and the seam to it.
 
-durable-rules keeps state per host, keyed by state id (sid); its actions
-are named, so a compiled rule base registers its rulesets once and looks up
-actions by name. Exceptions raised inside an action come back in the state
-under ``exception`` instead of being raised: :meth:`RuleHost.assert_facts`
-turns them into :class:`EngineError` naming the rule.
+This talks to durable-rules' C extension (``durable_rules_engine``) on the
+ruleset handles directly, without durable's Python host: no ``Host``,
+``Closure``, ``Promise`` or ``Content`` layers, no state document parsed
+and re-serialised after every action, and no clock read per action (which
+on Python 3.12+ also raised a deprecation warning per action). Per batch of
+facts it makes the calls durable's own host makes, in the same order:
+
+1. ``assert_facts`` (one JSON text for the whole batch);
+2. ``start_action_for_state``, then per action the rule's callback, any
+   facts it asserts (``assert_fact``), and ``complete_and_start_action``,
+   until no action is left.
+
+The one call left out is ``update_state`` after each action: it writes the
+state document back, and no calfrehab rule reads the state.
+
+State is kept per state id (sid); a batch runs every action it triggers
+synchronously, inside :meth:`RuleHost.run`. durable-rules is not
+thread-safe, so one host serves the process and one lock guards its calls.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from durable import engine as durable_engine
+import durable_rules_engine as _c
 
 from calfrehab.engine.errors import EngineError
 
-Action = Callable[[Any], None]
+# Asserts one fact for the sid whose action is running (forward chaining).
+AssertFact = Callable[[dict[str, Any]], None]
+# Called per action with the fired rule's name, the facts it matched
+# (alias -> fact) and the means to assert facts from inside the action.
+Fire = Callable[[str, Mapping[str, Any], AssertFact], None]
+
+# durable_rules_engine result codes (rules.h).
+_OK, _NOT_HANDLED, _OBSERVED, _DEFERRED = 0, 1, 2, 3
 
 
-class _Host(durable_engine.Host):  # type: ignore[misc]
-    def __init__(self, lookup: Callable[[str], Action]) -> None:
-        self._lookup = lookup
-        super().__init__()
+# UTF-8 text, not \\u escapes, as durable's own host sends; compact, and
+# one encoder made once rather than one per call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-    def _run(self) -> None:
-        # durable-rules starts timer threads that dispatch queued actions in
-        # the background. Every action here runs synchronously inside the
-        # assert call, and a background dispatcher could take a case's action
-        # on another thread; calfrehab uses no timers, so none are started.
-        return
 
-    def get_action(self, action_name: str) -> Action:
-        return self._lookup(action_name)
+# Encoded "n"/"v" tails of facts, by (name, type, value): most fact values
+# recur from case to case (flags, enumerations, small counts), and a cached
+# tail is cheaper than encoding the fact again. Bounded: cleared when full.
+_TAILS: dict[tuple[str, type, Any], str] = {}
+_TAILS_MAX = 50_000
+
+
+def encode_batch(sid: str, facts: Iterable[tuple[str, Any]]) -> str:
+    """The JSON text of a batch of facts ``{"sid", "n", "v"}`` for one sid,
+    exactly as the encoder writes the dicts; a value of None is left out."""
+    head = '{"sid":' + _dumps(sid) + ","
+    tails = _TAILS
+    parts = []
+    for name, value in facts:
+        key = (name, value.__class__, value)
+        tail = tails.get(key)
+        if tail is None:
+            if len(tails) >= _TAILS_MAX:
+                tails.clear()
+            n = '"n":' + _dumps(name)
+            tail = tails[key] = n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
+        parts.append(head + tail)
+    return "[" + ",".join(parts) + "]"
 
 
 class RuleHost:
-    """Owns the durable-rules host; rulesets are registered once by name."""
+    """Owns the ruleset handles; rulesets are registered once by name."""
 
     def __init__(self) -> None:
-        self._actions: dict[str, Action] = {}
-        self._host = _Host(self._action)
-        self._registered: set[str] = set()
-        self._lock = threading.Lock()
+        self._handles: dict[str, int] = {}
+        # Per ruleset: the start of the action message of each rule whose
+        # action does nothing (completed without parsing or calling back).
+        self._silent: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.RLock()
 
-    def _action(self, name: str) -> Action:
-        try:
-            return self._actions[name]
-        except KeyError:
-            raise EngineError(f"no action registered under {name}") from None
-
-    def register(self, rulesets: dict[str, dict[str, Any]], actions: dict[str, Action]) -> None:
+    def register(
+        self, rulesets: Mapping[str, Mapping[str, Any]], silent: Collection[str] = (),
+    ) -> None:
+        """Create each ruleset not yet registered. A rule's ``run`` (an
+        action name for durable's host) is not part of its definition here:
+        :meth:`run` is told which rule fired and dispatches itself. Rules
+        named in ``silent`` have actions that do nothing."""
         with self._lock:
-            fresh = {n: d for n, d in rulesets.items() if n not in self._registered}
-            if not fresh:
-                return
-            self._actions.update(actions)
-            self._host.register_rulesets(fresh)
-            self._registered.update(fresh)
+            for name, rules in rulesets.items():
+                if name in self._handles:
+                    continue
+                definition = {
+                    rule: {k: v for k, v in body.items() if k != "run"}
+                    for rule, body in rules.items()
+                }
+                self._handles[name] = _c.create_ruleset(name, _dumps(definition))
+                # durable-rules writes an action as {"<rule>":{<matched>}}.
+                self._silent[name] = tuple(
+                    "{" + _dumps(rule) + ":" for rule in rules if rule in silent)
 
     def is_registered(self, name: str) -> bool:
-        return name in self._registered
+        return name in self._handles
 
-    def assert_facts(self, ruleset: str, facts: list[dict[str, Any]]) -> None:
-        """Assert a batch of facts for one sid and run every action it
-        triggers, synchronously; raise if any action raised."""
-        if not facts:
-            return
-        state = self._host.assert_facts(ruleset, facts)
-        if isinstance(state, dict) and "exception" in state:
-            raise EngineError(f"a rule failed while it ran: {state['exception']}")
+    def _handle(self, ruleset: str) -> int:
+        try:
+            return self._handles[ruleset]
+        except KeyError:
+            raise EngineError(f"no ruleset registered under {ruleset}") from None
+
+    def run(self, ruleset: str, facts: str, fire: Fire) -> None:
+        """Assert a batch of facts for one sid (its JSON text, from
+        :func:`encode_batch`) and run every action it triggers,
+        synchronously, in durable-rules' order. An exception from ``fire``
+        abandons the action and propagates."""
+        handle = self._handle(ruleset)
+        silent = self._silent[ruleset]
+        with self._lock:
+            code, state = _c.assert_facts(handle, facts)
+            _check(code, facts)
+            if code == _DEFERRED:
+                state = 0  # as durable's host does
+            started = _c.start_action_for_state(handle, state)
+            if not started:
+                return
+
+            def assert_fact(fact: dict[str, Any]) -> None:
+                text = _dumps(fact)
+                _check(_c.assert_fact(handle, text)[0], text)
+
+            text: str | None = started[1]
+            while text:
+                if not text.startswith(silent):
+                    rule, matched = next(iter(json.loads(text).items()))
+                    try:
+                        fire(rule, matched if isinstance(matched, dict) else {}, assert_fact)
+                    except BaseException:
+                        _c.abandon_action(handle, state)
+                        raise
+                text = _c.complete_and_start_action(handle, state)
 
     def delete_state(self, ruleset: str, sid: str) -> None:
+        handle = self._handle(ruleset)
         # No state for this sid means nothing to free.
-        with contextlib.suppress(Exception):
-            self._host.delete_state(ruleset, sid)
+        with self._lock, contextlib.suppress(Exception):
+            _c.delete_state(handle, sid)
 
     def state_count(self, ruleset: str, sids: list[str]) -> int:
         """How many of ``sids`` still hold state (for leak tests)."""
+        handle = self._handle(ruleset)
         count = 0
-        for sid in sids:
-            try:
-                self._host.get_state(ruleset, sid)
-                count += 1
-            except Exception:
-                pass
+        with self._lock:
+            for sid in sids:
+                try:
+                    _c.get_state(handle, sid)
+                    count += 1
+                except Exception:
+                    continue  # no state for this sid: not counted
         return count
+
+
+def _check(code: int, facts: str) -> None:
+    if code == _NOT_HANDLED:
+        raise EngineError(f"durable-rules could not handle {facts[:200]}")
+    if code == _OBSERVED:
+        raise EngineError(f"durable-rules has already observed {facts[:200]}")
 
 
 _HOST: RuleHost | None = None
@@ -95,7 +174,7 @@ _HOST_LOCK = threading.Lock()
 
 
 def get_host() -> RuleHost:
-    """The process-wide host (durable-rules state is global per host)."""
+    """The process-wide host (durable-rules state is global per process)."""
     global _HOST
     with _HOST_LOCK:
         if _HOST is None:

@@ -25,7 +25,7 @@ from calfrehab.engine.knowledge.catalogue import (
 from calfrehab.engine.vocabulary import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
 
 
-@dataclass
+@dataclass(slots=True)
 class Fact:
     name: str
     value: FactValue | None
@@ -103,9 +103,29 @@ def compute_facts(case: Case, settings: FactSettings) -> FactSet:
     else:
         fs.put("loading.weeks", None)
 
+    log = _Log(indexed)
     for track in TRACKS:
-        _track_facts(fs, case, track, indexed, settings)
+        _track_facts(fs, case, track, log, settings)
     return fs
+
+
+class _Log:
+    """The training log indexed once per case, for the three tracks."""
+
+    def __init__(self, indexed: list[tuple[int, Session]]) -> None:
+        # exercise -> (session index, exercise index, performed), in session
+        # order and, within a session, file order.
+        self.by_exercise: dict[str, list[tuple[int, int, PerformedExercise]]] = {}
+        for i, s in indexed:
+            for k, ex in enumerate(s.exercises):
+                self.by_exercise.setdefault(ex.exercise, []).append((i, k, ex))
+        # The last session: its index, and each track's worst pain during.
+        self.last: int | None = indexed[-1][0] if indexed else None
+        self.worst_by_track: dict[str, int] = {}
+        if indexed:
+            for ex in indexed[-1][1].exercises:
+                tr = EXERCISES[ex.exercise][0]
+                self.worst_by_track[tr] = max(self.worst_by_track.get(tr, -1), ex.pain_during)
 
 
 def _session_facts(
@@ -218,8 +238,7 @@ def _assessment_facts(fs: FactSet, case: Case) -> None:
 
 
 def _track_facts(
-    fs: FactSet, case: Case, track: str, indexed: list[tuple[int, Session]],
-    settings: FactSettings,
+    fs: FactSet, case: Case, track: str, log: _Log, settings: FactSettings,
 ) -> None:
     rx = case.program.on(track)
     p = f"program.{track}"
@@ -244,13 +263,11 @@ def _track_facts(
     # worst pain, and its dose counts as done if any entry completed it.
     per_session: dict[int, list[tuple[int, PerformedExercise]]] = {}
     order: list[int] = []
-    for i, s in indexed:
-        for k, ex in enumerate(s.exercises):
-            if ex.exercise == rx.exercise:
-                if i not in per_session:
-                    per_session[i] = []
-                    order.append(i)
-                per_session[i].append((k, ex))
+    for i, k, ex in log.by_exercise.get(rx.exercise, ()):
+        if i not in per_session:
+            per_session[i] = []
+            order.append(i)
+        per_session[i].append((k, ex))
     window_ids = order[-settings.window_sessions:]
     worst = [(i, *max(per_session[i], key=lambda e: e[1].pain_during)) for i in window_ids]
     fs.put(f"{track}.window_sessions", len(window_ids),
@@ -285,14 +302,11 @@ def _track_facts(
     # track over the pain-during limit regresses that one.
     hurt = False
     hurt_paths: list[str] = []
-    if indexed:
-        i, last_session = indexed[-1]
-        by_track: dict[str, int] = {}
-        for k, ex in enumerate(last_session.exercises):
-            tr = EXERCISES[ex.exercise][0]
-            by_track[tr] = max(by_track.get(tr, -1), ex.pain_during)
-            if ex.exercise == rx.exercise:
-                hurt_paths.append(f"sessions[{i}].exercises[{k}].pain_during")
+    if log.last is not None:
+        hurt_paths = [f"sessions[{log.last}].exercises[{k}].pain_during"
+                      for k, _ in per_session.get(log.last, ())]
+        by_track = log.worst_by_track
         if track in by_track and by_track[track] == max(by_track.values()):
             hurt = True
     fs.put(f"{track}.hurt_most_last_session", hurt, *(hurt_paths or ["sessions"]))
+
