@@ -14,9 +14,11 @@ line wins over the environment.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import shared_examples
 from hypothesis import HealthCheck, settings
 
 from calfrehab.engine import api
@@ -53,6 +55,12 @@ def pytest_configure(config: Any) -> None:
 def reasoner() -> Reasoner:
     """The shipped rule base, compiled and registered once per test session."""
     return api.prepare(None)
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """``../shared/examples``; missing, a failure in CI and a loud skip elsewhere."""
+    return shared_examples()
 
 
 @pytest.fixture(autouse=True)

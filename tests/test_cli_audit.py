@@ -1,6 +1,7 @@
 """The `calfrehab audit` commands, end to end: decisions recorded by
-`calfrehab next` on the shared example cases, then listed, shown, verified,
-overridden, exported and replayed, on real files in tmp_path."""
+`calfrehab next` on the repository's own example cases (so a clone tests the
+audit CLI whole, with or without ../shared beside it), then listed, shown,
+verified, overridden, exported and replayed, on real files in tmp_path."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import EXAMPLES
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.canonical import canonical_json, case_sha256
@@ -23,18 +25,22 @@ from calfrehab.engine.knowledge.loader import default_rules_dir
 from calfrehab.engine.trail.audit import CSV_COLUMNS, AuditTrail
 from calfrehab.engine.trail.views import compare_decisions
 
-EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "examples"
-needs_examples = pytest.mark.skipif(
-    not EXAMPLES.is_dir(), reason=f"shared example cases not found at {EXAMPLES}"
-)
-
+# One example of each kind of stored decision (examples/README.md says why
+# each decides as it does): case id -> file.
+CASE_FILES = {
+    "RUN-0001": "runner-stuck-on-two-leg.json",  # progress, start
+    "PF-0188": "plantar-next-morning-jump-flare.json",  # a flare: regress, hold
+    "PF-0117": "plantar-single-leg-to-weighted.json",  # progress, hold
+    "ATR-0044": "rupture-operative-gate-counted-from-surgery.json",  # held by the week-10 gate
+    "ACH-0415": "red-flag-recent-fluoroquinolone.json",  # refer
+}
 # case id -> (outcome, per-track decisions) as the shipped rules decide them
 EXPECTED = {
     "RUN-0001": ("continue", ("progress", "start", "not_started")),
-    "ACH-0107": ("continue", ("regress", "hold", "not_started")),
-    "PF-0042": ("continue", ("progress", "hold", "not_started")),
-    "ATR-0009": ("continue", ("hold", "not_started", "not_started")),
-    "CS-0311": ("refer", ("refer", "refer", "refer")),
+    "PF-0188": ("continue", ("regress", "hold", "not_started")),
+    "PF-0117": ("continue", ("progress", "hold", "not_started")),
+    "ATR-0044": ("continue", ("hold", "not_started", "not_started")),
+    "ACH-0415": ("refer", ("refer", "refer", "refer")),
 }
 TRACKS = ("straight_knee", "bent_knee", "energy_storage")
 
@@ -53,15 +59,11 @@ def ids_by_case(path: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def recorded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trail holding one decision per valid shared example, recorded by
+    """A trail holding one decision per chosen example, recorded by
     `calfrehab next` itself. Built once; each test gets a copy."""
-    if not EXAMPLES.is_dir():
-        pytest.skip(f"shared example cases not found at {EXAMPLES}")
     path = tmp_path_factory.mktemp("template") / "audit.sqlite3"
-    for case_file in sorted(EXAMPLES.glob("*.json")):
-        if case_file.name == "invalid-case.json":
-            continue
-        result = run(["next", case_file, "--audit", path, "--clinician", "Dr Ana Berg"])
+    for name in CASE_FILES.values():
+        result = run(["next", EXAMPLES / name, "--audit", path, "--clinician", "Dr Ana Berg"])
         assert result.exit_code == 0, result.output
     return path
 
@@ -112,7 +114,6 @@ def modified_rules(tmp_path: Path) -> Path:
 # ------------------------------------------------------------------- list
 
 
-@needs_examples
 def test_list_table(trail_path: Path, ids: dict[str, str]) -> None:
     result = run(["audit", "list", "--audit", trail_path])
     assert result.exit_code == 0, result.output
@@ -124,14 +125,13 @@ def test_list_table(trail_path: Path, ids: dict[str, str]) -> None:
     rows = {line.split()[4]: line for line in lines[1:6]}
     assert set(rows) == set(EXPECTED)
     assert "prog/strt/-" in rows["RUN-0001"]
-    assert "regr/hold/-" in rows["ACH-0107"]
-    assert "REFER" in rows["CS-0311"]
+    assert "regr/hold/-" in rows["PF-0188"]
+    assert "REFER" in rows["ACH-0415"]
     assert ids["RUN-0001"][:8] in rows["RUN-0001"]
     assert "Dr Ana Be" in rows["RUN-0001"]
     assert "5 entries (5 decisions, 0 overrides)" in result.output
 
 
-@needs_examples
 def test_list_json_and_filters(trail_path: Path, ids: dict[str, str]) -> None:
     result = run(["audit", "list", "--audit", trail_path, "--json"])
     assert result.exit_code == 0, result.output
@@ -147,9 +147,9 @@ def test_list_json_and_filters(trail_path: Path, ids: dict[str, str]) -> None:
         assert row["overridden"] is False
         assert row["recorded_at"].endswith("Z")
 
-    one = json.loads(run(["audit", "list", "--audit", trail_path, "--case", "ATR-0009",
+    one = json.loads(run(["audit", "list", "--audit", trail_path, "--case", "ATR-0044",
                           "--json"]).output)
-    assert [r["case_id"] for r in one] == ["ATR-0009"]
+    assert [r["case_id"] for r in one] == ["ATR-0044"]
     today = datetime.now(UTC).date().isoformat()
     assert len(json.loads(run(["audit", "list", "--audit", trail_path, "--since", today,
                                "--json"]).output)) == 5
@@ -161,7 +161,6 @@ def test_list_json_and_filters(trail_path: Path, ids: dict[str, str]) -> None:
     assert bad.exit_code == 2  # a usage error, from click
 
 
-@needs_examples
 def test_audit_path_from_environment(trail_path: Path) -> None:
     result = run(["audit", "list", "--json"], env={"CALFREHAB_AUDIT": str(trail_path)})
     assert result.exit_code == 0, result.output
@@ -171,7 +170,6 @@ def test_audit_path_from_environment(trail_path: Path) -> None:
 # ------------------------------------------------------------------- show
 
 
-@needs_examples
 def test_show_renders_stored_decision(trail_path: Path, ids: dict[str, str]) -> None:
     decision_id = ids["RUN-0001"]
     result = run(["audit", "show", decision_id[:6], "--audit", trail_path])
@@ -195,17 +193,16 @@ def test_show_renders_stored_decision(trail_path: Path, ids: dict[str, str]) -> 
     assert all(len(line) <= 80 for line in out.splitlines())
 
 
-@needs_examples
 def test_show_refer_and_json(trail_path: Path, ids: dict[str, str]) -> None:
-    out = run(["audit", "show", ids["CS-0311"], "--audit", trail_path]).output
+    out = run(["audit", "show", ids["ACH-0415"], "--audit", trail_path]).output
     assert "REFER: stop progression and refer" in out
     assert "Straight knee" not in out  # nothing is prescribed
 
-    result = run(["audit", "show", ids["ATR-0009"], "--audit", trail_path, "--json"])
+    result = run(["audit", "show", ids["ATR-0044"], "--audit", trail_path, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     with AuditTrail(trail_path) as trail:
-        entry = trail.get(ids["ATR-0009"])
+        entry = trail.get(ids["ATR-0044"])
     assert data["decision"] == entry.decision
     assert data["case"]["document"] == entry.case
     assert data["case"]["valid"] is True and data["case"]["errors"] == []
@@ -217,7 +214,6 @@ def test_show_refer_and_json(trail_path: Path, ids: dict[str, str]) -> None:
     assert data["overrides"] == []
 
 
-@needs_examples
 def test_show_unknown_short_and_ambiguous_ids(trail_path: Path, ids: dict[str, str]) -> None:
     missing = run(["audit", "show", "ffffffffffff", "--audit", trail_path])
     assert missing.exit_code == 1
@@ -237,7 +233,6 @@ def test_show_unknown_short_and_ambiguous_ids(trail_path: Path, ids: dict[str, s
     assert exact.exit_code == 0 and "Decision cafe00002" in exact.output
 
 
-@needs_examples
 def test_show_flags_a_case_that_no_longer_validates(trail_path: Path, ids: dict[str, str]) -> None:
     with AuditTrail(trail_path) as trail:
         base = trail.get(ids["RUN-0001"])
@@ -253,7 +248,6 @@ def test_show_flags_a_case_that_no_longer_validates(trail_path: Path, ids: dict[
 # ----------------------------------------------------------------- verify
 
 
-@needs_examples
 def test_verify_ok(trail_path: Path) -> None:
     result = run(["audit", "verify", "--audit", trail_path])
     assert result.exit_code == 0, result.output
@@ -264,7 +258,6 @@ def test_verify_ok(trail_path: Path) -> None:
     assert data["ok"] is True and data["entries_checked"] == 5 and data["last_hash"] == head
 
 
-@needs_examples
 @pytest.mark.parametrize(
     ("statements", "seq", "words"),
     [
@@ -292,9 +285,8 @@ def test_verify_names_the_first_tampered_entry(
 # --------------------------------------------------------------- override
 
 
-@needs_examples
 def test_override_then_list_and_show(trail_path: Path, ids: dict[str, str]) -> None:
-    decision_id = ids["ACH-0107"]
+    decision_id = ids["PF-0188"]
     result = run([
         "audit", "override", decision_id[:8], "--audit", trail_path,
         "--clinician", "Dr Ben Okafor", "--reason", "pain settled by the review; hold instead",
@@ -311,7 +303,7 @@ def test_override_then_list_and_show(trail_path: Path, ids: dict[str, str]) -> N
         "track": "straight_knee", "decision": "hold",
     }
 
-    whole = run(["audit", "override", ids["CS-0311"], "--audit", trail_path, "--json",
+    whole = run(["audit", "override", ids["ACH-0415"], "--audit", trail_path, "--json",
                  "--clinician", "Dr Ben Okafor", "--reason", "already referred yesterday"])
     assert whole.exit_code == 0, whole.output
     data = json.loads(whole.output)
@@ -320,12 +312,12 @@ def test_override_then_list_and_show(trail_path: Path, ids: dict[str, str]) -> N
 
     rows = json.loads(run(["audit", "list", "--audit", trail_path, "--json"]).output)
     assert [r["overrides"] for r in rows if r["kind"] == "decision" and
-            r["case_id"] in ("ACH-0107", "CS-0311")] == [1, 1]
+            r["case_id"] in ("PF-0188", "ACH-0415")] == [1, 1]
     assert [r["kind"] for r in rows].count("override") == 2
     table = run(["audit", "list", "--audit", trail_path]).output
     assert "override sk→hold" in table and "override (all)" in table
     only = json.loads(run(["audit", "list", "--audit", trail_path, "--kind", "override",
-                           "--case", "ACH-0107", "--json"]).output)
+                           "--case", "PF-0188", "--json"]).output)
     assert [r["seq"] for r in only] == [6]
 
     shown = run(["audit", "show", decision_id, "--audit", trail_path])
@@ -340,7 +332,6 @@ def test_override_then_list_and_show(trail_path: Path, ids: dict[str, str]) -> N
     assert o["recorded_at"].endswith("Z")
 
 
-@needs_examples
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -361,7 +352,6 @@ def test_override_refused_cleanly(
         assert len(trail) == 5  # nothing appended
 
 
-@needs_examples
 def test_override_of_unknown_decision(trail_path: Path) -> None:
     result = run(["audit", "override", "0123456789", "--audit", trail_path,
                   "--clinician", "Dr B", "--reason", "why"])
@@ -372,7 +362,6 @@ def test_override_of_unknown_decision(trail_path: Path) -> None:
 # ----------------------------------------------------------------- export
 
 
-@needs_examples
 def test_export_jsonl_to_stdout(trail_path: Path) -> None:
     result = run(["audit", "export", "--format", "jsonl", "--audit", trail_path])
     assert result.exit_code == 0
@@ -388,7 +377,6 @@ def test_export_jsonl_to_stdout(trail_path: Path) -> None:
         assert line == canonical_json(obj)
 
 
-@needs_examples
 def test_export_csv_to_file_atomically(trail_path: Path, tmp_path: Path) -> None:
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
@@ -403,14 +391,13 @@ def test_export_csv_to_file_atomically(trail_path: Path, tmp_path: Path) -> None
     assert tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == 6
     by_case = {r[CSV_COLUMNS.index("case_id")]: r for r in rows[1:]}
-    assert by_case["CS-0311"][CSV_COLUMNS.index("outcome")] == "refer"
+    assert by_case["ACH-0415"][CSV_COLUMNS.index("outcome")] == "refer"
     assert by_case["RUN-0001"][CSV_COLUMNS.index("bent_knee")] == "start"
     # the same bytes as the stdout export
     stdout = run(["audit", "export", "--format", "csv", "--audit", trail_path]).output
     assert stdout == text
 
 
-@needs_examples
 def test_export_refusals(trail_path: Path, tmp_path: Path) -> None:
     over_trail = run(["audit", "export", "--out", trail_path, "--audit", trail_path])
     # Issue 16 item 3: an output that is the trail is refused before any work, exit 2.
@@ -427,7 +414,6 @@ def test_export_refusals(trail_path: Path, tmp_path: Path) -> None:
 # ----------------------------------------------------------------- replay
 
 
-@needs_examples
 def test_replay_with_the_same_rules_is_the_same(trail_path: Path, ids: dict[str, str]) -> None:
     for case_id, decision_id in ids.items():
         result = run(["audit", "replay", decision_id, "--audit", trail_path])
@@ -439,12 +425,11 @@ def test_replay_with_the_same_rules_is_the_same(trail_path: Path, ids: dict[str,
         assert len(trail) == 5  # replay records nothing
 
 
-@needs_examples
 def test_replay_with_changed_rules(
     trail_path: Path, ids: dict[str, str], tmp_path: Path
 ) -> None:
     rules = modified_rules(tmp_path)
-    result = run(["audit", "replay", ids["ATR-0009"], "--rules", rules, "--audit", trail_path])
+    result = run(["audit", "replay", ids["ATR-0044"], "--rules", rules, "--audit", trail_path])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "the rule base differs from the one recorded" in out
@@ -456,7 +441,7 @@ def test_replay_with_changed_rules(
     assert "progress-track@straight_knee" in out.split("Rules that fire now but did not then")[1]
     assert out.rstrip().splitlines()[-1].startswith("Result: differs (straight_knee")
 
-    data = json.loads(run(["audit", "replay", ids["ATR-0009"], "--rules", rules, "--json",
+    data = json.loads(run(["audit", "replay", ids["ATR-0044"], "--rules", rules, "--json",
                            "--audit", trail_path]).output)
     assert data["same"] is False
     assert data["rulebase"]["changed"] is True
@@ -559,7 +544,6 @@ def test_every_command_has_an_example() -> None:
 # ------------------------------------------------------------------- docs
 
 
-@needs_examples
 def test_documented_export_checker_agrees_with_verify(trail_path: Path, tmp_path: Path) -> None:
     """docs/audit-trail.md gives a stand-alone checker of a jsonl export;
     it must accept a real export (with an override in it) and name the

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import EXAMPLES, SHARED_EXAMPLES
+from helpers import EXAMPLES
 
 from calfrehab.cli.main import cli
 from calfrehab.engine import api
@@ -88,10 +88,6 @@ INVALID_SHARED_ERRORS = [
     ("sessions[0].pain_next_mornig", None),
 ]
 
-needs_shared = pytest.mark.skipif(not SHARED_EXAMPLES.is_dir(),
-                                  reason="shared/examples is not beside this checkout")
-
-
 def _check(path: Path, outcome: str, tracks: dict[str, tuple[str, str | None]]) -> None:
     decided = api.decide_path(path, api.prepare(None))
     assert decided.decision.outcome == outcome
@@ -101,10 +97,9 @@ def _check(path: Path, outcome: str, tracks: dict[str, tuple[str, str | None]]) 
         assert (td.next.exercise if td.next else None) == nxt, (path.name, track)
 
 
-@needs_shared
 @pytest.mark.parametrize("name", sorted(SHARED_EXPECTED))
-def test_shared_examples_decide_as_their_readme_says(name: str) -> None:
-    _check(SHARED_EXAMPLES / name, *SHARED_EXPECTED[name])
+def test_shared_examples_decide_as_their_readme_says(name: str, shared_dir: Path) -> None:
+    _check(shared_dir / name, *SHARED_EXPECTED[name])
 
 
 @pytest.mark.parametrize("name", sorted(OWN_EXPECTED))
@@ -116,9 +111,8 @@ def test_every_own_valid_example_is_in_the_table() -> None:
     assert {p.name for p in EXAMPLES.glob("*.json")} == set(OWN_EXPECTED)
 
 
-@needs_shared
-def test_rupture_week_7_names_the_gate() -> None:
-    decided = api.decide_path(SHARED_EXAMPLES / "rupture-week-7.json", api.prepare(None))
+def test_rupture_week_7_names_the_gate(shared_dir: Path) -> None:
+    decided = api.decide_path(shared_dir / "rupture-week-7.json", api.prepare(None))
     texts = " ".join(r.text for r in decided.decision.reasons)
     assert "week 10" in texts and "week 7" in texts
     why_not = api.explanation(decided)["why_not"]
@@ -126,10 +120,9 @@ def test_rupture_week_7_names_the_gate() -> None:
     assert "2026-12-11" in rendered  # injury 2026-10-02 + 10 weeks
 
 
-@needs_shared
-def test_shared_invalid_case_names_every_error() -> None:
+def test_shared_invalid_case_names_every_error(shared_dir: Path) -> None:
     with pytest.raises(CaseValidationError) as err:
-        read_case_file(SHARED_EXAMPLES / "invalid-case.json")
+        read_case_file(shared_dir / "invalid-case.json")
     found = {(e.path, e.value.strip('"') if e.value else None) for e in err.value.errors}
     for path, value in INVALID_SHARED_ERRORS:
         assert (path, value) in found, path

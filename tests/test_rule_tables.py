@@ -26,7 +26,6 @@ from calfrehab.engine.ruletest.casetable import (
 )
 
 SHIPPED = default_rules_dir()
-SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 
 
 def _shipped_case_ids() -> list[tuple[str, str]]:
@@ -86,12 +85,11 @@ def test_every_rule_file_has_its_table() -> None:
         assert table.rules_file == path.name
 
 
-@pytest.mark.skipif(not SHARED_EXAMPLES.is_dir(), reason="shared/examples not present")
-def test_shared_examples_are_table_cases(shipped_report: TableReport) -> None:
+def test_shared_examples_are_table_cases(shipped_report: TableReport, shared_dir: Path) -> None:
     """Every valid shared example is, document for document, a passing case
     of some table, so the tables carry the examples' expectations."""
     examples = {p.name: json.loads(p.read_text(encoding="utf-8"))
-                for p in SHARED_EXAMPLES.glob("*.json") if p.name != "invalid-case.json"}
+                for p in shared_dir.glob("*.json") if p.name != "invalid-case.json"}
     assert examples
     found: dict[str, list[tuple[str, str]]] = {}
     for path in table_paths(SHIPPED):
@@ -284,11 +282,12 @@ def test_broken_tables_fail_cleanly_naming_file_and_case(rules_copy: Path) -> No
     assert doc["ok"] is False and doc["failed"] == len(problems)
 
 
-@pytest.mark.skipif(not SHARED_EXAMPLES.is_dir(), reason="shared/examples not present")
-def test_shared_invalid_example_as_a_case_names_every_error(rules_copy: Path) -> None:
+def test_shared_invalid_example_as_a_case_names_every_error(
+    rules_copy: Path, shared_dir: Path
+) -> None:
     """shared/examples/invalid-case.json as a table case: a clean failure that
     names each error the example README expects."""
-    invalid = json.loads((SHARED_EXAMPLES / "invalid-case.json").read_text(encoding="utf-8"))
+    invalid = json.loads((shared_dir / "invalid-case.json").read_text(encoding="utf-8"))
     (rules_copy / "cases" / "zz-invalid.cases.yaml").write_text(yaml.safe_dump(
         {"rules_file": "red-flags.yaml", "base": invalid,
          "cases": [{"name": "shared invalid example", "expect": {"outcome": "continue"}}]}),
