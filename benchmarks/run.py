@@ -328,13 +328,13 @@ def bench_cold(rep: Report) -> None:
                          capture_output=True, text=True, check=True).stderr
     rows = []
     for line in imp.splitlines():
-        parts = line.split("|")
-        if not line.startswith("import time:") or len(parts) != 3:
+        cols = line.split("|")
+        if not line.startswith("import time:") or len(cols) != 3:
             continue
         with contextlib.suppress(ValueError):
-            self_us = int(parts[0].replace("import time:", "").strip())
-            cum_us = int(parts[1].strip())
-            raw = parts[2][1:]
+            self_us = int(cols[0].replace("import time:", "").strip())
+            cum_us = int(cols[1].strip())
+            raw = cols[2][1:]
             level = (len(raw) - len(raw.lstrip(" "))) // 2
             if level <= 2:
                 rows.append((cum_us, self_us, "  " * level + raw.strip()))
@@ -677,8 +677,10 @@ def bench_profile(rep: Report, workdir: Path) -> None:
 def bench_sessions(rep: Report) -> None:
     from calfrehab.engine import api
     from calfrehab.engine.canonical import case_sha256
+    from calfrehab.engine.casefile.model import Case
     from calfrehab.engine.casefile.validation import parse_json, validate_document
     from calfrehab.engine.explanation.document import build_document
+    from calfrehab.engine.inference.driver import Evaluation
 
     engine = api.prepare(None)
     n = rep.sizes.session_cases
@@ -695,12 +697,22 @@ def bench_sessions(rep: Report) -> None:
                 ev = engine.evaluate(validate_document(doc))
                 build_document(ev, case_sha256(doc)).model_dump(mode="json")
 
+        def validate(docs: list[Any] = docs) -> None:
+            for x in docs:
+                validate_document(x)
+
+        def evaluate(cases: list[Case] = cases) -> None:
+            for c in cases:
+                engine.evaluate(c)
+
+        def document(evs: list[Evaluation] = evs, docs: list[Any] = docs) -> None:
+            for a, b in zip(evs, docs, strict=True):
+                build_document(a, case_sha256(b)).model_dump(mode="json")
+
         out[k] = {
-            "validate_us": _per_case(lambda d=docs: [validate_document(x) for x in d], n) * 1e6,
-            "evaluate_us": _per_case(lambda c=cases: [engine.evaluate(x) for x in c], n) * 1e6,
-            "document_us": _per_case(
-                lambda e=evs, d=docs: [build_document(a, case_sha256(b)).model_dump(mode="json")
-                                       for a, b in zip(e, d, strict=True)], n) * 1e6,
+            "validate_us": _per_case(validate, n) * 1e6,
+            "evaluate_us": _per_case(evaluate, n) * 1e6,
+            "document_us": _per_case(document, n) * 1e6,
             "full_us": _per_case(full, n) * 1e6,
             "case_kb": statistics.mean(len(t) for t in texts) / 1024,
         }

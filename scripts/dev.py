@@ -38,7 +38,7 @@ WHEELS = Path(os.environ.get("CALFREHAB_WHEELS")
               or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
               / "calfrehab" / "wheels")
 # What `lint` type-checks, from the repository root (the working tree itself).
-TYPED = ("calfrehab",)
+TYPED = ("calfrehab", "tests", "scripts", "benchmarks")
 PIP_QUIET = ("--quiet", "--disable-pip-version-check")
 
 

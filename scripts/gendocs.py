@@ -194,10 +194,10 @@ def _schema_type(prop: dict[str, Any], names: dict[str, str]) -> tuple[str, str]
         return prop.get("type", "value"), f"exactly `{_show(prop['const'])}`"
     if "enum" in prop:
         return "string", "one of " + ", ".join(_code(v) for v in prop["enum"])
-    kind = prop.get("type")
-    if kind in ("integer", "number"):
-        return str(kind), _range(prop)
-    if kind == "string":
+    json_type = prop.get("type")
+    if json_type in ("integer", "number"):
+        return str(json_type), _range(prop)
+    if json_type == "string":
         if prop.get("format") == "date":
             return "date `YYYY-MM-DD`", ""
         limits = []
@@ -211,24 +211,24 @@ def _schema_type(prop: dict[str, Any], names: dict[str, str]) -> tuple[str, str]
         if "pattern" in prop:
             limits.append(f"matching `{prop['pattern']}`")
         return "string", ", ".join(limits)
-    if kind == "boolean":
+    if json_type == "boolean":
         return "boolean", ""
-    if kind == "array":
+    if json_type == "array":
         items = prop.get("items", {})
         item_type, item_allowed = _schema_type(items, names)
         if "$ref" in items:
             item_type = item_type.removeprefix("object (").removesuffix(")") + " objects"
         elif item_type in ("string", "integer", "number", "boolean"):
             item_type += "s"
-        allowed = []
+        limits = []
         if item_allowed:
-            allowed.append(f"each {item_allowed}")
+            limits.append(f"each {item_allowed}")
         if "minItems" in prop:
-            allowed.append(f"at least {prop['minItems']} item(s)")
+            limits.append(f"at least {prop['minItems']} item(s)")
         if "maxItems" in prop:
-            allowed.append(f"at most {prop['maxItems']} item(s)")
-        return f"list of {item_type}", "; ".join(allowed)
-    if kind == "object":
+            limits.append(f"at most {prop['maxItems']} item(s)")
+        return f"list of {item_type}", "; ".join(limits)
+    if json_type == "object":
         value_schema = prop.get("additionalProperties")
         if isinstance(value_schema, dict):
             value_type, _ = _schema_type(value_schema, names)

@@ -349,20 +349,20 @@ def case_documents(
     flags: list[str] = []
     if red_flags or (red_flags is None and draw(st.sampled_from([False] * 7 + [True]))):
         flags = draw(red_flag_lists)
-    if flags or draw(st.booleans()):
+    if len(flags) > 0 or draw(st.booleans()):
         doc["red_flags"] = flags
     doc["program"] = program
     if hops and draw(st.integers(0, 3)):
         program.pop("energy_storage", None)
     sess = draw(sessions(program, review, profile, min_sessions, max_sessions,
                          log_all=hops and draw(st.booleans())))
-    if sess or draw(st.booleans()):
+    if len(sess) > 0 or draw(st.booleans()):
         doc["sessions"] = sess
     asm = draw(assessments(review, condition["side"], profile))
     if hops and not any("pain_at_rest" in a for a in asm):
         asm.append({"date": iso(review - timedelta(days=draw(st.integers(0, 14)))),
                     "pain_at_rest": draw(st.integers(0, 2))})
-    if asm or draw(st.booleans()):
+    if len(asm) > 0 or draw(st.booleans()):
         doc["assessments"] = asm
     return doc
 
@@ -546,8 +546,9 @@ def _paths(doc: Any, prefix: Path = ()) -> list[Path]:
     return out
 
 
-WRONG_VALUES = (None, "x", "3", "", 3, -1, 3.5, True, False, [], [1], {}, 10**6, -0.5,
-                "2026-13-40", "2999-01-01", "A" * 70, "not_an_id")
+WRONG_VALUES: tuple[Any, ...] = (
+    None, "x", "3", "", 3, -1, 3.5, True, False, [], [1], {}, 10**6, -0.5,
+    "2026-13-40", "2999-01-01", "A" * 70, "not_an_id")
 # A value that is wrong wherever it is put (every field is a scalar, a list,
 # or a model forbidding unknown keys): the error must name that path.
 ALWAYS_WRONG = {"zz_not_a_field": 1}
@@ -555,9 +556,12 @@ UNKNOWN_KEYS = ("pain_next_mornin", "morning_stifness_min", "notes", "painDuring
                 "load", "zz_not_a_field")
 
 
+MUTATION_KINDS = ("drop", "wrong", "always_wrong", "unknown", "empty", "duplicate")
+
+
 @st.composite
-def mutated_documents(draw: st.DrawFn, base: st.SearchStrategy[Doc] | None = None
-                      ) -> tuple[Doc, str, Path]:
+def mutated_documents(draw: st.DrawFn, base: st.SearchStrategy[Doc] | None = None,
+                      kinds: Sequence[str] = MUTATION_KINDS) -> tuple[Doc, str, Path]:
     """(document, mutation kind, path) — one defect in a valid document.
 
     Kinds: ``drop`` (a key removed), ``wrong`` (a value from a list of wrong
@@ -567,7 +571,7 @@ def mutated_documents(draw: st.DrawFn, base: st.SearchStrategy[Doc] | None = Non
     object), ``empty`` (a list emptied), ``duplicate`` (a list item repeated).
     """
     doc = draw(base if base is not None else case_documents(max_sessions=4))
-    kind = draw(st.sampled_from(["drop", "wrong", "always_wrong", "unknown", "empty", "duplicate"]))
+    kind = draw(st.sampled_from(list(kinds)))
     paths = _paths(doc)
     if kind == "drop":
         path = draw(st.sampled_from([p for p in paths if isinstance(p[-1], str)]))

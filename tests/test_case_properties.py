@@ -17,8 +17,9 @@ import json
 import math
 from typing import Any
 
+import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from strategies import (
     case_documents,
@@ -29,9 +30,12 @@ from strategies import (
     mutated_documents,
 )
 
-from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, validate_document, validate_text
 from calfrehab.engine.errors import CaseValidationError
+
+CASE_SCHEMA = jsonschema.Draft202012Validator(
+    case_json_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 def _validate_or_reject(doc: Any) -> Case | None:
@@ -104,24 +108,48 @@ def test_mutated_documents_only_raise_validation_errors(
     _parse_then_validate(json.dumps(doc))
 
 
-@given(mutated_documents())
+@given(mutated_documents(kinds=("unknown", "always_wrong")))
 def test_certain_defects_are_reported_at_their_path(
     mutated: tuple[dict[str, Any], str, tuple[Any, ...]],
 ) -> None:
     """An unknown field, or a value wrong wherever it goes, is an error that
     names its path (spec: 'naming every offending field by its path')."""
     doc, kind, path = mutated
-    if kind not in ("unknown", "always_wrong"):
-        return
+    event(f"mutation {kind}")
     with pytest.raises(CaseValidationError) as info:
         validate_document(doc)
     where = format_path(path)
     paths = [e.path for e in info.value.errors]
-    assert any(p == where or p.startswith(where + ".") or p.startswith(where + "[")
-               for p in paths), (where, paths)
+    assert any(_within(p, where) for p in paths), (where, paths)
     if kind == "unknown":
         unknown = [e for e in info.value.errors if e.path == where]
         assert unknown and "unknown field" in unknown[0].message
+
+
+@given(mutated_documents(kinds=("drop", "wrong", "empty", "duplicate")))
+def test_other_defects_are_reported_at_their_path_or_accepted_by_the_schema_too(
+    mutated: tuple[dict[str, Any], str, tuple[Any, ...]],
+) -> None:
+    """A defect that may be harmless (an optional field dropped, null for an
+    optional field, a list that may be empty, a session logged twice): when
+    the program rejects it, an error names the changed path (or a field
+    within it); when it accepts it, so does the published JSON Schema, which
+    is never stricter than the program."""
+    doc, kind, path = mutated
+    where = format_path(path)
+    try:
+        validate_document(doc)
+    except CaseValidationError as exc:
+        event(f"{kind}: rejected")
+        paths = [e.path for e in exc.errors]
+        assert any(_within(p, where) for p in paths), (kind, where, paths)
+    else:
+        event(f"{kind}: accepted")
+        assert not list(CASE_SCHEMA.iter_errors(doc)), (kind, where)
+
+
+def _within(path: str, where: str) -> bool:
+    return path == where or path.startswith((where + ".", where + "["))
 
 
 @given(garbage_documents())

@@ -45,7 +45,7 @@ EXPECTED = {
 TRACKS = ("straight_knee", "bent_knee", "energy_storage")
 
 
-def run(args: Sequence[str], env: dict[str, str] | None = None) -> Result:
+def run(args: Sequence[object], env: dict[str, str] | None = None) -> Result:
     # catch_exceptions=False: an exception escaping a command (a traceback
     # for the user) fails the test instead of hiding in result.exception.
     result = CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)

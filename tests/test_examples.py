@@ -12,11 +12,13 @@ from helpers import EXAMPLES
 
 from calfrehab.cli.main import cli
 from calfrehab.engine import api
+from calfrehab.engine.api import TrackName
 from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.errors import CaseValidationError
 
 # file -> (outcome, {track: (decision, next exercise)})
-SHARED_EXPECTED = {
+Expected = tuple[str, dict[TrackName, tuple[str, str | None]]]
+SHARED_EXPECTED: dict[str, Expected] = {
     "runner-stuck-on-two-leg.json": ("continue", {
         "straight_knee": ("progress", "single_leg_heel_raise"),
         "bent_knee": ("start", "two_leg_bent_knee_heel_raise"),
@@ -34,7 +36,7 @@ SHARED_EXPECTED = {
         "energy_storage": ("refer", None)}),
 }
 
-OWN_EXPECTED = {
+OWN_EXPECTED: dict[str, Expected] = {
     "runner-stuck-on-two-leg.json": SHARED_EXPECTED["runner-stuck-on-two-leg.json"],
     "achilles-insertional-pain-4-5-hold.json": ("continue", {
         "straight_knee": ("hold", "single_leg_heel_raise"),
@@ -88,7 +90,7 @@ INVALID_SHARED_ERRORS = [
     ("sessions[0].pain_next_mornig", None),
 ]
 
-def _check(path: Path, outcome: str, tracks: dict[str, tuple[str, str | None]]) -> None:
+def _check(path: Path, outcome: str, tracks: dict[TrackName, tuple[str, str | None]]) -> None:
     decided = api.decide_path(path, api.prepare(None))
     assert decided.decision.outcome == outcome
     for track, (decision, nxt) in tracks.items():

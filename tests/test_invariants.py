@@ -48,7 +48,7 @@ Properties
 6) determinism, in process and across processes (different hash seeds);
 7) the explainer's plain-Python judgement equals durable-rules' firings;
 8) reasons are never empty and each has a source;
-9) the decision document validates against its published schema.
+9) the decision document keeps the contract keys (its schema: test_schemas.py).
 Extra, from the spec text: high irritability never progresses; a case
 whose last session has no next-morning pain (the 24-hour response) never
 progresses, nor one whose last session is more than 14 days old; the
@@ -87,15 +87,10 @@ from calfrehab.engine import api
 from calfrehab.engine.api import Decided
 from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import EngineError
-from calfrehab.engine.explanation.document import DecisionDocument, decision_json_schema
+from calfrehab.engine.explanation.document import DecisionDocument
 from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
 from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.vocabulary import EXERCISES
-
-try:  # not installed in /tmp/dr at the time of writing; see test 9
-    import jsonschema
-except ImportError:  # pragma: no cover - depends on the environment
-    jsonschema = None
 
 CONSERVATIVE = {"refer": 4, "regress": 3, "hold": 2, "not_started": 2, "progress": 1, "start": 1}
 MOVING = ("progress", "start")
@@ -155,7 +150,8 @@ def latest_heel_raise(doc: dict[str, Any]) -> dict[str, Any] | None:
     tests = [a for a in doc.get("assessments") or [] if a.get("heel_raise_test")]
     if not tests:
         return None
-    return sorted(tests, key=lambda a: a["date"])[-1]["heel_raise_test"]
+    latest: dict[str, Any] = sorted(tests, key=lambda a: a["date"])[-1]["heel_raise_test"]
+    return latest
 
 
 # ------------------------------------------------ 0. every case is decided
@@ -399,7 +395,7 @@ json.dump(out, sys.stdout)
 """
 
 
-@settings(max_examples=min(settings.default.max_examples, 5))
+@settings(max_examples=min(settings().max_examples, 5))
 @given(st.lists(case_documents(), min_size=4, max_size=8))
 def test_deterministic_across_processes(reasoner: Reasoner, docs: list[dict[str, Any]]) -> None:
     """The same cases in fresh interpreters, with different hash seeds (set
@@ -447,25 +443,15 @@ def test_every_decision_has_reasons_with_sources(reasoner: Reasoner, doc: dict[s
 
 # -------------------------------------------------------------- 9. schema
 
-_SCHEMA = decision_json_schema()
-
-
 @given(case_documents())
-def test_decision_validates_against_its_published_schema(
-    reasoner: Reasoner, doc: dict[str, Any],
-) -> None:
-    """With ``jsonschema`` importable, the dumped document is validated
-    against ``decision_json_schema()``. It is not installed in /tmp/dr at the
-    time of writing, so the fallback re-validates the dumped JSON text with
-    ``DecisionDocument.model_validate_json`` (the model the schema is
-    generated from) and checks the spec's contract keys by hand."""
+def test_decision_keeps_the_contract_keys(reasoner: Reasoner, doc: dict[str, Any]) -> None:
+    """The dumped document is standard JSON, reads back as the same model,
+    and has the fixed keys of shared/spec/decision-format.md. (Validation
+    against the published JSON Schema is in tests/test_schemas.py.)"""
     d = decide(doc, reasoner).decision
     text = json.dumps(d.model_dump(mode="json"), allow_nan=False)  # standard JSON
     dumped = json.loads(text)
-    if jsonschema is not None:
-        jsonschema.validate(dumped, _SCHEMA)
     assert DecisionDocument.model_validate_json(text) == d
-    # shared/spec/decision-format.md: the fixed keys
     for key in ("schema_version", "decision_id", "case_id", "review_date", "outcome",
                 "tracks", "reasons", "rulebase"):
         assert key in dumped
@@ -487,11 +473,6 @@ def test_explanation_builds_and_is_json(reasoner: Reasoner, doc: dict[str, Any])
     assert [h["rule"] for h in data["how"]] == [f.rule for f in decided.evaluation.firings]
     moved = {t for t, d in decisions(decided).items() if d in MOVING}
     assert {w["track"] for w in data["why_not"]} == set(decided.decision.tracks) - moved
-
-
-def test_published_schema_is_json() -> None:
-    text = json.dumps(_SCHEMA, allow_nan=False)
-    assert "tracks" in json.loads(text)["properties"]
 
 
 # ------------------------------------------------ extra: from the spec text

@@ -110,6 +110,7 @@ __all__ = [
     "run_batch",
     "run_tables",
     "show_decision",
+    "validate_document",
     "validate_path",
     "verify_trail",
 ]
