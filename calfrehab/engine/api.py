@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
-from calfrehab.engine.casefile.validation import (  # noqa: F401 (validate_document: tests use it)
+from calfrehab.engine.casefile.validation import (
     read_case_file,
     validate_document,
 )
