@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from calfrehab.engine.canonical import canonical_json, case_sha256
+from calfrehab.engine.canonical import canonical_bytes, canonical_json, case_sha256, sha256_hex
 from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.audit import (
     ENTRY_COLUMNS,
     FORMAT_VERSION,
@@ -31,6 +32,7 @@ from calfrehab.engine.trail.audit import (
     AuditTrail,
     default_audit_path,
 )
+from calfrehab.engine.trail.chain import entry_hash
 
 RULEBASE_SHA = "a" * 64
 
@@ -153,9 +155,14 @@ def test_record_round_trip(path: Path) -> None:
     # and from a fresh process-like reopen, byte for byte
     with AuditTrail(path) as trail:
         assert trail.get(decision["decision_id"]) == entry
-        stored = sqlite3.connect(path).execute("SELECT case_json FROM entries").fetchone()[0]
-        assert stored == canonical_json(case)
-        assert "Müller" in stored
+    conn = sqlite3.connect(path)
+    body, sha = conn.execute("SELECT body, sha256 FROM cases").fetchone()
+    dicts = dict(conn.execute("SELECT id, body FROM dictionaries").fetchall())
+    conn.close()
+    stored = codec.decompress(body, dicts)
+    assert stored == canonical_json(case).encode("utf-8")
+    assert sha == case_sha256(case)
+    assert len(body) < len(stored)  # compressed
 
 
 def test_decision_supplied_fields_are_kept(path: Path) -> None:
@@ -313,7 +320,7 @@ def test_wal_and_full_sync(path: Path) -> None:
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
     meta = dict(sqlite3.connect(path).execute("SELECT key, value FROM meta").fetchall())
     assert meta["format"] == "calfrehab-audit"
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
 
 
 def test_lock_timeout_is_an_audit_error(path: Path) -> None:
@@ -402,13 +409,13 @@ def test_foreign_meta_table(path: Path, meta_sql: str) -> None:
 def test_newer_format_version(path: Path) -> None:
     AuditTrail(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = 2 WHERE key = 'format_version'")
+    conn.execute("UPDATE meta SET value = 3 WHERE key = 'format_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(AuditError, match=r"format version 2.*format version 1") as info:
+    with pytest.raises(AuditError, match=r"format version 3.*format versions 1, 2") as info:
         AuditTrail(path)
     assert "newer" in str(info.value)
-    assert FORMAT_VERSION == 1
+    assert FORMAT_VERSION == 2
 
 
 def test_directory_path(tmp_path: Path) -> None:
@@ -527,14 +534,14 @@ def _tampered(column: str, value: Any) -> Any:
     if column == "kind":
         return "override" if value == "decision" else "decision"
     if value is None:
-        return "mallory"
+        return "0" * 64 if column in ("v1_hash", "case_body_sha256") else "mallory"
     if value == "":  # engine_version absent from the decision
         return "9.9.9"
-    if column in ("case_json", "decision_json"):
-        # still valid JSON, one fact changed
-        doc = json.loads(value)
-        doc["case_id" if column == "case_json" else "outcome"] = "EDITED"
-        return canonical_json(doc)
+    if column == "decision_body":
+        # still a valid stream of valid JSON, one fact changed
+        doc = json.loads(codec.decompress(value, codec.shipped_dictionaries()))
+        doc["outcome"] = "EDITED"
+        return codec.compress("decision", canonical_json(doc).encode("utf-8"))
     if column == "review_date":
         return "2026-11-21"
     if column == "recorded_at":
@@ -565,18 +572,19 @@ def test_editing_any_field_is_caught(filled: Path, column: str, seq: int) -> Non
 def test_edit_with_rehashed_row_is_caught_at_the_next(filled: Path) -> None:
     # The forger edits entry 2 and recomputes its own hash; entry 3 still
     # points at the old hash.
-    from calfrehab.engine.trail.audit import _entry_hash
-
     with raw(filled) as conn:
         conn.row_factory = sqlite3.Row
         row = dict(conn.execute("SELECT * FROM entries WHERE seq = 2").fetchone())
-        doc = json.loads(row["decision_json"])
+        doc = json.loads(codec.decompress(row["decision_body"], codec.shipped_dictionaries()))
         doc["outcome"] = "refer"
-        row["decision_json"] = canonical_json(doc)
-        row["entry_hash"] = _entry_hash(row)
+        text = canonical_json(doc).encode("utf-8")
+        row["decision_body"] = codec.compress("decision", text)
+        row["decision_body_sha256"] = sha256_hex(text)
+        row["entry_hash"] = entry_hash(row)
         conn.execute(
-            "UPDATE entries SET decision_json = ?, entry_hash = ? WHERE seq = 2",
-            (row["decision_json"], row["entry_hash"]),
+            "UPDATE entries SET decision_body = ?, decision_body_sha256 = ?, entry_hash = ? "
+            "WHERE seq = 2",
+            (row["decision_body"], row["decision_body_sha256"], row["entry_hash"]),
         )
     report = verify(filled)
     assert (report.ok, report.first_bad_seq) == (False, 3)
@@ -635,8 +643,6 @@ def test_swapping_two_entries_is_caught(filled: Path) -> None:
 
 
 def _forge_row(conn: sqlite3.Connection, *, rehash: bool) -> None:
-    from calfrehab.engine.trail.audit import _entry_hash
-
     conn.row_factory = sqlite3.Row
     last = dict(conn.execute("SELECT * FROM entries ORDER BY seq DESC LIMIT 1").fetchone())
     forged = dict(
@@ -646,9 +652,10 @@ def _forge_row(conn: sqlite3.Connection, *, rehash: bool) -> None:
         kind="decision",
         decision_id="forged",
         prev_hash=last["entry_hash"],
-        decision_json=canonical_json({"decision_id": "forged", "outcome": "continue"}),
+        decision_body=codec.compress("decision", b'{"decision_id":"forged"}'),
+        decision_body_sha256=sha256_hex(b'{"decision_id":"forged"}'),
     )
-    forged["entry_hash"] = _entry_hash(forged) if rehash else "e" * 64
+    forged["entry_hash"] = entry_hash(forged) if rehash else "e" * 64
     conn.execute(
         f"INSERT INTO entries ({', '.join(ENTRY_COLUMNS)}) "
         f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})",
@@ -671,7 +678,8 @@ def test_inserting_before_the_first_entry_is_caught(filled: Path) -> None:
         conn.execute(
             "INSERT INTO entries SELECT 0, 'x', kind, recorded_at, clinician, 'x', case_id, "
             "case_sha256, review_date, rulebase_version, rulebase_sha256, engine_version, "
-            "case_json, decision_json, prev_hash, entry_hash FROM entries WHERE seq = 1"
+            "case_body_sha256, decision_body_sha256, decision_body, v1_hash, prev_hash, "
+            "entry_hash FROM entries WHERE seq = 1"
         )
     report = verify(filled)
     assert (report.ok, report.first_bad_seq) == (False, 1)
@@ -693,13 +701,23 @@ def test_non_text_value_does_not_crash_verify(filled: Path) -> None:
     assert (report.ok, report.first_bad_seq) == (False, 2)
 
 
-def test_damaged_row_reads_as_audit_error(filled: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE entries SET decision_body = x'789c0300' WHERE seq = 2",
+        "UPDATE entries SET decision_body = 'not a stream' WHERE seq = 2",
+        "UPDATE entries SET decision_body = "
+        f"x'{codec.compress('decision', b'{not json').hex()}' WHERE seq = 2",
+    ],
+    ids=["empty-stream", "text", "not-json"],
+)
+def test_damaged_row_reads_as_audit_error(filled: Path, damage: str) -> None:
     with raw(filled) as conn:
-        conn.execute("UPDATE entries SET decision_json = '{not json' WHERE seq = 2")
+        conn.execute(damage)
     with AuditTrail(filled) as trail:
-        with pytest.raises(AuditError, match="seq 2 is damaged"):
+        with pytest.raises(AuditError, match="seq 2 is corrupt"):
             trail.entries()
-        with pytest.raises(AuditError, match="seq 2 is damaged"):
+        with pytest.raises(AuditError, match="seq 2 is corrupt"):
             trail.export("jsonl", io.StringIO())
 
 
@@ -782,8 +800,6 @@ def test_killed_writer_leaves_a_valid_trail(path: Path) -> None:
 
 
 def test_export_jsonl(filled: Path) -> None:
-    from calfrehab.engine.trail.audit import _entry_hash
-
     out = io.StringIO()
     with AuditTrail(filled) as trail:
         assert trail.export("jsonl", out) == 5
@@ -797,10 +813,11 @@ def test_export_jsonl(filled: Path) -> None:
     assert objs[4]["kind"] == "override" and objs[4]["case"] is None
     # the export alone is enough to re-check every hash
     for obj in objs:
-        row = dict(obj)
-        row["case_json"] = None if obj["case"] is None else canonical_json(obj["case"])
-        row["decision_json"] = canonical_json(obj["decision"])
-        assert _entry_hash(row) == obj["entry_hash"]
+        assert "decision_body" not in obj
+        assert entry_hash(obj) == obj["entry_hash"]
+        assert sha256_hex(canonical_bytes(obj["decision"])) == obj["decision_body_sha256"]
+        if obj["case"] is not None:
+            assert sha256_hex(canonical_bytes(obj["case"])) == obj["case_body_sha256"]
 
 
 def test_export_csv(filled: Path) -> None:

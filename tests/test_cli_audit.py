@@ -262,8 +262,9 @@ def test_verify_ok(trail_path: Path) -> None:
     ("statements", "seq", "words"),
     [
         (["UPDATE entries SET clinician = 'Mallory' WHERE seq = 2"], 2, "was altered"),
-        (["UPDATE entries SET decision_json = replace(decision_json, "
-          "'\"outcome\":\"continue\"', '\"outcome\":\"refer\"') WHERE seq = 4"],
+        # another entry's (intact) decision document put in place of seq 4's
+        (["UPDATE entries SET decision_body = "
+          "(SELECT decision_body FROM entries WHERE seq = 3) WHERE seq = 4"],
          4, "was altered"),
         (["DELETE FROM entries WHERE seq = 3"], 3, "deleted"),
         (["DELETE FROM entries WHERE seq = 5"], 5, "removed from the end"),

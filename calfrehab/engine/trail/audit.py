@@ -18,15 +18,10 @@ verifies. Catching that needs the head (``VerifyReport.last_hash`` with the
 entry count) written down somewhere outside the file, e.g. in the clinic's
 records after each batch; ``verify()`` reports it for that reason.
 
-The on-disk format (``meta.format = 'calfrehab-audit'``,
-``meta.format_version = 1``):
-
-* ``entries``: one row per entry, see :data:`ENTRY_COLUMNS`;
-* ``entry_hash = sha256(prev_hash + canonical_json({every column except
-  entry_hash}))`` as lowercase hex, the first ``prev_hash`` being 64 zeros;
-* canonical JSON is :func:`canonical_json`; ``case_json`` and
-  ``decision_json`` are stored as canonical JSON text and the hash covers
-  that text exactly as stored.
+The on-disk format (``meta.format = 'calfrehab-audit'``) is described in
+:mod:`.schema` (tables, versions 1 and 2), :mod:`.chain` (the hashes) and
+:mod:`.codec` (how documents are compressed). This module writes version 2
+and reads both; :mod:`.migrate` upgrades a version-1 file in place.
 """
 
 from __future__ import annotations
@@ -35,7 +30,6 @@ import contextlib
 import csv
 import json
 import os
-import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -43,14 +37,38 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, TextIO, cast
+from typing import Any, Final, Literal, TextIO
+from urllib.parse import quote
 
-from calfrehab.engine.canonical import canonical_bytes, canonical_json, sha256_hex
+from calfrehab.engine.canonical import canonical_json, sha256_hex
 from calfrehab.engine.clock import Clock, checked_now, utc_now, utc_stamp
 from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.trail import codec
+from calfrehab.engine.trail.chain import (
+    AuditEntry,
+    EntryKind,
+    VerifyReport,
+    entry_from_row,
+    entry_hash,
+    row_problem,
+    verify_rows,
+)
+from calfrehab.engine.trail.errors import AuditError
+from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry, to_canonical
+from calfrehab.engine.trail.schema import (
+    ENTRY_COLUMNS,
+    FORMAT,
+    FORMAT_VERSION,
+    GENESIS_HASH,
+    READABLE_VERSIONS,
+    SCHEMA_V2,
+    V1_ENTRY_COLUMNS,
+    split_sql,
+)
 from calfrehab.engine.vocabulary import DECISION_KINDS, STRAIGHT_KNEE_DECISIONS, TRACKS
 
 __all__ = [
+    "CSV_COLUMNS",
     "ENTRY_COLUMNS",
     "FORMAT",
     "FORMAT_VERSION",
@@ -58,101 +76,31 @@ __all__ = [
     "AuditEntry",
     "AuditError",
     "AuditTrail",
+    "EntryCheck",
+    "EntryKind",
+    "ExportFormat",
+    "PreparedEntry",
+    "RecordResult",
     "VerifyReport",
     "default_audit_path",
+    "prepare_entry",
 ]
 
-FORMAT: Final = "calfrehab-audit"
-FORMAT_VERSION: Final = 1
-GENESIS_HASH: Final = "0" * 64
 DEFAULT_TIMEOUT_S: Final = 30.0
 
-EntryKind = Literal["decision", "override"]
 ExportFormat = Literal["jsonl", "csv"]
 
 
-# Column order is part of the format only through the names: the hash is
-# over a JSON object with sorted keys, so reordering columns in a future
-# schema does not change any hash.
-ENTRY_COLUMNS: Final = (
-    "seq",
-    "entry_id",
-    "kind",
-    "recorded_at",
-    "clinician",
-    "decision_id",
-    "case_id",
-    "case_sha256",
-    "review_date",
-    "rulebase_version",
-    "rulebase_sha256",
-    "engine_version",
-    "case_json",
-    "decision_json",
-    "prev_hash",
-    "entry_hash",
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+_V2_SELECT: Final = (
+    f"SELECT {', '.join('e.' + c for c in ENTRY_COLUMNS)}, c.body AS case_body "
+    "FROM entries e LEFT JOIN cases c ON c.sha256 = e.case_body_sha256"
 )
-_HASHED_COLUMNS: Final = tuple(c for c in ENTRY_COLUMNS if c != "entry_hash")
-_SELECT_ENTRY: Final = f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries"
+_V1_SELECT: Final = f"SELECT {', '.join(V1_ENTRY_COLUMNS)} FROM entries e"
 _INSERT_ENTRY: Final = (
     f"INSERT INTO entries ({', '.join(ENTRY_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})"
 )
-
-_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
-_ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-_SCHEMA: Final = """
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY NOT NULL,
-    value NOT NULL            -- no declared type: format_version stays an integer
-);
-CREATE TABLE entries (
-    seq              INTEGER PRIMARY KEY,
-    entry_id         TEXT NOT NULL UNIQUE,
-    kind             TEXT NOT NULL CHECK (kind IN ('decision', 'override')),
-    recorded_at      TEXT NOT NULL,
-    clinician        TEXT,
-    decision_id      TEXT NOT NULL,
-    case_id          TEXT NOT NULL,
-    case_sha256      TEXT NOT NULL,
-    review_date      TEXT NOT NULL,
-    rulebase_version TEXT NOT NULL,
-    rulebase_sha256  TEXT NOT NULL,
-    engine_version   TEXT NOT NULL,
-    case_json        TEXT,
-    decision_json    TEXT NOT NULL,
-    prev_hash        TEXT NOT NULL,
-    entry_hash       TEXT NOT NULL
-);
--- A decision is recorded once; overrides point at it by decision_id.
-CREATE UNIQUE INDEX entries_decision_once ON entries (decision_id) WHERE kind = 'decision';
-CREATE INDEX entries_by_decision_id ON entries (decision_id);
-CREATE INDEX entries_by_case_id ON entries (case_id);
--- batch --resume asks "was this case already decided under this rulebase?"
-CREATE INDEX entries_by_input ON entries (case_sha256, rulebase_sha256) WHERE kind = 'decision';
--- Append-only by construction, not just by convention: an UPDATE or DELETE
--- through SQL fails. (Someone can drop these triggers; the hash chain is
--- what catches that. The triggers stop honest accidents.)
-CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
-BEGIN SELECT RAISE(ABORT, 'calfrehab audit entries are append-only'); END;
-CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
-BEGIN SELECT RAISE(ABORT, 'calfrehab audit entries are append-only'); END;
-"""
-
-
-class AuditError(CalfrehabError):
-    """The audit trail cannot be opened, read or written, or a request to it
-    is invalid. Every sqlite3 error is turned into one of these, so the CLI
-    shows a message rather than a traceback."""
-
-
-def _entry_hash(row: Mapping[str, Any]) -> str:
-    # prev_hash is both the prefix and one of the hashed fields: the prefix
-    # is the classic chain construction, the field keeps "every stored field
-    # is covered" true without exceptions.
-    payload = canonical_bytes({c: row[c] for c in _HASHED_COLUMNS})
-    return sha256_hex(str(row["prev_hash"]).encode("utf-8") + payload)
 
 
 def default_audit_path() -> Path:
@@ -171,170 +119,24 @@ def default_audit_path() -> Path:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditEntry:
-    """One entry of the trail, with its JSON columns parsed.
+class RecordResult:
+    """What :meth:`AuditTrail.record_prepared` did: how many entries it
+    appended, the decision ids it skipped (already decided, with
+    ``skip_decided``), and the trail's head after it."""
 
-    For ``kind == "decision"``, ``case`` is the full case document and
-    ``decision`` the full decision document. For ``kind == "override"``,
-    ``case`` is None and ``decision`` is the override payload
-    ``{decision_id, clinician, reason, track, decision}``; the case and
-    rulebase columns are copied from the overridden decision so that
-    filtering by case finds the override too.
-    """
-
-    seq: int
-    entry_id: str
-    kind: EntryKind
-    recorded_at: datetime
-    clinician: str | None
-    decision_id: str
-    case_id: str
-    case_sha256: str
-    review_date: date
-    rulebase_version: str
-    rulebase_sha256: str
-    engine_version: str
-    case: dict[str, Any] | None
-    decision: dict[str, Any]
-    prev_hash: str
-    entry_hash: str
+    recorded: int
+    skipped: tuple[str, ...]
+    last_seq: int
+    last_hash: str
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyReport:
-    """Result of :meth:`AuditTrail.verify`.
-
-    ``entries_checked`` counts the entries examined, the failing one
-    included. ``first_bad_seq`` is the lowest seq at which the trail is
-    wrong; for deleted entries that is the seq that is missing. ``last_hash``
-    and ``entries_checked`` of an ok report are the head worth writing down
-    outside the file.
-    """
+class EntryCheck:
+    """Whether one entry can be trusted on its own (see
+    :meth:`AuditTrail.check_entry`); ``problems`` says why not."""
 
     ok: bool
-    entries_checked: int
-    first_bad_seq: int | None
-    problem: str | None
-    last_hash: str = GENESIS_HASH
-
-
-def _entry_from_row(row: Mapping[str, Any]) -> AuditEntry:
-    """Parse one stored row. A row that does not parse was tampered with or
-    damaged; say which and point at verify rather than failing obscurely."""
-    seq = row["seq"]
-    try:
-        case_text = row["case_json"]
-        case = None if case_text is None else json.loads(case_text)
-        decision = json.loads(row["decision_json"])
-        if not isinstance(decision, dict) or not (case is None or isinstance(case, dict)):
-            raise ValueError("case_json/decision_json is not a JSON object")
-        kind = row["kind"]
-        if kind not in ("decision", "override"):
-            raise ValueError(f"unknown kind {kind!r}")
-        recorded_at = datetime.fromisoformat(row["recorded_at"])
-        return AuditEntry(
-            seq=int(seq),
-            entry_id=str(row["entry_id"]),
-            kind=cast(EntryKind, kind),
-            recorded_at=recorded_at,
-            clinician=None if row["clinician"] is None else str(row["clinician"]),
-            decision_id=str(row["decision_id"]),
-            case_id=str(row["case_id"]),
-            case_sha256=str(row["case_sha256"]),
-            review_date=date.fromisoformat(row["review_date"]),
-            rulebase_version=str(row["rulebase_version"]),
-            rulebase_sha256=str(row["rulebase_sha256"]),
-            engine_version=str(row["engine_version"]),
-            case=case,
-            decision=decision,
-            prev_hash=str(row["prev_hash"]),
-            entry_hash=str(row["entry_hash"]),
-        )
-    except (TypeError, ValueError) as exc:
-        raise AuditError(
-            f"audit entry seq {seq} is damaged ({exc}); run the audit verify command"
-        ) from exc
-
-
-def _required_str(doc: Mapping[str, Any], key: str, what: str) -> str:
-    value = doc.get(key)
-    if not isinstance(value, str) or not value:
-        raise AuditError(f"{what} has no {key} (a non-empty string is required)")
-    return value
-
-
-def _checked_date(value: object, what: str) -> str:
-    # Strictly the spec's YYYY-MM-DD: date.fromisoformat alone would also
-    # take "20261120", which would then be stored in a second spelling.
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise AuditError(f"{what} must be a date YYYY-MM-DD, got {value!r}")
-    try:
-        date.fromisoformat(value)
-    except ValueError as exc:
-        raise AuditError(f"{what} is not a valid date: {value!r}") from exc
-    return value
-
-
-def _to_json(obj: object, what: str) -> str:
-    try:
-        return canonical_json(obj)
-    except (TypeError, ValueError) as exc:
-        raise AuditError(f"{what} cannot be stored as JSON: {exc}") from exc
-
-
-def _prepare_decision(
-    decision: Mapping[str, Any], case_document: Mapping[str, Any], clinician: str | None
-) -> dict[str, Any]:
-    """Validate one (decision, case) pair and build its columns, minus the
-    ones assigned under the write lock (seq, entry_id, recorded_at, hashes).
-
-    Done before the transaction starts so that serialising a large batch
-    does not hold the database's write lock.
-    """
-    if not isinstance(decision, Mapping):
-        raise AuditError("decision document must be a JSON object")
-    if not isinstance(case_document, Mapping):
-        raise AuditError("case document must be a JSON object")
-    decision_id = _required_str(decision, "decision_id", "decision document")
-    what = f"decision {decision_id}"
-    case_id = _required_str(decision, "case_id", what)
-    review_date = _checked_date(decision.get("review_date"), f"{what}: review_date")
-    rulebase = decision.get("rulebase")
-    if not isinstance(rulebase, Mapping):
-        raise AuditError(f"{what} has no rulebase {{version, sha256}}")
-    rulebase_version = _required_str(rulebase, "version", f"{what}: rulebase")
-    rulebase_sha256 = _required_str(rulebase, "sha256", f"{what}: rulebase")
-    engine_version = decision.get("engine_version", "")
-    if not isinstance(engine_version, str):
-        raise AuditError(f"{what}: engine_version must be a string")
-    # A batch that pairs a decision with the wrong case would leave a trail
-    # that is consistent and wrong; the case file carries the same two keys,
-    # so compare them when it does.
-    for key in ("case_id", "review_date"):
-        if key in case_document and case_document[key] != decision[key]:
-            raise AuditError(
-                f"{what} is for {key} {decision[key]!r} but the case document "
-                f"has {case_document[key]!r}"
-            )
-    case_text = _to_json(case_document, f"case document of {what}")
-    digest = decision.get("case_sha256")
-    if digest is None:
-        digest = sha256_hex(case_text.encode("utf-8"))
-    elif not isinstance(digest, str) or not digest:
-        raise AuditError(f"{what}: case_sha256 must be a non-empty string")
-    return {
-        "kind": "decision",
-        "clinician": clinician,
-        "decision_id": decision_id,
-        "case_id": case_id,
-        "case_sha256": digest,
-        "review_date": review_date,
-        "rulebase_version": rulebase_version,
-        "rulebase_sha256": rulebase_sha256,
-        "engine_version": engine_version,
-        "case_json": case_text,
-        "decision_json": _to_json(decision, f"decision document {decision_id}"),
-    }
+    problems: tuple[str, ...]
 
 
 def _normalise_clinician(clinician: str | None) -> str | None:
@@ -344,7 +146,33 @@ def _normalise_clinician(clinician: str | None) -> str | None:
         return None
     if not isinstance(clinician, str):
         raise AuditError("clinician must be a string")
+    try:
+        clinician.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A name given as bytes that are not UTF-8 (argv is decoded with
+        # surrogateescape): refuse it by name rather than fail in SQLite.
+        raise AuditError(f"clinician {clinician!r} is not valid UTF-8 text") from exc
     return clinician.strip() or None
+
+
+def _decision_row(prepared: PreparedEntry, clinician: str | None) -> dict[str, Any]:
+    return {
+        "kind": "decision",
+        "clinician": clinician,
+        "decision_id": prepared.decision_id,
+        "case_id": prepared.case_id,
+        "case_sha256": prepared.case_sha256,
+        "review_date": prepared.review_date,
+        "rulebase_version": prepared.rulebase_version,
+        "rulebase_sha256": prepared.rulebase_sha256,
+        "engine_version": prepared.engine_version,
+        "case_body_sha256": prepared.case_body_sha256,
+        "decision_body_sha256": prepared.decision_body_sha256,
+        "decision_body": prepared.decision_body,
+        "v1_hash": None,
+        # Not a column: inserted into `cases` (once per sha256).
+        "case_body": prepared.case_body,
+    }
 
 
 class AuditTrail:
@@ -353,6 +181,11 @@ class AuditTrail:
     ``path`` defaults to :func:`default_audit_path`; missing parent
     directories are created. ``clock`` (returning an aware datetime) exists
     so tests and replays can fix ``recorded_at``.
+
+    ``readonly=True`` opens an existing trail for reading only (SQLite
+    ``mode=ro``): nothing is created, the journal mode is left as it is,
+    and a trail the user may not write (a read-only file, directory or
+    mount) can still be read and verified.
 
     One instance is one SQLite connection: use it from one thread. Any
     number of processes may open the same file and record at once; each
@@ -366,10 +199,14 @@ class AuditTrail:
         *,
         clock: Clock | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else default_audit_path()
         self._clock: Clock = clock or utc_now
         self._timeout = timeout
+        self.readonly = readonly
+        self.version: int = FORMAT_VERSION
+        self._dictionaries: dict[int, bytes] = {}
         self._conn: sqlite3.Connection | None = self._open()
 
     # ----------------------------------------------------------- lifecycle
@@ -409,6 +246,8 @@ class AuditTrail:
 
     def _open(self) -> sqlite3.Connection:
         path = self.path
+        if self.readonly:
+            return self._open_readonly()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -428,6 +267,38 @@ class AuditTrail:
             conn.close()
             raise
         return conn
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        path = self.path
+        if not path.exists():
+            raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
+        if path.is_dir():
+            raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
+        self._check_sqlite_header(path)
+        uri = f"file:{quote(str(path.resolve()))}"
+        last: sqlite3.Error | None = None
+        # mode=ro first: it still sees what concurrent writers commit. A WAL
+        # trail whose -shm cannot be created (a read-only directory or
+        # mount) cannot be opened that way; immutable=1 then reads the file
+        # as it stands, which is right for a trail nobody can write.
+        for params in ("mode=ro", "mode=ro&immutable=1"):
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = sqlite3.connect(
+                    f"{uri}?{params}", uri=True, timeout=self._timeout, isolation_level=None
+                )
+                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                self._check_format(conn)
+                return conn
+            except sqlite3.Error as exc:
+                last = exc
+                if conn is not None:
+                    conn.close()
+            except BaseException:
+                if conn is not None:
+                    conn.close()
+                raise
+        raise AuditError(f"audit trail {path}: cannot open it for reading: {last}")
 
     @staticmethod
     def _check_sqlite_header(path: Path) -> None:
@@ -485,7 +356,7 @@ class AuditTrail:
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         # Statement by statement: executescript() would COMMIT our
         # BEGIN IMMEDIATE first and lose the lock that makes creation safe.
-        for statement in _split_sql(_SCHEMA):
+        for statement in split_sql(SCHEMA_V2):
             conn.execute(statement)
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -515,12 +386,14 @@ class AuditTrail:
             raise AuditError(
                 f"audit trail {self.path} has an unreadable format_version {version!r}"
             )
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             newer = "a newer" if version > FORMAT_VERSION else "an unsupported"
             raise AuditError(
                 f"audit trail {self.path} has {newer} format version {version}; "
-                f"this calfrehab reads format version {FORMAT_VERSION} only"
+                f"this calfrehab reads format versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
+        self.version = version
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -535,7 +408,28 @@ class AuditTrail:
         except CalfrehabError as exc:
             raise AuditError(f"the audit clock: {exc}") from exc
 
+    def _dictionaries_of(self, conn: sqlite3.Connection) -> dict[int, bytes]:
+        """The compression dictionaries the trail holds (read once; they
+        only ever grow, so a miss re-reads)."""
+        if self.version == 1:
+            return {}
+        if not self._dictionaries:
+            rows = conn.execute("SELECT id, body FROM dictionaries").fetchall()
+            self._dictionaries = {
+                int(i): bytes(b) for i, b in rows if isinstance(b, bytes) and isinstance(i, int)
+            }
+        return self._dictionaries
+
     # ----------------------------------------------------------- appending
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise AuditError(f"audit trail {self.path} is open read-only")
+        if self.version != FORMAT_VERSION:
+            raise AuditError(
+                f"audit trail {self.path} is in format version {self.version}; upgrade it "
+                f"with `calfrehab audit migrate --audit {self.path}` before recording into it"
+            )
 
     def record(
         self,
@@ -558,24 +452,84 @@ class AuditTrail:
         any item is invalid or any decision_id is already recorded.
         """
         who = _normalise_clinician(clinician)
-        prepared = [_prepare_decision(d, c, who) for d, c in items]
+        prepared = [prepare_entry(d, c) for d, c in items]
         if not prepared:
             return []
+        rows = [_decision_row(p, who) for p in prepared]
+        self._writable()
+        self._check_unique(rows)
+        appended = self._append(lambda conn: rows)
+        dictionaries = self._dictionaries_of(self._connection())
+        return [entry_from_row(r, FORMAT_VERSION, dictionaries) for r in appended]
+
+    def record_prepared(
+        self,
+        entries: Sequence[PreparedEntry],
+        clinician: str | None = None,
+        *,
+        skip_decided: bool = False,
+    ) -> RecordResult:
+        """Append decisions prepared by :func:`prepare_entry` (typically in
+        a worker process) in one transaction: all or none.
+
+        Nothing is parsed, serialised or compressed here: the parent only
+        chains and inserts. With ``skip_decided``, an entry whose case
+        (``case_sha256``) was already decided under the same rule base
+        (``rulebase_sha256``), in the trail or earlier in ``entries``, is
+        skipped rather than recorded again, checked under the write lock so
+        that two runs resuming the same batch decide each case once.
+        """
+        who = _normalise_clinician(clinician)
+        for p in entries:
+            if not isinstance(p, PreparedEntry):
+                raise AuditError("record_prepared takes PreparedEntry values (prepare_entry)")
+            for blob in (p.case_body, p.decision_body):
+                dict_id = codec.dictionary_id(blob)
+                if dict_id is not None and dict_id not in codec.shipped_dictionaries():
+                    raise AuditError(
+                        f"decision {p.decision_id} was compressed with a dictionary "
+                        "this calfrehab does not have"
+                    )
+        rows = [_decision_row(p, who) for p in entries]
+        self._writable()
+        self._check_unique(rows)
+        skipped: list[str] = []
+
+        def build(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            if not skip_decided:
+                return rows
+            kept: list[dict[str, Any]] = []
+            seen: set[tuple[str, str]] = set()
+            for row in rows:
+                key = (row["case_sha256"], row["rulebase_sha256"])
+                if key in seen or self._decided(conn, *key):
+                    skipped.append(row["decision_id"])
+                    continue
+                seen.add(key)
+                kept.append(row)
+            return kept
+
+        appended = self._append(build) if rows else []
+        with self._errors("read its head"):
+            count, last_hash = self._head(self._connection())
+        return RecordResult(len(appended), tuple(skipped), count, last_hash)
+
+    @staticmethod
+    def _check_unique(rows: Sequence[Mapping[str, Any]]) -> None:
         seen: set[str] = set()
-        for row in prepared:
+        for row in rows:
             if row["decision_id"] in seen:
                 raise AuditError(f"decision {row['decision_id']} appears twice in one batch")
             seen.add(row["decision_id"])
 
-        def build(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            for row in prepared:
-                if self._decision_row(conn, row["decision_id"]) is not None:
-                    raise AuditError(
-                        f"decision {row['decision_id']} is already recorded in the audit trail"
-                    )
-            return prepared
-
-        return self._append(build)
+    @staticmethod
+    def _decided(conn: sqlite3.Connection, case_sha: str, rulebase_sha: str) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM entries WHERE kind = 'decision' "
+            "AND case_sha256 = ? AND rulebase_sha256 = ? LIMIT 1",
+            (case_sha, rulebase_sha),
+        ).fetchone()
+        return row is not None
 
     def override(
         self,
@@ -618,6 +572,8 @@ class AuditTrail:
             "track": track,
             "decision": decision,
         }
+        raw = to_canonical(payload, "the override")
+        self._writable()
 
         def build(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             # Looked up under the write lock, though nothing can remove a
@@ -637,22 +593,28 @@ class AuditTrail:
                     "rulebase_version": original["rulebase_version"],
                     "rulebase_sha256": original["rulebase_sha256"],
                     "engine_version": original["engine_version"],
-                    "case_json": None,
-                    "decision_json": canonical_json(payload),
+                    "case_body_sha256": None,
+                    "decision_body_sha256": sha256_hex(raw),
+                    "decision_body": codec.compress("decision", raw),
+                    "v1_hash": None,
                 }
             ]
 
-        return self._append(build)[0]
+        appended = self._append(build)
+        return entry_from_row(
+            appended[0], FORMAT_VERSION, self._dictionaries_of(self._connection())
+        )
 
     def _append(
         self, build: Callable[[sqlite3.Connection], Sequence[Mapping[str, Any]]]
-    ) -> list[AuditEntry]:
-        """Chain and insert rows under the write lock.
+    ) -> list[dict[str, Any]]:
+        """Chain and insert rows under the write lock; returns the rows as
+        stored (with ``case_body`` where a case was given).
 
         BEGIN IMMEDIATE takes the lock before the head is read, so two
         processes cannot both extend the same head (a fork in the chain);
         the second one waits (busy_timeout) and then sees the first's rows.
-        The rows and the new head in ``meta`` commit together.
+        The rows, their cases and the new head in ``meta`` commit together.
         """
         conn = self._connection()
         with self._errors("record"):
@@ -661,7 +623,9 @@ class AuditTrail:
                 count, last_hash = self._head(conn)
                 self._check_head(conn, count, last_hash)
                 rows = build(conn)
-                entries: list[AuditEntry] = []
+                if rows:
+                    self._store_dictionaries(conn)
+                stored: list[dict[str, Any]] = []
                 for partial in rows:
                     count += 1
                     row: dict[str, Any] = {
@@ -671,17 +635,45 @@ class AuditTrail:
                         "recorded_at": utc_stamp(self._now()),
                         "prev_hash": last_hash,
                     }
-                    row["entry_hash"] = _entry_hash(row)
-                    conn.execute(_INSERT_ENTRY, [row[c] for c in ENTRY_COLUMNS])
+                    row["entry_hash"] = entry_hash(row)
+                    case_body = row.get("case_body")
+                    if case_body is not None:
+                        # Stored once per distinct case: a second decision
+                        # for the same bytes only points at it.
+                        conn.execute(
+                            "INSERT OR IGNORE INTO cases (sha256, body) VALUES (?, ?)",
+                            (row["case_body_sha256"], case_body),
+                        )
+                    try:
+                        conn.execute(_INSERT_ENTRY, [row[c] for c in ENTRY_COLUMNS])
+                    except sqlite3.IntegrityError as exc:
+                        if "decision_id" in str(exc):
+                            raise AuditError(
+                                f"decision {row['decision_id']} is already recorded "
+                                "in the audit trail"
+                            ) from exc
+                        raise
                     last_hash = row["entry_hash"]
-                    entries.append(_entry_from_row(row))
+                    stored.append(row)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'entry_count'", (count,))
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'last_hash'", (last_hash,))
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback(conn)
                 raise
-        return entries
+        return stored
+
+    def _store_dictionaries(self, conn: sqlite3.Connection) -> None:
+        held = self._dictionaries_of(conn)
+        for dict_id, body in codec.shipped_dictionaries().items():
+            if dict_id not in held:
+                conn.execute(
+                    "INSERT OR IGNORE INTO dictionaries (id, sha256, body) VALUES (?, ?, ?)",
+                    (dict_id, sha256_hex(body), body),
+                )
+                # Only after commit would another reader see it; this
+                # connection sees it at once, and the cache follows.
+                held[dict_id] = body
 
     @staticmethod
     def _head(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -694,6 +686,11 @@ class AuditTrail:
         if not isinstance(count, int) or not isinstance(last_hash, str):
             raise AuditError("audit trail meta has no valid entry_count/last_hash")
         return count, last_hash
+
+    def head(self) -> tuple[int, str]:
+        """The trail's (entry count, last hash) as its meta records them."""
+        with self._errors("read its head"):
+            return self._head(self._connection())
 
     def _check_head(self, conn: sqlite3.Connection, count: int, last_hash: str) -> None:
         # Two index lookups, so cheap enough for every append: refuse to
@@ -714,6 +711,10 @@ class AuditTrail:
 
     # ------------------------------------------------------------- reading
 
+    @property
+    def _select(self) -> str:
+        return _V1_SELECT if self.version == 1 else _V2_SELECT
+
     @staticmethod
     def _rows(
         conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
@@ -722,12 +723,23 @@ class AuditTrail:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    def _iter_rows(
+        self, conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+    ) -> Iterator[dict[str, Any]]:
+        cur = conn.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        for r in cur:
+            yield dict(zip(names, r, strict=True))
+
     def _decision_row(self, conn: sqlite3.Connection, decision_id: str) -> dict[str, Any] | None:
         # The literal kind = 'decision' lets SQLite use the partial unique index.
         rows = self._rows(
-            conn, f"{_SELECT_ENTRY} WHERE kind = 'decision' AND decision_id = ?", (decision_id,)
+            conn, f"{self._select} WHERE e.kind = 'decision' AND e.decision_id = ?", (decision_id,)
         )
         return rows[0] if rows else None
+
+    def _parse(self, conn: sqlite3.Connection, row: Mapping[str, Any]) -> AuditEntry:
+        return entry_from_row(row, self.version, self._dictionaries_of(conn))
 
     def entries(
         self,
@@ -740,59 +752,69 @@ class AuditTrail:
         clauses: list[str] = []
         params: list[Any] = []
         if case_id is not None:
-            clauses.append("case_id = ?")
+            clauses.append("e.case_id = ?")
             params.append(case_id)
         if since is not None:
             if isinstance(since, datetime):
                 since = since.date()
             # recorded_at is "YYYY-MM-DDT...Z", which sorts after the bare
             # date of the same day and before the next day's.
-            clauses.append("recorded_at >= ?")
+            clauses.append("e.recorded_at >= ?")
             params.append(since.isoformat())
         if kind is not None:
             if kind not in ("decision", "override"):
                 raise AuditError(f"unknown entry kind {kind!r}; use decision or override")
-            clauses.append("kind = ?")
+            clauses.append("e.kind = ?")
             params.append(kind)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._errors("read entries"):
-            rows = self._rows(self._connection(), f"{_SELECT_ENTRY}{where} ORDER BY seq", params)
-        return [_entry_from_row(r) for r in rows]
+            conn = self._connection()
+            rows = self._rows(conn, f"{self._select}{where} ORDER BY e.seq", params)
+            return [self._parse(conn, r) for r in rows]
+
+    def decision_ids(self, prefix: str) -> list[tuple[str, str]]:
+        """(decision_id, case_id) of the decisions whose id starts with
+        ``prefix``, without reading their documents."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._errors("read entries"):
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT decision_id, case_id FROM entries WHERE kind = 'decision' "
+                    "AND decision_id LIKE ? ESCAPE '\\' ORDER BY seq",
+                    (escaped + "%",),
+                )
+                .fetchall()
+            )
+        return [(str(d), str(c)) for d, c in rows if str(d).startswith(prefix)]
 
     def get(self, decision_id: str) -> AuditEntry:
         """The decision entry with this decision_id (AuditError if none)."""
         with self._errors("read entries"):
-            row = self._decision_row(self._connection(), decision_id)
-        if row is None:
-            raise AuditError(f"no decision {decision_id} in audit trail {self.path}")
-        return _entry_from_row(row)
+            conn = self._connection()
+            row = self._decision_row(conn, decision_id)
+            if row is None:
+                raise AuditError(f"no decision {decision_id} in audit trail {self.path}")
+            return self._parse(conn, row)
 
     def overrides_for(self, decision_id: str) -> list[AuditEntry]:
         """The overrides of one decision, oldest first (AuditError if the
         decision itself is unknown, so a mistyped id is not read as "none")."""
         self.get(decision_id)
         with self._errors("read entries"):
+            conn = self._connection()
             rows = self._rows(
-                self._connection(),
-                f"{_SELECT_ENTRY} WHERE kind = 'override' AND decision_id = ? ORDER BY seq",
+                conn,
+                f"{self._select} WHERE e.kind = 'override' AND e.decision_id = ? ORDER BY e.seq",
                 (decision_id,),
             )
-        return [_entry_from_row(r) for r in rows]
+            return [self._parse(conn, r) for r in rows]
 
     def has_decision(self, case_sha256: str, rulebase_sha256: str) -> bool:
         """Whether this exact case was already decided under this rulebase
         (what ``batch --resume`` skips)."""
         with self._errors("read entries"):
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT 1 FROM entries WHERE kind = 'decision' "
-                    "AND case_sha256 = ? AND rulebase_sha256 = ? LIMIT 1",
-                    (case_sha256, rulebase_sha256),
-                )
-                .fetchone()
-            )
-        return row is not None
+            return self._decided(self._connection(), case_sha256, rulebase_sha256)
 
     def __len__(self) -> int:
         with self._errors("count entries"):
@@ -814,16 +836,72 @@ class AuditTrail:
     # ----------------------------------------------------------- verifying
 
     def verify(self) -> VerifyReport:
-        """Recompute the whole chain in seq order and compare the end with
-        ``meta``. Stops at the first problem."""
+        """Recompute the whole chain in seq order (and, in version 2, every
+        stored document's hash) and compare the end with ``meta``. Stops at
+        the first problem."""
         with self._snapshot("verify") as conn:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            cur = conn.execute(f"{_SELECT_ENTRY} ORDER BY seq")
-            return _verify_rows(
-                (dict(zip(ENTRY_COLUMNS, r, strict=True)) for r in cur),
-                meta.get("entry_count"),
-                meta.get("last_hash"),
+            dictionaries = self._dictionaries_of(conn)
+            report = verify_rows(
+                self._iter_rows(conn, f"{self._select} ORDER BY e.seq"),
+                self.version,
+                meta,
+                dictionaries,
             )
+            if report.ok and self.version == 2:
+                orphan = conn.execute(
+                    "SELECT count(*) FROM cases WHERE sha256 NOT IN "
+                    "(SELECT case_body_sha256 FROM entries WHERE case_body_sha256 IS NOT NULL)"
+                ).fetchone()[0]
+                if orphan:
+                    return VerifyReport(
+                        False,
+                        report.entries_checked,
+                        None,
+                        f"the cases table holds {orphan} case(s) no entry refers to: "
+                        "rows were added outside calfrehab",
+                        report.last_hash,
+                    )
+            return report
+
+    def check_entry(self, seq: int) -> EntryCheck:
+        """Whether one entry can be trusted before it is shown or replayed,
+        without verifying the whole trail: its own hash (and its documents'
+        hashes) recompute, it links to the entry before it, the entry after
+        it (or meta, if it is the last) links to it, and its decision names
+        the case_id and case_sha256 its columns say."""
+        problems: list[str] = []
+        with self._snapshot("check an entry") as conn:
+            dictionaries = self._dictionaries_of(conn)
+            rows = {
+                r["seq"]: r
+                for r in self._rows(
+                    conn,
+                    f"{self._select} WHERE e.seq BETWEEN ? AND ? ORDER BY e.seq",
+                    (seq - 1, seq + 1),
+                )
+            }
+            row = rows.get(seq)
+            if row is None:
+                return EntryCheck(False, (f"entry seq {seq} is missing",))
+            problem, docs = row_problem(row, self.version, dictionaries)
+            if problem is not None:
+                problems.append(problem)
+            before = rows.get(seq - 1)
+            expected_prev = GENESIS_HASH if seq == 1 else (before or {}).get("entry_hash")
+            if row["prev_hash"] != expected_prev:
+                problems.append(f"entry seq {seq} does not link to the entry before it")
+            after = rows.get(seq + 1)
+            if after is not None:
+                if after["prev_hash"] != row["entry_hash"]:
+                    problems.append(f"the entry after seq {seq} does not link to it")
+            else:
+                count, last_hash = self._head(conn)
+                if count != seq or last_hash != row["entry_hash"]:
+                    problems.append(f"entry seq {seq} is not the head the trail's meta records")
+            if docs is not None and row["kind"] == "decision":
+                problems += _document_mismatches(row, docs)
+        return EntryCheck(not problems, tuple(problems))
 
     # ----------------------------------------------------------- exporting
 
@@ -831,12 +909,17 @@ class AuditTrail:
         """Write every entry to ``out``; returns the number written.
 
         ``jsonl``: one canonical JSON object per line with every stored
-        field, ``case_json``/``decision_json`` parsed into ``case`` and
-        ``decision`` (``canonical_json(case)`` gives back the stored text,
-        so the export can be checked against the hashes).
+        field except the compressed document, and the documents parsed into
+        ``case`` and ``decision`` (their canonical JSON gives back the
+        stored bytes, whose sha256 the entry names, so the export can be
+        checked against the hashes).
 
         ``csv``: a header and one flat row per entry (see
-        :data:`CSV_COLUMNS`); no JSON blobs. Rows end in ``\\n``.
+        :data:`CSV_COLUMNS`); no JSON blobs; a cell that a spreadsheet
+        would read as a formula is neutralised. Rows end in ``\\n``.
+
+        A damaged entry (a BLOB in a text column, a document that does not
+        parse) stops the export with an AuditError naming its seq.
         """
         if fmt not in ("jsonl", "csv"):
             raise AuditError(f"unknown export format {fmt!r}; use jsonl or csv")
@@ -844,14 +927,15 @@ class AuditTrail:
         if writer is not None:
             writer.writerow(CSV_COLUMNS)
         written = 0
+        columns = V1_ENTRY_COLUMNS if self.version == 1 else ENTRY_COLUMNS
         with self._snapshot("export") as conn:
-            cur = conn.execute(f"{_SELECT_ENTRY} ORDER BY seq")
-            for raw in cur:
-                row = dict(zip(ENTRY_COLUMNS, raw, strict=True))
-                entry = _entry_from_row(row)  # validates; raises on a damaged row
+            for row in self._iter_rows(conn, f"{self._select} ORDER BY e.seq"):
+                entry = self._parse(conn, row)  # validates; raises on a damaged row
                 if writer is None:
                     obj = {
-                        c: row[c] for c in ENTRY_COLUMNS if c not in ("case_json", "decision_json")
+                        c: row[c]
+                        for c in columns
+                        if c not in ("case_json", "decision_json", "decision_body")
                     }
                     obj["case"] = entry.case
                     obj["decision"] = entry.decision
@@ -860,6 +944,34 @@ class AuditTrail:
                     writer.writerow(_csv_row(row, entry))
                 written += 1
         return written
+
+
+def _document_mismatches(row: Mapping[str, Any], docs: Any) -> list[str]:
+    """A decision entry whose documents say otherwise than its columns: the
+    signs of a row rewritten with its hashes recomputed."""
+    problems: list[str] = []
+    seq = row["seq"]
+    try:
+        decision = json.loads(docs.decision)
+    except ValueError:
+        return [f"entry seq {seq}: the stored decision is not JSON"]
+    if not isinstance(decision, dict):
+        return [f"entry seq {seq}: the stored decision is not a JSON object"]
+    for key in ("decision_id", "case_id", "review_date"):
+        if decision.get(key) != row[key]:
+            problems.append(
+                f"entry seq {seq}: the decision's {key} is {decision.get(key)!r} "
+                f"but the entry says {row[key]!r}"
+            )
+    named = decision.get("case_sha256")
+    if named is not None and named != row["case_sha256"]:
+        problems.append(f"entry seq {seq}: the decision names another case_sha256")
+    if docs.case is not None and sha256_hex(docs.case) != row["case_sha256"]:
+        problems.append(
+            f"entry seq {seq}: the stored case does not hash to the case_sha256 the "
+            "decision names"
+        )
+    return problems
 
 
 CSV_COLUMNS: Final = (
@@ -901,94 +1013,3 @@ def _csv_row(row: Mapping[str, Any], entry: AuditEntry) -> list[str]:
         flat["override_decision"] = doc.get("decision")
         flat["reason"] = doc.get("reason")
     return ["" if flat[c] is None else str(flat[c]) for c in CSV_COLUMNS]
-
-
-def _verify_rows(
-    rows: Iterable[Mapping[str, Any]], meta_count: object, meta_last_hash: object
-) -> VerifyReport:
-    checked = 0
-    prev = GENESIS_HASH
-
-    def bad(seq: int, problem: str) -> VerifyReport:
-        return VerifyReport(False, checked, seq, problem, prev)
-
-    for row in rows:
-        expected_seq = checked + 1
-        checked += 1
-        seq = row["seq"]
-        if seq != expected_seq:
-            if isinstance(seq, int) and seq > expected_seq:
-                return bad(
-                    expected_seq,
-                    f"entry seq {expected_seq} is missing (next entry is seq {seq}): "
-                    "entries were deleted",
-                )
-            return bad(expected_seq, f"unexpected seq {seq!r} where seq {expected_seq} belongs")
-        if row["prev_hash"] != prev:
-            return bad(
-                seq,
-                f"entry seq {seq} does not link to "
-                + (f"entry seq {seq - 1}" if seq > 1 else "the start of the trail")
-                + ": entries were removed, reordered or inserted",
-            )
-        try:
-            recomputed = _entry_hash(row)
-        except (TypeError, ValueError) as exc:
-            return bad(seq, f"entry seq {seq} holds a value that is not text or number: {exc}")
-        if recomputed != row["entry_hash"]:
-            return bad(seq, f"entry seq {seq} was altered: its hash does not match its content")
-        prev = recomputed
-
-    if not isinstance(meta_count, int) or not isinstance(meta_last_hash, str):
-        return VerifyReport(
-            False,
-            checked,
-            None,  # not one entry's fault
-            "meta has no valid entry_count/last_hash",
-            prev,
-        )
-    if checked < meta_count:
-        return VerifyReport(
-            False,
-            checked,
-            checked + 1,
-            f"the trail has {checked} entries but recorded {meta_count}: "
-            "entries were removed from the end",
-            prev,
-        )
-    if checked > meta_count:
-        return VerifyReport(
-            False,
-            checked,
-            meta_count + 1,
-            f"the trail has {checked} entries but recorded {meta_count}: "
-            "entries were added outside calfrehab",
-            prev,
-        )
-    if prev != meta_last_hash:
-        return VerifyReport(
-            False,
-            checked,
-            checked if checked else 1,
-            "the last entry's hash does not match the one recorded in meta",
-            prev,
-        )
-    return VerifyReport(True, checked, None, None, prev)
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split the schema into statements; trigger bodies hold their own ';'."""
-    statements: list[str] = []
-    current: list[str] = []
-    for line in script.splitlines():
-        stripped = line.split("--", 1)[0].rstrip()
-        if not stripped:
-            continue
-        current.append(stripped)
-        text = "\n".join(current)
-        if sqlite3.complete_statement(text):
-            statements.append(text)
-            current = []
-    if current:
-        raise AssertionError("incomplete statement in schema")
-    return statements

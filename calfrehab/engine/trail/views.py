@@ -30,6 +30,8 @@ from calfrehab.engine.trail.audit import (
     VerifyReport,
     default_audit_path,
 )
+from calfrehab.engine.trail.migrate import DEFAULT_CHUNK, migrate
+from calfrehab.engine.trail.shards import is_sharded, shard_path, verify_sharded
 from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
@@ -39,10 +41,13 @@ __all__ = [
     "entry_summary",
     "export_to_file",
     "find_decision",
+    "integrity",
     "list_rows",
+    "migrate_trail",
     "open_existing",
     "replay",
     "show",
+    "verify_location",
     "verify_summary",
 ]
 
@@ -53,16 +58,26 @@ MIN_PREFIX: Final = 4
 
 
 def open_existing(path: str | os.PathLike[str] | None) -> AuditTrail:
-    """Open a trail that already exists. :class:`AuditTrail` creates a new
-    one for a missing or empty file, which is right for recording and wrong
-    for reading: a mistyped ``--audit`` would show an empty trail (and leave
-    a stray database behind) instead of saying that nothing is there."""
+    """Open a trail that already exists, for reading only.
+
+    :class:`AuditTrail` creates a new one for a missing or empty file, which
+    is right for recording and wrong for reading: a mistyped ``--audit``
+    would show an empty trail (and leave a stray database behind) instead
+    of saying that nothing is there. Read-only (SQLite ``mode=ro``) also
+    means a trail the user may not write can be read, and reading never
+    changes the file (not even its journal mode)."""
     p = Path(path) if path is not None else default_audit_path()
     if not p.exists():
         raise AuditError(f"no audit trail at {p}: nothing has been recorded there")
+    if is_sharded(p):
+        raise AuditError(
+            f"{p} is a sharded audit trail (one trail per batch partition): give one "
+            f"shard's file, e.g. {shard_path(p, 0)}; `calfrehab audit verify --audit {p}` "
+            "checks the whole"
+        )
     if p.is_file() and p.stat().st_size == 0:
         raise AuditError(f"{p} is an empty file, not a calfrehab audit trail")
-    return AuditTrail(p)
+    return AuditTrail(p, readonly=True)
 
 
 # ------------------------------------------------------------- lookups
@@ -81,17 +96,17 @@ def find_decision(trail: AuditTrail, ref: str) -> AuditEntry:
             f"no decision {ref} in audit trail {trail.path} "
             f"(a prefix needs at least {MIN_PREFIX} characters)"
         )
-    matches = [e for e in trail.entries(kind="decision") if e.decision_id.startswith(ref)]
+    matches = trail.decision_ids(ref)
     if not matches:
         raise AuditError(f"no decision {ref} in audit trail {trail.path}")
     if len(matches) > 1:
-        shown = ", ".join(f"{e.decision_id} (case {e.case_id})" for e in matches[:5])
+        shown = ", ".join(f"{d} (case {c})" for d, c in matches[:5])
         more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
         raise AuditError(
             f"decision id prefix {ref} matches {len(matches)} decisions: {shown}{more}; "
             "give more of the id"
         )
-    return matches[0]
+    return trail.get(matches[0][0])
 
 
 def _tracks(decision: Mapping[str, Any]) -> dict[str, str | None]:
@@ -225,9 +240,22 @@ def _check_case(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+def integrity(trail: AuditTrail, entries: Iterable[AuditEntry]) -> dict[str, Any]:
+    """Whether the entries about to be shown or replayed can be trusted:
+    each one's hashes, its links to its neighbours, and (for a decision)
+    its documents against its columns (:meth:`AuditTrail.check_entry`).
+    A cheap check of a few entries, not a whole-trail verify."""
+    problems: list[str] = []
+    for entry in entries:
+        problems += trail.check_entry(entry.seq).problems
+    return {"ok": not problems, "problems": problems}
+
+
 def show(trail: AuditTrail, ref: str) -> dict[str, Any]:
-    """One stored decision as recorded, with its case and its overrides."""
+    """One stored decision as recorded, with its case and its overrides,
+    and whether its entry (and theirs) checks out (``integrity``)."""
     entry = find_decision(trail, ref)
+    overrides = trail.overrides_for(entry.decision_id)
     decision = entry.decision
     rulebase = decision.get("rulebase")
     if not isinstance(rulebase, Mapping):
@@ -247,9 +275,10 @@ def show(trail: AuditTrail, ref: str) -> dict[str, Any]:
             "version": entry.engine_version,
             "durable_rules": engine.get("durable_rules"),
         },
+        "integrity": integrity(trail, [entry, *overrides]),
         "case": _check_case(entry),
         "decision": decision,
-        "overrides": [_override_view(o) for o in trail.overrides_for(entry.decision_id)],
+        "overrides": [_override_view(o) for o in overrides],
     }
 
 
@@ -320,11 +349,13 @@ def compare_decisions(then: Mapping[str, Any], now: Mapping[str, Any]) -> dict[s
 def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[str, Any]:
     """Decide a stored case again with the rules in ``rules_dir`` (default:
     the shipped rules) and compare with what was decided then. Nothing is
-    recorded."""
+    recorded. The entry is checked first (``integrity``): a replay of a
+    tampered entry says so rather than passing its case off as recorded."""
     from calfrehab.engine import pipeline
     from calfrehab.engine.casefile.validation import validate_document
 
     entry = find_decision(trail, ref)
+    checked = integrity(trail, [entry])
     if entry.case is None:
         raise AuditError(f"audit entry seq {entry.seq} has no case document to replay")
     engine = pipeline.prepare(rules_dir)
@@ -335,12 +366,76 @@ def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[s
         "decision_id": entry.decision_id,
         "case_id": entry.case_id,
         "review_date": entry.review_date.isoformat(),
+        "integrity": checked,
         **compare_decisions(entry.decision, now),
         "decision_now": now,
     }
 
 
 # ------------------------------------------------------ verify, override
+
+
+def verify_location(
+    path: str | os.PathLike[str] | None, shard: int | None = None
+) -> dict[str, Any]:
+    """Verify the trail at ``path``: one file, or a sharded trail's
+    directory whole (its manifest and every shard), or with ``shard`` one
+    shard of it alone. The result has :func:`verify_summary`'s keys, plus
+    ``sharded`` and, for a sharded trail, ``manifest_head``, ``shards``
+    (per partition) and ``bad_shard``."""
+    p = Path(path) if path is not None else default_audit_path()
+    if not is_sharded(p):
+        if shard is not None:
+            raise AuditError(f"{p} is not a sharded audit trail, so it has no shard {shard}")
+        with open_existing(p) as trail:
+            return {**verify_summary(trail), "sharded": False}
+    report = verify_sharded(p, shard)
+    return {
+        "path": str(p),
+        "sharded": True,
+        "ok": report.ok,
+        "entries_checked": report.entries_checked,
+        "problem": report.problem,
+        "manifest_head": report.head,
+        "bad_shard": report.bad_partition,
+        "shards": {
+            str(n): {
+                "ok": r.ok,
+                "entries_checked": r.entries_checked,
+                "first_bad_seq": r.first_bad_seq,
+                "problem": r.problem,
+                "last_hash": r.last_hash,
+            }
+            for n, r in sorted(report.shards.items())
+        },
+    }
+
+
+def migrate_trail(
+    path: str | os.PathLike[str] | None, chunk: int = DEFAULT_CHUNK, vacuum: bool = True
+) -> dict[str, Any]:
+    """Upgrade the trail at ``path`` to the current format, in place
+    (:func:`calfrehab.engine.trail.migrate.migrate`)."""
+    p = Path(path) if path is not None else default_audit_path()
+    if not p.exists():
+        raise AuditError(f"no audit trail at {p}: nothing to migrate")
+    if is_sharded(p):
+        raise AuditError(f"{p} is a sharded trail; its shards are written in the current format")
+    if chunk < 1:
+        raise AuditError(f"--chunk must be at least 1, got {chunk}")
+    report = migrate(p, chunk=chunk, vacuum=vacuum)
+    return {
+        "path": report.path,
+        "from_version": report.from_version,
+        "to_version": report.to_version,
+        "migrated": report.from_version != report.to_version,
+        "entries": report.entries,
+        "resumed_at": report.resumed_at,
+        "v1_last_hash": report.v1_last_hash,
+        "last_hash": report.last_hash,
+        "bytes_before": report.bytes_before,
+        "bytes_after": report.bytes_after,
+    }
 
 
 def verify_summary(trail: AuditTrail) -> dict[str, Any]:
@@ -363,9 +458,15 @@ def add_override(
     track: str | None = None,
     decision: str | None = None,
 ) -> dict[str, Any]:
-    """Record a clinician's override of a stored decision (id or prefix)."""
+    """Record a clinician's override of a stored decision (id or prefix).
+    A trail opened read-only (as :func:`open_existing` opens it) is opened
+    again for writing, for this one entry."""
     target = find_decision(trail, ref)
-    entry = trail.override(target.decision_id, clinician, reason, track, decision)
+    if trail.readonly:
+        with AuditTrail(trail.path) as writable:
+            entry = writable.override(target.decision_id, clinician, reason, track, decision)
+    else:
+        entry = trail.override(target.decision_id, clinician, reason, track, decision)
     return {**entry_summary(entry), "override": _override_view(entry)}
 
 

@@ -1,0 +1,316 @@
+"""Upgrade a format-1 audit trail to format 2, in place.
+
+In place: the same file, so the clinic's paths, backups and permissions
+stay as they are. Verified before and after: a trail that does not verify
+is not migrated (the evidence of tampering is left exactly as found), and
+the upgraded trail is verified again once the swap has committed.
+
+Atomic and resumable: the version-2 entries are built beside the
+version-1 table (``entries_v2``), a chunk per transaction, so an
+interrupted migration loses at most one chunk and the next run carries on
+from the last entry copied. The switch (drop the version-1 table, rename
+the new one, set ``format_version = 2``) is one transaction, taken only
+after the copy has been checked entry by entry against the version-1
+chain: every copied entry keeps its version-1 hash (``v1_hash``), which
+is recomputed from the copied documents, so the new chain provably holds
+the very bytes the old head vouched for. A reader sees version 1 or
+version 2, never a mixture.
+
+What the migration changes: every entry's hash (the version-2 hash covers
+the documents' sha256s, not their text). The version-1 head stays
+checkable: ``meta.v1_entry_count``/``v1_last_hash`` and each entry's
+``v1_hash`` match what ``audit verify`` printed before the migration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from calfrehab.engine.canonical import sha256_hex
+from calfrehab.engine.clock import Clock, utc_now, utc_stamp
+from calfrehab.engine.trail import codec
+from calfrehab.engine.trail.audit import AuditTrail
+from calfrehab.engine.trail.chain import entry_hash, verify_rows
+from calfrehab.engine.trail.errors import AuditError
+from calfrehab.engine.trail.schema import (
+    ENTRIES_V2_INDEXES,
+    ENTRIES_V2_TABLE,
+    ENTRY_COLUMNS,
+    FORMAT_VERSION,
+    GENESIS_HASH,
+    SIDE_TABLES,
+    V1_ENTRY_COLUMNS,
+    split_sql,
+)
+
+__all__ = ["DEFAULT_CHUNK", "MigrationReport", "migrate"]
+
+DEFAULT_CHUNK: Final = 2000
+_STAGING: Final = "entries_v2"
+_TRIGGERS: Final = """
+CREATE TRIGGER IF NOT EXISTS cases_no_update BEFORE UPDATE ON cases
+BEGIN SELECT RAISE(ABORT, 'calfrehab audit cases are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS cases_no_delete BEFORE DELETE ON cases
+BEGIN SELECT RAISE(ABORT, 'calfrehab audit cases are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS dictionaries_no_update BEFORE UPDATE ON dictionaries
+BEGIN SELECT RAISE(ABORT, 'calfrehab audit dictionaries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS dictionaries_no_delete BEFORE DELETE ON dictionaries
+BEGIN SELECT RAISE(ABORT, 'calfrehab audit dictionaries are append-only'); END;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What :func:`migrate` did. ``from_version == to_version`` means the
+    trail was already current and nothing was changed. ``resumed_at`` is
+    the number of entries an interrupted earlier run had already copied."""
+
+    path: str
+    from_version: int
+    to_version: int
+    entries: int
+    resumed_at: int
+    v1_last_hash: str | None
+    last_hash: str
+    bytes_before: int
+    bytes_after: int
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(OSError):
+            total += os.stat(f"{path}{suffix}").st_size
+    return total
+
+
+def migrate(
+    path: str | os.PathLike[str],
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    vacuum: bool = True,
+    clock: Clock | None = None,
+    stop_after_chunks: int | None = None,
+) -> MigrationReport:
+    """Upgrade the trail at ``path`` to the current format, in place.
+
+    ``vacuum`` rewrites the file afterwards so the space the version-1
+    text took is given back. ``stop_after_chunks`` stops (as a crash would,
+    for tests and for spreading a large migration over several runs) after
+    that many chunks, before the switch; run again to carry on.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise AuditError(f"no audit trail at {target}: nothing to migrate")
+    before = _size(target)
+    with AuditTrail(target, clock=clock) as trail:
+        if trail.version == FORMAT_VERSION:
+            count, head = trail.head()
+            return MigrationReport(
+                str(target), FORMAT_VERSION, FORMAT_VERSION, count, 0, None, head, before, before
+            )
+        report = trail.verify()
+        if not report.ok:
+            raise AuditError(
+                f"audit trail {target} does not verify ({report.problem}); refusing to "
+                "migrate it, so that the evidence stays as it is"
+            )
+        conn = trail._connection()
+        try:
+            resumed_at, v1_head, total = _copy_and_switch(
+                conn, chunk, clock or utc_now, stop_after_chunks
+            )
+        except sqlite3.Error as exc:
+            raise AuditError(f"audit trail {target}: cannot migrate it: {exc}") from exc
+        if total is None:  # stopped before the switch, on request
+            return MigrationReport(
+                str(target), 1, 1, resumed_at, resumed_at, v1_head, GENESIS_HASH, before,
+                _size(target),
+            )
+        if vacuum:
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # only space is lost; the trail is complete either way
+    with AuditTrail(target) as upgraded:
+        after = upgraded.verify()
+        if not after.ok or after.entries_checked != total:
+            raise AuditError(
+                f"audit trail {target} was migrated but does not verify afterwards "
+                f"({after.problem}); keep the file as it is and report this"
+            )
+    return MigrationReport(
+        str(target), 1, FORMAT_VERSION, total, resumed_at, v1_head, after.last_hash, before,
+        _size(target),
+    )
+
+
+def _copy_and_switch(
+    conn: sqlite3.Connection, chunk: int, clock: Clock, stop_after_chunks: int | None
+) -> tuple[int, str, int | None]:
+    """Copy in chunks, then switch in one transaction. Returns (entries
+    already copied when this run started, version-1 head, entries in the
+    switched trail or None if stopped before switching)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in split_sql(
+            ENTRIES_V2_TABLE.format(name=_STAGING).replace(
+                "CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1
+            )
+            + SIDE_TABLES
+            + _TRIGGERS
+        ):
+            conn.execute(statement)
+        for dict_id, body in codec.shipped_dictionaries().items():
+            conn.execute(
+                "INSERT OR IGNORE INTO dictionaries (id, sha256, body) VALUES (?, ?, ?)",
+                (dict_id, sha256_hex(body), body),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    resumed_at = _staged_head(conn)[0]
+    chunks = 0
+    while True:
+        if stop_after_chunks is not None and chunks >= stop_after_chunks:
+            return resumed_at, _v1_meta(conn)[1], None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            copied = _copy_chunk(conn, chunk)
+            if copied < chunk:
+                # Everything is copied, and we hold the write lock: nothing
+                # can be appended to version 1 before the switch commits.
+                v1_head, total = _switch(conn, clock)
+                conn.execute("COMMIT")
+                return resumed_at, v1_head, total
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        chunks += 1
+
+
+def _staged_head(conn: sqlite3.Connection) -> tuple[int, str, str]:
+    """(entries copied, their last v2 hash, their last v1 hash), checking
+    that what an interrupted run copied still matches version 1."""
+    row = conn.execute(
+        f"SELECT seq, entry_hash, v1_hash FROM {_STAGING} ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return 0, GENESIS_HASH, GENESIS_HASH
+    seq, head, v1 = row
+    source = conn.execute("SELECT entry_hash FROM entries WHERE seq = ?", (seq,)).fetchone()
+    if source is None or source[0] != v1:
+        raise AuditError(
+            f"the partly migrated entries (up to seq {seq}) no longer match the trail's "
+            "format-1 entries; the file was changed during the migration"
+        )
+    return int(seq), str(head), str(v1)
+
+
+def _copy_chunk(conn: sqlite3.Connection, chunk: int) -> int:
+    copied, prev, _ = _staged_head(conn)
+    cur = conn.execute(
+        f"SELECT {', '.join(V1_ENTRY_COLUMNS)} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?",
+        (copied, chunk),
+    )
+    rows = [dict(zip(V1_ENTRY_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+    insert = (
+        f"INSERT INTO {_STAGING} ({', '.join(ENTRY_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})"
+    )
+    for old in rows:
+        if old["seq"] != copied + 1:
+            raise AuditError(f"format-1 entry seq {copied + 1} is missing; cannot migrate")
+        copied += 1
+        # The stored text, byte for byte: it is what the v1 hash covers.
+        case_text: str | None = old["case_json"]
+        decision_raw = str(old["decision_json"]).encode("utf-8")
+        new: dict[str, Any] = {
+            c: old[c] for c in V1_ENTRY_COLUMNS if c not in ("case_json", "decision_json")
+        }
+        new["case_body_sha256"] = None
+        if case_text is not None:
+            case_raw = case_text.encode("utf-8")
+            new["case_body_sha256"] = sha256_hex(case_raw)
+            conn.execute(
+                "INSERT OR IGNORE INTO cases (sha256, body) VALUES (?, ?)",
+                (new["case_body_sha256"], codec.compress("case", case_raw)),
+            )
+        new["decision_body_sha256"] = sha256_hex(decision_raw)
+        new["decision_body"] = codec.compress("decision", decision_raw)
+        new["v1_hash"] = old["entry_hash"]
+        new["prev_hash"] = prev
+        new["entry_hash"] = entry_hash(new)
+        conn.execute(insert, [new[c] for c in ENTRY_COLUMNS])
+        prev = new["entry_hash"]
+    return len(rows)
+
+
+def _v1_meta(conn: sqlite3.Connection) -> tuple[int, str]:
+    meta = dict(
+        conn.execute(
+            "SELECT key, value FROM meta WHERE key IN ('entry_count', 'last_hash')"
+        ).fetchall()
+    )
+    return int(meta["entry_count"]), str(meta["last_hash"])
+
+
+def _switch(conn: sqlite3.Connection, clock: Clock) -> tuple[str, int]:
+    """Check the staged copy against version 1, then swap it in. Runs in
+    the caller's transaction."""
+    v1_count, v1_head = _v1_meta(conn)
+    copied, head, v1_last = _staged_head(conn)
+    if (copied, v1_last if copied else GENESIS_HASH) != (v1_count, v1_head):
+        raise AuditError(
+            f"the copy ends at entry {copied} but the format-1 trail records {v1_count} "
+            "entries; nothing was switched"
+        )
+    dictionaries = dict(conn.execute("SELECT id, body FROM dictionaries").fetchall())
+    cur = conn.execute(
+        f"SELECT {', '.join('e.' + c for c in ENTRY_COLUMNS)}, c.body AS case_body "
+        f"FROM {_STAGING} e LEFT JOIN cases c ON c.sha256 = e.case_body_sha256 ORDER BY e.seq"
+    )
+    names = [d[0] for d in cur.description]
+    check = verify_rows(
+        (dict(zip(names, r, strict=True)) for r in cur),
+        FORMAT_VERSION,
+        {
+            "entry_count": copied,
+            "last_hash": head,
+            "v1_entry_count": v1_count,
+            "v1_last_hash": v1_head,
+        },
+        dictionaries,
+    )
+    if not check.ok:
+        raise AuditError(
+            f"the migrated copy does not verify ({check.problem}); nothing was switched"
+        )
+    conn.execute("DROP TABLE entries")
+    conn.execute(f"ALTER TABLE {_STAGING} RENAME TO entries")
+    for statement in split_sql(ENTRIES_V2_INDEXES):
+        conn.execute(statement)
+    updates = {
+        "format_version": FORMAT_VERSION,
+        "entry_count": copied,
+        "last_hash": head,
+        "v1_entry_count": v1_count,
+        "v1_last_hash": v1_head,
+        "migrated_at": utc_stamp(clock()),
+    }
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        list(updates.items()),
+    )
+    return v1_head, copied

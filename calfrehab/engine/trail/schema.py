@@ -1,0 +1,201 @@
+"""The audit trail's on-disk layout, format versions 1 and 2.
+
+Version 2 (written since calfrehab 0.2) differs from version 1 in how the
+documents are kept, not in what an entry says:
+
+* a case document is stored once, in ``cases``, keyed by the sha256 of its
+  canonical bytes, however many decisions were made for it;
+* documents are zlib streams of their canonical bytes with a preset
+  dictionary (:mod:`.codec`); the dictionaries live in ``dictionaries``;
+* an entry's hash covers the sha256 of each document's canonical bytes
+  (``case_body_sha256``, ``decision_body_sha256``) rather than the
+  documents themselves, so the parent of a batch hashes a few short
+  strings per entry, and the documents are hashed once, where they are
+  serialised (in the worker);
+* an entry migrated from version 1 keeps its version-1 hash in
+  ``v1_hash`` (itself covered by the version-2 hash), so a head written
+  down before the migration still checks out after it.
+
+Version 1 is read (every ``audit`` command) and migrated
+(:mod:`.migrate`), never written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+__all__ = [
+    "ENTRY_COLUMNS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "GENESIS_HASH",
+    "HASHED_COLUMNS",
+    "READABLE_VERSIONS",
+    "SCHEMA_V2",
+    "TEXT_COLUMNS",
+    "V1_ENTRY_COLUMNS",
+    "V1_HASHED_COLUMNS",
+    "split_sql",
+]
+
+FORMAT: Final = "calfrehab-audit"
+FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
+GENESIS_HASH: Final = "0" * 64
+
+# Version 1: the documents as canonical JSON text in the row.
+V1_ENTRY_COLUMNS: Final = (
+    "seq",
+    "entry_id",
+    "kind",
+    "recorded_at",
+    "clinician",
+    "decision_id",
+    "case_id",
+    "case_sha256",
+    "review_date",
+    "rulebase_version",
+    "rulebase_sha256",
+    "engine_version",
+    "case_json",
+    "decision_json",
+    "prev_hash",
+    "entry_hash",
+)
+V1_HASHED_COLUMNS: Final = tuple(c for c in V1_ENTRY_COLUMNS if c != "entry_hash")
+
+# Version 2. Column order is part of the format only through the names: the
+# hash is over a JSON object with sorted keys.
+ENTRY_COLUMNS: Final = (
+    "seq",
+    "entry_id",
+    "kind",
+    "recorded_at",
+    "clinician",
+    "decision_id",
+    "case_id",
+    "case_sha256",
+    "review_date",
+    "rulebase_version",
+    "rulebase_sha256",
+    "engine_version",
+    "case_body_sha256",
+    "decision_body_sha256",
+    "decision_body",
+    "v1_hash",
+    "prev_hash",
+    "entry_hash",
+)
+# decision_body is covered through decision_body_sha256 (the hash of what
+# it decompresses to), never by its compressed bytes.
+HASHED_COLUMNS: Final = tuple(c for c in ENTRY_COLUMNS if c not in ("entry_hash", "decision_body"))
+# Columns that must hold text (or NULL where the schema allows it): a BLOB or
+# a number there is damage, reported as such rather than shown.
+TEXT_COLUMNS: Final = (
+    "entry_id",
+    "kind",
+    "recorded_at",
+    "clinician",
+    "decision_id",
+    "case_id",
+    "case_sha256",
+    "review_date",
+    "rulebase_version",
+    "rulebase_sha256",
+    "engine_version",
+    "case_body_sha256",
+    "decision_body_sha256",
+    "case_json",
+    "decision_json",
+    "v1_hash",
+    "prev_hash",
+    "entry_hash",
+)
+
+_APPEND_ONLY: Final = """
+CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, 'calfrehab audit {table} are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, 'calfrehab audit {table} are append-only'); END;
+"""
+
+# The entries table under a placeholder name, so that migration can build
+# it beside a version-1 table before swapping the two.
+ENTRIES_V2_TABLE: Final = """
+CREATE TABLE {name} (
+    seq                  INTEGER PRIMARY KEY,
+    entry_id             TEXT NOT NULL UNIQUE,
+    kind                 TEXT NOT NULL CHECK (kind IN ('decision', 'override')),
+    recorded_at          TEXT NOT NULL,
+    clinician            TEXT,
+    decision_id          TEXT NOT NULL,
+    case_id              TEXT NOT NULL,
+    case_sha256          TEXT NOT NULL,
+    review_date          TEXT NOT NULL,
+    rulebase_version     TEXT NOT NULL,
+    rulebase_sha256      TEXT NOT NULL,
+    engine_version       TEXT NOT NULL,
+    case_body_sha256     TEXT,
+    decision_body_sha256 TEXT NOT NULL,
+    decision_body        BLOB NOT NULL,
+    v1_hash              TEXT,
+    prev_hash            TEXT NOT NULL,
+    entry_hash           TEXT NOT NULL
+);
+"""
+
+ENTRIES_V2_INDEXES: Final = """
+-- A decision is recorded once; overrides point at it by decision_id.
+CREATE UNIQUE INDEX entries_decision_once ON entries (decision_id) WHERE kind = 'decision';
+CREATE INDEX entries_by_decision_id ON entries (decision_id);
+CREATE INDEX entries_by_case_id ON entries (case_id);
+-- batch --resume asks "was this case already decided under this rulebase?"
+CREATE INDEX entries_by_input ON entries (case_sha256, rulebase_sha256) WHERE kind = 'decision';
+""" + _APPEND_ONLY.format(table="entries")
+
+SIDE_TABLES: Final = (
+    """
+CREATE TABLE IF NOT EXISTS cases (
+    sha256 TEXT PRIMARY KEY NOT NULL,  -- of the canonical case bytes
+    body   BLOB NOT NULL               -- zlib stream of them (codec.py)
+);
+CREATE TABLE IF NOT EXISTS dictionaries (
+    id     INTEGER PRIMARY KEY,        -- zlib DICTID: Adler-32 of body
+    sha256 TEXT NOT NULL,
+    body   BLOB NOT NULL
+);
+"""
+)
+
+SCHEMA_V2: Final = (
+    """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value NOT NULL            -- no declared type: format_version stays an integer
+);
+"""
+    + SIDE_TABLES
+    + _APPEND_ONLY.format(table="cases")
+    + _APPEND_ONLY.format(table="dictionaries")
+    + ENTRIES_V2_TABLE.format(name="entries")
+    + ENTRIES_V2_INDEXES
+)
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a schema into statements; trigger bodies hold their own ';'."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines():
+        stripped = line.split("--", 1)[0].rstrip()
+        if not stripped:
+            continue
+        current.append(stripped)
+        text = "\n".join(current)
+        if sqlite3.complete_statement(text):
+            statements.append(text)
+            current = []
+    if current:
+        raise AssertionError("incomplete statement in schema")
+    return statements
