@@ -1,4 +1,4 @@
-"""The audit commands: list, show, verify, override, export, replay.
+"""The audit commands: list, show, verify, override, export, replay, migrate.
 
 Thin commands over :mod:`calfrehab.engine.trail.views`; this module only
 turns its data into text for an 80-column terminal.
@@ -46,6 +46,28 @@ def audit_path_option(fn: F) -> F:
         envvar="CALFREHAB_AUDIT", show_envvar=True,
         help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
     )(fn)
+
+
+def audit_location_option(fn: F) -> F:
+    """``--audit PATH`` for verify: a trail file or a sharded trail's directory."""
+    return click.option(
+        "--audit", "audit_path", type=click.Path(path_type=Path),
+        envvar="CALFREHAB_AUDIT", show_envvar=True,
+        help="Audit trail database, or the directory of a sharded trail "
+             "(default: ~/.local/share/calfrehab/audit.sqlite3).",
+    )(fn)
+
+
+def _integrity_warnings(data: Mapping[str, Any]) -> bool:
+    """Print why an entry about to be used cannot be trusted (standard
+    error); True when it can."""
+    check = data.get("integrity") or {"ok": True, "problems": []}
+    for problem in check["problems"]:
+        click.echo(f"WARNING: {problem}", err=True)
+    if not check["ok"]:
+        click.echo("WARNING: this entry fails its checks: it may have been altered since it "
+                   "was recorded; run `calfrehab audit verify`.", err=True)
+    return bool(check["ok"])
 
 
 def _dump(data: Any) -> None:
@@ -195,7 +217,9 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
     and against the hash the decision names; the tracks, reasons and
     sources are those recorded, not recomputed (for that, `audit replay`).
     The rule base version and sha256 and the engine version recorded with
-    the decision are shown.
+    the decision are shown. The entry's own hashes and links are checked
+    first: an entry that fails them is still shown, with a warning on
+    standard error, and the exit status is 1.
 
     Example:
 
@@ -207,6 +231,8 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
         _dump(data)
     else:
         click.echo(_render_show(data, colour=sys.stdout.isatty()))
+    if not _integrity_warnings(data):
+        sys.exit(1)
 
 
 def _render_show(data: dict[str, Any], colour: bool) -> str:
@@ -302,25 +328,31 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
 
 
 @audit.command()
-@audit_path_option
+@click.option("--shard", type=click.IntRange(0, 9_999_999), metavar="N",
+              help="With a sharded trail: check only partition N's shard.")
+@audit_location_option
 @json_option
 @domain_errors(exit_code=1)
-def verify(audit_path: Path | None, as_json: bool) -> None:
+def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
     """Check the hash chain: that no entry was changed, removed or added.
 
-    Recomputes every entry's hash in order and compares the end with the
-    count and last hash the trail keeps. Exit 0 and print the last hash
-    when intact (write it down elsewhere: it is what catches a rewritten
-    tail); exit 1 naming the first bad entry and the problem otherwise.
+    Recomputes every entry's hash (and every stored document's) in order
+    and compares the end with the count and last hash the trail keeps.
+    Exit 0 and print the last hash when intact (write it down elsewhere:
+    it is what catches a rewritten tail); exit 1 naming the first bad
+    entry and the problem otherwise. --audit may be a sharded trail's
+    directory (one shard per batch partition): then the manifest's chain
+    of shard heads and every shard are checked, or one shard with --shard.
 
     Example:
 
         calfrehab audit verify --audit ./clinic-audit.sqlite3
     """
-    with api.open_trail(audit_path) as trail:
-        report = api.verify_trail(trail)
+    report = api.verify_audit(audit_path, shard)
     if as_json:
         _dump(report)
+    elif report["sharded"]:
+        _render_sharded_verify(report, shard)
     elif report["ok"]:
         click.echo(f"ok: {report['entries_checked']} entries, chain intact "
                    f"(last hash {report['last_hash']})")
@@ -334,6 +366,68 @@ def verify(audit_path: Path | None, as_json: bool) -> None:
             click.echo(f"entries 1-{good} are intact (hash of entry {good}: "
                        f"{report['last_hash']})")
     sys.exit(0 if report["ok"] else 1)
+
+
+def _render_sharded_verify(report: Mapping[str, Any], shard: int | None) -> None:
+    shards = report["shards"]
+    if report["ok"] and shard is not None:
+        one = shards[str(shard)]
+        click.echo(f"ok: shard {shard}: {one['entries_checked']} entries, chain intact "
+                   f"(last hash {one['last_hash']})"
+                   + (", as the manifest records" if report["manifest_head"] else ""))
+    elif report["ok"]:
+        click.echo(f"ok: {report['entries_checked']} entries in {len(shards)} shards, every "
+                   f"chain intact (manifest head {report['manifest_head']})")
+    else:
+        click.echo(f"FAILED: sharded audit trail {report['path']} fails verification: "
+                   f"{report['problem']}")
+        good = [n for n, r in shards.items() if r["ok"] and n != str(report["bad_shard"])]
+        if good:
+            click.echo(f"shards checked and intact: {', '.join(good)}")
+
+
+# ------------------------------------------------------------- migrate
+
+
+@audit.command()
+@click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2000, show_default=True,
+              help="Entries copied per transaction (what an interruption can lose).")
+@click.option("--no-vacuum", is_flag=True,
+              help="Do not rewrite the file afterwards to give back the space format 1 took.")
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool) -> None:
+    """Upgrade an audit trail to the current format (2), in place.
+
+    Format 2 stores each case once and compresses every document (about a
+    sixth of the size). The trail is verified first (one that fails is left
+    as it is, exit 1), copied in chunks beside the old entries (an
+    interrupted migration carries on where it stopped when run again),
+    checked entry by entry against the old chain, switched over in one
+    transaction, and verified again. Every entry keeps its format-1 hash,
+    so a head written down before still checks out. Running it on a
+    current trail changes nothing. Every audit command reads both formats;
+    recording needs format 2.
+
+    Example:
+
+        calfrehab audit migrate --audit ./clinic-audit.sqlite3
+    """
+    report = api.migrate_audit(audit_path, chunk, not no_vacuum)
+    if as_json:
+        _dump(report)
+    elif not report["migrated"]:
+        click.echo(f"{report['path']} is already format {report['to_version']} "
+                   f"({report['entries']} entries); nothing to do")
+    else:
+        resumed = (f", carrying on after entry {report['resumed_at']}"
+                   if report["resumed_at"] else "")
+        click.echo(f"migrated {report['path']} from format {report['from_version']} to "
+                   f"{report['to_version']}: {report['entries']} entries{resumed}; "
+                   f"{report['bytes_before']:,} -> {report['bytes_after']:,} bytes")
+        click.echo(f"format-1 head (still checkable): {report['v1_last_hash']}")
+        click.echo(f"new head: entry {report['entries']}, hash {report['last_hash']}")
 
 
 # ------------------------------------------------------------ override
@@ -430,6 +524,8 @@ def replay(decision_id: str, rules_dir: Path | None, audit_path: Path | None,
     dose), whether the rule base differs from the one recorded, and the
     rules that fired then but not now and the other way round. Ends with
     "same decision" or "differs"; exit 0 either way. Nothing is recorded.
+    The entry's own hashes and links are checked first: a replay of an
+    entry that fails them carries a warning on standard error and exits 1.
 
     Example:
 
@@ -441,6 +537,8 @@ def replay(decision_id: str, rules_dir: Path | None, audit_path: Path | None,
         _dump(data)
     else:
         click.echo(_render_replay(data))
+    if not _integrity_warnings(data):
+        sys.exit(1)
 
 
 def _rulebase_line(rb: Mapping[str, Any]) -> str:

@@ -67,9 +67,11 @@ if TYPE_CHECKING:
     from calfrehab.engine.trail.views import add_override as add_audit_override
     from calfrehab.engine.trail.views import export_to_file as export_audit
     from calfrehab.engine.trail.views import list_rows as list_audit
+    from calfrehab.engine.trail.views import migrate_trail as migrate_audit
     from calfrehab.engine.trail.views import open_existing as open_trail
     from calfrehab.engine.trail.views import replay as replay_decision
     from calfrehab.engine.trail.views import show as show_decision
+    from calfrehab.engine.trail.views import verify_location as verify_audit
     from calfrehab.engine.trail.views import verify_summary as verify_trail
 
 __all__ = [
@@ -103,6 +105,7 @@ __all__ = [
     "format_value",
     "list_audit",
     "load_ladder",
+    "migrate_audit",
     "open_trail",
     "prepare",
     "record",
@@ -112,6 +115,7 @@ __all__ = [
     "show_decision",
     "validate_document",
     "validate_path",
+    "verify_audit",
     "verify_trail",
 ]
 
@@ -128,9 +132,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "add_audit_override": ("calfrehab.engine.trail.views", "add_override"),
     "export_audit": ("calfrehab.engine.trail.views", "export_to_file"),
     "list_audit": ("calfrehab.engine.trail.views", "list_rows"),
+    "migrate_audit": ("calfrehab.engine.trail.views", "migrate_trail"),
     "open_trail": ("calfrehab.engine.trail.views", "open_existing"),
     "replay_decision": ("calfrehab.engine.trail.views", "replay"),
     "show_decision": ("calfrehab.engine.trail.views", "show"),
+    "verify_audit": ("calfrehab.engine.trail.views", "verify_location"),
     "verify_trail": ("calfrehab.engine.trail.views", "verify_summary"),
 }
 
