@@ -110,7 +110,9 @@ def measure(n: int, workdir: Path) -> dict[str, Any]:
     migrate_s = time.perf_counter() - t
     migrated_bytes = _file_bytes(v1)
 
-    per = lambda b: round(b / n)  # noqa: E731
+    def per(total: float) -> int:
+        return round(total / n)
+
     return {
         "cases": n,
         "canonical_bytes_per_decision": {

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from test_audit import make_case, make_decision, pair
+from trail_v1 import write_v1_trail
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.trail.audit import AuditError, AuditTrail, prepare_entry
 from calfrehab.engine.trail.chain import entry_hash
 from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
 from calfrehab.engine.trail.views import open_existing
-from tests.test_audit import make_case, make_decision, pair
-from tests.trail_v1 import write_v1_trail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CASES = ("runner-stuck-on-two-leg.json", "achilles-midportion-two-leg-to-single-leg.json",

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from test_audit import make_case, make_decision
 
 from calfrehab.engine.trail.audit import AuditError, prepare_entry
 from calfrehab.engine.trail.shards import (
@@ -21,7 +22,6 @@ from calfrehab.engine.trail.shards import (
     verify_sharded,
     write_manifest,
 )
-from tests.test_audit import make_case, make_decision
 
 
 def _record_partition(directory: str, partition: int, n: int, start: int = 0) -> None:

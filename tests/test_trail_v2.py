@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_audit import make_case, make_decision, pair, raw
+from trail_v1 import write_v1_trail
 
 from calfrehab.engine.canonical import canonical_bytes, sha256_hex
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.audit import AuditError, AuditTrail, prepare_entry
 from calfrehab.engine.trail.chain import entry_hash
 from calfrehab.engine.trail.migrate import migrate
-from tests.test_audit import make_case, make_decision, pair, raw
-from tests.trail_v1 import write_v1_trail
 
 
 @pytest.fixture
