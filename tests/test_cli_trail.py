@@ -239,3 +239,53 @@ def test_other_commands_take_a_shard_file_not_the_directory(sharded: Path) -> No
     assert one.exit_code == 0 and "S1-0" in one.stdout
     with pytest.raises(AuditError, match=r"sharded audit trail.*shard-00000\.sqlite3"):
         open_existing(sharded)
+
+
+# ------------------------------------------- issue 16 items 11, 12: escaping
+
+
+HOSTILE_NAME = "=HYPERLINK(\"http://x\")\x1b]8;;http://evil\x07Dr\x1b[31m Red\nok: forged"
+HOSTILE_REASON = "@SUM(A1)\u202e reversed\x1b[2J cleared"
+
+
+def _hostile_override(path: Path) -> str:
+    decision_id = first_decision(path)
+    with AuditTrail(path) as trail:
+        trail.override(decision_id, HOSTILE_NAME, HOSTILE_REASON)
+    return decision_id
+
+
+@pytest.mark.parametrize("command", ["show", "list", "replay"])
+def test_names_and_reasons_reach_the_terminal_escaped(trail_path: Path, command: str) -> None:
+    decision_id = _hostile_override(trail_path)
+    args = ["audit", command, "--audit", trail_path]
+    if command != "list":
+        args.insert(2, decision_id)
+    result = run(args)
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "\u202e" not in result.output
+    assert "\nok: forged" not in result.output
+    if command == "show":
+        assert "\\x1b]8;;http://evil\\x07Dr" in result.output  # shown, visibly
+        assert "\\u202e" in result.output
+
+
+def test_csv_export_neutralises_formulas(trail_path: Path) -> None:
+    _hostile_override(trail_path)
+    result = run(["audit", "export", "--format", "csv", "--audit", trail_path])
+    assert result.exit_code == 0
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    override = rows[-1]
+    assert override["clinician"] == "'" + HOSTILE_NAME
+    assert override["reason"] == "'" + HOSTILE_REASON
+    # every cell a spreadsheet could read as a formula starts with a quote
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r"))
+    # the JSON Lines export keeps the text exactly (it is data, not a sheet)
+    jsonl = run(["audit", "export", "--audit", trail_path]).stdout.splitlines()
+    assert json.loads(jsonl[-1])["clinician"] == HOSTILE_NAME

@@ -58,12 +58,32 @@ def audit_location_option(fn: F) -> F:
     )(fn)
 
 
+# A value longer than this (a pasted essay as an override reason) is clipped
+# on the terminal; --json and export give it whole.
+_SHOWN_LIMIT = 2000
+
+
+def _safe(value: Any) -> Any:
+    """Every string in the data, from a case file, a decision or a person
+    (a clinician's name, an override reason), made safe for a terminal:
+    control characters, ANSI/OSC sequences, newlines and bidi overrides
+    become visible escapes (issue 16 item 11). Applied to the data before
+    it is rendered, so the renderers' own colours are untouched."""
+    if isinstance(value, str):
+        return api.for_terminal(value, limit=_SHOWN_LIMIT)
+    if isinstance(value, dict):
+        return {k: _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
+
+
 def _integrity_warnings(data: Mapping[str, Any]) -> bool:
     """Print why an entry about to be used cannot be trusted (standard
     error); True when it can."""
     check = data.get("integrity") or {"ok": True, "problems": []}
     for problem in check["problems"]:
-        click.echo(f"WARNING: {problem}", err=True)
+        click.echo(f"WARNING: {api.for_terminal(problem, limit=_SHOWN_LIMIT)}", err=True)
     if not check["ok"]:
         click.echo("WARNING: this entry fails its checks: it may have been altered since it "
                    "was recorded; run `calfrehab audit verify`.", err=True)
@@ -165,7 +185,7 @@ def list_(case_id: str | None, since: datetime | None, kind: EntryKind | None,
     if not rows:
         click.echo("no entries")
         return
-    click.echo("\n".join(_list_table(rows)))
+    click.echo("\n".join(_list_table(_safe(rows))))
 
 
 def _list_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -230,7 +250,7 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
     if as_json:
         _dump(data)
     else:
-        click.echo(_render_show(data, colour=sys.stdout.isatty()))
+        click.echo(_render_show(_safe(data), colour=sys.stdout.isatty()))
     if not _integrity_warnings(data):
         sys.exit(1)
 
@@ -351,7 +371,9 @@ def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
     report = api.verify_audit(audit_path, shard)
     if as_json:
         _dump(report)
-    elif report["sharded"]:
+        sys.exit(0 if report["ok"] else 1)
+    report = _safe(report)
+    if report["sharded"]:
         _render_sharded_verify(report, shard)
     elif report["ok"]:
         click.echo(f"ok: {report['entries_checked']} entries, chain intact "
@@ -465,6 +487,7 @@ def override(decision_id: str, clinician: str, reason: str, track: str | None,
     if as_json:
         _dump(entry)
     else:
+        entry = _safe(entry)
         click.echo(f"recorded override {entry['entry_id']} (audit entry {entry['seq']}) "
                    f"of decision {entry['decision_id']}, case {entry['case_id']}")
 
@@ -536,7 +559,7 @@ def replay(decision_id: str, rules_dir: Path | None, audit_path: Path | None,
     if as_json:
         _dump(data)
     else:
-        click.echo(_render_replay(data))
+        click.echo(_render_replay(_safe(data)))
     if not _integrity_warnings(data):
         sys.exit(1)
 

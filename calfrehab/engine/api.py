@@ -46,6 +46,7 @@ from calfrehab.engine.pipeline import (
     explanation,
     prepare,
 )
+from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import (
     DECISION_KINDS,
     TRACKS,
@@ -101,6 +102,7 @@ __all__ = [
     "decision_json_schema",
     "explanation",
     "export_audit",
+    "for_terminal",
     "format_for",
     "format_value",
     "list_audit",
@@ -160,9 +162,13 @@ def validate_path(path: str | Path) -> Case:
 
 def record(decided: list[Decided], audit_path: Path | None, clinician: str | None) -> None:
     """Append decisions to the audit trail, in one transaction."""
-    from calfrehab.engine.trail.audit import AuditTrail, default_audit_path
+    from calfrehab.engine.trail.audit import AuditTrail, default_audit_path, prepare_entry
 
+    # The case's canonical bytes were made (and hashed) when it was decided:
+    # prepare_entry uses them rather than serialising the case again.
+    prepared = [
+        prepare_entry(d.decision.model_dump(mode="json"), d.document, case_bytes=d.case_bytes)
+        for d in decided
+    ]
     with AuditTrail(audit_path or default_audit_path()) as trail:
-        trail.record_many(
-            [(d.decision.model_dump(mode="json"), d.document) for d in decided], clinician
-        )
+        trail.record_prepared(prepared, clinician)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.canonical import case_sha256
+from calfrehab.engine.canonical import canonical_bytes, sha256_hex
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.casefile.validation import (
     read_case_file,
@@ -31,12 +31,16 @@ if TYPE_CHECKING:
 @dataclass
 class Decided:
     """One decided case: the case, its raw document, the evaluation and
-    the decision document."""
+    the decision document. ``case_bytes`` are the canonical bytes of the
+    document that ``decision.case_sha256`` was taken over, kept so the
+    audit trail stores (and a worker ships) them without serialising the
+    case a second time."""
 
     case: Case
     document: dict[str, Any]
     evaluation: Evaluation
     decision: DecisionDocument
+    case_bytes: bytes | None = None
 
     def explainer(self) -> Explainer:
         # Imported here: deciding a case does not need the explainer.
@@ -69,8 +73,9 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
 
 def decide(case: Case, document: dict[str, Any], reasoner: Reasoner) -> Decided:
     evaluation = reasoner.evaluate(case)
-    decision = build_document(evaluation, case_sha256(document))
-    return Decided(case, document, evaluation, decision)
+    case_bytes = canonical_bytes(document)
+    decision = build_document(evaluation, sha256_hex(case_bytes))
+    return Decided(case, document, evaluation, decision, case_bytes)
 
 
 def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -> Decided:

@@ -43,6 +43,7 @@ from urllib.parse import quote
 from calfrehab.engine.canonical import canonical_json, sha256_hex
 from calfrehab.engine.clock import Clock, checked_now, utc_now, utc_stamp
 from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.textsafe import csv_cell
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.chain import (
     AuditEntry,
@@ -1010,4 +1011,6 @@ def _csv_row(row: Mapping[str, Any], entry: AuditEntry) -> list[str]:
         flat["override_track"] = doc.get("track")
         flat["override_decision"] = doc.get("decision")
         flat["reason"] = doc.get("reason")
-    return ["" if flat[c] is None else str(flat[c]) for c in CSV_COLUMNS]
+    # Text from a case or a person (a clinician, a reason, a case_id) may
+    # start like a spreadsheet formula: neutralised (OWASP CSV injection).
+    return ["" if flat[c] is None else str(csv_cell(flat[c])) for c in CSV_COLUMNS]
