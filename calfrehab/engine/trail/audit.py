@@ -282,7 +282,13 @@ class AuditTrail:
         # trail whose -shm cannot be created (a read-only directory or
         # mount) cannot be opened that way; immutable=1 then reads the file
         # as it stands, which is right for a trail nobody can write.
-        for params in ("mode=ro", "mode=ro&immutable=1"):
+        attempts = ["mode=ro"]
+        wal = Path(f"{path}-wal")
+        # immutable=1 ignores a write-ahead log: only safe when there is none
+        # with content, else it would show an older state of the trail.
+        if not (wal.exists() and wal.stat().st_size > 0):
+            attempts.append("mode=ro&immutable=1")
+        for params in attempts:
             conn: sqlite3.Connection | None = None
             try:
                 conn = sqlite3.connect(
@@ -299,7 +305,13 @@ class AuditTrail:
                 if conn is not None:
                     conn.close()
                 raise
-        raise AuditError(f"audit trail {path}: cannot open it for reading: {last}")
+        hint = (
+            " (its write-ahead log cannot be read without write access to the directory: "
+            "copy the trail with its -wal file somewhere writable)"
+            if len(attempts) == 1
+            else ""
+        )
+        raise AuditError(f"audit trail {path}: cannot open it for reading: {last}{hint}")
 
     @staticmethod
     def _check_sqlite_header(path: Path) -> None:
