@@ -40,6 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))  # the format-1 writer, for comparison
 
 from casegen import generate_cases  # noqa: E402
 
@@ -67,7 +68,7 @@ def _cpu() -> float:
 
 
 def measure(n: int, workdir: Path) -> dict[str, Any]:
-    from tests.trail_v1 import write_v1_trail
+    from trail_v1 import write_v1_trail
 
     engine = api.prepare()
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
