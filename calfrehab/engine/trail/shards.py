@@ -33,17 +33,16 @@ the rest.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from calfrehab.engine.canonical import canonical_bytes, canonical_json, sha256_hex
 from calfrehab.engine.clock import Clock, utc_now, utc_stamp
+from calfrehab.engine.safeio import atomic_write_text
 from calfrehab.engine.trail.audit import AuditTrail
 from calfrehab.engine.trail.chain import VerifyReport
 from calfrehab.engine.trail.errors import AuditError
@@ -201,25 +200,9 @@ def write_manifest(
             for h in heads
         ],
     }
-    _write_atomically(root / MANIFEST_NAME, canonical_json(document) + "\n")
+    # The one atomic writer: a manifest is replaced only by a complete one.
+    atomic_write_text(root / MANIFEST_NAME, canonical_json(document) + "\n")
     return manifest
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise AuditError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
