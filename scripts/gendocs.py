@@ -875,16 +875,26 @@ def _ladder_section(compiled: CompiledRuleBase) -> list[str]:
         "#### Load on rung 3",
         "",
         f"Rung 3 starts at {_show(load.first_load_kg)} kg of external load. A progression "
-        f"adds {_show(load.step_kg)} kg and moves one step along the condition's "
-        "rep-max scheme; a regression takes one step off. Sources: "
+        f"adds one load step: {_show(load.step_percent)}% of the load through the calf "
+        "(body mass plus the external load on a standing raise, the external load alone on "
+        f"a seated one: {', '.join(_code(e) for e in load.seated_exercises) or 'none'}), "
+        f"rounded to {_show(load.plate_kg)} kg plates and at least one plate; a regression "
+        "takes one step off. The sets × reps follow the calendar of the condition's "
+        "rep-max scheme: the week on the scheme counts from the first logged session on "
+        "the loaded rung, and within a week's block the load rises, the sets × reps do "
+        "not. Sources: "
         + ", ".join(f"[`{s}`](#source-{s})" for s in load.sources)
         + ".",
         "",
     ]
     rows = []
     for name, scheme in load.schemes.items():
-        users = sorted(k for k, v in load.scheme_by_condition.items() if v == name)
-        steps = " → ".join(f"{s.sets} × {s.reps}RM" for s in scheme.steps)
+        users = sorted(
+            k if isinstance(v, str) else f"{k} ({', '.join(t for t, n in v.items() if n == name)})"
+            for k, v in load.scheme_by_condition.items()
+            if v == name or (isinstance(v, dict) and name in v.values()))
+        steps = " → ".join(f"{s.sets} × {s.reps}RM from week {s.from_week}"
+                           for s in scheme.steps)
         rows.append(
             [
                 _code(name),

@@ -55,7 +55,9 @@ MUSCLES: tuple[str, ...] = get_args(case_model.Muscle)
 PROFILES = ("good", "mixed", "bad")
 
 _LADDER = load_rulebase(None).ladder
-STEP_KG: float = _LADDER.load.step_kg
+# Loads are drawn in plates: what a clinic can load, and what a load step
+# is rounded to.
+PLATE_KG: float = _LADDER.load.plate_kg
 FIRST_LOAD_KG: float = _LADDER.load.first_load_kg
 # rung -> (sets, reps) the ladder starts each rung at
 LADDER_DOSE: dict[int, tuple[int, int]] = {
@@ -95,7 +97,7 @@ case_ids = st.from_regex(r"[A-Za-z0-9._-]{1,64}", fullmatch=True)
 # Loads a clinic writes: 0, whole kg, the ladder's 2.5 kg steps, decimals.
 loads = st.one_of(
     st.just(0),
-    st.integers(0, 120).map(lambda n: n * STEP_KG),
+    st.integers(0, 120).map(lambda n: n * PLATE_KG),
     st.integers(0, 250),
     st.floats(0, 250, allow_nan=False, allow_infinity=False).map(lambda x: round(x, 2)),
 )
@@ -172,7 +174,7 @@ def prescriptions(
     if realistic:
         if r == LOADED_RUNG:
             sets, reps = draw(st.sampled_from(SCHEME_STEPS))
-            load: Any = draw(st.integers(0, 60).map(lambda n: n * STEP_KG))
+            load: Any = draw(st.integers(0, 60).map(lambda n: n * PLATE_KG))
         else:
             sets, reps = LADDER_DOSE[r]
             load = 0
@@ -608,7 +610,7 @@ def tracks_of(decision: Any) -> dict[str, str]:
 
 
 __all__ = [
-    "CONDITION_KINDS", "FIRST_LOAD_KG", "STEP_KG", "TRACKS", "capacity_targets",
+    "CONDITION_KINDS", "FIRST_LOAD_KG", "PLATE_KG", "TRACKS", "capacity_targets",
     "case_documents", "format_path", "garbage_documents", "garbage_texts", "get_at",
     "json_values", "mutated_documents", "pain_targets", "raise_heel_raise_latest", "rung",
     "set_at", "tracks_of", "without_last_next_morning",

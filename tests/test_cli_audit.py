@@ -99,15 +99,12 @@ def modified_rules(tmp_path: Path) -> Path:
     the version): the single-leg gate after rupture opens at week 7, not 10."""
     target = tmp_path / "rules"
     shutil.copytree(default_rules_dir(), target)
-    path = target / "achilles-rupture.yaml"
+    # The week is written once, as a rule-base parameter.
+    path = target / "rulebase.yaml"
     text = path.read_text(encoding="utf-8")
-    start = text.index("- id: rupture-gate-single-leg\n")
-    end = text.find("\n  - id: ", start)
-    block = text[start:] if end < 0 else text[start:end]
-    week = '{fact: injury.weeks_since, op: "<", value: 10}'
-    assert block.count(week) == 1, "rupture-gate-single-leg no longer looks as expected"
-    text = text.replace(block, block.replace(week, week.replace("10", "7")))
-    path.write_text(text, encoding="utf-8")
+    week = "rupture_single_leg_week: 10\n"
+    assert text.count(week) == 1, "rulebase.yaml no longer looks as expected"
+    path.write_text(text.replace(week, "rupture_single_leg_week: 7\n"), encoding="utf-8")
     return target
 
 

@@ -75,6 +75,10 @@ def test_ladder_moves(row: dict[str, Any], ladder: Ladder) -> None:
     kwargs: dict[str, Any] = {
         "program": program, "condition_kind": row.get("kind", "achilles_midportion"),
         "goal": row.get("goal", "running"), "ladder": ladder,
+        # The loaded rung's moves: the week on the rep-max scheme, and the
+        # body mass a load step is a share of (with the external load).
+        "scheme_weeks": {track: row.get("scheme_week", 1)},
+        "body_mass_kg": row.get("body_mass_kg"),
     }
     want = row["expect"]
     if "error" in want:

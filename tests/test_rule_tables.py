@@ -24,6 +24,7 @@ from calfrehab.engine.ruletest.casetable import (
     run_tables,
     table_paths,
 )
+from calfrehab.engine.ruletest.coursetable import course_paths
 
 SHIPPED = default_rules_dir()
 
@@ -35,6 +36,10 @@ def _shipped_case_ids() -> list[tuple[str, str]]:
         ids += [(f.file, f.name) for f in failures]
         if table is not None:
             ids += [(path.name, case.name) for case in table.cases]
+    # Course tables run with the case tables and report the same way.
+    for path in course_paths(SHIPPED):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        ids += [(f"courses/{path.name}", row["name"]) for row in data["courses"]]
     return ids
 
 
@@ -125,12 +130,13 @@ def test_cli_runs_the_shipped_tables() -> None:
 
 
 def test_a_changed_threshold_fails_the_case_that_pins_it(rules_copy: Path) -> None:
-    # A clinic relaxes the calf-strain pain-free limit from 2 to 3.
-    path = rules_copy / "calf-strain.yaml"
+    # A clinic relaxes the calf-strain pain-free limit from 2 to 3: the one
+    # place it is written is the rule base's parameters.
+    path = rules_copy / "rulebase.yaml"
     text = path.read_text(encoding="utf-8")
-    old = '{fact: track.pain_during_max_window, op: ">", value: 2}'
+    old = "strain_pain_limit: 2\n"
     assert text.count(old) == 1
-    path.write_text(text.replace(old, old.replace("value: 2", "value: 3")), encoding="utf-8")
+    path.write_text(text.replace(old, "strain_pain_limit: 3\n"), encoding="utf-8")
 
     report = run_tables(rules_copy)
     assert not report.ok
@@ -209,7 +215,7 @@ BROKEN_CASES = [
     {"name": "removing what is not there", "remove": ["patient.height_cm"]},
     {"name": "malformed path", "set": {"sessions..date": "2026-11-01"}},
     {"name": "misspelt expectation field", "expects": {"outcome": "refer"}},
-    {"name": "wrong decision word", "expect": {"straight_knee": "start"}},
+    {"name": "wrong decision word", "expect": {"straight_knee": "begin"}},
     {"name": "expectation that does not hold",
      "expect": {"outcome": "refer", "bent_knee": "hold"},
      "next": {"straight_knee": "two_leg_heel_raise", "energy_storage": "pogo_hops"},
@@ -303,6 +309,7 @@ def test_shared_invalid_example_as_a_case_names_every_error(
 
 def test_no_tables_is_a_failure(rules_copy: Path) -> None:
     shutil.rmtree(rules_copy / "cases")
+    shutil.rmtree(rules_copy / "courses")
     report = run_tables(rules_copy)
     assert report.results == [] and not report.ok
     out = CliRunner().invoke(cli, ["rules", "test", str(rules_copy)])

@@ -10,6 +10,8 @@ reference is ``docs/api.md``.
   gives HOW / WHY-NOT as data; :func:`record` appends to the audit trail.
 - Case files: :func:`validate_path`, :func:`case_json_schema`.
 - Rules: :func:`compile_rules`, :func:`load_ladder`, :func:`run_tables`.
+- Courses: :func:`simulate` (a case file) and :func:`simulate_document`
+  project weekly reviews of a scripted patient (:class:`Course`).
 - The audit trail: :func:`open_trail` and the views on it.
 - Batches: :class:`BatchOptions`, :func:`run_batch`.
 - The contract's vocabulary and the domain errors.
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
         format_for,
         run_batch,
     )
+    from calfrehab.engine.course.replay import Course
+    from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
     from calfrehab.engine.ruletest.casetable import run_tables
     from calfrehab.engine.trail.audit import EntryKind, ExportFormat
     from calfrehab.engine.trail.views import add_override as add_audit_override
@@ -78,6 +82,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DECISION_KINDS",
     "ENGINE_VERSION",
+    "MAX_COURSE_WEEKS",
     "TRACKS",
     "BatchError",
     "BatchOptions",
@@ -85,6 +90,7 @@ __all__ = [
     "CalfrehabError",
     "Case",
     "CaseValidationError",
+    "Course",
     "Decided",
     "DecisionDocument",
     "DecisionKind",
@@ -115,6 +121,8 @@ __all__ = [
     "run_batch",
     "run_tables",
     "show_decision",
+    "simulate",
+    "simulate_document",
     "validate_document",
     "validate_path",
     "verify_audit",
@@ -129,6 +137,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "format_for": ("calfrehab.engine.batch", "format_for"),
     "run_batch": ("calfrehab.engine.batch", "run_batch"),
     "run_tables": ("calfrehab.engine.ruletest.casetable", "run_tables"),
+    "Course": ("calfrehab.engine.course.replay", "Course"),
+    "MAX_COURSE_WEEKS": ("calfrehab.engine.course.run", "MAX_COURSE_WEEKS"),
+    "simulate": ("calfrehab.engine.course.run", "simulate"),
+    "simulate_document": ("calfrehab.engine.course.run", "simulate_document"),
     "EntryKind": ("calfrehab.engine.trail.audit", "EntryKind"),
     "ExportFormat": ("calfrehab.engine.trail.audit", "ExportFormat"),
     "add_audit_override": ("calfrehab.engine.trail.views", "add_override"),

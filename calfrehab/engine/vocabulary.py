@@ -32,9 +32,10 @@ DECISION_KINDS: Final[tuple[DecisionKind, ...]] = get_args(DecisionKind)
 # What a rule's ``then: {decision: ...}`` may say; "not_started" and "refer"
 # are reached otherwise (no start rule fired; ``then: {refer: true}``).
 RuleDecision = Literal["progress", "hold", "regress", "start"]
-# The straight-knee track always runs, so it is never "start"ed or
-# "not_started" (decision-format.md).
-StraightKneeDecision = Literal["progress", "hold", "regress", "refer"]
+# The straight-knee track is started when nothing is loaded yet (a first
+# visit, or a rupture after its first gate) and not_started before that:
+# program.straight_knee may be null (case-format.md, clinical-basis.md §4).
+StraightKneeDecision = Literal["progress", "hold", "regress", "start", "not_started", "refer"]
 STRAIGHT_KNEE_DECISIONS: Final[tuple[StraightKneeDecision, ...]] = get_args(StraightKneeDecision)
 
 # A decision document's outcome for the whole case.

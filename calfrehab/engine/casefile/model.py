@@ -102,7 +102,9 @@ class Prescription(_Strict):
 
 
 class Program(_Strict):
-    straight_knee: Prescription
+    # Null means nothing is loaded yet: a first visit, or a rupture before
+    # its first gate (case-format.md).
+    straight_knee: Prescription | None = None
     bent_knee: Prescription | None = None
     energy_storage: Prescription | None = None
 

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from calfrehab.engine.casefile.model import Prescription
-from calfrehab.engine.inference.driver import Evaluation, render_reason
+from calfrehab.engine.explanation.reasons import render_reason, week_anchors
+from calfrehab.engine.inference.driver import Evaluation
 from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.knowledge.ladder import NextPrescription
 from calfrehab.engine.vocabulary import DecisionKind, Outcome, TrackName
@@ -147,6 +148,7 @@ def build_document(
     order = {f.rule: f.seq for f in ev.firings}
 
     made: dict[str, Reason] = {}
+    anchors = week_anchors(compiled.fact_specs, ev.facts.anchors)
 
     def reason(key: str) -> Reason:
         # A rule can be a reason and a blocker of several tracks: render once.
@@ -156,7 +158,7 @@ def build_document(
             made[key] = Reason(
                 rule=key,
                 text=render_reason(template, inst.track, values,
-                                   compiled.base.ladder.exercises),
+                                   compiled.base.ladder.exercises, anchors),
                 sources=[compiled.base.citation(s) for s in inst.rule.sources],
                 track=inst.track,
             )

@@ -18,7 +18,8 @@ from datetime import timedelta
 from typing import Any
 
 from calfrehab.engine.casefile.docpath import PathError, get_path
-from calfrehab.engine.inference.driver import Evaluation, render_reason
+from calfrehab.engine.explanation.reasons import render_reason, week_anchors
+from calfrehab.engine.inference.driver import Evaluation
 from calfrehab.engine.inference.policy import decision_facts
 from calfrehab.engine.knowledge.catalogue import FactValue
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase, Instance
@@ -224,7 +225,8 @@ class Explainer:
     def reason_text(self, inst: Instance) -> str:
         template = inst.rule.reason or inst.rule.title
         return render_reason(template, inst.track, self.values,
-                             self.compiled.base.ladder.exercises)
+                             self.compiled.base.ladder.exercises,
+                             week_anchors(self.compiled.fact_specs, self.ev.facts.anchors))
 
     def how(self) -> list[dict[str, Any]]:
         out = []

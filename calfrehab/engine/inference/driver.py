@@ -13,7 +13,6 @@ cast); what the votes decide is the policy's
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +82,7 @@ class Reasoner:
         self.settings = FactSettings(
             window_sessions=compiled.base.manifest.settings.window_sessions,
             stiffness_window_days=compiled.base.manifest.settings.stiffness_window_days,
+            seated_exercises=frozenset(compiled.base.ladder.load.seated_exercises),
         )
         rulesets = compiled.rulesets(self.prefix)
         self.ruleset_names = list(rulesets)
@@ -228,6 +228,8 @@ class Reasoner:
             program={t: case.program.on(t) for t in TRACKS},
             condition_kind=case.condition.kind, goal=case.patient.goal,
             ladder=self.compiled.base.ladder,
+            scheme_weeks={t: _int(facts.value(f"{t}.scheme_week")) for t in TRACKS},
+            body_mass_kg=case.patient.body_mass_kg,
         )
         if outcome != "refer" and self.compiled.prescribe:
             rx_values = {**values, **flags, **policy.decision_facts(tracks)}
@@ -251,29 +253,5 @@ class Reasoner:
             raise
 
 
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.]*)\}")
-
-
-def render_reason(
-    template: str, track: str | None, values: Mapping[str, Any],
-    names: Mapping[str, Any] | None = None,
-) -> str:
-    """Fill ``{fact}`` placeholders (``track.`` resolved) with case values;
-    exercise ids read as the ladder's plain names when ``names`` is given."""
-
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name.startswith("track.") and track:
-            name = f"{track}.{name[6:]}"
-        value = values.get(name)
-        if value is None:
-            return "unknown"
-        if isinstance(value, float):
-            return f"{value:g}"
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if names is not None and name.endswith("exercise") and value in names:
-            return str(names[value].name).lower()
-        return str(value)
-
-    return _PLACEHOLDER.sub(sub, template)
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -22,7 +22,7 @@ from calfrehab.engine.knowledge.catalogue import (
     FactSettings,
     FactValue,
 )
-from calfrehab.engine.vocabulary import EXERCISES, ISOMETRIC_EXERCISES, TRACKS
+from calfrehab.engine.vocabulary import EXERCISES, ISOMETRIC_EXERCISES, LOADED_RUNG, TRACKS
 
 
 @dataclass(slots=True)
@@ -119,6 +119,14 @@ class _Log:
         for i, s in indexed:
             for k, ex in enumerate(s.exercises):
                 self.by_exercise.setdefault(ex.exercise, []).append((i, k, ex))
+        # Each track's first logged session on the loaded rung (index, date):
+        # the rep-max scheme's calendar counts from it.
+        self.first_loaded: dict[str, tuple[int, date]] = {}
+        for i, s in indexed:
+            for ex in s.exercises:
+                tr, rung = EXERCISES[ex.exercise]
+                if rung == LOADED_RUNG and tr not in self.first_loaded:
+                    self.first_loaded[tr] = (i, s.date)
         # The last session: its index, and each track's worst pain during.
         self.last: int | None = indexed[-1][0] if indexed else None
         self.worst_by_track: dict[str, int] = {}
@@ -237,6 +245,20 @@ def _assessment_facts(fs: FactSet, case: Case) -> None:
             fs.put(f"assessment.{name}_span_weeks", None)
 
 
+def _scheme_week(fs: FactSet, case: Case, track: str, exercise: str, log: _Log) -> None:
+    """The rep-max scheme follows the calendar: the week on the scheme is
+    counted from the first logged session on the loaded rung of the track."""
+    if EXERCISES[exercise][1] != LOADED_RUNG:
+        fs.put(f"{track}.scheme_week", None)
+        return
+    if track in log.first_loaded:
+        i, first = log.first_loaded[track]
+        fs.put(f"{track}.scheme_week", _weeks((case.review_date - first).days) + 1,
+               f"sessions[{i}].date", "review_date")
+        return
+    fs.put(f"{track}.scheme_week", 1, f"program.{track}.exercise")
+
+
 def _track_facts(
     fs: FactSet, case: Case, track: str, log: _Log, settings: FactSettings,
 ) -> None:
@@ -253,6 +275,10 @@ def _track_facts(
     mass = case.patient.body_mass_kg
     fs.put(f"{track}.load_bw_ratio", round(rx.load_kg / mass, 3) if mass else None,
            *([f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
+    through = rx.load_kg if rx.exercise in settings.seated_exercises else (mass or 0) + rx.load_kg
+    fs.put(f"{track}.calf_load_bw_ratio", round(through / mass, 3) if mass else None,
+           *([f"{p}.exercise", f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
+    _scheme_week(fs, case, track, rx.exercise, log)
     fs.put(f"{track}.sets", rx.sets, f"{p}.sets")
     fs.put(f"{track}.reps", rx.reps, f"{p}.reps")
     fs.put(f"{track}.is_isometric", rx.exercise in ISOMETRIC_EXERCISES, f"{p}.exercise")

@@ -97,10 +97,11 @@ def resolve_conflict(votes: Sequence[Vote]) -> Verdict:
 
 def move(
     ladder: Ladder, track: str, current: Prescription | None, verdict: Verdict,
-    condition_kind: str, goal: str,
+    condition_kind: str | ladder_ops.MoveContext, goal: str,
 ) -> TrackResult:
     """Apply a resolved decision to the track's current prescription: one
-    rung, or one load step, at most."""
+    rung, or one load step, at most. ``condition_kind`` may carry the whole
+    move context (the week on the rep-max scheme, the body mass)."""
     decision, deciding, losers = verdict.decision, verdict.deciding, verdict.overruled
     try:
         if current is None:
@@ -134,9 +135,13 @@ def move(
 def resolve(
     votes: Mapping[str, Sequence[Vote]], refers: Sequence[str], *,
     program: Mapping[str, Prescription | None], condition_kind: str, goal: str,
-    ladder: Ladder,
+    ladder: Ladder, scheme_weeks: Mapping[str, int | None] | None = None,
+    body_mass_kg: float | None = None,
 ) -> tuple[str, dict[str, TrackResult]]:
-    """The case's outcome and each track's result, from every vote cast."""
+    """The case's outcome and each track's result, from every vote cast.
+    ``scheme_weeks`` (per track) and ``body_mass_kg`` size a move on the
+    loaded rung: the rep-max block by the calendar, the load step as a share
+    of the load through the calf."""
     if refers:
         return "refer", {
             t: TrackResult(t, "refer", program.get(t), None, list(refers)) for t in TRACKS
@@ -150,8 +155,9 @@ def resolve(
                 raise EngineError(f"no rule decided the {track} track (the rule base has a gap)")
             tracks[track] = TrackResult(track, "not_started", None, None)
             continue
-        tracks[track] = move(ladder, track, current, resolve_conflict(options),
-                             condition_kind, goal)
+        context = ladder_ops.MoveContext(
+            condition_kind, (scheme_weeks or {}).get(track) or 1, body_mass_kg)
+        tracks[track] = move(ladder, track, current, resolve_conflict(options), context, goal)
     return "continue", tracks
 
 

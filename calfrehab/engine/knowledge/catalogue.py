@@ -45,6 +45,9 @@ class FactSpec:
 class FactSettings:
     window_sessions: int
     stiffness_window_days: int
+    # Loaded-rung exercises with no body weight through the calf (a seated
+    # raise), from ladder.yaml: their calf load is the external load alone.
+    seated_exercises: frozenset[str] = frozenset()
 
 
 def _enum(name: str, doc: str, choices: tuple[str, ...]) -> FactSpec:
@@ -104,6 +107,14 @@ TRACK_FACT_TEMPLATES: tuple[FactSpec, ...] = (
     _enum("exercise", "current exercise id", EXERCISE_IDS),
     FactSpec("load_kg", "number", "current external load"),
     FactSpec("load_bw_ratio", "number", "current external load / body mass"),
+    FactSpec("calf_load_bw_ratio", "number",
+             "load through the calf / body mass: (body mass + external load) / body mass on a "
+             "standing raise, external load / body mass on a seated one (missing without a "
+             "body mass)"),
+    FactSpec("scheme_week", "int",
+             "on the loaded rung: the week on the rep-max scheme the sessions after this review "
+             "fall in (whole weeks from the first logged session on the loaded rung, plus one; "
+             "1 when none is logged)"),
     FactSpec("sets", "int", "prescribed sets"),
     FactSpec("reps", "int", "prescribed reps (seconds for holds)"),
     FactSpec("is_isometric", "bool", "the current exercise is an isometric hold"),

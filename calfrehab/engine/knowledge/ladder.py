@@ -9,6 +9,8 @@ loaded rung, so no decision can jump the ladder.
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -36,6 +38,9 @@ class RungDose(_Model):
     surface: str = "flat ground"
     cues: list[str] = Field(default_factory=list)
     goals: list[Literal["running", "sport", "daily_activity"]] | None = None
+    # Sessions a week the rung is done in (what `frequency` says, as a
+    # number): the course simulator lays out a week's sessions from it.
+    sessions_per_week: Annotated[int, Field(ge=1, le=14)]
     sources: list[str] = Field(min_length=1)
 
 
@@ -52,6 +57,9 @@ class LadderTrack(_Model):
 class SchemeStep(_Model):
     sets: Annotated[int, Field(ge=1, le=10)]
     reps: Annotated[int, Field(ge=1, le=50)]
+    # The week on the scheme this block starts (1 = the first week on the
+    # loaded rung); a block lasts until the next one's week.
+    from_week: Annotated[int, Field(ge=1, le=104)]
 
 
 class LoadScheme(_Model):
@@ -59,10 +67,39 @@ class LoadScheme(_Model):
     steps: list[SchemeStep] = Field(min_length=1)
     sources: list[str] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _calendar(self) -> LoadScheme:
+        weeks = [s.from_week for s in self.steps]
+        if weeks[0] != 1:
+            raise ValueError("the first step of a scheme starts at from_week 1")
+        if any(b <= a for a, b in itertools.pairwise(weeks)):
+            raise ValueError("scheme steps must start in rising weeks (from_week)")
+        return self
+
+    def index_of(self, sets: int, reps: int) -> int | None:
+        for i, step in enumerate(self.steps):
+            if (step.sets, step.reps) == (sets, reps):
+                return i
+        return None
+
+    def at_week(self, week: int) -> SchemeStep:
+        """The block the given week on the scheme falls in."""
+        found = self.steps[0]
+        for step in self.steps:
+            if step.from_week <= week:
+                found = step
+        return found
+
 
 class LoadRules(_Model):
-    step_kg: Annotated[float, Field(gt=0, le=50)]
+    # One load step: this percentage of the load through the calf (ACSM:
+    # 2-10%), rounded to plate_kg and never less than one plate.
+    step_percent: Annotated[float, Field(ge=2, le=10)]
+    plate_kg: Annotated[float, Field(gt=0, le=20)]
     first_load_kg: Annotated[float, Field(ge=0, le=100)]
+    # Raises where body weight does not go through the calf (a seated raise):
+    # the load through the calf is the external load alone.
+    seated_exercises: list[str] = Field(default_factory=list)
     schemes: dict[str, LoadScheme]
     # condition kind -> scheme, or -> {track: scheme} where a protocol is
     # for one track only (Rathleff's towel raise is straight-knee).
@@ -84,6 +121,10 @@ class LoadRules(_Model):
                         raise ValueError(f"scheme_by_condition.{kind}: unknown track `{track}`")
         if not isinstance(self.scheme_by_condition["default"], str):
             raise ValueError("scheme_by_condition.default must name one scheme")
+        for ex in self.seated_exercises:
+            where = EXERCISES.get(ex)
+            if where is None or where[1] != LOADED_RUNG:
+                raise ValueError(f"seated_exercises: `{ex}` is not an exercise of the loaded rung")
         return self
 
 
@@ -180,6 +221,40 @@ def scheme_for(ladder: Ladder, condition_kind: str, track: str) -> LoadScheme:
     return ladder.load.schemes[name]
 
 
+def calf_load_kg(ladder: Ladder, exercise: str, load_kg: float,
+                 body_mass_kg: float | None) -> float:
+    """The load through the calf: body mass plus external load on a
+    standing raise, the external load alone on a seated one. Without a body
+    mass only the external load is known."""
+    if exercise in ladder.load.seated_exercises or body_mass_kg is None:
+        return load_kg
+    return body_mass_kg + load_kg
+
+
+def load_step_kg(ladder: Ladder, exercise: str, load_kg: float,
+                 body_mass_kg: float | None) -> float:
+    """One load step: step_percent of the load through the calf, rounded
+    to plates, at least one plate."""
+    plate = ladder.load.plate_kg
+    raw = calf_load_kg(ladder, exercise, load_kg, body_mass_kg) * ladder.load.step_percent / 100
+    return max(plate, round(raw / plate) * plate)
+
+
+@dataclass(frozen=True)
+class MoveContext:
+    """What a move needs besides the prescription: the condition (its
+    rep-max scheme), the week on the scheme the next sessions fall in, and
+    the body mass (load steps are a share of the load through the calf)."""
+
+    condition_kind: str
+    scheme_week: int = 1
+    body_mass_kg: float | None = None
+
+
+def _context(ctx: MoveContext | str) -> MoveContext:
+    return MoveContext(ctx) if isinstance(ctx, str) else ctx
+
+
 def hold(ladder: Ladder, track: str, current: CurrentPrescription) -> NextPrescription:
     dose = _dose_for(ladder, track, current.exercise)
     return _from_dose(ladder, dose, current.load_kg, current.sets, current.reps)
@@ -194,34 +269,45 @@ def start(ladder: Ladder, track: str, rung: int) -> NextPrescription:
 
 
 def progress(
-    ladder: Ladder, track: str, current: CurrentPrescription, condition_kind: str
+    ladder: Ladder, track: str, current: CurrentPrescription, context: MoveContext | str
 ) -> NextPrescription:
+    ctx = _context(context)
     rung = EXERCISES[current.exercise][1]
     if rung == LOADED_RUNG:
-        # Within the loaded rung a progression is a load step, moving one
-        # step along the rep-max scheme (heavier load, fewer reps).
-        steps = scheme_for(ladder, condition_kind, track).steps
-        nxt = _next_step(steps, current.sets, current.reps)
+        # Within the loaded rung a progression is a load step; the sets x
+        # reps follow the calendar (the week on the scheme), not the number
+        # of load steps, so within a week's block only the load rises.
+        scheme = scheme_for(ladder, ctx.condition_kind, track)
+        block = scheme.at_week(ctx.scheme_week)
+        now = scheme.index_of(current.sets, current.reps)
+        if now is not None and now > scheme.steps.index(block):
+            # A dose already further along the scheme than the logged calendar
+            # shows (the log starts late) is not stepped back by a progression.
+            block = scheme.steps[now]
         dose = _dose_for(ladder, track, current.exercise)
-        return _from_dose(ladder, dose, current.load_kg + ladder.load.step_kg, nxt.sets, nxt.reps)
+        step = load_step_kg(ladder, current.exercise, current.load_kg, ctx.body_mass_kg)
+        return _from_dose(ladder, dose, current.load_kg + step, block.sets, block.reps)
     up = ladder.tracks[track].at(rung + 1)  # type: ignore[index]
     if up is None:
         raise KeyError(f"no rung above {rung} on {track}")
     if rung + 1 == LOADED_RUNG:
-        first = scheme_for(ladder, condition_kind, track).steps[0]
+        first = scheme_for(ladder, ctx.condition_kind, track).at_week(1)
         return _from_dose(ladder, up, ladder.load.first_load_kg, first.sets, first.reps)
     return _from_dose(ladder, up, 0.0, up.sets, up.reps)
 
 
 def regress(
-    ladder: Ladder, track: str, current: CurrentPrescription, condition_kind: str
+    ladder: Ladder, track: str, current: CurrentPrescription, context: MoveContext | str
 ) -> NextPrescription | None:
+    ctx = _context(context)
     rung = EXERCISES[current.exercise][1]
-    if rung == LOADED_RUNG and current.load_kg - ladder.load.step_kg > 0:
-        steps = scheme_for(ladder, condition_kind, track).steps
-        prev = _previous_step(steps, current.sets, current.reps)
-        dose = _dose_for(ladder, track, current.exercise)
-        return _from_dose(ladder, dose, current.load_kg - ladder.load.step_kg, prev.sets, prev.reps)
+    if rung == LOADED_RUNG:
+        step = load_step_kg(ladder, current.exercise, current.load_kg, ctx.body_mass_kg)
+        if current.load_kg - step > 0:
+            # Less load, same block: the calendar, not the regression, sets
+            # the sets x reps.
+            dose = _dose_for(ladder, track, current.exercise)
+            return _from_dose(ladder, dose, current.load_kg - step, current.sets, current.reps)
     lt = ladder.tracks[track]  # type: ignore[index]
     down = lt.at(rung - 1)
     if down is None:
@@ -233,18 +319,7 @@ def regress(
     return _from_dose(ladder, down, 0.0, down.sets, down.reps)
 
 
-def _next_step(steps: list[SchemeStep], sets: int, reps: int) -> SchemeStep:
-    for i, step in enumerate(steps):
-        if (step.sets, step.reps) == (sets, reps):
-            return steps[min(i + 1, len(steps) - 1)]
-    for step in steps:
-        if step.reps < reps:
-            return step
-    return SchemeStep(sets=sets, reps=reps)
-
-
-def _previous_step(steps: list[SchemeStep], sets: int, reps: int) -> SchemeStep:
-    for i, step in enumerate(steps):
-        if (step.sets, step.reps) == (sets, reps):
-            return steps[max(i - 1, 0)]
-    return SchemeStep(sets=sets, reps=reps)
+def sessions_per_week(ladder: Ladder, exercise: str) -> int:
+    """How many sessions a week the exercise's rung is done in."""
+    track, _ = EXERCISES[exercise]
+    return _dose_for(ladder, track, exercise).sessions_per_week

@@ -12,7 +12,7 @@ directory with any problem is never evaluated.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from calfrehab.engine.errors import RuleError, RuleProblem
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.knowledge.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
+from calfrehab.engine.knowledge.ruletext import render_rule
 
 MANIFEST = "rulebase.yaml"
 SOURCES = "sources.yaml"
@@ -142,11 +143,14 @@ def _model_problems(
 
 
 def _parse(
-    model: type[BaseModel], path: Path, problems: list[RuleProblem]
+    model: type[BaseModel], path: Path, problems: list[RuleProblem],
+    transform: Callable[[Any, yaml.Node | None], Any] | None = None,
 ) -> tuple[Any, yaml.Node | None, Any]:
     data, node = _yaml(path, problems)
     if data is None and node is None:
         return None, None, None
+    if transform is not None:
+        data = transform(data, node)
     try:
         return model.model_validate(data), node, data
     except ValidationError as exc:
@@ -208,8 +212,31 @@ def load_rulebase(directory: Path | None = None) -> RuleBase:
     files = rule_files(directory)
     if not files:
         problems.append(RuleProblem(str(directory), "no rule files (*.yaml) found"))
+    params = manifest.params() if manifest is not None else {}
+
+    def rendered(file: str) -> Callable[[Any, yaml.Node | None], Any]:
+        # Parameters into conditions, numbers into titles and reasons, before
+        # the rule is checked: every later reader sees the rendered rule.
+        def transform(data: Any, node: yaml.Node | None) -> Any:
+            if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+                return data
+            out = []
+            for i, raw in enumerate(data["rules"]):
+                if not isinstance(raw, dict):
+                    out.append(raw)
+                    continue
+                new, found = render_rule(raw, params)
+                rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+                for message in found:
+                    problems.append(RuleProblem(file, message, _line_of(node, ("rules", i)),
+                                                rule_id))
+                out.append(new)
+            return {**data, "rules": out}
+
+        return transform
+
     for path in files:
-        parsed, node, _ = _parse(RuleFile, path, problems)
+        parsed, node, _ = _parse(RuleFile, path, problems, rendered(path.name))
         if parsed is None:
             continue
         for i, rule in enumerate(parsed.rules):

@@ -144,6 +144,14 @@ class Manifest(_Model):
     version: str
     description: str | None = None
     settings: Settings
+    # Thresholds more than one rule uses, written once: a condition names
+    # one with `value: {param: NAME}`, a title or reason with `{param.NAME}`.
+    parameters: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], float | int] = Field(
+        default_factory=dict)
+
+    def params(self) -> dict[str, float | int]:
+        """Parameters and settings, by name (what `{param: NAME}` can name)."""
+        return {**self.parameters, **self.settings.model_dump()}
 
 
 All.model_rebuild()

@@ -60,6 +60,7 @@ from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
 from calfrehab.engine.vocabulary import TRACKS, DecisionKind, Outcome, StraightKneeDecision
 
 CASES_DIR = "cases"
+COURSES_DIR = "courses"
 # The C safe loader when PyYAML has libyaml (tables are long; same result).
 _SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TABLE_GLOB = "*.cases.yaml"
@@ -435,6 +436,15 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
             fired_ids.update(keys.instances[k] for k in result.fired)
             for rule_id in result.near_misses:
                 negative[rule_id] = negative.get(rule_id, 0) + 1
+
+    # Course tables: the same rules over a whole course (courses/*.yaml).
+    from calfrehab.engine.ruletest.coursetable import course_paths, run_course_table
+
+    for path in course_paths(directory):
+        report.tables.append(f"{COURSES_DIR}/{path.name}")
+        for row in run_course_table(path, reasoner):
+            report.results.append(CaseResult(f"{COURSES_DIR}/{row.file}", row.name, row.passed,
+                                             list(row.problems)))
 
     seen: list[str] = []
     for lr in compiled.base.rules:

@@ -1,0 +1,80 @@
+"""`calfrehab simulate`: the projected course of a scripted patient."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from calfrehab.cli.options import domain_errors, json_option, rules_option
+from calfrehab.cli.render import TRACK_TITLES
+from calfrehab.engine import api
+
+SCRIPT_HELP = ("How the patient responds: ideal (default), or one bad course week K: "
+               "flare:K, missed:K, painful:K.")
+
+
+def _dose(sets: int | None, reps: int | None) -> str:
+    return "" if sets is None or reps is None else f"{sets} × {reps}"
+
+
+def _render(course: api.Course) -> None:
+    injury = course.injury_anchor is not None
+    click.echo(f"Course of {course.case_id} · script {course.script} · {course.weeks} weeks "
+               f"of weekly reviews from {course.start_date.isoformat()}")
+    click.echo("A projection under the current rules for a patient who responds as "
+               "scripted; the clinician decides.")
+    for track, title in TRACK_TITLES.items():
+        click.echo("")
+        click.echo(title)
+        head = f"  {'week':>4}  {'review':10}" + ("  inj.wk" if injury else "")
+        click.echo(f"{head}  {'exercise':40}  {'load':>7}  {'dose':>7}  decision")
+        for row in course.rows:
+            t = row.tracks[track]
+            inj = f"  {row.injury_week:>6}" if injury and row.injury_week is not None else (
+                "  " + " " * 6 if injury else "")
+            load = "" if t.load_kg is None else f"{t.load_kg:g} kg"
+            exercise = t.exercise or "-"
+            if t.exercise is not None and row.week > 0 and t.sessions == 0:
+                exercise += " (not done)"
+            click.echo(f"  {row.week:>4}  {row.review_date.isoformat()}{inj}  {exercise:40}  "
+                       f"{load:>7}  {_dose(t.sets, t.reps):>7}  {t.decision}")
+    click.echo("")
+    click.echo("Milestones (first week done)")
+    if not course.milestones:
+        click.echo("  none reached")
+    for m in course.milestones:
+        inj = f" (week {m.injury_week} after injury)" if m.injury_week is not None else ""
+        click.echo(f"  week {m.week:>3}{inj}  {m.key}")
+    if course.referred_week is not None:
+        click.echo(f"  referred at the review ending week {course.referred_week}")
+
+
+@click.command()
+@click.argument("case", metavar="CASE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--weeks", type=click.IntRange(1, api.MAX_COURSE_WEEKS), default=12,
+              show_default=True, help="Weekly reviews to replay after the intake review.")
+@click.option("--script", "script", default="ideal", show_default=True, help=SCRIPT_HELP)
+@rules_option
+@json_option
+@domain_errors(exit_code=1)
+def simulate(case: str, weeks: int, script: str, rules_dir: Path | None, as_json: bool) -> None:
+    """Project the course of a patient who responds as scripted.
+
+    CASE is the intake: it is decided as it stands, then each review's next
+    prescription is what the patient does the following week (sessions per
+    each rung's frequency), answered as the script says, and reviewed weekly
+    under the current rules. Prints a week-by-week table per track (exercise,
+    load, sets × reps, decision) and the week each milestone is first done.
+    Deterministic; nothing is recorded in the audit trail.
+
+    Example:
+
+        calfrehab simulate examples/runner-stuck-on-two-leg.json --weeks 12 --script flare:3
+    """
+    course = api.simulate(case, weeks=weeks, script=script, rules_dir=rules_dir)
+    if as_json:
+        click.echo(json.dumps(course.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        return
+    _render(course)

@@ -1,0 +1,161 @@
+"""The course simulator (`calfrehab simulate`, api.simulate) and course
+tables: weekly reviews of a scripted patient under the current rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from calfrehab.cli.main import cli
+from calfrehab.engine import api
+from calfrehab.engine.course.replay import session_offsets
+from calfrehab.engine.course.script import ScriptError, parse_script
+from calfrehab.engine.inference.driver import Reasoner
+from calfrehab.engine.knowledge.loader import default_rules_dir
+from calfrehab.engine.ruletest.casetable import run_tables
+from calfrehab.engine.vocabulary import EXERCISES, TRACKS
+
+COURSES = default_rules_dir() / "courses" / "clinical-basis-7.yaml"
+STARTS: dict[str, dict[str, Any]] = yaml.safe_load(COURSES.read_text(encoding="utf-8"))["starts"]
+
+
+def _write(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(STARTS[name]), encoding="utf-8")
+    return path
+
+
+def test_a_course_is_deterministic(reasoner: Reasoner) -> None:
+    one = api.simulate_document(STARTS["midportion-two-leg"], reasoner, weeks=6)
+    two = api.simulate_document(STARTS["midportion-two-leg"], reasoner, weeks=6)
+    assert one.model_dump_json() == two.model_dump_json()
+    assert [r.week for r in one.rows] == list(range(7))
+
+
+def test_each_review_applies_the_previous_next(reasoner: Reasoner) -> None:
+    course = api.simulate_document(STARTS["midportion-two-leg"], reasoner, weeks=4)
+    rows = course.rows
+    # Intake: two-leg raises held (nothing logged yet); then single-leg,
+    # then the loaded rung, one rung a week.
+    assert rows[0].tracks["straight_knee"].decision == "hold"
+    assert [rows[w].tracks["straight_knee"].exercise for w in (1, 2, 3)] == [
+        "two_leg_heel_raise", "single_leg_heel_raise", "weighted_single_leg_heel_raise"]
+    # Sessions follow each rung's frequency: daily raises, 3 a week loaded.
+    assert rows[2].tracks["straight_knee"].sessions == 7
+    assert rows[3].tracks["straight_knee"].sessions == 3
+
+
+def test_rupture_tracks_are_not_started_before_week_2(reasoner: Reasoner) -> None:
+    course = api.simulate_document(STARTS["rupture-non-operative"], reasoner, weeks=3)
+    for row in course.rows[:2]:
+        assert row.injury_week is not None and row.injury_week < 2
+        assert row.outcome == "continue"
+        assert {t.decision for t in row.tracks.values()} == {"not_started"}
+    iso = course.milestone("isometric_heel_raise_hold")
+    assert iso is not None and iso.injury_week == 2
+
+
+@pytest.mark.parametrize("per_week", [1, 2, 3, 5, 7])
+def test_sessions_are_spread_over_the_week(per_week: int) -> None:
+    days = session_offsets(per_week)
+    assert len(days) == per_week and all(0 <= d < 7 for d in days)
+
+
+@pytest.mark.parametrize("spec", ["flare", "flare:0", "ideal:3", "sore:2", "missed:x", ""])
+def test_bad_scripts_are_named(spec: str) -> None:
+    with pytest.raises(ScriptError, match="script"):
+        parse_script(spec)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from(["flare", "missed", "painful"]), st.integers(1, 5))
+def test_an_unhappy_week_never_speeds_a_course_up(kind: str, week: int) -> None:
+    reasoner = api.prepare()
+    start = STARTS["midportion-two-leg"]
+    ideal = api.simulate_document(start, reasoner, weeks=7)
+    other = api.simulate_document(start, reasoner, weeks=7, script=f"{kind}:{week}")
+    for row, best in zip(other.rows, ideal.rows, strict=True):
+        for track in TRACKS:
+            a, b = row.tracks[track], best.tracks[track]
+            rung_a = -1 if a.exercise is None else EXERCISES[a.exercise][1]
+            rung_b = -1 if b.exercise is None else EXERCISES[b.exercise][1]
+            assert (rung_a, a.load_kg or 0) <= (rung_b, b.load_kg or 0), (row.week, track)
+    for m in other.milestones:
+        same = ideal.milestone(m.key)
+        assert same is None or m.week >= same.week, m.key
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def test_simulate_prints_a_table_per_track_and_the_milestones(tmp_path: Path) -> None:
+    path = _write(tmp_path, "plantar-loaded")
+    out = CliRunner().invoke(cli, ["simulate", str(path), "--weeks", "6"])
+    assert out.exit_code == 0, out.output
+    text = out.output
+    for title in ("Straight knee (gastrocnemius)", "Bent knee (soleus)",
+                  "Energy storage (hops, running)", "Milestones (first week done)"):
+        assert title in text
+    assert "week   3  straight_knee.4x10" in text
+    assert "week   5  straight_knee.5x8" in text
+
+
+def test_simulate_json_and_scripts(tmp_path: Path) -> None:
+    path = _write(tmp_path, "midportion-two-leg")
+    out = CliRunner().invoke(cli, ["simulate", str(path), "--weeks", "4", "--script",
+                                   "missed:2", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["script"] == "missed:2" and len(doc["rows"]) == 5
+    assert doc["rows"][2]["tracks"]["straight_knee"]["sessions"] == 0
+
+
+def test_simulate_errors_are_clean(tmp_path: Path) -> None:
+    path = _write(tmp_path, "midportion-two-leg")
+    bad = CliRunner().invoke(cli, ["simulate", str(path), "--script", "flare"])
+    assert bad.exit_code == 1
+    assert "error: script 'flare'" in bad.output and "Traceback" not in bad.output
+    weeks = CliRunner().invoke(cli, ["simulate", str(path), "--weeks", "0"])
+    assert weeks.exit_code == 2 and "--weeks" in weeks.output
+    invalid = tmp_path / "bad.json"
+    invalid.write_text(json.dumps({**STARTS["midportion-two-leg"], "case_id": "a b"}))
+    out = CliRunner().invoke(cli, ["simulate", str(invalid)])
+    assert out.exit_code == 1 and "case_id" in out.output and "Traceback" not in out.output
+
+
+# ------------------------------------------------------------ course tables
+
+
+def test_a_course_that_misses_its_window_fails_by_name(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+    # Rows that cannot pass fail by file and row name, never a traceback.
+    table = yaml.safe_load(COURSES.read_text(encoding="utf-8"))
+    table["courses"] = [
+        {"name": "window missed", "start": "plantar-loaded", "weeks": 4,
+         "milestones": {"straight_knee.5x8": [1, 2]}},
+        {"name": "unknown start", "start": "nope", "weeks": 2},
+        {"name": "bad key", "start": "plantar-loaded", "weeks": 2,
+         "milestones": {"straight_knee.heavy": [1, 2]}},
+        {"name": "ideal cannot be slower", "start": "plantar-loaded", "weeks": 2,
+         "slower_than_ideal": True},
+    ]
+    (rules / "courses" / "clinical-basis-7.yaml").write_text(yaml.safe_dump(table))
+    report = run_tables(rules)
+    got = {r.name: r.problems for r in report.results
+           if r.file == "courses/clinical-basis-7.yaml"}
+    assert got["window missed"] == [
+        "straight_knee.5x8: not reached in 4 weeks (expected weeks 1-2)"]
+    assert got["unknown start"][0].startswith("bad start: start `nope`")
+    assert got["bad key"][0].startswith("unknown milestone key `straight_knee.heavy`")
+    assert got["ideal cannot be slower"] == ["slower_than_ideal needs a script other than ideal"]
+    assert not report.ok
