@@ -485,7 +485,7 @@ def test_override_appends_and_keeps_original(path: Path) -> None:
         (("dec-RUN-0001-1", "dr b", "why", None, "hold"), "together"),
         (("dec-RUN-0001-1", "dr b", "why", "hamstring", "hold"), "unknown track"),
         (("dec-RUN-0001-1", "dr b", "why", "bent_knee", "jump"), "not a decision"),
-        (("dec-RUN-0001-1", "dr b", "why", "straight_knee", "start"), "not a decision"),
+        (("dec-RUN-0001-1", "dr b", "why", "straight_knee", "begin"), "not a decision"),
     ],
 )
 def test_override_validation(path: Path, args: tuple[Any, ...], message: str) -> None:

@@ -15,6 +15,8 @@
 - ``pipeline``: one case through all of the above; reasoners cached per rules
   directory.
 - ``trail``: the audit trail and its views.
+- ``course``: a scripted patient's weekly reviews replayed under the rules
+  (the course simulator) and the milestones a course reaches.
 - ``ruletest``, ``batch``: case tables that test a knowledge base as data;
   many cases, worker processes, resume.
 - ``api``: the public face (``docs/api.md``); the CLI imports nothing else.

@@ -26,7 +26,7 @@ from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS
 
 if TYPE_CHECKING:
-    from calfrehab.engine.api import Decided
+    from calfrehab.engine.pipeline import Decided
 
 WEEK = timedelta(days=7)
 

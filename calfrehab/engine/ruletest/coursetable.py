@@ -39,9 +39,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from calfrehab.engine import api
 from calfrehab.engine.casefile.docpath import PathError, remove_path, set_path
 from calfrehab.engine.course.replay import Course
+from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate_document
 from calfrehab.engine.course.script import parse_script
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
 from calfrehab.engine.inference.driver import Reasoner
@@ -66,7 +66,7 @@ class CourseRow(_Model):
     set: dict[str, Any] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
     script: str = "ideal"
-    weeks: Annotated[int, Field(ge=1, le=api.MAX_COURSE_WEEKS)]
+    weeks: Annotated[int, Field(ge=1, le=MAX_COURSE_WEEKS)]
     clock: Literal["course", "injury"] = "course"
     milestones: dict[str, Window] = Field(default_factory=dict)
     not_reached: list[str] = Field(default_factory=list)
@@ -166,9 +166,9 @@ def run_row(file: str, row: CourseRow, starts: dict[str, dict[str, Any]],
                 for k in [*row.milestones, *row.not_reached] if not _milestone_key_ok(k)]
     try:
         doc = _start_doc(row, starts)
-        course = api.simulate_document(doc, reasoner, weeks=row.weeks, script=row.script,
+        course = simulate_document(doc, reasoner, weeks=row.weeks, script=row.script,
                                        source=f"{file}::{row.name}")
-        ideal = (api.simulate_document(doc, reasoner, weeks=row.weeks, script="ideal",
+        ideal = (simulate_document(doc, reasoner, weeks=row.weeks, script="ideal",
                                        source=f"{file}::{row.name}")
                  if row.slower_than_ideal else None)
     except PathError as exc:
