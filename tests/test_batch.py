@@ -1,4 +1,4 @@
-"""The batch command (calfrehab/cli/batch_cmd.py) and library (calfrehab/engine/batch.py):
+"""The batch command (calfrehab/cli/batch_cmd.py) and library (calfrehab/engine/batch/):
 mixed inputs, the errors report, formats, order, --jobs, --resume, atomic
 outputs and the audit trail. Real files in tmp_path; no timing assertions."""
 
@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from calfrehab.cli.batch_cmd import FORMAT_CHOICES
 from calfrehab.cli.main import cli
 from calfrehab.engine import batch as batch_lib
 from calfrehab.engine.batch import CSV_COLUMNS, FORMATS, BatchOptions, run_batch
+from calfrehab.engine.batch import local as batch_local
+from calfrehab.engine.safeio import TEMP_SUFFIX
 from calfrehab.engine.trail.audit import AuditError, AuditTrail
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +69,7 @@ def trail_decisions(path: Path) -> list[Any]:
 
 
 def no_temp_files(directory: Path) -> bool:
-    return not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    return not [p for p in directory.iterdir() if p.name.endswith((".tmp", TEMP_SUFFIX))]
 
 
 def read_rows(path: Path, fmt: str) -> list[dict[str, Any]]:
@@ -204,8 +207,8 @@ def test_format_flag_overrides_suffix_and_unknown_suffix_is_a_usage_error(
 
 
 def test_empty_json_output_is_an_empty_list(tmp_path: Path) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
     out = tmp_path / "out.json"
     result = run([str(empty), "--out", str(out), "--no-record"])
     assert result.exit_code == 0
@@ -246,8 +249,9 @@ CRASHING = """
 import os, sys
 from pathlib import Path
 import calfrehab.engine.batch as b
+import calfrehab.engine.batch.worker as w
 
-_decide = b._decide_item
+_decide = w.decide_item
 
 
 def crashing(item):  # in every worker (it imports this main module too)
@@ -256,7 +260,7 @@ def crashing(item):  # in every worker (it imports this main module too)
     return _decide(item)
 
 
-b._decide_item = crashing
+w.decide_item = crashing
 
 if __name__ == "__main__":
     s = b.run_batch(b.BatchOptions(inputs=[sys.argv[1]], out=Path(sys.argv[2]), jobs=2,
@@ -372,7 +376,7 @@ def test_a_failing_run_leaves_no_half_written_out(
         return real(self, items, clinician)
 
     monkeypatch.setattr(AuditTrail, "record_many", failing)
-    monkeypatch.setattr(batch_lib, "RECORD_EVERY", 4)
+    monkeypatch.setattr(batch_local, "RECORD_EVERY", 4)
     result = run([src, "--out", str(out), "--audit", str(tmp_path / "a.sqlite3"),
                   "--jobs", "1"])
     assert result.exit_code == 1
@@ -434,12 +438,13 @@ def test_audit_env_var_is_used(tmp_path: Path) -> None:
 # ------------------------------------------------------------ library details
 
 
-def test_discover_skips_the_outputs_and_non_json(tmp_path: Path) -> None:
-    (tmp_path / "a.json").write_text("{}")
-    (tmp_path / "out.json").write_text("[]")
-    (tmp_path / "x.txt").write_text("")
-    found = batch_lib.discover([tmp_path], exclude=[tmp_path / "out.json"])
-    assert [f.path.name for f in found] == ["a.json"]
+def test_discover_takes_json_in_any_case_and_lists_the_rest(tmp_path: Path) -> None:
+    for name in ("a.json", "B.JSON", "c.Json", "x.txt", "y.jsonl"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "sub").mkdir()
+    found = batch_lib.discover([tmp_path])
+    assert [f.path.name for f in found.files] == ["B.JSON", "a.json", "c.Json"]
+    assert [p.name for p in found.skipped] == ["sub", "x.txt", "y.jsonl"]
 
 
 def test_quiet_prints_nothing_on_success(tmp_path: Path) -> None:
@@ -457,3 +462,298 @@ def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU affinity")
 def test_default_jobs_is_the_cpu_count() -> None:
     assert batch_lib.default_jobs() == len(os.sched_getaffinity(0))
+
+
+# ------------------------------------------------------------ issue 16: outputs that destroy data
+
+
+def _refused(result: Any, *words: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", cases(3))
+    before = src.read_bytes()
+    audit = tmp_path / "a.sqlite3"
+    _refused(run([str(src), "--out", str(src), "--format", "jsonl", "--audit", str(audit)]),
+             "refusing", "input")
+    _refused(run([str(src), "--out", str(tmp_path / "o.csv"), "--errors", str(src),
+                  "--audit", str(audit)]), "input")
+    assert src.read_bytes() == before
+    assert not audit.exists()  # nothing was decided or recorded
+    d = tmp_path / "dir"
+    d.mkdir()
+    case = d / "case.json"
+    case.write_text(json.dumps(cases(1)[0]), encoding="utf-8")
+    kept = case.read_bytes()
+    _refused(run([str(d), "--out", str(case), "--no-record"]), "input")
+    assert case.read_bytes() == kept
+
+
+def test_the_trail_and_its_wal_are_never_an_output(tmp_path: Path) -> None:
+    src = str(write_jsonl(tmp_path / "in.jsonl", cases(2)))
+    audit = tmp_path / "clinic.sqlite3"
+    assert run([src, "--out", str(tmp_path / "o.csv"), "--audit", str(audit)]).exit_code == 0
+    trail_bytes = audit.read_bytes()
+    for target in (audit, tmp_path / "clinic.sqlite3-wal"):
+        _refused(run([src, "--out", str(target), "--format", "csv", "--audit", str(audit)]),
+                 "audit trail")
+    _refused(run([src, "--out", str(tmp_path / "o2.csv"), "--errors", str(audit),
+                  "--audit", str(audit)]), "audit trail")
+    assert audit.read_bytes() == trail_bytes
+    assert len(trail_decisions(audit)) == 2
+
+
+def test_a_symlink_or_a_device_is_never_replaced(tmp_path: Path) -> None:
+    src = str(write_jsonl(tmp_path / "in.jsonl", cases(2)))
+    real = tmp_path / "real.csv"
+    real.write_text("keep\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    _refused(run([src, "--out", str(link), "--no-record"]), "symlink")
+    assert link.is_symlink() and real.read_text() == "keep\n"
+    _refused(run([src, "--out", "/dev/null", "--format", "csv", "--no-record"]), "device")
+    assert Path("/dev/null").is_char_device()
+
+
+# ------------------------------------------------------------ issue 16: faults
+
+
+def test_killing_a_worker_mid_batch_rebuilds_the_pool_and_decides_every_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    docs = cases(240, seed=21)
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    pools: list[Any] = []
+    real_start = batch_local._Run._start_executor
+
+    def start(self: Any) -> None:
+        real_start(self)
+        pools.append(self.executor)
+
+    monkeypatch.setattr(batch_local._Run, "_start_executor", start)
+    killed: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if not killed and done >= 16:
+            pool = pools[-1]
+            pid = next(iter(pool._processes))  # one worker of the first pool
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            # Let the pool see it before the next submission: that is when
+            # submit() itself raised BrokenProcessPool and ended the run.
+            deadline = time.monotonic() + 20
+            while not pool._broken and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    out = tmp_path / "out.jsonl"
+    summary = run_batch(BatchOptions(inputs=[src], out=out, jobs=2, chunk_size=4,
+                                     record=False), progress=progress)
+    assert killed and len(pools) >= 2  # a worker was killed and the pool rebuilt
+    assert summary.complete, summary.as_dict()
+    assert [r["case_id"] for r in read_rows(out, "jsonl")] == [d["case_id"] for d in docs]
+
+
+RESUMER = """
+import sys
+from pathlib import Path
+from calfrehab.cli.main import cli
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--audit", sys.argv[3], "--resume",
+     "--jobs", "1", "--quiet"])
+"""
+
+
+def test_two_concurrent_resumes_on_one_trail_decide_each_case_once(tmp_path: Path) -> None:
+    docs = cases(150, seed=23)
+    src = write_jsonl(tmp_path / "in.jsonl", docs)
+    audit = tmp_path / "audit.sqlite3"
+    script = tmp_path / "resume.py"
+    script.write_text(RESUMER, encoding="utf-8")
+    procs = [subprocess.Popen([sys.executable, str(script), str(src),
+                               str(tmp_path / f"out{i}.csv"), str(audit)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    outcomes = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in procs]
+    for code, err in outcomes:
+        assert code in (0, 2), err
+        if code == 2:
+            assert "another batch" in err and "Traceback" not in err
+    entries = trail_decisions(audit)
+    assert sorted(e.case_id for e in entries) == sorted(d["case_id"] for d in docs)
+
+
+def test_a_batch_holding_the_trail_refuses_a_second_one(tmp_path: Path) -> None:
+    from calfrehab.engine.batch.lock import TrailRunLock
+
+    audit = tmp_path / "audit.sqlite3"
+    src = str(write_jsonl(tmp_path / "in.jsonl", cases(2)))
+    with TrailRunLock(audit):
+        result = run([src, "--out", str(tmp_path / "o.csv"), "--audit", str(audit),
+                      "--resume"])
+        _refused(result, "another batch", f"process {os.getpid()}")
+    assert run([src, "--out", str(tmp_path / "o.csv"), "--audit", str(audit),
+                "--resume"]).exit_code == 0  # released
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat_file.parent.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_parent_and_temp_files_are_swept(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", cases(3000, seed=25))
+    out = tmp_path / "out.csv"
+    cmd = [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", "batch",
+           str(src), "--out", str(out), "--no-record", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # the first progress line: workers are deciding
+    assert line.startswith("batch:"), line
+    family = _descendants(proc.pid)
+    assert len(family) >= 2  # the forkserver and the workers (and the resource tracker)
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_running(p) for p in family):
+        time.sleep(0.2)
+    assert not [p for p in family if _running(p)]
+    assert not no_temp_files(tmp_path)  # the killed run left its temporary output
+    small = write_jsonl(tmp_path / "small.jsonl", cases(2))
+    assert run([str(small), "--out", str(out), "--no-record"]).exit_code == 0
+    assert no_temp_files(tmp_path)  # swept by the next run
+
+
+# ------------------------------------------------------------ issue 16: smaller
+
+
+def test_upper_case_json_is_decided_and_skipped_files_are_listed(tmp_path: Path) -> None:
+    d = tmp_path / "dir"
+    d.mkdir()
+    docs = cases(2, seed=27)
+    (d / "c.JSON").write_text(json.dumps(docs[0]), encoding="utf-8")
+    (d / "d.json").write_text(json.dumps(docs[1]), encoding="utf-8")
+    (d / "notes.txt").write_text("x")
+    (d / "week.jsonl").write_text("")
+    out = tmp_path / "o.csv"
+    result = run([str(d), "--out", str(out), "--no-record"])
+    assert result.exit_code == 0, result.output
+    assert [r["case_id"] for r in read_rows(out, "csv")] == [docs[0]["case_id"],
+                                                           docs[1]["case_id"]]
+    assert "Skipped 2 files that are not a case file" in result.output
+    assert "notes.txt" in result.output and "week.jsonl" in result.output
+
+
+def test_an_empty_directory_says_no_case_file_was_found(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "o.csv"
+    result = run([str(empty), "--out", str(out), "--no-record"])
+    assert result.exit_code == 1
+    assert "no case file found" in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("jobs", ["99999999999999999999", "1000"])
+def test_jobs_is_capped_with_a_clear_message(tmp_path: Path, jobs: str) -> None:
+    src = str(write_jsonl(tmp_path / "in.jsonl", cases(2)))
+    result = run([src, "--out", str(tmp_path / "o.csv"), "--no-record", "--jobs", jobs])
+    _refused(result, f"at most {batch_lib.max_jobs()}")
+    assert not (tmp_path / "o.csv").exists()
+
+
+FSIZE = """
+import resource, sys
+from calfrehab.cli.main import cli
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+cli(["batch", sys.argv[1], "--out", sys.argv[2], "--no-record", "--jobs", "1", "--quiet"])
+"""
+
+
+def test_a_write_error_on_output_is_a_clean_error_naming_the_file(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", cases(40))
+    out = tmp_path / "o.jsonl"
+    script = tmp_path / "fsize.py"
+    script.write_text(FSIZE, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(src), str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"cannot write {out}" in done.stderr and "too large" in done.stderr
+    assert not out.exists() and no_temp_files(tmp_path)
+
+
+def test_csv_cells_are_neutralised_against_formula_injection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = tmp_path / "dir"
+    d.mkdir()
+    doc = cases(1, seed=29)[0]
+    names = ["+1.json", "-1.json", "=HYPERLINK(1).json", "@SUM(1).json"]
+    for name in names:
+        (d / name).write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.chdir(d)  # the file cell is then the bare name, starting with the trigger
+    out = tmp_path / "o.csv"
+    assert run([".", "--out", str(out), "--no-record"]).exit_code == 0
+    rows = read_rows(out, "csv")
+    assert [r["file"] for r in rows] == ["'" + n for n in names]
+    assert all(not r["line"] for r in rows)  # numbers are not touched
+
+
+# ------------------------------------------------------------ the CSV columns (issue 13)
+
+
+def test_csv_has_review_date_units_and_a_reason_column_per_track(tmp_path: Path) -> None:
+    docs = cases(30, seed=31)
+    out_csv = tmp_path / "o.csv"
+    out_jsonl = tmp_path / "o.jsonl"
+    src = str(write_jsonl(tmp_path / "in.jsonl", docs))
+    assert run([src, "--out", str(out_csv), "--no-record"]).exit_code == 0
+    assert run([src, "--out", str(out_jsonl), "--no-record"]).exit_code == 0
+    for row, decision in zip(read_rows(out_csv, "csv"), read_rows(out_jsonl, "jsonl"),
+                             strict=True):
+        assert row["review_date"] == decision["review_date"]
+        texts = {t: [r["text"] for r in decision["reasons"] if r.get("track") == t]
+                 for t in ("straight_knee", "bent_knee", "energy_storage", None)}
+        for track, info in decision["tracks"].items():
+            nxt = info["next"] or {}
+            assert row[f"{track}_next_unit"] == (nxt.get("unit") or "")
+            assert row[f"{track}_reasons"].split(" | ") == (texts[track] or [""])
+        assert row["reasons"].split(" | ") == (texts[None] or [""])
+
+
+def test_every_csv_column_is_documented_in_the_help_and_the_docs() -> None:
+    help_text = " ".join(CliRunner().invoke(cli, ["batch", "--help"]).output.split())
+    docs = (ROOT / "docs" / "batch.md").read_text(encoding="utf-8")
+    for column in CSV_COLUMNS:
+        generic = column
+        for track in ("straight_knee", "bent_knee", "energy_storage"):
+            generic = generic.replace(f"{track}_", "<track>_", 1) if column.startswith(
+                track) else generic
+        assert generic in help_text, column
+        assert f"`{column}`" in docs or f"`{generic}`" in docs, column
+    assert set(batch_lib.CSV_COLUMN_DOCS) == set(CSV_COLUMNS)

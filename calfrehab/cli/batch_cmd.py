@@ -20,6 +20,7 @@ from calfrehab.cli.options import audit_options, domain_errors, rules_option
 from calfrehab.engine import api
 
 FORMAT_CHOICES = ("csv", "jsonl", "json")  # engine.batch.FORMATS, without importing it
+SKIPPED_SHOWN = 5  # skipped files named in the summary
 
 
 @click.command()
@@ -34,7 +35,11 @@ FORMAT_CHOICES = ("csv", "jsonl", "json")  # engine.batch.FORMATS, without impor
               help="Errors report, JSON Lines (default: beside --out, <name>.errors.jsonl).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Worker processes (default: the number of CPUs, or 1 for fewer than 400 "
-                   "cases; 1 decides in-process).")
+                   "cases; 1 decides in-process; at most 4 × the CPUs).")
+@click.option("--dask", "dask_address", metavar="ADDRESS", default=None,
+              help="Decide on a Dask cluster: a scheduler address (tcp://host:8786), or "
+                   "'local' for a LocalCluster of --jobs single-threaded workers. Needs "
+                   "calfrehab[dask]; inputs and outputs must be on a shared file system.")
 @click.option("--resume", is_flag=True,
               help="Skip cases the audit trail already holds a decision for (same case, "
                    "same rules); their recorded decision goes to --out.")
@@ -43,17 +48,31 @@ FORMAT_CHOICES = ("csv", "jsonl", "json")  # engine.batch.FORMATS, without impor
 @audit_options
 @domain_errors(exit_code=1)
 def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Path | None,
-          jobs: int | None, resume: bool, quiet: bool, rules_dir: Path | None,
+          jobs: int | None, dask_address: str | None, resume: bool, quiet: bool,
+          rules_dir: Path | None,
           audit_path: Path | None, clinician: str | None, no_record: bool) -> None:
-    """Decide many cases: files, directories (their *.json) and JSON Lines
-    files (one case a line), in any mix.
+    """Decide many cases: files, directories (their *.json, any case) and
+    JSON Lines files (one case a line), in any mix.
 
     Every good case is decided and written to --out (csv: one flat row;
     jsonl/json: the full decision document plus its source file and line),
     in input order. A bad case (not JSON, invalid, or an engine error) does
     not stop the batch: it goes to the errors report with its file, line
-    and message. Every decision is recorded in the audit trail unless
-    --no-record. Output files are replaced only when complete.
+    and message. Files in a directory that are not *.json are listed as
+    skipped. Every decision is recorded in the audit trail unless
+    --no-record; one batch at a time records into a trail. Output files are
+    replaced only when complete, and never when one would be an input, the
+    audit trail, a device, a special file or a symlink (exit 2).
+
+    CSV columns: file, line, case_id, review_date, decision_id, outcome;
+    for each track (straight_knee, bent_knee, energy_storage):
+    <track>_decision, <track>_next_exercise, <track>_next_load_kg,
+    <track>_next_sets, <track>_next_reps, <track>_next_unit (reps,
+    seconds, contacts or minutes) and <track>_reasons (that track's reasons); then condition_kind,
+    reasons (those for the whole case), first_reason_rule, first_reason.
+    Reasons in one cell are joined by ' | '. A text cell starting with =,
+    +, -, @ is prefixed with ' so that no spreadsheet runs it as a formula.
+    docs/batch.md describes each column.
 
     Ctrl-C stops after the cases in progress, keeps (and writes) what was
     decided, and a rerun with --resume decides the rest: each case is
@@ -74,7 +93,7 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
     options = api.BatchOptions(
         inputs=inputs, out=out, fmt=fmt, errors_path=errors_path, jobs=jobs,
         rules_dir=rules_dir, record=not no_record, audit_path=audit_path,
-        clinician=clinician, resume=resume,
+        clinician=clinician, resume=resume, dask=dask_address,
     )
     stop = threading.Event()
     reporter = _Reporter(quiet)
@@ -207,6 +226,15 @@ def render_summary(summary: Any) -> str:
         lines.append(f"  {track:<15} {counts(counter)}")
     lines.append(f"  condition       {counts(summary.by_condition)}")
     lines.append(f"  errors          {counts(summary.errors_by_kind)}")
+    if summary.skipped:
+        from calfrehab.engine.textsafe import for_terminal
+
+        shown = ", ".join(for_terminal(str(p)) for p in summary.skipped[:SKIPPED_SHOWN])
+        more = len(summary.skipped) - SKIPPED_SHOWN
+        lines.append(f"Skipped {len(summary.skipped):,} file"
+                     f"{'s' if len(summary.skipped) != 1 else ''} that "
+                     f"{'are' if len(summary.skipped) != 1 else 'is'} not a case file "
+                     f"(*.json): {shown}{f', and {more:,} more' if more > 0 else ''}.")
     lines.append(f"Wrote {summary.out} ({summary.format}, {done:,} rows) and "
                  f"{summary.errors_path} ({summary.errors:,} errors).")
     if summary.audit_path is not None:

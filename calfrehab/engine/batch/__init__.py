@@ -1,0 +1,64 @@
+"""Decide many cases: this package's public names.
+
+- :mod:`.inputs`: which files and cases, in which order;
+- :mod:`.rows`: the CSV and JSON row of a decision (the columns, documented);
+- :mod:`.outputs`: the output file and the errors report, written atomically;
+- :mod:`.worker`: what a worker process runs (one engine per process);
+- :mod:`.lock`: one recording batch per audit trail;
+- :mod:`.local`: worker processes on this machine (``--jobs``);
+- :mod:`.dask_backend`, :mod:`.merge`: partitions on a Dask cluster
+  (``--dask``), and the merge of their outputs.
+"""
+
+from __future__ import annotations
+
+from calfrehab.engine.batch.inputs import (
+    Discovered,
+    InputFile,
+    NoCaseFilesError,
+    count_cases,
+    discover,
+    iter_items,
+)
+from calfrehab.engine.batch.local import RECORD_EVERY, SMALL_BATCH, run_batch
+from calfrehab.engine.batch.lock import TrailBusyError
+from calfrehab.engine.batch.options import (
+    FORMATS,
+    JOBS_PER_CPU,
+    BatchError,
+    BatchOptions,
+    BatchSummary,
+    BatchUsageError,
+    default_errors_path,
+    default_jobs,
+    format_for,
+    max_jobs,
+)
+from calfrehab.engine.batch.rows import CSV_COLUMN_DOCS, CSV_COLUMNS, csv_row, json_row
+
+__all__ = [
+    "CSV_COLUMNS",
+    "CSV_COLUMN_DOCS",
+    "FORMATS",
+    "JOBS_PER_CPU",
+    "RECORD_EVERY",
+    "SMALL_BATCH",
+    "BatchError",
+    "BatchOptions",
+    "BatchSummary",
+    "BatchUsageError",
+    "Discovered",
+    "InputFile",
+    "NoCaseFilesError",
+    "TrailBusyError",
+    "count_cases",
+    "csv_row",
+    "default_errors_path",
+    "default_jobs",
+    "discover",
+    "format_for",
+    "iter_items",
+    "json_row",
+    "max_jobs",
+    "run_batch",
+]
