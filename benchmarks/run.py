@@ -451,7 +451,8 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     import pickle
 
     from calfrehab.engine import api
-    from calfrehab.engine.batch import _json_row, csv_row
+    from calfrehab.engine.batch import csv_row
+    from calfrehab.engine.batch import json_row as _json_row
     from calfrehab.engine.canonical import case_sha256
     from calfrehab.engine.casefile.validation import parse_json, validate_document
     from calfrehab.engine.explanation.document import build_document

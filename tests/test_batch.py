@@ -757,3 +757,15 @@ def test_every_csv_column_is_documented_in_the_help_and_the_docs() -> None:
         assert generic in help_text, column
         assert f"`{column}`" in docs or f"`{generic}`" in docs, column
     assert set(batch_lib.CSV_COLUMN_DOCS) == set(CSV_COLUMNS)
+
+
+def test_validate_on_an_empty_directory_says_no_case_file_was_found(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    result = CliRunner().invoke(cli, ["validate", str(empty)])
+    assert result.exit_code == 1
+    assert "no case file found" in result.output
+    (empty / "C.JSON").write_text(json.dumps(cases(1)[0]), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", str(empty)])
+    assert result.exit_code == 0 and "C.JSON" in result.output

@@ -18,7 +18,9 @@ def _expand(paths: tuple[str, ...]) -> list[str]:
     for p in paths:
         path = Path(p)
         if p != "-" and path.is_dir():
-            out += [str(x) for x in sorted(path.glob("*.json"))]
+            # .json in any case, as batch does: C.JSON is a case file too.
+            out += [str(x) for x in sorted(path.iterdir())
+                    if x.suffix.lower() == ".json" and x.is_file()]
         else:
             out.append(p)
     return out
@@ -40,7 +42,12 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
         calfrehab validate examples/ ../shared/examples/invalid-case.json
     """
     results = []
-    for p in _expand(paths):
+    files = _expand(paths)
+    if not files:
+        click.echo(f"error: no case file found in {', '.join(paths)} "
+                   "(a case file's name ends in .json)", err=True)
+        sys.exit(1)
+    for p in files:
         try:
             api.validate_path(p)
             results.append({"file": p, "valid": True, "errors": []})

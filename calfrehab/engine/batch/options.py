@@ -102,7 +102,8 @@ def resolve_jobs(jobs: int | None) -> int:
         raise BatchUsageError("--jobs must be at least 1")
     cap = max_jobs()
     if jobs > cap:
-        shown = str(jobs) if len(str(jobs)) <= 12 else f"{str(jobs)[:10]}… ({len(str(jobs))} digits)"
+        digits = str(jobs)
+        shown = digits if len(digits) <= 12 else f"{digits[:10]}… ({len(digits)} digits)"
         raise BatchUsageError(
             f"--jobs {shown} is more than {cap} ({JOBS_PER_CPU} × the {default_jobs()} "
             f"CPUs this process may use); more workers than that only cost memory. "
