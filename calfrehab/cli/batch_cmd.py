@@ -215,7 +215,9 @@ def render_summary(summary: Any) -> str:
     done = summary.decided + summary.resumed
     lines = [
         f"Decided {done:,} of {summary.total:,} cases in {summary.elapsed_s:,.1f} s "
-        f"({summary.rate:,.0f} cases/s, {summary.jobs} job{'s' if summary.jobs != 1 else ''}); "
+        f"({summary.rate:,.0f} cases/s, {summary.jobs} "
+        f"{'Dask worker' if summary.backend == 'dask' else 'job'}"
+        f"{'s' if summary.jobs != 1 else ''}); "
         f"{summary.errors:,} error{'s' if summary.errors != 1 else ''}.",
     ]
     if summary.resumed:
@@ -237,7 +239,10 @@ def render_summary(summary: Any) -> str:
                      f"(*.json): {shown}{f', and {more:,} more' if more > 0 else ''}.")
     lines.append(f"Wrote {summary.out} ({summary.format}, {done:,} rows) and "
                  f"{summary.errors_path} ({summary.errors:,} errors).")
-    if summary.audit_path is not None:
+    if summary.audit_path is not None and summary.backend == "dask":
+        lines.append(f"Recorded {summary.recorded:,} decisions in {summary.partitions:,} "
+                     f"shards of {summary.audit_path}.shards/ (manifest.jsonl chains them).")
+    elif summary.audit_path is not None:
         lines.append(f"Recorded {summary.recorded:,} decisions in {summary.audit_path}.")
     else:
         lines.append("Not recorded in the audit trail (--no-record).")
