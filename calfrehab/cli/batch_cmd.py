@@ -229,9 +229,7 @@ def render_summary(summary: Any) -> str:
     lines.append(f"  condition       {counts(summary.by_condition)}")
     lines.append(f"  errors          {counts(summary.errors_by_kind)}")
     if summary.skipped:
-        from calfrehab.engine.textsafe import for_terminal
-
-        shown = ", ".join(for_terminal(str(p)) for p in summary.skipped[:SKIPPED_SHOWN])
+        shown = ", ".join(summary.skipped_shown(SKIPPED_SHOWN))
         more = len(summary.skipped) - SKIPPED_SHOWN
         lines.append(f"Skipped {len(summary.skipped):,} file"
                      f"{'s' if len(summary.skipped) != 1 else ''} that "

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calfrehab.engine import pipeline
 from calfrehab.engine.batch import worker
 from calfrehab.engine.batch.inputs import Bad, count_cases, discover
 from calfrehab.engine.batch.local import RECORD_EVERY, ProgressFn, prepare_outputs
@@ -278,9 +279,7 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
                            skipped=found.skipped, backend="dask", audit_path=trail_path)
     total = summary.total = count_cases(found.files)
     # The rules are checked here once, with a clean message, before any task.
-    from calfrehab.engine import api
-
-    api.compile_rules(opts.rules_dir)
+    pipeline.compile_rules(opts.rules_dir)
     lock = TrailRunLock(trail_path) if trail_path is not None else None
     if lock is not None:
         lock.acquire()

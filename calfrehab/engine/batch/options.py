@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
@@ -157,6 +158,11 @@ class BatchSummary:
         for track, decision in zip(TRACKS, tracks, strict=True):
             self.by_track[track][decision] += 1
         self.by_condition[condition] += 1
+
+    def skipped_shown(self, limit: int = 5) -> list[str]:
+        """The first ``limit`` skipped paths, safe to print (a file name
+        can hold a newline or an escape sequence)."""
+        return [for_terminal(str(p)) for p in self.skipped[:limit]]
 
     def merge(self, other: BatchSummary) -> None:
         """Add a partition's counts to this run's."""
