@@ -810,3 +810,13 @@ def test_dask_local_cluster_gives_the_local_batch_rows_and_a_verified_sharded_tr
     # A shard removed (or its manifest line rewritten) breaks the whole.
     one.unlink()
     assert not verify_shards(shards).ok
+
+
+def test_a_file_named_on_its_own_is_not_listed_as_skipped(tmp_path: Path) -> None:
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "a.json").write_text(json.dumps(cases(1)[0]), encoding="utf-8")
+    week = write_jsonl(d / "week.jsonl", cases(2, seed=35))
+    found = batch_lib.discover([d, week])
+    assert [f.path.name for f in found.files] == ["a.json", "week.jsonl"]
+    assert found.skipped == []

@@ -113,6 +113,9 @@ def discover(inputs: Sequence[str | os.PathLike[str]]) -> Discovered:
             found.files.append(InputFile(path, kind))
         else:
             raise CalfrehabError(f"input {raw} does not exist")
+    # A file skipped in a directory but named on its own as well is read.
+    named = {f.path for f in found.files}
+    found.skipped = [p for p in found.skipped if p not in named]
     if not found.files:
         where = ", ".join(str(p) for p in inputs) or "no input given"
         raise NoCaseFilesError(
