@@ -69,12 +69,17 @@ class Sizes:
     stage_cases: int
     profile_cases: int
     startmethod_cases: int
+    dask_cases: int = 4000
+    dask_probe_cases: int = 400
+    hotpath_cases: int = 600
 
 
 FULL = Sizes(cold_runs=15, engine_cases=2000, batch_sizes=(10_000, 100_000),
-             session_cases=300, stage_cases=1000, profile_cases=1000, startmethod_cases=3000)
+             session_cases=300, stage_cases=1000, profile_cases=1000, startmethod_cases=3000,
+             dask_cases=6000, dask_probe_cases=600, hotpath_cases=1000)
 QUICK = Sizes(cold_runs=5, engine_cases=500, batch_sizes=(2_000, 10_000),
-              session_cases=100, stage_cases=300, profile_cases=300, startmethod_cases=1000)
+              session_cases=100, stage_cases=300, profile_cases=300, startmethod_cases=1000,
+              dask_cases=2000, dask_probe_cases=300, hotpath_cases=400)
 
 
 @dataclass
@@ -721,6 +726,200 @@ def bench_sessions(rep: Report) -> None:
     rep.results["sessions"] = {"cases": n, "by_sessions": out}
 
 
+# --------------------------------------------------------------------- Dask (issue 15)
+
+
+def _probe_partition(job: Any, tame: bool) -> dict[str, float]:
+    """Runs in a Dask worker: decide one partition twice (the first warms
+    the engine up) and return the second one's CPU time of the task thread,
+    split user/system, and its minor page faults."""
+    import resource
+
+    from calfrehab.engine.batch import dask_backend
+
+    if not tame:  # the worker as Dask's nanny starts it
+        vars(dask_backend)["_tame_malloc"] = _identity
+    dask_backend.decide_partition(job)
+    before = resource.getrusage(resource.RUSAGE_THREAD)
+    dask_backend.decide_partition(job)
+    after = resource.getrusage(resource.RUSAGE_THREAD)
+    n = job.partition.size
+    return {"user_ms": (after.ru_utime - before.ru_utime) / n * 1e3,
+            "sys_ms": (after.ru_stime - before.ru_stime) / n * 1e3,
+            "minflt": (after.ru_minflt - before.ru_minflt) / n,
+            "malloc_env": os.environ.get("MALLOC_TRIM_THRESHOLD_") or "unset"}
+
+
+def bench_dask_probe(rep: Report, workdir: Path) -> dict[str, Any]:
+    """Per-case CPU of the same partition in this process and inside a Dask
+    worker (with the nanny's malloc setting, and with it undone)."""
+    import importlib
+
+    distributed: Any = importlib.import_module("dask.distributed")
+    from calfrehab.engine.batch.dask_backend import PartitionJob
+    from calfrehab.engine.batch.inputs import discover
+    from calfrehab.engine.batch.partitions import plan_partitions
+
+    n = rep.sizes.dask_probe_cases
+    path = workdir / "cases-probe.jsonl"
+    write_cases(path, n, seed=8)
+    parts, _ = plan_partitions(discover([path]).files, n)
+    job = PartitionJob(parts[0], None, "csv", str(workdir / "probe.csv"),
+                       str(workdir / "probe.errors.jsonl"), None, None, None)
+    out: dict[str, Any] = {"cases": n,
+                           "in_process": _probe_partition(job, tame=False)}
+    for name, tame in (("dask_as_shipped", False), ("dask_tamed", True)):
+        # Dask's own defaults: the nanny sets MALLOC_TRIM_THRESHOLD_ in both.
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=None)
+        client = distributed.Client(cluster)
+        try:
+            out[name] = client.submit(_probe_partition, job, tame, pure=False).result()
+        finally:
+            client.close()
+            cluster.close()
+    for key in ("in_process", "dask_as_shipped", "dask_tamed"):
+        v = out[key]
+        log(f"dask probe {key}: user {v['user_ms']:.2f} ms, sys {v['sys_ms']:.2f} ms, "
+            f"{v['minflt']:.0f} page faults per case (MALLOC_TRIM_THRESHOLD_ {v['malloc_env']})")
+    return out
+
+
+def run_dask_cli(inputs: Path, n: int, jobs: int, workdir: Path) -> dict[str, Any]:
+    out = workdir / f"out-dask-{n}-{jobs}.csv"
+    trail = workdir / f"trail-dask-{n}-{jobs}.sqlite3"
+    cmd = [*calfrehab_command(), "batch", str(inputs), "--out", str(out), "--jobs", str(jobs),
+           "--dask", "local", "--quiet", "--audit", str(trail)]
+    load = _loadavg()
+    code, wall, stats, err = run_sampled(cmd)
+    if code != 0:
+        raise SystemExit(f"dask batch failed ({code}): {err[-3000:]}")
+    shards = Path(f"{trail}.shards")
+    trail_bytes = sum(p.stat().st_size for p in shards.glob("*.sqlite3*"))
+    shutil.rmtree(shards, ignore_errors=True)
+    for p in (out, workdir / f"out-dask-{n}-{jobs}.errors.jsonl",
+              Path(f"{trail}.batch-lock")):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return {"cases": n, "jobs": jobs, "record": True, "backend": "dask", "wall_s": wall,
+            "rate": n / wall, "cpu_ms_per_case": stats.cpu_s / n * 1e3,
+            "peak_tree_mb": stats.peak_rss / 2**20, "trail_mb": trail_bytes / 2**20,
+            "loadavg": load, "other_cores": stats.other_cpu_s / wall}
+
+
+def bench_dask(rep: Report, workdir: Path) -> None:
+    """``batch --dask local --jobs 2`` against ``batch --jobs 2``: same cases,
+    alternating runs in one session, trail included in both."""
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        rep.skipped.append("dask: dask[distributed] is not installed (pip install "
+                           "'calfrehab[dask]')")
+        return
+    n = rep.sizes.dask_cases
+    path = workdir / "cases-dask.jsonl"
+    write_cases(path, n, seed=7)
+    runs: list[dict[str, Any]] = []
+    for rnd in range(2):
+        if rnd and rep.left() < 4 * n / max(1.0, min(r["rate"] for r in runs)) + 30:
+            rep.skipped.append("dask: second round of runs, over the time box")
+            break
+        wait_quiet(f"dask round {rnd + 1}")
+        local = run_batch_cli(path, n, 2, workdir, record=True)
+        local["backend"] = "local"
+        runs.append(local)
+        dsk = run_dask_cli(path, n, 2, workdir)
+        runs.append(dsk)
+        log(f"dask round {rnd + 1}: local {local['rate']:.0f}/s, dask {dsk['rate']:.0f}/s "
+            f"({dsk['rate'] / local['rate']:.2f})")
+    path.unlink()
+    local_rates = [r["rate"] for r in runs if r["backend"] == "local"]
+    dask_rates = [r["rate"] for r in runs if r["backend"] == "dask"]
+    rep.results["dask"] = {
+        "cases": n, "runs": runs,
+        "ratio": statistics.median(dask_rates) / statistics.median(local_rates),
+        "probe": bench_dask_probe(rep, workdir),
+    }
+
+
+# --------------------------------------------------------------------- issue 16: the hot path
+
+
+def _identity(value: Any = None) -> Any:
+    return value
+
+
+def bench_hotpath(rep: Report, workdir: Path) -> None:
+    """What the issue-16 fixes cost per case: ``worker.decide_item`` on case
+    files, CSV rows, with the fixes (size-capped regular-file read, CSV cells
+    neutralised) against the same code with both replaced by what they
+    replaced (``Path.read_bytes``, the raw cell). Alternating rounds; the
+    best of each is compared."""
+    from calfrehab.engine.batch import rows, worker
+    from calfrehab.engine.batch.inputs import Item
+
+    n = rep.sizes.hotpath_cases
+    d = workdir / "hotpath"
+    d.mkdir(exist_ok=True)
+    items = []
+    for i, case in enumerate(casegen.generate_cases(n, seed=9)):
+        p = d / f"c{i:05d}.json"
+        p.write_text(json.dumps(case), encoding="utf-8")
+        items.append(Item(i, str(p), None, None))
+    worker.init_worker(None, "csv", True, child=False)
+    fixed_read, fixed_cell = vars(worker)["read_input_bytes"], vars(rows)["csv_cell"]
+
+    def old_read(path: Any, *, cap_bytes: int) -> bytes:
+        return Path(path).read_bytes()
+
+    def variant(fixed: bool) -> float:
+        vars(worker)["read_input_bytes"] = fixed_read if fixed else old_read
+        vars(rows)["csv_cell"] = fixed_cell if fixed else _identity
+        t0 = time.thread_time()
+        for item in items:
+            worker.decide_item(item)
+        return (time.thread_time() - t0) / n
+
+    try:
+        variant(True)  # warm up
+        with_fixes, without = [], []
+        for _ in range(3):
+            without.append(variant(False))
+            with_fixes.append(variant(True))
+    finally:
+        vars(worker)["read_input_bytes"] = fixed_read
+        vars(rows)["csv_cell"] = fixed_cell
+        shutil.rmtree(d, ignore_errors=True)
+    best_with, best_without = min(with_fixes), min(without)
+    rep.results["hotpath"] = {
+        "cases": n, "with_us": best_with * 1e6, "without_us": best_without * 1e6,
+        "slowdown": best_with / best_without - 1, "loadavg": _loadavg(),
+    }
+    log(f"hot path: {best_with * 1e6:.0f} us with the fixes, {best_without * 1e6:.0f} "
+        f"without ({(best_with / best_without - 1) * 100:+.1f}%)")
+
+
+# --------------------------------------------------------------------- others' benchmarks
+
+
+OUT_DIR = HERE / "out"
+
+
+def bench_external(rep: Report) -> None:
+    """The results other benchmark scripts wrote under benchmarks/out/
+    (engine_overhead.py, trail_size.py), read as they are."""
+    found: dict[str, Any] = {}
+    for name in ("engine_overhead", "trail_size"):
+        path = OUT_DIR / f"{name}.json"
+        if path.exists():
+            with contextlib.suppress(ValueError, OSError):
+                found[name] = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            rep.skipped.append(f"{name}: benchmarks/out/{name}.json not found (run "
+                               f"python benchmarks/{name}.py first)")
+    rep.results["external"] = found
+
+
 # --------------------------------------------------------------------- the page
 
 
@@ -806,6 +1005,7 @@ def render(rep: Report) -> str:
             "(e) time per case, 10 → 100 sessions", "linear or better (≤ 10×)",
             f"{step:.2f}× ({s[10]['full_us']:.0f} → {s[100]['full_us']:.0f} µs)",
             _fmt_ratio(step, 10.0)])
+    summary_rows += _issue_rows(r)
     lines += _table(["measure", "target", "this run", ""], summary_rows)
     if rep.skipped:
         lines += ["", "Skipped to stay inside the time box:", ""]
@@ -967,8 +1167,166 @@ def render(rep: Report) -> str:
             "By own time:", "", *_profile_table(p["tottime"]),
             "", "By cumulative time:", "", *_profile_table(p["cumulative"], cumulative=True),
         ]
+    lines += _issue_sections(r)
     lines += ["", _reflow(analysis(r)), ""]
     return "\n".join(lines)
+
+
+def _issue_rows(r: dict[str, Any]) -> list[list[str]]:
+    """Summary rows for the targets of issues 15 and 16."""
+    rows: list[list[str]] = []
+    ext = r.get("external", {})
+    eo = ext.get("engine_overhead")
+    if eo:
+        rows.append(["(15.2) `Reasoner.evaluate` vs durable's C time, same cases", "≤ 1.5×",
+                     f"{eo['ratio']:.2f}× ({eo['evaluate_us']:.0f} µs vs {eo['c_us']:.0f} µs; "
+                     f"load {_load_text(eo.get('loadavg_start'))})",
+                     _fmt_ratio(eo["ratio"], eo.get("target", 1.5))])
+    ts = ext.get("trail_size")
+    if ts:
+        rows.append(["(15.3) trail bytes per decision (format 2)", "≤ 4 KB",
+                     f"{ts['v2_bytes_per_decision']:,} B (format 1: "
+                     f"{ts['v1_bytes_per_decision']:,} B)",
+                     _fmt_ratio(ts["v2_bytes_per_decision"], ts.get("target_bytes_per_decision",
+                                                                     4096))])
+    batch = r.get("batch", [])
+    for n in sorted({b["cases"] for b in batch}):
+        with_t = [b for b in batch if b["cases"] == n and b["jobs"] == 2 and b["record"]]
+        without = [b for b in batch if b["cases"] == n and b["jobs"] == 2 and not b["record"]]
+        if with_t and without:
+            share = with_t[0]["rate"] / without[0]["rate"]
+            rows.append([f"(15.3) batch with the trail vs without, {n:,} cases, 2 jobs",
+                         "≥ 90%", f"{share:.0%} ({with_t[0]['rate']:,.0f} vs "
+                         f"{without[0]['rate']:,.0f} cases/s)",
+                         _fmt_ratio(share, 0.9, higher_is_better=True)])
+    d = r.get("dask")
+    if d:
+        rows.append(["(15.5) `batch --dask local` (2 workers) vs `batch --jobs 2`", "≥ 85%",
+                     f"{d['ratio']:.0%} (median of {len(d['runs']) // 2} alternating pairs, "
+                     f"{d['cases']:,} cases, trail included)",
+                     _fmt_ratio(d["ratio"], 0.85, higher_is_better=True)])
+    h = r.get("hotpath")
+    if h:
+        rows.append(["(16) per-case hot path, issue-16 fixes vs without", "≤ +5%",
+                     f"{h['slowdown']:+.1%} ({h['with_us']:.0f} vs {h['without_us']:.0f} µs)",
+                     _fmt_ratio(h["slowdown"], 0.05)])
+    return rows
+
+
+def _load_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(f"{float(x):.2f}" for x in value)
+    return str(value) if value is not None else "not recorded"
+
+
+def _ten_million(r: dict[str, Any]) -> list[str]:
+    """Time and trail size for 10 million cases on N workers, from this
+    run's per-worker rate and the trail's bytes per decision."""
+    batch = [b for b in r.get("batch", []) if b["record"]]
+    if not batch:
+        return []
+    best = max(batch, key=lambda b: b["rate"] / b["jobs"])
+    per_worker = best["rate"] / best["jobs"]
+    ts = r.get("external", {}).get("trail_size")
+    measured_bytes = best["trail_mb"] * 2**20 / best["cases"] if best.get("trail_mb") else None
+    v2 = ts["v2_bytes_per_decision"] if ts else None
+    n = 10_000_000
+    rows = []
+    for workers in (2, 8, 32, 128):
+        hours = n / (per_worker * workers) / 3600
+        rows.append([f"{workers}", f"{per_worker * workers:,.0f}/s", f"{hours:,.1f} h",
+                     f"{n / workers:,.0f}"])
+    lines = [
+        "", "## 10 million cases", "",
+        f"Extrapolated from this run: {per_worker:,.0f} cases/s per worker process "
+        f"({best['cases']:,} cases, --jobs {best['jobs']}, trail included; the best per-worker",
+        "rate of the batch runs above), assuming each worker gets a core and the",
+        "partitions record into their own shards (`--dask`), so no single process",
+        "records for all of them. Measured where possible: nothing here ran 10 million",
+        "cases.",
+        "",
+        *_table(["workers", "rate", "time", "cases per worker"], rows),
+        "",
+    ]
+    size_rows = []
+    if measured_bytes:
+        size_rows.append(["trail format of this checkout (measured in the batch runs)",
+                          f"{measured_bytes / 1024:.1f} KB",
+                          f"{measured_bytes * n / 2**30:,.0f} GB"])
+    if v2:
+        size_rows.append(["trail format 2 (benchmarks/trail_size.py)", f"{v2 / 1024:.1f} KB",
+                          f"{v2 * n / 2**30:,.0f} GB"])
+    if ts:
+        size_rows.append(["trail format 1", f"{ts['v1_bytes_per_decision'] / 1024:.1f} KB",
+                          f"{ts['v1_bytes_per_decision'] * n / 2**30:,.0f} GB"])
+    if size_rows:
+        lines += ["Trail size for 10 million decisions (each case distinct):", "",
+                  *_table(["", "per decision", "10 million"], size_rows)]
+    return lines
+
+
+def _issue_sections(r: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    d = r.get("dask")
+    if d:
+        p = d["probe"]
+        lines += [
+            "", "## Dask against local workers", "",
+            "`calfrehab batch --dask local --jobs 2` (a LocalCluster of 2 single-threaded",
+            f"worker processes) against `calfrehab batch --jobs 2`, the same {d['cases']:,}",
+            "cases, alternating, trail included (a sharded trail for Dask). Wall time",
+            "includes starting the workers (and, for Dask, the scheduler).",
+            "",
+            *_table(["run", "backend", "cases/s", "wall", "CPU ms/case (tree)",
+                     "other cores", "load"], [
+                [str(i // 2 + 1), b["backend"], f"{b['rate']:,.0f}", f"{b['wall_s']:.1f} s",
+                 f"{b['cpu_ms_per_case']:.2f}", f"{b['other_cores']:.2f}", b["loadavg"]]
+                for i, b in enumerate(d["runs"])
+            ]),
+            "",
+            f"Where the per-case overhead inside a Dask worker was: the same {p['cases']}",
+            "cases decided by `decide_partition` in this process and in a Dask worker, CPU",
+            "time of the deciding thread only (RUSAGE_THREAD: time spent waiting for a",
+            "CPU does not count):",
+            "",
+            *_table(["where", "user ms/case", "system ms/case", "page faults/case",
+                     "MALLOC_TRIM_THRESHOLD_"], [
+                [name, f"{p[key]['user_ms']:.2f}", f"{p[key]['sys_ms']:.2f}",
+                 f"{p[key]['minflt']:,.0f}", p[key]["malloc_env"]]
+                for name, key in (("this process", "in_process"),
+                                  ("Dask worker, as the nanny starts it", "dask_as_shipped"),
+                                  ("Dask worker, thresholds set back (shipped)", "dask_tamed"))
+            ]),
+        ]
+    h = r.get("hotpath")
+    if h:
+        lines += [
+            "", "## Issue 16 fixes on the per-case hot path", "",
+            f"`worker.decide_item` on {h['cases']:,} case files (CSV rows), thread CPU time,",
+            "best of 3 alternating rounds: with the fixes (regular-file check and size cap",
+            "on every read, every text cell through `csv_cell`) against the same code with",
+            "both replaced by what they replaced (`Path.read_bytes`, the raw cell). The",
+            "other fixes (output checks, the trail lock, the parent watch) run once per",
+            "batch or per worker, not per case.",
+            "",
+            *_table(["", "µs per case"], [
+                ["with the fixes", f"{h['with_us']:.0f}"],
+                ["without", f"{h['without_us']:.0f}"],
+                ["difference", f"{h['slowdown']:+.1%}"],
+            ]),
+        ]
+    ext = r.get("external", {})
+    if ext:
+        lines += ["", "## Other benchmarks (`benchmarks/out/`)", "",
+                  "Written by their own scripts (`benchmarks/engine_overhead.py`,",
+                  "`benchmarks/trail_size.py`), each measured in one run of its own, and",
+                  "shown here as they are:", ""]
+        for name, data in ext.items():
+            scalars = [[k, str(v)] for k, v in data.items()
+                       if isinstance(v, (int, float, str, bool)) or k.startswith("load")]
+            lines += [f"`{name}.json`:", "", *_table(["", ""], scalars), ""]
+    lines += _ten_million(r)
+    return lines
 
 
 def _memory_growth(batch: list[dict[str, Any]]) -> dict[int, tuple[float, dict[str, Any],
@@ -1168,7 +1526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(after editing the analysis), without measuring")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["cold", "engine", "stages", "batch", "startmethod",
-                                 "sessions", "profile"],
+                                 "sessions", "profile", "dask", "hotpath", "external"],
                         help="run only these parts (the page then holds only them)")
     args = parser.parse_args(argv)
     if args.from_json is not None:
@@ -1190,8 +1548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"machine: {rep.machine['cpu']}, {rep.machine['cores']} cores, "
         f"Python {rep.machine['python']}, durable-rules {rep.machine['durable_rules']}, "
         f"load {rep.machine['loadavg_start']}")
-    parts = args.only or ["cold", "engine", "sessions", "stages", "profile", "startmethod",
-                          "batch"]
+    parts = args.only or ["external", "cold", "engine", "sessions", "stages", "hotpath",
+                          "profile", "startmethod", "batch", "dask"]
     with _workdir(args.workdir) as workdir:
         steps: dict[str, Callable[[], None]] = {
             "cold": lambda: bench_cold(rep),
@@ -1201,6 +1559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "profile": lambda: bench_profile(rep, workdir),
             "startmethod": lambda: bench_startmethod(rep, workdir),
             "batch": lambda: bench_batch(rep, workdir),
+            "dask": lambda: bench_dask(rep, workdir),
+            "hotpath": lambda: bench_hotpath(rep, workdir),
+            "external": lambda: bench_external(rep),
         }
         rep.results["interference"] = {}
         for name in parts:
@@ -1213,6 +1574,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if name == "batch":  # its runs' workers are not our children: use theirs
                 other = sum(b["other_cores"] * b["wall_s"] for b in rep.results["batch"])
                 wall = sum(b["wall_s"] for b in rep.results["batch"]) or wall
+            if name == "dask" and "dask" in rep.results:
+                dr = rep.results["dask"]["runs"]
+                other = sum(b["other_cores"] * b["wall_s"] for b in dr)
+                wall = sum(b["wall_s"] for b in dr) or wall
             rep.results["interference"][name] = max(0.0, other) / wall
     rep.machine["loadavg_end"] = _loadavg()
     rep.machine["elapsed_min"] = (time.monotonic() - rep.started) / 60
