@@ -367,7 +367,7 @@ def test_a_failing_run_leaves_no_half_written_out(
     out = tmp_path / "out.jsonl"
     out.write_text("previous complete output\n")
     calls = {"n": 0}
-    real = AuditTrail.record_many
+    real = AuditTrail.record_prepared
 
     def failing(self: AuditTrail, items: Any, clinician: str | None = None) -> Any:
         calls["n"] += 1
@@ -375,7 +375,7 @@ def test_a_failing_run_leaves_no_half_written_out(
             raise AuditError("disk full (simulated)")
         return real(self, items, clinician)
 
-    monkeypatch.setattr(AuditTrail, "record_many", failing)
+    monkeypatch.setattr(AuditTrail, "record_prepared", failing)
     monkeypatch.setattr(batch_local, "RECORD_EVERY", 4)
     result = run([src, "--out", str(out), "--audit", str(tmp_path / "a.sqlite3"),
                   "--jobs", "1"])
@@ -778,7 +778,7 @@ def test_dask_local_cluster_gives_the_local_batch_rows_and_a_verified_sharded_tr
     tmp_path: Path,
 ) -> None:
     pytest.importorskip("distributed", reason="calfrehab[dask] is part of the test extras")
-    from calfrehab.engine.batch.shards import shard_dir, verify_shard, verify_shards
+    from calfrehab.engine.trail.shards import read_manifest, shard_path, verify_sharded
 
     docs = cases(90, seed=33)
     src = write_jsonl(tmp_path / "in.jsonl", docs, extra={40: "not json"})
@@ -795,28 +795,18 @@ def test_dask_local_cluster_gives_the_local_batch_rows_and_a_verified_sharded_tr
     assert _strip_ids(read_rows(dask_out, "csv")) == _strip_ids(read_rows(local_out, "csv"))
     local_errors = (tmp_path / "local.errors.jsonl").read_text()
     assert (tmp_path / "dask.errors.jsonl").read_text() == local_errors
-    shards = shard_dir(audit)
-    report = verify_shards(shards)
-    assert report.ok and report.shards == 4 and report.entries == 91, report
-    one = sorted(shards.glob("*.sqlite3"))[1]
-    assert verify_shard(one).ok
+    shards = tmp_path / "audit.sqlite3.shards"
+    report = verify_sharded(shards)
+    assert report.ok and report.entries_checked == 91, report
+    assert len(read_manifest(shards).shards) == 4
+    assert verify_sharded(shards, partition=1).ok  # one shard alone
     recorded = {r["decision_id"] for r in read_rows(dask_out, "csv")}
     in_shards: set[str] = set()
-    for shard in shards.glob("*.sqlite3"):
-        with AuditTrail(shard) as trail:
+    for i in range(4):
+        with AuditTrail(shard_path(shards, i)) as trail:
             in_shards |= {e.decision_id for e in trail.entries(kind="decision")}
     assert in_shards == recorded
     assert not [p for p in tmp_path.iterdir() if ".parts." in p.name]  # parts merged, removed
-    # A shard removed (or its manifest line rewritten) breaks the whole.
-    one.unlink()
-    assert not verify_shards(shards).ok
-
-
-def test_a_file_named_on_its_own_is_not_listed_as_skipped(tmp_path: Path) -> None:
-    d = tmp_path / "dir"
-    d.mkdir()
-    (d / "a.json").write_text(json.dumps(cases(1)[0]), encoding="utf-8")
-    week = write_jsonl(d / "week.jsonl", cases(2, seed=35))
-    found = batch_lib.discover([d, week])
-    assert [f.path.name for f in found.files] == ["a.json", "week.jsonl"]
-    assert found.skipped == []
+    # A shard removed breaks the whole.
+    shard_path(shards, 2).unlink()
+    assert not verify_sharded(shards).ok

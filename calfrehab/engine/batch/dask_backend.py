@@ -12,8 +12,8 @@ worker process:
   (:func:`.worker.decide_item`);
 * writes its rows and errors to its own files in a parts directory beside
   ``--out``, and records its decisions in its own shard of the audit trail
-  (:mod:`.shards`), a row being written only once its decision is
-  recorded.
+  (:mod:`calfrehab.engine.trail.shards`), a row being written only once its
+  decision is recorded.
 
 The parent then chains the shard heads into the shards' manifest and merges
 the partition outputs, in partition order, into ``--out`` and the errors
@@ -48,7 +48,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,7 @@ from calfrehab.engine.batch.options import (
 )
 from calfrehab.engine.batch.outputs import ErrorsWriter, OutputWriter
 from calfrehab.engine.batch.partitions import Partition, iter_partition, plan_partitions
-from calfrehab.engine.batch.shards import ShardHead, append_manifest, shard_dir, shard_head
+from calfrehab.engine.trail.shards import open_shard, write_manifest
 
 __all__ = ["DASK_WORKER_CONFIG", "PartitionJob", "PartitionResult", "decide_partition",
            "run_dask"]
@@ -98,7 +97,7 @@ class PartitionJob:
     fmt: str  # the partition's own format (csv or jsonl)
     out: str
     errors: str
-    shard: str | None
+    shards: str | None  # the sharded trail's directory (None: --no-record)
     clinician: str | None
     parent_pid: int | None  # a LocalCluster's workers die with the batch
 
@@ -107,7 +106,6 @@ class PartitionJob:
 class PartitionResult:
     index: int
     summary: BatchSummary = field(default_factory=BatchSummary)
-    head: ShardHead | None = None
     elapsed_s: float = 0.0
 
 
@@ -174,8 +172,8 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
 
     def flush() -> None:
         if trail is not None and pending:
-            trail.record_many([g.trail for g in pending if g.trail is not None],
-                              job.clinician)
+            trail.record_prepared([g.trail for g in pending if g.trail is not None],
+                                  job.clinician)
             summary.recorded += len(pending)
         for good in pending:
             out.write(good.row)
@@ -184,10 +182,8 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
         pending.clear()
 
     try:
-        if job.shard is not None:
-            from calfrehab.engine.trail.audit import AuditTrail
-
-            trail = AuditTrail(Path(job.shard))
+        if job.shards is not None:
+            trail = open_shard(job.shards, job.partition.index)
         for item in iter_partition(job.partition):
             got = item if isinstance(item, Bad) else worker.decide_item(item)
             if isinstance(got, Bad):
@@ -210,8 +206,6 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
     finally:
         if trail is not None:
             trail.close()
-    if job.shard is not None:
-        result.head = shard_head(Path(job.shard))
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -226,6 +220,12 @@ def _watch_once(pid: int) -> None:
 
 
 # ------------------------------------------------------------------ in the parent
+
+
+def sharded_trail_dir(trail: Path) -> Path:
+    """Where a Dask batch records: ``--audit`` itself when it names a
+    directory (a sharded trail), else ``<audit>.shards/`` beside the file."""
+    return trail if trail.is_dir() else trail.with_name(trail.name + ".shards")
 
 
 def _distributed() -> Any:
@@ -295,8 +295,7 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
                                math.ceil(total / (workers * PARTITIONS_PER_WORKER)) or 1))
         partitions, _ = plan_partitions(found.files, size)
         summary.partitions = len(partitions)
-        run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
-        shards = shard_dir(trail_path) if trail_path is not None else None
+        shards = sharded_trail_dir(trail_path) if trail_path is not None else None
         if shards is not None:
             shards.mkdir(mode=0o700, exist_ok=True)
         pfmt = part_format(fmt)
@@ -305,7 +304,7 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
                 partition=p, rules_dir=None if opts.rules_dir is None else str(opts.rules_dir),
                 fmt=pfmt, out=str(parts_dir / f"part-{p.index:05d}.{pfmt}"),
                 errors=str(parts_dir / f"part-{p.index:05d}.errors.jsonl"),
-                shard=None if shards is None else str(shards / f"{run_id}-{p.index:05d}.sqlite3"),
+                shards=None if shards is None else str(shards),
                 clinician=opts.clinician,
                 parent_pid=os.getpid() if cluster is not None else None,
             )
@@ -315,7 +314,9 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
         done = sorted(results, key=lambda r: r.index)
         summary.interrupted = len(done) < len(jobs_list)
         if shards is not None:
-            append_manifest(shards, [r.head for r in done if r.head is not None])
+            # The manifest chains every shard's head: the whole run (and any
+            # earlier run into the same directory) verifies as one.
+            write_manifest(shards)
         kept = {r.index for r in done}
         merge_outputs([Path(j.out) for j in jobs_list if j.partition.index in kept],
                       [Path(j.errors) for j in jobs_list if j.partition.index in kept],

@@ -352,7 +352,9 @@ class _Run:
         if self.trail is not None:
             to_record = [g.trail for g in batch if g.trail is not None]
             if to_record:
-                self.trail.record_many(to_record, self.opts.clinician)
+                # No skip_decided: the run lock keeps batches apart, and a
+                # row must never name a decision the trail does not hold.
+                self.trail.record_prepared(to_record, self.opts.clinician)
                 self.summary.recorded += len(to_record)
         for good in batch:
             out.write(good.row)

@@ -34,6 +34,7 @@ from calfrehab.engine.casefile.validation import parse_json, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError, InputError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
+from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry
 
 __all__ = [
     "GC_THRESHOLD",
@@ -56,7 +57,7 @@ class Good(NamedTuple):
     condition: str
     tracks: tuple[str, ...]
     row: Any  # the output row: JSON text (jsonl/json) or a list of cells (csv)
-    trail: tuple[dict[str, Any], dict[str, Any]] | None  # (decision, case) to record
+    trail: PreparedEntry | None  # the decision made ready for the trail, here
     resumed: bool = False  # decided by an earlier run: the recorded decision
 
 
@@ -186,6 +187,10 @@ def decide_item(item: Item) -> Result:
         stage = "engine"
         decided = pipeline.decide(case, doc, engine)
         decision = decided.decision.model_dump(mode="json")
+        # Serialised, hashed and compressed here, once, in the worker: the
+        # parent only chains and inserts (trail format 2).
+        prepared = (prepare_entry(decision, doc, case_bytes=decided.case_bytes)
+                    if record else None)
     except CaseValidationError as exc:
         return Bad(item.seq, item.file, item.line, stage,
                    "; ".join(e.render() for e in exc.errors), _case_id(doc),
@@ -200,7 +205,7 @@ def decide_item(item: Item) -> Result:
     row: Any = (csv_row(decision, condition, item.file, item.line) if fmt == "csv"
                 else json_row(decision, item.file, item.line))
     return Good(item.seq, item.file, item.line, case.case_id, outcome, condition,
-                tracks, row, (decision, doc) if record else None)
+                tracks, row, prepared)
 
 
 def decide_chunk(items: list[Item]) -> list[Result]:
