@@ -238,8 +238,9 @@ def render_summary(summary: Any) -> str:
     lines.append(f"Wrote {summary.out} ({summary.format}, {done:,} rows) and "
                  f"{summary.errors_path} ({summary.errors:,} errors).")
     if summary.audit_path is not None and summary.backend == "dask":
-        lines.append(f"Recorded {summary.recorded:,} decisions in {summary.partitions:,} "
-                     f"shards of {summary.audit_path}.shards/ (manifest.jsonl chains them).")
+        lines.append(f"Recorded {summary.recorded:,} decisions in the sharded trail "
+                     f"{summary.audit_path} ({summary.partitions:,} partitions; "
+                     "manifest.json chains the shards).")
     elif summary.audit_path is not None:
         lines.append(f"Recorded {summary.recorded:,} decisions in {summary.audit_path}.")
     else:

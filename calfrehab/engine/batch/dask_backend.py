@@ -276,7 +276,8 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
     fmt, errors_path, trail_path = prepare_outputs(opts, [f.path for f in found.files])
     jobs = resolve_jobs(opts.jobs)
     summary = BatchSummary(out=opts.out, errors_path=errors_path, format=fmt, jobs=jobs,
-                           skipped=found.skipped, backend="dask", audit_path=trail_path)
+                           skipped=found.skipped, backend="dask",
+                           audit_path=None if trail_path is None else sharded_trail_dir(trail_path))
     total = summary.total = count_cases(found.files)
     # The rules are checked here once, with a clean message, before any task.
     pipeline.compile_rules(opts.rules_dir)
