@@ -396,6 +396,95 @@ def _by_date(items: list[Doc]) -> list[int]:
     return [i for i, _ in sorted(enumerate(items), key=lambda p: p[1]["date"])]
 
 
+@st.composite
+def ready_cases(draw: st.DrawFn, kinds: Sequence[str] = CONDITION_KINDS,
+                hops: bool = False) -> Doc:
+    """A valid case READY TO PROGRESS on its strength tracks: no red flag,
+    irritability not high, a rupture well past its week gates, a recent
+    training log (last session 0-6 days before the review, first within 8
+    weeks) where every session logs every program exercise at its prescribed
+    dose, completed, at pain during 0-2 (inside even the calf-strain limit),
+    with a flat next-morning pain of 0-2 recorded after each session, flat
+    stiffness, and pain at rest 0-1 when assessed.
+
+    Generic cases progress rarely (about one in ten), so the properties that
+    say something about progress, and the monotonicity properties (which need
+    something to lose), draw from this too. Every criterion here is what the
+    shipped rules ask for; a case drawn here that does not progress tells of
+    a gate a property can name (``hypothesis.event``).
+
+    ``hops``: both strength tracks on the loaded rung, sometimes already
+    hopping, with what the energy-storage rules read measured recently
+    (bent-knee load 1.5-2 x body weight, heel-raise test, hop pain, pain at
+    rest), so the track starts or moves on for goals running and sport."""
+    review = draw(st.dates(REVIEW_MIN, REVIEW_MAX))
+    kind = draw(st.sampled_from(list(kinds)))
+    condition: Doc = {"kind": kind, "side": draw(st.sampled_from(SIDES)),
+                      "irritability": draw(st.sampled_from(["moderate", "low"]))}
+    if kind == "achilles_rupture":
+        injury = review - timedelta(days=draw(st.integers(16 * 7, 40 * 7)))
+        condition["injury_date"] = iso(injury)
+        condition["management"] = draw(st.sampled_from(MANAGEMENT))
+        if condition["management"] == "operative" and draw(st.booleans()):
+            condition["surgery_date"] = iso(injury + timedelta(days=draw(st.integers(0, 14))))
+    elif kind == "calf_strain" and draw(st.booleans()):
+        condition["muscle"] = draw(st.sampled_from(MUSCLES))
+    patient = draw(patients())
+    program = draw(programs(coherent=True, late=True if hops else None))
+    if hops:
+        mass = draw(st.integers(45, 100))
+        patient["body_mass_kg"] = mass
+        bk = program["bent_knee"]
+        bk["load_kg"] = round(draw(st.sampled_from([1.5, 1.6, 2.0])) * mass, 1)
+        if draw(st.booleans()):
+            program["energy_storage"] = draw(prescriptions("energy_storage", max_rung=5,
+                                                           realistic=True))
+    for name in TRACKS:
+        rx = program.get(name)
+        if rx is not None:
+            # The ladder's own dose, so the dose rules read it as prescribed.
+            r = rung(rx["exercise"])
+            if r != LOADED_RUNG and r in LADDER_DOSE:
+                rx["sets"], rx["reps"] = LADDER_DOSE[r]
+    current = [rx for rx in program.values() if rx is not None]
+    n = draw(st.integers(2, 6))
+    last = draw(st.integers(0, 6))
+    offsets = sorted({last, *draw(st.lists(st.integers(last + 1, 56), min_size=n - 1,
+                                           max_size=n - 1))}, reverse=True)
+    morning = draw(st.integers(0, 2))
+    stiffness = draw(st.none() | st.integers(0, 20))
+    sessions_: list[Doc] = []
+    for off in offsets:
+        items = [{"exercise": rx["exercise"], "load_kg": rx.get("load_kg", 0),
+                  "sets_completed": [rx["reps"]] * rx["sets"],
+                  "pain_during": draw(st.integers(0, 2))} for rx in current]
+        session: Doc = {"date": iso(review - timedelta(days=off)), "exercises": items,
+                        "pain_next_morning": morning}
+        if stiffness is not None:
+            session["morning_stiffness_min"] = stiffness
+        sessions_.append(session)
+    doc: Doc = {
+        "schema_version": 1,
+        "case_id": draw(case_ids),
+        "review_date": iso(review),
+        "patient": patient,
+        "condition": condition,
+        "program": program,
+        "sessions": sessions_,
+    }
+    if hops:
+        involved = draw(st.integers(25, 40))
+        doc["assessments"] = [{
+            "date": iso(review - timedelta(days=draw(st.integers(0, 14)))),
+            "heel_raise_test": {"involved": involved, "uninvolved": involved + draw(
+                st.integers(0, 2))},
+            "pain_at_rest": draw(st.integers(0, 1)), "hop_pain": draw(st.integers(0, 2))}]
+    elif draw(st.booleans()):
+        doc["assessments"] = [{"date": iso(review - timedelta(days=draw(st.integers(0, 14)))),
+                               "pain_at_rest": draw(st.integers(0, 1))}]
+    return doc
+
+
 def without_last_next_morning(doc: Doc) -> Doc:
     """A deep copy of ``doc`` without next-morning pain on its last session
     by date (on every session of the last date, so a same-day tie cannot
@@ -612,7 +701,7 @@ def tracks_of(decision: Any) -> dict[str, str]:
 __all__ = [
     "CONDITION_KINDS", "FIRST_LOAD_KG", "PLATE_KG", "TRACKS", "capacity_targets",
     "case_documents", "format_path", "garbage_documents", "garbage_texts", "get_at",
-    "json_values", "mutated_documents", "pain_targets", "raise_heel_raise_latest", "rung",
-    "set_at", "tracks_of", "without_last_next_morning",
+    "json_values", "mutated_documents", "pain_targets", "raise_heel_raise_latest",
+    "ready_cases", "rung", "set_at", "tracks_of", "without_last_next_morning",
 ]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import jsonschema
@@ -174,13 +175,32 @@ def test_undecodable_text_only_raises_validation_errors(text: str) -> None:
     _parse_then_validate(text)
 
 
-@given(garbage_texts())
+# JSON numbers that are not finite doubles, or not JSON at all, in place of a
+# number of a valid case's text.
+_ODD_NUMBERS = st.sampled_from(["1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1e308",
+                                "0.0", "-0", "1E2", "2.5e-320"])
+
+
+@st.composite
+def _case_texts_with_odd_numbers(draw: st.DrawFn) -> str:
+    text = json.dumps(draw(case_documents()))
+    numbers = list(re.finditer(r"(?<=: )-?\d+(\.\d+)?(?=[,}\]])", text))
+    if len(numbers) > 0 and draw(st.booleans()):
+        m = draw(st.sampled_from(numbers))
+        text = text[: m.start()] + draw(_ODD_NUMBERS) + text[m.end():]
+    return text
+
+
+@given(st.one_of(garbage_texts(), _case_texts_with_odd_numbers()))
 def test_a_case_read_from_json_text_holds_only_finite_numbers(text: str) -> None:
     """Whatever JSON text validates gives a Case whose JSON dump is standard
-    JSON (the contract's numbers are JSON numbers)."""
+    JSON (the contract's numbers are JSON numbers): garbage, and valid cases
+    with one number spelt oddly (overflowing, NaN, Infinity, tiny)."""
     case = _parse_then_validate(text)
+    event("validated" if case is not None else "rejected")
     if case is not None:
         assert _finite(case.model_dump(mode="python"))
+        json.dumps(case.model_dump(mode="json"), allow_nan=False)
 
 
 # ------------------------------------------------ counterexamples, kept

@@ -24,6 +24,7 @@ from calfrehab.engine.canonical import canonical_json, case_sha256
 from calfrehab.engine.knowledge.loader import default_rules_dir
 from calfrehab.engine.trail.audit import CSV_COLUMNS, AuditTrail
 from calfrehab.engine.trail.views import compare_decisions
+from calfrehab.engine.vocabulary import TRACKS
 
 # One example of each kind of stored decision (examples/README.md says why
 # each decides as it does): case id -> file.
@@ -42,7 +43,6 @@ EXPECTED = {
     "ATR-0044": ("continue", ("hold", "not_started", "not_started")),
     "ACH-0415": ("refer", ("refer", "refer", "refer")),
 }
-TRACKS = ("straight_knee", "bent_knee", "energy_storage")
 
 
 def run(args: Sequence[object], env: dict[str, str] | None = None) -> Result:
