@@ -1,5 +1,6 @@
 """The calfrehab library. Layers, lowest first; a layer imports only below it
-(``tests/test_layers.py`` reads this list and checks every import).
+(``tests/test_layers.py`` reads this list and checks every import; one line a
+module, with what each owns, in ``docs/architecture.md``).
 
 - ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``limits``, ``safeio``, ``textsafe``:
   the contract's names (tracks, decision kinds, outcomes, rungs,
@@ -14,7 +15,8 @@
 - ``explanation``: the decision document, reasons, HOW / WHY-NOT.
 - ``pipeline``: one case through all of the above; reasoners cached per rules
   directory.
-- ``trail``: the audit trail and its views.
+- ``trail``: the audit trail (on-disk layout, hash chain, compression,
+  migration, shards) and its views.
 - ``course``: a scripted patient's weekly reviews replayed under the rules
   (the course simulator) and the milestones a course reaches.
 - ``ruletest``, ``batch``: case tables that test a knowledge base as data;
