@@ -18,13 +18,7 @@ from trail_v1 import write_v1_trail
 from calfrehab.cli.main import cli
 from calfrehab.engine.trail.audit import AuditError, AuditTrail, prepare_entry
 from calfrehab.engine.trail.chain import entry_hash
-from calfrehab.engine.trail.shards import (
-    append_manifest,
-    open_shard,
-    shard_dir,
-    shard_head,
-    shard_name,
-)
+from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
 from calfrehab.engine.trail.views import open_existing
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -199,74 +193,52 @@ def test_migrate_refuses_a_tampered_trail(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sharded(tmp_path: Path) -> Path:
-    """A Dask-style run: three partitions' shards beside --audit's file."""
-    trail = tmp_path / "clinic.sqlite3"
-    root = shard_dir(trail)
-    heads = []
+    root = tmp_path / "run.d"
     for partition in range(3):
-        with open_shard(root, partition, run="r1") as shard:
+        with open_shard(root, partition) as shard:
             prepared = []
             for i in range(2):
                 case = make_case(i, case_id=f"S{partition}-{i}")
                 prepared.append(prepare_entry(make_decision(case, i), case))
             shard.record_prepared(prepared)
-        heads.append(shard_head(root / shard_name(partition, "r1")))
-    append_manifest(root, heads)
-    return trail
+    write_manifest(root)
+    return root
 
 
 def test_verify_a_sharded_trail_whole_and_one_shard(sharded: Path) -> None:
-    root = shard_dir(sharded)
-    for target in (sharded, root):  # --audit FILE (as given to batch) or the directory
-        result = run(["audit", "verify", "--audit", target])
-        assert result.exit_code == 0, result.output
-        assert result.stdout.startswith("ok: 6 entries in 3 shards, every chain intact")
-    name = shard_name(1, "r1")
-    one = run(["audit", "verify", "--audit", sharded, "--shard", name])
-    assert one.exit_code == 0 and f"shard {name}: 2 entries" in one.stdout
-    data = json.loads(run(["audit", "verify", "--audit", sharded, "--json"]).stdout)
-    assert data["sharded"] is True and len(data["shards"]) == 3
-    # a shard file is an ordinary trail too
-    assert run(["audit", "verify", "--audit", root / name]).exit_code == 0
-    assert run(["audit", "list", "--audit", root / name]).exit_code == 0
-
-
-def test_verify_checks_the_trail_file_beside_its_shards(sharded: Path) -> None:
-    assert run(["next", EXAMPLES / CASES[0], "--audit", sharded]).exit_code == 0
     result = run(["audit", "verify", "--audit", sharded])
-    assert result.exit_code == 0 and "7 entries in 3 shards and the trail file" in result.stdout
-    conn = sqlite3.connect(sharded)
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET clinician = 'x' WHERE seq = 1")
-    conn.commit()
-    conn.close()
-    failed = run(["audit", "verify", "--audit", sharded])
-    assert failed.exit_code == 1 and "seq 1" in failed.stdout
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: 6 entries in 3 shards")
+    one = run(["audit", "verify", "--audit", sharded, "--shard", "1"])
+    assert one.exit_code == 0 and "shard 1: 2 entries" in one.stdout
+    data = json.loads(run(["audit", "verify", "--audit", sharded, "--json"]).stdout)
+    assert data["sharded"] is True and sorted(data["shards"]) == ["0", "1", "2"]
+    # a shard file is an ordinary trail too
+    alone = run(["audit", "verify", "--audit", shard_path(sharded, 2)])
+    assert alone.exit_code == 0
 
 
 def test_verify_names_the_tampered_shard(sharded: Path) -> None:
-    root = shard_dir(sharded)
-    bad = shard_name(1, "r1")
-    conn = sqlite3.connect(root / bad)
+    conn = sqlite3.connect(shard_path(sharded, 1))
     conn.execute("DROP TRIGGER entries_no_update")
     conn.execute("UPDATE entries SET case_id = 'X' WHERE seq = 1")
     conn.commit()
     conn.close()
     result = run(["audit", "verify", "--audit", sharded])
     assert result.exit_code == 1
-    assert bad in result.stdout and "altered" in result.stdout
-    ok = run(["audit", "verify", "--audit", sharded, "--shard", shard_name(0, "r1")])
-    assert ok.exit_code == 0
-    assert run(["audit", "verify", "--audit", sharded, "--shard", bad]).exit_code == 1
+    assert "shard 1" in result.stdout and "altered" in result.stdout
+    assert run(["audit", "verify", "--audit", sharded, "--shard", "0"]).exit_code == 0
+    assert run(["audit", "verify", "--audit", sharded, "--shard", "1"]).exit_code == 1
 
 
 def test_other_commands_take_a_shard_file_not_the_directory(sharded: Path) -> None:
-    root = shard_dir(sharded)
-    result = run(["audit", "list", "--audit", root])
+    result = run(["audit", "list", "--audit", sharded])
     assert result.exit_code == 2 and "is a directory" in result.output
     assert "Traceback" not in result.output
-    with pytest.raises(AuditError, match="sharded audit trail"):
-        open_existing(root)
+    one = run(["audit", "list", "--audit", shard_path(sharded, 1)])
+    assert one.exit_code == 0 and "S1-0" in one.stdout
+    with pytest.raises(AuditError, match=r"sharded audit trail.*shard-00000\.sqlite3"):
+        open_existing(sharded)
 
 
 # ------------------------------------------- issue 16 items 11, 12: escaping

@@ -348,23 +348,21 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
 
 
 @audit.command()
-@click.option("--shard", metavar="FILE",
-              help="With a sharded trail: check only this shard (its file name, as "
-                   "the manifest lists it).")
+@click.option("--shard", type=click.IntRange(0, 9_999_999), metavar="N",
+              help="With a sharded trail: check only partition N's shard.")
 @audit_location_option
 @json_option
 @domain_errors(exit_code=1)
-def verify(shard: str | None, audit_path: Path | None, as_json: bool) -> None:
+def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
     """Check the hash chain: that no entry was changed, removed or added.
 
     Recomputes every entry's hash (and every stored document's) in order
     and compares the end with the count and last hash the trail keeps.
     Exit 0 and print the last hash when intact (write it down elsewhere:
     it is what catches a rewritten tail); exit 1 naming the first bad
-    entry and the problem otherwise. A batch run on Dask records into
-    shards (one trail per partition) in FILE.shards/, whose manifest chains
-    the shard heads: --audit FILE (or the directory itself) then checks the
-    manifest, every shard and FILE if it exists; --shard checks one shard.
+    entry and the problem otherwise. --audit may be a sharded trail's
+    directory (one shard per batch partition): then the manifest's chain
+    of shard heads and every shard are checked, or one shard with --shard.
 
     Example:
 
@@ -392,22 +390,20 @@ def verify(shard: str | None, audit_path: Path | None, as_json: bool) -> None:
     sys.exit(0 if report["ok"] else 1)
 
 
-def _render_sharded_verify(report: Mapping[str, Any], shard: str | None) -> None:
+def _render_sharded_verify(report: Mapping[str, Any], shard: int | None) -> None:
     shards = report["shards"]
     if report["ok"] and shard is not None:
-        one = next(iter(shards.values()))
-        listed = ", as the manifest records" if report["manifest_head"] else ""
+        one = shards[str(shard)]
         click.echo(f"ok: shard {shard}: {one['entries_checked']} entries, chain intact "
-                   f"(last hash {one['last_hash']}){listed}")
+                   f"(last hash {one['last_hash']})"
+                   + (", as the manifest records" if report["manifest_head"] else ""))
     elif report["ok"]:
-        trail = " and the trail file" if "trail" in report else ""
-        click.echo(f"ok: {report['entries_checked']} entries in {report['shards_checked']} "
-                   f"shards{trail}, every chain intact (manifest head "
-                   f"{report['manifest_head']})")
+        click.echo(f"ok: {report['entries_checked']} entries in {len(shards)} shards, every "
+                   f"chain intact (manifest head {report['manifest_head']})")
     else:
         click.echo(f"FAILED: sharded audit trail {report['path']} fails verification: "
                    f"{report['problem']}")
-        good = [n for n, r in shards.items() if r["ok"] and n != report["bad_shard"]]
+        good = [n for n, r in shards.items() if r["ok"] and n != str(report["bad_shard"])]
         if good:
             click.echo(f"shards checked and intact: {', '.join(good)}")
 

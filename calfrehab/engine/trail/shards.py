@@ -1,27 +1,34 @@
 """A sharded audit trail: one hash-chained trail per batch partition, and a
 manifest that chains the shards' heads.
 
-A batch spread over a cluster (``batch --dask``) records from many
-processes on many machines at once, and one SQLite file cannot take that.
-So each partition records into its own **shard**, an ordinary format-2
-trail with its own chain, in the trail's shard directory (for ``--audit
-clinic.sqlite3``, ``clinic.sqlite3.shards/``; see :func:`shard_dir`), and
-when its partitions are done the run appends one line per shard to
-``manifest.jsonl``, itself a hash chain::
+A batch spread over a cluster (Dask) records from many processes on many
+machines at once; one SQLite file cannot take that (its write lock is one
+machine's, and one writer at a time). So each partition writes its own
+shard, an ordinary format-2 trail with its own chain, and when the run
+ends :func:`write_manifest` records every shard's head (entry count and
+last hash) in ``manifest.json``, each link hashed with the one before it:
 
-    {"entries": 5000, "hash": "<sha256 of this line's canonical JSON without 'hash'>",
-     "head": "<the shard's last entry_hash>", "prev": "<the line before's hash>",
-     "seq": 7, "shard": "20261202T0130-ab12-00003.sqlite3"}
+    link_hash = sha256(prev_link + canonical_json({partition, file,
+                                                  entry_count, last_hash,
+                                                  prev_link}))
 
-``prev`` of line 0 is 64 zeros. The manifest is only ever appended to, so
-a later run's shards chain onto the earlier runs'. Removing, reordering or
-rewriting a line, or a shard, or adding a shard the manifest does not
-list, breaks it: :func:`verify_shards` checks the whole (every line, every
-shard's own chain, every shard's head against its line, no shard missing
-or extra) and :func:`verify_shard` checks one shard alone (its chain, and
-its head against its line when the manifest lists it). The last line's
-``hash`` stands for everything recorded so far: write it down as you
-would a single trail's last hash.
+the first ``prev_link`` being 64 zeros, the shards in partition order.
+The manifest's ``head`` (the last link) stands for the whole run: write it
+down as you would a single trail's last hash.
+
+Layout of the directory::
+
+    manifest.json
+    shard-00000.sqlite3
+    shard-00001.sqlite3
+    ...
+
+:func:`verify_sharded` checks the whole: the manifest's own chain, every
+shard's chain, each shard's head against the manifest, and that no shard
+is missing or extra. With ``partition`` it checks one shard alone (its
+chain, and its head against the manifest when there is one), so a shard
+copied elsewhere, or one partition of a huge run, can be checked without
+the rest.
 """
 
 from __future__ import annotations
@@ -29,300 +36,295 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from calfrehab.engine.canonical import canonical_bytes, canonical_json, sha256_hex
-from calfrehab.engine.clock import Clock
+from calfrehab.engine.clock import Clock, utc_now, utc_stamp
+from calfrehab.engine.safeio import atomic_write_text
 from calfrehab.engine.trail.audit import AuditTrail
 from calfrehab.engine.trail.chain import VerifyReport
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import GENESIS_HASH
 
 __all__ = [
-    "GENESIS",
-    "MANIFEST",
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "Manifest",
     "ShardHead",
-    "ShardsReport",
-    "append_manifest",
+    "ShardedVerifyReport",
     "is_sharded",
-    "manifest_lines",
     "open_shard",
-    "shard_dir",
-    "shard_head",
-    "shard_name",
-    "verify_shard",
-    "verify_shards",
+    "read_manifest",
+    "shard_path",
+    "verify_sharded",
+    "write_manifest",
 ]
 
-MANIFEST: Final = "manifest.jsonl"
-GENESIS: Final = GENESIS_HASH
-SHARD_SUFFIX: Final = ".sqlite3"
-# A shard's file name is written by calfrehab and read back from a
-# directory listing: keep it a plain name (no path, no control characters).
-_SHARD_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.sqlite3$")
+MANIFEST_NAME: Final = "manifest.json"
+MANIFEST_FORMAT: Final = "calfrehab-audit-manifest"
+MANIFEST_VERSION: Final = 1
+_SHARD_FILE: Final = re.compile(r"^shard-(\d{5,})\.sqlite3$")
+# A partition number is a file name part; keep it a plain, bounded integer.
 MAX_PARTITION: Final = 10_000_000
-
-
-class ShardError(AuditError):
-    """A sharded trail that cannot be read or written as asked."""
 
 
 @dataclass(frozen=True, slots=True)
 class ShardHead:
-    """A shard's head: its file name in the shard directory, its entry
-    count and its last entry's hash (64 zeros while empty)."""
+    """One shard's line in the manifest."""
 
-    shard: str
-    entries: int
-    head: str
+    partition: int
+    file: str
+    entry_count: int
+    last_hash: str
+    prev_link: str
+    link_hash: str
 
 
 @dataclass(frozen=True, slots=True)
-class ShardsReport:
-    """Result of :func:`verify_shards` / :func:`verify_shard`. ``reports``
-    holds each shard's own verification; ``bad_shard`` names the shard the
-    ``problem`` is about, if one is; ``manifest_head`` is the last line's
-    hash (what to write down)."""
+class Manifest:
+    shards: tuple[ShardHead, ...]
+    head: str
+    written_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedVerifyReport:
+    """Result of :func:`verify_sharded`. ``shards`` maps each partition
+    checked to its own report; ``problem`` is the first thing wrong with
+    the whole (the manifest, a missing or extra shard, a head that differs),
+    or the first shard's problem."""
 
     ok: bool
-    shards: int
-    entries: int
-    problem: str | None = None
-    bad_shard: str | None = None
-    manifest_head: str | None = None
-    reports: dict[str, VerifyReport] = field(default_factory=dict)
+    entries_checked: int
+    problem: str | None
+    head: str | None
+    shards: dict[int, VerifyReport] = field(default_factory=dict)
+    bad_partition: int | None = None
 
 
-def shard_dir(trail: str | os.PathLike[str]) -> Path:
-    """Where the shards of the trail ``trail`` (a file path) live."""
-    path = Path(trail)
-    return path.with_name(path.name + ".shards")
+def _partition(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < MAX_PARTITION:
+        raise AuditError(f"a shard partition is an integer from 0 to {MAX_PARTITION - 1}")
+    return value
 
 
-def shard_name(partition: int, run: str = "shard") -> str:
-    """A shard's file name: ``<run>-<partition, 5 digits>.sqlite3``."""
-    if (
-        not isinstance(partition, int)
-        or isinstance(partition, bool)
-        or not 0 <= partition < MAX_PARTITION
-    ):
-        raise ShardError(f"a shard partition is an integer from 0 to {MAX_PARTITION - 1}")
-    name = f"{run}-{partition:05d}{SHARD_SUFFIX}"
-    if not _SHARD_NAME.match(name):
-        raise ShardError(f"{run!r} cannot name a shard (letters, digits, '.', '_', '-')")
-    return name
+def shard_path(directory: str | os.PathLike[str], partition: int) -> Path:
+    """The file of one partition's shard."""
+    return Path(directory) / f"shard-{_partition(partition):05d}.sqlite3"
 
 
 def is_sharded(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a shard directory (it holds a manifest)."""
+    """Whether ``path`` is a sharded trail's directory."""
     p = Path(path)
-    return p.is_dir() and (p / MANIFEST).is_file()
+    return p.is_dir() and (
+        (p / MANIFEST_NAME).exists() or any(_SHARD_FILE.match(c.name) for c in p.iterdir())
+    )
 
 
 def open_shard(
-    directory: str | os.PathLike[str],
-    partition: int,
-    *,
-    run: str = "shard",
-    clock: Clock | None = None,
+    directory: str | os.PathLike[str], partition: int, *, clock: Clock | None = None
 ) -> AuditTrail:
-    """Open (creating if need be) one partition's shard, for recording.
-    Call it in the process that runs the partition, and record with
-    :meth:`AuditTrail.record_prepared` as into any trail; append the heads
-    to the manifest (:func:`append_manifest`) once the partitions are done."""
-    path = Path(directory) / shard_name(partition, run)
+    """Open (creating if need be) the shard of one partition, for
+    recording. Call from the process that runs the partition; record with
+    :meth:`AuditTrail.record_prepared` as into any trail."""
+    path = shard_path(directory, partition)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ShardError(f"cannot create the shard directory {path.parent}: {exc}") from exc
+        raise AuditError(f"cannot create the sharded trail directory {path.parent}: {exc}") from exc
     return AuditTrail(path, clock=clock)
 
 
-def shard_head(path: str | os.PathLike[str]) -> ShardHead:
-    """A shard's head, after verifying its chain (ShardError if it fails:
-    a manifest vouches only for shards that verify)."""
-    p = Path(path)
-    with AuditTrail(p, readonly=True) as trail:
-        report = trail.verify()
-    if not report.ok:
-        raise ShardError(f"shard {p.name} does not verify: {report.problem}")
-    return ShardHead(p.name, report.entries_checked, report.last_hash)
+def _shard_files(directory: Path) -> dict[int, Path]:
+    found: dict[int, Path] = {}
+    for child in directory.iterdir():
+        match = _SHARD_FILE.match(child.name)
+        if match:
+            found[int(match.group(1))] = child
+    return found
 
 
-def _line_hash(line: dict[str, Any]) -> str:
-    return sha256_hex(canonical_bytes({k: v for k, v in line.items() if k != "hash"}))
+def _link(prev_link: str, partition: int, file: str, count: int, last_hash: str) -> str:
+    body = {
+        "partition": partition,
+        "file": file,
+        "entry_count": count,
+        "last_hash": last_hash,
+        "prev_link": prev_link,
+    }
+    return sha256_hex(prev_link.encode("utf-8") + canonical_bytes(body))
 
 
-def manifest_lines(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The manifest's lines, parsed (none if there is no manifest)."""
-    path = Path(directory) / MANIFEST
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ShardError(f"cannot read {path}: {exc}") from exc
-    lines: list[dict[str, Any]] = []
-    for n, raw in enumerate(text.splitlines(), start=1):
-        try:
-            line = json.loads(raw)
-        except ValueError:
-            raise ShardError(f"{path} line {n} is not JSON") from None
-        if not isinstance(line, dict):
-            raise ShardError(f"{path} line {n} is not a JSON object")
-        lines.append(line)
-    return lines
-
-
-def append_manifest(directory: str | os.PathLike[str], heads: Sequence[ShardHead]) -> str:
-    """Chain ``heads`` onto the manifest (one fsynced append; the manifest
-    is never rewritten). Returns the new last line's hash. Refuses to
-    extend a manifest whose own chain is broken."""
+def write_manifest(
+    directory: str | os.PathLike[str], *, verify: bool = True, clock: Clock | None = None
+) -> Manifest:
+    """Record every shard's head in ``manifest.json``, chained, replacing
+    the manifest atomically. With ``verify`` (the default) each shard is
+    verified first and a shard that fails stops the manifest being written:
+    a manifest vouches for what it lists."""
     root = Path(directory)
-    checked = list(_checked_lines(root))
-    broken = [problem for _, problem in checked if problem is not None]
-    if broken:
-        raise ShardError(f"{root / MANIFEST}: {broken[0]}; refusing to append to it")
-    prev = checked[-1][0]["hash"] if checked else GENESIS
-    seq = len(checked)
-    out: list[str] = []
-    for head in heads:
-        if not _SHARD_NAME.match(head.shard):
-            raise ShardError(f"{head.shard!r} is not a shard file name")
-        line: dict[str, Any] = {
-            "seq": seq,
-            "shard": head.shard,
-            "entries": head.entries,
-            "head": head.head,
-            "prev": prev,
-        }
-        line["hash"] = prev = _line_hash(line)
-        out.append(canonical_json(line) + "\n")
-        seq += 1
-    if not out:
-        return str(prev)
+    if not root.is_dir():
+        raise AuditError(f"no sharded audit trail at {root}")
+    heads: list[ShardHead] = []
+    prev = GENESIS_HASH
+    for partition, path in sorted(_shard_files(root).items()):
+        with AuditTrail(path, readonly=True) as shard:
+            if verify:
+                report = shard.verify()
+                if not report.ok:
+                    raise AuditError(
+                        f"shard {path.name} does not verify ({report.problem}); "
+                        "no manifest written"
+                    )
+            count, last_hash = shard.head()
+        link = _link(prev, partition, path.name, count, last_hash)
+        heads.append(ShardHead(partition, path.name, count, last_hash, prev, link))
+        prev = link
+    manifest = Manifest(tuple(heads), prev, utc_stamp((clock or utc_now)()))
+    document = {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "written_at": manifest.written_at,
+        "head": manifest.head,
+        "shards": [
+            {
+                "partition": h.partition,
+                "file": h.file,
+                "entry_count": h.entry_count,
+                "last_hash": h.last_hash,
+                "prev_link": h.prev_link,
+                "link_hash": h.link_hash,
+            }
+            for h in heads
+        ],
+    }
+    # The one atomic writer: a manifest is replaced only by a complete one.
+    atomic_write_text(root / MANIFEST_NAME, canonical_json(document) + "\n")
+    return manifest
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
+    """The manifest of a sharded trail, its link chain checked (AuditError
+    if it is missing, unreadable, or its chain does not recompute)."""
+    path = Path(directory) / MANIFEST_NAME
     try:
-        fd = os.open(root / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        document: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise AuditError(f"sharded trail {directory} has no {MANIFEST_NAME}") from exc
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
+        raise AuditError(f"{path} is not a calfrehab audit manifest")
+    if document.get("format_version") != MANIFEST_VERSION:
+        raise AuditError(f"{path} has an unsupported format_version")
+    heads: list[ShardHead] = []
+    prev = GENESIS_HASH
+    shards = document.get("shards")
+    if not isinstance(shards, list):
+        raise AuditError(f"{path} lists no shards")
+    for i, item in enumerate(shards):
         try:
-            os.write(fd, "".join(out).encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise ShardError(f"cannot append to {root / MANIFEST}: {exc.strerror or exc}") from exc
-    return str(prev)
+            head = ShardHead(
+                partition=_partition(item["partition"]),
+                file=str(item["file"]),
+                entry_count=int(item["entry_count"]),
+                last_hash=str(item["last_hash"]),
+                prev_link=str(item["prev_link"]),
+                link_hash=str(item["link_hash"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditError(f"{path}: shard line {i + 1} is damaged ({exc})") from exc
+        if head.prev_link != prev or head.link_hash != _link(
+            prev, head.partition, head.file, head.entry_count, head.last_hash
+        ):
+            raise AuditError(
+                f"{path}: the link of shard {head.partition} does not recompute: "
+                "the manifest was altered"
+            )
+        if head.file != shard_path(".", head.partition).name:
+            raise AuditError(f"{path}: shard {head.partition} names file {head.file!r}")
+        heads.append(head)
+        prev = head.link_hash
+    if document.get("head") != prev:
+        raise AuditError(f"{path}: its head does not match its last link: the manifest was altered")
+    return Manifest(tuple(heads), prev, str(document.get("written_at")))
 
 
-def _checked_lines(directory: Path) -> Iterator[tuple[dict[str, Any], str | None]]:
-    prev = GENESIS
-    for i, line in enumerate(manifest_lines(directory)):
-        problem = None
-        if line.get("seq") != i:
-            problem = f"manifest line {i + 1}: seq {line.get('seq')!r}, expected {i}"
-        elif line.get("prev") != prev:
-            problem = f"manifest line {i + 1}: does not chain to the line before"
-        elif line.get("hash") != _line_hash(line):
-            problem = f"manifest line {i + 1}: its hash does not match its content"
-        elif not isinstance(line.get("shard"), str) or not _SHARD_NAME.match(line["shard"]):
-            problem = f"manifest line {i + 1}: {line.get('shard')!r} is not a shard file name"
-        yield line, problem
-        prev = str(line.get("hash"))
+def verify_sharded(
+    directory: str | os.PathLike[str], partition: int | None = None
+) -> ShardedVerifyReport:
+    """Verify a sharded trail whole, or (``partition``) one shard alone."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise AuditError(f"no sharded audit trail at {root}")
+    files = _shard_files(root)
+    manifest: Manifest | None = None
+    manifest_problem: str | None = None
+    try:
+        manifest = read_manifest(root)
+    except AuditError as exc:
+        manifest_problem = str(exc)
+    listed = {h.partition: h for h in manifest.shards} if manifest else {}
 
-
-def _against_line(line: dict[str, Any] | None, name: str, report: VerifyReport) -> str | None:
-    if line is None:
-        return f"shard {name} is not in the manifest"
-    if (report.entries_checked, report.last_hash) != (line.get("entries"), line.get("head")):
-        return (
-            f"shard {name}: {report.entries_checked} entries ending "
-            f"{report.last_hash[:12]}…, the manifest says {line.get('entries')} ending "
-            f"{str(line.get('head'))[:12]}…"
+    if partition is not None:
+        partition = _partition(partition)
+        if partition not in files:
+            return ShardedVerifyReport(
+                False, 0, f"shard {partition} ({shard_path(root, partition).name}) is missing",
+                None, bad_partition=partition,
+            )
+        report = _verify_file(files[partition])
+        problem = None if report.ok else report.problem
+        if problem is None and manifest is not None:
+            problem = _against_manifest(listed.get(partition), partition, report)
+        if problem is None and manifest_problem is not None and (root / MANIFEST_NAME).exists():
+            problem = manifest_problem
+        return ShardedVerifyReport(
+            problem is None, report.entries_checked, problem,
+            manifest.head if manifest else None, {partition: report},
+            None if problem is None else partition,
         )
-    return None
+
+    if manifest is None:
+        return ShardedVerifyReport(False, 0, manifest_problem, None)
+    reports: dict[int, VerifyReport] = {}
+    checked = 0
+    for p in sorted(set(files) | set(listed)):
+        if p not in files:
+            return ShardedVerifyReport(
+                False, checked, f"shard {p} is in the manifest but its file is missing",
+                manifest.head, reports, p,
+            )
+        if p not in listed:
+            return ShardedVerifyReport(
+                False, checked, f"shard {p} ({files[p].name}) is not in the manifest: "
+                "written after it, or added outside calfrehab", manifest.head, reports, p,
+            )
+        report = _verify_file(files[p])
+        reports[p] = report
+        checked += report.entries_checked
+        problem = report.problem if not report.ok else _against_manifest(listed[p], p, report)
+        if problem is not None:
+            return ShardedVerifyReport(
+                False, checked, f"shard {p}: {problem}", manifest.head, reports, p
+            )
+    return ShardedVerifyReport(True, checked, None, manifest.head, reports)
 
 
 def _verify_file(path: Path) -> VerifyReport:
-    with AuditTrail(path, readonly=True) as trail:
-        return trail.verify()
+    with AuditTrail(path, readonly=True) as shard:
+        return shard.verify()
 
 
-def verify_shards(directory: str | os.PathLike[str]) -> ShardsReport:
-    """The whole sharded trail: the manifest's chain, each listed shard's
-    chain, each shard's head against its line, and no shard file the
-    manifest does not list."""
-    root = Path(directory)
-    if not (root / MANIFEST).is_file():
-        return ShardsReport(False, 0, 0, f"no {MANIFEST} in {root}")
-    reports: dict[str, VerifyReport] = {}
-    entries = 0
-    head: str | None = None
-    listed: dict[str, dict[str, Any]] = {}
-    for line, problem in _checked_lines(root):
-        if problem is not None:
-            return ShardsReport(False, len(reports), entries, problem, None, head, reports)
-        head = str(line["hash"])
-        name = line["shard"]
-        if name in listed:
-            return ShardsReport(
-                False, len(reports), entries, f"shard {name} is listed twice in the manifest",
-                name, head, reports,
-            )
-        listed[name] = line
-        path = root / name
-        if not path.is_file():
-            return ShardsReport(
-                False, len(reports), entries, f"shard {name} is in the manifest but missing",
-                name, head, reports,
-            )
-        report = _verify_file(path)
-        reports[name] = report
-        entries += report.entries_checked
-        problem = (
-            f"shard {name}: {report.problem}" if not report.ok
-            else _against_line(line, name, report)
+def _against_manifest(head: ShardHead | None, partition: int, report: VerifyReport) -> str | None:
+    if head is None:
+        return f"shard {partition} is not in the manifest"
+    if (report.entries_checked, report.last_hash) != (head.entry_count, head.last_hash):
+        return (
+            f"its head (entry {report.entries_checked}, hash {report.last_hash[:12]}…) is not "
+            f"the one the manifest records (entry {head.entry_count}, "
+            f"hash {head.last_hash[:12]}…)"
         )
-        if problem is not None:
-            return ShardsReport(False, len(reports), entries, problem, name, head, reports)
-    extra = sorted(p.name for p in root.glob(f"*{SHARD_SUFFIX}") if p.name not in listed)
-    if extra:
-        return ShardsReport(
-            False, len(reports), entries,
-            f"shard {extra[0]} is not in the manifest: written after it, or added by hand",
-            extra[0], head, reports,
-        )
-    return ShardsReport(True, len(reports), entries, None, None, head, reports)
-
-
-def verify_shard(path: str | os.PathLike[str]) -> ShardsReport:
-    """One shard alone: its own chain and, when its directory's manifest
-    lists it, its head against that line (the manifest's own chain is
-    checked up to it)."""
-    p = Path(path)
-    if not p.is_file():
-        return ShardsReport(False, 0, 0, f"shard {p.name} is missing", p.name)
-    report = _verify_file(p)
-    if not report.ok:
-        return ShardsReport(
-            False, 1, report.entries_checked, f"shard {p.name}: {report.problem}", p.name,
-            None, {p.name: report},
-        )
-    line: dict[str, Any] | None = None
-    head: str | None = None
-    if (p.parent / MANIFEST).is_file():
-        for candidate, problem in _checked_lines(p.parent):
-            if problem is not None:
-                return ShardsReport(
-                    False, 1, report.entries_checked, problem, None, head, {p.name: report}
-                )
-            head = str(candidate["hash"])
-            if candidate["shard"] == p.name:
-                line = candidate
-        problem = _against_line(line, p.name, report)
-        if problem is not None:
-            return ShardsReport(
-                False, 1, report.entries_checked, problem, p.name, head, {p.name: report}
-            )
-    return ShardsReport(True, 1, report.entries_checked, None, None, head, {p.name: report})
+    return None

@@ -31,13 +31,7 @@ from calfrehab.engine.trail.audit import (
     default_audit_path,
 )
 from calfrehab.engine.trail.migrate import DEFAULT_CHUNK, migrate
-from calfrehab.engine.trail.shards import (
-    ShardsReport,
-    is_sharded,
-    shard_dir,
-    verify_shard,
-    verify_shards,
-)
+from calfrehab.engine.trail.shards import is_sharded, shard_path, verify_sharded
 from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
@@ -78,7 +72,8 @@ def open_existing(path: str | os.PathLike[str] | None) -> AuditTrail:
     if is_sharded(p):
         raise AuditError(
             f"{p} is a sharded audit trail (one trail per batch partition): give one "
-            f"shard's file in it; `calfrehab audit verify --audit {p}` checks the whole"
+            f"shard's file, e.g. {shard_path(p, 0)}; `calfrehab audit verify --audit {p}` "
+            "checks the whole"
         )
     if p.is_file() and p.stat().st_size == 0:
         raise AuditError(f"{p} is an empty file, not a calfrehab audit trail")
@@ -380,58 +375,40 @@ def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[s
 # ------------------------------------------------------ verify, override
 
 
-def _shard_view(report: ShardsReport) -> dict[str, Any]:
+def verify_location(
+    path: str | os.PathLike[str] | None, shard: int | None = None
+) -> dict[str, Any]:
+    """Verify the trail at ``path``: one file, or a sharded trail's
+    directory whole (its manifest and every shard), or with ``shard`` one
+    shard of it alone. The result has :func:`verify_summary`'s keys, plus
+    ``sharded`` and, for a sharded trail, ``manifest_head``, ``shards``
+    (per partition) and ``bad_shard``."""
+    p = Path(path) if path is not None else default_audit_path()
+    if not is_sharded(p):
+        if shard is not None:
+            raise AuditError(f"{p} is not a sharded audit trail, so it has no shard {shard}")
+        with open_existing(p) as trail:
+            return {**verify_summary(trail), "sharded": False}
+    report = verify_sharded(p, shard)
     return {
+        "path": str(p),
+        "sharded": True,
         "ok": report.ok,
-        "shards_checked": report.shards,
-        "entries_checked": report.entries,
+        "entries_checked": report.entries_checked,
         "problem": report.problem,
-        "bad_shard": report.bad_shard,
-        "manifest_head": report.manifest_head,
+        "manifest_head": report.head,
+        "bad_shard": report.bad_partition,
         "shards": {
-            name: {
+            str(n): {
                 "ok": r.ok,
                 "entries_checked": r.entries_checked,
                 "first_bad_seq": r.first_bad_seq,
                 "problem": r.problem,
                 "last_hash": r.last_hash,
             }
-            for name, r in report.reports.items()
+            for n, r in sorted(report.shards.items())
         },
     }
-
-
-def verify_location(
-    path: str | os.PathLike[str] | None, shard: str | None = None
-) -> dict[str, Any]:
-    """Verify what ``path`` names: a trail file; a shard directory (its
-    manifest and every shard); or a trail file whose shard directory
-    (``<file>.shards/``, written by ``batch --dask``) exists beside it, in
-    which case both are checked. ``shard`` (a shard's file name) checks
-    that one shard alone. The result has :func:`verify_summary`'s keys for
-    a plain trail, and ``sharded``; for shards, ``shards`` (per file),
-    ``manifest_head``, ``bad_shard`` and, when a trail file was checked
-    too, ``trail``."""
-    p = Path(path) if path is not None else default_audit_path()
-    shards = p if is_sharded(p) else shard_dir(p)
-    if not is_sharded(shards):
-        if shard is not None:
-            raise AuditError(f"{p} is not a sharded audit trail, so it has no shard {shard}")
-        with open_existing(p) as trail:
-            return {**verify_summary(trail), "sharded": False}
-    if shard is not None:
-        report = verify_shard(shards / Path(shard).name)
-        return {"path": str(shards), "sharded": True, "shard": shard, **_shard_view(report)}
-    out = {"path": str(shards), "sharded": True, **_shard_view(verify_shards(shards))}
-    if shards != p and p.exists():
-        with open_existing(p) as trail:
-            summary = verify_summary(trail)
-        out["trail"] = summary
-        if not summary["ok"] and out["ok"]:
-            out["ok"] = False
-            out["problem"] = f"audit trail {p}: {summary['problem']}"
-        out["entries_checked"] += summary["entries_checked"]
-    return out
 
 
 def migrate_trail(
