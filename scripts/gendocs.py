@@ -54,6 +54,7 @@ from calfrehab.engine.knowledge.catalogue import (
     prescribe_fact_specs,
 )
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.missing import describe, missing_effects
 from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Not, Predicate, Rule
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
@@ -795,6 +796,12 @@ def _rule_section(compiled: CompiledRuleBase, d: _Describer, rule: Rule) -> list
         lines.append(f"- **When:** {when[0][2:]}")
         lines += ["  " + line for line in when[1:]]
     lines.append(f"- **Then:** {d.then(rule)}.")
+    if rule.phase == "prescribe":
+        lines.append("- **Missing values:** a modifier whose condition reads a missing value "
+                     "leaves the prescription as the ladder has it.")
+    else:
+        effects = missing_effects(compiled).get(rule.id, {})
+        lines.append(f"- **Missing values:** {describe(effects)}.")
     if rule.reason:
         lines.append(f"- **Reason shown:** “{rule.reason}”")
     lines.append("- **Sources:**")
