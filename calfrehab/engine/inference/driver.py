@@ -20,13 +20,7 @@ from typing import Any
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.inference import policy
-from calfrehab.engine.inference.durable_host import (
-    AssertFact,
-    Fire,
-    RuleHost,
-    encode_batch,
-    get_host,
-)
+from calfrehab.engine.inference.durable_host import AssertFact, Fire, RuleHost, get_host
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
@@ -90,7 +84,12 @@ class Reasoner:
         self._reads: list[list[tuple[str, bool, bool]]] = []
         for k, keys in enumerate(compiled.strata):
             self._reads.append(self._plan(compiled.facts_read(keys), k))
-        self._rx_reads = self._plan(compiled.facts_read(compiled.prescribe), len(compiled.strata))
+        # The prescribe phase runs after every decision: all its facts are
+        # sent as values (flags included, settled by then).
+        self._rx_plan = [
+            (n, False, False)
+            for n, _, _ in self._plan(compiled.facts_read(compiled.prescribe), len(compiled.strata))
+        ]
         self._dispatch = self._dispatch_table(rulesets)
         self.host.register(rulesets, silent=(SINK, TICK))
 
@@ -163,10 +162,9 @@ class Reasoner:
             return  # another alternative of the same rule already fired
         ctx.fired.add(inst.key)
         then = inst.rule.then
-        known = ctx.facts.facts
+        paths = ctx.facts.paths
         bound = [
-            Binding(fact, matched.get(alias, {}).get("v"),
-                    list(known[fact].sources) if fact in known else [])
+            Binding(fact, matched.get(alias, {}).get("v"), list(paths(fact) or ()))
             for alias, fact in aliases
         ]
         effect: str | None = None
@@ -189,29 +187,24 @@ class Reasoner:
         if inst.asserts and inst.asserts not in ctx.flags_true:
             ctx.flags_true.add(inst.asserts)
             # Forward chaining: rules of this stratum waiting on the flag fire.
-            assert_fact({"n": inst.asserts, "v": True, "sid": ctx.sid})
+            assert_fact(inst.asserts, True)
 
     def _batch(
-        self, sid: str, plan: list[tuple[str, bool, bool]], values: Mapping[str, Any],
-        ctx: _Context,
-    ) -> str:
-        """The JSON text of one stratum's facts: the tick, then each fact
-        the stratum reads (a missing value is sent without one, so a rule
-        can test for it; a flag is sent once it is settled or true)."""
+        self, plan: list[tuple[str, bool, bool]], values: Mapping[str, Any], ctx: _Context,
+    ) -> list[tuple[str, Any]]:
+        """One stratum's facts: the tick, then each fact the stratum reads
+        (a missing value is sent without one, so a rule can test for it; a
+        flag is sent once it is settled or true)."""
         flags = ctx.flags_true
-        batch: list[tuple[str, Any]] = [(TICK, None)]
-        for name, is_flag, complete in plan:
-            if not is_flag:
-                batch.append((name, values.get(name)))
-            elif complete:
-                batch.append((name, name in flags))
-            elif name in flags:
-                batch.append((name, True))
-        return encode_batch(sid, batch)
+        return [(TICK, None), *[
+            (name, (name in flags) if is_flag else values.get(name))
+            for name, is_flag, complete in plan
+            if not is_flag or complete or name in flags
+        ]]
 
     def evaluate(self, case: Case) -> Evaluation:
         facts = compute_facts(case, self.settings)
-        values: dict[str, Any] = dict(facts.values())
+        values: dict[str, Any] = facts.values()
         sid = f"c{next(self._sids)}"
         ctx = _Context(facts=facts, sid=sid)
         fire = self._fire(ctx)
@@ -219,7 +212,7 @@ class Reasoner:
             ctx.stratum = k
             name = f"{self.prefix}_s{k}"
             try:
-                self._run(name, self._batch(sid, plan, values, ctx), fire, ctx)
+                self._run(name, self._batch(plan, values, ctx), fire, ctx)
             finally:
                 self.host.delete_state(name, sid)
         flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
@@ -232,20 +225,27 @@ class Reasoner:
             body_mass_kg=case.patient.body_mass_kg,
         )
         if outcome != "refer" and self.compiled.prescribe:
-            rx_values = {**values, **flags, **policy.decision_facts(tracks)}
+            # What the prescribe rules read: the decisions, else the flags,
+            # else the base facts.
+            decided = policy.decision_facts(tracks)
+            rx_values = {
+                n: decided[n] if n in decided else flags[n] if n in flags else values.get(n)
+                for n, _, _ in self._rx_plan
+            }
             name = f"{self.prefix}_rx"
-            plan = [(n, False, False) for n, _, _ in self._rx_reads]
             try:
-                self._run(name, self._batch(sid, plan, rx_values, ctx), fire, ctx)
+                self._run(name, self._batch(self._rx_plan, rx_values, ctx), fire, ctx)
             finally:
                 self.host.delete_state(name, sid)
             tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         return Evaluation(case, facts, flags, ctx.firings, outcome, tracks, ctx.refers,
                           self.compiled)
 
-    def _run(self, ruleset: str, batch: str, fire: Fire, ctx: _Context) -> None:
+    def _run(
+        self, ruleset: str, batch: list[tuple[str, Any]], fire: Fire, ctx: _Context,
+    ) -> None:
         try:
-            self.host.run(ruleset, batch, fire)
+            self.host.run(ruleset, ctx.sid, batch, fire)
         except BaseException:
             if ctx.error is not None:
                 key, cause = ctx.error

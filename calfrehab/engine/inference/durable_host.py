@@ -32,8 +32,9 @@ import durable_rules_engine as _c
 
 from calfrehab.engine.errors import EngineError
 
-# Asserts one fact for the sid whose action is running (forward chaining).
-AssertFact = Callable[[dict[str, Any]], None]
+# Asserts one fact (name, value) for the sid whose action is running
+# (forward chaining).
+AssertFact = Callable[[str, Any], None]
 # Called per action with the fired rule's name, the facts it matched
 # (alias -> fact) and the means to assert facts from inside the action.
 Fire = Callable[[str, Mapping[str, Any], AssertFact], None]
@@ -45,31 +46,52 @@ _OK, _NOT_HANDLED, _OBSERVED, _DEFERRED = 0, 1, 2, 3
 # UTF-8 text, not \\u escapes, as durable's own host sends; compact, and
 # one encoder made once rather than one per call.
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The C scanner behind json.loads, without its two Python layers: an
+# action message is one JSON object, from durable-rules.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
-
-# Encoded "n"/"v" tails of facts, by (name, type, value): most fact values
-# recur from case to case (flags, enumerations, small counts), and a cached
-# tail is cheaper than encoding the fact again. Bounded: cleared when full.
+# Encoded fact texts without the sid, by (name, type, value): most fact
+# values recur from case to case (flags, enumerations, small counts), and a
+# cached text is cheaper than encoding the fact again. Bounded: cleared
+# when full.
 _TAILS: dict[tuple[str, type, Any], str] = {}
-_TAILS_MAX = 50_000
+_HEADS: dict[tuple[str, type, Any], str] = {}
+_CACHE_MAX = 50_000
+
+
+def _sid(sid: str) -> str:
+    return '"' + sid + '"' if sid.isalnum() and sid.isascii() else _dumps(sid)
 
 
 def encode_batch(sid: str, facts: Iterable[tuple[str, Any]]) -> str:
     """The JSON text of a batch of facts ``{"sid", "n", "v"}`` for one sid,
-    exactly as the encoder writes the dicts; a value of None is left out."""
-    head = '{"sid":' + _dumps(sid) + ","
-    tails = _TAILS
-    parts = []
-    for name, value in facts:
-        key = (name, value.__class__, value)
-        tail = tails.get(key)
-        if tail is None:
-            if len(tails) >= _TAILS_MAX:
-                tails.clear()
-            n = '"n":' + _dumps(name)
-            tail = tails[key] = n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
-        parts.append(head + tail)
-    return "[" + ",".join(parts) + "]"
+    as the encoder writes those dicts; a value of None is left out."""
+    head = '{"sid":' + _sid(sid) + ","
+    get = _TAILS.get
+    return "[" + ",".join([
+        head + (get((name, value.__class__, value)) or _tail(name, value))
+        for name, value in facts
+    ]) + "]"
+
+
+def _tail(name: str, value: Any) -> str:
+    if len(_TAILS) >= _CACHE_MAX:
+        _TAILS.clear()
+    n = '"n":' + _dumps(name)
+    tail = n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
+    _TAILS[(name, value.__class__, value)] = tail
+    return tail
+
+
+def encode_fact(sid: str, name: str, value: Any) -> str:
+    """The JSON text of one fact ``{"n", "v", "sid"}``."""
+    key = (name, value.__class__, value)
+    head = _HEADS.get(key)
+    if head is None:
+        if len(_HEADS) >= _CACHE_MAX:
+            _HEADS.clear()
+        head = _HEADS[key] = '{"n":' + _dumps(name) + ',"v":' + _dumps(value) + ',"sid":'
+    return head + _sid(sid) + "}"
 
 
 class RuleHost:
@@ -111,30 +133,33 @@ class RuleHost:
         except KeyError:
             raise EngineError(f"no ruleset registered under {ruleset}") from None
 
-    def run(self, ruleset: str, facts: str, fire: Fire) -> None:
-        """Assert a batch of facts for one sid (its JSON text, from
-        :func:`encode_batch`) and run every action it triggers,
-        synchronously, in durable-rules' order. An exception from ``fire``
-        abandons the action and propagates."""
+    def run(
+        self, ruleset: str, sid: str, facts: Iterable[tuple[str, Any]], fire: Fire,
+    ) -> None:
+        """Assert a batch of facts (name, value; None: no value) for one sid
+        and run every action it triggers, synchronously, in durable-rules'
+        order. An exception from ``fire`` abandons the action and
+        propagates."""
         handle = self._handle(ruleset)
         silent = self._silent[ruleset]
+        batch = encode_batch(sid, facts)
         with self._lock:
-            code, state = _c.assert_facts(handle, facts)
-            _check(code, facts)
+            code, state = _c.assert_facts(handle, batch)
+            _check(code, batch)
             if code == _DEFERRED:
                 state = 0  # as durable's host does
             started = _c.start_action_for_state(handle, state)
             if not started:
                 return
 
-            def assert_fact(fact: dict[str, Any]) -> None:
-                text = _dumps(fact)
+            def assert_fact(name: str, value: Any) -> None:
+                text = encode_fact(sid, name, value)
                 _check(_c.assert_fact(handle, text)[0], text)
 
             text: str | None = started[1]
             while text:
                 if not text.startswith(silent):
-                    rule, matched = next(iter(json.loads(text).items()))
+                    rule, matched = next(iter(_scan(text, 0)[0].items()))
                     try:
                         fire(rule, matched if isinstance(matched, dict) else {}, assert_fact)
                     except BaseException:

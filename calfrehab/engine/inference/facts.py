@@ -12,7 +12,7 @@ settings (``rulebase.yaml``), not literals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from calfrehab.engine.casefile.model import Case, PerformedExercise, Session
@@ -32,22 +32,51 @@ class Fact:
     sources: tuple[str, ...] = ()
 
 
-@dataclass
 class FactSet:
-    """All base facts of one case, by name; a missing value is None."""
+    """All base facts of one case, by name; a missing value is None.
 
-    facts: dict[str, Fact] = field(default_factory=dict)
-    anchors: dict[str, date] = field(default_factory=dict)
+    Values and their case-file paths are kept in two plain dicts (the
+    per-case hot path reads values far more often than it reads paths);
+    :attr:`facts` gives them as :class:`Fact` records."""
+
+    __slots__ = ("_paths", "_records", "_values", "anchors")
+
+    def __init__(self) -> None:
+        self._values: dict[str, FactValue | None] = {}
+        self._paths: dict[str, tuple[str, ...]] = {}
+        self._records: dict[str, Fact] | None = None
+        self.anchors: dict[str, date] = {}
 
     def put(self, name: str, value: FactValue | None, *sources: str) -> None:
-        self.facts[name] = Fact(name, value, tuple(sources))
+        self._values[name] = value
+        self._paths[name] = sources
+        self._records = None
 
     def value(self, name: str) -> FactValue | None:
-        fact = self.facts.get(name)
-        return None if fact is None else fact.value
+        return self._values.get(name)
 
     def values(self) -> dict[str, FactValue | None]:
-        return {name: fact.value for name, fact in self.facts.items()}
+        return dict(self._values)
+
+    def paths(self, name: str) -> tuple[str, ...] | None:
+        """Where in the case file the fact came from; None for a name that
+        is not a base fact (a derived flag, a decision)."""
+        return self._paths.get(name)
+
+    @property
+    def facts(self) -> dict[str, Fact]:
+        if self._records is None:
+            self._records = {n: Fact(n, v, self._paths[n]) for n, v in self._values.items()}
+        return self._records
+
+
+# Fact names built once, not per case.
+_RED_FLAG_FACTS = tuple((flag, f"red_flag.{flag}") for flag in RED_FLAGS)
+_TRACK_NAMES: dict[str, dict[str, str]] = {
+    track: {"program": f"program.{track}",
+            **{t.name: f"{track}.{t.name}" for t in TRACK_FACT_TEMPLATES}}
+    for track in TRACKS
+}
 
 
 def _weeks(days: int) -> int:
@@ -71,9 +100,9 @@ def compute_facts(case: Case, settings: FactSettings) -> FactSet:
     fs.put("patient.goal", patient.goal, "patient.goal")
     fs.put("patient.age_years", patient.age_years, "patient.age_years")
     fs.put("patient.body_mass_kg", patient.body_mass_kg, "patient.body_mass_kg")
-    for flag in RED_FLAGS:
+    for flag, name in _RED_FLAG_FACTS:
         where = [f"red_flags[{i}]" for i, f in enumerate(case.red_flags) if f == flag]
-        fs.put(f"red_flag.{flag}", bool(where), *(where or ["red_flags"]))
+        fs.put(name, bool(where), *(where or ["red_flags"]))
     fs.put("red_flags.count", len(case.red_flags), "red_flags")
 
     anchor, anchor_path = None, None
@@ -262,26 +291,27 @@ def _scheme_week(fs: FactSet, case: Case, track: str, exercise: str, log: _Log) 
 def _track_facts(
     fs: FactSet, case: Case, track: str, log: _Log, settings: FactSettings,
 ) -> None:
+    names = _TRACK_NAMES[track]
     rx = case.program.on(track)
-    p = f"program.{track}"
-    fs.put(f"{track}.started", rx is not None, p)
+    p = names["program"]
+    fs.put(names["started"], rx is not None, p)
     if rx is None:
         for tmpl in TRACK_FACT_TEMPLATES[1:]:
-            fs.put(f"{track}.{tmpl.name}", None)
+            fs.put(names[tmpl.name], None)
         return
-    fs.put(f"{track}.rung", EXERCISES[rx.exercise][1], f"{p}.exercise")
-    fs.put(f"{track}.exercise", rx.exercise, f"{p}.exercise")
-    fs.put(f"{track}.load_kg", rx.load_kg, f"{p}.load_kg")
+    fs.put(names["rung"], EXERCISES[rx.exercise][1], f"{p}.exercise")
+    fs.put(names["exercise"], rx.exercise, f"{p}.exercise")
+    fs.put(names["load_kg"], rx.load_kg, f"{p}.load_kg")
     mass = case.patient.body_mass_kg
-    fs.put(f"{track}.load_bw_ratio", round(rx.load_kg / mass, 3) if mass else None,
+    fs.put(names["load_bw_ratio"], round(rx.load_kg / mass, 3) if mass else None,
            *([f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
     through = rx.load_kg if rx.exercise in settings.seated_exercises else (mass or 0) + rx.load_kg
-    fs.put(f"{track}.calf_load_bw_ratio", round(through / mass, 3) if mass else None,
+    fs.put(names["calf_load_bw_ratio"], round(through / mass, 3) if mass else None,
            *([f"{p}.exercise", f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
     _scheme_week(fs, case, track, rx.exercise, log)
-    fs.put(f"{track}.sets", rx.sets, f"{p}.sets")
-    fs.put(f"{track}.reps", rx.reps, f"{p}.reps")
-    fs.put(f"{track}.is_isometric", rx.exercise in ISOMETRIC_EXERCISES, f"{p}.exercise")
+    fs.put(names["sets"], rx.sets, f"{p}.sets")
+    fs.put(names["reps"], rx.reps, f"{p}.reps")
+    fs.put(names["is_isometric"], rx.exercise in ISOMETRIC_EXERCISES, f"{p}.exercise")
 
     # (session index, exercise index, performed) for the current exercise.
     # One entry per session (a training day): a session that logged the
@@ -296,31 +326,31 @@ def _track_facts(
         per_session[i].append((k, ex))
     window_ids = order[-settings.window_sessions:]
     worst = [(i, *max(per_session[i], key=lambda e: e[1].pain_during)) for i in window_ids]
-    fs.put(f"{track}.window_sessions", len(window_ids),
+    fs.put(names["window_sessions"], len(window_ids),
            *([f"sessions[{i}].exercises[{k}]" for i in window_ids for k, _ in per_session[i]]
              or ["sessions"]))
     if worst:
         i, k, last = worst[-1]
-        fs.put(f"{track}.pain_during_last", last.pain_during,
+        fs.put(names["pain_during_last"], last.pain_during,
                f"sessions[{i}].exercises[{k}].pain_during")
         top = max(worst, key=lambda w: w[2].pain_during)
-        fs.put(f"{track}.pain_during_max_window", top[2].pain_during,
+        fs.put(names["pain_during_max_window"], top[2].pain_during,
                *(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in worst))
     else:
-        fs.put(f"{track}.pain_during_last", None)
-        fs.put(f"{track}.pain_during_max_window", None)
+        fs.put(names["pain_during_last"], None)
+        fs.put(names["pain_during_max_window"], None)
     if len(worst) >= 2:
         i, k, prev = worst[-2]
-        fs.put(f"{track}.pain_during_previous", prev.pain_during,
+        fs.put(names["pain_during_previous"], prev.pain_during,
                f"sessions[{i}].exercises[{k}].pain_during")
     else:
-        fs.put(f"{track}.pain_during_previous", None)
+        fs.put(names["pain_during_previous"], None)
     done = [
         i for i in window_ids
         if any(ex.load_kg >= rx.load_kg and _completed(ex.sets_completed, rx.sets, rx.reps)
                for _, ex in per_session[i])
     ]
-    fs.put(f"{track}.dose_completed_window", len(done),
+    fs.put(names["dose_completed_window"], len(done),
            *([f"sessions[{i}].exercises[{k}].sets_completed"
               for i in window_ids for k, _ in per_session[i]] or ["sessions"]))
 
@@ -334,5 +364,5 @@ def _track_facts(
         by_track = log.worst_by_track
         if track in by_track and by_track[track] == max(by_track.values()):
             hurt = True
-    fs.put(f"{track}.hurt_most_last_session", hurt, *(hurt_paths or ["sessions"]))
+    fs.put(names["hurt_most_last_session"], hurt, *(hurt_paths or ["sessions"]))
 

@@ -83,16 +83,20 @@ def resolve_conflict(votes: Sequence[Vote]) -> Verdict:
     on firing order."""
     if not votes:
         raise ValueError("no votes to resolve")
-    top = max(SEVERITY[v.decision] for v in votes)
-    winners = [v for v in votes if SEVERITY[v.decision] == top]
-    kinds = frozenset(v.decision for v in winners)
-    return Verdict(
-        decision=sorted(kinds)[0],
-        deciding=[v.rule for v in winners],
-        overruled=[v.rule for v in votes if SEVERITY[v.decision] != top],
-        kinds=kinds,
-        rungs=sorted({v.rung for v in winners if v.rung is not None}),
-    )
+    top = max([SEVERITY[v.decision] for v in votes])
+    deciding: list[str] = []
+    overruled: list[str] = []
+    kinds: set[str] = set()
+    rungs: set[int] = set()
+    for v in votes:
+        if SEVERITY[v.decision] == top:
+            deciding.append(v.rule)
+            kinds.add(v.decision)
+            if v.rung is not None:
+                rungs.add(v.rung)
+        else:
+            overruled.append(v.rule)
+    return Verdict(min(kinds), deciding, overruled, frozenset(kinds), sorted(rungs))
 
 
 def move(

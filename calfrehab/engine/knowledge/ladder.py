@@ -185,10 +185,13 @@ class NextPrescription(BaseModel):
 def _from_dose(
     ladder: Ladder, dose: RungDose, load: float, sets: int, reps: int
 ) -> NextPrescription:
-    return NextPrescription(
+    # Every value comes from the validated ladder and case (the load made a
+    # float here, as validation would): built without validating again, on
+    # the per-case path.
+    return NextPrescription.model_construct(
         exercise=dose.exercise,
         name=ladder.exercises[dose.exercise].name,
-        load_kg=round(load, 2),
+        load_kg=float(round(load, 2)),
         sets=sets,
         reps=reps,
         unit=dose.unit,
