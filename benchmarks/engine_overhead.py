@@ -322,6 +322,23 @@ def markdown(r: dict[str, Any]) -> str:
     ])
 
 
+START = "<!-- engine_overhead: start -->"
+END = "<!-- engine_overhead: end -->"
+
+
+def _write_section(page: Path, section: str) -> None:
+    """Replace the generated section of ``page`` (between the markers),
+    keeping the hand-written text around it; a new page gets a title."""
+    block = f"{START}\n{section}{END}\n"
+    text = page.read_text(encoding="utf-8") if page.exists() else ""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        text = "# Engine overhead\n\n" + block
+    page.write_text(text, encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--cases", type=int, default=600)
@@ -333,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = measure(args.cases, args.rounds, args.seed)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    args.md.write_text("# Engine overhead\n\n" + markdown(result), encoding="utf-8")
+    _write_section(args.md, markdown(result))
     print(markdown(result))
     return 0
 
