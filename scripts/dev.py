@@ -7,6 +7,7 @@ from source). Usage:
     python3 scripts/dev.py demo                 # install, then decide an example case
     python3 scripts/dev.py test [PYTEST ARGS]   # install with test extras, run pytest
     python3 scripts/dev.py lint                 # install with dev extras: ruff, mypy, layers
+    python3 scripts/dev.py serve [SERVE ARGS]   # install with the serve extra, calfrehab serve
     python3 scripts/dev.py wheel                # only build the durable-rules wheel
 
 Options before the command's own arguments:
@@ -125,7 +126,7 @@ def main(argv: list[str]) -> None:
     if args[:1] == ["--python"] and len(args) >= 2:
         spec, args = args[1], args[2:]
     what, rest = (args[0], args[1:]) if args else ("", [])
-    if what not in ("demo", "test", "lint", "wheel"):
+    if what not in ("demo", "test", "lint", "wheel", "serve"):
         sys.exit(__doc__)
     bin_dir = ensure_venv(*find_python(spec))
     if what == "wheel":
@@ -133,6 +134,9 @@ def main(argv: list[str]) -> None:
     elif what == "demo":
         install(bin_dir)
         run(bin_dir / "calfrehab", "next", DEMO_CASE, "--no-record")
+    elif what == "serve":
+        install(bin_dir, "[serve]")
+        run(bin_dir / "calfrehab", "serve", *rest)
     elif what == "lint":
         install(bin_dir, "[dev]")
         run(bin_dir / "ruff", "check", ".")

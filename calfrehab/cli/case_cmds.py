@@ -82,16 +82,19 @@ def schema() -> None:
 
 
 @click.command(name="next")
-@click.argument("case", type=str)
+@click.argument("case", type=str, required=False)
+@click.option("--fhir", "fhir_bundle", type=str, default=None, metavar="BUNDLE",
+              help="Decide from a FHIR Bundle (docs/integration.md) instead of a case file.")
 @rules_option
 @json_option
 @audit_options
 @domain_errors(exit_code=1)
-def next_(case: str, rules_dir: Path | None, as_json: bool, audit_path: Path | None,
-          clinician: str | None, no_record: bool) -> None:
+def next_(case: str | None, fhir_bundle: str | None, rules_dir: Path | None, as_json: bool,
+          audit_path: Path | None, clinician: str | None, no_record: bool) -> None:
     """Decide the next step of a case's calf rehab, per track, with reasons.
 
-    CASE is a case file or - for standard input. The decision is recorded in
+    CASE is a case file or - for standard input; --fhir BUNDLE reads a FHIR
+    Bundle instead (see docs/integration.md). The decision is recorded in
     the audit trail unless --no-record. Exit 0 when a decision was made, 1
     when the case is invalid (its errors are printed), 2 for usage errors.
 
@@ -99,12 +102,15 @@ def next_(case: str, rules_dir: Path | None, as_json: bool, audit_path: Path | N
 
         calfrehab next examples/runner-stuck-on-two-leg.json --no-record
     """
-    decided = api.decide_path(case, api.prepare(rules_dir))
+    if (case is None) == (fhir_bundle is None):
+        raise click.UsageError("give a CASE file or --fhir BUNDLE (one of them)")
+    engine = api.prepare(rules_dir)
+    decided = (api.decide_fhir_path(fhir_bundle, engine) if fhir_bundle is not None
+               else api.decide_path(str(case), engine))
     if not no_record:
         api.record([decided], audit_path, clinician)
     if as_json:
-        click.echo(json.dumps(decided.decision.model_dump(mode="json"), indent=2,
-                              ensure_ascii=False))
+        click.echo(api.decision_json(decided), nl=False)
     else:
         click.echo(render_next(decided, colour=sys.stdout.isatty()))
 
@@ -128,8 +134,7 @@ def explain(case: str, rules_dir: Path | None, as_json: bool) -> None:
         calfrehab explain ../shared/examples/rupture-week-7.json
     """
     decided = api.decide_path(case, api.prepare(rules_dir))
-    data = api.explanation(decided)
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        click.echo(api.explanation_json(decided), nl=False)
     else:
-        click.echo(render_explain(decided, data))
+        click.echo(render_explain(decided, api.explanation(decided)))

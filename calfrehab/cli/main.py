@@ -32,8 +32,13 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
-    lazy={"audit": "calfrehab.cli.audit_cmd:audit", "batch": "calfrehab.cli.batch_cmd:batch",
-          "simulate": "calfrehab.cli.simulate_cmd:simulate"},
+    lazy={
+        "audit": "calfrehab.cli.audit_cmd:audit",
+        "batch": "calfrehab.cli.batch_cmd:batch",
+        "fhir": "calfrehab.cli.fhir_cmd:fhir",
+        "serve": "calfrehab.server.command:serve",
+        "simulate": "calfrehab.cli.simulate_cmd:simulate",
+    },
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
 )
 @click.version_option(__version__, prog_name="calfrehab")

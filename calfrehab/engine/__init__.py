@@ -13,6 +13,9 @@ module, with what each owns, in ``docs/architecture.md``).
 - ``inference``: fact computation, the durable-rules driver (runs rulesets,
   records firings) and the safety policy (conflicts, ladder moves, prescribe).
 - ``explanation``: the decision document, reasons, HOW / WHY-NOT.
+- ``fhir``: FHIR R4 in and out (a case as a Bundle and back, a decision as
+  GuidanceResponse, RequestGroup, DetectedIssue, Provenance) and CDS Hooks
+  cards.
 - ``pipeline``: one case through all of the above; reasoners cached per rules
   directory.
 - ``trail``: the audit trail (on-disk layout, hash chain, compression,

@@ -14,6 +14,10 @@ reference is ``docs/api.md``.
   project weekly reviews of a scripted patient (:class:`Course`).
 - The audit trail: :func:`open_trail` and the views on it.
 - Batches: :class:`BatchOptions`, :func:`run_batch`.
+- FHIR and CDS Hooks: :func:`case_from_fhir`, :func:`case_to_fhir`,
+  :func:`decision_to_fhir`, :func:`decide_fhir_path`; the ``cds_*``
+  functions the service (``calfrehab serve``) builds cards and records
+  feedback with.
 - The contract's vocabulary and the domain errors.
 
 The audit trail, batch and case-table names load on first use (PEP 562), so
@@ -23,20 +27,21 @@ The audit trail, batch and case-table names load on first use (PEP 562), so
 from __future__ import annotations
 
 import importlib
+import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
-from calfrehab.engine.casefile.validation import (
-    read_case_file,
-    validate_document,
-)
+from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
     DecisionDocument,
     decision_json_schema,
 )
+from calfrehab.engine.fhir import SERVICE_ID, FhirMappingError, MappingProblem
+from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.knowledge.conditions import format_value
 from calfrehab.engine.knowledge.loader import load_ladder
 from calfrehab.engine.pipeline import (
@@ -67,6 +72,10 @@ if TYPE_CHECKING:
     )
     from calfrehab.engine.course.replay import Course
     from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
+    from calfrehab.engine.fhir.cdshooks import Feedback as CdsFeedback
+    from calfrehab.engine.fhir.cdshooks import FeedbackRequest as CdsFeedbackRequest
+    from calfrehab.engine.fhir.cdshooks import HookRequest as CdsHookRequest
+    from calfrehab.engine.fhir.cdshooks import IssuedCard
     from calfrehab.engine.ruletest.casetable import run_tables
     from calfrehab.engine.trail.audit import EntryKind, ExportFormat
     from calfrehab.engine.trail.views import add_override as add_audit_override
@@ -80,6 +89,7 @@ if TYPE_CHECKING:
     from calfrehab.engine.trail.views import verify_summary as verify_trail
 
 __all__ = [
+    "CDS_SERVICE_ID",
     "DECISION_KINDS",
     "ENGINE_VERSION",
     "MAX_COURSE_WEEKS",
@@ -90,24 +100,49 @@ __all__ = [
     "CalfrehabError",
     "Case",
     "CaseValidationError",
+    "CdsFeedback",
+    "CdsFeedbackRequest",
+    "CdsHookRequest",
     "Course",
     "Decided",
     "DecisionDocument",
     "DecisionKind",
     "EntryKind",
     "ExportFormat",
+    "FhirMappingError",
+    "IssuedCard",
+    "MappingProblem",
     "Outcome",
+    "Reasoner",
     "RuleError",
     "TrackName",
     "add_audit_override",
+    "case_from_fhir",
+    "case_json",
     "case_json_schema",
+    "case_to_fhir",
+    "cds_cards",
+    "cds_discovery",
+    "cds_example_request",
+    "cds_feedback_reason",
+    "cds_feedback_schema",
+    "cds_hook_schema",
+    "cds_missing_prefetch",
+    "cds_prefetch_bundle",
+    "check_output",
     "compile_rules",
     "decide",
+    "decide_any_path",
     "decide_document",
+    "decide_fhir_path",
     "decide_path",
+    "decision_json",
     "decision_json_schema",
+    "decision_to_fhir",
     "explanation",
+    "explanation_json",
     "export_audit",
+    "fhir_json",
     "for_terminal",
     "format_for",
     "format_value",
@@ -115,22 +150,35 @@ __all__ = [
     "load_ladder",
     "migrate_audit",
     "open_trail",
+    "parse_cds_feedback",
+    "parse_cds_hook",
+    "parse_json",
     "prepare",
+    "read_case_or_bundle",
+    "read_fhir_case",
     "record",
+    "record_override",
     "replay_decision",
     "run_batch",
     "run_tables",
     "show_decision",
     "simulate",
     "simulate_document",
+    "today",
+    "validate_case",
     "validate_document",
     "validate_path",
     "verify_audit",
     "verify_trail",
+    "write_output",
 ]
 
 # Names served on first use: public name -> (module, name there).
 _LAZY: dict[str, tuple[str, str]] = {
+    "CdsFeedback": ("calfrehab.engine.fhir.cdshooks", "Feedback"),
+    "CdsFeedbackRequest": ("calfrehab.engine.fhir.cdshooks", "FeedbackRequest"),
+    "CdsHookRequest": ("calfrehab.engine.fhir.cdshooks", "HookRequest"),
+    "IssuedCard": ("calfrehab.engine.fhir.cdshooks", "IssuedCard"),
     "BatchError": ("calfrehab.engine.batch", "BatchError"),
     "BatchOptions": ("calfrehab.engine.batch", "BatchOptions"),
     "BatchSummary": ("calfrehab.engine.batch", "BatchSummary"),
@@ -184,3 +232,211 @@ def record(decided: list[Decided], audit_path: Path | None, clinician: str | Non
     ]
     with AuditTrail(audit_path or default_audit_path()) as trail:
         trail.record_prepared(prepared, clinician)
+
+
+
+# ------------------------------------------------------------------ FHIR
+# The FHIR mapping loads only when asked for: `calfrehab next` on a case
+# file does not import fhir.resources.
+
+
+def decision_json(decided: Decided) -> str:
+    """The decision document as ``next --json`` prints it (and ``POST
+    /v1/decide`` returns it): the same bytes from both."""
+    return json.dumps(decided.decision.model_dump(mode="json"), indent=2,
+                      ensure_ascii=False) + "\n"
+
+
+def explanation_json(decided: Decided) -> str:
+    """The explanation as ``explain --json`` prints it (and ``POST
+    /v1/explain`` returns it)."""
+    return json.dumps(explanation(decided), indent=2, ensure_ascii=False) + "\n"
+
+
+def case_from_fhir(data: Any, source: str = "<bundle>", *, case_id: str | None = None,
+                   review_date: date | None = None, ignore_unrelated: bool = False
+                   ) -> tuple[Case, dict[str, Any]]:
+    """The case a FHIR Bundle holds (validated) and its case-file document;
+    FhirMappingError names each resource and element that does not map."""
+    from calfrehab.engine.fhir.files import case_from_bundle
+
+    return case_from_bundle(data, source, case_id=case_id, review_date=review_date,
+                            ignore_unrelated=ignore_unrelated)
+
+
+def read_fhir_case(path: str | Path, *, ignore_unrelated: bool = False
+                   ) -> tuple[Case, dict[str, Any]]:
+    """A FHIR Bundle file (or ``-``) read into a case."""
+    from calfrehab.engine.fhir.files import case_from_bundle, read_json
+
+    data, source = read_json(path)
+    return case_from_bundle(data, source, ignore_unrelated=ignore_unrelated)
+
+
+def decide_fhir_path(path: str | Path, engine: Reasoner) -> Decided:
+    """Decide straight from a FHIR Bundle file (``next --fhir``)."""
+    case, document = read_fhir_case(path)
+    return decide(case, document, engine)
+
+
+def decide_any_path(path: str | Path, engine: Reasoner) -> Decided:
+    """Decide a case file or a FHIR Bundle, told apart by content."""
+    from calfrehab.engine.fhir.files import read_case_or_bundle
+
+    case, document = read_case_or_bundle(path)
+    return decide(case, document, engine)
+
+
+def case_to_fhir(case: Case) -> dict[str, Any]:
+    """A case as a FHIR collection Bundle (JSON object)."""
+    from calfrehab.engine.fhir.files import case_to_fhir as to_fhir
+
+    return to_fhir(case)
+
+
+def decision_to_fhir(decided: Decided, *, include_case: bool = True,
+                     recorded: datetime | None = None) -> dict[str, Any]:
+    """A decision as a FHIR Bundle: GuidanceResponse, RequestGroup with the
+    next exercise per track, DetectedIssue for a referral, Provenance with
+    the rule base's version and sha256; the case's resources first unless
+    ``include_case`` is false."""
+    from calfrehab.engine.fhir.files import decision_to_fhir as to_fhir
+
+    return to_fhir(decided.case if include_case else None,
+                   decided.decision.model_dump(mode="json"),
+                   recorded or datetime.now(UTC))
+
+
+def fhir_json(bundle: dict[str, Any]) -> str:
+    """A FHIR JSON document as calfrehab writes it (indented, UTF-8)."""
+    return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+
+
+def case_json(document: dict[str, Any]) -> str:
+    """A case-file document as calfrehab writes it (indented, UTF-8)."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_case_or_bundle(path: str | Path) -> Case:
+    """A case file or a FHIR Bundle (told apart by content), validated."""
+    from calfrehab.engine.fhir.files import read_case_or_bundle as read
+
+    return read(path)[0]
+
+
+# ------------------------------------------------------------ the service
+# What `calfrehab serve` (calfrehab/server) calls: CDS Hooks requests,
+# cards and feedback, the case schema, the audit trail's overrides.
+
+CDS_SERVICE_ID = SERVICE_ID
+
+
+def validate_case(document: Any, source: str = "<case>") -> Case:
+    """A case document validated against the case format."""
+    return validate_document(document, source)
+
+
+def today() -> date:
+    """Today's date in UTC: the review date of a CDS Hooks call (the day
+    the clinician opens the chart)."""
+    from calfrehab.engine.clock import utc_now
+
+    return utc_now().date()
+
+
+def record_override(audit_path: Path | None, decision_id: str, clinician: str, reason: str,
+                    track: str | None = None, decision: str | None = None) -> None:
+    """Append a clinician's override of a recorded decision to the trail."""
+    from calfrehab.engine.trail.audit import AuditTrail, default_audit_path
+
+    with AuditTrail(audit_path or default_audit_path()) as trail:
+        trail.override(decision_id, clinician, reason, track=track, decision=decision)
+
+
+def cds_discovery() -> dict[str, Any]:
+    """The CDS Hooks discovery document (``GET /cds-services``)."""
+    from calfrehab.engine.fhir.cdshooks import discovery
+
+    return discovery()
+
+
+def parse_cds_hook(data: Any) -> CdsHookRequest:
+    """A patient-view hook request (pydantic ValidationError if it is not one)."""
+    from calfrehab.engine.fhir.cdshooks import HookRequest
+
+    return HookRequest.model_validate(data)
+
+
+def parse_cds_feedback(data: Any) -> CdsFeedbackRequest:
+    """A CDS Hooks feedback request (pydantic ValidationError if it is not one)."""
+    from calfrehab.engine.fhir.cdshooks import FeedbackRequest
+
+    return FeedbackRequest.model_validate(data)
+
+
+def cds_missing_prefetch(request: CdsHookRequest) -> list[str]:
+    from calfrehab.engine.fhir.cdshooks import missing_prefetch
+
+    return missing_prefetch(request)
+
+
+def cds_prefetch_bundle(request: CdsHookRequest) -> dict[str, Any]:
+    from calfrehab.engine.fhir.cdshooks import prefetch_bundle
+
+    return prefetch_bundle(request)
+
+
+def cds_cards(decision: dict[str, Any], *, source_url: str, clinician: str
+              ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """The cards for a decision document, and what to remember of each."""
+    from calfrehab.engine.fhir.cdshooks import cards
+
+    return cards(decision, source_url=source_url, clinician=clinician)
+
+
+def cds_feedback_reason(item: CdsFeedback, card: IssuedCard
+                        ) -> tuple[str, str | None, str | None]:
+    """(reason, track, decision) of the override a feedback item records."""
+    from calfrehab.engine.fhir.cdshooks import feedback_reason
+
+    return feedback_reason(item, card)
+
+
+def cds_hook_schema() -> dict[str, Any]:
+    from calfrehab.engine.fhir.cdshooks import HookRequest
+
+    return HookRequest.model_json_schema()
+
+
+def cds_feedback_schema() -> dict[str, Any]:
+    from calfrehab.engine.fhir.cdshooks import FeedbackRequest
+
+    return FeedbackRequest.model_json_schema()
+
+
+def cds_example_request(case: Case, patient_id: str) -> dict[str, Any]:
+    """A patient-view hook request carrying ``case`` as a record system's
+    prefetch (the worked exchange in docs/integration.md, and tests)."""
+    from calfrehab.engine.fhir.cdshooks import example_request
+
+    return example_request(case_to_fhir(case), patient_id)
+
+
+def write_output(path: Path, text: str, *, inputs: tuple[str | Path, ...] = (),
+                 trail: Path | None = None) -> None:
+    """Write a command's output file safely: refuse an output that is an
+    input, the audit trail, a device or a symlink, then write it atomically
+    (readable by its owner only: it holds patient data)."""
+    from calfrehab.engine.safeio import atomic_write_text, check_outputs
+
+    check_outputs([path], inputs=[p for p in inputs if str(p) != "-"], trail=trail)
+    atomic_write_text(path, text)
+
+
+def check_output(path: Path | None, *, inputs: tuple[str | Path, ...] = (),
+                 trail: Path | None = None) -> None:
+    """Refuse, before any work is done, an output that would destroy data
+    (what :func:`write_output` checks again as it writes)."""
+    from calfrehab.engine.safeio import check_outputs
+
+    check_outputs([path], inputs=[p for p in inputs if str(p) != "-"], trail=trail)

@@ -1,0 +1,325 @@
+"""CDS Hooks 2.0 for calfrehab: the service's discovery entry, the hook
+request and feedback as pydantic models, the prefetch turned into one
+Bundle, and a decision turned into cards.
+
+Pure functions: no HTTP, no engine. The HTTP service (calfrehab/server)
+calls them through :mod:`calfrehab.engine.api`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from calfrehab.engine.fhir import SERVICE_ID, codes
+from calfrehab.engine.fhir.decision import TRACK_TITLES, dose_text, next_exercise_request
+from calfrehab.engine.vocabulary import TRACKS
+
+HOOK: Final = "patient-view"
+
+# Each key a FHIR read or search a CDS client runs before calling us
+# (spec: "Prefetch Template"). Only `encounter` may be absent: without it the
+# review date is the day of the call.
+PREFETCH: Final[dict[str, str]] = {
+    "patient": "Patient/{{context.patientId}}",
+    "encounter": "Encounter/{{context.encounterId}}",
+    "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
+    "procedures": "Procedure?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}",
+    "carePlans": "CarePlan?patient={{context.patientId}}&status=active",
+    "flags": "Flag?patient={{context.patientId}}&status=active",
+    "goals": "Goal?patient={{context.patientId}}&lifecycle-status=active",
+}
+REQUIRED_PREFETCH: Final = tuple(k for k in PREFETCH if k != "encounter")
+
+# A card's summary must stay under 140 characters (spec: Card Attributes).
+SUMMARY_LIMIT: Final = 139
+
+INDICATOR: Final[dict[str, str]] = {
+    "progress": "info",
+    "start": "info",
+    "hold": "warning",
+    "regress": "warning",
+    "refer": "critical",
+}
+VERB: Final[dict[str, str]] = {
+    "progress": "progress to",
+    "start": "start",
+    "hold": "hold at",
+    "regress": "regress to",
+}
+
+
+def discovery() -> dict[str, Any]:
+    """The body of ``GET /cds-services``."""
+    return {"services": [{
+        "hook": HOOK,
+        "id": SERVICE_ID,
+        "title": "calfrehab: next step of calf rehabilitation",
+        "description": (
+            "Proposes, per exercise track, whether to progress, hold or regress the patient's "
+            "calf-strengthening exercise, or to refer; every proposal with its rules and "
+            "sources. Decision support: the treating clinician decides."
+        ),
+        "prefetch": dict(PREFETCH),
+    }]}
+
+
+class _Open(BaseModel):
+    # The spec reserves `extension` and lets hooks grow: unknown keys are
+    # read past, not refused.
+    model_config = ConfigDict(extra="allow")
+
+
+class PatientViewContext(_Open):
+    userId: str = Field(min_length=1)
+    patientId: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9.\-]+$")
+    encounterId: str | None = None
+
+
+class HookRequest(_Open):
+    hook: Literal["patient-view"]
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: dict[str, Any] | None = None
+    context: PatientViewContext
+    prefetch: dict[str, Any] | None = None
+
+
+class Coding(_Open):
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class OverrideReason(_Open):
+    reason: Coding | None = None
+    userComment: str | None = Field(default=None, max_length=2000)
+
+
+class AcceptedSuggestion(_Open):
+    id: str = Field(min_length=1)
+
+
+class Feedback(_Open):
+    card: str = Field(min_length=1)
+    outcome: Literal["accepted", "overridden"]
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReason | None = None
+    outcomeTimestamp: str = Field(min_length=1)
+
+
+class FeedbackRequest(_Open):
+    feedback: list[Feedback] = Field(min_length=1, max_length=100)
+
+
+def missing_prefetch(request: HookRequest) -> list[str]:
+    """The prefetch keys the service needs and the request lacks. A key
+    the client sent as null is present: null means "no data" (spec)."""
+    given = request.prefetch or {}
+    return [k for k in REQUIRED_PREFETCH if k not in given] + (
+        ["patient"] if given.get("patient") is None and "patient" in given else [])
+
+
+def prefetch_bundle(request: HookRequest) -> dict[str, Any]:
+    """Every prefetched resource in one collection Bundle: searchset
+    Bundles are opened, single reads taken as they are, nulls skipped."""
+    entries: list[dict[str, Any]] = []
+    for key in PREFETCH:
+        value = (request.prefetch or {}).get(key)
+        if not isinstance(value, Mapping):
+            continue
+        if value.get("resourceType") == "Bundle":
+            for entry in value.get("entry") or []:
+                if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
+                    kept = {"resource": entry["resource"]}
+                    if isinstance(entry.get("fullUrl"), str):
+                        kept["fullUrl"] = entry["fullUrl"]
+                    entries.append(kept)
+        elif value.get("resourceType") == "OperationOutcome":
+            continue  # a client's failed prefetch (spec 2.0); the key still counts as sent
+        else:
+            entries.append({"resource": dict(value)})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """What the service remembers of a card it returned, so that feedback
+    on it can be recorded against the decision."""
+
+    card: str
+    decision_id: str
+    case_id: str
+    track: str | None
+    decision: str
+    suggestions: tuple[str, ...]
+    clinician: str
+
+
+def clip(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def override_reasons() -> list[dict[str, str]]:
+    return [{"system": codes.CS_OVERRIDE_REASON, "code": code, "display": display}
+            for code, display in codes.OVERRIDE_REASONS]
+
+
+def _source(decision: Mapping[str, Any], url: str) -> dict[str, Any]:
+    rb = decision["rulebase"]
+    return {
+        "label": f"calfrehab rule base {rb['name']} {rb['version']}",
+        "url": url,
+        "topic": {"system": codes.CS_TRACK, "code": "calf-rehabilitation",
+                  "display": "Calf rehabilitation"},
+    }
+
+
+def _reasons_md(reasons: list[Mapping[str, Any]]) -> str:
+    return "\n".join(f"- {r['text']}" for r in reasons)
+
+
+def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str
+          ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """The cards for one decision document, and what to remember of them.
+
+    A referral is one critical card. Otherwise each track that has a next
+    exercise gets a card: info to progress or start, warning to hold or
+    regress; its suggestion carries the proposed exercise as a FHIR
+    ServiceRequest. Tracks not started get no card.
+    """
+    issued: list[IssuedCard] = []
+    out: list[dict[str, Any]] = []
+    source = _source(decision, source_url)
+    did = str(decision["decision_id"])
+    case_id = str(decision["case_id"])
+    disclaimer = str(decision.get("disclaimer", ""))
+    if decision["outcome"] == "refer":
+        card_id = str(uuid.uuid4())
+        first = decision["reasons"][0]["text"]
+        out.append({
+            "uuid": card_id,
+            "summary": clip(f"Refer before any progression: {first}"),
+            "indicator": "critical",
+            "detail": f"{_reasons_md(decision['reasons'])}\n\n{disclaimer}".strip(),
+            "source": source,
+            "overrideReasons": override_reasons(),
+        })
+        issued.append(IssuedCard(card_id, did, case_id, None, "refer", (), clinician))
+        return out, issued
+    general = [r for r in decision["reasons"] if r.get("track") is None]
+    for track in TRACKS:
+        info = decision["tracks"][track]
+        verdict = info["decision"]
+        rx = info.get("next")
+        if verdict not in VERB or rx is None:
+            continue
+        card_id = str(uuid.uuid4())
+        suggestion_id = str(uuid.uuid4())
+        name = rx.get("name", rx["exercise"])
+        title = TRACK_TITLES[track].split(" (")[0]
+        summary = clip(f"{title}: {VERB[verdict]} {name}, {dose_text(rx)}")
+        own = [r for r in decision["reasons"] if r.get("track") == track]
+        detail = "\n\n".join(part for part in (
+            _reasons_md(own + general),
+            "; ".join(str(rx[k]) for k in ("tempo", "frequency", "surface") if rx.get(k)),
+            disclaimer,
+        ) if part)
+        # In the service the case id is the record's patient id.
+        request = next_exercise_request(case_id, decision, track, rx,
+                                        subject=f"Patient/{case_id}")
+        out.append({
+            "uuid": card_id,
+            "summary": summary,
+            "indicator": INDICATOR[verdict],
+            "detail": detail,
+            "source": source,
+            "suggestions": [{
+                "label": clip(f"Prescribe {name}, {dose_text(rx)}"),
+                "uuid": suggestion_id,
+                "isRecommended": True,
+                "actions": [{
+                    "type": "create",
+                    "description": clip(f"Propose {name} ({dose_text(rx)}) for the "
+                                        f"{title.lower()}", 500),
+                    "resource": request.model_dump(mode="json", by_alias=True,
+                                                   exclude_none=True),
+                }],
+            }],
+            "selectionBehavior": "at-most-one",
+            "overrideReasons": override_reasons(),
+        })
+        issued.append(IssuedCard(card_id, did, case_id, track, verdict, (suggestion_id,),
+                                 clinician))
+    return out, issued
+
+
+def feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, str | None]:
+    """The audit-trail override a feedback item becomes: (reason, track,
+    decision). Accepting a track's suggestion confirms that track's
+    decision; overriding records disagreement with the card, with the
+    clinician's reason."""
+    where = f"CDS Hooks card {item.card}"
+    if item.outcome == "accepted":
+        return (f"accepted via {where} at {item.outcomeTimestamp}", card.track,
+                card.decision if card.track is not None else None)
+    reason = item.overrideReason
+    coded = reason.reason if reason else None
+    said = (coded.display or coded.code) if coded else None
+    comment = reason.userComment if reason else None
+    text = "; ".join(p for p in (said, comment) if p) or "no reason given"
+    track = f" ({card.track} track)" if card.track else ""
+    return f"overridden{track} via {where} at {item.outcomeTimestamp}: {text}", None, None
+
+
+def example_request(bundle: Mapping[str, Any], patient_id: str,
+                    user_id: str = "Practitioner/example") -> dict[str, Any]:
+    """A patient-view request whose prefetch holds a case's resources the
+    way a FHIR server's reads and searches return them (relative
+    references, server fullUrls, one searchset per prefetch key). For the
+    documentation's worked exchange and the tests."""
+    entries = [dict(e) for e in bundle.get("entry", [])]
+    rename: dict[str, str] = {}
+    for e in entries:
+        r = e["resource"]
+        new_id = patient_id if r["resourceType"] == "Patient" else r["id"]
+        rename[e["fullUrl"]] = f"{r['resourceType']}/{new_id}"
+    text = json.dumps(entries)
+    for full, relative in rename.items():
+        text = text.replace(f'"{full}"', f'"{relative}"')
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for e in json.loads(text):
+        r = e["resource"]
+        if r["resourceType"] == "Patient":
+            r["id"] = patient_id
+        by_type.setdefault(r["resourceType"], []).append(
+            {"fullUrl": f"https://fhir.example.org/{r['resourceType']}/{r['id']}",
+             "resource": r})
+
+    def searchset(rtype: str) -> dict[str, Any]:
+        found = by_type.get(rtype, [])
+        return {"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                "entry": found}
+
+    return {
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": "https://fhir.example.org",
+        "hook": HOOK,
+        "context": {"userId": user_id, "patientId": patient_id},
+        "prefetch": {
+            "patient": by_type["Patient"][0]["resource"],
+            "conditions": searchset("Condition"),
+            "procedures": searchset("Procedure"),
+            "observations": searchset("Observation"),
+            "carePlans": searchset("CarePlan"),
+            "flags": searchset("Flag"),
+            "goals": searchset("Goal"),
+        },
+    }

@@ -1,0 +1,312 @@
+"""The HTTP service: CDS Hooks 2.0 (discovery, the patient-view service,
+feedback) and a plain JSON API (``/v1/decide``, ``/v1/explain``) with an
+OpenAPI description.
+
+Every endpoint runs inside :meth:`Service.guarded`, which authenticates
+the caller, bounds the time of the request, turns every failure into a
+JSON error that names the problem (never a traceback), and logs one line
+that holds no patient data beyond the case id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from calfrehab.engine import api
+from calfrehab.server.auth import AuthError, Client, Verifier
+from calfrehab.server.config import ServerConfig
+from calfrehab.server.openapi import openapi_document
+from calfrehab.server.worker import DecisionWorker, WorkerError, WorkerTimeout
+
+log = logging.getLogger("calfrehab.server")
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, problems: list[Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = problems
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"status": self.status, "message": self.message}
+        if self.problems:
+            body["problems"] = self.problems
+        return JSONResponse({"error": body}, status_code=self.status, headers=self.headers)
+
+
+class Service:
+    """One running service: its configuration, verifier, worker and the
+    cards it has issued (for feedback)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.verifier = Verifier(config)
+        limits = config.limits
+        self.worker = DecisionWorker(config.rules, config.audit, limits.decision_timeout_s)
+        # Threads only wait on the worker's pipe; their number bounds the
+        # decisions queued at once (the pending counter refuses the rest).
+        self.pool = ThreadPoolExecutor(max_workers=limits.max_pending,
+                                       thread_name_prefix="calfrehab-wait")
+        self.pending = 0
+        self.cards: OrderedDict[str, api.IssuedCard] = OrderedDict()
+
+    # ------------------------------------------------------------ plumbing
+
+    async def guarded(self, request: Request,
+                      work: Callable[[Request, Client | None], Awaitable[Response]]
+                      ) -> Response:
+        start = time.monotonic()
+        request.state.case_id = None
+        try:
+            async with asyncio.timeout(self.config.limits.request_timeout_s):
+                client = self.authenticate(request)
+                response = await work(request, client)
+        except HttpError as exc:
+            response = exc.response()
+        except TimeoutError:
+            response = HttpError(504, "the request took longer than "
+                                 f"{self.config.limits.request_timeout_s:g} s").response()
+        except Exception as exc:  # logged by type only: messages may hold case data
+            log.error("internal error %s on %s %s", type(exc).__name__, request.method,
+                      request.url.path)
+            response = HttpError(500, "internal error").response()
+        log.info("%s %s %d %.0fms case=%s", request.method, request.url.path,
+                 response.status_code, (time.monotonic() - start) * 1000,
+                 request.state.case_id or "-")
+        return response
+
+    def authenticate(self, request: Request) -> Client | None:
+        if self.config.insecure_no_auth:
+            log.warning("UNAUTHENTICATED call accepted (--insecure-dev-no-auth): %s %s",
+                        request.method, request.url.path)
+            return None
+        audience = self.config.audience_base() + request.url.path
+        try:
+            return self.verifier.verify(request.headers.get("authorization"), audience)
+        except AuthError as exc:
+            raise HttpError(401, str(exc), headers={
+                "WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+
+    async def body_json(self, request: Request) -> Any:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in JSON_TYPES:
+            raise HttpError(415, f"send JSON (Content-Type: application/json), got {kind!r}")
+        cap = self.config.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise HttpError(413, f"the body is {declared} bytes; at most {cap} are accepted")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise HttpError(413, f"the body is over {cap} bytes; at most {cap} are accepted")
+            chunks.append(chunk)
+        try:
+            text = b"".join(chunks).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise HttpError(400, "the body is not UTF-8 text") from None
+        try:
+            return api.parse_json(text, "body")
+        except api.CaseValidationError as exc:
+            raise HttpError(400, "the body is not valid JSON",
+                            [e.as_dict() for e in exc.errors]) from None
+
+    async def ask_worker(self, op: str, payload: dict[str, Any]) -> Any:
+        if self.pending >= self.config.limits.max_pending:
+            raise HttpError(503, "too many decisions waiting; try again shortly",
+                            headers={"Retry-After": "1"})
+        self.pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            status, result = await loop.run_in_executor(self.pool, self.worker.call, op,
+                                                        payload)
+        except WorkerTimeout as exc:
+            raise HttpError(504, str(exc)) from None
+        except WorkerError as exc:
+            raise HttpError(503, str(exc), headers={"Retry-After": "1"}) from None
+        finally:
+            self.pending -= 1
+        if status == "ok":
+            return result
+        if status == "invalid":
+            raise HttpError(400, "the case is not a valid case file", result)
+        if status == "error":
+            raise HttpError(422, str(result))
+        raise HttpError(500, "internal error")
+
+    async def off_loop(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # FHIR validation is pure Python work: keep the event loop free.
+        return await asyncio.to_thread(lambda: fn(*args, **kwargs))
+
+    # ----------------------------------------------------------- endpoints
+
+    async def discovery(self, request: Request, client: Client | None) -> Response:
+        return JSONResponse(api.cds_discovery())
+
+    async def hook(self, request: Request, client: Client | None) -> Response:
+        if request.path_params["service"] != api.CDS_SERVICE_ID:
+            raise HttpError(404, f"no CDS service {request.path_params['service']!r}")
+        body = await self.body_json(request)
+        try:
+            hook = api.parse_cds_hook(body)
+        except ValidationError as exc:
+            raise HttpError(400, "not a CDS Hooks patient-view request", _pydantic(exc)) from None
+        missing = api.cds_missing_prefetch(hook)
+        if missing:
+            # Spec: unable to obtain required data and the prefetch lacks it.
+            raise HttpError(412, "prefetch missing: " + ", ".join(missing) + " (calfrehab does "
+                            "not query the FHIR server; send the prefetch of GET /cds-services)")
+        case_id = hook.context.patientId
+        request.state.case_id = case_id
+        review = api.today()
+        try:
+            _case, document = await self.off_loop(
+                api.case_from_fhir, api.cds_prefetch_bundle(hook), "prefetch",
+                case_id=case_id, review_date=review, ignore_unrelated=True)
+        except api.FhirMappingError as exc:
+            raise HttpError(400, "the prefetched resources do not make a case",
+                            [p.as_dict() for p in exc.problems]) from None
+        clinician = hook.context.userId
+        result = await self.ask_worker("decide", {"document": document, "record": True,
+                                                  "clinician": clinician, "source": "prefetch"})
+        cards, issued = api.cds_cards(result["decision"], source_url=self.config.source_url,
+                                      clinician=clinician)
+        self.remember(issued)
+        return JSONResponse({"cards": cards})
+
+    def remember(self, issued: list[api.IssuedCard]) -> None:
+        for card in issued:
+            self.cards[card.card] = card
+        while len(self.cards) > self.config.limits.remembered_cards:
+            self.cards.popitem(last=False)
+
+    async def feedback(self, request: Request, client: Client | None) -> Response:
+        if request.path_params["service"] != api.CDS_SERVICE_ID:
+            raise HttpError(404, f"no CDS service {request.path_params['service']!r}")
+        body = await self.body_json(request)
+        try:
+            feedback = api.parse_cds_feedback(body)
+        except ValidationError as exc:
+            raise HttpError(400, "not a CDS Hooks feedback request", _pydantic(exc)) from None
+        items = []
+        for n, item in enumerate(feedback.feedback):
+            card = self.cards.get(item.card)
+            if card is None:
+                raise HttpError(404, f"feedback[{n}].card: no card {item.card} was issued by "
+                                "this service since it started")
+            if item.outcome == "accepted":
+                chosen = {s.id for s in item.acceptedSuggestions or []}
+                if not chosen or not chosen <= set(card.suggestions):
+                    raise HttpError(400, f"feedback[{n}].acceptedSuggestions must name "
+                                    "suggestions of that card")
+            items.append((item, card))
+        for item, card in items:
+            request.state.case_id = card.case_id
+            reason, track, decision = api.cds_feedback_reason(item, card)
+            await self.ask_worker("override", {
+                "decision_id": card.decision_id, "clinician": card.clinician,
+                "reason": reason, "track": track, "decision": decision})
+        return JSONResponse({"recorded": len(items)})
+
+    async def decide(self, request: Request, client: Client | None) -> Response:
+        document = await self.body_json(request)
+        if isinstance(document, dict) and isinstance(document.get("case_id"), str):
+            request.state.case_id = log_safe(document["case_id"])
+        record = request.query_params.get("record", "true") != "false"
+        result = await self.ask_worker("decide", {"document": document, "record": record,
+                                                  "clinician": _who(client)})
+        return Response(result["json"].encode("utf-8"), media_type="application/json")
+
+    async def explain(self, request: Request, client: Client | None) -> Response:
+        document = await self.body_json(request)
+        if isinstance(document, dict) and isinstance(document.get("case_id"), str):
+            request.state.case_id = log_safe(document["case_id"])
+        result = await self.ask_worker("explain", {"document": document})
+        return Response(result["json"].encode("utf-8"), media_type="application/json")
+
+    async def openapi(self, request: Request, client: Client | None) -> Response:
+        return JSONResponse(openapi_document(self.config.audience_base()))
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def log_safe(case_id: str) -> str:
+    """The case id as it may appear in the log: a well-formed id, or "?"
+    (never arbitrary text from a request body)."""
+    return case_id if _SAFE_ID.match(case_id) else "?"
+
+
+def _who(client: Client | None) -> str | None:
+    if client is None:
+        return None
+    return f"{client.iss} {client.sub}" if client.sub else client.iss
+
+
+def _pydantic(exc: ValidationError) -> list[dict[str, str]]:
+    return [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors()]
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    service = Service(config)
+
+    def route(path: str, method: str,
+              work: Callable[[Request, Client | None], Awaitable[Response]]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await service.guarded(request, work)
+        return Route(path, endpoint, methods=[method])
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        await asyncio.to_thread(service.worker.start)
+        log.info("decision worker ready; audit trail %s",
+                 config.audit or "default (CALFREHAB_AUDIT or ~/.local/share/calfrehab)")
+        try:
+            yield
+        finally:
+            service.worker.stop()
+            service.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return HttpError(404, f"no such endpoint: {request.method} {request.url.path}"
+                         ).response()
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return HttpError(405, f"{request.method} is not allowed on {request.url.path}"
+                         ).response()
+
+    app = Starlette(
+        routes=[
+            route("/cds-services", "GET", service.discovery),
+            route("/cds-services/{service}", "POST", service.hook),
+            route("/cds-services/{service}/feedback", "POST", service.feedback),
+            route("/v1/decide", "POST", service.decide),
+            route("/v1/explain", "POST", service.explain),
+            route("/openapi.json", "GET", service.openapi),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app

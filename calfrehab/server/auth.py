@@ -1,0 +1,122 @@
+"""Authenticating CDS clients: a signed JWT per request (CDS Hooks 2.0,
+"Trusting CDS Clients").
+
+Checked, in order: a Bearer token; a header naming an allowed asymmetric
+algorithm and a key id; an issuer on the trusted list; the signature
+against that issuer's configured key with that id; ``aud`` equal to the URL
+called; ``exp``, ``iat`` and ``jti`` present; the token not expired, not
+issued in the future, living no longer than the configured lifetime; and
+its ``jti`` not seen before (a replayed token is refused).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from jwt import PyJWKSet
+
+from calfrehab.server.config import ServerConfig
+
+
+class AuthError(Exception):
+    """A request that is not authenticated; the message says why (it is
+    sent back to the client, never the token itself)."""
+
+
+@dataclass(frozen=True)
+class Client:
+    iss: str
+    sub: str | None
+    tenant: str | None
+    jti: str
+
+
+@dataclass(frozen=True)
+class _Trusted:
+    iss: str
+    keys: PyJWKSet
+    algorithms: frozenset[str]
+
+
+class Verifier:
+    """Verifies tokens against the configured issuers. Thread-safe."""
+
+    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time) -> None:
+        self._limits = config.limits
+        self._clock = clock
+        self._trusted: dict[str, _Trusted] = {}
+        for issuer in config.issuers:
+            key_set = PyJWKSet.from_dict(issuer.key_set(config.base_dir))
+            self._trusted[issuer.iss] = _Trusted(issuer.iss, key_set,
+                                                 frozenset(issuer.algorithms))
+        self._seen: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, authorization: str | None, audience: str) -> Client:
+        if not authorization:
+            raise AuthError("no Authorization header: send 'Authorization: Bearer <JWT>'")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("the Authorization header must be 'Bearer <JWT>'")
+        token = token.strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"not a JWT: {exc}") from None
+        iss = unverified.get("iss")
+        trusted = self._trusted.get(iss) if isinstance(iss, str) else None
+        if trusted is None:
+            raise AuthError(f"issuer {iss!r} is not trusted")
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in trusted.algorithms:
+            raise AuthError(f"algorithm {alg!r} is not allowed for issuer {iss} "
+                            f"(allowed: {', '.join(sorted(trusted.algorithms))})")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("the JWT header has no kid")
+        try:
+            key = trusted.keys[kid]
+        except KeyError:
+            raise AuthError(f"issuer {iss} has no key {kid!r}") from None
+        now = self._clock()
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, key=key.key, algorithms=[alg], audience=audience, issuer=iss,
+                leeway=self._limits.clock_skew_s,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("the JWT has expired") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError(f"the JWT's aud is not {audience}") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("the JWT's signature does not verify") from None
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"the JWT is not valid: {exc}") from None
+        exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
+        if not isinstance(jti, str) or not jti:
+            raise AuthError("the JWT's jti must be a non-empty string")
+        if iat > now + self._limits.clock_skew_s:
+            raise AuthError("the JWT was issued in the future")
+        if exp - iat > self._limits.max_token_lifetime_s:
+            raise AuthError(f"the JWT lives {exp - iat:.0f} s; at most "
+                            f"{self._limits.max_token_lifetime_s} s is accepted")
+        self._once(trusted.iss, jti, float(exp), now)
+        sub, tenant = claims.get("sub"), claims.get("tenant")
+        return Client(trusted.iss, sub if isinstance(sub, str) else None,
+                      tenant if isinstance(tenant, str) else None, jti)
+
+    def _once(self, iss: str, jti: str, exp: float, now: float) -> None:
+        with self._lock:
+            # Forget tokens that have expired: they are refused on exp alone.
+            horizon = now - self._limits.clock_skew_s
+            for key in [k for k, until in self._seen.items() if until < horizon]:
+                del self._seen[key]
+            if (iss, jti) in self._seen:
+                raise AuthError("this JWT (jti) was already used: tokens are one-time")
+            self._seen[(iss, jti)] = exp

@@ -1,0 +1,142 @@
+"""The service's configuration: where it listens, whom it trusts, its limits.
+
+A TOML file (docs/integration.md shows one), every key optional except
+that a service without trusted issuers refuses every call:
+
+    public_url = "https://cds.clinic.example"
+    audit = "/var/lib/calfrehab/audit.sqlite3"
+
+    [[issuers]]
+    iss = "https://ehr.clinic.example"
+    jwks_file = "ehr-jwks.json"
+    algorithms = ["ES384", "RS384"]
+
+    [limits]
+    max_body_bytes = 1048576
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from calfrehab.engine.api import CalfrehabError
+
+# Asymmetric only: the CDS Hooks spec forbids "none" and every HMAC
+# algorithm (a shared secret would let the service forge the client's tokens).
+ASYMMETRIC: Final = frozenset({
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "EdDSA",
+})
+
+
+class ConfigError(CalfrehabError):
+    """A configuration file that cannot be used; says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Issuer(_Strict):
+    """One trusted CDS client: its ``iss`` and the public keys (a JWK Set,
+    exchanged out of band; a ``jku`` header is never fetched)."""
+
+    iss: str = Field(min_length=1)
+    jwks_file: Path | None = None
+    jwks: dict[str, Any] | None = None
+    algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384"], min_length=1)
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a not in ASYMMETRIC]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} not allowed; use asymmetric algorithms "
+                             f"({', '.join(sorted(ASYMMETRIC))})")
+        return value
+
+    def key_set(self, base: Path) -> dict[str, Any]:
+        if (self.jwks is None) == (self.jwks_file is None):
+            raise ConfigError(f"issuer {self.iss}: give exactly one of jwks_file or jwks")
+        if self.jwks is not None:
+            return self.jwks
+        assert self.jwks_file is not None
+        path = self.jwks_file if self.jwks_file.is_absolute() else base / self.jwks_file
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"issuer {self.iss}: cannot read JWK Set {path}: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+            raise ConfigError(f"issuer {self.iss}: {path} is not a JWK Set ({{\"keys\": [...]}})")
+        return data
+
+
+class Limits(_Strict):
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    decision_timeout_s: float = Field(default=10.0, gt=0)
+    max_pending: int = Field(default=64, ge=1)
+    max_token_lifetime_s: int = Field(default=300, ge=1)
+    clock_skew_s: int = Field(default=30, ge=0)
+    remembered_cards: int = Field(default=10_000, ge=1)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    public_url: str | None = None
+    audit: Path | None = None
+    rules: Path | None = None
+    source_url: str = "https://calfrehab.example/rules"
+    issuers: list[Issuer] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    insecure_no_auth: bool = False
+    base_dir: Path = Path(".")
+
+    def audience_base(self) -> str:
+        """What a client's ``aud`` starts with: the public URL, or the
+        address the service listens on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def load_config(path: Path | None, **overrides: Any) -> ServerConfig:
+    """The configuration in ``path`` (if any) with command-line overrides
+    (None means "not given")."""
+    data: dict[str, Any] = {}
+    base = Path(".")
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration {path} is not valid TOML: {exc}") from None
+        base = path.parent
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data["base_dir"] = base
+    try:
+        config = ServerConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"configuration {path or '(options)'}: {problems}") from None
+    for issuer in config.issuers:
+        issuer.key_set(base)  # fail at start, not at the first call
+    return config
