@@ -157,7 +157,6 @@ __all__ = [
     "read_case_or_bundle",
     "read_fhir_case",
     "record",
-    "record_override",
     "replay_decision",
     "run_batch",
     "run_tables",
@@ -342,15 +341,6 @@ def today() -> date:
     from calfrehab.engine.clock import utc_now
 
     return utc_now().date()
-
-
-def record_override(audit_path: Path | None, decision_id: str, clinician: str, reason: str,
-                    track: str | None = None, decision: str | None = None) -> None:
-    """Append a clinician's override of a recorded decision to the trail."""
-    from calfrehab.engine.trail.audit import AuditTrail, default_audit_path
-
-    with AuditTrail(audit_path or default_audit_path()) as trail:
-        trail.override(decision_id, clinician, reason, track=track, decision=decision)
 
 
 def cds_discovery() -> dict[str, Any]:

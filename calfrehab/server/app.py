@@ -11,6 +11,7 @@ that holds no patient data beyond the case id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -257,6 +258,12 @@ def log_safe(case_id: str) -> str:
     return case_id if _SAFE_ID.match(case_id) else "?"
 
 
+def _warm_mapping() -> None:
+    # An empty Bundle is no case, but reading it loads the models.
+    with contextlib.suppress(api.FhirMappingError):
+        api.case_from_fhir({"resourceType": "Bundle", "type": "collection"}, "warm-up")
+
+
 def _who(client: Client | None) -> str | None:
     if client is None:
         return None
@@ -280,6 +287,9 @@ def create_app(config: ServerConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         await asyncio.to_thread(service.worker.start)
+        # Load the FHIR models now, not on the first clinician's call.
+        await asyncio.to_thread(api.cds_discovery)
+        await asyncio.to_thread(_warm_mapping)
         log.info("decision worker ready; audit trail %s",
                  config.audit or "default (CALFREHAB_AUDIT or ~/.local/share/calfrehab)")
         try:

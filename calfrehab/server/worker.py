@@ -51,7 +51,10 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
         return {"json": api.explanation_json(decided)}
 
     def override(payload: dict[str, Any]) -> dict[str, Any]:
-        api.record_override(audit, **payload)
+        # The decision was recorded by this worker: the trail exists.
+        with api.open_trail(audit) as trail:
+            api.add_audit_override(trail, payload["decision_id"], payload["clinician"],
+                                   payload["reason"], payload["track"], payload["decision"])
         return {}
 
     handlers = {"decide": decide, "explain": explain, "override": override}
