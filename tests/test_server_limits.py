@@ -79,8 +79,10 @@ def test_a_decision_past_its_limit_is_504_and_the_service_goes_on(
         return [r.status_code for r in responses]
 
     statuses = asyncio.run(calls())
+    # One decision may wait; it runs past its millisecond: 504. The others
+    # found the one waiting place taken, or the worker restarting: 503.
     assert 504 in statuses
-    assert set(statuses) <= {503, 504}  # 503: the one waiting place was taken
+    assert set(statuses) <= {503, 504}
     # the worker was replaced, and the service still answers
     assert httpx.get(base + "/cds-services", timeout=30).status_code == 200
     text = log.read_text()

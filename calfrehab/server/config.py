@@ -82,6 +82,7 @@ class Limits(_Strict):
     request_timeout_s: float = Field(default=30.0, gt=0)
     decision_timeout_s: float = Field(default=10.0, gt=0)
     max_pending: int = Field(default=64, ge=1)
+    max_connections: int = Field(default=256, ge=1)
     max_token_lifetime_s: int = Field(default=300, ge=1)
     clock_skew_s: int = Field(default=30, ge=0)
     remembered_cards: int = Field(default=10_000, ge=1)

@@ -34,6 +34,8 @@ def serve(config: ServerConfig) -> None:
         # Our own one-line log per request holds no patient data; uvicorn's
         # access log would repeat it.
         access_log=False, log_level="warning",
-        limit_concurrency=config.limits.max_pending * 2,
+        # Open connections and tasks at once; past it uvicorn answers 503.
+        # Decisions waiting are bounded apart (limits.max_pending).
+        limit_concurrency=config.limits.max_connections,
         timeout_keep_alive=5,
     )
