@@ -33,7 +33,9 @@ RUPTURE = EXAMPLES / "rupture-nonop-week-10-single-leg.json"
 
 def to_fhir(doc: dict[str, Any]) -> dict[str, Any]:
     # Through JSON text, as a record system would receive it.
-    return json.loads(json.dumps(api.case_to_fhir(validate_document(doc, "case"))))
+    bundle: dict[str, Any] = json.loads(
+        json.dumps(api.case_to_fhir(validate_document(doc, "case"))))
+    return bundle
 
 
 def resources(bundle: dict[str, Any], rtype: str) -> list[dict[str, Any]]:
