@@ -102,7 +102,7 @@ def test_simulate_prints_a_table_per_track_and_the_milestones(tmp_path: Path) ->
     assert out.exit_code == 0, out.output
     text = out.output
     for title in ("Straight knee (gastrocnemius)", "Bent knee (soleus)",
-                  "Energy storage (hops, running)", "Milestones (first week done)"):
+                  "Energy storage (hops, running)", "Milestones (the week each was first done)"):
         assert title in text
     assert "week   3  straight_knee.4x10" in text
     assert "week   5  straight_knee.5x8" in text

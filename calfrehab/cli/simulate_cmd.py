@@ -21,32 +21,33 @@ def _dose(sets: int | None, reps: int | None) -> str:
 
 def _render(course: api.Course) -> None:
     injury = course.injury_anchor is not None
-    click.echo(f"Course of {course.case_id} · script {course.script} · {course.weeks} weeks "
-               f"of weekly reviews from {course.start_date.isoformat()}")
-    click.echo("A projection under the current rules for a patient who responds as "
-               "scripted; the clinician decides.")
+    click.echo(f"Course of {course.case_id} · script {course.script} · {course.weeks} weekly "
+               f"reviews from {course.start_date.isoformat()}")
+    click.echo("A projection under the current rules for a patient who responds as")
+    click.echo("scripted; the clinician decides.")
+    width = max([len(t.exercise or "-") for row in course.rows for t in row.tracks.values()]
+                + [len("exercise")])
     for track, title in TRACK_TITLES.items():
         click.echo("")
         click.echo(title)
-        head = f"  {'week':>4}  {'review':10}" + ("  inj.wk" if injury else "")
-        click.echo(f"{head}  {'exercise':40}  {'load':>7}  {'dose':>7}  decision")
+        inj = " inj" if injury else ""
+        click.echo(f"  wk{inj}  {'exercise':{width}}  {'load':>7}  {'dose':>6}  decision")
         for row in course.rows:
             t = row.tracks[track]
-            inj = f"  {row.injury_week:>6}" if injury and row.injury_week is not None else (
-                "  " + " " * 6 if injury else "")
+            week = f"{row.injury_week:>4}" if injury and row.injury_week is not None else ""
             load = "" if t.load_kg is None else f"{t.load_kg:g} kg"
-            exercise = t.exercise or "-"
+            decision = t.decision
             if t.exercise is not None and row.week > 0 and t.sessions == 0:
-                exercise += " (not done)"
-            click.echo(f"  {row.week:>4}  {row.review_date.isoformat()}{inj}  {exercise:40}  "
-                       f"{load:>7}  {_dose(t.sets, t.reps):>7}  {t.decision}")
+                decision += " (not done)"
+            click.echo(f"{row.week:>4}{week}  {t.exercise or '-':{width}}  {load:>7}  "
+                       f"{_dose(t.sets, t.reps):>6}  {decision}".rstrip())
     click.echo("")
-    click.echo("Milestones (first week done)")
+    click.echo("Milestones (the week each was first done)")
     if not course.milestones:
         click.echo("  none reached")
     for m in course.milestones:
-        inj = f" (week {m.injury_week} after injury)" if m.injury_week is not None else ""
-        click.echo(f"  week {m.week:>3}{inj}  {m.key}")
+        inj_week = f" (week {m.injury_week} from injury)" if m.injury_week is not None else ""
+        click.echo(f"  week {m.week:>3}{inj_week}  {m.key}")
     if course.referred_week is not None:
         click.echo(f"  referred at the review ending week {course.referred_week}")
 

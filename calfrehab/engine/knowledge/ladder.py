@@ -10,6 +10,7 @@ loaded rung, so no decision can jump the ladder.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -240,7 +241,8 @@ def load_step_kg(ladder: Ladder, exercise: str, load_kg: float,
     to plates, at least one plate."""
     plate = ladder.load.plate_kg
     raw = calf_load_kg(ladder, exercise, load_kg, body_mass_kg) * ladder.load.step_percent / 100
-    return max(plate, round(raw / plate) * plate)
+    # Half a plate or more rounds up (not to even: 1.5 plates is 2, 2.5 is 3).
+    return max(plate, math.floor(raw / plate + 0.5) * plate)
 
 
 @dataclass(frozen=True)
