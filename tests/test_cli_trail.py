@@ -218,6 +218,29 @@ def test_verify_a_sharded_trail_whole_and_one_shard(sharded: Path) -> None:
     assert alone.exit_code == 0
 
 
+def test_verify_finds_the_shards_of_the_trail_given_to_batch(tmp_path: Path) -> None:
+    # batch --dask --audit clinic.sqlite3 puts its shards in clinic.sqlite3.shards/
+    trail = tmp_path / "clinic.sqlite3"
+    root = tmp_path / "clinic.sqlite3.shards"
+    with open_shard(root, 0) as shard:
+        case = make_case(1)
+        shard.record_prepared([prepare_entry(make_decision(case, 1), case)])
+    write_manifest(root)
+    result = run(["audit", "verify", "--audit", trail])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: 1 entries in 1 shards, every chain intact")
+    assert run(["next", EXAMPLES / CASES[0], "--audit", trail]).exit_code == 0
+    both = run(["audit", "verify", "--audit", trail])
+    assert both.exit_code == 0 and "2 entries in 1 shards and the trail file" in both.stdout
+    conn = sqlite3.connect(trail)
+    conn.execute("DROP TRIGGER entries_no_update")
+    conn.execute("UPDATE entries SET clinician = 'x' WHERE seq = 1")
+    conn.commit()
+    conn.close()
+    failed = run(["audit", "verify", "--audit", trail])
+    assert failed.exit_code == 1 and "seq 1" in failed.stdout
+
+
 def test_verify_names_the_tampered_shard(sharded: Path) -> None:
     conn = sqlite3.connect(shard_path(sharded, 1))
     conn.execute("DROP TRIGGER entries_no_update")

@@ -361,8 +361,10 @@ def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
     Exit 0 and print the last hash when intact (write it down elsewhere:
     it is what catches a rewritten tail); exit 1 naming the first bad
     entry and the problem otherwise. --audit may be a sharded trail's
-    directory (one shard per batch partition): then the manifest's chain
-    of shard heads and every shard are checked, or one shard with --shard.
+    directory (one shard per batch partition), or the file given to
+    `batch --dask` (its shards are in FILE.shards/): then the manifest's
+    chain of shard heads, every shard and the file (if any) are checked,
+    or one shard with --shard.
 
     Example:
 
@@ -398,8 +400,9 @@ def _render_sharded_verify(report: Mapping[str, Any], shard: int | None) -> None
                    f"(last hash {one['last_hash']})"
                    + (", as the manifest records" if report["manifest_head"] else ""))
     elif report["ok"]:
-        click.echo(f"ok: {report['entries_checked']} entries in {len(shards)} shards, every "
-                   f"chain intact (manifest head {report['manifest_head']})")
+        trail = " and the trail file" if "trail" in report else ""
+        click.echo(f"ok: {report['entries_checked']} entries in {len(shards)} shards{trail}, "
+                   f"every chain intact (manifest head {report['manifest_head']})")
     else:
         click.echo(f"FAILED: sharded audit trail {report['path']} fails verification: "
                    f"{report['problem']}")

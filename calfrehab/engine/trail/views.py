@@ -51,6 +51,9 @@ __all__ = [
     "verify_summary",
 ]
 
+# Where ``batch --dask`` puts the shards of ``--audit FILE``: ``FILE.shards/``.
+SHARDS_SUFFIX: Final = ".shards"
+
 # A prefix shorter than this is not looked up: "a" matching the one
 # decision in a young trail would make a typo override the wrong decision
 # later, once the trail has grown.
@@ -382,15 +385,22 @@ def verify_location(
     directory whole (its manifest and every shard), or with ``shard`` one
     shard of it alone. The result has :func:`verify_summary`'s keys, plus
     ``sharded`` and, for a sharded trail, ``manifest_head``, ``shards``
-    (per partition) and ``bad_shard``."""
-    p = Path(path) if path is not None else default_audit_path()
+    (per partition) and ``bad_shard``.
+
+    ``path`` may also be the trail file given to ``batch --dask``, whose
+    shards live beside it in ``<file>.shards/``: then that directory is
+    checked, and the file too when it exists (``trail`` in the result)."""
+    given = Path(path) if path is not None else default_audit_path()
+    p = given if is_sharded(given) else given.with_name(given.name + SHARDS_SUFFIX)
     if not is_sharded(p):
         if shard is not None:
-            raise AuditError(f"{p} is not a sharded audit trail, so it has no shard {shard}")
-        with open_existing(p) as trail:
+            raise AuditError(
+                f"{given} is not a sharded audit trail, so it has no shard {shard}"
+            )
+        with open_existing(given) as trail:
             return {**verify_summary(trail), "sharded": False}
     report = verify_sharded(p, shard)
-    return {
+    out = {
         "path": str(p),
         "sharded": True,
         "ok": report.ok,
@@ -409,6 +419,15 @@ def verify_location(
             for n, r in sorted(report.shards.items())
         },
     }
+    if p != given and given.exists() and shard is None:
+        with open_existing(given) as trail:
+            summary = verify_summary(trail)
+        out["trail"] = summary
+        out["entries_checked"] += summary["entries_checked"]
+        if not summary["ok"] and out["ok"]:
+            out["ok"] = False
+            out["problem"] = f"audit trail {given}: {summary['problem']}"
+    return out
 
 
 def migrate_trail(
