@@ -13,8 +13,9 @@ same decisions into a fresh trail three ways and reports, per decision:
 
 For each: file bytes per decision (main file plus WAL, after a
 checkpoint), and for ``v2`` the parent's CPU per decision to record
-(chain + insert) and the worker's CPU per decision to prepare (serialise,
-hash, compress). The same case batch is also recorded twice (a resumed
+(chain + insert), the worker's CPU per decision to prepare (serialise,
+hash, compress), and the CPU per decision of ``audit verify`` (which
+inflates and hashes every stored document). The same case batch is also recorded twice (a resumed
 run with a new rule base) to show that identical cases are stored once.
 
     python benchmarks/trail_size.py [N] [--out benchmarks/out/trail_size.json]
@@ -89,7 +90,10 @@ def measure(n: int, workdir: Path) -> dict[str, Any]:
         for start in range(0, n, 500):  # a batch records in chunks
             trail.record_prepared(prepared[start : start + 500])
         record_cpu = (_cpu() - t) / n
+    with AuditTrail(v2, readonly=True) as trail:
+        t = _cpu()
         assert trail.verify().ok
+        verify_cpu = (_cpu() - t) / n
     v2_bytes = _file_bytes(v2)
 
     # the same cases again, under another rule base (a resumed, re-ruled run)
@@ -128,6 +132,7 @@ def measure(n: int, workdir: Path) -> dict[str, Any]:
         "prepared_bytes_per_decision_shipped": round(shipped),
         "worker_prepare_cpu_ms_per_decision": round(prepare_cpu * 1000, 3),
         "parent_record_cpu_ms_per_decision": round(record_cpu * 1000, 3),
+        "verify_cpu_ms_per_decision": round(verify_cpu * 1000, 3),
         "migrate_seconds": round(migrate_s, 2),
         "migrated_entries": report.entries,
         "target_bytes_per_decision": TARGET_BYTES,
