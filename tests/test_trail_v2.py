@@ -368,3 +368,29 @@ def test_migrated_entries_keep_their_v1_hashes_checked(path: Path) -> None:
     assert (report.ok, report.first_bad_seq) == (False, 2)
     assert "version-1 hash" in (report.problem or "")
 
+
+
+def test_a_trail_stays_readable_when_the_dictionaries_change(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Entries written with one set of dictionaries, then new dictionaries
+    # shipped (scripts/build_trail_dictionaries.py): the trail holds the old
+    # ones, so old entries read and verify, and new entries use the new ones.
+    with AuditTrail(path) as trail:
+        trail.record(*pair(1))
+    old = dict(codec.shipped_dictionaries())
+    fresh = {"case": b'{"case_id":"NEW","sessions":[]}', "decision": b'{"outcome":"x"}'}
+    for cached in (codec._dictionary, codec._primed, codec.shipped_dictionaries):
+        cached.cache_clear()
+    monkeypatch.setattr(codec, "_dictionary", lambda kind: fresh[kind])
+    try:
+        assert set(codec.shipped_dictionaries()).isdisjoint(old)
+        with AuditTrail(path) as trail:
+            trail.record(*pair(2))
+            assert [e.case for e in trail.entries()] == [pair(1)[1], pair(2)[1]]
+            assert trail.verify().ok
+        assert _count(path, "dictionaries") == 4
+    finally:
+        monkeypatch.undo()
+        for cached in (codec._primed, codec.shipped_dictionaries):
+            cached.cache_clear()
