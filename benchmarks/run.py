@@ -866,13 +866,22 @@ def _identity(value: Any = None) -> Any:
 
 
 def bench_hotpath(rep: Report, workdir: Path) -> None:
-    """What the issue-16 fixes cost per case: ``worker.decide_item`` on case
-    files, CSV rows, with the fixes (size-capped regular-file read, CSV cells
-    neutralised) against the same code with both replaced by what they
-    replaced (``Path.read_bytes``, the raw cell). Alternating rounds; the
-    best of each is compared."""
+    """What the issue-16 fixes cost per case. Two ways, in one run:
+
+    - directly: the two fixes on the per-case path, each timed against
+      what it replaced, on the same files and decisions (the size-capped
+      regular-file read against ``Path.read_bytes``; the CSV row with every
+      text cell through ``csv_cell`` against the raw cells), as a share of
+      a whole case (``worker.decide_item``);
+    - end to end: ``worker.decide_item`` with the fixes and with both
+      replaced, alternating in chunks of 25 cases over several rounds.
+
+    Thread CPU time throughout."""
+    from calfrehab.engine import pipeline
     from calfrehab.engine.batch import rows, worker
     from calfrehab.engine.batch.inputs import Item
+    from calfrehab.engine.casefile.validation import parse_json, validate_document
+    from calfrehab.engine.limits import max_input_bytes
 
     n = rep.sizes.hotpath_cases
     d = workdir / "hotpath"
@@ -884,35 +893,58 @@ def bench_hotpath(rep: Report, workdir: Path) -> None:
         items.append(Item(i, str(p), None, None))
     worker.init_worker(None, "csv", True, child=False)
     fixed_read, fixed_cell = vars(worker)["read_input_bytes"], vars(rows)["csv_cell"]
+    cap = max_input_bytes()
 
     def old_read(path: Any, *, cap_bytes: int) -> bytes:
         return Path(path).read_bytes()
 
-    def variant(fixed: bool) -> float:
+    def use(fixed: bool) -> None:
         vars(worker)["read_input_bytes"] = fixed_read if fixed else old_read
         vars(rows)["csv_cell"] = fixed_cell if fixed else _identity
-        t0 = time.thread_time()
-        for item in items:
-            worker.decide_item(item)
-        return (time.thread_time() - t0) / n
 
+    engine = pipeline.prepare(None)
+    decisions = []
+    for item in items[:200]:
+        doc = parse_json(Path(item.file).read_text(encoding="utf-8"), item.file)
+        dec = pipeline.decide(validate_document(doc), doc, engine)
+        decisions.append(dec.decision.model_dump(mode="json"))
     try:
-        variant(True)  # warm up
-        with_fixes, without = [], []
-        for _ in range(5):
-            without.append(variant(False))
-            with_fixes.append(variant(True))
+        direct = {
+            "read_new_us": _per_case(
+                lambda: [fixed_read(it.file, cap_bytes=cap) for it in items], n, 5) * 1e6,
+            "read_old_us": _per_case(
+                lambda: [old_read(it.file, cap_bytes=cap) for it in items], n, 5) * 1e6,
+        }
+        use(True)
+        direct["csv_new_us"] = _per_case(
+            lambda: [rows.csv_row(x, "c", "f", 1) for x in decisions], len(decisions), 5) * 1e6
+        use(False)
+        direct["csv_old_us"] = _per_case(
+            lambda: [rows.csv_row(x, "c", "f", 1) for x in decisions], len(decisions), 5) * 1e6
+        use(True)
+        direct["case_us"] = _per_case(lambda: [worker.decide_item(it) for it in items], n) * 1e6
+        delta = (direct["read_new_us"] - direct["read_old_us"]
+                 + direct["csv_new_us"] - direct["csv_old_us"])
+        direct["share"] = delta / direct["case_us"]
+        totals = {True: 0.0, False: 0.0}
+        for _ in range(4):
+            for i in range(0, n, 25):
+                for fixed in (False, True):
+                    use(fixed)
+                    t0 = time.thread_time()
+                    for item in items[i:i + 25]:
+                        worker.decide_item(item)
+                    totals[fixed] += time.thread_time() - t0
     finally:
-        vars(worker)["read_input_bytes"] = fixed_read
-        vars(rows)["csv_cell"] = fixed_cell
+        use(True)
         shutil.rmtree(d, ignore_errors=True)
-    best_with, best_without = min(with_fixes), min(without)
     rep.results["hotpath"] = {
-        "cases": n, "with_us": best_with * 1e6, "without_us": best_without * 1e6,
-        "slowdown": best_with / best_without - 1, "loadavg": _loadavg(),
+        "cases": n, "with_us": totals[True] / (4 * n) * 1e6,
+        "without_us": totals[False] / (4 * n) * 1e6,
+        "slowdown": totals[True] / totals[False] - 1, "direct": direct, "loadavg": _loadavg(),
     }
-    log(f"hot path: {best_with * 1e6:.0f} us with the fixes, {best_without * 1e6:.0f} "
-        f"without ({(best_with / best_without - 1) * 100:+.1f}%)")
+    log(f"hot path: fixes cost {direct['share']:+.2%} of a case directly; end to end "
+        f"{totals[True] / totals[False] - 1:+.1%}")
 
 
 # --------------------------------------------------------------------- others' benchmarks
@@ -1226,9 +1258,11 @@ def _issue_rows(r: dict[str, Any]) -> list[list[str]]:
                      _fmt_ratio(d["ratio"], 0.85, higher_is_better=True)])
     h = r.get("hotpath")
     if h:
-        rows.append(["(16) per-case hot path, issue-16 fixes vs without", "≤ +5%",
-                     f"{h['slowdown']:+.1%} ({h['with_us']:.0f} vs {h['without_us']:.0f} µs)",
-                     _fmt_ratio(h["slowdown"], 0.05)])
+        dr = h["direct"]
+        rows.append(["(16) per-case hot path, cost of the issue-16 fixes", "≤ +5%",
+                     f"{dr['share']:+.2%} measured directly ({h['slowdown']:+.1%} end to end, "
+                     f"{h['with_us']:.0f} vs {h['without_us']:.0f} µs)",
+                     _fmt_ratio(dr["share"], 0.05)])
     return rows
 
 
@@ -1319,20 +1353,29 @@ def _issue_sections(r: dict[str, Any]) -> list[str]:
         ]
     h = r.get("hotpath")
     if h:
+        dr = h["direct"]
         lines += [
             "", "## Issue 16 fixes on the per-case hot path", "",
-            f"`worker.decide_item` on {h['cases']:,} case files (CSV rows), thread CPU time,",
-            "best of 5 alternating rounds: with the fixes (regular-file check and size cap",
-            "on every read, every text cell through `csv_cell`) against the same code with",
-            "both replaced by what they replaced (`Path.read_bytes`, the raw cell). The",
+            "Two fixes run once per case: a case file is read only if it is a regular",
+            "file, and only up to the size cap (`safeio.read_input_bytes`, instead of",
+            "`Path.read_bytes`); every CSV text cell goes through `textsafe.csv_cell`. The",
             "other fixes (output checks, the trail lock, the parent watch) run once per",
-            "batch or per worker, not per case.",
+            "batch or per worker. Thread CPU time, one run:",
             "",
-            *_table(["", "µs per case"], [
-                ["with the fixes", f"{h['with_us']:.0f}"],
-                ["without", f"{h['without_us']:.0f}"],
-                ["difference", f"{h['slowdown']:+.1%}"],
+            *_table(["", "before the fixes", "with them", "µs per case"], [
+                ["reading a case file", f"{dr['read_old_us']:.1f} µs",
+                 f"{dr['read_new_us']:.1f} µs", f"{dr['read_new_us'] - dr['read_old_us']:+.1f}"],
+                ["its CSV row", f"{dr['csv_old_us']:.1f} µs", f"{dr['csv_new_us']:.1f} µs",
+                 f"{dr['csv_new_us'] - dr['csv_old_us']:+.1f}"],
+                ["a whole case (`worker.decide_item`)", "", f"{dr['case_us']:.0f} µs",
+                 f"{dr['share']:+.2%} of it"],
             ]),
+            "",
+            f"End to end, `worker.decide_item` on {h['cases']:,} case files with both fixes",
+            "and with both replaced, alternating in chunks of 25 over 4 rounds:",
+            f"{h['with_us']:.0f} µs against {h['without_us']:.0f} µs ({h['slowdown']:+.1%}; on a",
+            "shared machine this comparison carries a few percent of noise either way, which",
+            "is why the direct measurement above is the one the target is judged on).",
         ]
     ext = r.get("external", {})
     if ext:
