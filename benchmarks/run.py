@@ -9,7 +9,7 @@ by side in one run:
   (a) cold start: ``calfrehab next CASE --no-record`` in a fresh process
       against a bare ``python -c "import pydantic, click, durable.lang"``
       (median of N; target <= 1.5x);
-  (b) engine time per case (``Engine.evaluate``) against the plain-Python
+  (b) engine time per case (``Reasoner.evaluate``) against the plain-Python
       floor ``explain.rules_that_hold`` on the same facts (target <= 5x);
   (c) ``calfrehab batch`` throughput on 10,000 and 100,000 cases, --jobs 1
       and --jobs 2, audit trail included (target >= 2,000 cases/s, 2 jobs);
@@ -1028,7 +1028,7 @@ def render(rep: Report) -> str:
     if "engine" in r:
         e = r["engine"]
         summary_rows.append([
-            "(b) `Engine.evaluate` vs plain-Python floor", "≤ 5×",
+            "(b) `Reasoner.evaluate` vs plain-Python floor", "≤ 5×",
             f"{e['ratio']:.2f}× ({e['evaluate_us']:.0f} µs vs {e['floor_us']:.0f} µs; "
             f"{e['ratio_without_facts']:.2f}× without computing facts)",
             _fmt_ratio(e["ratio"], 5.0)])
@@ -1109,7 +1109,7 @@ def render(rep: Report) -> str:
             "(referred cases excluded from that check: the engine stops at a referral).",
             "",
             *_table(["", "µs per case"], [
-                ["`Engine.evaluate` (computes facts, runs durable-rules, resolves)",
+                ["`Reasoner.evaluate` (computes facts, runs durable-rules, resolves)",
                  f"{e['evaluate_us']:.0f}"],
                 ["of which `compute_facts`", f"{e['facts_us']:.0f}"],
                 ["floor: `rules_that_hold`", f"{e['floor_us']:.0f}"],
@@ -1117,7 +1117,7 @@ def render(rep: Report) -> str:
                 ["ratio (evaluate − facts) / floor", f"{e['ratio_without_facts']:.2f}×"],
             ]),
             "",
-            "cProfile of `Engine.evaluate` over the same cases (top entries by own time):",
+            "cProfile of `Reasoner.evaluate` over the same cases (top entries by own time):",
             "",
             *_profile_table(e["profile"]),
         ]
@@ -1434,27 +1434,37 @@ def _reflow(text: str, width: int = 76) -> str:
 def analysis(r: dict[str, Any]) -> str:
     """The closing section: what the numbers mean and what would move them.
     The reasoning is fixed text; the numbers come from this run."""
+    nan = float("nan")
     batch = r.get("batch", [])
     rec2 = [b for b in batch if b["jobs"] == 2 and b["record"]]
     norec2 = [b for b in batch if b["jobs"] == 2 and not b["record"]]
-    cpu = statistics.mean(b["cpu_ms_per_case"] for b in rec2) if rec2 else float("nan")
-    parent = (statistics.mean(b["parent_cpu_ms_per_case"] for b in rec2)
-              if rec2 else float("nan"))
-    cpu_norec = (statistics.mean(b["cpu_ms_per_case"] for b in norec2)
-                 if norec2 else float("nan"))
+    cpu = statistics.mean(b["cpu_ms_per_case"] for b in rec2) if rec2 else nan
+    parent = statistics.mean(b["parent_cpu_ms_per_case"] for b in rec2) if rec2 else nan
+    cpu_norec = statistics.mean(b["cpu_ms_per_case"] for b in norec2) if norec2 else nan
+    best = max((b["rate"] for b in batch), default=nan)
     st = r.get("stages", {}).get("us", {})
-    evaluate = st.get("Engine.evaluate", float("nan"))
-    document = (st.get("build_document (+ case_sha256)", float("nan"))
-                + st.get("DecisionDocument.model_dump(mode='json')", float("nan")))
-    record = st.get("AuditTrail.record_many (per case, 500 a transaction)", float("nan"))
-    worker = r.get("stages", {}).get("worker_us", float("nan"))
+    evaluate = st.get("Reasoner.evaluate", nan)
+    document = (st.get("build_document", nan)
+                + st.get("DecisionDocument.model_dump(mode='json')", nan))
+    prepare = st.get("trail entry: prepare_entry (worker)", nan)
+    record = st.get("AuditTrail.record_prepared (parent, 500 a transaction)", nan)
+    worker = r.get("stages", {}).get("worker_us", nan)
+    parent_us = r.get("stages", {}).get("parent_us", nan)
+    rest = worker - evaluate - document - prepare
     cold = r.get("cold", {}).get("breakdown_s", {})
-    bare = r.get("cold", {}).get("median_s", {}).get("bare", float("nan"))
+    bare = r.get("cold", {}).get("median_s", {}).get("bare", nan)
     growth = "; ".join(f"{g:+.1f}% with {j} job{'s' if j > 1 else ''}"
                        for j, (g, _, _) in sorted(_memory_growth(batch).items())) or "not measured"
     busy = ", ".join(f"{b['rate'] * b['cpu_ms_per_case'] / 1e3:.2f} cores at {b['cases']:,}"
                      for b in rec2) or "both cores"
-    sm = r.get("startmethod", {})
+    probe = r.get("dask", {}).get("probe", {})
+    shipped = probe.get("dask_as_shipped", {})
+    tamed = probe.get("dask_tamed", {})
+    here = probe.get("in_process", {})
+    dask_ratio = r.get("dask", {}).get("ratio", nan)
+    u0, s0 = here.get("user_ms", nan), here.get("sys_ms", nan)
+    u1, s1, f1 = shipped.get("user_ms", nan), shipped.get("sys_ms", nan), shipped.get("minflt", nan)
+    u2, s2 = tamed.get("user_ms", nan), tamed.get("sys_ms", nan)
     return f"""
 ## Analysis
 
@@ -1462,97 +1472,85 @@ def analysis(r: dict[str, Any]) -> str:
 
 - Work goes to the workers in chunks (up to 64 cases), so pickling and the
   queue round trip are paid per chunk. A worker returns each output row
-  already serialised, plus the decision and case documents only when the
-  trail needs them.
+  already serialised and, when recording, the trail entry already prepared
+  (trail format 2: the case and the decision as canonical bytes, hashed
+  once and compressed, about {r.get("stages", {}).get("prepared_bytes", nan) / 1024:.1f} KB a case);
+  the parent only chains and inserts ({record:,.0f} µs a case), where it used
+  to re-serialise, re-hash and parse back every document.
 - At most `4 × jobs + 1` chunks are in flight; the pool holds `jobs + 1`,
   the rest wait in the parent (and are cancelled on Ctrl-C), so the
   workers have work queued while the parent commits a trail transaction
   (500 decisions, one fsync).
-- Workers start with `forkserver`: a server process imports the engine
-  once and forks each worker from it; each worker then compiles the rules
-  (about 0.15 s). `fork` is not used: the parent holds an SQLite connection
-  and durable-rules state is per process. `spawn` (a fresh interpreter and
-  every import per worker, in parallel) starts a pool in about the same
-  time (the start-method table: {sm.get("forkserver", {}).get("startup_s", float("nan")):.2f} s
-  against {sm.get("spawn", {}).get("startup_s", float("nan")):.2f} s for 2 cases,
-  {sm.get("forkserver", {}).get("wall_s", float("nan")):.1f} s against
-  {sm.get("spawn", {}).get("wall_s", float("nan")):.1f} s for {sm.get("cases", 0):,}); forkserver is
-  kept because a pool restarted after a worker crash skips the imports.
-  Below 400 cases the default is to decide in-process: starting workers
-  costs about as much as deciding a few hundred cases.
-- **Garbage collection.** A batch allocates a great many short-lived
-  containers (parsed cases, pydantic models, decision dicts), nearly all
-  freed by reference counting. With Python's default thresholds the cyclic
-  collector ran every few cases and took about a third of the parent's CPU
-  time; `run_batch` raises the first threshold to 20,000 for the batch
-  (restored afterwards) and workers freeze their start-up objects. Measured
-  back to back on 5,000 cases with 2 jobs and the trail, the parent's CPU
-  per case went from about 1.0 ms to about 0.7 ms.
+- Workers start with `forkserver` (the engine imported once, each worker a
+  fork of it); `fork` is not used: the parent holds an SQLite connection
+  and durable-rules state is per process. Below 400 cases the default is to
+  decide in-process.
+- Garbage collection: the first threshold is raised to 20,000 for the
+  batch, and workers freeze their start-up objects.
 - Input is streamed and rows are written as they arrive, so memory does not
   depend on the batch size (section (d): {growth}).
+- The issue-16 fixes (outputs checked, the trail locked, workers watching
+  the batch, regular files only, CSV cells neutralised) cost what the
+  hot-path section shows; only two of them run per case.
 
-### Why 2,000 cases/s with 2 jobs is out of reach today
+### Why 2,000 cases/s with 2 jobs is out of reach today, stage by stage
 
-2,000 cases/s on 2 cores allows 1 ms of CPU per case, all processes
-together. This run measured **{cpu:.2f} ms of CPU per case** with the trail
-({parent:.2f} ms of it in the parent) and {cpu_norec:.2f} ms without; even
-perfectly parallel on two idle cores that is at most about
-{2000 / cpu if cpu == cpu else float("nan"):,.0f} cases/s, and the batch runs
-with 2 jobs kept {busy} busy. So the pipeline is not what is missing: the
-CPU cost per case is. The stage table
-(garbage collector off) puts the worker at about {worker:,.0f} µs per case,
-of which `Engine.evaluate` is {evaluate:,.0f} µs and the decision document
-{document:,.0f} µs, and the trail at {record:,.0f} µs per case in the
-parent. No arrangement of processes in `calfrehab/engine/batch.py` gets under the sum
-of those; the hot spots are engine internals, reported to their owners
-rather than changed here:
+2,000 cases/s on 2 cores allows 1,000 µs of CPU per case, all processes
+together. The stage table (thread CPU time, so queueing on this shared
+machine is not counted) puts a case at about **{worker:,.0f} µs in the
+worker and {parent_us:,.0f} µs in the parent**:
 
-1. **`Engine.evaluate`** (inference.py, durable-rules): the largest single
-   entry is durable-rules' native `assert_facts`; around it, the
-   durable-rules Python wrapper serialises every fact batch to JSON, and
-   after every action serialises the state back
-   (`update_state(json.dumps(...))`) and parses the next action's match
-   (`json.loads`, in `durable/engine.py`), plus `delete_state` per stratum.
-   Per case that is one assert per stratum and one for the prescribe phase,
-   and one `assert_fact` per derived flag. It
-   is {r.get("engine", {}).get("ratio", float("nan")):.1f}× the plain-Python floor,
-   so fewer strata (or one assert per case) is where the engine can gain.
-2. **The decision document**: `build_document` renders each reason once
-   and builds the firing trace with `model_construct` (no re-validation;
-   the property tests validate whole documents against the schema). What
-   is left is the pydantic models of tracks and reasons and
-   `model_dump(mode="json")`; building plain dicts would save a little more.
-3. **`AuditTrail.record_many`** (parent, single writer): `_entry_hash`
-   serialises the whole row again, re-escaping the case and decision JSON
-   (about 13 KB) as JSON strings; `_prepare_decision` serialises the case
-   and the decision canonically; and `_append` parses both back with
-   `_entry_from_row` to build the `AuditEntry` list it returns, which a
-   batch discards. Returning nothing when not asked
-   (`record_many(..., return_entries=False)`) and hashing the
-   concatenation of the stored texts instead of a JSON object containing
-   them would cut the parent's cost roughly in half (see the profile under
-   the stage table: JSON encoding, then the parse-back, then SQLite). The
-   hash is a change of the trail's format (version 2 with a migration), not
-   made yet.
-4. Done: `parse_json`'s duplicate-key check now builds the dict at C speed
-   and looks for the duplicate only when the lengths differ.
+1. `Reasoner.evaluate`: {evaluate:,.0f} µs, on its own more than half the
+   budget of the whole case; what is left of it is durable-rules' own
+   C engine and its Python layer (the engine-overhead figures above).
+   This is the one stage that could bring the rate near the target, and it
+   belongs to the engine, not to the batch.
+2. The decision document (`build_document` and `model_dump`): {document:,.0f} µs.
+3. The trail entry, prepared in the worker (`prepare_entry`: canonical
+   JSON of the decision, sha256, compression): {prepare:,.0f} µs.
+4. Everything else in the worker (reading, `parse_json`, validation, the
+   case's canonical bytes, the output row, pickling): {rest:,.0f} µs.
+5. The parent: {parent_us:,.0f} µs (unpickling, chaining, inserting). It is no
+   longer the bottleneck: alone it could record about
+   {1e6 / parent_us if parent_us == parent_us and parent_us else nan:,.0f} cases/s.
 
-### Cold start (target 1.5×)
+The whole-process measurement agrees: the batch runs took **{cpu:.2f} ms of
+CPU per case** with the trail ({parent:.2f} ms in the parent) and
+{cpu_norec:.2f} ms without, and with 2 jobs kept {busy} busy. On two idle
+cores that is at most about {2000 / cpu if cpu == cpu else nan:,.0f} cases/s;
+the best variant measured here did {best:,.0f} cases/s (the batch table).
+The pipeline around the engine is done; the rate now moves with the
+engine's per-case cost.
 
-`calfrehab next` spends about {cold.get("import_cli", float("nan")) * 1e3:.0f} ms importing
-the command line and about {cold.get("prepare_rules", float("nan")) * 1e3:.0f} ms in
-`api.prepare()`, against about {bare * 1e3:.0f} ms for the bare imports.
-Already done: rule files are parsed once, with libyaml's `CSafeLoader`
-(loading the shipped rules went from about 170 ms to 15 ms), and the audit,
-batch and explainer modules load only when their command runs. What is left
-is importing the engine itself: pydantic builds every model class of the
-case, rule-language, ladder and decision formats at import time, and
-`import pydantic` in the bare baseline does not import pydantic's
-internals at all (it is lazy), so any use of a pydantic model costs about
-60 ms the baseline does not pay. Getting near 1.5× would need the case
-validation and the rule loading without pydantic at start-up (or a
-long-running process: a clinic's integration can call
-`calfrehab.engine.api` and pay this once).
+### Dask
+
+A Dask worker needed about twice the CPU per case of a local worker. The
+probe above finds where: inside the task thread, deciding the same cases
+cost {u0:.2f} ms user and {s0:.2f} ms system per case in this process, but
+{u1:.2f} ms user and **{s1:.2f} ms system, with {f1:,.0f} page faults per
+case**, in a worker as
+Dask's nanny starts it. The nanny sets `MALLOC_TRIM_THRESHOLD_=65536` in
+every worker's environment; any such setting turns off glibc's adaptive mmap
+threshold, so each allocation over 128 KB (the engine's JSON round trips
+make several per case) becomes a fresh `mmap` and `munmap`. calfrehab's
+partition task sets glibc's mmap and trim thresholds back (`mallopt`, once
+per worker), and then the worker costs {u2:.2f} ms user and {s2:.2f} ms
+system per case. The other fixes: one task per partition
+of thousands of cases (not per case), the engine prepared once per
+process (the old per-case `api.prepare` re-hashed the rules directory), the
+batch's garbage-collector settings, and no statistical profiler in a
+LocalCluster's workers. With them a 2-worker LocalCluster ran at
+{dask_ratio:.0%} of `batch --jobs 2` on the same cases in this run (its wall
+time includes starting the scheduler and the workers).
+
+### Cold start
+
+`calfrehab next` spends about {cold.get("import_cli", nan) * 1e3:.0f} ms importing
+the command line and about {cold.get("prepare_rules", nan) * 1e3:.0f} ms in
+preparing the rules, against about {bare * 1e3:.0f} ms for the bare imports.
+Rule files are parsed once with libyaml, and the audit, batch and explainer
+modules load only when their command runs; what is left is pydantic
+building the model classes at import time.
 
 ### Memory and sessions
 
