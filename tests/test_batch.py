@@ -789,8 +789,14 @@ def test_dask_local_cluster_gives_the_local_batch_rows_and_a_verified_sharded_tr
     assert run([str(src), str(d), "--out", str(local_out), "--jobs", "1",
                 "--no-record"]).exit_code == 1
     audit = tmp_path / "audit.sqlite3"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f".dask.csv.{dead}.parts.x1"  # what a killed Dask batch leaves
+    stale.mkdir()
+    (stale / "part-00000.csv").write_text("x")
     summary = run_batch(BatchOptions(inputs=[src, d], out=dask_out, jobs=2, dask="local",
                                      audit_path=audit, partition_size=25))
+    assert not stale.exists()  # swept by the next run
     assert summary.decided == 91 and summary.errors == 1 and summary.partitions == 4
     assert _strip_ids(read_rows(dask_out, "csv")) == _strip_ids(read_rows(local_out, "csv"))
     local_errors = (tmp_path / "local.errors.jsonl").read_text()

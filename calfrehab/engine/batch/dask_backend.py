@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import glob
 import importlib
 import math
 import os
@@ -55,7 +56,7 @@ from typing import Any
 from calfrehab.engine import pipeline
 from calfrehab.engine.batch import worker
 from calfrehab.engine.batch.inputs import Bad, count_cases, discover
-from calfrehab.engine.batch.local import RECORD_EVERY, ProgressFn, prepare_outputs
+from calfrehab.engine.batch.local import ProgressFn, prepare_outputs
 from calfrehab.engine.batch.lock import TrailRunLock
 from calfrehab.engine.batch.merge import merge_outputs, part_format
 from calfrehab.engine.batch.options import (
@@ -168,19 +169,7 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
     out = OutputWriter(Path(job.out), job.fmt)
     errors = ErrorsWriter(Path(job.errors))
     trail: Any = None
-    pending: list[worker.Good] = []
-
-    def flush() -> None:
-        if trail is not None and pending:
-            trail.record_prepared([g.trail for g in pending if g.trail is not None],
-                                  job.clinician)
-            summary.recorded += len(pending)
-        for good in pending:
-            out.write(good.row)
-            summary.decided += 1
-            summary.count(good.outcome, good.tracks, good.condition)
-        pending.clear()
-
+    prepared: list[Any] = []
     try:
         if job.shards is not None:
             trail = open_shard(job.shards, job.partition.index)
@@ -191,12 +180,19 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
                 summary.errors += 1
                 summary.errors_by_kind[got.kind] += 1
                 continue
-            if trail is None:
-                got = got._replace(trail=None)
-            pending.append(got)
-            if len(pending) >= RECORD_EVERY:
-                flush()
-        flush()
+            # Rows go to the partition's temporary file at once; it becomes
+            # part of --out only after the partition's decisions are recorded.
+            out.write(got.row)
+            summary.decided += 1
+            summary.count(got.outcome, got.tracks, got.condition)
+            if trail is not None and got.trail is not None:
+                prepared.append(got.trail)
+        if trail is not None and prepared:
+            # One transaction per partition: a worker killed mid-partition
+            # has recorded nothing, so Dask's retry of the task on another
+            # worker does not decide any case twice.
+            trail.record_prepared(prepared, job.clinician)
+            summary.recorded += len(prepared)
         out.commit()
         errors.commit()
     except BaseException:
@@ -220,6 +216,21 @@ def _watch_once(pid: int) -> None:
 
 
 # ------------------------------------------------------------------ in the parent
+
+
+def _sweep_parts(directory: Path, name: str) -> None:
+    """Remove the parts directories a killed Dask batch left beside --out
+    (``.<name>.<pid>.parts.*`` of a process that is no longer running)."""
+    for path in directory.glob(f".{glob.escape(name)}.*.parts.*"):
+        pid = path.name[len(name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass
 
 
 def sharded_trail_dir(trail: Path) -> Path:
@@ -284,8 +295,10 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
     lock = TrailRunLock(trail_path) if trail_path is not None else None
     if lock is not None:
         lock.acquire()
+    out_dir = opts.out.parent if str(opts.out.parent) else Path(".")
+    _sweep_parts(out_dir, opts.out.name)
     parts_dir = Path(tempfile.mkdtemp(prefix=f".{opts.out.name}.{os.getpid()}.parts.",
-                                      dir=opts.out.parent if str(opts.out.parent) else "."))
+                                      dir=out_dir))
     client = cluster = None
     try:
         client, cluster = _client(opts.dask, jobs)
