@@ -59,7 +59,7 @@ def reasoner() -> Reasoner:
 
 @pytest.fixture
 def shared_dir() -> Path:
-    """``../shared/examples``; missing, a failure in CI and a loud skip elsewhere."""
+    """``../shared/examples``, or its checked copy in tests/contract/."""
     return shared_examples()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
-from helpers import EXAMPLES, SHARED_EXAMPLES
+from helpers import EXAMPLES, shared_examples
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import case_documents
@@ -25,7 +25,7 @@ from calfrehab.engine.fhir.to_case import FhirMappingError
 from calfrehab.engine.inference.driver import Reasoner
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json")) + sorted(
-    p for p in SHARED_EXAMPLES.glob("*.json") if "invalid" not in p.name)
+    p for p in shared_examples().glob("*.json") if "invalid" not in p.name)
 MIDPORTION = EXAMPLES / "reactive-midportion-isometric-holds.json"
 REFERRAL = EXAMPLES / "red-flag-recent-fluoroquinolone.json"
 RUPTURE = EXAMPLES / "rupture-nonop-week-10-single-leg.json"
