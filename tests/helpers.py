@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from calfrehab.engine.casefile import docpath
 from calfrehab.engine.knowledge.loader import default_rules_dir
 
