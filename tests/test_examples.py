@@ -75,6 +75,9 @@ OWN_EXPECTED: dict[str, Expected] = {
     "rupture-nonop-week-10-single-leg.json": ("continue", {
         "straight_knee": ("progress", "single_leg_heel_raise"),
         "bent_knee": ("start", "two_leg_bent_knee_heel_raise")}),
+    "rupture-nonop-week-1-nothing-loaded.json": ("continue", {
+        "straight_knee": ("not_started", None), "bent_knee": ("not_started", None),
+        "energy_storage": ("not_started", None)}),
     "rupture-nonop-week-4-isometric-gate.json": ("continue", {
         "straight_knee": ("hold", "isometric_heel_raise_hold")}),
     "rupture-operative-gate-counted-from-surgery.json": ("continue", {
