@@ -61,6 +61,23 @@ class _Context:
     sid: str = ""
 
 
+_Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
+
+
+def _static(inst: Instance) -> _Static:
+    then = inst.rule.then
+    effect: str | None = None
+    payload: Vote | Modifier | None = None
+    if then.decision:
+        effect, payload = then.decision, Vote(then.decision, inst.key, then.rung)
+    elif then.refer:
+        effect = "refer"
+    elif then.prescribe:
+        effect = "prescribe"
+        payload = Modifier(inst.key, inst.rule.priority, then.prescribe)
+    return (inst.rule.id, inst.track, inst.phase, inst.stratum, inst.asserts, effect, payload)
+
+
 class Reasoner:
     """A compiled rule base registered on the process's durable-rules host."""
 
@@ -91,6 +108,10 @@ class Reasoner:
             for n, _, _ in self._plan(compiled.facts_read(compiled.prescribe), len(compiled.strata))
         ]
         self._dispatch = self._dispatch_table(rulesets)
+        # What a firing of each rule instance records and casts, decided
+        # once here: (rule id, track, phase, stratum, flag asserted, effect,
+        # the vote or modifier it casts).
+        self._static = {key: _static(inst) for key, inst in compiled.instances.items()}
         self.host.register(rulesets, silent=(SINK, TICK))
 
     def _dispatch_table(
@@ -158,36 +179,31 @@ class Reasoner:
         self, ctx: _Context, inst: Instance, aliases: tuple[tuple[str, str], ...],
         matched: Mapping[str, Any], assert_fact: AssertFact,
     ) -> None:
-        if inst.key in ctx.fired:
+        key = inst.key
+        if key in ctx.fired:
             return  # another alternative of the same rule already fired
-        ctx.fired.add(inst.key)
-        then = inst.rule.then
+        ctx.fired.add(key)
+        rule_id, track, phase, stratum, asserts, effect, payload = self._static[key]
         paths = ctx.facts.paths
         bound = [
             Binding(fact, matched.get(alias, {}).get("v"), list(paths(fact) or ()))
             for alias, fact in aliases
         ]
-        effect: str | None = None
-        if then.decision:
-            assert inst.track is not None
-            ctx.votes.setdefault(inst.track, []).append(Vote(then.decision, inst.key, then.rung))
-            effect = then.decision
-        elif then.refer:
-            ctx.refers.append(inst.key)
-            effect = "refer"
-        elif then.prescribe:
-            assert inst.track is not None
-            ctx.modifiers.setdefault(inst.track, []).append(
-                Modifier(inst.key, inst.rule.priority, then.prescribe))
-            effect = "prescribe"
+        if effect == "refer":
+            ctx.refers.append(key)
+        elif effect == "prescribe":
+            assert track is not None and isinstance(payload, Modifier)
+            ctx.modifiers.setdefault(track, []).append(payload)
+        elif effect is not None:
+            assert track is not None and isinstance(payload, Vote)
+            ctx.votes.setdefault(track, []).append(payload)
         ctx.firings.append(Firing(
-            len(ctx.firings) + 1, inst.key, inst.rule.id, inst.track, inst.phase,
-            inst.stratum, bound, inst.asserts, effect,
+            len(ctx.firings) + 1, key, rule_id, track, phase, stratum, bound, asserts, effect,
         ))
-        if inst.asserts and inst.asserts not in ctx.flags_true:
-            ctx.flags_true.add(inst.asserts)
+        if asserts and asserts not in ctx.flags_true:
+            ctx.flags_true.add(asserts)
             # Forward chaining: rules of this stratum waiting on the flag fire.
-            assert_fact(inst.asserts, True)
+            assert_fact(asserts, True)
 
     def _batch(
         self, plan: list[tuple[str, bool, bool]], values: Mapping[str, Any], ctx: _Context,

@@ -145,14 +145,12 @@ class _Log:
         # exercise -> (session index, exercise index, performed), in session
         # order and, within a session, file order.
         self.by_exercise: dict[str, list[tuple[int, int, PerformedExercise]]] = {}
-        for i, s in indexed:
-            for k, ex in enumerate(s.exercises):
-                self.by_exercise.setdefault(ex.exercise, []).append((i, k, ex))
         # Each track's first logged session on the loaded rung (index, date):
         # the rep-max scheme's calendar counts from it.
         self.first_loaded: dict[str, tuple[int, date]] = {}
         for i, s in indexed:
-            for ex in s.exercises:
+            for k, ex in enumerate(s.exercises):
+                self.by_exercise.setdefault(ex.exercise, []).append((i, k, ex))
                 tr, rung = EXERCISES[ex.exercise]
                 if rung == LOADED_RUNG and tr not in self.first_loaded:
                     self.first_loaded[tr] = (i, s.date)
@@ -317,14 +315,21 @@ def _track_facts(
     # One entry per session (a training day): a session that logged the
     # exercise twice (twice-a-day protocols) counts once, judged by its
     # worst pain, and its dose counts as done if any entry completed it.
+    # Only the window is read: the log is walked back from the latest
+    # session until the window is full.
+    want = settings.window_sessions
     per_session: dict[int, list[tuple[int, PerformedExercise]]] = {}
-    order: list[int] = []
-    for i, k, ex in log.by_exercise.get(rx.exercise, ()):
+    window_ids: list[int] = []
+    for i, k, ex in reversed(log.by_exercise.get(rx.exercise, ())):
         if i not in per_session:
+            if len(window_ids) == want:
+                break
             per_session[i] = []
-            order.append(i)
+            window_ids.append(i)
         per_session[i].append((k, ex))
-    window_ids = order[-settings.window_sessions:]
+    window_ids.reverse()
+    for entries in per_session.values():
+        entries.reverse()
     worst = [(i, *max(per_session[i], key=lambda e: e[1].pain_during)) for i in window_ids]
     fs.put(names["window_sessions"], len(window_ids),
            *([f"sessions[{i}].exercises[{k}]" for i in window_ids for k, _ in per_session[i]]
