@@ -329,7 +329,7 @@ END = "<!-- engine_overhead: end -->"
 def _write_section(page: Path, section: str) -> None:
     """Replace the generated section of ``page`` (between the markers),
     keeping the hand-written text around it; a new page gets a title."""
-    block = f"{START}\n{section}{END}\n"
+    block = f"{START}\n{section}{END}\n\n"
     text = page.read_text(encoding="utf-8") if page.exists() else ""
     if START in text and END in text:
         head, rest = text.split(START, 1)
