@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from calfrehab.cli.options import domain_errors, json_option, rules_option
+from calfrehab.cli.options import domain_errors, json_option, person_text, rules_option
 from calfrehab.cli.render import (
     COLOURS,
     DECISION_WORDS,
@@ -460,8 +460,9 @@ def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool)
 
 @audit.command()
 @click.argument("decision_id")
-@click.option("--clinician", required=True, help="Who overrides the decision.")
-@click.option("--reason", required=True, help="Why, in a sentence.")
+@click.option("--clinician", required=True, callback=person_text,
+              help="Who overrides the decision.")
+@click.option("--reason", required=True, callback=person_text, help="Why, in a sentence.")
 @click.option("--track", type=click.Choice(TRACKS),
               help="The track overridden (with --decision).")
 @click.option("--decision", "track_decision", type=click.Choice(DECISION_KINDS),

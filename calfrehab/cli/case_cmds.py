@@ -58,7 +58,7 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
                 click.echo(f"INVALID {exc.render()}")
                 continue
         if not as_json and results[-1]["valid"]:
-            click.echo(f"ok      {p}")
+            click.echo(f"ok      {api.for_terminal(p, limit=200)}")
     if as_json:
         click.echo(json.dumps(results, indent=2, ensure_ascii=False))
     elif len(results) > 1:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from calfrehab.engine import api
 from calfrehab.engine.api import CalfrehabError, CaseValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,13 +29,30 @@ def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
 
 
+def person_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A clinician's name or an override reason: recorded in the audit trail
+    as UTF-8 text. Bytes that are not UTF-8 (a Latin-1 terminal, a script
+    passing raw bytes) reach Python as lone surrogates; they are refused
+    here, naming the option, rather than failing deep in the trail."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.BadParameter(
+            f"{api.for_terminal(value)} is not valid UTF-8 text; set the terminal's "
+            "encoding to UTF-8 (e.g. LANG=C.UTF-8) or retype it", ctx=ctx, param=param,
+        ) from None
+    return value
+
+
 def audit_options(fn: F) -> F:
     fn = click.option(
         "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
         envvar="CALFREHAB_AUDIT", show_envvar=True,
         help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
     )(fn)
-    fn = click.option("--clinician", default=None,
+    fn = click.option("--clinician", default=None, callback=person_text,
                       help="Who asked for the decision (recorded).")(fn)
     fn = click.option("--no-record", is_flag=True,
                       help="Do not record the decision in the audit trail.")(fn)
@@ -53,7 +71,7 @@ def domain_errors(exit_code: int = 1) -> Callable[[F], F]:
                 click.echo(exc.render(), err=True)
                 sys.exit(1)
             except CalfrehabError as exc:
-                click.echo(f"error: {exc}", err=True)
+                click.echo(f"error: {api.for_terminal_lines(str(exc))}", err=True)
                 # Some errors fix their own status: a refused output is 2.
                 sys.exit(exc.exit_code if exc.exit_code is not None else exit_code)
 

@@ -53,7 +53,7 @@ from calfrehab.engine.pipeline import (
     explanation,
     prepare,
 )
-from calfrehab.engine.textsafe import for_terminal
+from calfrehab.engine.textsafe import csv_cell, for_terminal, for_terminal_lines
 from calfrehab.engine.vocabulary import (
     DECISION_KINDS,
     TRACKS,
@@ -131,6 +131,7 @@ __all__ = [
     "cds_prefetch_bundle",
     "check_output",
     "compile_rules",
+    "csv_cell",
     "decide",
     "decide_any_path",
     "decide_document",
@@ -144,6 +145,7 @@ __all__ = [
     "export_audit",
     "fhir_json",
     "for_terminal",
+    "for_terminal_lines",
     "format_for",
     "format_value",
     "list_audit",

@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from calfrehab.engine.textsafe import for_terminal
+
+# How much of a path (a file name, a place in a case) an error shows.
+_PATH_SHOWN = 200
+
 
 class CalfrehabError(Exception):
     """Base of every error the program reports to a user as a message.
@@ -31,11 +36,13 @@ class FieldError:
     column: int | None = None
 
     def render(self) -> str:
-        where = self.path or "(document)"
+        # The path and the value come from the case (keys and values may
+        # hold newlines or ESC sequences): escaped, so one error is one line.
+        where = for_terminal(self.path, limit=_PATH_SHOWN) if self.path else "(document)"
         if self.line is not None:
             where += f" (line {self.line}, column {self.column})"
-        shown = f" (got {self.value})" if self.value is not None else ""
-        return f"{where}: {self.message}{shown}"
+        shown = f" (got {for_terminal(self.value)})" if self.value is not None else ""
+        return f"{where}: {for_terminal(self.message, limit=None)}{shown}"
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "message": self.message}
@@ -56,7 +63,8 @@ class CaseValidationError(CalfrehabError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines = [f"{self.source}: invalid case file ({len(self.errors)} error(s))"]
+        source = for_terminal(self.source, limit=_PATH_SHOWN)
+        lines = [f"{source}: invalid case file ({len(self.errors)} error(s))"]
         lines += [f"  - {e.render()}" for e in self.errors]
         return "\n".join(lines)
 
@@ -82,9 +90,10 @@ class RuleProblem:
     rule_id: str | None = None
 
     def render(self) -> str:
-        where = self.file + (f":{self.line}" if self.line is not None else "")
-        rule = f" rule {self.rule_id}:" if self.rule_id else ""
-        return f"{where}:{rule} {self.message}"
+        where = for_terminal(self.file, limit=_PATH_SHOWN) + (
+            f":{self.line}" if self.line is not None else "")
+        rule = f" rule {for_terminal(self.rule_id)}:" if self.rule_id else ""
+        return f"{where}:{rule} {for_terminal(self.message, limit=None)}"
 
 
 class EngineError(CalfrehabError):

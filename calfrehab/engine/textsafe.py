@@ -79,6 +79,13 @@ def for_terminal(text: object, *, limit: int | None = 80) -> str:
     return "".join(kept) + ELLIPSIS
 
 
+def for_terminal_lines(text: str) -> str:
+    """A message of several lines made safe line by line: its own line
+    breaks are kept, every other control character is escaped (values in it
+    should already have gone through :func:`for_terminal`)."""
+    return "\n".join(for_terminal(line, limit=None) for line in text.split("\n"))
+
+
 def csv_cell(value: T) -> T | str:
     """A value safe to put in a CSV cell: a string starting with a formula
     trigger (``= + - @``, tab, CR) gets a leading single quote; anything

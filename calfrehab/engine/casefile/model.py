@@ -21,6 +21,17 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
+# Plausible ranges for every number and date of a case file. A value outside
+# them is a typing slip or a hostile file, never a patient: refusing it as a
+# field error keeps year-1 dates (date arithmetic overflows), 10^16 heel
+# raises (a limb-symmetry index no rule is written for) and 400-digit loads
+# out of the engine. docs/case-format.md lists them.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+MAX_COUNT = 999  # heel raises in a test, repetitions or seconds in one set
+MAX_LOAD_KG = 500.0  # added load on a heel raise
+MAX_STIFFNESS_MIN = 1440  # minutes of morning stiffness: a whole day
+
 
 def _iso_date(value: Any) -> Any:
     # JSON has no date type: accept only the spec's YYYY-MM-DD string, never a
@@ -30,9 +41,13 @@ def _iso_date(value: Any) -> Any:
     if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise ValueError("expected a date as a string YYYY-MM-DD")
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise ValueError("not a calendar date; expected YYYY-MM-DD") from None
+    if not EARLIEST_DATE <= parsed <= LATEST_DATE:
+        raise ValueError(f"date out of range; expected a date from {EARLIEST_DATE} "
+                         f"to {LATEST_DATE}")
+    return parsed
 
 
 def _exact_int(value: Any) -> Any:
@@ -42,10 +57,18 @@ def _exact_int(value: Any) -> Any:
     return value
 
 
-CaseDate = Annotated[date, BeforeValidator(_iso_date)]
+CaseDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    # Shown in the JSON Schema; the validator above enforces it.
+    Field(json_schema_extra={"formatMinimum": str(EARLIEST_DATE),
+                             "formatMaximum": str(LATEST_DATE)}),
+]
 # Numbers must be JSON numbers: "3" is not 3, and true is not 1.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Score10 = Annotated[StrictInt, Field(ge=0, le=10)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
+LoadKg = Annotated[Number, Field(ge=0, le=MAX_LOAD_KG)]
 
 RedFlag = Literal[
     "suspected_rupture",
@@ -96,7 +119,7 @@ class Condition(_Strict):
 
 class Prescription(_Strict):
     exercise: ExerciseId
-    load_kg: Annotated[Number, Field(ge=0)] = 0
+    load_kg: LoadKg = 0
     sets: Annotated[StrictInt, Field(ge=1, le=10)]
     reps: Annotated[StrictInt, Field(ge=1, le=50)]
 
@@ -115,8 +138,8 @@ class Program(_Strict):
 
 class PerformedExercise(_Strict):
     exercise: ExerciseId
-    load_kg: Annotated[Number, Field(ge=0)] = 0
-    sets_completed: list[Annotated[StrictInt, Field(ge=0)]] = Field(min_length=1)
+    load_kg: LoadKg = 0
+    sets_completed: list[Count] = Field(min_length=1)
     pain_during: Score10
 
 
@@ -124,12 +147,12 @@ class Session(_Strict):
     date: CaseDate
     exercises: list[PerformedExercise] = Field(min_length=1)
     pain_next_morning: Score10 | None = None
-    morning_stiffness_min: Annotated[StrictInt, Field(ge=0)] | None = None
+    morning_stiffness_min: Annotated[StrictInt, Field(ge=0, le=MAX_STIFFNESS_MIN)] | None = None
 
 
 class HeelRaiseTest(_Strict):
-    involved: Annotated[StrictInt, Field(ge=0)]
-    uninvolved: Annotated[StrictInt, Field(ge=0)] | None = None
+    involved: Count
+    uninvolved: Count | None = None
 
 
 class Assessment(_Strict):

@@ -18,10 +18,17 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from calfrehab.engine.casefile.docpath import format_path
-from calfrehab.engine.casefile.model import SUPPORTED_SCHEMA_VERSIONS, Case, RedFlag
+from calfrehab.engine.casefile.model import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    SUPPORTED_SCHEMA_VERSIONS,
+    Case,
+    RedFlag,
+)
 from calfrehab.engine.errors import CaseValidationError, FieldError, InputError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
+from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS, ExerciseId, exercises_on
 
 KNOWN_RED_FLAGS: tuple[str, ...] = get_args(RedFlag)
@@ -49,6 +56,37 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class HugeInt:
+    """A JSON integer too long to be any value of a case file (Python will
+    not even convert one over 4,300 digits). Parsing keeps its place in the
+    document so the field that holds it is named, with its length."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<a {self.digits}-digit whole number>"
+
+
+def _parse_huge_int(text: str) -> int | HugeInt:
+    # Only used on a second parse after the default one refused an integer:
+    # the common case pays nothing for it.
+    return HugeInt(text) if len(text) > _MAX_INT_DIGITS else int(text)
+
+
+# Far more than any field's range needs, far less than Python's limit.
+_MAX_INT_DIGITS = 30
+
+
+def _loads(text: str, *, huge: bool = False) -> Any:
+    if huge:
+        return json.loads(text, object_pairs_hook=_no_duplicates,
+                          parse_constant=_reject_constant, parse_int=_parse_huge_int)
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+
+
 def parse_json(text: str, source: str) -> Any:
     """Parse JSON text; a syntax error names the line and column."""
     text = text.removeprefix("\ufeff")
@@ -58,7 +96,12 @@ def parse_json(text: str, source: str) -> Any:
         raise CaseValidationError(source, [FieldError(
             "", "starts with two byte-order marks (U+FEFF); expected at most one")])
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        try:
+            return _loads(text)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError) or "integer string conversion" not in str(exc):
+                raise
+            return _loads(text, huge=True)
     except json.JSONDecodeError as exc:
         raise CaseValidationError(
             source,
@@ -70,15 +113,49 @@ def parse_json(text: str, source: str) -> Any:
         ) from None
     except _DuplicateKey as exc:
         raise CaseValidationError(
-            source, [FieldError("", f"key `{exc.args[0]}` appears twice in one object")]
+            source, [FieldError("", f"key `{for_terminal(exc.args[0], limit=_KEY_SHOWN)}` "
+                                    "appears twice in one object")]
         ) from None
     except ValueError as exc:
         raise CaseValidationError(source, [FieldError("", str(exc))]) from None
 
 
+# How much of a key or a value from the case an error message shows (a 10 MB
+# key must not become 20 MB of error output).
+_KEY_SHOWN = 60
+_VALUE_SHOWN = 60
+_PATH_SHOWN = 120
+
+
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+    """A value from the case as an error shows it: JSON, at most about
+    _VALUE_SHOWN characters, every control character escaped."""
+    if isinstance(value, HugeInt):
+        return repr(value)
+    if isinstance(value, str) and len(value) > _VALUE_SHOWN:
+        value = value[: _VALUE_SHOWN + 1]  # never serialise megabytes to show 60 characters
+    elif isinstance(value, (dict, list)):
+        # A container is shown by its beginning only.
+        value = _preview(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return for_terminal(text, limit=_VALUE_SHOWN)
+
+
+def _preview(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, dict):
+        items = list(value.items())[:4]
+        return {str(k)[: _KEY_SHOWN + 1]: _preview(v, depth + 1) if depth < 2 else "…"
+                for k, v in items}
+    if isinstance(value, list):
+        return [_preview(v, depth + 1) if depth < 2 else "…" for v in value[:4]]
+    if isinstance(value, str):
+        return value[: _VALUE_SHOWN + 1]
+    if isinstance(value, HugeInt):
+        return repr(value)
+    return value
 
 
 def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -100,6 +177,36 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     return model
 
 
+def _range_hint(loc: tuple[int | str, ...]) -> str:
+    """'from 0 to 999' for the number field at ``loc`` (from its Ge/Le
+    constraints), or '' when it has none."""
+    names = [i for i, part in enumerate(loc) if isinstance(part, str)]
+    if not names:
+        return ""
+    last = names[-1]
+    model = _model_at(tuple(loc[:last]))
+    field = model.model_fields.get(str(loc[last])) if model is not None else None
+    if field is None:
+        return ""
+    metadata = list(field.metadata)
+    for arg in _flatten(field.annotation):
+        metadata += getattr(arg, "metadata", None) or []
+    lo = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    hi = next((m.le for m in metadata if hasattr(m, "le")), None)
+    if lo is not None and hi is not None:
+        return f"from {lo:g} to {hi:g}"
+    if hi is not None:
+        return f"at most {hi:g}"
+    return ""
+
+
+def _out_of_range(value: Any, loc: tuple[int | str, ...]) -> str:
+    size = (f"a {value.digits}-digit number" if isinstance(value, HugeInt)
+            else f"a {len(str(abs(value)))}-digit number")
+    hint = _range_hint(loc)
+    return f"number out of range ({size}); expected " + (hint or "a plausible value")
+
+
 def _flatten(annotation: Any) -> list[Any]:
     args = get_args(annotation)
     if not args:
@@ -113,11 +220,17 @@ def _flatten(annotation: Any) -> list[Any]:
 def _expected(err: Mapping[str, Any], path: str) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
+    value = err.get("input")
+    # A whole number too long for a float (or for Python): out of range, not
+    # "expected a number, not int".
+    if isinstance(value, HugeInt) or (
+            kind in ("float_type", "float_parsing", "finite_number") and type(value) is int):
+        return _out_of_range(value, tuple(err["loc"]))
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
         parent = _model_at(tuple(err["loc"][:-1]))
-        name = str(err["loc"][-1])
+        name = for_terminal(str(err["loc"][-1]), limit=_KEY_SHOWN)
         if parent is not None:
             close = difflib.get_close_matches(name, list(parent.model_fields), n=1, cutoff=0.6)
             if close:
@@ -195,7 +308,8 @@ def _pydantic_errors(exc: ValidationError) -> list[FieldError]:
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        path = format_path(loc)
+        # A key from the case may hold anything (a newline, ESC, 10 MB).
+        path = for_terminal(format_path(loc), limit=_PATH_SHOWN)
         value = None if err["type"] == "missing" else _show(err.get("input"))
         if err["type"] == "extra_forbidden":
             value = None
@@ -207,9 +321,12 @@ def _as_date(value: Any) -> date | None:
     if not isinstance(value, str):
         return None
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         return None
+    # An out-of-range date is its own field error; comparing others to it
+    # would only add noise.
+    return parsed if EARLIEST_DATE <= parsed <= LATEST_DATE else None
 
 
 def _cross_field_errors(doc: Mapping[str, Any]) -> list[FieldError]:
