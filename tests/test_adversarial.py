@@ -46,6 +46,7 @@ class Row:
     must_not: list[str] = field(default_factory=list)
     max_output_bytes: int | None = None
     unchanged: list[str] = field(default_factory=list)
+    file_contains: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     stdin: str | None = None
     via: str = "cli"
@@ -55,7 +56,7 @@ class Row:
 
 
 _KEYS = {"id", "command", "exit", "setup", "message", "must_not", "max_output_bytes",
-         "unchanged", "env", "stdin", "via", "timeout", "item", "why"}
+         "unchanged", "file_contains", "env", "stdin", "via", "timeout", "item", "why"}
 
 
 def load_rows() -> list[Row]:
@@ -207,3 +208,6 @@ def test_adversarial_row(row: Row, tmp_path: Path) -> None:
         assert size <= row.max_output_bytes, f"{row.id}: {size} bytes of output"
     for p, fp in before.items():
         assert _fingerprint(tmp_path / p) == fp, f"{row.id}: {p} was changed"
+    for p, want in row.file_contains.items():
+        text = (tmp_path / p).read_text(encoding="utf-8")
+        assert _expand(want, tmp_path) in text, f"{row.id}: {want!r} not in {p}:\n{text[:2000]}"

@@ -12,9 +12,11 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import IO, Literal, NamedTuple
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import CalfrehabError, InputError
+from calfrehab.engine.limits import max_input_bytes
+from calfrehab.engine.safeio import open_regular
 
 __all__ = [
     "CASE_SUFFIXES",
@@ -133,11 +135,33 @@ def count_cases(files: Sequence[InputFile]) -> int:
             total += 1
             continue
         try:
-            with f.path.open("rb") as fh:
-                total += sum(1 for line in fh if line.strip())
-        except OSError:
+            with open_regular(f.path) as fh:
+                total += sum(1 for line in capped_lines(fh, max_input_bytes()) if line.strip())
+        except (OSError, InputError):
             total += 1
     return total
+
+
+# What capped_lines yields for a line over the cap (non-blank, never JSON).
+TOO_LONG = b"\0too long\0"
+
+
+def capped_lines(fh: IO[bytes], cap: int) -> Iterator[bytes]:
+    """The lines of ``fh``, none longer than ``cap`` bytes: an over-long
+    line (a 2 GB file with no newline) is skipped past without being held
+    in memory, and :data:`TOO_LONG` is yielded in its place."""
+    while True:
+        raw = fh.readline(cap + 1)
+        if not raw:
+            return
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            while True:
+                rest = fh.readline(cap + 1)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield TOO_LONG
+            continue
+        yield raw
 
 
 def iter_items(files: Sequence[InputFile], start: int = 0) -> Iterator[Item | Bad]:
@@ -150,13 +174,21 @@ def iter_items(files: Sequence[InputFile], start: int = 0) -> Iterator[Item | Ba
             index += 1
             continue
         try:
-            fh = f.path.open("rb")
-        except OSError as exc:
-            yield Bad(index, f.name, None, "unreadable", f"cannot read: {exc.strerror}", None, [])
+            # Only a regular file, opened without blocking: a FIFO or a
+            # device given as a JSON Lines file is an error, not a hang.
+            fh = open_regular(f.path)
+        except InputError as exc:
+            yield Bad(index, f.name, None, "unreadable", exc.reason, None, [])
             index += 1
             continue
+        cap = max_input_bytes()
         with fh:
-            for lineno, raw in enumerate(fh, start=1):
-                if raw.strip():
+            for lineno, raw in enumerate(capped_lines(fh, cap), start=1):
+                if raw is TOO_LONG:
+                    yield Bad(index, f.name, lineno, "unreadable",
+                              f"line larger than the input size cap of {cap} bytes "
+                              "(set CALFREHAB_MAX_INPUT_BYTES to read larger cases)", None, [])
+                    index += 1
+                elif raw.strip():
                     yield Item(index, f.name, lineno, raw)
                     index += 1

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calfrehab.engine.batch.inputs import Bad, InputFile, Item
+from calfrehab.engine.errors import InputError
+from calfrehab.engine.safeio import open_regular
 
 __all__ = ["Partition", "Segment", "iter_partition", "plan_partitions"]
 
@@ -46,8 +48,8 @@ def _jsonl_runs(path: Path, size: int, seq: int, room: int) -> Iterator[Segment]
     """Segments of ``path``: the first holds at most ``room`` cases (what is
     left of the current partition), each later one at most ``size``."""
     try:
-        fh = path.open("rb")
-    except OSError:
+        fh = open_regular(path)  # a FIFO or a device is an error, not a hang
+    except InputError:
         yield Segment(str(path), 0, 1, 1, seq)  # the worker reports it unreadable
         return
     with fh:
@@ -109,10 +111,9 @@ def iter_partition(partition: Partition) -> Iterator[Item | Bad]:
             yield Item(seg.seq, seg.file, None, None)
             continue
         try:
-            fh = open(seg.file, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            yield Bad(seg.seq, seg.file, None, "unreadable", f"cannot read: {exc.strerror}",
-                      None, [])
+            fh = open_regular(seg.file)  # a FIFO or a device: an error, not a hang
+        except InputError as exc:
+            yield Bad(seg.seq, seg.file, None, "unreadable", exc.reason, None, [])
             continue
         with fh:
             fh.seek(seg.offset)

@@ -20,10 +20,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from calfrehab.engine.errors import RuleError, RuleProblem
+from calfrehab.engine.errors import InputError, RuleError, RuleProblem
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.knowledge.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
 from calfrehab.engine.knowledge.ruletext import render_rule
+from calfrehab.engine.limits import max_input_bytes
+from calfrehab.engine.safeio import read_input_bytes
 
 MANIFEST = "rulebase.yaml"
 SOURCES = "sources.yaml"
@@ -69,9 +71,14 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | None]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(RuleProblem(path.name, f"cannot read: {exc}"))
+        # Only a regular file within the input size cap: a FIFO or a device
+        # named *.yaml is a problem to report, not a hang.
+        text = read_input_bytes(path, cap_bytes=max_input_bytes()).decode("utf-8")
+    except InputError as exc:
+        problems.append(RuleProblem(path.name, exc.reason))
+        return None, None
+    except UnicodeDecodeError:
+        problems.append(RuleProblem(path.name, "cannot read: not UTF-8 text"))
         return None, None
     # Parse once into nodes (for line numbers) and build the data from them;
     # libyaml's safe loader when PyYAML has it (parsing is most of start-up).
@@ -175,7 +182,12 @@ def rulebase_sha256(directory: Path) -> str:
     digest = hashlib.sha256()
     for path in [directory / n for n in RESERVED] + rule_files(directory):
         if path.exists():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            try:
+                data = read_input_bytes(path, cap_bytes=max_input_bytes())
+            except InputError as exc:
+                # Loading reports it; the hash only has to differ.
+                data = b"\0unreadable\0" + exc.reason.encode()
+            digest.update(path.name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
 
 

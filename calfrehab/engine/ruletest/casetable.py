@@ -52,11 +52,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calfrehab.engine import pipeline
 from calfrehab.engine.casefile.docpath import PathError, format_path, remove_path, set_path
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+from calfrehab.engine.errors import CalfrehabError, CaseValidationError, InputError
 from calfrehab.engine.explanation.explain import Explainer, blocking_leaves
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
+from calfrehab.engine.limits import max_input_bytes
+from calfrehab.engine.safeio import read_input_bytes
 from calfrehab.engine.vocabulary import TRACKS, DecisionKind, Outcome, StraightKneeDecision
 
 CASES_DIR = "cases"
@@ -253,8 +255,11 @@ def load_table(path: Path) -> tuple[CaseTable | None, list[CaseResult]]:
     per case when only some cases are malformed, so the rest still run)."""
     name = path.name
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input_bytes(path, cap_bytes=max_input_bytes()).decode("utf-8")
+        data = yaml.load(text, Loader=_SAFE_LOADER)
+    except InputError as exc:
+        return None, [CaseResult(name, TABLE_LEVEL, False, [exc.reason])]
+    except UnicodeDecodeError as exc:
         return None, [CaseResult(name, TABLE_LEVEL, False, [f"cannot read: {exc}"])]
     except yaml.YAMLError as exc:
         return None, [CaseResult(name, TABLE_LEVEL, False, [_yaml_problem(exc)])]
