@@ -58,3 +58,24 @@ def set_path(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     out = copy.deepcopy(doc)
     docpath.set_path(out, path, value)
     return out
+
+
+def probe_rules(count: int, *, distinct: bool) -> str:
+    """A rule file of ``count`` rules that each test patient.age_years: with
+    distinct values (``distinct``) or all the same one, the two shapes that
+    reach durable-rules' limits (docs/rule-language.md, Engine limits)."""
+    lines = ["rules:"]
+    for i in range(count):
+        value = 200 + i if distinct else 5
+        lines += [
+            f"  - id: probe-{i}",
+            f"    title: Engine-limit probe {i}",
+            "    rationale: A generated rule that probes what the engine can take.",
+            "    sources: [cook_purdam2009]",
+            "    applies_to: {tracks: [straight_knee]}",
+            "    priority: 700",
+            f'    when: {{fact: patient.age_years, op: "==", value: {value}}}',
+            "    then: {assert: track.blocked}",
+            '    reason: "probe"',
+        ]
+    return "\n".join(lines) + "\n"

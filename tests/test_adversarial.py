@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import probe_rules
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.casefile import docpath
@@ -132,6 +133,11 @@ def build(spec: dict[str, Any], tmp: Path) -> None:
         shutil.copytree(default_rules_dir(), path, ignore=shutil.ignore_patterns("__*"))
         for name, text in (spec.get("files") or {}).items():
             (path / name).write_text(_expand(text, tmp), encoding="utf-8")
+        if "generate" in spec:
+            gen = spec["generate"]
+            (path / "generated.yaml").write_text(
+                probe_rules(int(gen["count"]), distinct=bool(gen.get("distinct", True))),
+                encoding="utf-8")
     elif kind in ("file", "case"):
         if kind == "case":
             data = _case_text(spec, tmp).encode("utf-8")

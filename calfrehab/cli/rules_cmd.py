@@ -98,20 +98,28 @@ def show(rule_id: str, rules_dir: Path | None) -> None:
                 type=click.Path(file_okay=False, path_type=Path))
 @rules_option
 def check(directory: Path | None, rules_dir: Path | None) -> None:
-    """Check a rules directory: YAML, fields, facts, types, ids, sources.
+    """Check a rules directory: YAML, fields, facts, types, ids, sources,
+    the engine's limits, and that durable-rules takes it.
 
     DIR (or --rules) defaults to the shipped rules. Every problem is listed
-    with file, line and rule id. Exit 0 when the rules are usable, 1 when
-    not.
+    with file, line and rule id. After compiling, the rule base is
+    registered with durable-rules and a probe case decided in a child
+    process under a time limit (CALFREHAB_RULES_CHECK_TIMEOUT, 60 s by
+    default): what the engine refuses is reported naming the rule, and a
+    rule base it would hang on is reported instead of hanging. Exit 0 when
+    the rules are usable, 1 when not.
 
     Example:
 
         calfrehab rules check ./my-clinic-rules
     """
     try:
-        compiled = api.compile_rules(directory or rules_dir)
+        compiled, registration = api.check_rules(directory or rules_dir)
     except api.RuleError as exc:
         click.echo(exc.render(), err=True)
+        sys.exit(1)
+    if not registration.ok:
+        click.echo(api.RuleError(registration.problems).render(), err=True)
         sys.exit(1)
     click.echo(f"ok: {len(compiled.base.rules)} rules, {len(compiled.instances)} compiled "
                f"instances in {len(compiled.strata)} strata; version {compiled.version}, "

@@ -76,7 +76,9 @@ if TYPE_CHECKING:
     from calfrehab.engine.fhir.cdshooks import FeedbackRequest as CdsFeedbackRequest
     from calfrehab.engine.fhir.cdshooks import HookRequest as CdsHookRequest
     from calfrehab.engine.fhir.cdshooks import IssuedCard
+    from calfrehab.engine.knowledge.compiler import CompiledRuleBase
     from calfrehab.engine.ruletest.casetable import run_tables
+    from calfrehab.engine.ruletest.registration import RegistrationReport
     from calfrehab.engine.trail.audit import EntryKind, ExportFormat
     from calfrehab.engine.trail.views import add_override as add_audit_override
     from calfrehab.engine.trail.views import export_to_file as export_audit
@@ -130,6 +132,7 @@ __all__ = [
     "cds_missing_prefetch",
     "cds_prefetch_bundle",
     "check_output",
+    "check_rules",
     "compile_rules",
     "csv_cell",
     "decide",
@@ -212,6 +215,20 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value  # once loaded, a plain module attribute
     return value
+
+
+def check_rules(rules_dir: Path | None = None) -> tuple[CompiledRuleBase, RegistrationReport]:
+    """What ``calfrehab rules check`` does: compile a rules directory (raises
+    :class:`RuleError` listing every problem, engine limits included), then
+    register it with durable-rules and decide a probe case in a child process
+    under the time limit of ``limits.toml`` (``CALFREHAB_RULES_CHECK_TIMEOUT``),
+    reporting what the engine refuses and naming the rule."""
+    from calfrehab.engine.limits import rules_check_timeout_s
+    from calfrehab.engine.ruletest.registration import check_registration
+
+    compiled = compile_rules(rules_dir)
+    directory = Path(rules_dir) if rules_dir is not None else compiled.base.directory
+    return compiled, check_registration(directory, timeout_s=rules_check_timeout_s())
 
 
 def validate_path(path: str | Path) -> Case:

@@ -17,6 +17,12 @@ from calfrehab.engine.errors import CalfrehabError
 # Limit name in limits.toml -> environment variable that overrides it.
 ENV_OVERRIDES: dict[str, str] = {
     "max_input_bytes": "CALFREHAB_MAX_INPUT_BYTES",
+    "rules_check_timeout_s": "CALFREHAB_RULES_CHECK_TIMEOUT",
+    # For probing the engine itself (a future durable-rules, or a test of
+    # what it does past a limit); docs/rule-language.md, Engine limits.
+    "engine_max_rules_per_ruleset": "CALFREHAB_ENGINE_MAX_RULES_PER_RULESET",
+    "engine_max_rules_per_test": "CALFREHAB_ENGINE_MAX_RULES_PER_TEST",
+    "engine_max_tests_per_fact": "CALFREHAB_ENGINE_MAX_TESTS_PER_FACT",
 }
 
 
@@ -46,3 +52,7 @@ def limit(name: str) -> int:
 
 def max_input_bytes() -> int:
     return limit("max_input_bytes")
+
+
+def rules_check_timeout_s() -> int:
+    return limit("rules_check_timeout_s")

@@ -33,6 +33,7 @@ from calfrehab.engine.knowledge.conditions import (
     polar_leaves,
 )
 from calfrehab.engine.knowledge.conditions import to_dnf as _to_dnf
+from calfrehab.engine.knowledge.engine_limits import check_engine_limits
 from calfrehab.engine.knowledge.loader import LocatedRule, RuleBase
 from calfrehab.engine.knowledge.rulelang import All, Compare, Not, Predicate, Rule
 
@@ -316,7 +317,12 @@ def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
     strata = [[k for k in decide if instances[k].stratum == s] for s in range(depth + 1)]
     prescribe = [k for k, i in instances.items() if i.phase == "prescribe"]
     specs = {**ck.base_specs, **ck.rx_specs}
-    return CompiledRuleBase(base, instances, derived, strata, prescribe, specs)
+    compiled = CompiledRuleBase(base, instances, derived, strata, prescribe, specs)
+    # A rule base durable-rules would refuse, or hang on, is refused here.
+    over = check_engine_limits(compiled)
+    if over:
+        raise RuleError(over)
+    return compiled
 
 
 def _require_red_flag_referrals(
