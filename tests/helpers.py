@@ -69,7 +69,7 @@ def probe_rules(count: int, *, distinct: bool) -> str:
         value = 200 + i if distinct else 5
         lines += [
             f"  - id: probe-{i}",
-            f"    title: Engine-limit probe {i}",
+            "    title: An engine-limit probe",
             "    rationale: A generated rule that probes what the engine can take.",
             "    sources: [cook_purdam2009]",
             "    applies_to: {tracks: [straight_knee]}",
