@@ -4,6 +4,7 @@ error handling and its memory discipline."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -81,6 +82,28 @@ def test_an_action_that_raises_is_an_engine_error_naming_the_rule(
     monkeypatch.undo()
     # The host is still usable after the failure, with no state left behind.
     assert api.decide_document(doc, reasoner).decision.outcome == "continue"
+
+
+def test_every_binding_is_the_value_of_its_fact() -> None:
+    """A firing records the facts its rule matched by the aliases of the
+    alternative (disjunct) that fired: a rule with `any` must not record one
+    alternative's values under another's fact names."""
+    reasoner = api.prepare(None)
+    multi = {key for key, inst in reasoner.compiled.instances.items()
+             if len({d.aliases for d in inst.disjuncts}) > 1}
+    spec = importlib.util.spec_from_file_location("casegen", REPO / "benchmarks" / "casegen.py")
+    assert spec is not None and spec.loader is not None
+    casegen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(casegen)
+    checked = 0
+    for doc in casegen.generate_cases(300, seed=7):
+        ev = reasoner.evaluate(api.validate_document(doc))
+        values = {**ev.values(), **(prescribe_values(ev) or {})}
+        for firing in ev.firings:
+            for b in firing.matched:
+                assert b.value == values.get(b.fact), (doc["case_id"], firing.rule, b)
+            checked += firing.rule in multi
+    assert checked >= 50  # rules with alternatives fired, and were checked
 
 
 def test_evaluating_warns_nothing() -> None:

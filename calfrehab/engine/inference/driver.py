@@ -119,25 +119,20 @@ class Reasoner:
     ) -> dict[str, tuple[Instance, tuple[tuple[str, str], ...]]]:
         """durable rule name -> (rule instance, aliases to read its match by).
 
-        The sink and tick rules are not in it: they do nothing. The aliases
-        are those of the instance's last alternative (disjunct), whichever
-        alternative fired: durable's own host dispatched by action name, one
-        per instance, and the firing trace is kept exactly as it was.
+        Each alternative (disjunct) of a rule is its own durable rule with
+        its own aliases, so a firing is read by the aliases of the
+        alternative that fired. The sink and tick rules are not in it: they
+        do nothing.
         """
         aliases = {
             d.key: (inst, d.aliases)
             for inst in self.compiled.instances.values()
             for d in inst.disjuncts
         }
-        by_action: dict[str, str] = {}
-        for rules in rulesets.values():
-            for dkey, definition in rules.items():
-                if dkey not in (SINK, TICK):
-                    by_action[definition["run"]] = dkey
         return {
-            dkey: aliases[by_action[definition["run"]]]
+            dkey: aliases[dkey]
             for rules in rulesets.values()
-            for dkey, definition in rules.items()
+            for dkey in rules
             if dkey not in (SINK, TICK)
         }
 
