@@ -33,9 +33,12 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     lazy={
+        "assess": "calfrehab.cli.entry_cmds:assess",
         "audit": "calfrehab.cli.audit_cmd:audit",
         "batch": "calfrehab.cli.batch_cmd:batch",
         "fhir": "calfrehab.cli.fhir_cmd:fhir",
+        "log": "calfrehab.cli.entry_cmds:log",
+        "new": "calfrehab.cli.entry_cmds:new",
         "serve": "calfrehab.server.command:serve",
         "simulate": "calfrehab.cli.simulate_cmd:simulate",
     },

@@ -12,10 +12,12 @@ module, with what each owns, in ``docs/architecture.md``).
   compiler.
 - ``inference``: fact computation, the durable-rules driver (runs rulesets,
   records firings) and the safety policy (conflicts, ladder moves, prescribe).
-- ``explanation``: the decision document, reasons, HOW / WHY-NOT.
+- ``explanation``: the decision document, reasons, HOW / WHY-NOT, and the
+  clinician's wording of doses and reasons.
 - ``fhir``: FHIR R4 in and out (a case as a Bundle and back, a decision as
   GuidanceResponse, RequestGroup, DetectedIssue, Provenance) and CDS Hooks
   cards.
+- ``entry``: the interviews that write case files (new, log, assess).
 - ``pipeline``: one case through all of the above; reasoners cached per rules
   directory.
 - ``trail``: the audit trail (on-disk layout, hash chain, compression,

@@ -34,6 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
+from calfrehab.engine.entry import interview as _interview
+from calfrehab.engine.entry.interview import (
+    ASSESS_QUESTIONS,
+    LOG_QUESTIONS,
+    MORNING_QUESTIONS,
+    NEW_QUESTIONS,
+    Written,
+)
+from calfrehab.engine.entry.interview import FLAG_ONLY as LOG_FLAG_ONLY
+from calfrehab.engine.entry.questions import AnswerError, Ask, Question
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
@@ -91,11 +101,18 @@ if TYPE_CHECKING:
     from calfrehab.engine.trail.views import verify_summary as verify_trail
 
 __all__ = [
+    "ASSESS_QUESTIONS",
     "CDS_SERVICE_ID",
     "DECISION_KINDS",
     "ENGINE_VERSION",
+    "LOG_FLAG_ONLY",
+    "LOG_QUESTIONS",
     "MAX_COURSE_WEEKS",
+    "MORNING_QUESTIONS",
+    "NEW_QUESTIONS",
     "TRACKS",
+    "AnswerError",
+    "Ask",
     "BatchError",
     "BatchOptions",
     "BatchSummary",
@@ -115,9 +132,12 @@ __all__ = [
     "IssuedCard",
     "MappingProblem",
     "Outcome",
+    "Question",
     "Reasoner",
     "RuleError",
     "TrackName",
+    "Written",
+    "add_assessment",
     "add_audit_override",
     "case_from_fhir",
     "case_json",
@@ -153,7 +173,10 @@ __all__ = [
     "format_value",
     "list_audit",
     "load_ladder",
+    "log_morning",
+    "log_session",
     "migrate_audit",
+    "new_case",
     "open_trail",
     "parse_cds_feedback",
     "parse_cds_hook",
@@ -250,7 +273,6 @@ def record(decided: list[Decided], audit_path: Path | None, clinician: str | Non
     ]
     with AuditTrail(audit_path or default_audit_path()) as trail:
         trail.record_prepared(prepared, clinician)
-
 
 
 # ------------------------------------------------------------------ FHIR
@@ -449,3 +471,33 @@ def check_output(path: Path | None, *, inputs: tuple[str | Path, ...] = (),
     from calfrehab.engine.safeio import check_outputs
 
     check_outputs([path], inputs=[p for p in inputs if str(p) != "-"], trail=trail)
+
+
+def _today(today: date | None) -> date:
+    # The clinic's own calendar day: a session logged at 8 in the morning in
+    # Sydney is that day's, not the previous day's in UTC.
+    return today if today is not None else date.today()
+
+
+def new_case(path: Path, ask: Ask, *, rules_dir: Path | None = None,
+             today: date | None = None, overwrite: bool = False) -> Written:
+    """Ask for a new case (patient, condition, goal, red flags, programme)
+    and write it; the starting doses offered come from the rules' ladder."""
+    return _interview.new_case(Path(path), ask, load_ladder(rules_dir), _today(today),
+                               overwrite=overwrite)
+
+
+def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
+                today: date | None = None) -> Written:
+    """Append a session; exercise, load and sets default from the programme."""
+    return _interview.log_session(Path(path), ask, _today(today), load_ladder(rules_dir))
+
+
+def log_morning(path: Path, ask: Ask) -> Written:
+    """Add next-morning pain and stiffness to the last session."""
+    return _interview.log_morning(Path(path), ask)
+
+
+def add_assessment(path: Path, ask: Ask, *, today: date | None = None) -> Written:
+    """Append an assessment (heel-raise test, pain at rest, VISA-A, hop pain)."""
+    return _interview.add_assessment(Path(path), ask, _today(today))

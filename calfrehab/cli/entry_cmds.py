@@ -1,0 +1,96 @@
+"""Commands that write case files: new, log, assess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from calfrehab.cli.options import domain_errors, rules_option
+from calfrehab.cli.prompts import Asker, interactive_option, question_options
+from calfrehab.engine import api
+
+
+def _report(written: api.Written) -> None:
+    for change in written.changes:
+        click.echo(f"{written.path}: {change}")
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@question_options(api.NEW_QUESTIONS)
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@rules_option
+@interactive_option
+@domain_errors(exit_code=1)
+def new(path: Path, force: bool, rules_dir: Path | None, interactive: bool | None,
+        **answers: Any) -> None:
+    """Start a case file: patient, condition, goal, red flags, programme.
+
+    At a terminal each answer is asked for, with its choices and the
+    rules' starting dose as defaults, and checked as it is typed. Every
+    answer can also be given as a flag, for scripts (--no-input then makes
+    a missing answer an error). The file is written only if the whole case
+    is valid.
+
+    Example:
+
+        calfrehab new ana.json --case-id ANA-01 --age-years 41 --kind
+        achilles_midportion --side left --no-input
+    """
+    written = api.new_case(path, Asker(answers, interactive), rules_dir=rules_dir,
+                           overwrite=force)
+    _report(written)
+    click.echo(f"Next: log a session with  calfrehab log {path}")
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@question_options([*api.LOG_QUESTIONS, *api.MORNING_QUESTIONS])
+@click.option("--morning", is_flag=True,
+              help="Add next-morning pain and stiffness to the last session instead.")
+@rules_option
+@interactive_option
+@domain_errors(exit_code=1)
+def log(path: Path, morning: bool, rules_dir: Path | None, interactive: bool | None,
+        **answers: Any) -> None:
+    """Add a training session to a case file.
+
+    Exercise, load and sets come from the programme, so the usual answers
+    are the reps done per set (Enter takes the full prescribed dose) and
+    the worst pain during each exercise. The next day, --morning adds the
+    next-morning pain and stiffness to the last session (log also offers
+    to when it is missing). A review date before the session moves to it.
+
+    Example:
+
+        calfrehab log ana.json --date 2026-11-21 --straight-knee-done 15,15,12
+        --straight-knee-pain 2 --no-input
+    """
+    asker = Asker(answers, interactive, flag_only=api.LOG_FLAG_ONLY)
+    if morning:
+        written = api.log_morning(path, asker)
+    else:
+        written = api.log_session(path, asker, rules_dir=rules_dir)
+    _report(written)
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@question_options(api.ASSESS_QUESTIONS)
+@interactive_option
+@domain_errors(exit_code=1)
+def assess(path: Path, interactive: bool | None, **answers: Any) -> None:
+    """Add a clinic assessment to a case file.
+
+    Asks for the single-leg heel-raise test (both sides), pain at rest,
+    VISA-A (Achilles conditions) and hop pain; leave blank what was not
+    measured. A review date before the assessment moves to it.
+
+    Example:
+
+        calfrehab assess ana.json --date 2026-11-24 --heel-raise-involved 18
+        --heel-raise-uninvolved 25 --visa-a 70 --no-input
+    """
+    _report(api.add_assessment(path, Asker(answers, interactive)))

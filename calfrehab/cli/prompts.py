@@ -1,0 +1,92 @@
+"""The library's interview questions as click prompts and as flags.
+
+Every question is also a ``--flag`` (for scripts). An answer given as a
+flag is checked by the question itself; one not given is asked at a
+terminal (re-asked until it fits), or else takes the question's default;
+a required answer with neither is a usage error that names the flag.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+
+from calfrehab.engine.api import AnswerError, Question
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def question_options(questions: Iterable[Question]) -> Callable[[F], F]:
+    """One ``--flag`` per question (``--straight-knee-sets`` for the key
+    ``straight_knee_sets``); the values arrive in a dict ``answers``."""
+    seen: dict[str, Question] = {}
+    for q in questions:
+        seen.setdefault(q.key, q)
+
+    def wrap(fn: F) -> F:
+        for q in reversed(list(seen.values())):
+            hint = q.help or q.text
+            if q.kind == "choice":
+                hint += " (" + " | ".join(q.choices) + ")"
+            fn = click.option(q.flag, q.key, default=None, metavar=_metavar(q),
+                              help=hint)(fn)
+        return fn
+
+    return wrap
+
+
+def _metavar(q: Question) -> str:
+    return {"choice": "NAME", "choices": "A,B", "int": "N", "number": "X", "date": "YYYY-MM-DD",
+            "reps": "N,N,N", "text": "TEXT"}[q.kind]
+
+
+def interactive_option(fn: F) -> F:
+    return click.option(
+        "--interactive/--no-input", "interactive", default=None,
+        help="Ask for answers not given as flags (default: when standard input is a "
+             "terminal). --no-input never asks: a needed answer missing is an error.")(fn)
+
+
+class Asker:
+    """Answers the library's questions from flags, then prompts, then
+    defaults."""
+
+    def __init__(self, given: dict[str, Any], interactive: bool | None,
+                 flag_only: frozenset[str] = frozenset()) -> None:
+        self.given = {k: v for k, v in given.items() if v is not None}
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.flag_only = flag_only
+
+    def __call__(self, q: Question) -> Any:
+        raw = self.given.get(q.key)
+        if raw is not None:
+            try:
+                return q.parse(str(raw))
+            except AnswerError as exc:
+                raise click.BadParameter(str(exc), param_hint=f"'{q.flag}'") from None
+        if self.interactive and q.key not in self.flag_only:
+            return self._prompt(q)
+        if q.default is not None:
+            return q.parse(q.default)
+        if not q.required:
+            return None
+        raise click.UsageError(f"{q.flag} is needed: {q.expectation()} "
+                               "(or run at a terminal to be asked)")
+
+    @staticmethod
+    def _prompt(q: Question) -> Any:
+        def proc(text: str) -> Any:
+            try:
+                return q.parse(text)
+            except AnswerError as exc:
+                raise click.UsageError(str(exc)) from None
+
+        text = q.text
+        if q.kind in ("choice", "choices"):
+            text += " (" + ", ".join(q.choices) + ")"
+        default = q.default if q.default is not None else ("" if not q.required else None)
+        return click.prompt(text, default=default, value_proc=proc,
+                            show_default=bool(default), err=True)
