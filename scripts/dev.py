@@ -120,6 +120,31 @@ def install(bin_dir: Path, extra: str = "") -> None:
         "--find-links", WHEELS, "--config-settings", "editable_mode=compat", "-e", target)
 
 
+def ensure_browser() -> None:
+    """Debian's Chromium for the browser tests (tests/test_browser.py).
+
+    Playwright drives the system's browser by path, so nothing downloads a
+    browser build. As root with apt-get it is installed when missing;
+    elsewhere the browser tests say loudly that they did not run (and fail
+    in CI, where this runs as root).
+    """
+    if any(shutil.which(n) for n in ("chromium", "chromium-browser")) \
+            or os.environ.get("CALFREHAB_CHROMIUM"):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("NOTE: no chromium found; tests/test_browser.py will not run "
+              "(install Debian's chromium, or run this as root to have it installed)",
+              flush=True)
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
+        print("+", " ".join(args), flush=True)
+        if subprocess.run(args, env=env).returncode != 0:
+            print("NOTE: could not install chromium; the browser tests will not run",
+                  flush=True)
+            return
+
+
 def main(argv: list[str]) -> None:
     args = argv[1:]
     spec = None
@@ -148,6 +173,7 @@ def main(argv: list[str]) -> None:
         run(bin_dir / "pytest", "-q", "-p", "no:cacheprovider", "tests/test_layers.py")
     else:
         install(bin_dir, "[test]")
+        ensure_browser()
         run(bin_dir / "pytest", *rest)
 
 

@@ -501,3 +501,26 @@ def log_morning(path: Path, ask: Ask) -> Written:
 def add_assessment(path: Path, ask: Ask, *, today: date | None = None) -> Written:
     """Append an assessment (heel-raise test, pain at rest, VISA-A, hop pain)."""
     return _interview.add_assessment(Path(path), ask, _today(today))
+
+
+# --- the course report and the patient handout -------------------------------
+
+if TYPE_CHECKING:
+    from calfrehab.engine.report.build import Wrote
+
+
+def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
+                 rules_dir: Path | None = None) -> Wrote:
+    """Decide a case and write its course report: one self-contained HTML
+    file (charts inline, no network), with the trail's decisions and
+    overrides for the case when ``audit`` is given. Records nothing."""
+    from calfrehab.engine.report.build import write_report as _write
+
+    return _write(case, out, audit=audit, rules_dir=rules_dir)
+
+
+def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None) -> Wrote:
+    """Decide a case and write the patient's handout of the next exercises."""
+    from calfrehab.engine.report.build import write_handout as _write
+
+    return _write(case, out, rules_dir=rules_dir)

@@ -1,0 +1,256 @@
+"""The report and the handout in a real browser: headless Chromium from the
+system's packages (Debian's ``chromium``), driven by Playwright.
+
+Nothing here downloads a browser: Playwright launches the system's
+Chromium by path. ``scripts/dev.py test`` installs it where it can (root on
+Debian); where no browser can be had these tests skip with a loud reason,
+except in CI (``CI=true``), where a missing browser is a failure.
+
+The case is built the way a new user builds one (new, log, assess), decided
+with ``next`` into a trail, overridden once, and reported with ``--audit``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from calfrehab.cli.main import cli
+from calfrehab.engine.casefile.validation import read_case_file
+from calfrehab.engine.report.handout import plain_words
+from calfrehab.engine.vocabulary import EXERCISES
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+# Flags that keep Chromium off the network and quiet in a sandboxed root
+# session: no background fetches, no component updates, no first-run UI.
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+def _chromium() -> str | None:
+    for name in (os.environ.get("CALFREHAB_CHROMIUM"), "chromium", "chromium-browser"):
+        if name and (found := shutil.which(name)):
+            return found
+    return None
+
+
+def _unavailable(reason: str) -> None:
+    message = (f"BROWSER TESTS NOT RUN: {reason}. Install Debian's chromium "
+               "(apt-get install chromium) and the test extras (pip install -e '.[test]'); "
+               "`python3 scripts/dev.py test` does both when run as root.")
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    path = _chromium()
+    if path is None:
+        _unavailable("no chromium on PATH")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page opened from disk that records console errors, page errors
+    and every request it makes; requests other than the file are blocked."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1100, "height": 900})
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        url = path.resolve().as_uri()
+
+        def route(r: Any) -> None:
+            self.requests.append(r.request.url)
+            if r.request.url == url:
+                r.continue_()
+            else:
+                r.abort()
+
+        self.page.route("**/*", route)
+        self.page.goto(url)
+        self.page.wait_for_load_state("load")
+        self.url = url
+
+    def offsite(self) -> list[str]:
+        return [u for u in self.requests if u != self.url]
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A case built with new / log / assess, decided twice, overridden once."""
+    tmp = tmp_path_factory.mktemp("course")
+    case, trail = tmp / "mia.json", tmp / "trail.sqlite3"
+    run("new", str(case), "--case-id", "MIA-7", "--review-date", "2026-11-02",
+        "--age-years", "38", "--body-mass-kg", "64", "--sex", "female", "--kind",
+        "achilles_midportion", "--side", "right", "--bent-knee",
+        "two_leg_bent_knee_heel_raise", "--no-input")
+    sessions = [("2026-11-03", "15,15,15", "2", "13,12,10", "3", "1"),
+                ("2026-11-05", "15,15,15", "3", "15,15,12", "2", "2"),
+                ("2026-11-07", "15,15,15", "1", "15,15,15", "1", "2")]
+    for day, sk_done, sk_pain, bk_done, bk_pain, morning in sessions:
+        run("log", str(case), "--date", day, "--straight-knee-done", sk_done,
+            "--straight-knee-pain", sk_pain, "--bent-knee-done", bk_done,
+            "--bent-knee-pain", bk_pain, "--no-input")
+        run("log", str(case), "--morning", "--morning-pain", morning, "--stiffness-min", "5",
+            "--no-input")
+        run("next", str(case), "--audit", str(trail), "--clinician", "A. Berg")
+    run("assess", str(case), "--date", "2026-11-08", "--heel-raise-involved", "17",
+        "--heel-raise-uninvolved", "26", "--visa-a", "61", "--no-input")
+    run("assess", str(case), "--date", "2026-11-09", "--heel-raise-involved", "19",
+        "--heel-raise-uninvolved", "26", "--visa-a", "66", "--no-input")
+    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", "A. Berg", "--reason", "tendon sore on palpation, keep the dose",
+        "--track", "straight_knee", "--decision", "hold")
+    (tmp / "decision.json").write_text(json.dumps(decided), encoding="utf-8")
+    report, handout = tmp / "report.html", tmp / "handout.html"
+    run("report", str(case), "--audit", str(trail), "-o", str(report))
+    run("handout", str(case), "-o", str(handout))
+    return {"case": case, "report": report, "handout": handout, "dir": tmp}
+
+
+def _expected_series(case_path: Path) -> dict[str, list[tuple[str, float]]]:
+    """What each chart must plot, read straight from the case file."""
+    case, _ = read_case_file(case_path)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for s in case.sessions_by_date():
+        day = s.date.isoformat()
+        for ex in s.exercises:
+            track, rung = EXERCISES[ex.exercise]
+            out.setdefault(f"rung:{track}", []).append((day, rung))
+            out.setdefault(f"pain:{track}", []).append((day, ex.pain_during))
+        if s.pain_next_morning is not None:
+            out.setdefault("pain:morning", []).append((day, s.pain_next_morning))
+    for a in case.assessments_by_date():
+        day = a.date.isoformat()
+        if a.heel_raise_test is not None:
+            hrt = a.heel_raise_test
+            out.setdefault("hr:involved", []).append((day, hrt.involved))
+            if hrt.uninvolved is not None:
+                out.setdefault("hr:uninvolved", []).append((day, hrt.uninvolved))
+                out.setdefault("scores:lsi", []).append(
+                    (day, round(100 * hrt.involved / hrt.uninvolved, 1)))
+        if a.visa_a is not None:
+            out.setdefault("scores:visa", []).append((day, a.visa_a))
+    return out
+
+
+def _plotted(page: Any, chart_id: str) -> list[dict[str, Any]]:
+    return page.evaluate(
+        """id => document.getElementById(id).data.map(
+               t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))""", chart_id)
+
+
+def _points(trace: dict[str, Any]) -> list[tuple[str, float]]:
+    return list(zip(trace["x"], trace["y"], strict=True))
+
+
+def test_report_opens_offline_and_plots_the_case_values(browser: Any,
+                                                        course: dict[str, Path]) -> None:
+    page = Page(browser, course["report"])
+    assert page.errors == []
+    assert page.offsite() == []
+    expected = _expected_series(course["case"])
+
+    rung = {t["name"]: _points(t) for t in _plotted(page.page, "chart-rung")}
+    assert rung == {
+        "Straight knee (gastrocnemius)": expected["rung:straight_knee"],
+        "Bent knee (soleus)": expected["rung:bent_knee"],
+    }
+    pain = {t["name"]: _points(t) for t in _plotted(page.page, "chart-pain")}
+    assert pain["during: Straight knee (gastrocnemius)"] == expected["pain:straight_knee"]
+    assert pain["during: Bent knee (soleus)"] == expected["pain:bent_knee"]
+    assert pain["next morning (after the session that day)"] == expected["pain:morning"]
+    hr = {t["name"]: _points(t) for t in _plotted(page.page, "chart-heel-raise")}
+    assert hr == {"involved side": expected["hr:involved"],
+                  "uninvolved side": expected["hr:uninvolved"]}
+    scores = {t["name"]: _points(t) for t in _plotted(page.page, "chart-scores")}
+    assert scores == {"heel-raise limb symmetry, %": expected["scores:lsi"],
+                      "VISA-A (0–100)": expected["scores:visa"]}
+
+    # Every chart is drawn (an SVG with markers) and has its table beside it.
+    for chart_id in ("chart-rung", "chart-pain", "chart-heel-raise", "chart-scores"):
+        assert page.page.locator(f"#{chart_id} .main-svg").count() >= 1
+        assert page.page.locator(f"#{chart_id} path.point").count() >= 2
+        assert page.page.locator(f"table[data-chart='{chart_id}'] tbody tr").count() >= 2
+    # The pain bands are labelled in words (readable without colour).
+    svg_text = page.page.locator("#chart-pain").inner_text()
+    assert "0–3 safe" in svg_text and "4–5 acceptable" in svg_text
+
+    text = page.page.locator("body").inner_text()
+    assert "tendon sore on palpation, keep the dose" in text  # the override
+    assert text.count("A. Berg") >= 4  # three recorded decisions and the override
+    assert "Full trail: calfrehab explain" in text
+    shot = course["dir"] / "report.png"
+    page.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000
+    page.page.close()
+
+
+def test_report_prints_on_a4_with_its_text(browser: Any, course: dict[str, Path]) -> None:
+    from pypdf import PdfReader
+
+    page = Page(browser, course["report"])
+    pdf = course["dir"] / "report.pdf"
+    page.page.pdf(path=str(pdf), format="A4", print_background=True)
+    page.page.close()
+    reader = PdfReader(str(pdf))
+    assert 2 <= len(reader.pages) <= 8
+    for p in reader.pages:  # A4 is 210 × 297 mm, 595.3 × 841.9 points
+        assert abs(float(p.mediabox.width) - 595.3) < 1.5
+        assert abs(float(p.mediabox.height) - 841.9) < 1.5
+    text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
+    for needle in ("Course report: case MIA-7", "Current proposal", "Pain over time",
+                   "Recorded decisions and overrides", "tendon sore on palpation",
+                   "Single-leg heel-raise test"):
+        assert needle in text, needle
+    assert page.errors == [] and page.offsite() == []
+
+
+def test_handout_is_plain_and_scriptless(browser: Any, course: dict[str, Path]) -> None:
+    page = Page(browser, course["handout"])
+    assert page.errors == [] and page.offsite() == []
+    assert page.page.evaluate("document.scripts.length") == 0
+    text = page.page.locator("body").inner_text()
+    decision = json.loads((course["dir"] / "decision.json").read_text(encoding="utf-8"))
+    nexts = [t["next"] for t in decision["tracks"].values() if t["next"]]
+    assert nexts, "the course should leave something to do"
+    for n in nexts:
+        assert n["unit"] == "reps"
+        assert f"{n['sets']} sets of {n['reps']} repetitions" in text
+    assert "0 to 3 out of 10 is fine" in text
+    assert "When to stop and call the clinic" in text
+    lowered = text.lower()
+    for word in plain_words().jargon:
+        assert re.search(rf"\b{re.escape(word.lower())}\b", lowered) is None, word
+    assert "@" not in text and "_" not in text  # no rule ids, no field names
+    shot = course["dir"] / "handout.png"
+    page.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    page.page.close()

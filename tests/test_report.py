@@ -1,0 +1,149 @@
+"""The course report and the handout as HTML (the browser tests open them;
+these check content, escaping, and that the numbers are the rules')."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import EXAMPLES, rules_dir_with
+
+from calfrehab.cli.main import cli
+from calfrehab.engine import api
+from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.explanation.document import Reason
+from calfrehab.engine.explanation.wording import merge_reasons, plain
+from calfrehab.engine.knowledge.loader import load_ladder, load_rulebase
+from calfrehab.engine.report.bands import pain_bands
+from calfrehab.engine.report.build import report_data
+
+FLARE = EXAMPLES / "plantar-next-morning-jump-flare.json"
+RED_FLAG = EXAMPLES / "red-flag-recent-fluoroquinolone.json"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    assert "Traceback" not in result.output, result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_pain_bands_are_the_rules_own(tmp_path: Path) -> None:
+    shipped = pain_bands([r.rule for r in load_rulebase().rules])
+    assert (shipped.safe_max, shipped.acceptable_max, shipped.morning_max,
+            shipped.morning_rise) == (3, 5, 5, 2)
+    rules = rules_dir_with(tmp_path, {}, keep_shipped_rules=True)
+    pain = rules / "pain-model.yaml"
+    pain.write_text(pain.read_text().replace(
+        '{fact: track.pain_during_last, op: ">", value: 5}',
+        '{fact: track.pain_during_last, op: ">", value: 6}'))
+    data = report_data(FLARE, rules_dir=rules)
+    assert data.bands.acceptable_max == 6
+    out = tmp_path / "r.html"
+    api.write_report(FLARE, out, rules_dir=rules)
+    assert "4–6 acceptable" in out.read_text()
+
+
+def test_missing_band_is_named(tmp_path: Path) -> None:
+    rules = [r.rule for r in load_rulebase().rules if r.rule.id != "pain-during-within-margin"
+             and r.rule.id != "hold-pain-during-acceptable"]
+    with pytest.raises(CalfrehabError, match=r"safe_max .*no rule sets it"):
+        pain_bands(rules)
+
+
+def test_report_is_one_file_with_inline_charts_and_no_remote_reference(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    code, stdout, err = run("report", str(FLARE), "-o", str(out))
+    assert code == 0, err
+    assert "report for case PF-0188" in stdout
+    html = out.read_text(encoding="utf-8")
+    assert html.count("<script") >= 2  # plotly.js inline, then the charts
+    # Outside the library's own code (whose strings name its web site), the
+    # page refers to nothing remote: no src, no link, no stylesheet.
+    library = re.search(r"<script>.*?</script>", html, flags=re.S)
+    assert library is not None and "plotly.js" in library.group(0)[:400].lower()
+    page = html.replace(library.group(0), "")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "<link" not in page and "cdn.plot.ly" not in page
+    for chart in ("chart-rung", "chart-pain", "chart-heel-raise", "chart-scores"):
+        assert f'id="{chart}"' in html and f'data-chart="{chart}"' in html
+    assert "Full trail: calfrehab explain " + str(FLARE) in html
+    assert "@page { size: A4" in html
+
+
+def test_report_escapes_what_people_typed(tmp_path: Path) -> None:
+    trail = tmp_path / "t.sqlite3"
+    code, out, err = run("next", str(FLARE), "--json", "--audit", str(trail))
+    assert code == 0, err
+    decision_id = re.search(r'"decision_id": "([0-9a-f]+)"', out).group(1)  # type: ignore[union-attr]
+    evil = '<img src=x onerror="alert(1)">'
+    code, _, err = run("audit", "override", decision_id, "--audit", str(trail),
+                       "--clinician", "Dr <b>X</b>", "--reason", evil)
+    assert code == 0, err
+    report = tmp_path / "r.html"
+    code, _, err = run("report", str(FLARE), "--audit", str(trail), "-o", str(report))
+    assert code == 0, err
+    html = report.read_text(encoding="utf-8")
+    assert evil not in html and "&lt;img src=x onerror=" in html
+    assert "Dr &lt;b&gt;X&lt;/b&gt;" in html
+
+
+def test_report_data_follows_the_case(tmp_path: Path) -> None:
+    data = report_data(FLARE)
+    assert data.case_id == "PF-0188" and data.decisions is None
+    straight = next(t for t in data.timelines if t.track == "straight_knee")
+    assert [r.pain_during for r in straight.rows] == [2, 2, 3]
+    assert data.assessments[0].lsi == round(100 * 17 / 26, 1)
+    assert "no course simulator" in data.projection_note
+
+
+def test_report_needs_an_output_and_an_existing_trail(tmp_path: Path) -> None:
+    code, _, err = run("report", str(FLARE))
+    assert code == 2 and "--output" in err
+    code, _, err = run("report", str(FLARE), "--audit", str(tmp_path / "none.sqlite3"),
+                       "-o", str(tmp_path / "r.html"))
+    assert code == 1 and "no audit trail" in err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_handout_for_a_referral_lists_no_exercise(tmp_path: Path) -> None:
+    out = tmp_path / "h.html"
+    code, stdout, err = run("handout", str(RED_FLAG), "-o", str(out))
+    assert code == 0, err
+    assert "refer: no exercises" in stdout
+    html = out.read_text(encoding="utf-8")
+    assert "contact the clinic" in html and "What to do" not in html
+    assert "<script" not in html
+
+
+def test_plain_wording_has_one_times_sign_units_and_no_field_names() -> None:
+    ladder = load_ladder()
+    assert plain("3 x 15 of two-leg heel raise, straight knee completed", ladder) == (
+        "3 × 15 of two-leg heel raise, straight knee completed")
+    assert plain("5 x 45 of isometric heel-raise hold, straight knee done", ladder) == (
+        "5 × 45 s of isometric heel-raise hold, straight knee done")
+    assert plain("record patient.body_mass_kg", ladder) == "record body mass (kg)"
+    assert plain("record the last session's pain_next_morning") == (
+        "record the last session's next-morning pain")
+
+
+def test_a_reason_for_every_track_is_said_once() -> None:
+    source = ["Silbernagel 2007"]
+    reasons = [
+        Reason(rule="flare", text="Next-morning pain rose by 3", sources=source),
+        Reason(rule="hold-session-flare@straight_knee", track="straight_knee",
+               text="Hold single-leg heel raise, straight knee: the last session flared",
+               sources=source),
+        Reason(rule="hold-session-flare@bent_knee", track="bent_knee",
+               text="Hold two-leg heel raise, knee bent (soleus): the last session flared",
+               sources=source),
+    ]
+    names = {"straight_knee": "single-leg heel raise, straight knee",
+             "bent_knee": "two-leg heel raise, knee bent (soleus)"}
+    merged = merge_reasons(reasons, names, ["straight_knee", "bent_knee"])
+    assert [m.text for m in merged] == ["Next-morning pain rose by 3",
+                                        "Hold every exercise: the last session flared"]
+    assert merged[1].tracks == ["straight_knee", "bent_knee"]
+    # Only one of two tracks: kept per track.
+    assert len(merge_reasons(reasons[:2], names, ["straight_knee", "bent_knee"])) == 2
