@@ -38,6 +38,7 @@ class LazyGroup(click.Group):
         "batch": "calfrehab.cli.batch_cmd:batch",
         "fhir": "calfrehab.cli.fhir_cmd:fhir",
         "handout": "calfrehab.cli.report_cmds:handout",
+        "import": "calfrehab.cli.import_cmd:import_",
         "log": "calfrehab.cli.entry_cmds:log",
         "new": "calfrehab.cli.entry_cmds:new",
         "report": "calfrehab.cli.report_cmds:report",

@@ -524,3 +524,23 @@ def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None)
     from calfrehab.engine.report.build import write_handout as _write
 
     return _write(case, out, rules_dir=rules_dir)
+
+
+# --- import from a clinic's spreadsheet -------------------------------------
+
+if TYPE_CHECKING:
+    from calfrehab.engine.casefile.csvimport import DateOrder, ImportResult
+
+
+def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
+               dry_run: bool = False, rules_dir: Path | None = None) -> ImportResult:
+    """Write (or add to) one case file per case from a clinic's CSV, one row
+    per exercise per session (docs/csv-import.md). Bad rows are reported
+    with row, column and expectation; the good rows are still written.
+    Exercises may be given by id or by the rules' plain name."""
+    from calfrehab.engine.casefile.csvimport import import_csv as _import
+    from calfrehab.engine.knowledge.loader import load_ladder
+
+    names = {info.name: ex for ex, info in load_ladder(rules_dir).exercises.items()}
+    return _import(Path(path), Path(into), date_order=date_order, exercise_names=names,
+                   dry_run=dry_run)

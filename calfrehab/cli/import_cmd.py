@@ -1,0 +1,57 @@
+"""The import command: case files from a clinic's spreadsheet export."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+import click
+
+from calfrehab.cli.options import domain_errors, rules_option
+from calfrehab.engine import api
+
+
+@click.command(name="import")
+@click.argument("csv_path", metavar="CSV",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--into", "into", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of case files: <case_id>.json is created, or added to.")
+@click.option("--date-order", type=click.Choice(["dmy", "mdy"]), default=None,
+              help="How to read dates like 03/04/2026: dmy (day first) or mdy (month "
+                   "first). ISO dates (2026-04-03) need no flag; without it, an "
+                   "ambiguous date is an error.")
+@click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
+@rules_option
+@domain_errors(exit_code=1)
+def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None,
+            dry_run: bool, rules_dir: Path | None) -> None:
+    """Import a clinic's CSV export: one row per exercise per session.
+
+    The columns (and the header spellings accepted for each) are in
+    docs/csv-import.md; examples/import/clinic-export-template.csv is a
+    template. A new case takes its patient and condition from the case
+    columns and its programme from its last session; an existing case file
+    keeps them and gains the sessions on days it does not have yet. Each
+    error names the row, the column and what was expected; a bad row is
+    skipped and every good row is still written. Exit 0 when every row was
+    imported, 1 when any was not.
+
+    Example:
+
+        calfrehab import examples/import/clinic-export-template.csv --into cases/
+    """
+    result = api.import_csv(csv_path, into, date_order=date_order, dry_run=dry_run,
+                            rules_dir=rules_dir)
+    verb = "would write" if dry_run else "wrote"
+    for case in result.cases:
+        what = "new case" if case.created else "added to"
+        extra = (f", {case.sessions_already_there} session(s) already there"
+                 if case.sessions_already_there else "")
+        click.echo(f"{verb} {case.path}: {what}, {case.sessions_added} session(s){extra}")
+    for error in result.errors:
+        click.echo(f"{csv_path}: {error.render()}", err=True)
+    click.echo(f"{result.rows_imported} of {result.rows_read} row(s) imported into "
+               f"{len(result.cases)} case file(s); {len(result.errors)} error(s)")
+    sys.exit(1 if result.errors else 0)
