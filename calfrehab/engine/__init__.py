@@ -26,5 +26,6 @@ module, with what each owns, in ``docs/architecture.md``).
   (the course simulator) and the milestones a course reaches.
 - ``ruletest``, ``batch``: case tables that test a knowledge base as data;
   many cases, worker processes, resume.
+- ``report``: the course report and the patient handout (HTML).
 - ``api``: the public face (``docs/api.md``); the CLI imports nothing else.
 """

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pydantic import BaseModel, ConfigDict
 
 from calfrehab.engine.errors import CalfrehabError
-from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Condition, Not, Rule
+from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Not, Predicate, Rule
 
 # (fact, comparison) -> the band limit it sets.
 _LIMITS = {
@@ -38,7 +38,7 @@ class PainBands(BaseModel):
     scale_max: int = 10
 
 
-def _compares(cond: Condition, negated: bool = False) -> Iterator[Compare]:
+def _compares(cond: Predicate, negated: bool = False) -> Iterator[Compare]:
     if isinstance(cond, Compare):
         if not negated:
             yield cond

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from calfrehab.engine.api import Decided, decide_path, prepare
+from calfrehab.engine.pipeline import Decided, decide_path, prepare
 from calfrehab.engine.report import data as rdata
 from calfrehab.engine.report import handout as handout_data
 from calfrehab.engine.report.bands import PainBands, pain_bands
