@@ -18,6 +18,11 @@ reference is ``docs/api.md``.
   :func:`decision_to_fhir`, :func:`decide_fhir_path`; the ``cds_*``
   functions the service (``calfrehab serve``) builds cards and records
   feedback with.
+- Writing case files: :func:`new_case`, :func:`log_session`,
+  :func:`log_morning`, :func:`add_assessment` (interviews asked through an
+  :data:`Ask`), :func:`import_csv` (a clinic's spreadsheet export).
+- For people: :func:`write_report` (the course report), :func:`write_handout`
+  (the patient's handout).
 - The contract's vocabulary and the domain errors.
 
 The audit trail, batch and case-table names load on first use (PEP 562), so
@@ -123,12 +128,14 @@ __all__ = [
     "CdsFeedbackRequest",
     "CdsHookRequest",
     "Course",
+    "DateOrder",
     "Decided",
     "DecisionDocument",
     "DecisionKind",
     "EntryKind",
     "ExportFormat",
     "FhirMappingError",
+    "ImportResult",
     "IssuedCard",
     "MappingProblem",
     "Outcome",
@@ -137,6 +144,7 @@ __all__ = [
     "RuleError",
     "TrackName",
     "Written",
+    "Wrote",
     "add_assessment",
     "add_audit_override",
     "case_from_fhir",
@@ -171,6 +179,7 @@ __all__ = [
     "for_terminal_lines",
     "format_for",
     "format_value",
+    "import_csv",
     "list_audit",
     "load_ladder",
     "log_morning",
@@ -197,7 +206,9 @@ __all__ = [
     "validate_path",
     "verify_audit",
     "verify_trail",
+    "write_handout",
     "write_output",
+    "write_report",
 ]
 
 # Names served on first use: public name -> (module, name there).
@@ -206,6 +217,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CdsFeedbackRequest": ("calfrehab.engine.fhir.cdshooks", "FeedbackRequest"),
     "CdsHookRequest": ("calfrehab.engine.fhir.cdshooks", "HookRequest"),
     "IssuedCard": ("calfrehab.engine.fhir.cdshooks", "IssuedCard"),
+    "Wrote": ("calfrehab.engine.report.build", "Wrote"),
+    "ImportResult": ("calfrehab.engine.casefile.csvimport", "ImportResult"),
+    "DateOrder": ("calfrehab.engine.casefile.csvimport", "DateOrder"),
     "BatchError": ("calfrehab.engine.batch", "BatchError"),
     "BatchOptions": ("calfrehab.engine.batch", "BatchOptions"),
     "BatchSummary": ("calfrehab.engine.batch", "BatchSummary"),
