@@ -24,6 +24,7 @@ from calfrehab.cli.render import (
     TRACK_TITLES,
     dose,
     short_citation,
+    use_colour,
     wrap,
 )
 from calfrehab.engine import api
@@ -250,7 +251,7 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
     if as_json:
         _dump(data)
     else:
-        click.echo(_render_show(_safe(data), colour=sys.stdout.isatty()))
+        click.echo(_render_show(_safe(data), colour=use_colour()))
     if not _integrity_warnings(data):
         sys.exit(1)
 

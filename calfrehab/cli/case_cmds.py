@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from calfrehab.cli.options import audit_options, domain_errors, json_option, rules_option
-from calfrehab.cli.render import render_explain, render_next
+from calfrehab.cli.render import render_explain, render_next, use_colour
 from calfrehab.engine import api
 
 
@@ -112,7 +112,7 @@ def next_(case: str | None, fhir_bundle: str | None, rules_dir: Path | None, as_
     if as_json:
         click.echo(api.decision_json(decided), nl=False)
     else:
-        click.echo(render_next(decided, colour=sys.stdout.isatty()))
+        click.echo(render_next(decided, colour=use_colour(), source=case))
 
 
 @click.command()

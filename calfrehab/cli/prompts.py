@@ -86,7 +86,7 @@ class Asker:
 
         text = q.text
         if q.kind in ("choice", "choices"):
-            text += " (" + ", ".join(q.choices) + ")"
+            text += " — " + ", ".join(q.choices)
         default = q.default if q.default is not None else ("" if not q.required else None)
         return click.prompt(text, default=default, value_proc=proc,
                             show_default=bool(default), err=True)

@@ -1,15 +1,27 @@
-"""Text for a clinician's terminal: 80 columns, colour only on a terminal."""
+"""Text for a clinician's terminal: 80 columns, colour only on a terminal
+and never when ``NO_COLOR`` is set (https://no-color.org)."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import textwrap
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
-from calfrehab.engine.api import Decided, format_value
+from calfrehab.engine.api import (
+    Decided,
+    clinician_text,
+    dose_text,
+    format_value,
+    merge_reasons,
+    reason_names,
+    reason_unit,
+    unit_of,
+)
 
 WIDTH = 80
 TRACK_TITLES = {
@@ -23,6 +35,13 @@ DECISION_WORDS = {
 }
 COLOURS = {"progress": "green", "start": "green", "hold": "yellow", "regress": "red",
            "refer": "red"}
+
+
+def use_colour(stream: TextIO | None = None) -> bool:
+    """Colour only on a terminal, and not when NO_COLOR is set (to anything)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    return (stream or sys.stdout).isatty()
 
 
 def short_citation(citation: str, known: dict[str, str] | None = None) -> str:
@@ -54,21 +73,23 @@ def wrap(text: str, indent: str, first: str | None = None, *,
                          break_on_hyphens=not whole_words) or [first or indent]
 
 
-def dose(rx: Mapping[str, Any]) -> str:
-    """``3 × 15, +5 kg`` from a prescription as data; a stored one may lack
-    fields, which show as ``?``."""
-    unit = rx.get("unit", "reps")
-    reps = rx.get("reps", "?")
-    reps_text = {"seconds": f"{reps} s holds", "contacts": f"{reps} contacts",
-                 "minutes": f"{reps} min"}.get(unit, f"{reps}")
+def dose(rx: Mapping[str, Any], unit: str | None = None) -> str:
+    """``3 × 15, +5 kg`` or ``5 × 45 s, bodyweight`` from a prescription as
+    data (``unit`` where the prescription does not carry one); a stored one
+    may lack fields, which show as ``?``."""
+    unit = unit or rx.get("unit", "reps")
+    sets, reps = rx.get("sets", "?"), rx.get("reps", "?")
     load = rx.get("load_kg")
     weight = f"+{load:g} kg" if isinstance(load, int | float) and load else "bodyweight"
-    return f"{rx.get('sets', '?')} × {reps_text}, {weight}"
+    if isinstance(sets, int) and isinstance(reps, int):
+        return f"{dose_text(sets, reps, unit)}, {weight}"
+    return f"{sets} × {reps}, {weight}"
 
 
-def render_next(decided: Decided, colour: bool) -> str:
+def render_next(decided: Decided, colour: bool, source: str = "CASE") -> str:
     doc = decided.decision
-    names = decided.evaluation.compiled.base.ladder.exercises
+    ladder = decided.evaluation.compiled.base.ladder
+    names = ladder.exercises
 
     def style(text: str, decision: str) -> str:
         return click.style(text, fg=COLOURS.get(decision), bold=True) if colour else text
@@ -81,37 +102,60 @@ def render_next(decided: Decided, colour: bool) -> str:
     if doc.outcome == "refer":
         lines.append(style("REFER: stop progression and refer. No exercise is prescribed.",
                            "refer"))
+    # A blocker that holds every track back alike is said once, above them.
+    shared = _shared_blockers(doc)
+    if doc.outcome != "refer" and shared:
+        lines.append("Every track")
+        for text in shared.values():
+            lines += wrap(clinician_text(text, ladder), "        ", "  why   ")
+        lines.append("")
     for track, td in doc.tracks.items():
         if doc.outcome == "refer":
             break
         lines.append(f"{TRACK_TITLES[track]}: {style(DECISION_WORDS[td.decision], td.decision)}")
         # What held the track back, right under it (the full list is below).
         for blocker in doc.blockers:
-            if blocker.track == track and blocker.rule not in td.rules:
-                lines += wrap(blocker.text, "        ", "  why   ")
+            if (blocker.track == track and blocker.rule not in td.rules
+                    and blocker.rule.split("@")[0] not in shared):
+                lines += wrap(clinician_text(blocker.text, ladder), "        ", "  why   ")
         if td.current is not None:
             cur = td.current.model_dump()
             name = names[cur["exercise"]].name if cur["exercise"] in names else cur["exercise"]
-            lines += wrap(f"{name}, {dose(cur)}", "        ", "  now   ")
+            lines += wrap(f"{name}, {dose(cur, unit_of(ladder, cur['exercise']))}", "        ",
+                          "  now   ")
         if td.next is not None:
             nxt = td.next.model_dump()
             lines += wrap(f"{nxt['name']}, {dose(nxt)}", "        ", "  next  ")
             lines += wrap(f"{nxt['tempo']}; {nxt['frequency']}; {nxt['surface']}", "        ")
             for cue in nxt["cues"]:
-                lines += wrap(cue, "          ", "        - ")
+                lines += wrap(clinician_text(cue, ladder), "          ", "        - ")
         elif td.decision == "regress":
             lines.append("  next  pause this track")
         lines.append("")
     lines.append("Why")
     shorts = _short_forms(decided)
-    for reason in doc.reasons:
+    # A reason one rule gives alike for every track in play is said once.
+    in_play = [t for t, td in doc.tracks.items() if td.current is not None]
+    for reason in merge_reasons(doc.reasons, reason_names(doc, ladder), in_play):
         cites = "; ".join(short_citation(s, shorts) for s in reason.sources)
-        lines += wrap(f"{reason.text} [{cites}]", "    ", "  - ")
+        text = clinician_text(reason.text, ladder, reason_unit(reason, doc, ladder))
+        lines += wrap(f"{text} [{cites}]", "    ", "  - ")
     lines.append("")
     lines.append(f"Rules {doc.rulebase.name} {doc.rulebase.version} "
                  f"(sha256 {doc.rulebase.sha256[:12]}) · decision {doc.decision_id}")
-    lines.append("Full trail: calfrehab explain CASE")
+    lines.append(f"Full trail: calfrehab explain {source}")
     return "\n".join(lines)
+
+
+def _shared_blockers(doc: Any) -> dict[str, str]:
+    """Blockers one rule gives, in the same words, to every track: base rule
+    id -> text."""
+    by_rule: dict[str, dict[str, str]] = {}
+    for b in doc.blockers:
+        if b.rule not in doc.tracks[b.track].rules:
+            by_rule.setdefault(b.rule.split("@")[0], {})[b.track] = b.text
+    return {rule: next(iter(texts.values())) for rule, texts in by_rule.items()
+            if set(texts) == set(doc.tracks) and len(set(texts.values())) == 1}
 
 
 def render_explain(decided: Decided, data: dict[str, Any]) -> str:
@@ -177,8 +221,8 @@ def _failed(items: list[dict[str, Any]], indent: str) -> list[str]:
                                indent + "    ")
                 lines += _failed(b["failed"], indent + "    ")
             else:
-                lines += wrap(f"set by {b['rule']}: {b['reason']}", indent + "      ",
-                               indent + "    ")
+                lines += wrap(f"set by {b['rule']}: {clinician_text(b['reason'])}",
+                              indent + "      ", indent + "    ")
                 for c in b.get("conditions", []):
                     lines += wrap(c, indent + "        ", indent + "      ")
     return lines

@@ -55,6 +55,14 @@ from calfrehab.engine.explanation.document import (
     DecisionDocument,
     decision_json_schema,
 )
+from calfrehab.engine.explanation.wording import (
+    dose_text,
+    merge_reasons,
+    reason_names,
+    reason_unit,
+    unit_of,
+)
+from calfrehab.engine.explanation.wording import plain as clinician_text
 from calfrehab.engine.fhir import SERVICE_ID, FhirMappingError, MappingProblem
 from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.knowledge.conditions import format_value
@@ -161,6 +169,7 @@ __all__ = [
     "cds_prefetch_bundle",
     "check_output",
     "check_rules",
+    "clinician_text",
     "compile_rules",
     "csv_cell",
     "decide",
@@ -171,6 +180,7 @@ __all__ = [
     "decision_json",
     "decision_json_schema",
     "decision_to_fhir",
+    "dose_text",
     "explanation",
     "explanation_json",
     "export_audit",
@@ -184,6 +194,7 @@ __all__ = [
     "load_ladder",
     "log_morning",
     "log_session",
+    "merge_reasons",
     "migrate_audit",
     "new_case",
     "open_trail",
@@ -193,6 +204,8 @@ __all__ = [
     "prepare",
     "read_case_or_bundle",
     "read_fhir_case",
+    "reason_names",
+    "reason_unit",
     "record",
     "replay_decision",
     "run_batch",
@@ -201,6 +214,7 @@ __all__ = [
     "simulate",
     "simulate_document",
     "today",
+    "unit_of",
     "validate_case",
     "validate_document",
     "validate_path",

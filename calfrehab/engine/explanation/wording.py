@@ -60,9 +60,10 @@ def dose_text(sets: int, reps: int, unit: str, load_kg: float | None = None) -> 
     return f"{sets} {TIMES} {reps}{UNIT_SUFFIX.get(unit, '')}{load}"
 
 
-def plain(text: str, ladder: Ladder | None = None) -> str:
+def plain(text: str, ladder: Ladder | None = None, unit: str | None = None) -> str:
     """Reason text as a clinician reads it: one multiplication sign, a unit
-    on a dose of holds or running, and no raw field names."""
+    on a dose of holds or running, and no raw field names. A dose takes the
+    unit of the exercise it names, else ``unit`` (the reason's track's)."""
     names: dict[str, str] = {}
     if ladder is not None:
         names = {info.name.lower(): unit_of(ladder, ex) for ex, info in ladder.exercises.items()}
@@ -70,8 +71,9 @@ def plain(text: str, ladder: Ladder | None = None) -> str:
     def dose(m: re.Match[str]) -> str:
         # The unit is the exercise's, when the dose names it ("5 x 45 of ...").
         after = m.string[m.end():].lower()
-        unit = next((u for name, u in names.items() if after.startswith(" of " + name)), "reps")
-        return f"{m.group(1)} {TIMES} {m.group(2)}{UNIT_SUFFIX.get(unit, '')}"
+        named = next((u for name, u in names.items() if after.startswith(" of " + name)), None)
+        suffix = UNIT_SUFFIX.get(named or unit or "reps", "")
+        return f"{m.group(1)} {TIMES} {m.group(2)}{suffix}"
 
     text = re.sub(r"\b(\d+) ?[x×] ?(\d+)\b(?! ?(s|min)\b)", dose, text)
     return _FIELD.sub(lambda m: FIELD_WORDS[m.group(1)], text)
@@ -101,12 +103,13 @@ class MergedReason(BaseModel):
 
 def merge_reasons(reasons: Sequence[ReasonLike], exercise_names: Mapping[str, str],
                   tracks_in_play: Iterable[str]) -> list[MergedReason]:
-    """Reasons in order, with a reason that one rule gives alike for every
-    track in play said once ("every exercise" in place of each name).
+    """Reasons in order, with a reason that one rule gives alike for several
+    tracks said once: the exercise it names becomes "every exercise" when
+    it covers every track in play, else the names joined.
 
     ``exercise_names`` maps each track to the plain name its reasons use.
     """
-    in_play = [t for t in tracks_in_play]
+    in_play = list(tracks_in_play)
     groups: dict[str, list[ReasonLike]] = {}
     for r in reasons:
         groups.setdefault(r.rule.split("@")[0], []).append(r)
@@ -118,14 +121,15 @@ def merge_reasons(reasons: Sequence[ReasonLike], exercise_names: Mapping[str, st
             continue
         group = groups[base]
         shapes = {_shape(g.text, exercise_names.get(g.track or "", "")) for g in group}
-        covered = [t for t in in_play if any(g.track == t for g in group)]
-        every = len(in_play) > 1 and {g.track for g in group} == set(in_play)
-        if every and len(shapes) == 1:
+        tracks = [g.track for g in group if g.track]
+        if len(tracks) > 1 and len(shapes) == 1:
             done.add(base)
-            text = next(iter(shapes)).replace("\x00", "every exercise")
+            every = set(in_play) <= set(tracks)
+            names = " and ".join(exercise_names.get(t, t) for t in tracks)
+            text = next(iter(shapes)).replace("\x00", "every exercise" if every else names)
             sources = _union(g.sources for g in group)
             out.append(MergedReason(text=text[:1].upper() + text[1:], sources=sources,
-                                    tracks=covered))
+                                    tracks=tracks))
         else:
             out.append(MergedReason(text=r.text, sources=list(r.sources),
                                     tracks=[r.track] if r.track else []))
@@ -143,6 +147,16 @@ def _union(lists: Iterable[list[str]]) -> list[str]:
     for items in lists:
         out += [s for s in items if s not in out]
     return out
+
+
+def reason_unit(reason: MergedReason, decision: Any, ladder: Ladder) -> str | None:
+    """The unit a one-track reason's bare dose ("5 x 45 completed") is in."""
+    if len(reason.tracks) != 1:
+        return None
+    td = decision.tracks.get(reason.tracks[0])
+    if td is None or td.current is None:
+        return None
+    return unit_of(ladder, td.current.exercise)
 
 
 def reason_names(decision: Any, ladder: Ladder) -> dict[str, str]:
