@@ -19,6 +19,7 @@ from calfrehab.engine.explanation.wording import (
     merge_reasons,
     plain,
     reason_names,
+    reason_unit,
     unit_of,
 )
 from calfrehab.engine.knowledge.ladder import Ladder
@@ -267,6 +268,10 @@ def _proposal(doc: DecisionDocument, ladder: Ladder) -> list[ProposalTrack]:
     return out
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def short_source(citation: str, shorts: dict[str, str]) -> str:
     if citation in shorts:
         return shorts[citation]
@@ -283,7 +288,7 @@ def build(
 ) -> ReportData:
     in_play = [t for t, td in doc.tracks.items() if td.current is not None]
     merged = merge_reasons(doc.reasons, reason_names(doc, ladder), in_play)
-    reasons = [ReasonLine(text=plain(m.text, ladder),
+    reasons = [ReasonLine(text=_sentence(plain(m.text, ladder, reason_unit(m, doc, ladder))),
                           cites=[short_source(s, shorts) for s in m.sources]) for m in merged]
     cited: list[str] = []
     for m in merged:
