@@ -147,3 +147,18 @@ def test_a_reason_for_every_track_is_said_once() -> None:
     assert merged[1].tracks == ["straight_knee", "bent_knee"]
     # Only one of two tracks: kept per track.
     assert len(merge_reasons(reasons[:2], names, ["straight_knee", "bent_knee"])) == 2
+
+
+def test_report_refuses_to_replace_its_case_or_the_trail(tmp_path: Path) -> None:
+    case = tmp_path / "c.json"
+    case.write_bytes(FLARE.read_bytes())
+    before = case.read_bytes()
+    code, _, err = run("report", str(case), "-o", str(case))
+    assert code == 2 and "refusing to write" in err
+    assert case.read_bytes() == before
+    trail = tmp_path / "t.sqlite3"
+    run("next", str(case), "--audit", str(trail))
+    code, _, err = run("report", str(case), "--audit", str(trail), "-o", str(trail))
+    assert code == 2 and "audit trail" in err
+    code, _, err = run("handout", str(case), "-o", str(case))
+    assert code == 2 and case.read_bytes() == before

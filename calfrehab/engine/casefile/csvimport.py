@@ -31,11 +31,11 @@ from calfrehab.engine.casefile.editor import (
 )
 from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 DateOrder = Literal["dmy", "mdy"]
-MAX_CSV_BYTES = 64 * 1024 * 1024
 MAX_SETS = 10
 
 # Canonical column -> the header spellings a clinic's export may use
@@ -299,7 +299,7 @@ def _parse_row(line: int, cells: list[str], cols: _Columns, date_order: DateOrde
 
 
 def _read_text(path: Path) -> str:
-    data = read_input_bytes(path, cap_bytes=MAX_CSV_BYTES)
+    data = read_input_bytes(path, cap_bytes=max_input_bytes())
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

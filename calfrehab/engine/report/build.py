@@ -11,7 +11,7 @@ from calfrehab.engine.report import data as rdata
 from calfrehab.engine.report import handout as handout_data
 from calfrehab.engine.report.bands import PainBands, pain_bands
 from calfrehab.engine.report.render import handout_html, report_html
-from calfrehab.engine.safeio import atomic_write_text
+from calfrehab.engine.safeio import atomic_write_text, check_outputs
 
 # A report holds health data: readable by its owner only.
 OUTPUT_MODE = 0o600
@@ -49,8 +49,14 @@ def report_data(case: str | Path, audit: Path | None = None,
                              shorts, rows, None, NO_PROJECTION)
 
 
+def _inputs(case: str | Path) -> list[str | Path]:
+    return [] if str(case) == "-" else [case]
+
+
 def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
                  rules_dir: Path | None = None) -> Wrote:
+    # Refused before any work: the report must not replace the case or the trail.
+    check_outputs([out], inputs=_inputs(case), trail=audit)
     data = report_data(case, audit, rules_dir)
     atomic_write_text(out, report_html(data, str(case)), mode=OUTPUT_MODE)
     sessions = sum(len(t.rows) for t in data.timelines)
@@ -61,6 +67,7 @@ def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
 
 
 def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None) -> Wrote:
+    check_outputs([out], inputs=_inputs(case))
     decided = decide_path(case, prepare(rules_dir))
     ladder = decided.evaluation.compiled.base.ladder
     names = {ex: info.name for ex, info in ladder.exercises.items()}
