@@ -75,7 +75,7 @@ class Page:
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.page = browser.new_page(viewport={"width": 1100, "height": 900})
-        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         url = path.resolve().as_uri()
 
@@ -90,6 +90,10 @@ class Page:
         self.page.goto(url)
         self.page.wait_for_load_state("load")
         self.url = url
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def offsite(self) -> list[str]:
         return [u for u in self.requests if u != self.url]
@@ -162,9 +166,10 @@ def _expected_series(case_path: Path) -> dict[str, list[tuple[str, float]]]:
 
 
 def _plotted(page: Any, chart_id: str) -> list[dict[str, Any]]:
-    return page.evaluate(
+    traces: list[dict[str, Any]] = page.evaluate(
         """id => document.getElementById(id).data.map(
                t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))""", chart_id)
+    return traces
 
 
 def _points(trace: dict[str, Any]) -> list[tuple[str, float]]:
