@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
+from calfrehab.engine import api
 from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.report.handout import plain_words
 from calfrehab.engine.vocabulary import EXERCISES
@@ -178,6 +179,7 @@ def _points(trace: dict[str, Any]) -> list[tuple[str, float]]:
 
 def test_report_opens_offline_and_plots_the_case_values(browser: Any,
                                                         course: dict[str, Path]) -> None:
+    course_files = course
     page = Page(browser, course["report"])
     assert page.errors == []
     assert page.offsite() == []
@@ -199,8 +201,18 @@ def test_report_opens_offline_and_plots_the_case_values(browser: Any,
     assert scores == {"heel-raise limb symmetry, %": expected["scores:lsi"],
                       "VISA-A (0–100)": expected["scores:visa"]}
 
+    # The projected course plots the simulator's rungs, week by week.
+    simulated = api.simulate(course_files["case"], weeks=12)
+    projected = {t["name"]: _points(t) for t in _plotted(page.page, "chart-projection")}
+    for track, title in (("straight_knee", "Straight knee (gastrocnemius)"),
+                         ("bent_knee", "Bent knee (soleus)")):
+        want = [(r.review_date.isoformat(), EXERCISES[ex][1]) for r in simulated.rows
+                if (ex := r.tracks[track].exercise) is not None]
+        assert projected[title] == want
+
     # Every chart is drawn (an SVG with markers) and has its table beside it.
-    for chart_id in ("chart-rung", "chart-pain", "chart-heel-raise", "chart-scores"):
+    for chart_id in ("chart-rung", "chart-pain", "chart-heel-raise", "chart-scores",
+                     "chart-projection"):
         assert page.page.locator(f"#{chart_id} .main-svg").count() >= 1
         assert page.page.locator(f"#{chart_id} path.point").count() >= 2
         assert page.page.locator(f"table[data-chart='{chart_id}'] tbody tr").count() >= 2

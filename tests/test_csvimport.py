@@ -41,6 +41,7 @@ def test_the_template_imports_into_valid_cases_and_twice_adds_nothing(tmp_path: 
     assert first.review_date.isoformat() == "2026-11-04"
     rupture, _ = read_case_file(tmp_path / "CLINIC-0002.json")
     assert rupture.condition.management == "non_operative"
+    assert rupture.program.straight_knee is not None
     assert rupture.program.straight_knee.exercise == "isometric_heel_raise_hold"
     # What examples/README.md says `next` proposes after the import.
     reasoner = api.prepare()

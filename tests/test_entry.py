@@ -50,6 +50,7 @@ def test_new_from_flags_writes_a_valid_private_case_in_contract_order(tmp_path: 
     assert case.case_id == "ANA-01" and case.patient.body_mass_kg == 70
     # The straight-knee track starts at the ladder's rung-1 dose.
     rx = case.program.straight_knee
+    assert rx is not None
     assert (rx.exercise, rx.sets, rx.reps, rx.load_kg) == ("two_leg_heel_raise", 3, 15, 0)
     assert case.program.bent_knee is None and case.sessions == []
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -107,7 +108,8 @@ def test_new_asks_rupture_questions_only_for_a_rupture(tmp_path: Path) -> None:
     assert code == 0, err
     case, _ = read_case_file(path)
     assert case.condition.surgery_date is not None
-    assert case.program.straight_knee.reps == 45  # the ladder's hold, in seconds
+    rx = case.program.straight_knee
+    assert rx is not None and rx.reps == 45  # the ladder's hold, in seconds
 
 
 def test_bad_flag_names_the_flag_and_what_was_expected(tmp_path: Path) -> None:

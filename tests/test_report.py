@@ -34,10 +34,10 @@ def test_the_pain_bands_are_the_rules_own(tmp_path: Path) -> None:
     assert (shipped.safe_max, shipped.acceptable_max, shipped.morning_max,
             shipped.morning_rise) == (3, 5, 5, 2)
     rules = rules_dir_with(tmp_path, {}, keep_shipped_rules=True)
-    pain = rules / "pain-model.yaml"
-    pain.write_text(pain.read_text().replace(
-        '{fact: track.pain_during_last, op: ">", value: 5}',
-        '{fact: track.pain_during_last, op: ">", value: 6}'))
+    manifest = rules / "rulebase.yaml"
+    text = manifest.read_text()
+    assert text.count("pain_during_limit: 5\n") == 1
+    manifest.write_text(text.replace("pain_during_limit: 5\n", "pain_during_limit: 6\n"))
     data = report_data(FLARE, rules_dir=rules)
     assert data.bands.acceptable_max == 6
     out = tmp_path / "r.html"
@@ -95,7 +95,13 @@ def test_report_data_follows_the_case(tmp_path: Path) -> None:
     straight = next(t for t in data.timelines if t.track == "straight_knee")
     assert [r.pain_during for r in straight.rows] == [2, 2, 3]
     assert data.assessments[0].lsi == round(100 * 17 / 26, 1)
-    assert "no course simulator" in data.projection_note
+    # The projected course is the simulator's, from this review on.
+    course = api.simulate(FLARE, weeks=12)
+    assert data.projection is not None
+    assert [r.week for r in data.projection] == [r.week for r in course.rows]
+    assert data.projection[0].review_date == data.review_date
+    assert "not a prognosis" in data.projection_note
+    assert report_data(FLARE, weeks=0).projection is None
 
 
 def test_report_needs_an_output_and_an_existing_trail(tmp_path: Path) -> None:

@@ -20,24 +20,27 @@ OUT = click.Path(dir_okay=False, path_type=Path)
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Audit trail whose decisions and overrides for the case "
               "are shown (read only; nothing is recorded).")
+@click.option("--weeks", type=click.IntRange(0, 104), default=12, show_default=True,
+              help="Weeks of projected course (the simulator's ideal patient); 0 for none.")
 @rules_option
 @domain_errors(exit_code=1)
-def report(case: str, out: Path, audit_path: Path | None, rules_dir: Path | None) -> None:
+def report(case: str, out: Path, audit_path: Path | None, weeks: int,
+           rules_dir: Path | None) -> None:
     """Write a course report of a case as one self-contained HTML file.
 
     Patient and condition; each track session by session (rung, load,
     sets × reps); pain during and next morning against the pain model's
     bands; heel-raise test, limb symmetry and VISA-A; the trail's decisions
     and overrides (with --audit); the current proposal with reasons and
-    sources. Charts are inline with a table of the same numbers beside
-    each; the file opens from disk, makes no network request and prints on
-    A4.
+    sources; the course projected over --weeks by the simulator. Charts are
+    inline with a table of the same numbers beside each; the file opens
+    from disk, makes no network request and prints on A4.
 
     Example:
 
         calfrehab report examples/plantar-next-morning-jump-flare.json -o report.html
     """
-    wrote = api.write_report(case, out, audit=audit_path, rules_dir=rules_dir)
+    wrote = api.write_report(case, out, audit=audit_path, rules_dir=rules_dir, weeks=weeks)
     click.echo(f"{wrote.path}: {wrote.summary}")
 
 

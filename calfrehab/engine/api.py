@@ -538,13 +538,15 @@ if TYPE_CHECKING:
 
 
 def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
-                 rules_dir: Path | None = None) -> Wrote:
+                 rules_dir: Path | None = None, weeks: int = 12) -> Wrote:
     """Decide a case and write its course report: one self-contained HTML
     file (charts inline, no network), with the trail's decisions and
-    overrides for the case when ``audit`` is given. Records nothing."""
+    overrides for the case when ``audit`` is given, and ``weeks`` of
+    projected course (the course simulator's ideal patient; 0 for none).
+    Records nothing."""
     from calfrehab.engine.report.build import write_report as _write
 
-    return _write(case, out, audit=audit, rules_dir=rules_dir)
+    return _write(case, out, audit=audit, rules_dir=rules_dir, weeks=weeks)
 
 
 def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None) -> Wrote:

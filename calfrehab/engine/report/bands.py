@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict
 from calfrehab.engine.errors import CalfrehabError
 from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Not, Predicate, Rule
 
-# (fact, comparison) -> the band limit it sets.
+# Band limit -> (the pain-model rule that sets it, its fact, its comparison).
+# Other rules compare the same facts with other limits (irritability holds
+# at the margin), so a limit is read from its own rule only.
 _LIMITS = {
-    "safe_max": ("track.pain_during_max_window", "<="),
-    "acceptable_max": ("track.pain_during_last", ">"),
-    "morning_max": ("session.pain_next_morning_last", ">"),
-    "morning_rise": ("session.pain_next_morning_change", ">="),
+    "safe_max": ("pain-during-within-margin", "track.pain_during_max_window", "<="),
+    "acceptable_max": ("pain-during-over-limit", "track.pain_during_last", ">"),
+    "morning_max": ("session-flare-next-morning", "session.pain_next_morning_last", ">"),
+    "morning_rise": ("session-flare-next-morning-rise", "session.pain_next_morning_change",
+                     ">="),
 }
 
 
@@ -58,10 +61,11 @@ def pain_bands(rules: list[Rule]) -> PainBands:
     found: dict[str, set[float]] = {k: set() for k in _LIMITS}
     for rule in rules:
         for cmp in _compares(rule.when):
-            for key, (fact, op) in _LIMITS.items():
-                if cmp.fact == fact and cmp.op == op and isinstance(cmp.value, (int, float)):
+            for key, (rule_id, fact, op) in _LIMITS.items():
+                if (rule.id == rule_id and cmp.fact == fact and cmp.op == op
+                        and isinstance(cmp.value, (int, float))):
                     found[key].add(float(cmp.value))
-    problems = [f"{key} ({_LIMITS[key][0]} {_LIMITS[key][1]}): "
+    problems = [f"{key} (rule {_LIMITS[key][0]}: {_LIMITS[key][1]} {_LIMITS[key][2]}): "
                 + ("no rule sets it" if not values else f"rules disagree: {sorted(values)}")
                 for key, values in found.items() if len(values) != 1]
     if problems:

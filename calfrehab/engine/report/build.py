@@ -6,17 +6,25 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from calfrehab.engine.course.run import simulate_document
+from calfrehab.engine.explanation.wording import dose_text, unit_of
+from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.pipeline import Decided, decide_path, prepare
 from calfrehab.engine.report import data as rdata
 from calfrehab.engine.report import handout as handout_data
 from calfrehab.engine.report.bands import PainBands, pain_bands
 from calfrehab.engine.report.render import handout_html, report_html
 from calfrehab.engine.safeio import atomic_write_text, check_outputs
+from calfrehab.engine.vocabulary import rung_of
 
+# Weeks of projected course a report shows by default (a view, not a rule).
+PROJECTION_WEEKS = 12
 # A report holds health data: readable by its owner only.
 OUTPUT_MODE = 0o600
-NO_PROJECTION = ("The projected course is not available: this version of calfrehab has no "
-                 "course simulator.")
+PROJECTION_NOTE = (
+    "A projection, not a prognosis: calfrehab's course simulator replays weekly reviews of a "
+    "patient who does every session as prescribed with little pain (the `ideal` script of "
+    "`calfrehab simulate`), each decided by the same rules.")
 
 
 class Wrote(BaseModel):
@@ -33,10 +41,35 @@ def _bands(decided: Decided) -> PainBands:
     return pain_bands([r.rule for r in decided.evaluation.compiled.base.rules])
 
 
+def _projection(decided: Decided, reasoner: Reasoner, weeks: int,
+                source: str) -> list[rdata.ProjectionRow]:
+    ladder = reasoner.compiled.base.ladder
+    course = simulate_document(decided.document, reasoner, weeks=weeks, script="ideal",
+                               source=source)
+    rows = []
+    for row in course.rows:
+        rungs: dict[str, int | None] = {}
+        doses: dict[str, str | None] = {}
+        for track, tw in row.tracks.items():
+            if tw.exercise is None or tw.sets is None or tw.reps is None:
+                rungs[track], doses[track] = None, None
+                continue
+            rungs[track] = rung_of(tw.exercise)
+            unit = unit_of(ladder, tw.exercise)
+            doses[track] = (f"{ladder.exercises[tw.exercise].name}, "
+                            f"{dose_text(tw.sets, tw.reps, unit, tw.load_kg)}")
+        rows.append(rdata.ProjectionRow(week=row.week, review_date=row.review_date,
+                                        rungs=rungs, doses=doses))
+    return rows
+
+
 def report_data(case: str | Path, audit: Path | None = None,
-                rules_dir: Path | None = None) -> rdata.ReportData:
-    """The report's content for a case file (deciding it, recording nothing)."""
-    decided = decide_path(case, prepare(rules_dir))
+                rules_dir: Path | None = None, weeks: int = PROJECTION_WEEKS,
+                ) -> rdata.ReportData:
+    """The report's content for a case file (deciding it, recording nothing),
+    with ``weeks`` of projected course (0: none)."""
+    reasoner = prepare(rules_dir)
+    decided = decide_path(case, reasoner)
     base = decided.evaluation.compiled.base
     rows = None
     if audit is not None:
@@ -45,8 +78,10 @@ def report_data(case: str | Path, audit: Path | None = None,
         with open_existing(audit) as trail:
             rows = list_rows(trail, case_id=decided.case.case_id)
     shorts = {s.citation: s.short for s in base.sources.values() if s.short}
+    projection = _projection(decided, reasoner, weeks, str(case)) if weeks else None
+    note = PROJECTION_NOTE if weeks else "No projection was asked for (--weeks 0)."
     return rdata.build(decided.case, decided.decision, base.ladder, _bands(decided),
-                             shorts, rows, None, NO_PROJECTION)
+                       shorts, rows, projection, note)
 
 
 def _inputs(case: str | Path) -> list[str | Path]:
@@ -54,10 +89,10 @@ def _inputs(case: str | Path) -> list[str | Path]:
 
 
 def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
-                 rules_dir: Path | None = None) -> Wrote:
+                 rules_dir: Path | None = None, weeks: int = PROJECTION_WEEKS) -> Wrote:
     # Refused before any work: the report must not replace the case or the trail.
     check_outputs([out], inputs=_inputs(case), trail=audit)
-    data = report_data(case, audit, rules_dir)
+    data = report_data(case, audit, rules_dir, weeks)
     atomic_write_text(out, report_html(data, str(case)), mode=OUTPUT_MODE)
     sessions = sum(len(t.rows) for t in data.timelines)
     decisions = "no trail" if data.decisions is None else f"{len(data.decisions)} decision(s)"
