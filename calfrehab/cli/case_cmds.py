@@ -112,7 +112,8 @@ def next_(case: str | None, fhir_bundle: str | None, rules_dir: Path | None, as_
     if as_json:
         click.echo(api.decision_json(decided), nl=False)
     else:
-        click.echo(render_next(decided, colour=use_colour(), source=case))
+        # A FHIR Bundle has no case file to explain: the hint names none.
+        click.echo(render_next(decided, colour=use_colour(), source=case or "CASE"))
 
 
 @click.command()
