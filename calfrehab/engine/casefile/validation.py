@@ -449,12 +449,12 @@ def validate_text(text: str, source: str = "<case>") -> tuple[Case, dict[str, An
     return case, doc
 
 
-def read_case_file(path: Path | str) -> tuple[Case, dict[str, Any]]:
-    """Read, parse and validate a case file (``-``: standard input).
+def read_input_text(path: Path | str) -> tuple[str, str]:
+    """The UTF-8 text of an input file (``-``: standard input) and its name.
 
     Only a regular file is read, and no more than the input size cap
     (:mod:`calfrehab.engine.safeio`): a FIFO or ``/dev/zero`` is an error,
-    not a hang."""
+    not a hang. Case files and FHIR Bundles are both read through here."""
     source = "<stdin>" if str(path) == "-" else str(path)
     try:
         data = read_input_bytes(path, cap_bytes=max_input_bytes())
@@ -463,9 +463,15 @@ def read_case_file(path: Path | str) -> tuple[Case, dict[str, Any]]:
     try:
         # One byte-order mark is allowed (EHR exports on Windows often start
         # with one); parse_json removes it and refuses a second.
-        text = data.decode("utf-8")
+        return data.decode("utf-8"), source
     except UnicodeDecodeError:
         raise CaseValidationError(source, [FieldError("", "not UTF-8 text")]) from None
+
+
+def read_case_file(path: Path | str) -> tuple[Case, dict[str, Any]]:
+    """Read, parse and validate a case file (``-``: standard input), read
+    as :func:`read_input_text` reads any input."""
+    text, source = read_input_text(path)
     return validate_text(text, source)
 
 

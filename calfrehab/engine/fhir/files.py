@@ -11,28 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from calfrehab.engine.casefile.model import Case
-from calfrehab.engine.casefile.validation import parse_json, validate_document
-from calfrehab.engine.errors import CaseValidationError, FieldError, InputError
+from calfrehab.engine.casefile.validation import parse_json, read_input_text, validate_document
+from calfrehab.engine.errors import CaseValidationError
 from calfrehab.engine.fhir.decision import decision_bundle
 from calfrehab.engine.fhir.from_case import case_to_bundle
 from calfrehab.engine.fhir.to_case import bundle_to_document, explain_case_errors
-from calfrehab.engine.limits import max_input_bytes
-from calfrehab.engine.safeio import read_input_bytes
 
 
 def read_json(path: str | Path) -> tuple[Any, str]:
-    """A JSON document from a file or ``-`` (standard input), and its name.
-    Read as case files are: a regular file only, no more than the input
-    size cap (:mod:`calfrehab.engine.safeio`)."""
-    source = "<stdin>" if str(path) == "-" else str(path)
-    try:
-        data = read_input_bytes(path, cap_bytes=max_input_bytes())
-    except InputError as exc:
-        raise CaseValidationError(source, [FieldError("", exc.reason)]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CaseValidationError(source, [FieldError("", "not UTF-8 text")]) from None
+    """A JSON document from a file or ``-`` (standard input), and its name,
+    read as case files are (a regular file only, within the input size cap)."""
+    text, source = read_input_text(path)
     return parse_json(text, source), source
 
 
