@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from calfrehab.engine.casefile import docpath
 from calfrehab.engine.knowledge.loader import default_rules_dir
@@ -79,3 +87,45 @@ def probe_rules(count: int, *, distinct: bool) -> str:
             '    reason: "probe"',
         ]
     return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    """A loopback port free at the time of asking."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def served(args: list[str], cwd: Path, log: Path) -> Iterator[str]:
+    """Run ``calfrehab serve ARGS --port P`` as a real process on a free
+    loopback port, wait until discovery answers, yield its base URL, and stop
+    it afterwards. Its output goes to ``log``, quoted when it fails to start."""
+    import httpx  # the service's test dependency; only server tests need it
+
+    port = free_port()
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", "serve",
+             *args, "--port", str(port)], stdout=err, stderr=err, cwd=cwd)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited: {log.read_text()}")
+            try:
+                httpx.get(base + "/cds-services", timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the server did not start: {log.read_text()}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import jwt
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
-from helpers import EXAMPLES, REPO
+from helpers import EXAMPLES, REPO, served
 from jwt.algorithms import ECAlgorithm
 
 from calfrehab.cli.main import cli
@@ -38,12 +37,6 @@ SERVICE = "/cds-services/calfrehab-next-step"
 MIDPORTION = EXAMPLES / "reactive-midportion-isometric-holds.json"
 REFERRAL = EXAMPLES / "red-flag-recent-fluoroquinolone.json"
 RUNNER = EXAMPLES / "runner-stuck-on-two-leg.json"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
@@ -87,34 +80,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         f'audit = "{audit}"\n'
         "[limits]\nrequest_timeout_s = 120\ndecision_timeout_s = 60\nmax_pending = 64\n"
         f'[[issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\nalgorithms = ["ES384"]\n')
-    port = free_port()
-    log = tmp / "server.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", "serve",
-             "--config", str(tmp / "cds.toml"), "--port", str(port)],
-            stdout=err, stderr=err, cwd=tmp)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited: {log.read_text()}")
-            try:
-                httpx.get(base + "/cds-services", timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start: {log.read_text()}")
-                time.sleep(0.2)
-        yield Server(base, key, audit, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with served(["--config", str(tmp / "cds.toml")], tmp, tmp / "server.log") as base:
+        yield Server(base, key, audit, tmp / "server.log")
 
 
 # ------------------------------------------------------- building requests

@@ -5,27 +5,17 @@ configurations that must not start."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
-from helpers import EXAMPLES
+from helpers import EXAMPLES, served
 
 from calfrehab.cli.main import cli
 
 RUNNER = EXAMPLES / "runner-stuck-on-two-leg.json"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -36,34 +26,9 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
     (tmp / "tight.toml").write_text(
         f'audit = "{tmp / "audit.sqlite3"}"\n'
         "[limits]\ndecision_timeout_s = 0.001\nmax_pending = 1\n")
-    port = free_port()
     log = tmp / "server.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", "serve",
-             "--config", str(tmp / "tight.toml"), "--port", str(port),
-             "--insecure-dev-no-auth"], stdout=err, stderr=err, cwd=tmp)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited: {log.read_text()}")
-            try:
-                httpx.get(base + "/cds-services", timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start: {log.read_text()}")
-                time.sleep(0.2)
+    with served(["--config", str(tmp / "tight.toml"), "--insecure-dev-no-auth"], tmp, log) as base:
         yield base, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_decision_past_its_limit_is_504_and_the_service_goes_on(
