@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -32,6 +32,9 @@ from calfrehab.server.auth import AuthError, Client, Verifier
 from calfrehab.server.config import ServerConfig
 from calfrehab.server.openapi import openapi_document
 from calfrehab.server.worker import DecisionWorker, WorkerError, WorkerTimeout
+
+# What a CDS service call's body parses into (a hook or a feedback request).
+_Parsed = TypeVar("_Parsed")
 
 log = logging.getLogger("calfrehab.server")
 
@@ -161,17 +164,25 @@ class Service:
 
     # ----------------------------------------------------------- endpoints
 
-    async def discovery(self, request: Request, client: Client | None) -> Response:
-        return JSONResponse(api.cds_discovery())
-
-    async def hook(self, request: Request, client: Client | None) -> Response:
+    async def service_request(
+        self, request: Request, parse: Callable[[Any], _Parsed], what: str,
+    ) -> _Parsed:
+        """The body of a call to calfrehab's CDS service, parsed by ``parse``:
+        404 for another service id, 400 naming what is wrong with the body."""
         if request.path_params["service"] != api.CDS_SERVICE_ID:
             raise HttpError(404, f"no CDS service {request.path_params['service']!r}")
         body = await self.body_json(request)
         try:
-            hook = api.parse_cds_hook(body)
+            return parse(body)
         except ValidationError as exc:
-            raise HttpError(400, "not a CDS Hooks patient-view request", _pydantic(exc)) from None
+            raise HttpError(400, what, _pydantic(exc)) from None
+
+    async def discovery(self, request: Request, client: Client | None) -> Response:
+        return JSONResponse(api.cds_discovery())
+
+    async def hook(self, request: Request, client: Client | None) -> Response:
+        hook = await self.service_request(
+            request, api.parse_cds_hook, "not a CDS Hooks patient-view request")
         missing = api.cds_missing_prefetch(hook)
         if missing:
             # Spec: unable to obtain required data and the prefetch lacks it.
@@ -202,13 +213,8 @@ class Service:
             self.cards.popitem(last=False)
 
     async def feedback(self, request: Request, client: Client | None) -> Response:
-        if request.path_params["service"] != api.CDS_SERVICE_ID:
-            raise HttpError(404, f"no CDS service {request.path_params['service']!r}")
-        body = await self.body_json(request)
-        try:
-            feedback = api.parse_cds_feedback(body)
-        except ValidationError as exc:
-            raise HttpError(400, "not a CDS Hooks feedback request", _pydantic(exc)) from None
+        feedback = await self.service_request(
+            request, api.parse_cds_feedback, "not a CDS Hooks feedback request")
         items = []
         for n, item in enumerate(feedback.feedback):
             card = self.cards.get(item.card)
