@@ -816,3 +816,19 @@ def test_dask_local_cluster_gives_the_local_batch_rows_and_a_verified_sharded_tr
     # A shard removed breaks the whole.
     shard_path(shards, 2).unlink()
     assert not verify_sharded(shards).ok
+
+
+def test_a_local_dask_cluster_serves_http_on_loopback_and_no_fixed_port() -> None:
+    """``--dask local``: the scheduler's own HTTP server (health, metrics)
+    listens on 127.0.0.1 at a free port; a fixed 8787 would clash with a
+    second batch (or any other Dask) on the machine."""
+    from calfrehab.engine.batch import dask_backend
+
+    client, cluster = dask_backend._client("local", 1)
+    try:
+        http = cluster.scheduler.http_server
+        assert http.address == "127.0.0.1"
+        assert http.port != 8787
+    finally:
+        client.close()
+        cluster.close()

@@ -255,7 +255,11 @@ def _client(address: str, jobs: int) -> tuple[Any, Any]:
         with importlib.import_module("dask").config.set(DASK_WORKER_CONFIG):
             cluster = distributed.LocalCluster(
                 n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None)
+                dashboard_address=None,
+                # No dashboard, and the scheduler's own HTTP server (health,
+                # metrics) on a free loopback port, not the fixed 8787 that a
+                # second batch on the machine would find taken.
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
             return distributed.Client(cluster), cluster
     try:
         return distributed.Client(address, timeout="20s"), None
