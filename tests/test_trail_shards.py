@@ -124,6 +124,48 @@ def test_manifest_refuses_a_shard_that_does_not_verify(sharded: Path) -> None:
     assert (sharded / MANIFEST_NAME).read_bytes() == before
 
 
+def _heads(root: Path) -> dict[int, tuple[int, str]]:
+    return {h.partition: (h.entry_count, h.last_hash) for h in read_manifest(root).shards}
+
+
+def test_shards_a_run_wrote_are_checked_by_the_heads_their_writers_reported(
+    sharded: Path,
+) -> None:
+    # A Dask batch names the shards it has just written with their heads:
+    # those are compared, not re-read; the manifest is the same as a
+    # verifying one.
+    heads = _heads(sharded)
+    before = read_manifest(sharded)
+    after = write_manifest(sharded, written=heads)
+    assert [(h.partition, h.entry_count, h.last_hash, h.link_hash) for h in after.shards] == [
+        (h.partition, h.entry_count, h.last_hash, h.link_hash) for h in before.shards]
+    assert verify_sharded(sharded).ok
+
+
+def test_a_reported_head_that_is_not_the_shards_stops_the_manifest(sharded: Path) -> None:
+    heads = _heads(sharded)
+    count, last = heads[1]
+    before = (sharded / MANIFEST_NAME).read_bytes()
+    for wrong in ((count + 1, last), (count, "0" * 64)):
+        with pytest.raises(AuditError, match="does not end where its writer left it"):
+            write_manifest(sharded, written={**heads, 1: wrong})
+    with pytest.raises(AuditError, match="no shard file for partition 9"):
+        write_manifest(sharded, written={**heads, 9: (1, last)})
+    assert (sharded / MANIFEST_NAME).read_bytes() == before
+
+
+def test_a_shard_the_run_did_not_write_is_still_verified_whole(sharded: Path) -> None:
+    conn = sqlite3.connect(shard_path(sharded, 2))
+    conn.execute("DROP TRIGGER entries_no_update")
+    conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 3")
+    conn.commit()
+    conn.close()
+    heads = _heads(sharded)
+    # Partitions 0 and 1 were written by this run; 2 is older and altered.
+    with pytest.raises(AuditError, match="does not verify"):
+        write_manifest(sharded, written={0: heads[0], 1: heads[1]})
+
+
 @pytest.mark.parametrize("bad", [-1, True, "3", 10**9])
 def test_partition_must_be_a_small_integer(tmp_path: Path, bad: object) -> None:
     with pytest.raises(AuditError, match="partition"):

@@ -108,6 +108,12 @@ class PartitionResult:
     index: int
     summary: BatchSummary = field(default_factory=BatchSummary)
     elapsed_s: float = 0.0
+    # CPU time of the task's thread: against elapsed_s, how long the task
+    # waited (for a core, for the GIL held by the worker's event loop).
+    cpu_s: float = 0.0
+    # The partition's shard head (entry count, last hash) once its
+    # decisions are committed; None without a trail.
+    shard_head: tuple[int, str] | None = None
 
 
 # ------------------------------------------------------------------ in the worker
@@ -160,6 +166,7 @@ def _engine_for(rules_dir: str | None, fmt: str) -> None:
 def decide_partition(job: PartitionJob) -> PartitionResult:
     """Decide one partition (runs in a Dask worker process)."""
     started = time.perf_counter()
+    cpu_started = time.thread_time()
     if job.parent_pid is not None and job.parent_pid != os.getppid():
         with contextlib.suppress(Exception):
             _watch_once(job.parent_pid)
@@ -193,6 +200,8 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
             # worker does not decide any case twice.
             trail.record_prepared(prepared, job.clinician)
             summary.recorded += len(prepared)
+        if trail is not None:
+            result.shard_head = trail.head()
         out.commit()
         errors.commit()
     except BaseException:
@@ -203,6 +212,7 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
         if trail is not None:
             trail.close()
     result.elapsed_s = time.perf_counter() - started
+    result.cpu_s = time.thread_time() - cpu_started
     return result
 
 
@@ -308,6 +318,7 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
         client, cluster = _client(opts.dask, jobs)
         workers = _check_single_threaded(client)
         summary.jobs = workers
+        _warm_up(client, opts.rules_dir, part_format(fmt))
         size = opts.partition_size or max(
             MIN_PARTITION, min(MAX_PARTITION,
                                math.ceil(total / (workers * PARTITIONS_PER_WORKER)) or 1))
@@ -333,8 +344,11 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
         summary.interrupted = len(done) < len(jobs_list)
         if shards is not None:
             # The manifest chains every shard's head: the whole run (and any
-            # earlier run into the same directory) verifies as one.
-            write_manifest(shards)
+            # earlier run into the same directory) verifies as one. The
+            # shards this run wrote are checked against the heads their
+            # workers reported; older ones are verified whole.
+            write_manifest(shards, written={
+                r.index: r.shard_head for r in done if r.shard_head is not None})
         kept = {r.index for r in done}
         merge_outputs([Path(j.out) for j in jobs_list if j.partition.index in kept],
                       [Path(j.errors) for j in jobs_list if j.partition.index in kept],
@@ -351,6 +365,19 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
             lock.release()
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _warm_up(client: Any, rules_dir: Path | None, fmt: str) -> None:
+    """Prepare the engine on every worker before the first partition, as a
+    local batch does when it starts its workers: each worker imports
+    calfrehab and compiles the rules once, in its task thread (durable-rules
+    is then only ever used from that thread), all workers at the same time.
+    A worker that joins later prepares on its first partition."""
+    rules = None if rules_dir is None else str(rules_dir)
+    futures = [client.submit(_engine_for, rules, fmt, workers=[address],
+                             allow_other_workers=False, pure=False)
+               for address in client.scheduler_info()["workers"]]
+    client.gather(futures)
 
 
 def _gather(client: Any, jobs_list: list[PartitionJob], summary: BatchSummary, total: int,

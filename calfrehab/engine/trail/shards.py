@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -158,20 +159,36 @@ def _link(prev_link: str, partition: int, file: str, count: int, last_hash: str)
 
 
 def write_manifest(
-    directory: str | os.PathLike[str], *, verify: bool = True, clock: Clock | None = None
+    directory: str | os.PathLike[str], *, verify: bool = True, clock: Clock | None = None,
+    written: Mapping[int, tuple[int, str]] | None = None,
 ) -> Manifest:
     """Record every shard's head in ``manifest.json``, chained, replacing
     the manifest atomically. With ``verify`` (the default) each shard is
     verified first and a shard that fails stops the manifest being written:
-    a manifest vouches for what it lists."""
+    a manifest vouches for what it lists.
+
+    ``written`` names the shards the calling run has just recorded, each
+    with the head (entry count, last hash) its writer reported after its
+    transaction committed. Such a shard is checked against that head (two
+    lookups) rather than read whole: its writer computed every link of it a
+    moment ago, and re-reading all of it in one process would make a
+    cluster's batch end in a single-process pass over the whole trail.
+    ``calfrehab audit verify`` still reads every entry."""
     root = Path(directory)
     if not root.is_dir():
         raise AuditError(f"no sharded audit trail at {root}")
+    reported = dict(written or {})
     heads: list[ShardHead] = []
     prev = GENESIS_HASH
     for partition, path in sorted(_shard_files(root).items()):
         with AuditTrail(path, readonly=True) as shard:
-            if verify:
+            if partition in reported:
+                if shard.head() != reported.pop(partition):
+                    raise AuditError(
+                        f"shard {path.name} does not end where its writer left it; "
+                        "no manifest written"
+                    )
+            elif verify:
                 report = shard.verify()
                 if not report.ok:
                     raise AuditError(
@@ -182,6 +199,9 @@ def write_manifest(
         link = _link(prev, partition, path.name, count, last_hash)
         heads.append(ShardHead(partition, path.name, count, last_hash, prev, link))
         prev = link
+    if reported:
+        missing = ", ".join(str(p) for p in sorted(reported))
+        raise AuditError(f"no shard file for partition {missing}; no manifest written")
     manifest = Manifest(tuple(heads), prev, utc_stamp((clock or utc_now)()))
     document = {
         "format": MANIFEST_FORMAT,
