@@ -79,6 +79,18 @@ def test_values_without_a_json_form_are_refused(bad: object) -> None:
         canonical_bytes(bad)
 
 
+def test_a_value_that_contains_itself_is_refused_cleanly() -> None:
+    # The encoder skips the circular-reference table (for speed); a value
+    # that contains itself must still end as a domain error, not a crash.
+    looped: dict[str, Any] = {"a": 1}
+    looped["self"] = looped
+    listed: list[Any] = [1]
+    listed.append(listed)
+    for bad in (looped, listed):
+        with pytest.raises(CanonicalJSONError, match="nested too deeply"):
+            canonical_bytes(bad)
+
+
 def test_refusal_is_a_domain_error_and_a_value_error() -> None:
     with pytest.raises(CalfrehabError):
         canonical_json(math.nan)
