@@ -16,22 +16,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, timedelta
-from typing import Any
 
 from calfrehab.engine import api
-
-DATE_KEYS = ("review_date", "date", "onset_date", "injury_date", "surgery_date")
-
-
-def shifted(value: Any, days: int) -> Any:
-    if isinstance(value, dict):
-        return {k: (date.fromisoformat(v) + timedelta(days=days)).isoformat()
-                if k in DATE_KEYS and isinstance(v, str) else shifted(v, days)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [shifted(v, days) for v in value]
-    return value
 
 
 def main(argv: list[str]) -> None:
@@ -39,8 +25,7 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     with open(argv[1], encoding="utf-8") as fh:
         doc = json.load(fh)
-    days = (api.today() - date.fromisoformat(doc["review_date"])).days
-    case = api.validate_case(shifted(doc, days), argv[1])
+    case = api.validate_case(api.case_reviewed_on(doc, api.today()), argv[1])
     patient_id = argv[2] if len(argv) == 3 else "1288992"
     print(json.dumps(api.cds_example_request(case, patient_id), indent=2, ensure_ascii=False))
 

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,25 +86,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # ------------------------------------------------------- building requests
 
 
-DATE_KEYS = ("review_date", "date", "onset_date", "injury_date", "surgery_date")
-
-
-def shifted(value: Any, days: int) -> Any:
-    if isinstance(value, dict):
-        return {k: (date.fromisoformat(v) + timedelta(days=days)).isoformat()
-                if k in DATE_KEYS and isinstance(v, str) else shifted(v, days)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [shifted(v, days) for v in value]
-    return value
-
-
 def case_doc(path: Path) -> dict[str, Any]:
     """An example case moved in time so that its review is today: a CDS
     Hooks call decides for the day the chart is opened, and every
     time-based rule then sees the intervals the example was written with."""
     doc: dict[str, Any] = json.loads(path.read_text())
-    return dict(shifted(doc, (api.today() - date.fromisoformat(doc["review_date"])).days))
+    return api.case_reviewed_on(doc, api.today())
 
 
 def hook_request(doc: dict[str, Any], patient_id: str = "1288992") -> dict[str, Any]:

@@ -158,6 +158,7 @@ __all__ = [
     "case_from_fhir",
     "case_json",
     "case_json_schema",
+    "case_reviewed_on",
     "case_to_fhir",
     "cds_cards",
     "cds_discovery",
@@ -410,6 +411,15 @@ def today() -> date:
     from calfrehab.engine.clock import utc_now
 
     return utc_now().date()
+
+
+def case_reviewed_on(document: dict[str, Any], review: date) -> dict[str, Any]:
+    """A copy of a case document with every date shifted by the same number
+    of days so that its review falls on ``review`` (worked CDS Hooks
+    examples: the service decides for today)."""
+    from calfrehab.engine.casefile.timeshift import with_review_on
+
+    return with_review_on(document, review)
 
 
 def cds_discovery() -> dict[str, Any]:
