@@ -126,7 +126,9 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                                 capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"],
+        # The pages the benchmarks write are not part of what they measure.
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", ".",
+                                ":(exclude)docs/performance*.md"],
                                capture_output=True, text=True, check=True).stdout.strip()
         if dirty:
             commit += " (with uncommitted changes)"
@@ -870,10 +872,13 @@ def run_dask_cli(inputs: Path, n: int, jobs: int, workdir: Path) -> dict[str, An
 
 def bench_dask(rep: Report, workdir: Path) -> None:
     """``batch --dask local --jobs 2`` against ``batch --jobs 2``: the same
-    cases in one session, trail included in both. Each backend runs twice:
-    on 20 cases (what starting it costs: the scheduler and nannies for Dask,
-    the forkserver for local) and on the benchmark's cases, so that the
-    per-case rate after start-up can be told apart from the fixed cost."""
+    cases in one session, trail included in both. Each backend runs on 20
+    cases (what starting it costs: the scheduler and nannies for Dask, the
+    forkserver for local) and on the benchmark's cases, so that the per-case
+    rate after start-up can be told apart from the fixed cost. On a shared
+    machine whose speed drifts, one run of each gave anything from 75% to
+    115%: each size runs four times, in the order local, dask, dask, local,
+    and the means are compared."""
     try:
         import dask.distributed  # noqa: F401
     except ImportError:
@@ -888,27 +893,37 @@ def bench_dask(rep: Report, workdir: Path) -> None:
     wait_quiet("dask")
     runs: list[dict[str, Any]] = []
     for size, inputs in ((20, tiny), (n, path)):
-        local = run_batch_cli(inputs, size, 2, workdir, record=True)
-        local["backend"] = "local"
-        runs.append(local)
-        dsk = run_dask_cli(inputs, size, 2, workdir)
-        runs.append(dsk)
-        log(f"dask {size:,} cases: local {local['wall_s']:.1f}s, dask {dsk['wall_s']:.1f}s")
+        for backend in ("local", "dask", "dask", "local"):
+            if backend == "local":
+                result = run_batch_cli(inputs, size, 2, workdir, record=True)
+                result["backend"] = "local"
+            else:
+                result = run_dask_cli(inputs, size, 2, workdir)
+            runs.append(result)
+            log(f"dask part, {size:,} cases, {backend}: {result['wall_s']:.1f}s")
     path.unlink()
     tiny.unlink()
 
-    def steady(backend: str) -> float:
-        small, big = (r for r in runs if r["backend"] == backend)
-        return float((big["cases"] - small["cases"])
-                     / max(1e-9, big["wall_s"] - small["wall_s"]))
+    def mean_wall(backend: str, size: int) -> float:
+        return float(statistics.mean(r["wall_s"] for r in runs
+                                     if r["backend"] == backend and r["cases"] == size))
 
-    big = {r["backend"]: r for r in runs if r["cases"] == n}
+    def steady(backend: str) -> float:
+        return float((n - 20) / max(1e-9, mean_wall(backend, n) - mean_wall(backend, 20)))
+
+    def cpu_per_case(backend: str) -> float:
+        # CPU of the whole process tree per case after start-up (ms).
+        cpu = {size: statistics.mean(r["cpu_ms_per_case"] * size for r in runs
+                                     if r["backend"] == backend and r["cases"] == size)
+               for size in (20, n)}
+        return float((cpu[n] - cpu[20]) / (n - 20))
+
     rep.results["dask"] = {
-        "cases": n, "runs": runs,
-        "ratio": big["dask"]["rate"] / big["local"]["rate"],
+        "cases": n, "runs": runs, "repeats": 2,
+        "ratio": mean_wall("local", n) / mean_wall("dask", n),
         "steady": {"local": steady("local"), "dask": steady("dask")},
         "steady_ratio": steady("dask") / steady("local"),
-        "cpu_ratio": big["local"]["cpu_ms_per_case"] / big["dask"]["cpu_ms_per_case"],
+        "steady_cpu_ms": {"local": cpu_per_case("local"), "dask": cpu_per_case("dask")},
         "probe": bench_dask_probe(rep, workdir),
     }
     log(f"dask: {rep.results['dask']['ratio']:.2f} of local whole-run, "
@@ -1070,6 +1085,7 @@ def render(rep: Report) -> str:
             ["CPU taken by other processes, per part (cores)",
              ", ".join(f"{k} {v:.2f}" for k, v in r.get("interference", {}).items())
              or "not measured"],
+            *([["parts measured again", "; ".join(m["merged"])]] if m.get("merged") else []),
         ]),
         "",
         "## Summary against the targets",
@@ -1348,6 +1364,13 @@ def _in_context_lines(s: dict[str, Any]) -> list[str]:
     ]
 
 
+def _steady_cpu(d: dict[str, Any]) -> str:
+    cpu = d.get("steady_cpu_ms")
+    if not cpu:
+        return "not measured"
+    return f"{cpu['dask']:.2f} ms for Dask against {cpu['local']:.2f} ms for local"
+
+
 def _load_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(f"{float(x):.2f}" for x in value)
@@ -1411,9 +1434,12 @@ def _issue_sections(r: dict[str, Any]) -> list[str]:
             "worker processes) against `calfrehab batch --jobs 2`, the same cases, trail",
             "included (a sharded trail for Dask), each on 20 cases (what starting costs:",
             "for Dask a scheduler, two nannies and two worker interpreters) and on",
-            f"{d['cases']:,}. The rate after start-up is the difference of the two runs:",
-            f"{d['steady']['dask']:,.0f} cases/s for Dask against {d['steady']['local']:,.0f}"
-            f" for local ({d['steady_ratio']:.0%}).",
+            f"{d['cases']:,}, each size {d.get('repeats', 1)} times per backend, in the",
+            "order local, dask, dask, local (means compared: this machine's speed",
+            "drifts between runs). The rate after start-up is the difference of the",
+            f"two sizes: {d['steady']['dask']:,.0f} cases/s for Dask against "
+            f"{d['steady']['local']:,.0f} for local ({d['steady_ratio']:.0%}); CPU per case",
+            f"after start-up, whole process tree: {_steady_cpu(d)}.",
             "",
             *_table(["cases", "backend", "cases/s", "wall", "CPU ms/case (tree)",
                      "other cores", "load"], [
@@ -1741,6 +1767,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-json", type=Path, default=None, metavar="FILE",
                         help="write the page again from the results of an earlier --json "
                              "(after editing the analysis), without measuring")
+    parser.add_argument("--merge-json", type=Path, nargs="*", default=[], metavar="FILE",
+                        help="with --from-json: take the parts these later --json files "
+                             "measured (e.g. one part run again with --only) in place of "
+                             "the earlier ones; the page names them")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["cold", "engine", "stages", "batch", "startmethod",
                                  "sessions", "profile", "dask", "hotpath", "external"],
@@ -1751,6 +1781,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick = bool(saved.get("quick", False))
         rep = Report(sizes=QUICK if quick else FULL, quick=quick, machine=saved["machine"],
                      results=saved["results"], skipped=saved["skipped"])
+        for later_path in args.merge_json:
+            later = json.loads(later_path.read_text(encoding="utf-8"))
+            parts = [k for k in later["results"] if k != "interference"]
+            rep.results.update({k: later["results"][k] for k in parts})
+            rep.results.setdefault("interference", {}).update(
+                later["results"].get("interference", {}))
+            lm = later["machine"]
+            rep.machine.setdefault("merged", []).append(
+                f"{', '.join(parts)}: {lm['date']}, commit {lm['commit']}, "
+                f"load {lm['loadavg_start']} to {lm['loadavg_end']}")
         if "sessions" in rep.results:  # JSON object keys are strings
             by = rep.results["sessions"]["by_sessions"]
             rep.results["sessions"]["by_sessions"] = {int(k): v for k, v in by.items()}
