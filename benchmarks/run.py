@@ -1406,7 +1406,8 @@ def _ten_million(r: dict[str, Any]) -> list[str]:
     rows = []
     for workers in (2, 8, 32, 128):
         hours = n / (per_worker * workers) / 3600
-        rows.append([f"{workers}", f"{per_worker * workers:,.0f}/s", f"{hours:,.1f} h",
+        took = f"{hours:,.1f} h" if hours >= 1 else f"{hours * 60:,.0f} min"
+        rows.append([f"{workers}", f"{per_worker * workers:,.0f}/s", took,
                      f"{n / workers:,.0f}"])
     lines = [
         "", "## 10 million cases", "",
@@ -1769,6 +1770,12 @@ linear in the size of the case.
 # --------------------------------------------------------------------- main
 
 
+def _write_json(path: Path, rep: Report) -> None:
+    path.write_text(json.dumps({"machine": rep.machine, "results": rep.results,
+                                "skipped": rep.skipped, "quick": rep.quick},
+                               indent=2, default=str))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -1816,6 +1823,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             by = rep.results["sessions"]["by_sessions"]
             rep.results["sessions"]["by_sessions"] = {int(k): v for k, v in by.items()}
         args.out.write_text(render(rep), encoding="utf-8")
+        if args.json:  # the merged results, behind the page just written
+            _write_json(args.json, rep)
         log(f"wrote {args.out} from {args.from_json}")
         return 0
     global QUIET_WAIT_S
@@ -1862,9 +1871,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.machine["elapsed_min"] = (time.monotonic() - rep.started) / 60
     args.out.write_text(render(rep), encoding="utf-8")
     if args.json:
-        args.json.write_text(json.dumps({"machine": rep.machine, "results": rep.results,
-                                         "skipped": rep.skipped, "quick": rep.quick},
-                                        indent=2, default=str))
+        _write_json(args.json, rep)
     log(f"wrote {args.out} in {rep.machine['elapsed_min']:.1f} min")
     return 0
 
