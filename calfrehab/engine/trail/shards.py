@@ -182,8 +182,9 @@ def write_manifest(
     prev = GENESIS_HASH
     for partition, path in sorted(_shard_files(root).items()):
         with AuditTrail(path, readonly=True) as shard:
+            count, last_hash = shard.head()
             if partition in reported:
-                if shard.head() != reported.pop(partition):
+                if (count, last_hash) != reported.pop(partition):
                     raise AuditError(
                         f"shard {path.name} does not end where its writer left it; "
                         "no manifest written"
@@ -195,7 +196,6 @@ def write_manifest(
                         f"shard {path.name} does not verify ({report.problem}); "
                         "no manifest written"
                     )
-            count, last_hash = shard.head()
         link = _link(prev, partition, path.name, count, last_hash)
         heads.append(ShardHead(partition, path.name, count, last_hash, prev, link))
         prev = link
