@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_audit import make_case, make_decision
+from test_audit import make_case, make_decision, raw
 
 from calfrehab.engine.trail.audit import AuditError, prepare_entry
 from calfrehab.engine.trail.shards import (
@@ -69,11 +69,8 @@ def test_shards_written_by_separate_processes(tmp_path: Path) -> None:
 
 
 def test_a_tampered_shard_is_named_and_the_others_still_verify(sharded: Path) -> None:
-    conn = sqlite3.connect(shard_path(sharded, 2))
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 3")
-    conn.commit()
-    conn.close()
+    with raw(shard_path(sharded, 2)) as conn:
+        conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 3")
     report = verify_sharded(sharded)
     assert not report.ok and report.bad_partition == 2
     assert "shard 2" in (report.problem or "") and "altered" in (report.problem or "")
@@ -155,11 +152,8 @@ def test_a_reported_head_that_is_not_the_shards_stops_the_manifest(sharded: Path
 
 
 def test_a_shard_the_run_did_not_write_is_still_verified_whole(sharded: Path) -> None:
-    conn = sqlite3.connect(shard_path(sharded, 2))
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 3")
-    conn.commit()
-    conn.close()
+    with raw(shard_path(sharded, 2)) as conn:
+        conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 3")
     heads = _heads(sharded)
     # Partitions 0 and 1 were written by this run; 2 is older and altered.
     with pytest.raises(AuditError, match="does not verify"):
