@@ -130,6 +130,28 @@ def filled(path: Path) -> Path:
 # ------------------------------------------------------ recording, reading
 
 
+def test_a_new_trail_and_its_journal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
+    # A trail holds whole case files: no wider than the batch's own outputs,
+    # whatever the umask. SQLite gives the -wal and -shm files the
+    # database file's permissions.
+    before = os.umask(0o022)
+    try:
+        path = tmp_path / "new.sqlite3"
+        with AuditTrail(path) as trail:
+            trail.record(*pair(1))
+            files = sorted(tmp_path.iterdir())
+            modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
+        assert {p.name for p in files} >= {"new.sqlite3", "new.sqlite3-wal"}
+        assert set(modes.values()) == {"0o600"}, modes
+        # An existing trail's permissions are the clinic's choice: kept.
+        path.chmod(0o640)
+        with AuditTrail(path) as trail:
+            trail.record(*pair(2))
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(before)
+
+
 def test_record_round_trip(path: Path) -> None:
     decision, case = pair(1)
     with AuditTrail(path) as trail:

@@ -275,6 +275,22 @@ def atomic_write_text(
             raise OutputError(f"cannot write {shown(path)}: {exc.strerror or exc}") from None
 
 
+def create_private(path: StrPath) -> bool:
+    """Create ``path`` empty, readable and writable by its owner only, if it
+    does not exist yet; True if this call created it. For files that another
+    library then opens and fills in place (SQLite, which gives its -wal and
+    -shm files the database file's permissions): they hold patient data like
+    every other file calfrehab writes."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise OutputError(f"cannot create {shown(path)}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return True
+
+
 def _fsync_dir(directory: Path) -> None:
     # Makes the rename durable on POSIX; not possible everywhere, so best effort.
     with contextlib.suppress(OSError, AttributeError):

@@ -42,7 +42,8 @@ from urllib.parse import quote
 
 from calfrehab.engine.canonical import canonical_json, sha256_hex
 from calfrehab.engine.clock import Clock, checked_now, utc_now, utc_stamp
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import CalfrehabError, OutputError
+from calfrehab.engine.safeio import create_private
 from calfrehab.engine.textsafe import csv_cell
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.chain import (
@@ -256,6 +257,11 @@ class AuditTrail:
         if path.is_dir():
             raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
         self._check_sqlite_header(path)
+        try:
+            # A new trail holds case documents: owner-only, as every output.
+            create_private(path)
+        except OutputError as exc:
+            raise AuditError(f"cannot create audit trail {path}: {exc}") from exc
         with self._errors("open it"):
             # isolation_level=None: the module issues BEGIN/COMMIT itself, so
             # that appends can use BEGIN IMMEDIATE (Python's implicit
