@@ -1,0 +1,120 @@
+"""The entry commands at a real terminal: a pseudo-terminal runs
+``calfrehab new`` and ``calfrehab log`` as a physiotherapist would type
+them (CliRunner, used elsewhere, feeds answers without a terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+START = "from calfrehab.cli.main import cli; cli(prog_name='calfrehab')"
+
+
+class Terminal:
+    """One command on a pseudo-terminal: wait for a prompt, type a line."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = ""
+
+    def expect(self, text: str, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while text not in self.seen:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} on the terminal; it shows:\n{self.seen}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:  # the command ended
+                    data = b""
+                if not data:
+                    raise AssertionError(f"ended before {text!r}; it shows:\n{self.seen}")
+                self.seen += data.decode("utf-8", errors="replace")
+
+    def answer(self, prompt: str, line: str) -> None:
+        self.expect(prompt)
+        # What is shown from here on belongs to the next prompt.
+        self.seen = self.seen[self.seen.index(prompt) + len(prompt):]
+        os.write(self.fd, line.encode() + b"\r")
+
+    def rest(self) -> str:
+        while True:
+            ready, _, _ = select.select([self.fd], [], [], 30)
+            if not ready:
+                return self.seen
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:
+                return self.seen
+            if not data:
+                return self.seen
+            self.seen += data.decode("utf-8", errors="replace")
+
+
+@contextmanager
+def terminal(*args: str, cwd: Path) -> Iterator[Terminal]:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, on the terminal
+        os.chdir(cwd)
+        os.environ["NO_COLOR"] = "1"
+        os.execv(sys.executable, [sys.executable, "-c", START, *args])
+    try:
+        yield Terminal(fd)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_new_and_log_typed_at_a_terminal(tmp_path: Path) -> None:
+    case = tmp_path / "ana.json"
+    with terminal("new", str(case), cwd=tmp_path) as t:
+        t.answer("Case id [ana]: ", "ANA-01")
+        t.answer("Review date (YYYY-MM-DD) [", "2026-11-20")
+        t.answer("Age, years: ", "forty")  # refused as typed, asked again
+        t.expect("not a whole number")
+        t.answer("Age, years: ", "41")
+        t.answer("Body mass, kg (blank if not known): ", "70")
+        t.answer("Sex (blank if not given)", "")
+        t.answer("[running]: ", "")  # the goal, by its default
+        t.answer("achilles_rupture, calf_strain, none: ", "achilles_midportion")
+        t.answer("left, right, both: ", "left")
+        t.answer("[moderate]: ", "")
+        t.answer("Onset date (YYYY-MM-DD, blank if not known): ", "")
+        t.answer("Red flags found", "")
+        t.answer("[two_leg_heel_raise]: ", "")  # the rules' starting rung
+        t.answer("sets [3]: ", "")
+        t.answer("[15]: ", "")
+        t.answer("external load, kg [0]: ", "")
+        t.answer("seated_calf_raise [none]: ", "")
+        t.answer("return_to_running [none]: ", "")
+        shown = t.rest()
+    assert "new case ANA-01: achilles_midportion, left" in shown
+    doc = json.loads(case.read_text(encoding="utf-8"))
+    assert (doc["case_id"], doc["review_date"]) == ("ANA-01", "2026-11-20")
+    assert doc["patient"] == {"age_years": 41, "body_mass_kg": 70, "goal": "running"}
+    assert doc["program"]["straight_knee"] == {
+        "exercise": "two_leg_heel_raise", "load_kg": 0, "sets": 3, "reps": 15}
+    assert case.stat().st_mode & 0o777 == 0o600
+
+    with terminal("log", str(case), cwd=tmp_path) as t:
+        t.answer("Session date (YYYY-MM-DD) [", "2026-11-19")
+        t.answer("done per set (or skip) [15, 15, 15]: ", "")
+        t.answer("worst pain during (0–10): ", "11")  # out of range: asked again
+        t.expect("from 0 to 10")
+        t.answer("worst pain during (0–10): ", "2")
+        shown = t.rest()
+    assert "session 2026-11-19: two_leg_heel_raise 15/15/15, pain 2/10" in shown
+    session = json.loads(case.read_text(encoding="utf-8"))["sessions"][-1]
+    assert session["date"] == "2026-11-19"
+    assert session["exercises"] == [{"exercise": "two_leg_heel_raise", "load_kg": 0,
+                                     "sets_completed": [15, 15, 15], "pain_during": 2}]
