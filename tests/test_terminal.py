@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import select
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -62,17 +63,21 @@ class Terminal:
 
 @contextmanager
 def terminal(*args: str, cwd: Path) -> Iterator[Terminal]:
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the command, on the terminal
-        os.chdir(cwd)
-        os.environ["NO_COLOR"] = "1"
-        os.execv(sys.executable, [sys.executable, "-c", START, *args])
+    # subprocess, not pty.fork(): the test process has threads, and Python
+    # code run between a fork and an exec may deadlock on a lock another
+    # thread held; subprocess forks and execs in C.
+    main, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", START, *args], stdin=replica, stdout=replica, stderr=replica,
+        cwd=cwd, env={**os.environ, "NO_COLOR": "1"}, start_new_session=True)
+    os.close(replica)
     try:
-        yield Terminal(fd)
+        yield Terminal(main)
     finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-        assert os.waitstatus_to_exitcode(status) == 0
+        try:
+            assert proc.wait(60) == 0
+        finally:
+            os.close(main)
 
 
 def test_new_and_log_typed_at_a_terminal(tmp_path: Path) -> None:
