@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from test_audit import make_case, make_decision, pair
+from test_audit import make_case, make_decision, pair, raw
 from trail_v1 import write_v1_trail
 
 from calfrehab.cli.main import cli
@@ -131,11 +131,8 @@ def test_show_warns_when_the_case_sha256_was_rewritten(trail_path: Path) -> None
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_export_reports_a_blob_in_a_text_column_as_corrupt(trail_path: Path, fmt: str) -> None:
-    conn = sqlite3.connect(trail_path)
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET clinician = ? WHERE seq = 2", (b"\xff\x00blob",))
-    conn.commit()
-    conn.close()
+    with raw(trail_path) as conn:
+        conn.execute("UPDATE entries SET clinician = ? WHERE seq = 2", (b"\xff\x00blob",))
     out = trail_path.parent / f"out.{fmt}"
     for extra in ([], ["--out", out]):
         result = run(["audit", "export", "--format", fmt, "--audit", trail_path, *extra])
@@ -178,11 +175,8 @@ def test_every_command_reads_format_1_and_migrate_upgrades_it(tmp_path: Path) ->
 def test_migrate_refuses_a_tampered_trail(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     write_v1_trail(path, [pair(1), pair(2)])
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 1")
-    conn.commit()
-    conn.close()
+    with raw(path) as conn:
+        conn.execute("UPDATE entries SET clinician = 'mallory' WHERE seq = 1")
     result = run(["audit", "migrate", "--audit", path])
     assert result.exit_code == 1
     assert "refusing to migrate" in result.stderr
@@ -232,21 +226,15 @@ def test_verify_finds_the_shards_of_the_trail_given_to_batch(tmp_path: Path) -> 
     assert run(["next", EXAMPLES / CASES[0], "--audit", trail]).exit_code == 0
     both = run(["audit", "verify", "--audit", trail])
     assert both.exit_code == 0 and "2 entries in 1 shards and the trail file" in both.stdout
-    conn = sqlite3.connect(trail)
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET clinician = 'x' WHERE seq = 1")
-    conn.commit()
-    conn.close()
+    with raw(trail) as conn:
+        conn.execute("UPDATE entries SET clinician = 'x' WHERE seq = 1")
     failed = run(["audit", "verify", "--audit", trail])
     assert failed.exit_code == 1 and "seq 1" in failed.stdout
 
 
 def test_verify_names_the_tampered_shard(sharded: Path) -> None:
-    conn = sqlite3.connect(shard_path(sharded, 1))
-    conn.execute("DROP TRIGGER entries_no_update")
-    conn.execute("UPDATE entries SET case_id = 'X' WHERE seq = 1")
-    conn.commit()
-    conn.close()
+    with raw(shard_path(sharded, 1)) as conn:
+        conn.execute("UPDATE entries SET case_id = 'X' WHERE seq = 1")
     result = run(["audit", "verify", "--audit", sharded])
     assert result.exit_code == 1
     assert "shard 1" in result.stdout and "altered" in result.stdout
