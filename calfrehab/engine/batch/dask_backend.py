@@ -108,9 +108,6 @@ class PartitionResult:
     index: int
     summary: BatchSummary = field(default_factory=BatchSummary)
     elapsed_s: float = 0.0
-    # CPU time of the task's thread: against elapsed_s, how long the task
-    # waited (for a core, for the GIL held by the worker's event loop).
-    cpu_s: float = 0.0
     # The partition's shard head (entry count, last hash) once its
     # decisions are committed; None without a trail.
     shard_head: tuple[int, str] | None = None
@@ -166,7 +163,6 @@ def _engine_for(rules_dir: str | None, fmt: str) -> None:
 def decide_partition(job: PartitionJob) -> PartitionResult:
     """Decide one partition (runs in a Dask worker process)."""
     started = time.perf_counter()
-    cpu_started = time.thread_time()
     if job.parent_pid is not None and job.parent_pid != os.getppid():
         with contextlib.suppress(Exception):
             _watch_once(job.parent_pid)
@@ -212,7 +208,6 @@ def decide_partition(job: PartitionJob) -> PartitionResult:
         if trail is not None:
             trail.close()
     result.elapsed_s = time.perf_counter() - started
-    result.cpu_s = time.thread_time() - cpu_started
     return result
 
 
