@@ -3,7 +3,9 @@ these check content, escaping, and that the numbers are the rules')."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -168,3 +170,28 @@ def test_report_refuses_to_replace_its_case_or_the_trail(tmp_path: Path) -> None
     assert code == 2 and "audit trail" in err
     code, _, err = run("handout", str(case), "-o", str(case))
     assert code == 2 and case.read_bytes() == before
+
+
+def test_a_short_course_has_one_tick_per_day_shown(tmp_path: Path) -> None:
+    # One session: plotly would tick every 12 hours and label the day twice.
+    from calfrehab.engine.report.charts import rung_chart
+
+    doc = json.loads(FLARE.read_text(encoding="utf-8"))
+    last = doc["sessions"][-1]
+    review = date.fromisoformat(doc["review_date"])
+
+    def chart_for(days_back: list[int]) -> str:
+        doc["sessions"] = [dict(last, date=(review - timedelta(days=k)).isoformat())
+                           for k in days_back]
+        case = tmp_path / "case.json"
+        case.write_text(json.dumps(doc), encoding="utf-8")
+        chart = rung_chart(report_data(case, weeks=0))
+        assert chart is not None
+        xaxis = re.search(r'"xaxis":\{"type":"date"[^}]*\}', chart.html)
+        assert xaxis is not None
+        return xaxis.group(0)
+
+    day = (review - timedelta(days=1)).isoformat()
+    assert f'"tickvals":["{day}"]' in chart_for([1])
+    # Over many days plotly's own ticks are a day or more apart: kept.
+    assert '"tickvals"' not in chart_for(list(range(21, 0, -1)))

@@ -51,9 +51,24 @@ def _layout(fig: go.Figure, title: str, y_title: str, **kw: Any) -> None:
         font={"family": "DejaVu Sans, Arial, sans-serif", "size": 11, "color": "#111"},
         legend={"orientation": "h", "y": -0.18, "x": 0},
         yaxis=yaxis,
-        xaxis={"type": "date", "gridcolor": "#eee", "tickformat": "%d %b"},
+        xaxis={"type": "date", "gridcolor": "#eee", "tickformat": "%d %b", **_day_ticks(fig)},
         **kw,
     )
+
+
+# Up to this many distinct days, each gets its own tick; beyond, plotly's
+# automatic ticks are a day or more apart anyway.
+_FEW_DAYS = 10
+
+
+def _day_ticks(fig: go.Figure) -> dict[str, Any]:
+    """Ticks on the days the chart shows, when they are few. The data are
+    whole days, but over a span of a day or two plotly ticks every 12 hours,
+    and "%d %b" then labels one day twice (a first session's report)."""
+    days = sorted({x for trace in fig.data for x in (trace.x or ()) if isinstance(x, str)})
+    if not days or len(days) > _FEW_DAYS:
+        return {}
+    return {"tickmode": "array", "tickvals": days}
 
 
 def _html(fig: go.Figure, chart_id: str, title: str) -> Chart:
