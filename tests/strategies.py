@@ -18,7 +18,7 @@ clinic's file would arrive, never pydantic models:
 Plus small path helpers (:func:`get_at`, :func:`set_at`) and the targets the
 monotonicity properties raise (:func:`pain_targets`, :func:`capacity_targets`).
 
-Doses come from the shipped ladder (``calfrehab/rules/ladder.yaml``) so that a good
+Doses come from the shipped ladder (``rules/ladder.yaml``) so that a good
 share of generated cases sit exactly on the rule base's boundaries (dose
 completed, pain at the margin, load on the rep-max scheme).
 """

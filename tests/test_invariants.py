@@ -37,7 +37,7 @@ Properties
 0) every valid case gets a decision (an EngineError, or any exception, on a
    valid case is a bug);
 1) red flags refer (all of them; suspected_rupture only outside
-   achilles_rupture, per calfrehab/rules/red-flags.yaml);
+   achilles_rupture, per rules/red-flags.yaml);
 2) more pain never gives more progression;
 3) more capacity never gives less;
 4) no track moves more than one rung, and on rung 3 at most one load step;
@@ -99,11 +99,11 @@ MOVING = ("progress", "start")
 REFERRING_FLAGS = {"calf_swelling_warmth", "unremitting_night_pain", "systemic_symptoms",
                    "neurological_signs", "recent_fluoroquinolone", "bilateral_without_cause"}
 # Week (from injury, or surgery when operative and dated) a rung opens after
-# rupture: calfrehab/rules/achilles-rupture.yaml and clinical-basis.md §4. Rung 0
+# rupture: rules/achilles-rupture.yaml and clinical-basis.md §4. Rung 0
 # (isometrics) from week 2; two-leg (1) week 6; single-leg (2) week 10, the
 # loaded rung (3) follows it; hopping (4, 5) week 12; running (6) week 14.
 RUPTURE_WEEK = {0: 2, 1: 6, 2: 10, 3: 10, 4: 12, 5: 12, 6: 14}
-# Stale training log: calfrehab/rules/capacity.yaml gate-stale-log (a project default).
+# Stale training log: rules/capacity.yaml gate-stale-log (a project default).
 STALE_LOG_DAYS = 14
 
 
@@ -527,7 +527,7 @@ def _highly_irritable(doc: dict[str, Any]) -> dict[str, Any]:
 
 @given(st.one_of(case_documents(red_flags=False, profile="good"), ready_cases()))
 def test_high_irritability_never_progresses(reasoner: Reasoner, doc: dict[str, Any]) -> None:
-    """clinical-basis §3 / calfrehab/rules/irritability.yaml: high irritability keeps
+    """clinical-basis §3 / rules/irritability.yaml: high irritability keeps
     every track where it is (cases drawn 'good' or ready to progress, so that
     only the rating stands between them and progress)."""
     event("moves unless irritability is high" if moving(decide(doc, reasoner))
@@ -542,7 +542,7 @@ def test_unknown_next_morning_response_never_progresses(
 ) -> None:
     """clinical-basis §1: the 24-hour response counts more than pain during.
     When the last session (by date) has no next-morning pain, no track
-    progresses or starts (calfrehab/rules/pain-model.yaml gate-next-morning-unknown);
+    progresses or starts (rules/pain-model.yaml gate-next-morning-unknown);
     an older session's next-morning pain is not read in its place."""
     event("moves when the response is known" if moving(decide(doc, reasoner))
           else "does not move anyway")
@@ -556,7 +556,7 @@ def test_unknown_next_morning_response_never_progresses(
                      ready_cases()),
        shift=st.sampled_from([30, 20, 45, 60, 15, 0, 10]))
 def test_stale_log_never_progresses(reasoner: Reasoner, doc: dict[str, Any], shift: int) -> None:
-    """calfrehab/rules/capacity.yaml gate-stale-log (a project default): when the last
+    """rules/capacity.yaml gate-stale-log (a project default): when the last
     session is more than 14 days before the review, no track progresses or
     starts. Drawn 'good' or ready to progress, and the log moved back by
     ``shift`` days, so that its age is what stands between the case and
@@ -692,7 +692,7 @@ def test_rupture_bent_knee_does_not_start_before_week_6(reasoner: Reasoner) -> N
     straight-knee program was ahead of its week (rupture-gate-two-leg only
     looked at rung 0 of a started track). Found by
     test_rupture_week_gates_are_never_jumped against the af47e3a rules; fixed
-    in calfrehab/rules/achilles-rupture.yaml (the gate also holds an unstarted track).
+    in rules/achilles-rupture.yaml (the gate also holds an unstarted track).
     Since rules 2026.11.4 single-leg raises in week 3 are two rungs ahead
     of the protocol, so the case is referred (nothing starts); the gate
     still keeps the bent-knee track from starting (checked on the firings)."""

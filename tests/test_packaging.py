@@ -33,3 +33,16 @@ def test_the_wheel_ships_every_module_and_rule_file(tmp_path: Path) -> None:
     wanted = {f for f in tracked if f.endswith((".py", ".yaml", ".typed"))}
     assert wanted, "no package files found under calfrehab/"
     assert wanted - shipped == set()
+    # The knowledge base at the top of the repository ships as calfrehab/rules.
+    rules = subprocess.run(
+        ["git", "ls-files", "rules"], cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert any(f.endswith("rulebase.yaml") for f in rules), "no rules/ tracked"
+    assert {"calfrehab/" + f for f in rules if f.endswith(".yaml")} - shipped == set()
+    assert not any(name.startswith("rules/") for name in shipped), "a top-level rules/ shipped"
+
+
+def test_the_editable_tree_reads_rules_at_the_top() -> None:
+    from calfrehab.engine.knowledge.loader import default_rules_dir
+
+    assert default_rules_dir() == ROOT / "rules"

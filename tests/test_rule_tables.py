@@ -1,4 +1,4 @@
-"""Knowledge-base tests as data: the shipped case tables (calfrehab/rules/cases/), the
+"""Knowledge-base tests as data: the shipped case tables (rules/cases/), the
 coverage they give, and the table runner itself (calfrehab/engine/ruletest/casetable.py and
 `calfrehab rules test`)."""
 

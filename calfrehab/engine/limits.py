@@ -2,7 +2,7 @@
 shipped ``limits.toml`` and overridable per run from the environment.
 
 These protect the program, not the patient: clinical thresholds live in
-``calfrehab/rules/``. Each limit is documented in ``docs/limits.md``.
+``rules/``. Each limit is documented in ``docs/limits.md``.
 """
 
 from __future__ import annotations

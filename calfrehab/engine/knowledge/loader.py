@@ -61,9 +61,21 @@ class RuleBase:
 
 
 def default_rules_dir() -> Path:
-    from calfrehab.rules import default_rules_dir as shipped
+    """The shipped knowledge base: ``calfrehab/rules`` inside an installed
+    wheel, or ``rules/`` at the top of the working tree (an editable install,
+    where the package directory is this checkout's ``calfrehab/``).
 
-    return shipped()
+    The YAML lives at the top of the repository so that a clinician reviews
+    it first; the wheel maps it into the package (see ``setup.py``), because a
+    top-level ``rules`` import name would collide in site-packages.
+    """
+    package = Path(__file__).resolve().parents[2]  # .../calfrehab
+    for candidate in (package / "rules", package.parent / "rules"):
+        if (candidate / "rulebase.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"the shipped rules are missing: neither {package / 'rules'} nor "
+        f"{package.parent / 'rules'} holds rulebase.yaml (a broken install?)")
 
 
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
