@@ -70,3 +70,11 @@ def _no_trail_in_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) ->
     if "CALFREHAB_AUDIT" not in os.environ:
         path = tmp_path_factory.mktemp("trail") / "audit.sqlite3"
         monkeypatch.setenv("CALFREHAB_AUDIT", str(path))
+
+
+@pytest.fixture(autouse=True)
+def _no_clinic_config_from_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """A developer's own calfrehab.toml (its time zone, its trail) never
+    reaches a test: the user's configuration directory is an empty temp one."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.delenv("CALFREHAB_CONFIG", raising=False)

@@ -36,6 +36,7 @@ class LazyGroup(click.Group):
         "assess": "calfrehab.cli.entry_cmds:assess",
         "audit": "calfrehab.cli.audit_cmd:audit",
         "batch": "calfrehab.cli.batch_cmd:batch",
+        "config": "calfrehab.cli.config_cmd:config",
         "fhir": "calfrehab.cli.fhir_cmd:fhir",
         "handout": "calfrehab.cli.report_cmds:handout",
         "import": "calfrehab.cli.import_cmd:import_",

@@ -46,11 +46,24 @@ def person_text(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
+def configured_audit(ctx: click.Context, param: click.Parameter,
+                     value: Path | None) -> Path | None:
+    """Neither --audit nor CALFREHAB_AUDIT: the trail calfrehab.toml names
+    ([trail] path), else None (the library's default location)."""
+    if value is not None:
+        return value
+    try:
+        return api.configured_trail()
+    except api.CalfrehabError as exc:
+        raise click.UsageError(str(exc), ctx=ctx) from None
+
+
 def audit_options(fn: F) -> F:
     fn = click.option(
         "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-        envvar="CALFREHAB_AUDIT", show_envvar=True,
-        help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
+        envvar="CALFREHAB_AUDIT", show_envvar=True, callback=configured_audit,
+        help="Audit trail database (default: calfrehab.toml's [trail] path, else "
+             "~/.local/share/calfrehab/audit.sqlite3).",
     )(fn)
     fn = click.option("--clinician", default=None, callback=person_text,
                       help="Who asked for the decision (recorded).")(fn)

@@ -7,6 +7,8 @@ module, with what each owns, in ``docs/architecture.md``).
   exercise ids), the domain errors, and the shared utilities (canonical JSON
   and hashes, the clock, program limits, safe file I/O, text safe for a
   terminal or a CSV cell).
+- ``clinic``: the clinic's configuration (``calfrehab.toml``: name, phone,
+  clinician, time zone, trail, review interval) and its calendar day.
 - ``casefile``: case-file models, their JSON Schema, validation, document paths.
 - ``knowledge``: rule language, loader, ladder, fact catalogue, conditions,
   compiler.

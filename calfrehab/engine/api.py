@@ -39,6 +39,15 @@ from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
+from calfrehab.engine.clinic import (
+    ClinicConfig,
+    ClinicConfigError,
+    LoadedConfig,
+    candidate_paths,
+    clinic_today,
+    configured_trail,
+    load_config,
+)
 from calfrehab.engine.entry import interview as _interview
 from calfrehab.engine.entry.interview import (
     ASSESS_QUESTIONS,
@@ -135,6 +144,8 @@ __all__ = [
     "CdsFeedback",
     "CdsFeedbackRequest",
     "CdsHookRequest",
+    "ClinicConfig",
+    "ClinicConfigError",
     "Course",
     "DateOrder",
     "Decided",
@@ -145,6 +156,7 @@ __all__ = [
     "FhirMappingError",
     "ImportResult",
     "IssuedCard",
+    "LoadedConfig",
     "MappingProblem",
     "Outcome",
     "Question",
@@ -155,6 +167,7 @@ __all__ = [
     "Wrote",
     "add_assessment",
     "add_audit_override",
+    "candidate_paths",
     "case_from_fhir",
     "case_json",
     "case_json_schema",
@@ -170,8 +183,10 @@ __all__ = [
     "cds_prefetch_bundle",
     "check_output",
     "check_rules",
+    "clinic_today",
     "clinician_text",
     "compile_rules",
+    "configured_trail",
     "csv_cell",
     "decide",
     "decide_any_path",
@@ -192,6 +207,7 @@ __all__ = [
     "format_value",
     "import_csv",
     "list_audit",
+    "load_config",
     "load_ladder",
     "log_morning",
     "log_session",
@@ -511,24 +527,26 @@ def check_output(path: Path | None, *, inputs: tuple[str | Path, ...] = (),
     check_outputs([path], inputs=[p for p in inputs if str(p) != "-"], trail=trail)
 
 
-def _today(today: date | None) -> date:
-    # The clinic's own calendar day: a session logged at 8 in the morning in
-    # Sydney is that day's, not the previous day's in UTC.
-    return today if today is not None else date.today()
+def _today(today: date | None, near: Path | None = None) -> date:
+    # The clinic's own calendar day (calfrehab.toml's time zone): a session
+    # logged at 8 in the morning in Sydney is that day's, not the previous
+    # day's in UTC.
+    return today if today is not None else clinic_today(near=near)
 
 
 def new_case(path: Path, ask: Ask, *, rules_dir: Path | None = None,
              today: date | None = None, overwrite: bool = False) -> Written:
     """Ask for a new case (patient, condition, goal, red flags, programme)
     and write it; the starting doses offered come from the rules' ladder."""
-    return _interview.new_case(Path(path), ask, load_ladder(rules_dir), _today(today),
+    return _interview.new_case(Path(path), ask, load_ladder(rules_dir), _today(today, Path(path)),
                                overwrite=overwrite)
 
 
 def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
                 today: date | None = None) -> Written:
     """Append a session; exercise, load and sets default from the programme."""
-    return _interview.log_session(Path(path), ask, _today(today), load_ladder(rules_dir))
+    return _interview.log_session(Path(path), ask, _today(today, Path(path)),
+                                  load_ladder(rules_dir))
 
 
 def log_morning(path: Path, ask: Ask) -> Written:
@@ -538,7 +556,7 @@ def log_morning(path: Path, ask: Ask) -> Written:
 
 def add_assessment(path: Path, ask: Ask, *, today: date | None = None) -> Written:
     """Append an assessment (heel-raise test, pain at rest, VISA-A, hop pain)."""
-    return _interview.add_assessment(Path(path), ask, _today(today))
+    return _interview.add_assessment(Path(path), ask, _today(today, Path(path)))
 
 
 # --- the course report and the patient handout -------------------------------
