@@ -108,6 +108,15 @@ if TYPE_CHECKING:
     from calfrehab.engine.fhir.cdshooks import FeedbackRequest as CdsFeedbackRequest
     from calfrehab.engine.fhir.cdshooks import HookRequest as CdsHookRequest
     from calfrehab.engine.fhir.cdshooks import IssuedCard
+    from calfrehab.engine.fhir.prefetch import (
+        PrefetchGap,
+        outcome_problem,
+        prefetch_foreign,
+        prefetch_gaps,
+        prefetch_resources,
+        resolve_prefetch_template,
+        searchset_gap,
+    )
     from calfrehab.engine.knowledge.compiler import CompiledRuleBase
     from calfrehab.engine.ruletest.casetable import run_tables
     from calfrehab.engine.ruletest.registration import RegistrationReport
@@ -159,6 +168,7 @@ __all__ = [
     "LoadedConfig",
     "MappingProblem",
     "Outcome",
+    "PrefetchGap",
     "Question",
     "Reasoner",
     "RuleError",
@@ -215,9 +225,13 @@ __all__ = [
     "migrate_audit",
     "new_case",
     "open_trail",
+    "outcome_problem",
     "parse_cds_feedback",
     "parse_cds_hook",
     "parse_json",
+    "prefetch_foreign",
+    "prefetch_gaps",
+    "prefetch_resources",
     "prepare",
     "read_case_or_bundle",
     "read_fhir_case",
@@ -225,8 +239,10 @@ __all__ = [
     "reason_unit",
     "record",
     "replay_decision",
+    "resolve_prefetch_template",
     "run_batch",
     "run_tables",
+    "searchset_gap",
     "show_decision",
     "simulate",
     "simulate_document",
@@ -248,6 +264,13 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CdsFeedbackRequest": ("calfrehab.engine.fhir.cdshooks", "FeedbackRequest"),
     "CdsHookRequest": ("calfrehab.engine.fhir.cdshooks", "HookRequest"),
     "IssuedCard": ("calfrehab.engine.fhir.cdshooks", "IssuedCard"),
+    "PrefetchGap": ("calfrehab.engine.fhir.prefetch", "PrefetchGap"),
+    "outcome_problem": ("calfrehab.engine.fhir.prefetch", "outcome_problem"),
+    "prefetch_foreign": ("calfrehab.engine.fhir.prefetch", "prefetch_foreign"),
+    "prefetch_gaps": ("calfrehab.engine.fhir.prefetch", "prefetch_gaps"),
+    "prefetch_resources": ("calfrehab.engine.fhir.prefetch", "prefetch_resources"),
+    "resolve_prefetch_template": ("calfrehab.engine.fhir.prefetch", "resolve_prefetch_template"),
+    "searchset_gap": ("calfrehab.engine.fhir.prefetch", "searchset_gap"),
     "Wrote": ("calfrehab.engine.report.build", "Wrote"),
     "ImportResult": ("calfrehab.engine.casefile.csvimport", "ImportResult"),
     "DateOrder": ("calfrehab.engine.casefile.csvimport", "DateOrder"),

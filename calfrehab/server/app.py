@@ -30,6 +30,7 @@ from starlette.routing import Route
 from calfrehab.engine import api
 from calfrehab.server.auth import AuthError, Client, Verifier
 from calfrehab.server.config import ServerConfig
+from calfrehab.server.fhirfetch import FetchError, FhirSource, complete
 from calfrehab.server.openapi import openapi_document
 from calfrehab.server.worker import DecisionWorker, WorkerError, WorkerTimeout
 
@@ -186,11 +187,12 @@ class Service:
         missing = api.cds_missing_prefetch(hook)
         if missing:
             # Spec: unable to obtain required data and the prefetch lacks it.
-            raise HttpError(412, "prefetch missing: " + ", ".join(missing) + " (calfrehab does "
-                            "not query the FHIR server; send the prefetch of GET /cds-services)")
+            raise HttpError(412, "prefetch missing: " + ", ".join(missing) + " (send the "
+                            "prefetch of GET /cds-services)")
         case_id = hook.context.patientId
         request.state.case_id = case_id
-        review = api.today()
+        hook = hook.model_copy(update={"prefetch": await self.whole_prefetch(hook)})
+        review = self.config.clinic_today()
         try:
             _case, document = await self.off_loop(
                 api.case_from_fhir, api.cds_prefetch_bundle(hook), "prefetch",
@@ -205,6 +207,48 @@ class Service:
                                       clinician=clinician)
         self.remember(issued)
         return JSONResponse({"cards": cards})
+
+    async def whole_prefetch(self, hook: api.CdsHookRequest) -> dict[str, Any]:
+        """The hook's prefetch, complete and all the patient's in context, or
+        412 naming what is not (clinical-basis.md §8: data that could not be
+        read is not absent data; a case holds one patient).
+
+        What the prefetch shows is incomplete (an OperationOutcome, a failed
+        or cut-off search, a page with a ``next`` link, a ``total`` above what
+        it holds) is fetched from ``fhirServer`` when the request names one,
+        with its ``fhirAuthorization``; otherwise, or if that fails, 412."""
+        prefetch = dict(hook.prefetch or {})
+        templates = api.cds_discovery()["services"][0]["prefetch"]
+        keys = tuple(templates)
+        gaps = api.prefetch_gaps(prefetch, keys)
+        if gaps and not hook.fhirServer:
+            raise HttpError(412, "the prefetch is incomplete and the request names no "
+                            "fhirServer to fetch the rest from: "
+                            + "; ".join(g.render() for g in gaps),
+                            [{"key": g.key, "message": g.reason} for g in gaps])
+        if gaps:
+            assert hook.fhirServer is not None
+            limits = self.config.limits
+            source = FhirSource(hook.fhirServer, hook.fhirAuthorization,
+                                limits.fhir_timeout_s, limits.fhir_max_pages)
+            try:
+                prefetch = await complete(prefetch, gaps, templates,
+                                          hook.context.model_dump(), source)
+            except FetchError as exc:
+                raise HttpError(412, "the prefetch is incomplete and the rest could not be "
+                                "fetched: " + "; ".join(exc.problems),
+                                [{"message": p} for p in exc.problems]) from None
+        patient_id = hook.context.patientId
+        patient = prefetch.get("patient")
+        if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
+            raise HttpError(412, f"context.patientId {patient_id} matches no Patient in the "
+                            "prefetch (the patient key holds no Patient resource)")
+        strangers = api.prefetch_foreign(prefetch, keys, patient_id)
+        if strangers:
+            raise HttpError(412, "the prefetch holds data of another patient, which is never "
+                            "merged: " + "; ".join(strangers),
+                            [{"message": s} for s in strangers])
+        return prefetch
 
     def remember(self, issued: list[api.IssuedCard]) -> None:
         for card in issued:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import tomllib
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -86,6 +88,11 @@ class Limits(_Strict):
     max_token_lifetime_s: int = Field(default=300, ge=1)
     clock_skew_s: int = Field(default=30, ge=0)
     remembered_cards: int = Field(default=10_000, ge=1)
+    # Fetching the rest of an incomplete prefetch from the record's FHIR
+    # server: each request's time limit (the whole fetch gets twice it) and
+    # the pages followed per search at most.
+    fhir_timeout_s: float = Field(default=5.0, gt=0)
+    fhir_max_pages: int = Field(default=20, ge=1)
 
 
 class ServerConfig(_Strict):
@@ -98,7 +105,24 @@ class ServerConfig(_Strict):
     issuers: list[Issuer] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     insecure_no_auth: bool = False
+    # The clinic's time zone (IANA name): a hook's review date is today
+    # there, not in UTC (clinical-basis.md §8: the clinic's own calendar day).
+    timezone: str = "UTC"
     base_dir: Path = Path(".")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)"
+                             ) from None
+        return value
+
+    def clinic_today(self) -> date:
+        """Today in the clinic's time zone: the review date of a hook."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
 
     def audience_base(self) -> str:
         """What a client's ``aud`` starts with: the public URL, or the
