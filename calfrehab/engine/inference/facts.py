@@ -203,11 +203,19 @@ def _session_facts(
             def mean(items: list[tuple[int, Session]]) -> float:
                 return sum(s.morning_stiffness_min or 0 for _, s in items) / len(items)
 
-            change = round(mean(recent) - mean(before), 2)
+            before_mean = mean(before)
+            change = round(mean(recent) - before_mean, 2)
             paths = [f"sessions[{i}].morning_stiffness_min" for i, _ in before + recent]
             fs.put("session.stiffness_change_min", change, *paths)
+            # The rise relative to the earlier mean: a rise from no stiffness
+            # at all has no ratio, and is taken as 100% (never small beside it).
+            rise_from_none = 100.0 if change > 0 else 0.0
+            pct = (round(change / before_mean * 100, 1) if before_mean > 0
+                   else rise_from_none)
+            fs.put("session.stiffness_change_pct", pct, *paths)
             return
     fs.put("session.stiffness_change_min", None)
+    fs.put("session.stiffness_change_pct", None)
 
 
 def _assessment_facts(fs: FactSet, case: Case) -> None:

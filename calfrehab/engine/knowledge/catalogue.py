@@ -83,6 +83,9 @@ CASE_FACTS: tuple[FactSpec, ...] = (
              "(missing unless both are recorded)"),
     FactSpec("session.stiffness_change_min", "number",
              "mean morning stiffness of the last window minus the window before (minutes)"),
+    FactSpec("session.stiffness_change_pct", "number",
+             "that change as a percentage of the earlier window's mean (a rise from a mean of "
+             "0 counts as 100%)"),
     FactSpec("assessment.pain_at_rest", "int", "latest pain at rest"),
     FactSpec("assessment.days_since_last", "int",
              "days from the latest assessment to the review date"),
