@@ -1,9 +1,22 @@
 """Evaluate one case on a compiled rule base, inside durable-rules.
 
 Prepare once (:class:`Reasoner` registers the compiled rulesets with the
-process's host), then evaluate many: each case runs under its own state id,
-deleted when the case is done, so memory stays flat over any number of
-cases. Every firing is recorded in order with the facts it matched.
+process's host), then evaluate many. Each ruleset keeps ONE durable state
+for the process, reused by every case: a case asserts its facts, runs,
+reads its firings and retracts what it asserted, so memory stays flat over
+any number of cases and no case pays for creating and deleting a state
+(durable allocates and clears every join node of the ruleset for a new
+one). The evaluation of a case holds the host's lock throughout, so two
+cases never share the state at once; a case that fails retracts its facts
+all the same (or the state is rebuilt). Only the facts some pattern of a
+ruleset can match are sent to it (:mod:`calfrehab.engine.inference.matchable`);
+the evaluation keeps every fact, for the explanation.
+
+``Reasoner(compiled, reuse_states=False, matchable_only=False)`` is the
+previous driver (a new state per case, deleted after it; every fact a
+ruleset reads sent), kept as the oracle the benchmarks and tests compare
+the current one against. Every firing is recorded in order with the facts
+it matched.
 
 The driver only runs rulesets and records firings (and the votes they
 cast); what the votes decide is the policy's
@@ -23,6 +36,7 @@ from calfrehab.engine.inference import policy
 from calfrehab.engine.inference.durable_host import AssertFact, Fire, RuleHost, get_host
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
+from calfrehab.engine.inference.matchable import Acceptance, acceptance
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
 from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
 from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
@@ -61,6 +75,8 @@ class _Context:
     sid: str = ""
 
 
+# (fact, is derived flag, flag complete before the stratum, what can match)
+_Read = tuple[str, bool, bool, "Acceptance | None"]
 _Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
 
 
@@ -84,9 +100,14 @@ class Reasoner:
     _sids = itertools.count(1)
     _instances = itertools.count(1)
 
-    def __init__(self, compiled: CompiledRuleBase, host: RuleHost | None = None) -> None:
+    def __init__(
+        self, compiled: CompiledRuleBase, host: RuleHost | None = None, *,
+        reuse_states: bool = True, matchable_only: bool = True,
+    ) -> None:
         self.compiled = compiled
         self.host = host or get_host()
+        self.reuse_states = reuse_states
+        self.matchable_only = matchable_only
         # Ruleset and action names are global to the host: each engine gets
         # its own, so two engines on the same rules never share actions.
         self.prefix = f"crb{next(self._instances)}_{compiled.sha256[:12]}"
@@ -95,17 +116,24 @@ class Reasoner:
             stiffness_window_days=compiled.base.manifest.settings.stiffness_window_days,
             seated_exercises=frozenset(compiled.base.ladder.load.seated_exercises),
         )
+        # The one state id of this engine's rulesets (reused states): the
+        # rulesets are this engine's own, so one name serves.
+        self.sid = "r"
         rulesets = compiled.rulesets(self.prefix)
         self.ruleset_names = list(rulesets)
-        # Facts each stratum reads, decided once here, not per case.
-        self._reads: list[list[tuple[str, bool, bool]]] = []
+        # Facts each stratum reads, decided once here, not per case, with
+        # what of each its patterns can match.
+        self._reads: list[list[_Read]] = []
         for k, keys in enumerate(compiled.strata):
-            self._reads.append(self._plan(compiled.facts_read(keys), k))
+            self._reads.append(self._plan(
+                compiled.facts_read(keys), k, rulesets[f"{self.prefix}_s{k}"]))
         # The prescribe phase runs after every decision: all its facts are
         # sent as values (flags included, settled by then).
         self._rx_plan = [
-            (n, False, False)
-            for n, _, _ in self._plan(compiled.facts_read(compiled.prescribe), len(compiled.strata))
+            (n, False, False, accept)
+            for n, _, _, accept in self._plan(
+                compiled.facts_read(compiled.prescribe), len(compiled.strata),
+                rulesets[f"{self.prefix}_rx"])
         ]
         self._dispatch = self._dispatch_table(rulesets)
         # What a firing of each rule instance records and casts, decided
@@ -136,20 +164,28 @@ class Reasoner:
             if dkey not in (SINK, TICK)
         }
 
-    def _plan(self, names: set[str], stratum: int) -> list[tuple[str, bool, bool]]:
-        """(fact, is derived flag, flag complete before this stratum)."""
-        plan = []
+    def _plan(
+        self, names: set[str], stratum: int, rules: Mapping[str, Mapping[str, Any]],
+    ) -> list[_Read]:
+        """(fact, is derived flag, flag complete before this stratum, what
+        the ruleset's patterns can match of it; None: send it whatever
+        its value)."""
+        accepts = acceptance(
+            body for key, body in rules.items() if key not in (SINK, TICK)
+        ) if self.matchable_only else None
+        plan: list[_Read] = []
         for name in sorted(names):
+            accept = accepts.get(name) if accepts is not None else None
             producers = self.compiled.derived.get(name)
             if producers is None:
-                plan.append((name, False, False))
+                plan.append((name, False, False, accept))
             else:
                 complete = all(
                     self.compiled.instances[p].stratum < stratum
                     or self.compiled.instances[p].phase != "decide"
                     for p in producers
                 )
-                plan.append((name, True, complete))
+                plan.append((name, True, complete, accept))
         return plan
 
     def _fire(self, ctx: _Context) -> Fire:
@@ -201,31 +237,43 @@ class Reasoner:
             assert_fact(asserts, True)
 
     def _batch(
-        self, plan: list[tuple[str, bool, bool]], values: Mapping[str, Any], ctx: _Context,
+        self, plan: list[_Read], values: Mapping[str, Any], ctx: _Context,
     ) -> list[tuple[str, Any]]:
         """One stratum's facts: the tick, then each fact the stratum reads
         (a missing value is sent without one, so a rule can test for it; a
-        flag is sent once it is settled or true)."""
+        flag is sent once it is settled or true), unless no pattern of the
+        stratum can match it as it is."""
         flags = ctx.flags_true
-        return [(TICK, None), *[
-            (name, (name in flags) if is_flag else values.get(name))
-            for name, is_flag, complete in plan
-            if not is_flag or complete or name in flags
-        ]]
+        out: list[tuple[str, Any]] = [(TICK, None)]
+        for name, is_flag, complete, accept in plan:
+            if is_flag:
+                if name in flags:
+                    value: Any = True
+                elif complete:
+                    value = False
+                else:
+                    continue
+            else:
+                value = values.get(name)
+            if accept is None or accept.accepts(value):
+                out.append((name, value))
+        return out
 
     def evaluate(self, case: Case) -> Evaluation:
         facts = compute_facts(case, self.settings)
+        # One case at a time on the engine's states (and on the host).
+        with self.host.lock:
+            return self._evaluate(case, facts)
+
+    def _evaluate(self, case: Case, facts: FactSet) -> Evaluation:
         values: dict[str, Any] = facts.values()
-        sid = f"c{next(self._sids)}"
+        sid = self.sid if self.reuse_states else f"c{next(self._sids)}"
         ctx = _Context(facts=facts, sid=sid)
         fire = self._fire(ctx)
         for k, plan in enumerate(self._reads):
             ctx.stratum = k
             name = f"{self.prefix}_s{k}"
-            try:
-                self._run(name, self._batch(plan, values, ctx), fire, ctx)
-            finally:
-                self.host.delete_state(name, sid)
+            self._run(name, self._batch(plan, values, ctx), fire, ctx)
         flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
         outcome, tracks = policy.resolve(
             ctx.votes, ctx.refers,
@@ -241,13 +289,10 @@ class Reasoner:
             decided = policy.decision_facts(tracks)
             rx_values = {
                 n: decided[n] if n in decided else flags[n] if n in flags else values.get(n)
-                for n, _, _ in self._rx_plan
+                for n, _, _, _ in self._rx_plan
             }
             name = f"{self.prefix}_rx"
-            try:
-                self._run(name, self._batch(self._rx_plan, rx_values, ctx), fire, ctx)
-            finally:
-                self.host.delete_state(name, sid)
+            self._run(name, self._batch(self._rx_plan, rx_values, ctx), fire, ctx)
             tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         return Evaluation(case, facts, flags, ctx.firings, outcome, tracks, ctx.refers,
                           self.compiled)
@@ -256,9 +301,16 @@ class Reasoner:
         self, ruleset: str, batch: list[tuple[str, Any]], fire: Fire, ctx: _Context,
     ) -> None:
         try:
-            self.host.run(ruleset, ctx.sid, batch, fire)
+            if self.reuse_states:
+                self.host.run(ruleset, ctx.sid, batch, fire, retract=True)
+            else:
+                try:
+                    self.host.run(ruleset, ctx.sid, batch, fire)
+                finally:
+                    self.host.delete_state(ruleset, ctx.sid)
         except BaseException:
-            if ctx.error is not None:
+            # An interrupt (KeyboardInterrupt, SystemExit) stays what it is.
+            if ctx.error is not None and isinstance(ctx.error[1], Exception):
                 key, cause = ctx.error
                 raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
             raise
