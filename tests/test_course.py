@@ -131,6 +131,50 @@ def test_simulate_errors_are_clean(tmp_path: Path) -> None:
     assert out.exit_code == 1 and "case_id" in out.output and "Traceback" not in out.output
 
 
+def test_review_day_moves_the_review_not_the_training(tmp_path: Path) -> None:
+    # The intake (2027-01-04) is a Monday: training starts that day, so a
+    # Sunday review is the last day of each week, a Monday one the first day
+    # of the next; both prescribe Rathleff's blocks on time (§2 as amended).
+    path = _write(tmp_path, "plantar-loaded")
+    for day, first_review in (("sunday", "2027-01-10"), ("last", "2027-01-10"),
+                              ("monday", "2027-01-11"), ("first", "2027-01-11")):
+        out = CliRunner().invoke(cli, ["simulate", str(path), "--weeks", "6", "--review-day",
+                                       day, "--json"])
+        assert out.exit_code == 0, out.output
+        doc = json.loads(out.output)
+        assert doc["rows"][1]["review_date"] == first_review, day
+        assert doc["review_day"] in ("first", "last")
+        weeks = {m["key"]: m["week"] for m in doc["milestones"]}
+        assert weeks["straight_knee.4x10"] == 3 and weeks["straight_knee.5x8"] == 5, day
+    text = CliRunner().invoke(cli, ["simulate", str(path), "--weeks", "2",
+                                    "--review-day", "sunday"]).output
+    assert "on the last day of each training week" in text
+
+
+def test_a_mid_week_review_day_is_refused_naming_the_two_that_fit(tmp_path: Path) -> None:
+    path = _write(tmp_path, "plantar-loaded")
+    out = CliRunner().invoke(cli, ["simulate", str(path), "--review-day", "friday"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "review day 'friday'" in out.output
+    assert "(sunday)" in out.output and "(monday)" in out.output
+    odd = CliRunner().invoke(cli, ["simulate", str(path), "--review-day", "someday"])
+    assert odd.exit_code == 1 and "expected first, last or a weekday name" in odd.output
+
+
+def test_a_first_visit_with_no_sessions_and_no_load_simulates(tmp_path: Path) -> None:
+    # Issue 22 item 4: a program written without load_kg (the case format's
+    # default, 0) crashed the replay with KeyError: 'load_kg'.
+    doc = {**STARTS["midportion-two-leg"],
+           "program": {"straight_knee": {"exercise": "two_leg_heel_raise", "sets": 3,
+                                         "reps": 15}}}
+    path = tmp_path / "first.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    out = CliRunner().invoke(cli, ["simulate", str(path), "--weeks", "2", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)["rows"]
+    assert rows[0]["tracks"]["straight_knee"]["load_kg"] == 0
+
+
 # ------------------------------------------------------------ course tables
 
 

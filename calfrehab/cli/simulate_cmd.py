@@ -14,6 +14,10 @@ from calfrehab.engine import api
 SCRIPT_HELP = ("How the patient responds: ideal (default), or one bad course week K: "
                "flare:K, missed:K, painful:K.")
 
+REVIEW_DAY_HELP = ("When the weekly review falls: first (the first day of the next training "
+                   "week; training starts on the intake's day), last (the last day of the "
+                   "week), or that weekday's name (the intake's weekday, or the one before it).")
+
 
 def _dose(sets: int | None, reps: int | None) -> str:
     return "" if sets is None or reps is None else f"{sets} × {reps}"
@@ -21,8 +25,10 @@ def _dose(sets: int | None, reps: int | None) -> str:
 
 def _render(course: api.Course) -> None:
     injury = course.injury_anchor is not None
+    when = ("the last day of each training week" if course.review_day == "last"
+            else "the first day of the next training week")
     click.echo(f"Course of {course.case_id} · script {course.script} · {course.weeks} weekly "
-               f"reviews from {course.start_date.isoformat()}")
+               f"reviews from {course.start_date.isoformat()}, on {when}")
     click.echo("A projection under the current rules for a patient who responds as")
     click.echo("scripted; the clinician decides.")
     width = max([len(t.exercise or "-") for row in course.rows for t in row.tracks.values()]
@@ -57,10 +63,13 @@ def _render(course: api.Course) -> None:
 @click.option("--weeks", type=click.IntRange(1, api.MAX_COURSE_WEEKS), default=12,
               show_default=True, help="Weekly reviews to replay after the intake review.")
 @click.option("--script", "script", default="ideal", show_default=True, help=SCRIPT_HELP)
+@click.option("--review-day", "review_day", default="first", show_default=True,
+              metavar="DAY", help=REVIEW_DAY_HELP)
 @rules_option
 @json_option
 @domain_errors(exit_code=1)
-def simulate(case: str, weeks: int, script: str, rules_dir: Path | None, as_json: bool) -> None:
+def simulate(case: str, weeks: int, script: str, review_day: str, rules_dir: Path | None,
+             as_json: bool) -> None:
     """Project the course of a patient who responds as scripted.
 
     CASE is the intake: it is decided as it stands, then each review's next
@@ -73,8 +82,11 @@ def simulate(case: str, weeks: int, script: str, rules_dir: Path | None, as_json
     Example:
 
         calfrehab simulate examples/runner-stuck-on-two-leg.json --weeks 12 --script flare:3
+
+        calfrehab simulate examples/plantar-single-leg-to-weighted.json --review-day last
     """
-    course = api.simulate(case, weeks=weeks, script=script, rules_dir=rules_dir)
+    course = api.simulate(case, weeks=weeks, script=script, rules_dir=rules_dir,
+                          review_day=review_day)
     if as_json:
         click.echo(json.dumps(course.model_dump(mode="json"), indent=2, ensure_ascii=False))
         return

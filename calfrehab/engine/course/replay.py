@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from calfrehab.engine.course.reviewday import ReviewDay, review_offset_days
 from calfrehab.engine.course.script import Response, Script
 from calfrehab.engine.knowledge import ladder as ladder_ops
 from calfrehab.engine.knowledge.ladder import Ladder
@@ -66,6 +67,9 @@ class Course(_Model):
     case_id: str
     script: str
     weeks: int
+    # The weekly review falls on the first day of the next training week
+    # (training starts on the intake's day) or on the last day of the week.
+    review_day: ReviewDay = "first"
     start_date: date
     injury_anchor: date | None
     rows: list[WeekRow]
@@ -191,17 +195,34 @@ def _milestone_keys(track: str, rx: dict[str, Any]) -> list[str]:
     return keys
 
 
+def _intake_program(decided: Decided) -> dict[str, dict[str, Any] | None]:
+    """The intake's program as the validated case has it: a prescription
+    written without ``load_kg`` (a first visit on bodyweight raises) has the
+    case format's default, not a missing key."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for track in TRACKS:
+        rx = decided.case.program.on(track)
+        out[track] = None if rx is None else {
+            "exercise": rx.exercise, "load_kg": rx.load_kg, "sets": rx.sets, "reps": rx.reps}
+    return out
+
+
 def replay(
     document: dict[str, Any], *, weeks: int, script: Script, decide: Decide, ladder: Ladder,
+    review_day: ReviewDay = "first",
 ) -> Course:
-    """The course of ``weeks`` weekly reviews after the intake review."""
+    """The course of ``weeks`` weekly reviews after the intake review. The
+    patient trains from the intake's day in 7-day weeks; each week's review
+    falls on the first day of the next week or (``review_day="last"``) on
+    the week's last day."""
     doc = copy.deepcopy(document)
     doc.setdefault("sessions", [])
     doc.setdefault("assessments", [])
     decided = decide(doc)
     anchor = decided.evaluation.facts.anchors.get("injury.anchor")
     start_date = date.fromisoformat(decided.decision.review_date)
-    current: dict[str, dict[str, Any] | None] = {t: doc["program"].get(t) for t in TRACKS}
+    shift = timedelta(days=review_offset_days(review_day))
+    current = _intake_program(decided)
     rows = [_row(0, decided, current, [], anchor)]
     milestones: dict[str, Milestone] = {}
     referred = 0 if decided.decision.outcome == "refer" else None
@@ -212,7 +233,7 @@ def replay(
         program = _program(decided)
         first_day = start_date + (week - 1) * WEEK
         sessions = _week_sessions(program, first_day, week, script, ladder)
-        review = start_date + week * WEEK
+        review = start_date + week * WEEK + shift
         for track in TRACKS:
             rx = program[track]
             if rx is None:
@@ -236,7 +257,7 @@ def replay(
         if decided.decision.outcome == "refer":
             referred = week
     return Course(
-        case_id=str(doc.get("case_id")), script=script.label, weeks=weeks,
+        case_id=str(doc.get("case_id")), script=script.label, weeks=weeks, review_day=review_day,
         start_date=start_date, injury_anchor=anchor, rows=rows,
         milestones=sorted(milestones.values(), key=lambda m: (m.week, m.key)),
         referred_week=referred,

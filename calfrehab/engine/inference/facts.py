@@ -281,14 +281,18 @@ def _assessment_facts(fs: FactSet, case: Case) -> None:
 
 
 def _scheme_week(fs: FactSet, case: Case, track: str, exercise: str, log: _Log) -> None:
-    """The rep-max scheme follows the calendar: the week on the scheme is
-    counted from the first logged session on the loaded rung of the track."""
+    """The rep-max scheme follows the calendar: weeks are 7-day blocks from
+    the first logged session on the loaded rung of the track, and a review
+    prescribes for the block that holds the day after it (clinical-basis
+    §2). A review on day 13 prescribes week 3, whether the clinic reviews at
+    the end of a week (day 13) or the start of the next (day 14)."""
     if EXERCISES[exercise][1] != LOADED_RUNG:
         fs.put(f"{track}.scheme_week", None)
         return
     if track in log.first_loaded:
         i, first = log.first_loaded[track]
-        fs.put(f"{track}.scheme_week", _weeks((case.review_date - first).days) + 1,
+        day_after = (case.review_date - first).days + 1
+        fs.put(f"{track}.scheme_week", _weeks(day_after) + 1,
                f"sessions[{i}].date", "review_date")
         return
     fs.put(f"{track}.scheme_week", 1, f"program.{track}.exercise")

@@ -116,8 +116,8 @@ TRACK_FACT_TEMPLATES: tuple[FactSpec, ...] = (
              "body mass)"),
     FactSpec("scheme_week", "int",
              "on the loaded rung: the week on the rep-max scheme the sessions after this review "
-             "fall in (whole weeks from the first logged session on the loaded rung, plus one; "
-             "1 when none is logged)"),
+             "fall in (7-day blocks from the first logged session on the loaded rung; the block "
+             "that holds the day after the review, so day 13 is week 3; 1 when none is logged)"),
     FactSpec("sets", "int", "prescribed sets"),
     FactSpec("reps", "int", "prescribed reps (seconds for holds)"),
     FactSpec("is_isometric", "bool", "the current exercise is an isometric hold"),

@@ -11,6 +11,7 @@ A rules directory keeps them in ``courses/*.yaml``::
         start: plantar-loaded
         set: {patient.body_mass_kg: 80}      # optional changes, as in case tables
         script: ideal                        # or flare:K, missed:K, painful:K
+        review_day: first                    # or last, or a weekday (simulate --review-day)
         weeks: 12
         clock: course                        # or injury: weeks from injury (surgery)
         milestones:
@@ -66,6 +67,9 @@ class CourseRow(_Model):
     set: dict[str, Any] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
     script: str = "ideal"
+    # When the weekly review falls: first (day of the next training week),
+    # last (day of the week), or a weekday name (calfrehab simulate --review-day).
+    review_day: str = "first"
     weeks: Annotated[int, Field(ge=1, le=MAX_COURSE_WEEKS)]
     clock: Literal["course", "injury"] = "course"
     milestones: dict[str, Window] = Field(default_factory=dict)
@@ -167,9 +171,9 @@ def run_row(file: str, row: CourseRow, starts: dict[str, dict[str, Any]],
     try:
         doc = _start_doc(row, starts)
         course = simulate_document(doc, reasoner, weeks=row.weeks, script=row.script,
-                                       source=f"{file}::{row.name}")
+                                   source=f"{file}::{row.name}", review_day=row.review_day)
         ideal = (simulate_document(doc, reasoner, weeks=row.weeks, script="ideal",
-                                       source=f"{file}::{row.name}")
+                                   source=f"{file}::{row.name}", review_day=row.review_day)
                  if row.slower_than_ideal else None)
     except PathError as exc:
         return CourseResult(file=file, name=row.name, passed=False,
