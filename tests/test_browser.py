@@ -166,15 +166,15 @@ def _expected_series(case_path: Path) -> dict[str, list[tuple[str, float]]]:
     return out
 
 
-def _plotted(page: Any, chart_id: str) -> list[dict[str, Any]]:
-    traces: list[dict[str, Any]] = page.evaluate(
-        """id => document.getElementById(id).data.map(
-               t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))""", chart_id)
-    return traces
-
-
-def _points(trace: dict[str, Any]) -> list[tuple[str, float]]:
-    return list(zip(trace["x"], trace["y"], strict=True))
+def _plotted(page: Any, chart_id: str) -> dict[str, list[tuple[str, float]]]:
+    """Each series' points as drawn: the SVG markers' dates and values."""
+    rows: list[list[str]] = page.evaluate(
+        """id => Array.from(document.querySelectorAll('#' + id + ' .pt')).map(
+               e => [e.dataset.series, e.dataset.x, e.dataset.y])""", chart_id)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for series, x, y in rows:
+        out.setdefault(series, []).append((x, float(y)))
+    return out
 
 
 def test_report_opens_offline_and_plots_the_case_values(browser: Any,
@@ -183,51 +183,48 @@ def test_report_opens_offline_and_plots_the_case_values(browser: Any,
     page = Page(browser, course["report"])
     assert page.errors == []
     assert page.offsite() == []
+    assert page.page.evaluate("document.scripts.length") == 0
     expected = _expected_series(course["case"])
 
-    rung = {t["name"]: _points(t) for t in _plotted(page.page, "chart-rung")}
-    assert rung == {
-        "Straight knee (gastrocnemius)": expected["rung:straight_knee"],
-        "Bent knee (soleus)": expected["rung:bent_knee"],
+    assert _plotted(page.page, "chart-rung") == {
+        "straight_knee": expected["rung:straight_knee"],
+        "bent_knee": expected["rung:bent_knee"],
     }
-    pain = {t["name"]: _points(t) for t in _plotted(page.page, "chart-pain")}
-    assert pain["during: Straight knee (gastrocnemius)"] == expected["pain:straight_knee"]
-    assert pain["during: Bent knee (soleus)"] == expected["pain:bent_knee"]
-    assert pain["next morning (after the session that day)"] == expected["pain:morning"]
-    hr = {t["name"]: _points(t) for t in _plotted(page.page, "chart-heel-raise")}
-    assert hr == {"involved side": expected["hr:involved"],
-                  "uninvolved side": expected["hr:uninvolved"]}
-    scores = {t["name"]: _points(t) for t in _plotted(page.page, "chart-scores")}
-    assert scores == {"heel-raise limb symmetry, %": expected["scores:lsi"],
-                      "VISA-A (0–100)": expected["scores:visa"]}
+    pain = _plotted(page.page, "chart-pain")
+    assert pain["straight_knee"] == expected["pain:straight_knee"]
+    assert pain["bent_knee"] == expected["pain:bent_knee"]
+    assert _plotted(page.page, "chart-morning") == {"morning": expected["pain:morning"]}
+    assert _plotted(page.page, "chart-heel-raise") == {
+        "involved": expected["hr:involved"], "uninvolved": expected["hr:uninvolved"]}
+    assert _plotted(page.page, "chart-scores") == {
+        "lsi": expected["scores:lsi"], "visa_a": expected["scores:visa"]}
 
     # The projected course plots the simulator's rungs, week by week.
     simulated = api.simulate(course_files["case"], weeks=12)
-    projected = {t["name"]: _points(t) for t in _plotted(page.page, "chart-projection")}
-    for track, title in (("straight_knee", "Straight knee (gastrocnemius)"),
-                         ("bent_knee", "Bent knee (soleus)")):
-        want = [(r.review_date.isoformat(), EXERCISES[ex][1]) for r in simulated.rows
+    projected = _plotted(page.page, "chart-projection")
+    for track in ("straight_knee", "bent_knee"):
+        want = [(r.review_date.isoformat(), float(EXAMPLES_RUNG(ex))) for r in simulated.rows
                 if (ex := r.tracks[track].exercise) is not None]
-        assert projected[title] == want
+        assert projected[track] == want
 
-    # Every chart is drawn (an SVG with markers) and has its table beside it.
+    # Every chart is drawn, with its markers inside the drawing.
     for chart_id in ("chart-rung", "chart-pain", "chart-heel-raise", "chart-scores",
-                     "chart-projection"):
-        assert page.page.locator(f"#{chart_id} .main-svg").count() >= 1
-        assert page.page.locator(f"#{chart_id} path.point").count() >= 2
-        assert page.page.locator(f"table[data-chart='{chart_id}'] tbody tr").count() >= 2
+                     "chart-projection", "chart-morning", "chart-stiffness"):
+        assert page.page.locator(f"#{chart_id} svg.chart-svg").count() == 1
+        assert page.page.locator(f"#{chart_id} .pt").count() >= 2
     # The pain bands are labelled in words (readable without colour).
     svg_text = page.page.locator("#chart-pain").inner_text()
     assert "0–3 safe" in svg_text and "4–5 acceptable" in svg_text
 
     text = page.page.locator("body").inner_text()
     assert "tendon sore on palpation, keep the dose" in text  # the override
-    assert text.count("A. Berg") >= 4  # three recorded decisions and the override
-    assert "Full trail: calfrehab explain" in text
-    shot = course["dir"] / "report.png"
-    page.page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 20_000
+    assert "A. Berg" in text
+    assert "Full trail: calfrehab explain mia.json" in text
     page.page.close()
+
+
+def EXAMPLES_RUNG(exercise: str) -> int:
+    return EXERCISES[exercise][1]
 
 
 def test_report_prints_on_a4_with_its_text(browser: Any, course: dict[str, Path]) -> None:
@@ -238,12 +235,12 @@ def test_report_prints_on_a4_with_its_text(browser: Any, course: dict[str, Path]
     page.page.pdf(path=str(pdf), format="A4", print_background=True)
     page.page.close()
     reader = PdfReader(str(pdf))
-    assert 2 <= len(reader.pages) <= 8
+    assert 1 <= len(reader.pages) <= 4
     for p in reader.pages:  # A4 is 210 × 297 mm, 595.3 × 841.9 points
         assert abs(float(p.mediabox.width) - 595.3) < 1.5
         assert abs(float(p.mediabox.height) - 841.9) < 1.5
     text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
-    for needle in ("Course report: case MIA-7", "Current proposal", "Pain over time",
+    for needle in ("Course report: case MIA-7", "Decision at this review", "Sessions",
                    "Recorded decisions and overrides", "tendon sore on palpation",
                    "Single-leg heel-raise test"):
         assert needle in text, needle

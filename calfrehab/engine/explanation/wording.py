@@ -17,6 +17,44 @@ from pydantic import BaseModel, ConfigDict
 from calfrehab.engine.knowledge.ladder import Ladder
 
 TIMES = "×"
+
+# One home for the words a clinician reads about a track or a decision: the
+# terminal, explain, simulate, the report and the FHIR/CDS texts take them
+# from here.
+TRACK_TITLES: dict[str, str] = {
+    "straight_knee": "Straight knee (gastrocnemius)",
+    "bent_knee": "Bent knee (soleus)",
+    "energy_storage": "Energy storage (hops, running)",
+}
+DECISION_WORDS: dict[str, str] = {
+    "progress": "Progress", "hold": "Hold", "regress": "Regress", "start": "Start",
+    "not_started": "Not started", "refer": "Refer",
+}
+
+
+def track_title(track: str) -> str:
+    """"Bent knee (soleus)" for ``bent_knee``."""
+    return TRACK_TITLES.get(track, track.replace("_", " "))
+
+
+def decision_word(decision: str) -> str:
+    """"Not started" for ``not_started``."""
+    return DECISION_WORDS.get(decision, decision.replace("_", " ").capitalize())
+
+
+def short_citation(citation: str, known: Mapping[str, str] | None = None) -> str:
+    """"Silbernagel 2007" from a full citation (the year tells 2007 from
+    2020), or the rule base's own short form where sources.yaml gives one."""
+    if known and citation in known:
+        return known[citation]
+    # "Surname AB, ..." is an author list; anything else (a regulator, a
+    # cohort summary) is named by its first words.
+    if re.match(r"^[A-Z][\w'’-]+ [A-Z]{1,3}[,.]", citation):
+        author = citation.split(" ")[0]
+    else:
+        author = " ".join(citation.split(".")[0].split(" ")[:3])
+    year = re.search(r"\b(19|20)\d\d\b", citation)
+    return f"{author} {year.group(0)}" if year else author
 UNIT_SUFFIX = {"reps": "", "seconds": " s", "minutes": " min", "contacts": " contacts"}
 UNIT_HOLD_WORDS = {"seconds": "s holds", "minutes": "min", "contacts": "contacts"}
 
@@ -167,3 +205,111 @@ def reason_names(decision: Any, ladder: Ladder) -> dict[str, str]:
         if td.current is not None and td.current.exercise in ladder.exercises:
             out[track] = ladder.exercises[td.current.exercise].name.lower()
     return out
+
+
+# Facts as a clinician names them, with the unit their values are in; a
+# track's facts are named without the track ("straight_knee.rung" is the
+# straight-knee track's "rung").
+FACT_LABELS: dict[str, tuple[str, str]] = {
+    "rung": ("rung", ""),
+    "started": ("started", ""),
+    "load_kg": ("external load", " kg"),
+    "load_bw_ratio": ("external load", " × body weight"),
+    "calf_load_bw_ratio": ("load through the calf", " × body weight"),
+    "sets": ("sets", ""),
+    "reps": ("reps", ""),
+    "window_sessions": ("sessions logged with this exercise", ""),
+    "dose_completed_window": ("sessions with the full dose done", ""),
+    "pain_during_last": ("pain during, last session", "/10"),
+    "pain_during_previous": ("pain during, the session before", "/10"),
+    "pain_during_max_window": ("pain during, worst of the last sessions", "/10"),
+    "scheme_week": ("week of the scheme", ""),
+    "patient.body_mass_kg": ("body mass", " kg"),
+    "patient.age_years": ("age", ""),
+    "injury.weeks_since": ("weeks since the injury", ""),
+    "injury.days_since": ("days since the injury", ""),
+    "sessions.count": ("sessions logged", ""),
+    "sessions.days_since_last": ("days since the last session", ""),
+    "session.pain_next_morning_last": ("next-morning pain", "/10"),
+    "session.pain_next_morning_change": ("rise in next-morning pain", ""),
+    "session.stiffness_change_min": ("change in morning stiffness", " min"),
+    "assessment.pain_at_rest": ("pain at rest", "/10"),
+    "assessment.days_since_last": ("days since the last assessment", ""),
+    "assessment.visa_a": ("VISA-A", ""),
+    "assessment.hop_pain": ("pain on 10 single-leg hops", "/10"),
+    "assessment.heel_raise_involved": ("heel raises, involved side", ""),
+    "assessment.heel_raise_uninvolved": ("heel raises, uninvolved side", ""),
+    "assessment.heel_raise_lsi": ("heel-raise symmetry", "%"),
+    "assessment.visa_a_change": ("change in VISA-A", ""),
+    "assessment.heel_raise_change": ("change in heel raises", ""),
+    "loading.weeks": ("weeks of loading", ""),
+}
+OP_WORDS = {">=": "at least", "<=": "at most", ">": "above", "<": "below", "==": "",
+            "!=": "not", "in": "one of"}
+NEGATED_OP = {">=": "<", "<=": ">", ">": "<=", "<": ">=", "==": "!=", "!=": "=="}
+
+
+def fact_words(fact: str) -> tuple[str, str, str]:
+    """(track title or "", label, unit) for a fact name."""
+    head, _, rest = fact.partition(".")
+    if head in TRACK_TITLES and rest:
+        label, unit = FACT_LABELS.get(rest, (rest.replace("_", " "), ""))
+        return TRACK_TITLES[head], label, unit
+    label, unit = FACT_LABELS.get(fact, (rest.replace("_", " ") or fact, ""))
+    return "", label, unit
+
+
+def _shown(value: Any, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}{unit}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v).replace("_", " ") for v in value)
+    return f"{value}{unit}".replace("_", " ")
+
+
+def criterion_text(fact: str, value: Any, op: str, threshold: Any,
+                   negated: bool = False) -> str:
+    """A condition not met, as a clinician says it: "Straight knee
+    (gastrocnemius): rung 1 (needs 3)", "heel-raise symmetry 86.7% (needs
+    at least 90%)", "pain at rest not measured (needs at most 1/10)"."""
+    track, label, unit = fact_words(fact)
+    if negated:
+        op = NEGATED_OP.get(op, op)
+    if label == "started" or (track and label == "rung" and value is None):
+        return f"{track}: not started" if track else "not started"
+    words = OP_WORDS.get(op, op)
+    need = f"{words} {_shown(threshold, unit)}".strip()
+    text = f"{label} {_shown(value, unit)} (needs {need})"
+    return f"{track}: {text}" if track else text[:1].upper() + text[1:]
+
+
+def missing_criteria(failed: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The leaves of an explanation's failed conditions (a flag that should
+    be true is followed into the conditions its rules lacked), each once."""
+    out: list[str] = []
+
+    def walk(items: Iterable[Mapping[str, Any]]) -> None:
+        for item in items:
+            if isinstance(item.get("value"), bool) and not item.get("paths") and (
+                    item.get("because") is not None or item["fact"].endswith(
+                        ("_ok", "flare", "blocked", "irritable"))):
+                for b in item.get("because") or []:
+                    if "reason" in b:  # a flag that should be false was set
+                        text = plain(str(b["reason"]))
+                        if text not in out:
+                            out.append(text[:1].upper() + text[1:])
+                    walk(b.get("failed") or [])
+                continue
+            text = criterion_text(item["fact"], item["value"], item["op"], item["threshold"],
+                                  bool(item.get("negated")))
+            if text not in out:
+                out.append(text)
+
+    walk(failed)
+    # A track not started says so once, not with each of its missing facts.
+    idle = {t.split(":")[0] for t in out if t.endswith(": not started")}
+    return [t for t in out if t.endswith(": not started") or t.split(":")[0] not in idle]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from calfrehab.engine.course.replay import WEEK
 from calfrehab.engine.course.run import simulate_document
-from calfrehab.engine.explanation.wording import dose_text, unit_of
+from calfrehab.engine.explanation.explain import Explainer
+from calfrehab.engine.explanation.wording import dose_text, plain, unit_of
 from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.pipeline import Decided, decide_path, prepare
 from calfrehab.engine.report import data as rdata
@@ -56,32 +60,78 @@ def _projection(decided: Decided, reasoner: Reasoner, weeks: int,
                 continue
             rungs[track] = rung_of(tw.exercise)
             unit = unit_of(ladder, tw.exercise)
-            doses[track] = (f"{ladder.exercises[tw.exercise].name}, "
-                            f"{dose_text(tw.sets, tw.reps, unit, tw.load_kg)}")
-        rows.append(rdata.ProjectionRow(week=row.week, review_date=row.review_date,
-                                        rungs=rungs, doses=doses))
+            # The rung stands for the exercise: the table's key names it.
+            doses[track] = f"R{rungs[track]} {dose_text(tw.sets, tw.reps, unit, tw.load_kg)}"
+        rows.append(rdata.ProjectionRow(week=row.week, last_week=row.week,
+                                        review_date=row.review_date, rungs=rungs, doses=doses))
     return rows
 
 
+def _trail_rows(audit: Path, case_id: str) -> list[dict[str, Any]]:
+    """The trail's rows for the case, each decision with its reasons' text."""
+    from calfrehab.engine.trail.views import list_rows, open_existing
+
+    with open_existing(audit) as trail:
+        rows = list_rows(trail, case_id=case_id)
+        reasons = {e.decision_id: _deciding_reasons(e.decision)
+                   for e in trail.entries(case_id=case_id, kind="decision")}
+    for r in rows:
+        if r["kind"] == "decision":
+            r["reasons"] = reasons.get(r["decision_id"], [])
+    return rows
+
+
+def _deciding_reasons(doc: dict[str, Any]) -> list[str]:
+    """A recorded decision's reasons that decided a track (or referred),
+    each once: the supporting facts are in the trail for whoever needs them."""
+    reasons = [r for r in doc.get("reasons") or [] if isinstance(r, dict)]
+    deciding: set[str] = set()
+    for td in (doc.get("tracks") or {}).values():
+        if isinstance(td, dict):
+            deciding.update(str(k) for k in td.get("rules") or [])
+    chosen = [r for r in reasons if r.get("rule") in deciding] or reasons
+    out: list[str] = []
+    for r in chosen:
+        text = plain(str(r.get("text", "")))
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def next_review_of(review: date) -> date:
+    """A week after the review: the weekly review the course simulator
+    replays (a default the report states; --next-review sets another)."""
+    return review + WEEK
+
+
 def report_data(case: str | Path, audit: Path | None = None,
-                rules_dir: Path | None = None, weeks: int = PROJECTION_WEEKS,
-                ) -> rdata.ReportData:
+                rules_dir: Path | None = None, weeks: int = PROJECTION_WEEKS, *,
+                author: str | None = None, next_review: date | None = None,
+                generated: date | None = None) -> rdata.ReportData:
     """The report's content for a case file (deciding it, recording nothing),
     with ``weeks`` of projected course (0: none)."""
     reasoner = prepare(rules_dir)
     decided = decide_path(case, reasoner)
     base = decided.evaluation.compiled.base
-    rows = None
-    if audit is not None:
-        from calfrehab.engine.trail.views import list_rows, open_existing
-
-        with open_existing(audit) as trail:
-            rows = list_rows(trail, case_id=decided.case.case_id)
+    rows = _trail_rows(audit, decided.case.case_id) if audit is not None else None
+    if author is None and rows:
+        # The clinician of the latest recorded decision signs the report.
+        author = next((r.get("clinician") for r in reversed(rows)
+                       if r["kind"] == "decision" and r.get("clinician")), None)
     shorts = {s.citation: s.short for s in base.sources.values() if s.short}
-    projection = _projection(decided, reasoner, weeks, str(case)) if weeks else None
-    note = PROJECTION_NOTE if weeks else "No projection was asked for (--weeks 0)."
+    refer = decided.decision.outcome == "refer"
+    projection = (_projection(decided, reasoner, weeks, str(case))
+                  if weeks and not refer else None)
+    note = (PROJECTION_NOTE if weeks and not refer else
+            "No projection: the case is referred." if refer else
+            "No projection was asked for (--weeks 0).")
+    why_not = Explainer(decided.evaluation).why_not()
+    source_name = "standard input" if str(case) == "-" else Path(case).name
     return rdata.build(decided.case, decided.decision, base.ladder, _bands(decided),
-                       shorts, rows, projection, note)
+                       shorts, rows, projection, note, why_not=why_not,
+                       next_review=next_review or next_review_of(decided.case.review_date),
+                       generated=generated or date.today(), author=author,
+                       source_name=source_name)
 
 
 def _inputs(case: str | Path) -> list[str | Path]:
@@ -89,11 +139,12 @@ def _inputs(case: str | Path) -> list[str | Path]:
 
 
 def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
-                 rules_dir: Path | None = None, weeks: int = PROJECTION_WEEKS) -> Wrote:
+                 rules_dir: Path | None = None, weeks: int = PROJECTION_WEEKS,
+                 author: str | None = None, next_review: date | None = None) -> Wrote:
     # Refused before any work: the report must not replace the case or the trail.
     check_outputs([out], inputs=_inputs(case), trail=audit)
-    data = report_data(case, audit, rules_dir, weeks)
-    atomic_write_text(out, report_html(data, str(case)), mode=OUTPUT_MODE)
+    data = report_data(case, audit, rules_dir, weeks, author=author, next_review=next_review)
+    atomic_write_text(out, report_html(data), mode=OUTPUT_MODE)
     sessions = sum(len(t.rows) for t in data.timelines)
     decisions = "no trail" if data.decisions is None else f"{len(data.decisions)} decision(s)"
     return Wrote(path=str(out), case_id=data.case_id,

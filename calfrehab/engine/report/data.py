@@ -15,23 +15,22 @@ from pydantic import BaseModel, ConfigDict
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.explanation.document import DecisionDocument
 from calfrehab.engine.explanation.wording import (
+    TRACK_TITLES,
+    decision_word,
     dose_text,
     merge_reasons,
+    missing_criteria,
     plain,
     reason_names,
     reason_unit,
+    short_citation,
     unit_of,
 )
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.report.bands import PainBands
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
-TRACK_TITLES = {
-    "straight_knee": "Straight knee (gastrocnemius)",
-    "bent_knee": "Bent knee (soleus)",
-    "energy_storage": "Energy storage (hops, running)",
-}
-DECISION_WORDS = {
+WORDS = {
     "progress": "Progress", "hold": "Hold", "regress": "Regress", "start": "Start",
     "not_started": "Not started", "refer": "Refer",
 }
@@ -68,10 +67,35 @@ class SessionRow(_Model):
     pain_during: int
 
 
+class SessionCell(_Model):
+    """One track's exercise in the sessions table."""
+
+    exercise: str
+    rung: int
+    load_kg: float
+    done_text: str
+    pain_during: int
+
+
+class SessionDay(_Model):
+    """One row of the sessions table: a day, each track's exercise, and
+    the next morning."""
+
+    date: date
+    tracks: dict[str, SessionCell]
+    next_morning: int | None
+    stiffness_min: int | None
+
+
 class Timeline(_Model):
     track: str
     title: str
     rows: list[SessionRow]
+
+    @property
+    def exercises(self) -> list[tuple[int, str]]:
+        """Each (rung, exercise) the track logged, once, in rung order."""
+        return sorted({(r.rung, r.exercise) for r in self.rows})
 
 
 class PainPoint(_Model):
@@ -101,6 +125,7 @@ class OverrideRow(_Model):
 
 class DecisionRow(_Model):
     recorded_at: str
+    reasons: list[str]
     decision_id: str
     review_date: str
     outcome: str | None
@@ -108,6 +133,14 @@ class DecisionRow(_Model):
     clinician: str | None
     rulebase_version: str
     overrides: list[OverrideRow]
+
+
+class Route(_Model):
+    """A rule that would move a held track, and what it still lacks."""
+
+    title: str
+    missing: list[str]
+    overruled_by: list[str]
 
 
 class ProposalTrack(_Model):
@@ -118,6 +151,8 @@ class ProposalTrack(_Model):
     next: str | None
     how: str | None
     cues: list[str]
+    reasons: list[str]
+    routes: list[Route]
 
 
 class ReasonLine(_Model):
@@ -132,6 +167,7 @@ class SourceLine(_Model):
 
 class ProjectionRow(_Model):
     week: int
+    last_week: int  # the same prescription up to this week
     review_date: date
     rungs: dict[str, int | None]
     doses: dict[str, str | None]
@@ -140,6 +176,11 @@ class ProjectionRow(_Model):
 class ReportData(_Model):
     case_id: str
     review_date: date
+    next_review: date
+    generated: date
+    author: str | None
+    source_name: str
+    sessions: list[SessionDay]
     patient: list[Fact]
     condition: list[Fact]
     red_flags: list[str]
@@ -152,14 +193,36 @@ class ReportData(_Model):
     trail_note: str
     outcome: str
     proposal: list[ProposalTrack]
-    reasons: list[ReasonLine]
+    reasons: list[ReasonLine]  # those said of the whole case or of every track
     sources: list[SourceLine]
     projection: list[ProjectionRow] | None
     projection_note: str
     rungs: dict[int, str]
+    rung_names: dict[tuple[str, int], str]  # the ladder's exercise at each (track, rung)
     rulebase: str
     engine_version: str
     disclaimer: str
+
+    @property
+    def projection_exercises(self) -> list[tuple[str, int, str]]:
+        """(track, rung, exercise name) for each rung the projection reaches."""
+        seen = {(t, r) for row in self.projection or [] for t, r in row.rungs.items()
+                if r is not None}
+        names = {(tl.track, r): n for tl in self.timelines for r, n in tl.exercises}
+        return [(t, r, names.get((t, r), self.rung_names.get((t, r), f"rung {r}")))
+                for t, r in sorted(seen, key=lambda x: (list(TRACK_TITLES).index(x[0]), x[1]))]
+
+    @property
+    def projection_table(self) -> list[ProjectionRow]:
+        """The projection's rows with the weeks that keep the week before's
+        prescription folded into it (the chart keeps every week)."""
+        out: list[ProjectionRow] = []
+        for row in self.projection or []:
+            if out and out[-1].doses == row.doses:
+                out[-1] = out[-1].model_copy(update={"last_week": row.week})
+            else:
+                out.append(row)
+        return out
 
 
 def _patient(case: Case) -> list[Fact]:
@@ -199,7 +262,7 @@ def _timelines(case: Case, ladder: Ladder) -> list[Timeline]:
             rows[track].append(SessionRow(
                 date=s.date, exercise=ladder.exercises[ex.exercise].name, rung=rung,
                 load_kg=ex.load_kg, sets_done=list(ex.sets_completed),
-                done_text=f"{len(ex.sets_completed)} × {done}{suffix}",
+                done_text=f"{done}{suffix}",
                 pain_during=ex.pain_during))
     return [Timeline(track=t, title=TRACK_TITLES[t], rows=r) for t, r in rows.items() if r]
 
@@ -214,6 +277,20 @@ def _pain(case: Case) -> list[PainPoint]:
         points.append(PainPoint(date=s.date, during=during, next_morning=s.pain_next_morning,
                                 stiffness_min=s.morning_stiffness_min))
     return points
+
+
+def _sessions(timelines: list[Timeline], pain: list[PainPoint]) -> list[SessionDay]:
+    """The sessions table: one row a day, a cell per track (the worst-pain
+    exercise when a day logged two on one track)."""
+    cells: dict[date, dict[str, SessionCell]] = {}
+    for tl in timelines:
+        for r in tl.rows:
+            day = cells.setdefault(r.date, {})
+            if tl.track not in day or r.pain_during > day[tl.track].pain_during:
+                day[tl.track] = SessionCell(exercise=r.exercise, rung=r.rung, load_kg=r.load_kg,
+                                            done_text=r.done_text, pain_during=r.pain_during)
+    return [SessionDay(date=p.date, tracks=cells.get(p.date, {}), next_morning=p.next_morning,
+                       stiffness_min=p.stiffness_min) for p in pain]
 
 
 def _assessments(case: Case) -> list[AssessmentRow]:
@@ -238,6 +315,7 @@ def _decisions(rows: list[dict[str, Any]]) -> list[DecisionRow]:
                 recorded_at=r["recorded_at"], clinician=r.get("clinician"),
                 track=o.get("track"), decision=o.get("decision"), reason=o.get("reason")))
     return [DecisionRow(recorded_at=r["recorded_at"], decision_id=r["decision_id"],
+                        reasons=list(r.get("reasons") or []),
                         review_date=r["review_date"], outcome=r.get("outcome"),
                         tracks=r.get("tracks") or {}, clinician=r.get("clinician"),
                         rulebase_version=r["rulebase_version"],
@@ -245,7 +323,19 @@ def _decisions(rows: list[dict[str, Any]]) -> list[DecisionRow]:
             for r in rows if r["kind"] == "decision"]
 
 
-def _proposal(doc: DecisionDocument, ladder: Ladder) -> list[ProposalTrack]:
+def _routes(why_not: list[dict[str, Any]], track: str) -> list[Route]:
+    out = []
+    for w in why_not:
+        if w["track"] != track:
+            continue
+        for r in w["rules"]:
+            out.append(Route(title=r["title"], missing=missing_criteria(r.get("failed") or []),
+                             overruled_by=[o["reason"] for o in r.get("overruled_by", [])]))
+    return out
+
+
+def _proposal(doc: DecisionDocument, ladder: Ladder, texts: dict[str, list[str]],
+              why_not: list[dict[str, Any]]) -> list[ProposalTrack]:
     out = []
     for track, td in doc.tracks.items():
         now = nxt = how = None
@@ -262,9 +352,12 @@ def _proposal(doc: DecisionDocument, ladder: Ladder) -> list[ProposalTrack]:
             cues = [plain(c, ladder) for c in n.cues]
         elif td.decision == "regress":
             nxt = "pause this track"
+        routes = (_routes(why_not, track)
+                  if td.decision not in ("progress", "start") else [])
         out.append(ProposalTrack(track=track, title=TRACK_TITLES[track],
-                                 decision=DECISION_WORDS[td.decision], now=now, next=nxt,
-                                 how=how, cues=cues))
+                                 decision=decision_word(td.decision), now=now, next=nxt,
+                                 how=how, cues=cues, reasons=texts.get(track, []),
+                                 routes=routes))
     return out
 
 
@@ -272,24 +365,26 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def short_source(citation: str, shorts: dict[str, str]) -> str:
-    if citation in shorts:
-        return shorts[citation]
-    author = citation.split(" ")[0].rstrip(",.")
-    year = next((w.strip(".,;:()") for w in citation.split()
-                 if w.strip(".,;:()").isdigit() and len(w.strip(".,;:()")) == 4), "")
-    return f"{author} {year}".strip()
-
-
 def build(
     case: Case, doc: DecisionDocument, ladder: Ladder, bands: PainBands,
     shorts: dict[str, str], trail_rows: list[dict[str, Any]] | None,
-    projection: list[ProjectionRow] | None, projection_note: str,
+    projection: list[ProjectionRow] | None, projection_note: str, *,
+    why_not: list[dict[str, Any]], next_review: date, generated: date,
+    author: str | None, source_name: str,
 ) -> ReportData:
     in_play = [t for t, td in doc.tracks.items() if td.current is not None]
     merged = merge_reasons(doc.reasons, reason_names(doc, ladder), in_play)
-    reasons = [ReasonLine(text=_sentence(plain(m.text, ladder, reason_unit(m, doc, ladder))),
-                          cites=[short_source(s, shorts) for s in m.sources]) for m in merged]
+    # A reason of one track is said under that track; one of the whole case
+    # (or merged over tracks) once, above them.
+    per_track: dict[str, list[str]] = {}
+    shared: list[ReasonLine] = []
+    for m in merged:
+        cites = [short_citation(s, shorts) for s in m.sources]
+        text = _sentence(plain(m.text, ladder, reason_unit(m, doc, ladder)))
+        if len(m.tracks) == 1:
+            per_track.setdefault(m.tracks[0], []).append(f"{text} [{'; '.join(cites)}]")
+        else:
+            shared.append(ReasonLine(text=text, cites=cites))
     cited: list[str] = []
     for m in merged:
         cited += [s for s in m.sources if s not in cited]
@@ -298,20 +393,24 @@ def build(
     with_pain: list[str] = [t for t in TRACKS if any(t in p.during for p in pain)]
     rungs = {rung: f"rung {rung}" for _, rung in EXERCISES.values()}
     return ReportData(
-        case_id=case.case_id, review_date=case.review_date,
+        case_id=case.case_id, review_date=case.review_date, next_review=next_review,
+        generated=generated, author=author, source_name=source_name,
+        sessions=_sessions(timelines, pain),
         patient=_patient(case), condition=_condition(case),
         red_flags=[r.replace("_", " ") for r in case.red_flags],
         bands=bands, timelines=timelines, pain=pain, tracks_with_pain=with_pain,
         assessments=_assessments(case),
         decisions=_decisions(trail_rows) if trail_rows is not None else None,
         trail_note=("" if trail_rows is not None else
-                    "No audit trail was given (--audit TRAIL): recorded decisions and "
-                    "overrides are not shown."),
+                    "No audit trail was given (--audit TRAIL or CALFREHAB_AUDIT): recorded "
+                    "decisions and overrides are not shown."),
         outcome=doc.outcome,
-        proposal=_proposal(doc, ladder), reasons=reasons,
-        sources=[SourceLine(short=short_source(c, shorts), citation=c) for c in cited],
+        proposal=_proposal(doc, ladder, per_track, why_not), reasons=shared,
+        sources=[SourceLine(short=short_citation(c, shorts), citation=c) for c in cited],
         projection=projection, projection_note=projection_note,
         rungs=dict(sorted(rungs.items())),
+        rung_names={(t, r): ladder.exercises[ex].name for ex, (t, r) in EXERCISES.items()
+                    if ex in ladder.exercises},
         rulebase=f"{doc.rulebase.name} {doc.rulebase.version} (sha256 {doc.rulebase.sha256[:12]})",
         engine_version=doc.engine_version, disclaimer=doc.disclaimer,
     )

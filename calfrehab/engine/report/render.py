@@ -1,9 +1,10 @@
 """The report and the handout as one self-contained HTML file each.
 
 jinja2 with autoescaping: every value from a case or a trail is escaped;
-only the charts' own HTML (plotly's, whose JSON escapes ``<``) is marked
-safe. The report carries plotly.js inline, once, so it opens from disk
-and makes no network request; the handout has no script at all.
+only markup this package builds itself (the stylesheet, the charts' SVG,
+whose every value is escaped where it is drawn) is marked safe. Neither
+page carries a script: the charts are SVG drawn when the page is written,
+and the Content-Security-Policy allows no script at all.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
+from calfrehab.engine.explanation.wording import TRACK_TITLES
 from calfrehab.engine.report.charts import all_charts
-from calfrehab.engine.report.data import TRACK_TITLES, ReportData
+from calfrehab.engine.report.data import ReportData
 from calfrehab.engine.report.handout import HandoutData
+
+# No script, no remote anything; inline style only (the page's own sheet).
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 @lru_cache(maxsize=1)
@@ -26,6 +32,7 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True, keep_trailing_newline=True,
     )
     env.globals["opt"] = _opt
+    env.globals["csp"] = Markup(CSP)
     return env
 
 
@@ -36,29 +43,19 @@ def _opt(value: Any, suffix: str = "") -> str:
     return f"{value:g}{suffix}" if isinstance(value, float) else f"{value}{suffix}"
 
 
-def _css() -> str:
-    return _env().loader.get_source(_env(), "report.css")[0]  # type: ignore[union-attr]
+def css() -> Markup:
+    """The stylesheet, as markup: it is ours, and escaping it would turn
+    its quotes into entities the browser does not read in a <style>."""
+    text = _env().loader.get_source(_env(), "report.css")[0]  # type: ignore[union-attr]
+    if "</" in text:
+        raise ValueError("report.css must not contain '</'")
+    return Markup(text)
 
 
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    js: str = get_plotlyjs()
-    # Inline in a <script>: a "</script" inside would end it early.
-    return js.replace("</script", "<\\/script")
-
-
-def report_html(data: ReportData, source: str) -> str:
-    charts = all_charts(data)
+def report_html(data: ReportData) -> str:
     return _env().get_template("report.html.j2").render(
-        d=data, charts={**dict.fromkeys(("chart-rung", "chart-load", "chart-pain",
-                                         "chart-heel-raise", "chart-scores",
-                                         "chart-projection")), **charts},
-        plotlyjs=plotly_js() if charts else "", css=_css(), source=source,
-        titles=TRACK_TITLES,
-    )
+        d=data, charts=all_charts(data), css=css(), titles=TRACK_TITLES)
 
 
 def handout_html(data: HandoutData) -> str:
-    return _env().get_template("handout.html.j2").render(h=data, css=_css())
+    return _env().get_template("handout.html.j2").render(h=data, css=css())
