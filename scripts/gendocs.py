@@ -389,6 +389,10 @@ CASE_FIELD_DOCS = {
     "Session.pain_next_morning": "Pain (NRS 0–10) on the morning after the session. Belongs "
     "to the whole session.",
     "Session.morning_stiffness_min": "Minutes of morning stiffness after the session.",
+    "Session.second_session": "`true` for a further session on a date that has one, entered "
+    "on purpose (`log --second-session`, twice-daily programmes). Without it a session "
+    "identical to another on its date (same exercises, sets and pain) is the same session "
+    "entered twice and counts once.",
     "PerformedExercise.exercise": "Exercise id.",
     "PerformedExercise.load_kg": "External load used.",
     "PerformedExercise.sets_completed": "Repetitions (or seconds held) actually done in each "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -34,8 +35,10 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
 
     PATHS are files, directories (their *.json) or - for standard input.
     Prints a line per file and every error of an invalid one, each with its
-    path in the file, the value and what was expected. Exit 0 when all are
-    valid, 1 when any is not.
+    path in the file, the value and what was expected. Values a calf cannot
+    produce (outside rules/records/plausibility.yaml's ranges) are warned
+    about on standard error; they do not make a file invalid. Exit 0 when
+    all are valid, 1 when any is not.
 
     Example:
 
@@ -49,11 +52,17 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
         sys.exit(1)
     for p in files:
         try:
-            api.validate_path(p)
-            results.append({"file": p, "valid": True, "errors": []})
+            case = api.validate_path(p)
+            unusual = api.unusual_values(case)
+            results.append({"file": p, "valid": True, "errors": [],
+                            "warnings": [u.model_dump() for u in unusual]})
+            if not as_json:
+                for u in unusual:
+                    click.echo(f"warning {api.for_terminal(p, limit=200)}: "
+                               f"{api.for_terminal(u.render())}", err=True)
         except api.CaseValidationError as exc:
             results.append({"file": p, "valid": False,
-                            "errors": [e.as_dict() for e in exc.errors]})
+                            "errors": [e.as_dict() for e in exc.errors], "warnings": []})
             if not as_json:
                 click.echo(f"INVALID {exc.render()}")
                 continue
@@ -85,12 +94,17 @@ def schema() -> None:
 @click.argument("case", type=str, required=False)
 @click.option("--fhir", "fhir_bundle", type=str, default=None, metavar="BUNDLE",
               help="Decide from a FHIR Bundle (docs/integration.md) instead of a case file.")
+@click.option("--review-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              metavar="YYYY-MM-DD",
+              help="Decide for this day, stated explicitly (a review date after today is "
+                   "otherwise refused: time gates count to it).")
 @rules_option
 @json_option
 @audit_options
 @domain_errors(exit_code=1)
-def next_(case: str | None, fhir_bundle: str | None, rules_dir: Path | None, as_json: bool,
-          audit_path: Path | None, clinician: str | None, no_record: bool) -> None:
+def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | None,
+          rules_dir: Path | None, as_json: bool, audit_path: Path | None,
+          clinician: str | None, no_record: bool) -> None:
     """Decide the next step of a case's calf rehab, per track, with reasons.
 
     CASE is a case file or - for standard input; --fhir BUNDLE reads a FHIR
@@ -104,9 +118,12 @@ def next_(case: str | None, fhir_bundle: str | None, rules_dir: Path | None, as_
     """
     if (case is None) == (fhir_bundle is None):
         raise click.UsageError("give a CASE file or --fhir BUNDLE (one of them)")
+    if review_date is not None and fhir_bundle is not None:
+        raise click.UsageError("--review-date is for a CASE file")
     engine = api.prepare(rules_dir)
     decided = (api.decide_fhir_path(fhir_bundle, engine) if fhir_bundle is not None
-               else api.decide_path(str(case), engine))
+               else api.decide_case_file(str(case), engine, review_date=review_date.date()
+                                         if review_date is not None else None))
     if not no_record:
         api.record([decided], audit_path, clinician)
     if as_json:

@@ -25,6 +25,13 @@ def rules_option(fn: F) -> F:
     )(fn)
 
 
+def confirm_unusual_option(fn: F) -> F:
+    return click.option(
+        "--confirm-unusual", is_flag=True,
+        help="Enter values outside the plausible ranges (rules/records/plausibility.yaml) "
+             "after checking them.")(fn)
+
+
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
 

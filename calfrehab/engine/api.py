@@ -37,6 +37,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calfrehab.engine.casefile.editor import (
+    CaseFileBusy,
+    CaseFileChanged,
+    OtherPatientsCase,
+    update_case,
+    write_case_document,
+)
 from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
 from calfrehab.engine.clinic import (
@@ -54,9 +61,17 @@ from calfrehab.engine.entry.interview import (
     LOG_QUESTIONS,
     MORNING_QUESTIONS,
     NEW_QUESTIONS,
+    DuplicateSession,
     Written,
 )
 from calfrehab.engine.entry.interview import FLAG_ONLY as LOG_FLAG_ONLY
+from calfrehab.engine.entry.plausible import (
+    PlausibleRanges,
+    Unusual,
+    UnusualValues,
+    load_ranges,
+    unusual_in_case,
+)
 from calfrehab.engine.entry.questions import AnswerError, Ask, Question
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, RuleError
 from calfrehab.engine.explanation.document import (
@@ -149,6 +164,8 @@ __all__ = [
     "BatchSummary",
     "CalfrehabError",
     "Case",
+    "CaseFileBusy",
+    "CaseFileChanged",
     "CaseValidationError",
     "CdsFeedback",
     "CdsFeedbackRequest",
@@ -160,19 +177,25 @@ __all__ = [
     "Decided",
     "DecisionDocument",
     "DecisionKind",
+    "DuplicateSession",
     "EntryKind",
     "ExportFormat",
     "FhirMappingError",
+    "FutureReviewDate",
     "ImportResult",
     "IssuedCard",
     "LoadedConfig",
     "MappingProblem",
+    "OtherPatientsCase",
     "Outcome",
+    "PlausibleRanges",
     "PrefetchGap",
     "Question",
     "Reasoner",
     "RuleError",
     "TrackName",
+    "Unusual",
+    "UnusualValues",
     "Written",
     "Wrote",
     "add_assessment",
@@ -200,6 +223,7 @@ __all__ = [
     "csv_cell",
     "decide",
     "decide_any_path",
+    "decide_case_file",
     "decide_document",
     "decide_fhir_path",
     "decide_path",
@@ -215,6 +239,7 @@ __all__ = [
     "for_terminal_lines",
     "format_for",
     "format_value",
+    "future_review",
     "import_csv",
     "list_audit",
     "load_config",
@@ -229,6 +254,7 @@ __all__ = [
     "parse_cds_feedback",
     "parse_cds_hook",
     "parse_json",
+    "plausible_ranges",
     "prefetch_foreign",
     "prefetch_gaps",
     "prefetch_resources",
@@ -248,11 +274,14 @@ __all__ = [
     "simulate_document",
     "today",
     "unit_of",
+    "unusual_values",
+    "update_case",
     "validate_case",
     "validate_document",
     "validate_path",
     "verify_audit",
     "verify_trail",
+    "write_case_document",
     "write_handout",
     "write_output",
     "write_report",
@@ -558,28 +587,91 @@ def _today(today: date | None, near: Path | None = None) -> date:
 
 
 def new_case(path: Path, ask: Ask, *, rules_dir: Path | None = None,
-             today: date | None = None, overwrite: bool = False) -> Written:
+             today: date | None = None, overwrite: bool = False,
+             confirm_unusual: bool = False) -> Written:
     """Ask for a new case (patient, condition, goal, red flags, programme)
-    and write it; the starting doses offered come from the rules' ladder."""
+    and write it; the starting doses offered come from the rules' ladder.
+    No date may be after the clinic's today; ``overwrite`` replaces only
+    the same patient's file."""
     return _interview.new_case(Path(path), ask, load_ladder(rules_dir), _today(today, Path(path)),
-                               overwrite=overwrite)
+                               overwrite=overwrite, ranges=load_ranges(rules_dir),
+                               confirm_unusual=confirm_unusual)
 
 
 def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
-                today: date | None = None) -> Written:
-    """Append a session; exercise, load and sets default from the programme."""
+                today: date | None = None, second_session: bool = False,
+                confirm_unusual: bool = False,
+                answered: frozenset[str] = frozenset()) -> Written:
+    """Append a session; exercise, load and sets default from the programme.
+    ``answered`` names the answers given up front (flags): one for a track
+    that has not started is refused rather than dropped."""
     return _interview.log_session(Path(path), ask, _today(today, Path(path)),
-                                  load_ladder(rules_dir))
+                                  load_ladder(rules_dir), ranges=load_ranges(rules_dir),
+                                  second_session=second_session,
+                                  confirm_unusual=confirm_unusual, answered=answered)
 
 
-def log_morning(path: Path, ask: Ask) -> Written:
-    """Add next-morning pain and stiffness to the last session."""
-    return _interview.log_morning(Path(path), ask)
+def log_morning(path: Path, ask: Ask, *, today: date | None = None,
+                replace: bool = False) -> Written:
+    """Add next-morning pain and stiffness to a session (by default the most
+    recent before today that has none); never over values already there
+    unless ``replace``."""
+    return _interview.log_morning(Path(path), ask, _today(today, Path(path)), replace=replace)
 
 
-def add_assessment(path: Path, ask: Ask, *, today: date | None = None) -> Written:
+def add_assessment(path: Path, ask: Ask, *, rules_dir: Path | None = None,
+                   today: date | None = None, confirm_unusual: bool = False) -> Written:
     """Append an assessment (heel-raise test, pain at rest, VISA-A, hop pain)."""
-    return _interview.add_assessment(Path(path), ask, _today(today, Path(path)))
+    return _interview.add_assessment(Path(path), ask, _today(today, Path(path)),
+                                     ranges=load_ranges(rules_dir),
+                                     confirm_unusual=confirm_unusual)
+
+
+def unusual_values(case: Case, *, rules_dir: Path | None = None) -> list[Unusual]:
+    """Every value of a case outside the plausible ranges of
+    ``rules/records/plausibility.yaml`` (what ``validate`` warns about)."""
+    return unusual_in_case(case, load_ranges(rules_dir))
+
+
+class FutureReviewDate(CalfrehabError):
+    """A case whose review date is after the clinic's today, decided without
+    an explicit review date (clinical-basis §8)."""
+
+
+def decide_case_file(path: str | Path, engine: Reasoner, *, review_date: date | None = None,
+                     today: date | None = None) -> Decided:
+    """Decide a case file (``-``: standard input) as ``next`` does. Without
+    ``review_date`` the file's own review date must not be after the
+    clinic's today; with it, the case is decided for that day, stated
+    explicitly (a projection, as ``simulate`` and replays do)."""
+    case, document = read_case_file(path)
+    if review_date is not None:
+        # A copy: the key keeps its place, so the bytes differ only there.
+        moved = {**document, "review_date": review_date.isoformat()}
+        return decide_document(moved, engine, str(path))
+    near = None if str(path) == "-" else Path(path)
+    reason = future_review(case, today=today, near=near)
+    if reason is not None:
+        raise FutureReviewDate(f"{for_terminal(str(path))}: {reason}")
+    return decide(case, document, engine)
+
+
+def plausible_ranges(rules_dir: Path | None = None) -> PlausibleRanges:
+    """The plausible ranges (and their sources) entries are checked against."""
+    return load_ranges(rules_dir)
+
+
+def future_review(case: Case, *, today: date | None = None,
+                  near: Path | None = None) -> str | None:
+    """Why ``case`` may not be decided as it stands: its review date is
+    after the clinic's today (time gates count to it), or None."""
+    day = _today(today, near)
+    if case.review_date <= day:
+        return None
+    return (f"review_date {case.review_date.isoformat()} is after today ({day.isoformat()} in "
+            "the clinic's time zone); time gates count to the review date, so it is never "
+            "taken on trust. Correct the date, or give --review-date "
+            f"{case.review_date.isoformat()} to decide for that day explicitly")
 
 
 # --- the course report and the patient handout -------------------------------

@@ -5,27 +5,43 @@ every key keeps its place), checks the whole result against the case
 format, and only then replaces the file, atomically, in the indentation the
 file already had. An entry that would make the case invalid raises the
 case-file error and leaves the file as it was.
+
+Two writers never lose each other's entries (issue 27). Every write holds
+an advisory lock on the case file (a ``.NAME.lock`` file beside it, through
+``filelock``, which works on Windows too) and, still holding it, checks that
+the file is byte for byte the one that was read (its sha256) before
+replacing it. :func:`editing` holds the lock across the whole
+read-modify-write, so a second writer waits for the first and then reads
+what the first wrote; a writer that read without the lock (or a hand edit
+in between) is refused with :class:`CaseFileChanged` instead of replacing
+what it never saw. A file is never replaced by another patient's case (a
+different ``case_id``), whatever the caller asks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import itertools
 import json
 import os
 import re
 import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from calfrehab.engine.casefile.model import Case, Session
 from calfrehab.engine.casefile.validation import parse_json, validate_document
 from calfrehab.engine.errors import CalfrehabError
 from calfrehab.engine.limits import max_input_bytes
-from calfrehab.engine.safeio import atomic_write_text, read_input_bytes
+from calfrehab.engine.safeio import atomic_write_text, read_input_bytes, shown
+from calfrehab.engine.textsafe import for_terminal
 
 # Case files hold health data: a new one is readable by its owner only.
 NEW_FILE_MODE = 0o600
@@ -34,8 +50,70 @@ TOP_LEVEL_ORDER = tuple(Case.model_fields)
 SESSION_ORDER = tuple(Session.model_fields)
 
 
+# How long a writer waits for another to finish with the same case file:
+# an entry takes milliseconds, so this is a stuck process, not a queue.
+LOCK_TIMEOUT_S = 30.0
+
+
 class CaseFileExists(CalfrehabError):
     """``new`` was asked to write over an existing file."""
+
+
+class CaseFileChanged(CalfrehabError):
+    """The case file changed between reading it and writing it back."""
+
+
+class CaseFileBusy(CalfrehabError):
+    """Another writer held the case file's lock for too long."""
+
+
+class OtherPatientsCase(CalfrehabError):
+    """A write would replace one patient's case file with another's."""
+
+
+def lock_path(path: Path) -> Path:
+    """The lock file that guards ``path``: hidden, beside it."""
+    return Path(path).with_name(f".{Path(path).name}.lock")
+
+
+@contextlib.contextmanager
+def case_lock(path: Path) -> Iterator[None]:
+    """Hold the advisory lock of one case file. Re-entrant in one process
+    (one lock object a path), so a save inside :func:`editing` does not
+    wait for itself."""
+    target = lock_path(path)
+    try:
+        lock = FileLock(target, timeout=LOCK_TIMEOUT_S, mode=NEW_FILE_MODE, is_singleton=True)
+        with lock:
+            yield
+    except Timeout:
+        raise CaseFileBusy(f"{shown(path)}: another calfrehab command has been writing it for "
+                           f"over {LOCK_TIMEOUT_S:g} s (lock {shown(target)}); nothing was "
+                           "written, try again") from None
+    except OSError as exc:
+        if target.exists() or exc.filename not in (str(target), os.fspath(target)):
+            raise
+        raise CalfrehabError(f"{shown(path)}: cannot lock it for writing: cannot create "
+                             f"{shown(target)} ({exc.strerror})") from None
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _on_disk(path: Path) -> bytes | None:
+    """The file's bytes now, or None when there is none."""
+    if not os.path.lexists(path):
+        return None
+    return read_input_bytes(path, cap_bytes=max_input_bytes())
+
+
+def _case_id_in(data: bytes) -> object:
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return document.get("case_id") if isinstance(document, dict) else None
 
 
 @dataclass(frozen=True)
@@ -139,14 +217,43 @@ class CaseFile:
     document: dict[str, Any]
     layout: Layout
     mode: int | None = None
+    # The sha256 of the bytes read (None: a new file, nothing was read).
+    read_sha256: str | None = None
+    # A new file may replace an existing one (the same patient's only).
+    overwrite: bool = False
 
     def save(self) -> Case:
-        """Check the edited document and write it; the file is untouched if
-        the check fails."""
+        """Check the edited document and write it, under the case file's
+        lock, only if the file is still the one that was read; the file is
+        untouched if any check fails. Returns the case written."""
         case = validate_document(self.document, str(self.path))
-        atomic_write_text(self.path, dumps(self.document, self.layout),
-                          mode=self.mode if self.mode is not None else NEW_FILE_MODE)
+        text = dumps(self.document, self.layout)
+        with case_lock(self.path):
+            self._check_unchanged(case.case_id)
+            atomic_write_text(self.path, text,
+                              mode=self.mode if self.mode is not None else NEW_FILE_MODE)
+        self.read_sha256 = sha256_of(text.encode("utf-8"))
         return case
+
+    def _check_unchanged(self, case_id: str) -> None:
+        now = _on_disk(self.path)
+        if self.read_sha256 is None:
+            if now is None:
+                return
+            if not self.overwrite:
+                raise CaseFileExists(f"{shown(self.path)} exists; choose another name (or "
+                                     "--force to replace it)")
+        elif now is None or sha256_of(now) != self.read_sha256:
+            raise CaseFileChanged(
+                f"{shown(self.path)} changed since it was read (another command or an edit "
+                "wrote it in between); nothing was written: run the command again")
+        there = _case_id_in(now)
+        if isinstance(there, str) and there != case_id:
+            # Never, not even with --force: a case file holds one patient.
+            raise OtherPatientsCase(
+                f"{shown(self.path)} holds case {for_terminal(there)}, not "
+                f"{for_terminal(case_id)}: one patient's case file is never replaced by "
+                "another's; write to another file")
 
 
 def open_case(path: Path) -> CaseFile:
@@ -161,13 +268,51 @@ def open_case(path: Path) -> CaseFile:
         # validate_document words this the same way as for every other file.
         validate_document(document, str(path))
     mode = stat.S_IMODE(os.stat(path).st_mode)
-    return CaseFile(Path(path), document, detect_layout(text), mode)
+    return CaseFile(Path(path), document, detect_layout(text), mode, sha256_of(data))
+
+
+@contextlib.contextmanager
+def editing(path: Path) -> Iterator[CaseFile]:
+    """Lock a case file, read it, and hand it over for changes; ``save()``
+    inside the block writes it back (still checking it is unchanged). The
+    lock is held until the block ends, so another writer waits and then
+    reads what this one wrote."""
+    with case_lock(path):
+        yield open_case(path)
+
+
+T = TypeVar("T")
+
+
+def update_case(path: Path, edit: Callable[[dict[str, Any]], T]) -> tuple[Case, T]:
+    """The one read-modify-write of an existing case file: lock it, read it
+    (it must be valid: a broken file is fixed by hand first), apply
+    ``edit`` to the parsed document in place, check the result, confirm the
+    file is still the bytes that were read, and replace it atomically in
+    its own layout and key order. ``edit`` may raise to write nothing.
+    Returns the case written and what ``edit`` returned."""
+    with editing(path) as cf:
+        validate_document(cf.document, str(cf.path))
+        result = edit(cf.document)
+        case = cf.save()
+    return case, result
 
 
 def new_case_file(path: Path, document: dict[str, Any], *, overwrite: bool = False) -> CaseFile:
+    """A case file to create at ``path``; ``save()`` refuses an existing
+    file unless ``overwrite``, and another patient's file always."""
     if Path(path).exists() and not overwrite:
-        raise CaseFileExists(f"{path} exists; choose another name (or --force to replace it)")
-    return CaseFile(Path(path), document, Layout(), None)
+        raise CaseFileExists(f"{shown(path)} exists; choose another name (or --force to "
+                             "replace it)")
+    return CaseFile(Path(path), document, Layout(), None, None, overwrite)
+
+
+def write_case_document(path: Path, document: dict[str, Any], *, overwrite: bool = False,
+                        ) -> Case:
+    """Write a whole case document to ``path`` (an import's output): valid,
+    atomic, under the lock; an existing file only with ``overwrite`` and
+    only when it is the same patient's case."""
+    return new_case_file(path, document, overwrite=overwrite).save()
 
 
 def _as_date(value: Any) -> date | None:

@@ -143,11 +143,24 @@ class PerformedExercise(_Strict):
     pain_during: Score10
 
 
+_MORNING: set[str] = {"pain_next_morning", "morning_stiffness_min"}
+
+
 class Session(_Strict):
     date: CaseDate
     exercises: list[PerformedExercise] = Field(min_length=1)
     pain_next_morning: Score10 | None = None
     morning_stiffness_min: Annotated[StrictInt, Field(ge=0, le=MAX_STIFFNESS_MIN)] | None = None
+    # A further session on the same date, entered on purpose (twice-daily
+    # programmes): without it, a session identical to another on its date
+    # is the same session entered twice and counts once (clinical-basis §8).
+    second_session: Literal[True] | None = None
+
+    def same_entry(self) -> str:
+        """What makes two sessions the same session entered twice: date,
+        exercises done and the second-session mark (next-morning values are
+        added later, to either copy), as one comparable text."""
+        return self.model_dump_json(exclude=_MORNING)
 
 
 class HeelRaiseTest(_Strict):
@@ -174,13 +187,34 @@ class Case(_Strict):
     sessions: list[Session] = Field(default_factory=list)
     assessments: list[Assessment] = Field(default_factory=list)
 
+    def indexed_sessions(self) -> list[tuple[int, Session]]:
+        """(index in the file, session), oldest first, each session once.
+
+        The spec lets a file list sessions in any order; Python's sort is
+        stable, so two sessions on one day keep file order. A session
+        identical to a later one on its date (:meth:`Session.same_entry`)
+        is the same session entered twice and is left out: the later copy
+        stands, since next-morning values went to the latest entry. A file
+        without such duplicates reads exactly as before."""
+        keys = [s.same_entry() for s in self.sessions]
+        last = {k: i for i, k in enumerate(keys)}
+        kept = [(i, s) for i, s in enumerate(self.sessions) if last[keys[i]] == i]
+        return sorted(kept, key=lambda pair: pair[1].date)
+
+    def indexed_assessments(self) -> list[tuple[int, Assessment]]:
+        """(index in the file, assessment), oldest first; an assessment
+        identical to another (every value and the date) counts once."""
+        keys = [a.model_dump_json() for a in self.assessments]
+        last = {k: i for i, k in enumerate(keys)}
+        kept = [(i, a) for i, a in enumerate(self.assessments) if last[keys[i]] == i]
+        return sorted(kept, key=lambda pair: pair[1].date)
+
     def sessions_by_date(self) -> list[Session]:
-        """Sessions oldest first; the spec lets a file list them in any order.
-        Python's sort is stable, so two sessions on one day keep file order."""
-        return sorted(self.sessions, key=lambda s: s.date)
+        """Sessions oldest first, each once (:meth:`indexed_sessions`)."""
+        return [s for _, s in self.indexed_sessions()]
 
     def assessments_by_date(self) -> list[Assessment]:
-        return sorted(self.assessments, key=lambda a: a.date)
+        return [a for _, a in self.indexed_assessments()]
 
 
 def case_json_schema() -> dict[str, Any]:

@@ -11,7 +11,7 @@ starting doses from the rule base's ladder, so nothing here restates them.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, get_args
 
@@ -27,8 +27,17 @@ from calfrehab.engine.casefile.editor import (
     new_case_file,
     open_case,
     set_session_fields,
+    update_case,
 )
 from calfrehab.engine.casefile.validation import validate_document
+from calfrehab.engine.entry.plausible import (
+    PlausibleRanges,
+    Unusual,
+    UnusualValues,
+    check_assessment,
+    check_performed,
+    check_prescription,
+)
 from calfrehab.engine.entry.questions import AnswerError, Ask, Question
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
@@ -170,14 +179,22 @@ def _prescription(ask: Ask, track: str, ladder: Ladder, condition: cm.Condition,
     return cm.Prescription(exercise=exercise, sets=sets, reps=reps, load_kg=load_kg)
 
 
+def _refuse_unusual(found: list[Unusual], confirmed: bool) -> None:
+    if found and not confirmed:
+        raise UnusualValues(found)
+
+
 def new_case(path: Path, ask: Ask, ladder: Ladder, today: date, *,
-             overwrite: bool = False) -> Written:
-    """Ask for a new case and write it to ``path``."""
+             overwrite: bool = False, ranges: PlausibleRanges | None = None,
+             confirm_unusual: bool = False) -> Written:
+    """Ask for a new case and write it to ``path``. No date may be after
+    ``today``; a programme load past the plausible range needs
+    ``confirm_unusual``."""
     stem = Path(path).stem
     case_id = _ask(ask, "case_id", _NEW,
                    default=stem if _NEW["case_id"].pattern and _fits(_NEW["case_id"], stem)
                    else None)
-    review = _ask(ask, "review_date", _NEW, default=today.isoformat())
+    review = _ask(ask, "review_date", _NEW, default=today.isoformat(), latest=today)
     patient = cm.Patient(
         age_years=_ask(ask, "age_years", _NEW),
         body_mass_kg=_ask(ask, "body_mass_kg", _NEW),
@@ -189,18 +206,22 @@ def new_case(path: Path, ask: Ask, ladder: Ladder, today: date, *,
     fields: dict[str, Any] = {
         "kind": kind, "side": side,
         "irritability": _ask(ask, "irritability", _NEW),
-        "onset_date": _ask(ask, "onset_date", _NEW),
+        "onset_date": _ask(ask, "onset_date", _NEW, latest=today),
     }
     if kind == "achilles_rupture":
-        fields["injury_date"] = _ask(ask, "injury_date", _NEW)
+        fields["injury_date"] = _ask(ask, "injury_date", _NEW, latest=today)
         fields["management"] = _ask(ask, "management", _NEW)
         if fields["management"] == "operative":
-            fields["surgery_date"] = _ask(ask, "surgery_date", _NEW)
+            fields["surgery_date"] = _ask(ask, "surgery_date", _NEW, latest=today)
     if kind == "calf_strain":
         fields["muscle"] = _ask(ask, "muscle", _NEW)
     condition = cm.Condition(**{k: v for k, v in fields.items() if v is not None})
     red_flags = _ask(ask, "red_flags", _NEW)
     program = {track: _prescription(ask, track, ladder, condition) for track in TRACKS}
+    if ranges is not None:
+        _refuse_unusual([u for t, rx in program.items() if rx is not None
+                         for u in check_prescription(ranges, f"program.{t}", rx,
+                                                     patient.body_mass_kg)], confirm_unusual)
     document: dict[str, Any] = {
         "schema_version": 1,
         "case_id": case_id,
@@ -283,28 +304,61 @@ def _dose_words(rx: cm.Prescription, ladder: Ladder | None) -> str:
     return f"{name}, {rx.sets} × {rx.reps}{load}"
 
 
-def log_session(path: Path, ask: Ask, today: date, ladder: Ladder | None = None) -> Written:
+class DuplicateSession(AnswerError):
+    """The same session entered again on its date (clinical-basis §8)."""
+
+
+def _not_started(case: cm.Case, answered: frozenset[str]) -> None:
+    # A value for a track with no programme would be dropped; say so.
+    for track in TRACKS:
+        if case.program.on(track) is not None:
+            continue
+        given = sorted(k for k in answered if k.startswith(f"{track}_")
+                       and k.removeprefix(f"{track}_") in ("done", "pain", "exercise",
+                                                          "load_kg"))
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise AnswerError(
+                f"{flags}: the {TRACK_WORDS[track].lower()} has not started (program."
+                f"{track} is empty), so there is nothing to log against; nothing was "
+                "written. Start it first (calfrehab accept a decision that starts it)")
+
+
+def _morning_words(pain: int, stiffness: int | None) -> str:
+    return f"next-morning pain {pain}/10" + (
+        f", stiffness {stiffness} min" if stiffness is not None else "")
+
+
+def log_session(path: Path, ask: Ask, today: date, ladder: Ladder | None = None, *,
+                ranges: PlausibleRanges | None = None, second_session: bool = False,
+                confirm_unusual: bool = False,
+                answered: frozenset[str] = frozenset()) -> Written:
     """Ask for one session (reps done and pain during, per programme track)
     and append it; also offers to fill in the previous session's
-    next-morning answers when they are missing."""
-    cf = open_case(path)
-    case = _valid(cf)
+    next-morning answers when they are missing.
+
+    Refused, leaving the file as it was: a date after ``today``; a value
+    for a track that has not started (``answered``: the answers given as
+    flags); the same session again on its date unless ``second_session``;
+    values past the plausible ranges unless ``confirm_unusual``. The file
+    is re-read under its lock before the session is added, so a session
+    another writer added meanwhile is kept."""
+    snapshot = open_case(path)
+    case = _valid(snapshot)
+    _not_started(case, answered)
     changes: list[str] = []
-    when = _ask(ask, "date", _LOG, default=today.isoformat())
-    previous = last_session_index(cf.document)
+    when = _ask(ask, "date", _LOG, default=today.isoformat(), latest=today)
+    morning: tuple[str, int, int | None] | None = None
+    previous = last_session_index(snapshot.document)
     if previous is not None:
-        prev = cf.document["sessions"][previous]
+        prev = snapshot.document["sessions"][previous]
         if "pain_next_morning" not in prev and str(prev.get("date")) < when.isoformat():
             pain = _ask(ask, "previous_morning_pain", _LOG,
                         text=f"Next-morning pain after the session on {prev['date']} "
                              "(0–10, blank if not known)")
             stiffness = _ask(ask, "previous_stiffness_min", _LOG) if pain is not None else None
             if pain is not None:
-                set_session_fields(cf.document, previous, {
-                    "pain_next_morning": pain, "morning_stiffness_min": stiffness})
-                changes.append(f"session {prev['date']}: next-morning pain {pain}/10"
-                               + (f", stiffness {stiffness} min" if stiffness is not None
-                                  else ""))
+                morning = (str(prev["date"]), pain, stiffness)
     performed: list[cm.PerformedExercise] = []
     for track in TRACKS:
         rx = case.program.on(track)
@@ -322,36 +376,111 @@ def log_session(path: Path, ask: Ask, today: date, ladder: Ladder | None = None)
                                               sets_completed=done, pain_during=pain))
     if not performed:
         raise AnswerError("a session needs at least one exercise; every track was skipped")
-    session = cm.Session(date=when, exercises=performed)
-    moved = append_entry(cf.document, "sessions", as_json(session))
-    changes.append(f"session {when.isoformat()}: " + "; ".join(
-        f"{p.exercise} {'/'.join(str(n) for n in p.sets_completed)}, pain {p.pain_during}/10"
-        for p in performed))
-    if moved is not None:
-        changes.append(f"review_date moved from {moved} to {when.isoformat()}")
-    saved = cf.save()
+    session = cm.Session(date=when, exercises=performed,
+                         second_session=True if second_session else None)
+    if ranges is not None:
+        _refuse_unusual([u for k, p in enumerate(performed) for u in check_performed(
+            ranges, f"session {when.isoformat()}.exercises[{k}]", p,
+            case.patient.body_mass_kg)], confirm_unusual)
+
+    def add(document: dict[str, Any]) -> list[str]:
+        fresh = validate_document(document, str(path))
+        same_day = [s for s in fresh.sessions if s.date == when]
+        if second_session and not same_day:
+            raise AnswerError(f"--second-session: there is no session on {when.isoformat()} "
+                              "yet; log the first without it")
+        if any(s.same_entry() == session.same_entry() for s in same_day):
+            raise DuplicateSession(
+                f"{path} already has this session on {when.isoformat()} (the same exercises, "
+                "sets and pain); nothing was written. If the patient trained twice that day, "
+                "log it again with --second-session")
+        out: list[str] = []
+        if morning is not None:
+            index = _session_without_morning(document, morning[0])
+            if index is not None:
+                set_session_fields(document, index, {"pain_next_morning": morning[1],
+                                                     "morning_stiffness_min": morning[2]})
+                out.append(f"session {morning[0]}: {_morning_words(morning[1], morning[2])}")
+        moved = append_entry(document, "sessions", as_json(session))
+        out.append(f"session {when.isoformat()}: " + "; ".join(
+            f"{p.exercise} {'/'.join(str(n) for n in p.sets_completed)}, pain "
+            f"{p.pain_during}/10" for p in performed)
+            + (" (second session that day)" if second_session else ""))
+        if moved is not None:
+            out.append(f"review_date moved from {moved} to {when.isoformat()}")
+        return out
+
+    saved, changes = update_case(path, add)
     return Written(path=str(path), case_id=saved.case_id,
                    review_date=saved.review_date.isoformat(), changes=changes)
 
 
-def log_morning(path: Path, ask: Ask) -> Written:
-    """Add next-morning pain and stiffness to the last session."""
-    cf = open_case(path)
-    _valid(cf)
-    index = last_session_index(cf.document)
-    if index is None:
+def _session_without_morning(document: dict[str, Any], on: str) -> int | None:
+    """The last session on date ``on`` (in file order) with no next-morning
+    pain yet."""
+    found = None
+    for i, s in enumerate(document.get("sessions") or []):
+        if isinstance(s, dict) and s.get("date") == on and "pain_next_morning" not in s:
+            found = i
+    return found
+
+
+def _morning_default(case: cm.Case, today: date) -> date | None:
+    """The most recent session date before today with no next-morning pain."""
+    missing = [s.date for s in case.sessions
+               if s.date < today and s.pain_next_morning is None]
+    return max(missing) if missing else None
+
+
+def log_morning(path: Path, ask: Ask, today: date, *, replace: bool = False) -> Written:
+    """Add next-morning pain and stiffness to one session: the one dated
+    ``--date``, by default the most recent session before today that has
+    none. Values already there are changed only with ``replace``."""
+    snapshot = open_case(path)
+    case = _valid(snapshot)
+    if not case.sessions:
         raise AnswerError(f"{path} has no session yet; log one first")
-    session = cf.document["sessions"][index]
+    default = _morning_default(case, today)
+    yesterday = today - timedelta(days=1)
+    on = _ask(ask, "date", _LOG, default=default.isoformat() if default else None,
+              latest=yesterday, text="Date of the session the morning followed (YYYY-MM-DD)",
+              help="the session's date", required=default is not None)
+    if on is None:
+        raise AnswerError("every session before today has its next-morning values; give "
+                          "--date (and --replace to change them)")
+    when = on.isoformat()
+    dated = [s for s in case.sessions if s.date == on]
+    if not dated:
+        have = ", ".join(sorted({s.date.isoformat() for s in case.sessions})[-5:])
+        raise AnswerError(f"--date {when}: {path} has no session on that day (latest "
+                          f"sessions: {have})")
+    if all(s.pain_next_morning is not None for s in dated) and not replace:
+        there = _morning_words(dated[-1].pain_next_morning or 0,
+                               dated[-1].morning_stiffness_min)
+        raise AnswerError(f"the session on {when} already has {there}; nothing was "
+                          "written. Give --replace to change it")
     pain = _ask(ask, "morning_pain", _LOG,
-                text=f"Next-morning pain after the session on {session['date']} (0–10)")
+                text=f"Next-morning pain after the session on {when} (0–10)")
     stiffness = _ask(ask, "stiffness_min", _LOG)
-    set_session_fields(cf.document, index,
-                       {"pain_next_morning": pain, "morning_stiffness_min": stiffness})
-    saved = cf.save()
+
+    def put_morning(document: dict[str, Any]) -> str:
+        index = _session_without_morning(document, when)
+        if index is None:
+            if not replace:
+                raise AnswerError(f"the session on {when} got next-morning values from "
+                                  "another command meanwhile; nothing was written. Give "
+                                  "--replace to change them")
+            index = max(i for i, s in enumerate(document["sessions"])
+                        if isinstance(s, dict) and s.get("date") == when)
+            session = document["sessions"][index]
+            session.pop("morning_stiffness_min", None)
+        set_session_fields(document, index, {"pain_next_morning": pain,
+                                             "morning_stiffness_min": stiffness})
+        return f"session {when}: {_morning_words(pain, stiffness)}"
+
+    saved, change = update_case(path, put_morning)
     return Written(path=str(path), case_id=saved.case_id,
-                   review_date=saved.review_date.isoformat(),
-                   changes=[f"session {session['date']}: next-morning pain {pain}/10"
-                            + (f", stiffness {stiffness} min" if stiffness is not None else "")])
+                   review_date=saved.review_date.isoformat(), changes=[change])
 
 
 def _valid(cf: CaseFile) -> cm.Case:
@@ -392,11 +521,15 @@ ASSESS_QUESTIONS = _assess_questions()
 _ASSESS = {q.key: q for q in ASSESS_QUESTIONS}
 
 
-def add_assessment(path: Path, ask: Ask, today: date) -> Written:
-    """Ask for one assessment and append it."""
+def add_assessment(path: Path, ask: Ask, today: date, *,
+                   ranges: PlausibleRanges | None = None,
+                   confirm_unusual: bool = False) -> Written:
+    """Ask for one assessment and append it (under the file's lock). A date
+    after ``today`` is refused; so are values past the plausible ranges
+    unless ``confirm_unusual``, and the same assessment again."""
     cf = open_case(path)
     case = _valid(cf)
-    when = _ask(ask, "date", _ASSESS, default=today.isoformat())
+    when = _ask(ask, "date", _ASSESS, default=today.isoformat(), latest=today)
     involved = _ask(ask, "heel_raise_involved", _ASSESS)
     uninvolved = None
     if involved is not None:
@@ -416,11 +549,22 @@ def add_assessment(path: Path, ask: Ask, today: date) -> Written:
     if all(v is None for k, v in fields.items() if k != "date"):
         raise AnswerError("an assessment needs at least one measurement; none was given")
     assessment = cm.Assessment(**{k: v for k, v in fields.items() if v is not None})
-    moved = append_entry(cf.document, "assessments", as_json(assessment))
+    if ranges is not None:
+        _refuse_unusual(check_assessment(ranges, f"assessment {when.isoformat()}", assessment),
+                        confirm_unusual)
     measured = [k for k, v in fields.items() if k != "date" and v is not None]
-    changes = [f"assessment {when.isoformat()}: " + ", ".join(measured)]
-    if moved is not None:
-        changes.append(f"review_date moved from {moved} to {when.isoformat()}")
-    saved = cf.save()
+
+    def add(document: dict[str, Any]) -> list[str]:
+        fresh = validate_document(document, str(path))
+        if assessment in fresh.assessments:
+            raise DuplicateSession(f"{path} already has this assessment on "
+                                   f"{when.isoformat()}; nothing was written")
+        moved = append_entry(document, "assessments", as_json(assessment))
+        out = [f"assessment {when.isoformat()}: " + ", ".join(measured)]
+        if moved is not None:
+            out.append(f"review_date moved from {moved} to {when.isoformat()}")
+        return out
+
+    saved, changes = update_case(path, add)
     return Written(path=str(path), case_id=saved.case_id,
                    review_date=saved.review_date.isoformat(), changes=changes)

@@ -43,6 +43,9 @@ class Question(BaseModel):
     default: str | None = None
     required: bool = True
     help: str = ""
+    # A date question's latest allowed answer (the clinic's today: a record
+    # is never dated after the day it is entered, clinical-basis §8).
+    latest: date | None = None
 
     @property
     def flag(self) -> str:
@@ -138,9 +141,14 @@ def _date(q: Question, text: str) -> date:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise AnswerError(f"`{text}` is not a date; expected {q.expectation()}")
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
         raise AnswerError(f"`{text}` is not a calendar date; expected YYYY-MM-DD") from None
+    if q.latest is not None and value > q.latest:
+        raise AnswerError(f"{text} is after today ({q.latest.isoformat()} in the clinic's "
+                          "time zone); a record is never dated ahead: enter the day it "
+                          "happened")
+    return value
 
 
 def _text(q: Question, text: str) -> str:

@@ -121,7 +121,8 @@ def compute_facts(case: Case, settings: FactSettings) -> FactSet:
         fs.put("injury.days_since", None)
 
     # Keep each session's index in the file, for provenance, then sort.
-    indexed = sorted(enumerate(case.sessions), key=lambda pair: pair[1].date)
+    # Oldest first, a session entered twice counted once (clinical-basis §8).
+    indexed = case.indexed_sessions()
     fs.put("sessions.count", len(indexed), "sessions")
     _session_facts(fs, indexed, review, settings)
     _assessment_facts(fs, case)
@@ -219,7 +220,7 @@ def _session_facts(
 
 
 def _assessment_facts(fs: FactSet, case: Case) -> None:
-    indexed = sorted(enumerate(case.assessments), key=lambda pair: pair[1].date)
+    indexed = case.indexed_assessments()
 
     def latest(attr: str, name: str) -> None:
         have = [(i, a) for i, a in indexed if getattr(a, attr) is not None]
