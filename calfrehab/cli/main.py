@@ -34,6 +34,7 @@ class LazyGroup(click.Group):
     cls=LazyGroup,
     lazy={
         "assess": "calfrehab.cli.entry_cmds:assess",
+        "app": "calfrehab.app.command:app",
         "audit": "calfrehab.cli.audit_cmd:audit",
         "batch": "calfrehab.cli.batch_cmd:batch",
         "config": "calfrehab.cli.config_cmd:config",

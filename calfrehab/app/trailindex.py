@@ -1,0 +1,106 @@
+"""What the patient list needs from the audit trail: each case's latest
+recorded decision, with its flags, in one pass over the trail.
+
+The pass is kept until the trail's head (entry count and last hash) moves,
+so a list of a thousand patients reads the trail once, not once per row.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from calfrehab.engine import api
+
+# The flag a session flare asserts (rules/pain-model.yaml): a rule-language
+# name, read from the decision's firings, so no rule id is spelled here.
+FLARE_FLAG = "session_flare"
+
+
+@dataclass(frozen=True)
+class Latest:
+    """A case's latest recorded decision, as the list shows it."""
+
+    decision_id: str
+    review_date: str
+    recorded_at: str
+    clinician: str | None
+    outcome: str | None
+    tracks: dict[str, str | None]
+    flare: bool
+    overrides: int
+    case_sha256: str
+
+
+def flare_in(decision: dict[str, Any]) -> bool:
+    firings = decision.get("firings")
+    return any(isinstance(f, dict) and f.get("asserted") == FLARE_FLAG
+               for f in (firings if isinstance(firings, list) else []))
+
+
+def _tracks(decision: dict[str, Any]) -> dict[str, str | None]:
+    found = decision.get("tracks")
+    tracks: dict[str, Any] = found if isinstance(found, dict) else {}
+    out: dict[str, str | None] = {}
+    for track in api.TRACKS:
+        info = tracks.get(track)
+        value = info.get("decision") if isinstance(info, dict) else None
+        out[track] = value if isinstance(value, str) else None
+    return out
+
+
+class TrailIndex:
+    """The latest decision per case id of one trail file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._head: tuple[int, str] | None = None
+        self._latest: dict[str, Latest] = {}
+        self._lock = threading.Lock()
+
+    def open(self) -> Any | None:
+        """The trail, read-only, or None when nothing has been recorded yet
+        (reading never creates one)."""
+        try:
+            return api.open_trail(self.path)
+        except api.CalfrehabError:
+            if self.path is not None and self.path.exists():
+                raise  # there is a file, and it is not a trail: say so
+            return None
+
+    def latest(self) -> dict[str, Latest]:
+        trail = self.open()
+        if trail is None:
+            return {}
+        with self._lock, trail:
+            head = trail.head()
+            if head == self._head:
+                return self._latest
+            latest: dict[str, Latest] = {}
+            overrides: dict[str, int] = {}
+            for entry in trail.entries():
+                if entry.kind == "override":
+                    overrides[entry.decision_id] = overrides.get(entry.decision_id, 0) + 1
+                    continue
+                if entry.kind != "decision":
+                    continue
+                doc = entry.decision
+                latest[entry.case_id] = Latest(
+                    decision_id=entry.decision_id,
+                    review_date=entry.review_date.isoformat(),
+                    recorded_at=entry.recorded_at.strftime("%Y-%m-%d %H:%M"),
+                    clinician=entry.clinician,
+                    outcome=doc.get("outcome") if isinstance(doc.get("outcome"), str) else None,
+                    tracks=_tracks(doc),
+                    flare=flare_in(doc),
+                    overrides=0,
+                    case_sha256=entry.case_sha256,
+                )
+            for case_id, item in latest.items():
+                if overrides.get(item.decision_id):
+                    latest[case_id] = Latest(**{**item.__dict__,
+                                                "overrides": overrides[item.decision_id]})
+            self._head, self._latest = head, latest
+            return latest
