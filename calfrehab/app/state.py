@@ -33,7 +33,6 @@ class AppState:
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES)),
             autoescape=True,  # every template, whatever its name: case text is never HTML
-            undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=True,
         )
         self._engine: api.Reasoner | None = None

@@ -105,6 +105,33 @@ class ReviewSection(_Section):
     interval_days: Annotated[int, Field(strict=True, ge=1, le=365)] = 7
 
 
+class AppAccount(_Section):
+    """A clinician who may sign in to ``calfrehab app``: the name the trail
+    records, and an argon2 hash of the password (``calfrehab app add-user``
+    writes both; the password itself is never stored)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64,
+                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._@ -]*$")]
+    password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")]
+
+
+class AppSection(_Section):
+    """``calfrehab app``: the cases directory it serves by default, and the
+    accounts that may sign in (none: one local user, on loopback only)."""
+
+    cases: Path | None = None
+    accounts: list[AppAccount] = Field(default_factory=list)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique(cls, value: list[AppAccount]) -> list[AppAccount]:
+        names = [a.name for a in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{twice[0]!r} is there twice; give each account once")
+        return value
+
+
 class ClinicConfig(_Section):
     """The whole file. Add a section here (a model and one field) to give a
     part of calfrehab its own settings."""
@@ -112,6 +139,7 @@ class ClinicConfig(_Section):
     clinic: ClinicSection = ClinicSection()
     trail: TrailSection = TrailSection()
     review: ReviewSection = ReviewSection()
+    app: AppSection = AppSection()
 
     def zone(self) -> ZoneInfo | None:
         return ZoneInfo(self.clinic.time_zone) if self.clinic.time_zone else None
@@ -229,6 +257,12 @@ def load_config(near: Path | None = None) -> LoadedConfig:
         config = config.model_copy(update={"trail": TrailSection(path=path.parent / trail)})
     elif trail is not None:
         config = config.model_copy(update={"trail": TrailSection(path=trail.expanduser())})
+    cases = config.app.cases
+    if cases is not None:
+        # Like the trail: a relative cases directory is beside the configuration.
+        cases = cases.expanduser()
+        config = config.model_copy(update={"app": config.app.model_copy(update={
+            "cases": cases if cases.is_absolute() else path.parent / cases})})
     return LoadedConfig(path=path, config=config)
 
 
