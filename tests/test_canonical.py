@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from calfrehab.engine import canonical
 from calfrehab.engine.canonical import (
     CanonicalJSONError,
     canonical_bytes,
@@ -118,6 +119,98 @@ def test_example_cases_hash_as_the_decisions_say() -> None:
         decided = api.decide_path(path, engine)
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert decided.decision.case_sha256 == case_sha256(doc)
+
+
+# ------------------------------------------------ orjson against the standard encoder
+
+# Floats where the two spellings part (Python's exponent form below 1e-4
+# and from 1e16; orjson's from other bounds) and the ends of the range.
+EDGE_FLOATS = [
+    0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+    1e-4, 0.0001, 9.999999999999999e-05, 1e-05, 1.5e-05, 1e-07, 1e-10,
+    1e15, 9999999999999998.0, 1e16, 1.0000000000000002e16, 1e21, 1e22, 123456789.125,
+    0.1, 100.0, 2.5, 1 / 3,
+]
+edge_floats = st.sampled_from(EDGE_FLOATS) | st.sampled_from(EDGE_FLOATS).map(lambda f: -f)
+all_floats = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True)
+wide_ints = st.integers() | st.integers(min_value=-(2**70), max_value=2**70) | st.sampled_from(
+    [2**63 - 1, -(2**63), 2**63, 2**64 - 1, 2**64, -(2**63) - 1])
+# Text with the characters either encoder could escape differently.
+tricky_text = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(
+    ["\x00", "\x1f", "\x7f", "\u2028", "\u2029", '"', "\\", "/", "\ufeff", "e", "1", ":"]))
+
+documents = st.recursive(
+    st.none() | st.booleans() | wide_ints | all_floats | edge_floats | tricky_text,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.dictionaries(tricky_text, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+def _standard(value: Any) -> bytes:
+    return canonical._standard_json(value).encode("utf-8")
+
+
+@given(documents)
+def test_orjson_bytes_are_the_standard_encoders_or_not_used(value: Any) -> None:
+    fast = canonical._orjson_bytes(value)
+    try:
+        expected = _standard(value)
+    except (CanonicalJSONError, UnicodeEncodeError):
+        assert fast is None
+        with pytest.raises(CanonicalJSONError):
+            canonical_bytes(value)
+        return
+    if fast is not None:
+        assert fast == expected
+    assert canonical_bytes(value) == expected
+    assert canonical_json(value) == expected.decode("utf-8")
+
+
+@given(st.lists(edge_floats | all_floats, min_size=1, max_size=8))
+def test_floats_at_the_edges_keep_pythons_spelling(values: list[float]) -> None:
+    assert canonical_bytes({"v": values}) == _standard({"v": values})
+    for v in values:
+        assert canonical_bytes(v) == repr(v).encode()
+
+
+@pytest.mark.parametrize("value", [
+    2**64, -(2**63) - 1, {1: "int key"}, (1, 2), {"a": (1,)}, "\ud800",
+])
+def test_what_orjson_cannot_write_alike_goes_to_the_standard_encoder(value: Any) -> None:
+    assert canonical._orjson_bytes(value) is None
+
+
+@pytest.mark.parametrize("bad", [math.nan, [1.0, math.inf], {"a": {"b": -math.inf}}])
+def test_orjson_does_not_let_nan_through_as_null(bad: object) -> None:
+    assert canonical._orjson_bytes(bad) is None
+    with pytest.raises(CanonicalJSONError):
+        canonical_bytes(bad)
+
+
+def test_cases_and_decisions_take_the_orjson_path_with_the_same_bytes() -> None:
+    """The recorded hashes stay valid: generated cases and their decision
+    documents give the standard encoder's bytes, and do take orjson's path
+    (the speed-up is real, not a fallback every time)."""
+    import importlib.util
+
+    from calfrehab.engine import api
+
+    spec = importlib.util.spec_from_file_location(
+        "casegen", EXAMPLES.parent / "benchmarks" / "casegen.py")
+    assert spec is not None and spec.loader is not None
+    casegen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(casegen)
+    engine = api.prepare()
+    fast = 0
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.glob("*.json"))]
+    docs += list(casegen.generate_cases(300, seed=5))
+    for doc in docs:
+        decision = api.decide_document(doc, engine).decision.model_dump(mode="json")
+        for value in (doc, decision):
+            assert canonical_bytes(value) == _standard(value)
+            fast += canonical._orjson_bytes(value) is not None
+    assert fast >= 0.95 * 2 * len(docs)
 
 
 # ------------------------------------------------------------------ clock
