@@ -687,6 +687,11 @@ class _Describer:
             return f"**start** the track at rung {then.rung}" + (
                 f" (`{exercise}`)" if exercise else ""
             )
+        if then.decision == "regress" and then.rung is not None:
+            exercise = self._rung_exercise(rule, then.rung)
+            return (f"decide **regress** for the track: one whole rung a review (on the loaded "
+                    f"rung too, not a load step) towards rung {then.rung}"
+                    + (f" (`{exercise}`)" if exercise else ""))
         if then.decision:
             return f"decide **{then.decision}** for the track"
         rx = then.prescribe

@@ -128,7 +128,10 @@ def move(
                     f"which the ladder keeps for goals {allowed.goals}")
             return TrackResult(track, decision, current, nxt, deciding, losers)
         if decision == "regress":
-            back = ladder_ops.regress(ladder, track, current, condition_kind)
+            # A regress vote that names a rung steps back a whole rung
+            # towards it; with several, the lowest (the most cautious).
+            toward = min(verdict.rungs) if verdict.rungs else None
+            back = ladder_ops.regress(ladder, track, current, condition_kind, toward)
             return TrackResult(track, "regress", current, back, deciding, losers)
         nxt = ladder_ops.hold(ladder, track, current)
         return TrackResult(track, decision, current, nxt, deciding, losers)

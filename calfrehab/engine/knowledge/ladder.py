@@ -302,10 +302,19 @@ def progress(
 
 
 def regress(
-    ladder: Ladder, track: str, current: CurrentPrescription, context: MoveContext | str
+    ladder: Ladder, track: str, current: CurrentPrescription, context: MoveContext | str,
+    toward: int | None = None,
 ) -> NextPrescription | None:
+    """One rung down, or one load step less on the loaded rung. With
+    ``toward`` (a rule's ``regress`` with a ``rung``): one whole rung down,
+    on the loaded rung too, and never below that rung (there it holds)."""
     ctx = _context(context)
     rung = EXERCISES[current.exercise][1]
+    if toward is not None:
+        below = ladder.tracks[track].at(rung - 1)  # type: ignore[index]
+        if rung <= toward or below is None:
+            return hold(ladder, track, current)
+        return _from_dose(ladder, below, 0.0, below.sets, below.reps)
     if rung == LOADED_RUNG:
         step = load_step_kg(ladder, current.exercise, current.load_kg, ctx.body_mass_kg)
         if current.load_kg - step > 0:

@@ -84,7 +84,9 @@ class Prescribe(_Model):
 class Then(_Model):
     assert_: str | None = Field(default=None, alias="assert")
     decision: RuleDecision | None = None
-    # With `decision: start`: the rung the track starts on.
+    # With `decision: start`: the rung the track starts on. With `decision:
+    # regress`: the rung the track steps back towards, one whole rung a
+    # review (on the loaded rung too, not a load step), never below it.
     rung: Rung | None = None
     refer: bool | None = None
     prescribe: Prescribe | None = None
@@ -94,8 +96,11 @@ class Then(_Model):
         given = [k for k in ("assert_", "decision", "refer", "prescribe") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("`then` does exactly one of: assert, decision, refer: true, prescribe")
-        if (self.decision == "start") != (self.rung is not None):
-            raise ValueError("`decision: start` needs `rung` (and only start takes one)")
+        if self.decision == "start" and self.rung is None:
+            raise ValueError("`decision: start` needs `rung`")
+        if self.rung is not None and self.decision not in ("start", "regress"):
+            raise ValueError("only `decision: start` (the rung it starts on) and `decision: "
+                             "regress` (the rung it steps back towards) take `rung`")
         return self
 
 
