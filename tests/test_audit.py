@@ -341,7 +341,7 @@ def test_wal_and_full_sync(path: Path) -> None:
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
     meta = dict(sqlite3.connect(path).execute("SELECT key, value FROM meta").fetchall())
     assert meta["format"] == "calfrehab-audit"
-    assert meta["format_version"] == 2
+    assert meta["format_version"] == 3
 
 
 def test_lock_timeout_is_an_audit_error(path: Path) -> None:
@@ -430,10 +430,10 @@ def test_foreign_meta_table(path: Path, meta_sql: str) -> None:
 def test_newer_format_version(path: Path) -> None:
     AuditTrail(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = 3 WHERE key = 'format_version'")
+    conn.execute("UPDATE meta SET value = 4 WHERE key = 'format_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(AuditError, match=r"format version 3.*format versions 1, 2") as info:
+    with pytest.raises(AuditError, match=r"format version 4.*format versions 1, 2, 3") as info:
         AuditTrail(path)
     assert "newer" in str(info.value)
 
@@ -698,7 +698,7 @@ def test_inserting_before_the_first_entry_is_caught(filled: Path) -> None:
         conn.execute(
             "INSERT INTO entries SELECT 0, 'x', kind, recorded_at, clinician, 'x', case_id, "
             "case_sha256, review_date, rulebase_version, rulebase_sha256, engine_version, "
-            "case_body_sha256, decision_body_sha256, decision_body, v1_hash, prev_hash, "
+            "case_body_sha256, decision_body_sha256, decision_body, v1_hash, requester, prev_hash, "
             "entry_hash FROM entries WHERE seq = 1"
         )
     report = verify(filled)

@@ -288,10 +288,10 @@ def test_migrate_in_place_keeps_every_entry_and_the_old_head(path: Path) -> None
     with AuditTrail(path, readonly=True) as trail:
         old = trail.entries()
     report = migrate(path)
-    assert (report.from_version, report.to_version, report.entries) == (1, 2, 7)
+    assert (report.from_version, report.to_version, report.entries) == (1, 3, 7)
     assert report.v1_last_hash == v1_head
     with AuditTrail(path) as trail:
-        assert trail.version == 2
+        assert trail.version == 3
         verified = trail.verify()
         assert verified.ok and verified.last_hash == report.last_hash
         new = trail.entries()
@@ -309,7 +309,7 @@ def test_migrate_in_place_keeps_every_entry_and_the_old_head(path: Path) -> None
     assert "entries_v2" not in tables
     # a second run is a no-op
     again = migrate(path)
-    assert again.from_version == again.to_version == 2
+    assert again.from_version == again.to_version == 3
 
 
 def test_migrate_is_resumable(path: Path) -> None:

@@ -159,8 +159,8 @@ def audit() -> None:
 @click.option("--case", "case_id", metavar="ID", help="Only this case's entries.")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="Only entries recorded on or after this date (UTC).")
-@click.option("--kind", type=click.Choice(["decision", "override"]),
-              help="Only decisions, or only overrides.")
+@click.option("--kind", type=click.Choice(["decision", "override", "accepted"]),
+              help="Only decisions, only overrides, or only acceptances.")
 @audit_path_option
 @json_option
 @domain_errors(exit_code=1)
@@ -172,7 +172,8 @@ def list_(case_id: str | None, since: datetime | None, kind: EntryKind | None,
     of the decision id (enough for `audit show`), the case, the decision
     per track (straight knee / bent knee / energy storage, or REFER), the
     clinician and, for a decision, how many overrides it has. An override
-    row shows the track and decision the clinician chose.
+    row shows the track and decision the clinician chose; an accepted row,
+    a decision (or its override) applied to the case's programme.
 
     Example:
 
@@ -201,20 +202,28 @@ def _list_table(rows: list[dict[str, Any]]) -> list[str]:
             else:
                 what = "/".join(DECISION_SHORT.get(d or "", "?") for d in r["tracks"].values())
             ovr = str(r["overrides"]) if r["overrides"] else ""
-        else:
+        elif r["kind"] == "override":
             o = r["override"]
-            what = (f"override {TRACK_SHORT.get(o['track'], '?')}→"
-                    f"{DECISION_SHORT.get(o['decision'], '?')}" if o.get("track")
-                    else "override (all)")
+            # "+rx": the override carries the clinician's own prescription.
+            rx = " +rx" if o.get("prescriptions") else ""
+            what = (f"{'ovr' if rx else 'override'} {TRACK_SHORT.get(o['track'], '?')}→"
+                    f"{DECISION_SHORT.get(o['decision'], '?')}{rx}" if o.get("track")
+                    else f"override (all){rx}")
+            ovr = ""
+        else:
+            what = ("accepted (ovr)" if r["accepted"].get("override_entry_id")
+                    else "accepted")
             ovr = ""
         lines.append(fmt.format(r["seq"], _when(r["recorded_at"]), r["decision_id"][:8],
                                 _cut(r["case_id"], 10), _cut(what, 16),
                                 _cut(r["clinician"], 10), ovr).rstrip())
     decisions = sum(r["kind"] == "decision" for r in rows)
+    accepted = sum(r["kind"] == "accepted" for r in rows)
     lines += [
         "",
         f"{_count(len(rows), 'entry', 'entries')} ({_count(decisions, 'decision')}, "
-        f"{_count(len(rows) - decisions, 'override')})",
+        f"{_count(len(rows) - decisions - accepted, 'override')}"
+        + (f", {accepted} accepted" if accepted else "") + ")",
         "sk/bk/es: straight knee / bent knee / energy storage; prog progress, regr",
         "regress, strt start, - not started; ovr: overrides of the decision.",
         "Details: calfrehab audit show DECISION",
@@ -231,7 +240,9 @@ def _list_table(rows: list[dict[str, Any]]) -> list[str]:
 @json_option
 @domain_errors(exit_code=1)
 def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
-    """Show a recorded decision as it was made, with any overrides.
+    """Show a recorded decision as it was made, its overrides, and what was
+    accepted into the patient's programme (decision -> override ->
+    accepted).
 
     DECISION_ID is the full id or a unique prefix of at least 4 characters.
     The case stored with the decision is checked against the case format
@@ -256,6 +267,16 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
         sys.exit(1)
 
 
+def _requester_lines(requester: Mapping[str, Any] | None, indent: str) -> list[str]:
+    """Who asked, when a system did (a CDS Hooks call)."""
+    if not requester:
+        return []
+    parts = [f"{label} {requester[key]}" for key, label in (
+        ("hookInstance", "hook"), ("iss", "issuer"), ("sub", "subject"),
+        ("fhirServer", "FHIR server")) if requester.get(key)]
+    return wrap("asked by " + ", ".join(parts), indent + "  ", indent)
+
+
 def _render_show(data: dict[str, Any], colour: bool) -> str:
     doc = data["decision"]
     entry = data["entry"]
@@ -267,6 +288,7 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
         return click.style(text, fg=fg, bold=True) if colour and fg else text
 
     who = f" by {entry['clinician']}" if entry["clinician"] else ""
+    asked = _requester_lines(entry.get("requester"), "")
     condition = (f"condition {summary['condition']}, side {summary['side']}"
                  if summary["condition"] else "")
     lines = [
@@ -275,6 +297,7 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
         f"{entry['seq']}",
         f"Case {data['case_id']} · review {data['review_date']}"
         + (f" · {condition}" if condition else ""),
+        *asked,
         "Decision support: the treating clinician decides.",
     ]
     if data["overrides"]:
@@ -321,6 +344,31 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
         lines += wrap(f"{_when(o['recorded_at'])} UTC · {o['clinician']} · {what}",
                        "      ", "  - ")
         lines += wrap(f"reason: {o['reason']}", "      ")
+        for track, rx in (o.get("prescriptions") or {}).items():
+            title = TRACK_TITLES.get(track, track)
+            lines += wrap(f"prescribes {title}: " + ("nothing (track emptied)" if rx is None
+                                                     else _rx(rx)), "      ")
+        lines += _requester_lines(o.get("requester"), "      ")
+    if data.get("accepted"):
+        lines += ["", "Accepted into the programme"]
+    by_id = {o["entry_id"]: o for o in data["overrides"]}
+    for a in data.get("accepted") or []:
+        applied = a.get("override_entry_id")
+        if applied:
+            seq = by_id.get(applied, {}).get("seq", "?")
+            what = f"the override at audit entry {seq}"
+        else:
+            what = "the decision as recorded"
+        who = f" · {a['clinician']}" if a.get("clinician") else ""
+        lines += wrap(f"{_when(a['recorded_at'])} UTC{who} · applied {what}", "      ", "  - ")
+        program = a.get("program") if isinstance(a.get("program"), Mapping) else {}
+        for track in TRACKS:
+            rx = program.get(track)
+            lines += wrap(f"{TRACK_TITLES[track]}: "
+                          + (_rx(rx) if isinstance(rx, Mapping) else "nothing loaded"),
+                          "      ")
+        lines += wrap(f"programme sha256 {a.get('program_sha256')}", "      ")
+        lines += _requester_lines(a.get("requester"), "      ")
     rb, engine = data["rulebase"], data["engine"]
     durable = f" (durable-rules {engine['durable_rules']})" if engine["durable_rules"] else ""
     lines += [
@@ -452,7 +500,10 @@ def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool)
         click.echo(f"migrated {report['path']} from format {report['from_version']} to "
                    f"{report['to_version']}: {report['entries']} entries{resumed}; "
                    f"{report['bytes_before']:,} -> {report['bytes_after']:,} bytes")
-        click.echo(f"format-1 head (still checkable): {report['v1_last_hash']}")
+        if report["v1_last_hash"]:
+            click.echo(f"format-1 head (still checkable): {report['v1_last_hash']}")
+        else:
+            click.echo("every entry keeps its hash: a head written down before still holds")
         click.echo(f"new head: entry {report['entries']}, hash {report['last_hash']}")
 
 
@@ -468,33 +519,66 @@ def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool)
               help="The track overridden (with --decision).")
 @click.option("--decision", "track_decision", type=click.Choice(DECISION_KINDS),
               help="What the clinician decided for --track.")
+@click.option("--exercise", metavar="ID",
+              help="The clinician's own prescription for --track: the exercise (an id of "
+                   "the track's ladder), with --sets and --reps.")
+@click.option("--sets", type=int, metavar="N", help="Sets of the prescribed exercise (1-10).")
+@click.option("--reps", type=int, metavar="N",
+              help="Repetitions (or seconds of a hold) per set (1-50).")
+@click.option("--load-kg", "load_kg", type=float, metavar="KG",
+              help="Added load in kg (default 0).")
 @audit_path_option
 @json_option
 @domain_errors(exit_code=1)
 def override(decision_id: str, clinician: str, reason: str, track: str | None,
-             track_decision: str | None, audit_path: Path | None, as_json: bool) -> None:
+             track_decision: str | None, exercise: str | None, sets: int | None,
+             reps: int | None, load_kg: float | None, audit_path: Path | None,
+             as_json: bool) -> None:
     """Record a clinician's override of a recorded decision.
 
     The decision entry is never changed: the override is a new entry that
     points at it. With --track and --decision it records what the clinician
     chose for that track; without them, disagreement with the decision as
-    a whole (e.g. a referral the rules did not make). DECISION_ID may be a
-    unique prefix. Prints the new entry's id.
+    a whole (e.g. a referral the rules did not make). With --exercise,
+    --sets and --reps (and --load-kg) it also records the clinician's own
+    prescription for --track, which accepting the decision applies.
+    DECISION_ID may be a unique prefix. Prints the new entry's id. A shard
+    of a sharded trail takes no overrides: give the batch's --audit file.
 
     Example:
 
         calfrehab audit override 48d0d212 --clinician "Dr A. Berg" \\
-            --reason "pain 6/10 next morning" --track bent_knee --decision hold
+            --reason "pain 6/10 next morning" --track bent_knee --decision hold \\
+            --exercise seated_calf_raise --sets 3 --reps 15
     """
+    prescriptions = _prescription_option(track, exercise, sets, reps, load_kg)
     with api.open_trail(audit_path) as trail:
         entry = api.add_audit_override(trail, decision_id, clinician, reason, track,
-                                         track_decision)
+                                         track_decision, prescriptions=prescriptions)
     if as_json:
         _dump(entry)
     else:
         entry = _safe(entry)
         click.echo(f"recorded override {entry['entry_id']} (audit entry {entry['seq']}) "
                    f"of decision {entry['decision_id']}, case {entry['case_id']}")
+
+
+def _prescription_option(track: str | None, exercise: str | None, sets: int | None,
+                         reps: int | None, load_kg: float | None
+                         ) -> dict[str, dict[str, Any]] | None:
+    given = {"--exercise": exercise, "--sets": sets, "--reps": reps, "--load-kg": load_kg}
+    if all(v is None for v in given.values()):
+        return None
+    if track is None:
+        raise click.UsageError("a prescription (--exercise, --sets, --reps, --load-kg) is "
+                               "for one track: give --track and --decision too")
+    missing = [k for k in ("--exercise", "--sets", "--reps") if given[k] is None]
+    if missing:
+        raise click.UsageError(f"a prescription needs {', '.join(missing)} as well")
+    rx: dict[str, Any] = {"exercise": exercise, "sets": sets, "reps": reps}
+    if load_kg is not None:
+        rx["load_kg"] = load_kg
+    return {track: rx}
 
 
 # -------------------------------------------------------------- export

@@ -31,6 +31,7 @@ import csv
 import json
 import os
 import sqlite3
+import stat
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,15 +57,23 @@ from calfrehab.engine.trail.chain import (
     verify_rows,
 )
 from calfrehab.engine.trail.errors import AuditError
+from calfrehab.engine.trail.payloads import (
+    Requester,
+    accepted_payload,
+    requester_json,
+    validated_prescriptions,
+)
 from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry, to_canonical
 from calfrehab.engine.trail.schema import (
     ENTRY_COLUMNS,
+    ENTRY_KINDS,
     FORMAT,
     FORMAT_VERSION,
     GENESIS_HASH,
     READABLE_VERSIONS,
-    SCHEMA_V2,
+    SCHEMA_V3,
     V1_ENTRY_COLUMNS,
+    V2_ENTRY_COLUMNS,
     split_sql,
 )
 from calfrehab.engine.vocabulary import DECISION_KINDS, STRAIGHT_KNEE_DECISIONS, TRACKS
@@ -83,6 +92,7 @@ __all__ = [
     "ExportFormat",
     "PreparedEntry",
     "RecordResult",
+    "Requester",
     "VerifyReport",
     "default_audit_path",
     "prepare_entry",
@@ -93,9 +103,15 @@ DEFAULT_TIMEOUT_S: Final = 30.0
 ExportFormat = Literal["jsonl", "csv"]
 
 
-_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
-_V2_SELECT: Final = (
+_V3_SELECT: Final = (
     f"SELECT {', '.join('e.' + c for c in ENTRY_COLUMNS)}, c.body AS case_body "
+    "FROM entries e LEFT JOIN cases c ON c.sha256 = e.case_body_sha256"
+)
+# A version-2 trail has no requester column: read as null, so one reader
+# serves both (and a version-2 row hashes the same either way).
+_V2_SELECT: Final = (
+    f"SELECT {', '.join('e.' + c for c in V2_ENTRY_COLUMNS)}, NULL AS requester, "
+    "c.body AS case_body "
     "FROM entries e LEFT JOIN cases c ON c.sha256 = e.case_body_sha256"
 )
 _V1_SELECT: Final = f"SELECT {', '.join(V1_ENTRY_COLUMNS)} FROM entries e"
@@ -157,7 +173,9 @@ def _normalise_clinician(clinician: str | None) -> str | None:
     return clinician.strip() or None
 
 
-def _decision_row(prepared: PreparedEntry, clinician: str | None) -> dict[str, Any]:
+def _decision_row(
+    prepared: PreparedEntry, clinician: str | None, requester: str | None = None
+) -> dict[str, Any]:
     return {
         "kind": "decision",
         "clinician": clinician,
@@ -172,8 +190,70 @@ def _decision_row(prepared: PreparedEntry, clinician: str | None) -> dict[str, A
         "decision_body_sha256": prepared.decision_body_sha256,
         "decision_body": prepared.decision_body,
         "v1_hash": None,
+        "requester": requester,
         # Not a column: inserted into `cases` (once per sha256).
         "case_body": prepared.case_body,
+    }
+
+
+def _regular_size(path: Path) -> int | None:
+    """The size of the trail file, None if there is none; refuses anything
+    but a regular file (a directory, a FIFO, a device, a socket) without
+    opening it: SQLite would block on a FIFO, and beside a device it would
+    leave a journal (``/dev/null-journal``)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"cannot read audit trail {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
+    if not stat.S_ISREG(st.st_mode):
+        raise AuditError(
+            f"{path} is not a regular file ({_file_kind(st.st_mode)}), so not a calfrehab "
+            "audit trail; give a file path (or --no-record to record nothing)"
+        )
+    return st.st_size
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _follow_up_row(
+    kind: str,
+    original: Mapping[str, Any],
+    clinician: str | None,
+    raw: bytes,
+    requester: str | None,
+) -> dict[str, Any]:
+    """An override's or an acceptance's row: its document, and the case,
+    rule base and engine columns of the decision it follows (so that
+    listing a case finds it)."""
+    return {
+        "kind": kind,
+        "clinician": clinician,
+        "decision_id": original["decision_id"],
+        "case_id": original["case_id"],
+        "case_sha256": original["case_sha256"],
+        "review_date": original["review_date"],
+        "rulebase_version": original["rulebase_version"],
+        "rulebase_sha256": original["rulebase_sha256"],
+        "engine_version": original["engine_version"],
+        "case_body_sha256": None,
+        "decision_body_sha256": sha256_hex(raw),
+        "decision_body": codec.compress("decision", raw),
+        "v1_hash": None,
+        "requester": requester,
     }
 
 
@@ -202,11 +282,13 @@ class AuditTrail:
         clock: Clock | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         readonly: bool = False,
+        create: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else default_audit_path()
         self._clock: Clock = clock or utc_now
         self._timeout = timeout
         self.readonly = readonly
+        self._create = create
         self.version: int = FORMAT_VERSION
         self._dictionaries: dict[int, bytes] = {}
         self._conn: sqlite3.Connection | None = self._open()
@@ -250,13 +332,17 @@ class AuditTrail:
         path = self.path
         if self.readonly:
             return self._open_readonly()
+        if not self._create:
+            size = _regular_size(path)
+            if size is None:
+                raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
+            if size == 0:
+                raise AuditError(f"{path} is an empty file, not a calfrehab audit trail")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AuditError(f"cannot create the directory for audit trail {path}: {exc}") from exc
-        if path.is_dir():
-            raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
-        self._check_sqlite_header(path)
+        _regular_size(path)
         try:
             # A new trail holds case documents: owner-only, as every output.
             create_private(path)
@@ -277,11 +363,8 @@ class AuditTrail:
 
     def _open_readonly(self) -> sqlite3.Connection:
         path = self.path
-        if not path.exists():
+        if _regular_size(path) is None:
             raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
-        if path.is_dir():
-            raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
-        self._check_sqlite_header(path)
         uri = f"file:{quote(str(path.resolve()))}"
         last: sqlite3.Error | None = None
         # mode=ro first: it still sees what concurrent writers commit. A WAL
@@ -319,26 +402,10 @@ class AuditTrail:
         )
         raise AuditError(f"audit trail {path}: cannot open it for reading: {last}{hint}")
 
-    @staticmethod
-    def _check_sqlite_header(path: Path) -> None:
-        # sqlite3 says only "file is not a database", and only on the first
-        # query; checking the magic up front gives a message that names the
-        # file. An empty file is a valid (new) database, and a real one is
-        # never shorter than the 100-byte header.
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(len(_SQLITE_MAGIC))
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise AuditError(f"cannot read audit trail {path}: {exc}") from exc
-        if head and head != _SQLITE_MAGIC:
-            raise AuditError(f"{path} is not a SQLite database, so not a calfrehab audit trail")
-
     def _prepare(self, conn: sqlite3.Connection) -> None:
         with self._errors("open it"):
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            if not self._table_names(conn):
+            if not self._table_names(conn, self.path):
                 # New (empty) file: it is ours to configure. WAL is set before
                 # the schema so the very first transaction already uses it.
                 self._set_wal(conn)
@@ -361,8 +428,21 @@ class AuditTrail:
             conn.execute("PRAGMA synchronous = FULL")
 
     @staticmethod
-    def _table_names(conn: sqlite3.Connection) -> set[str]:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    def _table_names(conn: sqlite3.Connection, path: Path | None = None) -> set[str]:
+        try:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        except sqlite3.DatabaseError as exc:
+            # The file's header is checked here, through SQLite, and never
+            # by opening the file ourselves: closing any other descriptor of
+            # a file drops every POSIX lock this process holds on it, those
+            # of a SQLite connection included ("How To Corrupt An SQLite
+            # Database File", 2.2), which let another process's checkpoint
+            # reset the WAL under an append (issue 27 item 1).
+            if path is not None and "not a database" in str(exc):
+                raise AuditError(
+                    f"{path} is not a SQLite database, so not a calfrehab audit trail"
+                ) from exc
+            raise
         return {str(r[0]) for r in rows}
 
     def _set_wal(self, conn: sqlite3.Connection) -> None:
@@ -375,7 +455,7 @@ class AuditTrail:
     def _create_schema(self, conn: sqlite3.Connection) -> None:
         # Statement by statement: executescript() would COMMIT our
         # BEGIN IMMEDIATE first and lose the lock that makes creation safe.
-        for statement in split_sql(SCHEMA_V2):
+        for statement in split_sql(SCHEMA_V3):
             conn.execute(statement)
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
@@ -390,7 +470,7 @@ class AuditTrail:
 
     def _check_format(self, conn: sqlite3.Connection) -> None:
         not_ours = AuditError(f"{self.path} is not a calfrehab audit trail")
-        if "meta" not in self._table_names(conn):
+        if "meta" not in self._table_names(conn, self.path):
             raise not_ours
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -447,7 +527,8 @@ class AuditTrail:
         if self.version != FORMAT_VERSION:
             raise AuditError(
                 f"audit trail {self.path} is in format version {self.version}; upgrade it "
-                f"with `calfrehab audit migrate --audit {self.path}` before recording into it"
+                f"with `calfrehab audit migrate --audit {self.path}` before recording into it "
+                f"(every recorded hash stays valid)"
             )
 
     def record(
@@ -455,14 +536,19 @@ class AuditTrail:
         decision: Mapping[str, Any],
         case_document: Mapping[str, Any],
         clinician: str | None = None,
+        *,
+        requester: Requester | Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        """Append one decision with the case it was made for."""
-        return self.record_many([(decision, case_document)], clinician)[0]
+        """Append one decision with the case it was made for; ``requester``
+        is who asked, when a system did (:class:`Requester`)."""
+        return self.record_many([(decision, case_document)], clinician, requester=requester)[0]
 
     def record_many(
         self,
         items: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
         clinician: str | None = None,
+        *,
+        requester: Requester | Mapping[str, Any] | None = None,
     ) -> list[AuditEntry]:
         """Append several decisions in one transaction: all or none.
 
@@ -471,10 +557,11 @@ class AuditTrail:
         any item is invalid or any decision_id is already recorded.
         """
         who = _normalise_clinician(clinician)
+        asked = requester_json(requester)
         prepared = [prepare_entry(d, c) for d, c in items]
         if not prepared:
             return []
-        rows = [_decision_row(p, who) for p in prepared]
+        rows = [_decision_row(p, who, asked) for p in prepared]
         self._writable()
         self._check_unique(rows)
         appended = self._append(lambda conn: rows)
@@ -487,6 +574,7 @@ class AuditTrail:
         clinician: str | None = None,
         *,
         skip_decided: bool = False,
+        requester: Requester | Mapping[str, Any] | None = None,
     ) -> RecordResult:
         """Append decisions prepared by :func:`prepare_entry` (typically in
         a worker process) in one transaction: all or none.
@@ -509,7 +597,8 @@ class AuditTrail:
                         f"decision {p.decision_id} was compressed with a dictionary "
                         "this calfrehab does not have"
                     )
-        rows = [_decision_row(p, who) for p in entries]
+        asked = requester_json(requester)
+        rows = [_decision_row(p, who, asked) for p in entries]
         self._writable()
         self._check_unique(rows)
         skipped: list[str] = []
@@ -557,6 +646,9 @@ class AuditTrail:
         reason: str,
         track: str | None = None,
         decision: str | None = None,
+        *,
+        prescriptions: Mapping[str, Mapping[str, Any] | None] | None = None,
+        requester: Requester | Mapping[str, Any] | None = None,
     ) -> AuditEntry:
         """Append a clinician's override of a recorded decision.
 
@@ -565,6 +657,11 @@ class AuditTrail:
         the clinician chose for that track) come together or not at all;
         without them the override records disagreement with the decision as
         a whole, e.g. a referral the rules did not make.
+
+        ``prescriptions`` is the clinician's own prescription per track,
+        ``{track: {exercise, sets, reps, load_kg}}`` (checked as a case
+        file's programme is; None for a track empties it), which accepting
+        the override applies. ``requester`` is who asked, when a system did.
         """
         if not isinstance(decision_id, str) or not decision_id:
             raise AuditError("an override needs the decision_id it overrides")
@@ -584,14 +681,20 @@ class AuditTrail:
                     f"{decision!r} is not a decision for track {track}; "
                     f"allowed: {', '.join(allowed)}"
                 )
-        payload = {
+        payload: dict[str, Any] = {
             "decision_id": decision_id,
             "clinician": who,
             "reason": reason.strip(),
             "track": track,
             "decision": decision,
         }
+        rx = validated_prescriptions(prescriptions)
+        if rx is not None:
+            # Only when given: an override without one has the very
+            # payload format 2 wrote.
+            payload["prescriptions"] = rx
         raw = to_canonical(payload, "the override")
+        asked = requester_json(requester)
         self._writable()
 
         def build(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -601,23 +704,66 @@ class AuditTrail:
             original = self._decision_row(conn, decision_id)
             if original is None:
                 raise AuditError(f"no decision {decision_id} in audit trail {self.path}")
-            return [
-                {
-                    "kind": "override",
-                    "clinician": who,
-                    "decision_id": decision_id,
-                    "case_id": original["case_id"],
-                    "case_sha256": original["case_sha256"],
-                    "review_date": original["review_date"],
-                    "rulebase_version": original["rulebase_version"],
-                    "rulebase_sha256": original["rulebase_sha256"],
-                    "engine_version": original["engine_version"],
-                    "case_body_sha256": None,
-                    "decision_body_sha256": sha256_hex(raw),
-                    "decision_body": codec.compress("decision", raw),
-                    "v1_hash": None,
-                }
-            ]
+            return [_follow_up_row("override", original, who, raw, asked)]
+
+        appended = self._append(build)
+        return entry_from_row(
+            appended[0], FORMAT_VERSION, self._dictionaries_of(self._connection())
+        )
+
+    def accept(
+        self,
+        decision_id: str,
+        program: Mapping[str, Any],
+        clinician: str | None = None,
+        *,
+        override_entry_id: str | None = None,
+        requester: Requester | Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append an ``accepted`` entry: the decision ``decision_id`` (or,
+        with ``override_entry_id``, that override of it) was applied to
+        the case file, whose ``program`` is now ``program``.
+
+        The entry's document is ``{decision_id, override_entry_id,
+        clinician, program, program_sha256}``, ``program_sha256`` being
+        :func:`~calfrehab.engine.trail.payloads.program_sha256` of the
+        programme (sha256 of its canonical JSON). Checked under the write
+        lock: the decision is in the trail, and the override (if any) is
+        an override of that decision. Which override to apply (usually the
+        latest) is the caller's choice; the trail records it.
+        """
+        if not isinstance(decision_id, str) or not decision_id:
+            raise AuditError("an acceptance needs the decision_id it applies")
+        if override_entry_id is not None and (
+            not isinstance(override_entry_id, str) or not override_entry_id
+        ):
+            raise AuditError("override_entry_id must be an entry id (text)")
+        who = _normalise_clinician(clinician)
+        raw = to_canonical(
+            accepted_payload(decision_id, program, who, override_entry_id), "the acceptance"
+        )
+        asked = requester_json(requester)
+        self._writable()
+
+        def build(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            original = self._decision_row(conn, decision_id)
+            if original is None:
+                raise AuditError(f"no decision {decision_id} in audit trail {self.path}")
+            if override_entry_id is not None:
+                found = conn.execute(
+                    "SELECT kind, decision_id FROM entries WHERE entry_id = ?",
+                    (override_entry_id,),
+                ).fetchone()
+                if found is None or found[0] != "override":
+                    raise AuditError(
+                        f"no override {override_entry_id} in audit trail {self.path}"
+                    )
+                if found[1] != decision_id:
+                    raise AuditError(
+                        f"override {override_entry_id} is of decision {found[1]}, "
+                        f"not of decision {decision_id}"
+                    )
+            return [_follow_up_row("accepted", original, who, raw, asked)]
 
         appended = self._append(build)
         return entry_from_row(
@@ -706,6 +852,16 @@ class AuditTrail:
             raise AuditError("audit trail meta has no valid entry_count/last_hash")
         return count, last_hash
 
+    def hash_at(self, seq: int) -> str | None:
+        """The stored ``entry_hash`` of entry ``seq``, or None."""
+        with self._errors("read an entry"):
+            row = (
+                self._connection()
+                .execute("SELECT entry_hash FROM entries WHERE seq = ?", (seq,))
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
     def head(self) -> tuple[int, str]:
         """The trail's (entry count, last hash) as its meta records them."""
         with self._errors("read its head"):
@@ -732,7 +888,7 @@ class AuditTrail:
 
     @property
     def _select(self) -> str:
-        return _V1_SELECT if self.version == 1 else _V2_SELECT
+        return {1: _V1_SELECT, 2: _V2_SELECT}.get(self.version, _V3_SELECT)
 
     @staticmethod
     def _rows(
@@ -781,8 +937,10 @@ class AuditTrail:
             clauses.append("e.recorded_at >= ?")
             params.append(since.isoformat())
         if kind is not None:
-            if kind not in ("decision", "override"):
-                raise AuditError(f"unknown entry kind {kind!r}; use decision or override")
+            if kind not in ENTRY_KINDS:
+                raise AuditError(
+                    f"unknown entry kind {kind!r}; use {', '.join(ENTRY_KINDS)}"
+                )
             clauses.append("e.kind = ?")
             params.append(kind)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
@@ -819,13 +977,29 @@ class AuditTrail:
     def overrides_for(self, decision_id: str) -> list[AuditEntry]:
         """The overrides of one decision, oldest first (AuditError if the
         decision itself is unknown, so a mistyped id is not read as "none")."""
+        return self._follow_ups(decision_id, "override")
+
+    def accepted_for(self, decision_id: str) -> list[AuditEntry]:
+        """The ``accepted`` entries of one decision, oldest first (AuditError
+        if the decision itself is unknown)."""
+        return self._follow_ups(decision_id, "accepted")
+
+    def latest_override(self, decision_id: str) -> AuditEntry | None:
+        """The decision's most recent override (the clinician's current
+        view), or None; AuditError if the decision is unknown."""
+        overrides = self.overrides_for(decision_id)
+        return overrides[-1] if overrides else None
+
+    def _follow_ups(self, decision_id: str, kind: str) -> list[AuditEntry]:
         self.get(decision_id)
+        if self.version < 3 and kind == "accepted":
+            return []
         with self._errors("read entries"):
             conn = self._connection()
             rows = self._rows(
                 conn,
-                f"{self._select} WHERE e.kind = 'override' AND e.decision_id = ? ORDER BY e.seq",
-                (decision_id,),
+                f"{self._select} WHERE e.kind = ? AND e.decision_id = ? ORDER BY e.seq",
+                (kind, decision_id),
             )
             return [self._parse(conn, r) for r in rows]
 
@@ -867,7 +1041,7 @@ class AuditTrail:
                 meta,
                 dictionaries,
             )
-            if report.ok and self.version == 2:
+            if report.ok and self.version >= 2:
                 orphan = conn.execute(
                     "SELECT count(*) FROM cases WHERE sha256 NOT IN "
                     "(SELECT case_body_sha256 FROM entries WHERE case_body_sha256 IS NOT NULL)"
@@ -946,7 +1120,7 @@ class AuditTrail:
         if writer is not None:
             writer.writerow(CSV_COLUMNS)
         written = 0
-        columns = V1_ENTRY_COLUMNS if self.version == 1 else ENTRY_COLUMNS
+        columns = {1: V1_ENTRY_COLUMNS, 2: V2_ENTRY_COLUMNS}.get(self.version, ENTRY_COLUMNS)
         with self._snapshot("export") as conn:
             for row in self._iter_rows(conn, f"{self._select} ORDER BY e.seq"):
                 entry = self._parse(conn, row)  # validates; raises on a damaged row
@@ -1011,6 +1185,13 @@ CSV_COLUMNS: Final = (
     "entry_id",
     "prev_hash",
     "entry_hash",
+    # Format 3: an acceptance's links, and who asked.
+    "override_entry_id",
+    "program_sha256",
+    "hook_instance",
+    "token_iss",
+    "token_sub",
+    "fhir_server",
 )
 
 
@@ -1025,10 +1206,17 @@ def _csv_row(row: Mapping[str, Any], entry: AuditEntry) -> list[str]:
         for track in TRACKS:
             info = tracks.get(track) if isinstance(tracks, dict) else None
             flat[track] = info.get("decision") if isinstance(info, dict) else None
-    else:
+    elif entry.kind == "override":
         flat["override_track"] = doc.get("track")
         flat["override_decision"] = doc.get("decision")
         flat["reason"] = doc.get("reason")
+    else:
+        flat["override_entry_id"] = doc.get("override_entry_id")
+        flat["program_sha256"] = doc.get("program_sha256")
+    asked = entry.requester or {}
+    for column, key in (("hook_instance", "hookInstance"), ("token_iss", "iss"),
+                        ("token_sub", "sub"), ("fhir_server", "fhirServer")):
+        flat[column] = asked.get(key)
     # Text from a case or a person (a clinician, a reason, a case_id) may
     # start like a spreadsheet formula: neutralised (OWASP CSV injection).
     return ["" if flat[c] is None else str(csv_cell(flat[c])) for c in CSV_COLUMNS]

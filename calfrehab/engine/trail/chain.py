@@ -8,7 +8,9 @@ every column but ``entry_hash`` (the documents as canonical JSON text);
 version 2 hashes every column but ``entry_hash`` and the compressed
 ``decision_body``, whose content is covered by ``decision_body_sha256``
 (and the case's by ``case_body_sha256``), which verification checks
-against the decompressed bytes.
+against the decompressed bytes. Version 3 hashes as version 2 does, with
+the columns it added (``requester``) in the object only when they hold a
+value: an entry written by version 2 has the same hash in version 3.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from calfrehab.engine.canonical import CanonicalJSONError, canonical_bytes, sha2
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import (
+    ENTRY_KINDS,
     GENESIS_HASH,
     HASHED_COLUMNS,
+    NULL_OMITTED_COLUMNS,
     TEXT_COLUMNS,
     V1_HASHED_COLUMNS,
 )
@@ -43,7 +47,7 @@ __all__ = [
     "verify_rows",
 ]
 
-EntryKind = Literal["decision", "override"]
+EntryKind = Literal["decision", "override", "accepted"]
 
 
 def _chained(prev_hash: object, payload: Mapping[str, Any]) -> str:
@@ -54,8 +58,17 @@ def _chained(prev_hash: object, payload: Mapping[str, Any]) -> str:
 
 
 def entry_hash(row: Mapping[str, Any]) -> str:
-    """The version-2 hash of a row (its ``prev_hash`` included)."""
-    return _chained(row["prev_hash"], {c: row[c] for c in HASHED_COLUMNS})
+    """The version-2/3 hash of a row (its ``prev_hash`` included). A column
+    version 3 added is hashed only when it holds a value, so a version-2
+    row (which has none of them) hashes as version 2 hashed it."""
+    return _chained(
+        row["prev_hash"],
+        {
+            c: row.get(c)
+            for c in HASHED_COLUMNS
+            if not (c in NULL_OMITTED_COLUMNS and row.get(c) is None)
+        },
+    )
 
 
 def entry_hash_v1(row: Mapping[str, Any]) -> str:
@@ -114,9 +127,13 @@ class AuditEntry:
     For ``kind == "decision"``, ``case`` is the full case document and
     ``decision`` the full decision document. For ``kind == "override"``,
     ``case`` is None and ``decision`` is the override payload
-    ``{decision_id, clinician, reason, track, decision}``; the case and
-    rulebase columns are copied from the overridden decision so that
-    filtering by case finds the override too.
+    ``{decision_id, clinician, reason, track, decision}`` (and, from
+    format 3, ``prescriptions`` when the clinician gave their own). For
+    ``kind == "accepted"``, ``case`` is None and ``decision`` is the
+    accepted payload ``{decision_id, override_entry_id, clinician,
+    program, program_sha256}``. An override's and an acceptance's case and
+    rulebase columns are copied from the decision so that filtering by
+    case finds them too. ``requester`` is who asked (format 3), or None.
     """
 
     seq: int
@@ -135,6 +152,7 @@ class AuditEntry:
     decision: dict[str, Any]
     prev_hash: str
     entry_hash: str
+    requester: dict[str, Any] | None = None
 
 
 def _type_problem(row: Mapping[str, Any]) -> str | None:
@@ -163,8 +181,13 @@ def entry_from_row(
         if not isinstance(decision, dict) or not (case is None or isinstance(case, dict)):
             raise ValueError("the stored documents are not JSON objects")
         kind = row["kind"]
-        if kind not in ("decision", "override"):
+        if kind not in ENTRY_KINDS or (kind == "accepted" and version < 3):
             raise ValueError(f"unknown kind {kind!r}")
+        requester = None
+        if row.get("requester") is not None:
+            requester = json.loads(row["requester"])
+            if not isinstance(requester, dict):
+                raise ValueError("the stored requester is not a JSON object")
         return AuditEntry(
             seq=int(seq),
             entry_id=row["entry_id"],
@@ -182,6 +205,7 @@ def entry_from_row(
             decision=decision,
             prev_hash=row["prev_hash"],
             entry_hash=row["entry_hash"],
+            requester=requester,
         )
     except (TypeError, ValueError, AuditError) as exc:
         raise AuditError(
@@ -208,7 +232,7 @@ def row_problem(
         docs = row_documents(row, version, dictionaries)
     except (codec.CodecError, AuditError) as exc:
         return f"entry seq {seq} was altered: {exc}", None
-    if version == 2:
+    if version >= 2:
         if sha256_hex(docs.decision) != row["decision_body_sha256"]:
             return f"entry seq {seq} was altered: its stored decision does not match its hash", docs
         if docs.case is not None and sha256_hex(docs.case) != row["case_body_sha256"]:
@@ -273,7 +297,7 @@ def verify_rows(
         problem, docs = row_problem(row, version, dictionaries)
         if problem is not None:
             return bad(seq, problem)
-        if version == 2 and row["v1_hash"] is not None:
+        if version >= 2 and row["v1_hash"] is not None:
             # Migrated from version 1: the old chain must still check out.
             if v1_ended:
                 return bad(seq, f"entry seq {seq} claims a version-1 hash after newer entries")
@@ -316,7 +340,7 @@ def verify_rows(
             prev,
         )
     if (
-        version == 2
+        version >= 2
         and "v1_entry_count" in meta
         and (meta.get("v1_entry_count"), meta.get("v1_last_hash")) != (v1_count, v1_prev)
     ):

@@ -1,4 +1,13 @@
-"""Upgrade a format-1 audit trail to format 2, in place.
+"""Upgrade a format-1 or format-2 audit trail to format 3, in place
+(format 1 through format 2).
+
+Format 2 -> 3 changes no hash: version 3 adds a column (``requester``)
+that is hashed only when it holds a value, and a kind (``accepted``). The
+entries table is rebuilt (SQLite cannot widen the kind's CHECK in place)
+in one transaction that verifies the format-2 chain, copies every row's
+values as they are, swaps the tables and verifies the result, all under
+the write lock: the head written down before the upgrade is the head
+after it, and nothing can be appended in between.
 
 In place: the same file, so the clinic's paths, backups and permissions
 stay as they are. Verified before and after: a trail that does not verify
@@ -40,11 +49,15 @@ from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import (
     ENTRIES_V2_INDEXES,
     ENTRIES_V2_TABLE,
+    ENTRIES_V3_INDEXES,
+    ENTRIES_V3_TABLE,
     ENTRY_COLUMNS,
     FORMAT_VERSION,
     GENESIS_HASH,
+    NULL_OMITTED_COLUMNS,
     SIDE_TABLES,
     V1_ENTRY_COLUMNS,
+    V2_ENTRY_COLUMNS,
     split_sql,
 )
 
@@ -52,6 +65,7 @@ __all__ = ["DEFAULT_CHUNK", "MigrationReport", "migrate"]
 
 DEFAULT_CHUNK: Final = 2000
 _STAGING: Final = "entries_v2"
+_STAGING_V3: Final = "entries_v3"
 _TRIGGERS: Final = """
 CREATE TRIGGER IF NOT EXISTS cases_no_update BEFORE UPDATE ON cases
 BEGIN SELECT RAISE(ABORT, 'calfrehab audit cases are append-only'); END;
@@ -99,56 +113,143 @@ def migrate(
 ) -> MigrationReport:
     """Upgrade the trail at ``path`` to the current format, in place.
 
-    ``vacuum`` rewrites the file afterwards so the space the version-1
-    text took is given back. ``stop_after_chunks`` stops (as a crash would,
-    for tests and for spreading a large migration over several runs) after
-    that many chunks, before the switch; run again to carry on.
+    ``vacuum`` rewrites the file afterwards so the space the older format
+    took is given back. ``stop_after_chunks`` stops a format-1 migration
+    (as a crash would, for tests and for spreading a large migration over
+    several runs) after that many chunks, before the switch; run again to
+    carry on.
     """
     target = Path(path)
     if not target.is_file():
         raise AuditError(f"no audit trail at {target}: nothing to migrate")
     before = _size(target)
+    now = clock or utc_now
     with AuditTrail(target, clock=clock) as trail:
-        if trail.version == FORMAT_VERSION:
+        from_version = trail.version
+        if from_version == FORMAT_VERSION:
             count, head = trail.head()
             return MigrationReport(
                 str(target), FORMAT_VERSION, FORMAT_VERSION, count, 0, None, head, before, before
             )
-        report = trail.verify()
-        if not report.ok:
-            raise AuditError(
-                f"audit trail {target} does not verify ({report.problem}); refusing to "
-                "migrate it, so that the evidence stays as it is"
-            )
         conn = trail._connection()
+        resumed_at, v1_head = 0, None
         try:
-            resumed_at, v1_head, total = _copy_and_switch(
-                conn, chunk, clock or utc_now, stop_after_chunks
-            )
+            if from_version == 1:
+                report = trail.verify()
+                if not report.ok:
+                    raise AuditError(
+                        f"audit trail {target} does not verify ({report.problem}); refusing "
+                        "to migrate it, so that the evidence stays as it is"
+                    )
+                resumed_at, v1_head, copied = _copy_and_switch(
+                    conn, chunk, now, stop_after_chunks
+                )
+                if copied is None:  # stopped before the switch, on request
+                    return MigrationReport(
+                        str(target), 1, 1, resumed_at, resumed_at, v1_head, GENESIS_HASH,
+                        before, _size(target),
+                    )
+            total, head = _v2_to_v3(conn, target, now)
         except sqlite3.Error as exc:
             raise AuditError(f"audit trail {target}: cannot migrate it: {exc}") from exc
-        if total is None:  # stopped before the switch, on request
-            return MigrationReport(
-                str(target), 1, 1, resumed_at, resumed_at, v1_head, GENESIS_HASH, before,
-                _size(target),
-            )
         if vacuum:
             try:
                 conn.execute("VACUUM")
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
                 pass  # only space is lost; the trail is complete either way
-    with AuditTrail(target) as upgraded:
+    # Checked against this migration's own result, not against the trail's
+    # end: other processes may record as soon as the switch commits, so the
+    # trail must verify and pass through the head the switch left.
+    with AuditTrail(target, readonly=True) as upgraded:
         after = upgraded.verify()
-        if not after.ok or after.entries_checked != total:
+        at_head = upgraded.hash_at(total) if after.ok and after.entries_checked >= total else None
+        if not after.ok or at_head != (head if total else None):
+            why = after.problem or (
+                f"entry {total} is no longer the head the migration wrote ({head[:12]}…)"
+            )
             raise AuditError(
                 f"audit trail {target} was migrated but does not verify afterwards "
-                f"({after.problem}); keep the file as it is and report this"
+                f"({why}); keep the file as it is and report this"
             )
     return MigrationReport(
-        str(target), 1, FORMAT_VERSION, total, resumed_at, v1_head, after.last_hash, before,
+        str(target), from_version, FORMAT_VERSION, total, resumed_at, v1_head, head, before,
         _size(target),
     )
+
+
+def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int, str]:
+    """Format 2 -> 3 in one write transaction: verify, copy, swap, verify.
+    Returns the head (entry count, last hash), the same before and after."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("format_version") == FORMAT_VERSION:
+            # Another migration won the race for the lock: nothing to do.
+            conn.execute("ROLLBACK")
+            return int(meta["entry_count"]), str(meta["last_hash"])
+        dictionaries = {
+            int(i): bytes(b) for i, b in conn.execute("SELECT id, body FROM dictionaries")
+        }
+        before = _verify_table(conn, "entries", V2_ENTRY_COLUMNS, 2, meta, dictionaries)
+        if not before.ok:
+            raise AuditError(
+                f"audit trail {target} does not verify ({before.problem}); refusing to "
+                "migrate it, so that the evidence stays as it is"
+            )
+        conn.execute(f"DROP TABLE IF EXISTS {_STAGING_V3}")
+        for statement in split_sql(ENTRIES_V3_TABLE.format(name=_STAGING_V3)):
+            conn.execute(statement)
+        v2_columns = ", ".join(V2_ENTRY_COLUMNS)
+        added = ", ".join(NULL_OMITTED_COLUMNS)
+        nulls = ", ".join("NULL" for _ in NULL_OMITTED_COLUMNS)
+        # Every value as stored, byte for byte: the hashes cover them.
+        conn.execute(
+            f"INSERT INTO {_STAGING_V3} ({v2_columns}, {added}) "
+            f"SELECT {v2_columns}, {nulls} FROM entries ORDER BY seq"
+        )
+        conn.execute("DROP TABLE entries")
+        conn.execute(f"ALTER TABLE {_STAGING_V3} RENAME TO entries")
+        for statement in split_sql(ENTRIES_V3_INDEXES):
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [("format_version", FORMAT_VERSION), ("migrated_v3_at", utc_stamp(clock()))],
+        )
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        after = _verify_table(conn, "entries", ENTRY_COLUMNS, 3, meta, dictionaries)
+        if not after.ok or (after.entries_checked, after.last_hash) != (
+            before.entries_checked,
+            before.last_hash,
+        ):
+            raise AuditError(
+                f"audit trail {target}: the format-3 copy does not verify as the format-2 "
+                f"trail did ({after.problem}); nothing was changed"
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return before.entries_checked, before.last_hash
+
+
+def _verify_table(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    version: int,
+    meta: dict[str, Any],
+    dictionaries: dict[int, bytes],
+) -> Any:
+    cur = conn.execute(
+        f"SELECT {', '.join('e.' + c for c in columns)}, c.body AS case_body "
+        f"FROM {table} e LEFT JOIN cases c ON c.sha256 = e.case_body_sha256 ORDER BY e.seq"
+    )
+    names = [d[0] for d in cur.description]
+    return verify_rows((dict(zip(names, r, strict=True)) for r in cur), version, meta,
+                       dictionaries)
 
 
 def _copy_and_switch(
@@ -225,8 +326,8 @@ def _copy_chunk(conn: sqlite3.Connection, chunk: int) -> int:
     )
     rows = [dict(zip(V1_ENTRY_COLUMNS, r, strict=True)) for r in cur.fetchall()]
     insert = (
-        f"INSERT INTO {_STAGING} ({', '.join(ENTRY_COLUMNS)}) "
-        f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})"
+        f"INSERT INTO {_STAGING} ({', '.join(V2_ENTRY_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in V2_ENTRY_COLUMNS)})"
     )
     for old in rows:
         if old["seq"] != copied + 1:
@@ -251,7 +352,7 @@ def _copy_chunk(conn: sqlite3.Connection, chunk: int) -> int:
         new["v1_hash"] = old["entry_hash"]
         new["prev_hash"] = prev
         new["entry_hash"] = entry_hash(new)
-        conn.execute(insert, [new[c] for c in ENTRY_COLUMNS])
+        conn.execute(insert, [new[c] for c in V2_ENTRY_COLUMNS])
         prev = new["entry_hash"]
     return len(rows)
 
@@ -276,14 +377,11 @@ def _switch(conn: sqlite3.Connection, clock: Clock) -> tuple[str, int]:
             "entries; nothing was switched"
         )
     dictionaries = dict(conn.execute("SELECT id, body FROM dictionaries").fetchall())
-    cur = conn.execute(
-        f"SELECT {', '.join('e.' + c for c in ENTRY_COLUMNS)}, c.body AS case_body "
-        f"FROM {_STAGING} e LEFT JOIN cases c ON c.sha256 = e.case_body_sha256 ORDER BY e.seq"
-    )
-    names = [d[0] for d in cur.description]
-    check = verify_rows(
-        (dict(zip(names, r, strict=True)) for r in cur),
-        FORMAT_VERSION,
+    check = _verify_table(
+        conn,
+        _STAGING,
+        V2_ENTRY_COLUMNS,
+        2,
         {
             "entry_count": copied,
             "last_hash": head,
@@ -301,7 +399,7 @@ def _switch(conn: sqlite3.Connection, clock: Clock) -> tuple[str, int]:
     for statement in split_sql(ENTRIES_V2_INDEXES):
         conn.execute(statement)
     updates = {
-        "format_version": FORMAT_VERSION,
+        "format_version": 2,
         "entry_count": copied,
         "last_hash": head,
         "v1_entry_count": v1_count,

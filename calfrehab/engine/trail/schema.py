@@ -1,4 +1,4 @@
-"""The audit trail's on-disk layout, format versions 1 and 2.
+"""The audit trail's on-disk layout, format versions 1, 2 and 3.
 
 Version 2 (written since calfrehab 0.2) differs from version 1 in how the
 documents are kept, not in what an entry says:
@@ -16,7 +16,19 @@ documents are kept, not in what an entry says:
   ``v1_hash`` (itself covered by the version-2 hash), so a head written
   down before the migration still checks out after it.
 
-Version 1 is read (every ``audit`` command) and migrated
+Version 3 (this issue's) adds to version 2, and changes nothing it had:
+
+* a third entry kind, ``accepted``: a decision (or the override of it that
+  the clinician chose) applied to the case's programme, its payload naming
+  the override's entry id and the sha256 of the programme written;
+* an override payload may carry the clinician's own prescription per track;
+* a ``requester`` column: who asked (CDS Hooks ``hookInstance``, the token's
+  ``iss`` and ``sub``, ``fhirServer``), as canonical JSON, covered by the
+  entry hash. A column added in version 3 is left out of the hashed object
+  while it is null, so every entry version 2 wrote keeps its hash: a head
+  written down before the upgrade still checks out, unchanged.
+
+Versions 1 and 2 are read (every ``audit`` command) and migrated
 (:mod:`.migrate`), never written.
 """
 
@@ -27,21 +39,25 @@ from typing import Final
 
 __all__ = [
     "ENTRY_COLUMNS",
+    "ENTRY_KINDS",
     "FORMAT",
     "FORMAT_VERSION",
     "GENESIS_HASH",
     "HASHED_COLUMNS",
+    "NULL_OMITTED_COLUMNS",
     "READABLE_VERSIONS",
-    "SCHEMA_V2",
+    "SCHEMA_V3",
     "TEXT_COLUMNS",
     "V1_ENTRY_COLUMNS",
     "V1_HASHED_COLUMNS",
+    "V2_ENTRY_COLUMNS",
     "split_sql",
 ]
 
 FORMAT: Final = "calfrehab-audit"
-FORMAT_VERSION: Final = 2
-READABLE_VERSIONS: Final = (1, 2)
+FORMAT_VERSION: Final = 3
+READABLE_VERSIONS: Final = (1, 2, 3)
+ENTRY_KINDS: Final = ("decision", "override", "accepted")
 GENESIS_HASH: Final = "0" * 64
 
 # Version 1: the documents as canonical JSON text in the row.
@@ -67,7 +83,7 @@ V1_HASHED_COLUMNS: Final = tuple(c for c in V1_ENTRY_COLUMNS if c != "entry_hash
 
 # Version 2. Column order is part of the format only through the names: the
 # hash is over a JSON object with sorted keys.
-ENTRY_COLUMNS: Final = (
+V2_ENTRY_COLUMNS: Final = (
     "seq",
     "entry_id",
     "kind",
@@ -84,6 +100,16 @@ ENTRY_COLUMNS: Final = (
     "decision_body_sha256",
     "decision_body",
     "v1_hash",
+    "prev_hash",
+    "entry_hash",
+)
+# Version 3: version 2 and who asked. Columns added after version 2 are
+# hashed only when they hold a value (NULL_OMITTED_COLUMNS), so a version-2
+# entry has the same hash under either version's rule.
+NULL_OMITTED_COLUMNS: Final = ("requester",)
+ENTRY_COLUMNS: Final = (
+    *V2_ENTRY_COLUMNS[: V2_ENTRY_COLUMNS.index("prev_hash")],
+    *NULL_OMITTED_COLUMNS,
     "prev_hash",
     "entry_hash",
 )
@@ -109,6 +135,7 @@ TEXT_COLUMNS: Final = (
     "case_json",
     "decision_json",
     "v1_hash",
+    "requester",
     "prev_hash",
     "entry_hash",
 )
@@ -145,6 +172,31 @@ CREATE TABLE {name} (
 );
 """
 
+# Version 3: the kinds include 'accepted', and who asked is a column.
+ENTRIES_V3_TABLE: Final = """
+CREATE TABLE {name} (
+    seq                  INTEGER PRIMARY KEY,
+    entry_id             TEXT NOT NULL UNIQUE,
+    kind                 TEXT NOT NULL CHECK (kind IN ('decision', 'override', 'accepted')),
+    recorded_at          TEXT NOT NULL,
+    clinician            TEXT,
+    decision_id          TEXT NOT NULL,
+    case_id              TEXT NOT NULL,
+    case_sha256          TEXT NOT NULL,
+    review_date          TEXT NOT NULL,
+    rulebase_version     TEXT NOT NULL,
+    rulebase_sha256      TEXT NOT NULL,
+    engine_version       TEXT NOT NULL,
+    case_body_sha256     TEXT,
+    decision_body_sha256 TEXT NOT NULL,
+    decision_body        BLOB NOT NULL,
+    v1_hash              TEXT,
+    requester            TEXT,
+    prev_hash            TEXT NOT NULL,
+    entry_hash           TEXT NOT NULL
+);
+"""
+
 ENTRIES_V2_INDEXES: Final = """
 -- A decision is recorded once; overrides point at it by decision_id.
 CREATE UNIQUE INDEX entries_decision_once ON entries (decision_id) WHERE kind = 'decision';
@@ -168,7 +220,11 @@ CREATE TABLE IF NOT EXISTS dictionaries (
 """
 )
 
-SCHEMA_V2: Final = (
+# The indexes and triggers are the same in version 3 (the table is rebuilt
+# by the migration, which drops them with the old table).
+ENTRIES_V3_INDEXES: Final = ENTRIES_V2_INDEXES
+
+SCHEMA_V3: Final = (
     """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
@@ -178,8 +234,8 @@ CREATE TABLE meta (
     + SIDE_TABLES
     + _APPEND_ONLY.format(table="cases")
     + _APPEND_ONLY.format(table="dictionaries")
-    + ENTRIES_V2_TABLE.format(name="entries")
-    + ENTRIES_V2_INDEXES
+    + ENTRIES_V3_TABLE.format(name="entries")
+    + ENTRIES_V3_INDEXES
 )
 
 

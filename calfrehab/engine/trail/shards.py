@@ -55,6 +55,7 @@ __all__ = [
     "Manifest",
     "ShardHead",
     "ShardedVerifyReport",
+    "is_shard_file",
     "is_sharded",
     "open_shard",
     "read_manifest",
@@ -122,6 +123,13 @@ def is_sharded(path: str | os.PathLike[str]) -> bool:
     return p.is_dir() and (
         (p / MANIFEST_NAME).exists() or any(_SHARD_FILE.match(c.name) for c in p.iterdir())
     )
+
+
+def is_shard_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is one shard of a sharded trail (named as a shard,
+    in a directory with a manifest or other shards)."""
+    p = Path(path)
+    return bool(_SHARD_FILE.match(p.name)) and is_sharded(p.parent)
 
 
 def open_shard(

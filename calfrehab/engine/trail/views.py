@@ -4,9 +4,11 @@ stored case under the current rules, and an atomic export to a file.
 
 Everything here returns plain JSON-ready dicts (the ``--json`` output) and
 leaves the text to the CLI. Reading never creates a trail: the functions
-take an :class:`AuditTrail` opened with :func:`open_existing`. The only
-write is :func:`add_override`, which is :meth:`AuditTrail.override` with
-the decision id resolved from a prefix first.
+take an :class:`AuditTrail` opened with :func:`open_existing`. The writes
+are :func:`override_decision` and :func:`accept_decision`: each opens the
+trail once, writable, resolves the decision id from a prefix and appends
+on that one connection (:func:`add_override` is the older form that takes
+an open trail).
 """
 
 from __future__ import annotations
@@ -27,15 +29,22 @@ from calfrehab.engine.trail.audit import (
     AuditTrail,
     EntryKind,
     ExportFormat,
+    Requester,
     VerifyReport,
     default_audit_path,
 )
 from calfrehab.engine.trail.migrate import DEFAULT_CHUNK, migrate
-from calfrehab.engine.trail.shards import is_sharded, shard_path, verify_sharded
+from calfrehab.engine.trail.shards import (
+    is_shard_file,
+    is_sharded,
+    shard_path,
+    verify_sharded,
+)
 from calfrehab.engine.vocabulary import TRACKS
 
 __all__ = [
     "MIN_PREFIX",
+    "accept_decision",
     "add_override",
     "compare_decisions",
     "entry_summary",
@@ -45,6 +54,7 @@ __all__ = [
     "list_rows",
     "migrate_trail",
     "open_existing",
+    "override_decision",
     "replay",
     "show",
     "verify_location",
@@ -138,6 +148,7 @@ def entry_summary(entry: AuditEntry) -> dict[str, Any]:
         "rulebase_version": entry.rulebase_version,
         "rulebase_sha256": entry.rulebase_sha256,
         "engine_version": entry.engine_version,
+        "requester": entry.requester,
         "entry_hash": entry.entry_hash,
     }
 
@@ -152,6 +163,22 @@ def _override_view(entry: AuditEntry) -> dict[str, Any]:
         "reason": doc.get("reason"),
         "track": doc.get("track"),
         "decision": doc.get("decision"),
+        "prescriptions": doc.get("prescriptions"),
+        "requester": entry.requester,
+    }
+
+
+def _accepted_view(entry: AuditEntry) -> dict[str, Any]:
+    doc = entry.decision
+    return {
+        "seq": entry.seq,
+        "entry_id": entry.entry_id,
+        "recorded_at": utc_stamp(entry.recorded_at),
+        "clinician": entry.clinician,
+        "override_entry_id": doc.get("override_entry_id"),
+        "program": doc.get("program"),
+        "program_sha256": doc.get("program_sha256"),
+        "requester": entry.requester,
     }
 
 
@@ -181,9 +208,17 @@ def list_rows(
             row["tracks"] = _tracks(e.decision)
             row["overrides"] = counts.get(e.decision_id, 0)
             row["overridden"] = row["overrides"] > 0
-        else:
+        elif e.kind == "override":
             row["override"] = {
-                k: v for k, v in _override_view(e).items() if k in ("track", "decision", "reason")
+                k: v
+                for k, v in _override_view(e).items()
+                if k in ("track", "decision", "reason", "prescriptions")
+            }
+        else:
+            row["accepted"] = {
+                k: v
+                for k, v in _accepted_view(e).items()
+                if k in ("override_entry_id", "program_sha256")
             }
         rows.append(row)
     return rows
@@ -259,6 +294,7 @@ def show(trail: AuditTrail, ref: str) -> dict[str, Any]:
     and whether its entry (and theirs) checks out (``integrity``)."""
     entry = find_decision(trail, ref)
     overrides = trail.overrides_for(entry.decision_id)
+    accepted = trail.accepted_for(entry.decision_id)
     decision = entry.decision
     rulebase = decision.get("rulebase")
     if not isinstance(rulebase, Mapping):
@@ -278,10 +314,11 @@ def show(trail: AuditTrail, ref: str) -> dict[str, Any]:
             "version": entry.engine_version,
             "durable_rules": engine.get("durable_rules"),
         },
-        "integrity": integrity(trail, [entry, *overrides]),
+        "integrity": integrity(trail, [entry, *overrides, *accepted]),
         "case": _check_case(entry),
         "decision": decision,
         "overrides": [_override_view(o) for o in overrides],
+        "accepted": [_accepted_view(a) for a in accepted],
     }
 
 
@@ -476,17 +513,89 @@ def add_override(
     reason: str,
     track: str | None = None,
     decision: str | None = None,
+    *,
+    prescriptions: Mapping[str, Mapping[str, Any] | None] | None = None,
+    requester: Requester | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Record a clinician's override of a stored decision (id or prefix).
-    A trail opened read-only (as :func:`open_existing` opens it) is opened
-    again for writing, for this one entry."""
-    target = find_decision(trail, ref)
+    """Record a clinician's override of a stored decision (id or prefix)
+    on an open trail. Given a read-only trail (as :func:`open_existing`
+    opens it), the override is written by :func:`override_decision`, on
+    one writable connection of its own; prefer calling that directly."""
     if trail.readonly:
-        with AuditTrail(trail.path) as writable:
-            entry = writable.override(target.decision_id, clinician, reason, track, decision)
-    else:
-        entry = trail.override(target.decision_id, clinician, reason, track, decision)
+        return override_decision(
+            trail.path, ref, clinician, reason, track, decision,
+            prescriptions=prescriptions, requester=requester,
+        )
+    target = find_decision(trail, ref)
+    entry = trail.override(
+        target.decision_id, clinician, reason, track, decision,
+        prescriptions=prescriptions, requester=requester,
+    )
     return {**entry_summary(entry), "override": _override_view(entry)}
+
+
+def _writable_existing(path: str | os.PathLike[str] | None) -> AuditTrail:
+    """The one writable connection of a write to a trail that must exist
+    already (an override or an acceptance never creates a trail)."""
+    p = Path(path) if path is not None else default_audit_path()
+    if is_sharded(p) or is_shard_file(p):
+        raise AuditError(
+            f"{p} is part of a sharded audit trail (one trail per batch partition): a shard "
+            "is vouched for by its manifest, so it takes no overrides or acceptances; record "
+            "them in the trail the batch was given (--audit FILE)"
+        )
+    return AuditTrail(p, create=False)
+
+
+def override_decision(
+    path: str | os.PathLike[str] | None,
+    ref: str,
+    clinician: str,
+    reason: str,
+    track: str | None = None,
+    decision: str | None = None,
+    *,
+    prescriptions: Mapping[str, Mapping[str, Any] | None] | None = None,
+    requester: Requester | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record a clinician's override of a stored decision (id or unique
+    prefix) in the trail at ``path``, which must exist: one writable
+    connection, opened for this write, resolves the id and appends
+    (``BEGIN IMMEDIATE``, busy timeout). ``prescriptions`` is the
+    clinician's own prescription per track (see
+    :meth:`AuditTrail.override`). Returns the entry as :func:`show` lists
+    an override, with the entry's columns."""
+    with _writable_existing(path) as trail:
+        target = find_decision(trail, ref)
+        entry = trail.override(
+            target.decision_id, clinician, reason, track, decision,
+            prescriptions=prescriptions, requester=requester,
+        )
+        return {**entry_summary(entry), "override": _override_view(entry)}
+
+
+def accept_decision(
+    path: str | os.PathLike[str] | None,
+    ref: str,
+    program: Mapping[str, Any],
+    clinician: str | None = None,
+    *,
+    override_entry_id: str | None = None,
+    requester: Requester | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record that a stored decision (id or unique prefix), or the override
+    ``override_entry_id`` of it, was applied to the case file, whose
+    programme is now ``program`` (:meth:`AuditTrail.accept`), in the trail
+    at ``path``, which must exist; one writable connection. Returns the
+    entry with its columns and ``accepted`` (``program_sha256`` among
+    them)."""
+    with _writable_existing(path) as trail:
+        target = find_decision(trail, ref)
+        entry = trail.accept(
+            target.decision_id, program, clinician,
+            override_entry_id=override_entry_id, requester=requester,
+        )
+        return {**entry_summary(entry), "accepted": _accepted_view(entry)}
 
 
 # -------------------------------------------------------------- export
