@@ -3,8 +3,9 @@ these check content, escaping, and that the numbers are the rules')."""
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,54 @@ def test_a_referred_case_gets_no_projection() -> None:
     data = report_data(RED_FLAG)
     assert data.outcome == "refer" and data.projection is None
     assert "referred" in data.projection_note
+
+
+HANDOUT_CASES = sorted(EXAMPLES.glob("*.json"))
+
+
+def _handout_text(case: Path, tmp_path: Path, *extra: str) -> str:
+    out = tmp_path / f"{case.stem}.html"
+    code, _, err = run("handout", str(case), "-o", str(out), *extra)
+    assert code == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert "<script" not in html
+    text = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+@pytest.mark.parametrize("case", HANDOUT_CASES, ids=lambda p: p.stem)
+def test_handout_speaks_plainly(case: Path, tmp_path: Path) -> None:
+    from calfrehab.engine.report.handout import plain_words
+
+    text = _handout_text(case, tmp_path)
+    lowered = text.lower()
+    for word in plain_words().jargon:
+        assert re.search(rf"\b{re.escape(word.lower())}\b", lowered) is None, word
+    assert "same rung" not in lowered and "_" not in text and "@" not in text
+    doc = json.loads(case.read_text(encoding="utf-8"))
+    side = doc["condition"]["side"]
+    assert ("both legs" if side == "both" else f"your {side} leg") in text
+    if doc["patient"]["goal"] != "running":
+        assert "running target" not in lowered
+    # Pain limits come from one place: no exercise tip names its own.
+    assert "out of 10 is acceptable" not in lowered.split("how much pain")[0]
+    if doc["condition"]["kind"] == "calf_strain" and "what to do" in lowered:
+        pain = lowered.split("how much pain is all right")[1]
+        assert "pain-free" in pain and "acceptable" not in pain
+    assert "Stop and call the clinic" in text
+
+
+def test_handout_names_the_clinic_dates_and_weights_by_kind(tmp_path: Path) -> None:
+    case = EXAMPLES / "calf-strain-gastrocnemius-hops-to-running.json"
+    text = _handout_text(case, tmp_path, "--clinic-name", "Harbour Physio",
+                         "--clinic-phone", "020 7946 0000", "--next-review", "2026-08-02")
+    assert "Harbour Physio" in text and "020 7946 0000" in text
+    assert "next review on 2026-08-02" in text
+    assert f"Printed {date.today().isoformat()}" in text or "Printed 20" in text
+    assert "on a seated calf-raise machine, or a weight resting on your knees" in text
+    assert "a backpack, or a dumbbell in your hand" in text
+
+
+def test_a_held_track_gets_no_progression_tip(tmp_path: Path) -> None:
+    text = _handout_text(FLARE, tmp_path)
+    assert "up on two legs, down on one" not in text

@@ -3,14 +3,25 @@ report) and handout (the patient's next exercises)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from calfrehab.cli.options import domain_errors, rules_option
+from calfrehab.cli.options import domain_errors, person_text, rules_option
 from calfrehab.engine import api
 
 OUT = click.Path(dir_okay=False, path_type=Path)
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def next_review_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--next-review", type=DATE, default=None, metavar="YYYY-MM-DD",
+                        help="Date of the next review (default: the review date plus the "
+                             "clinic configuration's review interval, 7 days unless set).")(fn)
 
 
 @click.command()
@@ -18,29 +29,43 @@ OUT = click.Path(dir_okay=False, path_type=Path)
 @click.option("-o", "--output", "out", type=OUT, required=True,
               help="HTML file to write (replaced if it exists).")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Audit trail whose decisions and overrides for the case "
+              default=None, envvar="CALFREHAB_AUDIT", show_envvar=True,
+              help="Audit trail whose decisions and overrides for the case "
               "are shown (read only; nothing is recorded).")
+@click.option("--clinician", default=None, callback=person_text,
+              help="Who prepared the report (default: the clinician of the trail's latest "
+                   "decision, else the clinic configuration's).")
+@next_review_option
 @click.option("--weeks", type=click.IntRange(0, 104), default=12, show_default=True,
               help="Weeks of projected course (the simulator's ideal patient); 0 for none.")
 @rules_option
 @domain_errors(exit_code=1)
-def report(case: str, out: Path, audit_path: Path | None, weeks: int,
-           rules_dir: Path | None) -> None:
+def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
+           next_review: datetime | None, weeks: int, rules_dir: Path | None) -> None:
     """Write a course report of a case as one self-contained HTML file.
 
-    Patient and condition; each track session by session (rung, load,
-    sets × reps); pain during and next morning against the pain model's
-    bands; heel-raise test, limb symmetry and VISA-A; the trail's decisions
-    and overrides (with --audit); the current proposal with reasons and
-    sources; the course projected over --weeks by the simulator. Charts are
-    inline with a table of the same numbers beside each; the file opens
-    from disk, makes no network request and prints on A4.
+    Patient and condition; each track's decision with its reasons and what
+    it still lacks; every session (rung, load, reps, pain during, next
+    morning, stiffness) with the pain model's limits; heel-raise test, limb
+    symmetry and VISA-A; the trail's decisions with their reasons and any
+    override (with --audit); the course projected over --weeks by the
+    simulator; sources. Charts are SVG drawn into the file, beside one table
+    per data set: no script, no network request, and it prints on A4.
 
     Example:
 
         calfrehab report examples/plantar-next-morning-jump-flare.json -o report.html
     """
-    wrote = api.write_report(case, out, audit=audit_path, rules_dir=rules_dir, weeks=weeks)
+    ctx = click.get_current_context()
+    if (audit_path is not None and not audit_path.exists()
+            and ctx.get_parameter_source("audit_path") == ParameterSource.ENVIRONMENT):
+        # CALFREHAB_AUDIT names where decisions will be recorded; before the
+        # first one there is nothing to show, which is no error. A trail
+        # named with --audit must exist.
+        audit_path = None
+    wrote = api.write_report(case, out, audit=audit_path, rules_dir=rules_dir, weeks=weeks,
+                             author=clinician,
+                             next_review=next_review.date() if next_review else None)
     click.echo(f"{wrote.path}: {wrote.summary}")
 
 
@@ -48,19 +73,30 @@ def report(case: str, out: Path, audit_path: Path | None, weeks: int,
 @click.argument("case", type=str)
 @click.option("-o", "--output", "out", type=OUT, required=True,
               help="HTML file to write (replaced if it exists).")
+@click.option("--clinic-name", default=None, callback=person_text,
+              help="The clinic's name printed on the handout (default: the clinic "
+                   "configuration's).")
+@click.option("--clinic-phone", default=None, callback=person_text,
+              help="The phone number the patient calls (default: the clinic "
+                   "configuration's).")
+@next_review_option
 @rules_option
 @domain_errors(exit_code=1)
-def handout(case: str, out: Path, rules_dir: Path | None) -> None:
+def handout(case: str, out: Path, clinic_name: str | None, clinic_phone: str | None,
+            next_review: datetime | None, rules_dir: Path | None) -> None:
     """Write the patient's handout: the next exercises in plain words.
 
-    Dose, speed, tips and how often for each exercise; how much pain is all
-    right (the pain-monitoring model in lay terms); when to stop and call
-    the clinic. No rule ids and no clinical terms. One HTML file, no
-    script, prints on A4.
+    When to stop and call the clinic first; then dose, speed, tips and how
+    often for each exercise; how much pain is all right (the rules' limits
+    for the patient's condition, in lay terms). The leg in words, the date
+    printed, the next review and the clinic's name and phone. No rule ids
+    and no clinical terms. One HTML file, no script, one A4 page.
 
     Example:
 
         calfrehab handout examples/runner-stuck-on-two-leg.json -o handout.html
     """
-    wrote = api.write_handout(case, out, rules_dir=rules_dir)
+    wrote = api.write_handout(case, out, rules_dir=rules_dir, clinic_name=clinic_name,
+                              clinic_phone=clinic_phone,
+                              next_review=next_review.date() if next_review else None)
     click.echo(f"{wrote.path}: {wrote.summary}")

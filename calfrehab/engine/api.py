@@ -265,6 +265,7 @@ __all__ = [
     "reason_unit",
     "record",
     "replay_decision",
+    "report_charts",
     "resolve_prefetch_template",
     "run_batch",
     "run_tables",
@@ -681,22 +682,42 @@ if TYPE_CHECKING:
 
 
 def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
-                 rules_dir: Path | None = None, weeks: int = 12) -> Wrote:
+                 rules_dir: Path | None = None, weeks: int = 12, author: str | None = None,
+                 next_review: date | None = None) -> Wrote:
     """Decide a case and write its course report: one self-contained HTML
-    file (charts inline, no network), with the trail's decisions and
-    overrides for the case when ``audit`` is given, and ``weeks`` of
-    projected course (the course simulator's ideal patient; 0 for none).
-    Records nothing."""
+    file (charts as inline SVG, no script, no network), with the trail's
+    decisions and overrides for the case when ``audit`` is given, and
+    ``weeks`` of projected course (the course simulator's ideal patient; 0
+    for none). Records nothing."""
     from calfrehab.engine.report.build import write_report as _write
 
-    return _write(case, out, audit=audit, rules_dir=rules_dir, weeks=weeks)
+    return _write(case, out, audit=audit, rules_dir=rules_dir, weeks=weeks, author=author,
+                  next_review=next_review)
 
 
-def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None) -> Wrote:
-    """Decide a case and write the patient's handout of the next exercises."""
+def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
+                  clinic_name: str | None = None, clinic_phone: str | None = None,
+                  next_review: date | None = None) -> Wrote:
+    """Decide a case and write the patient's handout of the next exercises
+    (clinic name, phone and review interval from the clinic configuration
+    unless given)."""
     from calfrehab.engine.report.build import write_handout as _write
 
-    return _write(case, out, rules_dir=rules_dir)
+    return _write(case, out, rules_dir=rules_dir, clinic_name=clinic_name,
+                  clinic_phone=clinic_phone, next_review=next_review)
+
+
+def report_charts(case: str | Path, *, rules_dir: Path | None = None,
+                  weeks: int = 0) -> dict[str, str]:
+    """The course report's charts for a case, each as inline SVG markup
+    (an ``<svg>`` and its legend, every value escaped, no script), by id:
+    chart-rung, chart-load, chart-pain, chart-morning, chart-stiffness,
+    chart-heel-raise, chart-scores, chart-projection (with ``weeks``)."""
+    from calfrehab.engine.report.build import report_data
+    from calfrehab.engine.report.charts import all_charts
+
+    data = report_data(case, rules_dir=rules_dir, weeks=weeks)
+    return {k: str(c.svg) for k, c in all_charts(data).items()}
 
 
 # --- import from a clinic's spreadsheet -------------------------------------

@@ -25,6 +25,12 @@ _LIMITS = {
     "morning_rise": ("session-flare-next-morning-rise", "session.pain_next_morning_change",
                      ">="),
 }
+# Limits a rule base may leave out (a clinic's older rules): None when no
+# rule sets them.
+_OPTIONAL = {
+    "morning_margin": ("gate-next-morning-acceptable", "session.pain_next_morning_last", ">"),
+    "strain_max": ("calf-strain-pain-free-gate", "track.pain_during_max_window", ">"),
+}
 
 
 class PainBands(BaseModel):
@@ -38,6 +44,10 @@ class PainBands(BaseModel):
     acceptable_max: int
     morning_max: int
     morning_rise: int
+    # Next-morning pain above this (up to morning_max) holds every track.
+    morning_margin: int | None = None
+    # A calf strain is loaded pain-free: pain during at most this.
+    strain_max: int | None = None
     scale_max: int = 10
 
 
@@ -58,17 +68,19 @@ def _compares(cond: Predicate, negated: bool = False) -> Iterator[Compare]:
 def pain_bands(rules: list[Rule]) -> PainBands:
     """The bands the rules use; an error names a limit no rule (or more than
     one value) sets."""
-    found: dict[str, set[float]] = {k: set() for k in _LIMITS}
+    found: dict[str, set[float]] = {k: set() for k in (*_LIMITS, *_OPTIONAL)}
     for rule in rules:
         for cmp in _compares(rule.when):
-            for key, (rule_id, fact, op) in _LIMITS.items():
+            for key, (rule_id, fact, op) in (*_LIMITS.items(), *_OPTIONAL.items()):
                 if (rule.id == rule_id and cmp.fact == fact and cmp.op == op
                         and isinstance(cmp.value, (int, float))):
                     found[key].add(float(cmp.value))
-    problems = [f"{key} (rule {_LIMITS[key][0]}: {_LIMITS[key][1]} {_LIMITS[key][2]}): "
+    where = {**_LIMITS, **_OPTIONAL}
+    problems = [f"{key} (rule {where[key][0]}: {where[key][1]} {where[key][2]}): "
                 + ("no rule sets it" if not values else f"rules disagree: {sorted(values)}")
-                for key, values in found.items() if len(values) != 1]
+                for key, values in found.items()
+                if len(values) > 1 or (key in _LIMITS and not values)]
     if problems:
         raise CalfrehabError("the pain model's bands cannot be read from the rules: "
                              + "; ".join(problems))
-    return PainBands(**{k: int(next(iter(v))) for k, v in found.items()})
+    return PainBands(**{k: int(next(iter(v))) for k, v in found.items() if v})

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from calfrehab.engine.course.replay import WEEK
+from calfrehab.engine.clinic import clinic_today, load_config
 from calfrehab.engine.course.run import simulate_document
 from calfrehab.engine.explanation.explain import Explainer
 from calfrehab.engine.explanation.wording import dose_text, plain, unit_of
@@ -98,10 +98,10 @@ def _deciding_reasons(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def next_review_of(review: date) -> date:
-    """A week after the review: the weekly review the course simulator
-    replays (a default the report states; --next-review sets another)."""
-    return review + WEEK
+def next_review_of(review: date, near: Path | None = None) -> date:
+    """The review after this one: the clinic configuration's review
+    interval (a week unless it says otherwise)."""
+    return review + timedelta(days=load_config(near).config.review.interval_days)
 
 
 def report_data(case: str | Path, audit: Path | None = None,
@@ -129,8 +129,10 @@ def report_data(case: str | Path, audit: Path | None = None,
     source_name = "standard input" if str(case) == "-" else Path(case).name
     return rdata.build(decided.case, decided.decision, base.ladder, _bands(decided),
                        shorts, rows, projection, note, why_not=why_not,
-                       next_review=next_review or next_review_of(decided.case.review_date),
-                       generated=generated or date.today(), author=author,
+                       next_review=next_review or next_review_of(decided.case.review_date,
+                                                                 _near(case)),
+                       generated=generated or clinic_today(near=_near(case)),
+                       author=author or load_config(_near(case)).config.clinic.clinician,
                        source_name=source_name)
 
 
@@ -152,12 +154,29 @@ def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
                          f"{len(data.assessments)} assessment(s), {decisions}")
 
 
-def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None) -> Wrote:
+def _near(case: str | Path) -> Path | None:
+    return None if str(case) == "-" else Path(case)
+
+
+def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
+                  clinic_name: str | None = None, clinic_phone: str | None = None,
+                  next_review: date | None = None) -> Wrote:
+    """The patient's handout; the clinic's name and phone, the next review
+    interval and today's date come from the clinic configuration, unless
+    given here."""
     check_outputs([out], inputs=_inputs(case))
     decided = decide_path(case, prepare(rules_dir))
     ladder = decided.evaluation.compiled.base.ladder
     names = {ex: info.name for ex, info in ladder.exercises.items()}
-    data = handout_data.build(decided.decision, names, _bands(decided))
+    config = load_config(_near(case)).config
+    clinic = handout_data.Clinic(name=clinic_name or config.clinic.name,
+                                 phone=clinic_phone or config.clinic.phone)
+    review = decided.case.review_date
+    data = handout_data.build(
+        decided.case, decided.decision, names, _bands(decided),
+        seated=frozenset(ladder.load.seated_exercises), printed=clinic_today(config),
+        next_review=next_review or review + timedelta(days=config.review.interval_days),
+        clinic=clinic)
     atomic_write_text(out, handout_html(data), mode=OUTPUT_MODE)
     what = "refer: no exercises" if data.refer else f"{len(data.exercises)} exercise(s)"
     return Wrote(path=str(out), case_id=data.case_id,

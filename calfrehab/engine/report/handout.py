@@ -2,7 +2,9 @@
 model in lay terms, and when to stop and call the clinic.
 
 No rule ids and no clinical words: the ladder's clinician text goes
-through ``plain_words.yaml``, and the pain limits are the rules' own.
+through ``plain_words.yaml``, and the pain limits are the rules' own, said
+once (in the pain box) and for the patient's condition (a calf strain is
+loaded pain-free).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import re
 from datetime import date
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from calfrehab.engine.explanation.document import DecisionDocument
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.explanation.document import DecisionDocument, TrackDecision
 from calfrehab.engine.report.bands import PainBands
 
 
@@ -24,8 +26,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class DropCues(_Model):
+    clinician_only: list[str]
+    running_only: list[str]
+    pain: list[str]
+    progression: list[str]
+
+
 class PlainWords(_Model):
     replace: list[tuple[str, str]]
+    drop_cues: DropCues
     red_flags: dict[str, str]
     jargon: list[str]
 
@@ -33,22 +43,34 @@ class PlainWords(_Model):
 class HandoutExercise(_Model):
     name: str
     dose: str
-    weight: str
+    weight: str | None
     tempo: str
     how_often: str
     where: str
     cues: list[str]
 
 
+class Clinic(_Model):
+    """Who to call: from the clinic configuration or the command's options."""
+
+    name: str | None = None
+    phone: str | None = None
+
+
 class HandoutData(_Model):
     case_id: str
     review_date: date
+    printed: date
+    next_review: date
+    side: str  # "right", "left", "both"
+    clinic: Clinic
     refer: bool
     exercises: list[HandoutExercise]
     paused: list[str]
     pain_rules: list[str]
     stop_and_call: list[str]
     keep_a_record: list[str]
+    decision_note: str | None = None
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +85,11 @@ def lay(text: str) -> str:
     for clinical, plain in plain_words().replace:
         text = text.replace(clinical, plain)
     text = re.sub(r"(\d+)/10\b", r"\1 out of 10", text)
+    text = re.sub(r"\b1 s\b", "1 second", text)
+    text = re.sub(r"\b1 min\b", "1 minute", text)
     text = re.sub(r"(\d+) s\b", r"\1 seconds", text)
     text = re.sub(r"(\d+) min\b", r"\1 minutes", text)
+    text = re.sub(r"(\d+(?:\.\d+)?) ?x body weight", r"\1 times your body weight", text)
     return text[:1].upper() + text[1:] if text else text
 
 
@@ -79,56 +104,99 @@ def _dose(sets: int, reps: int, unit: str) -> str:
     return f"{sets} sets of {reps} repetitions"
 
 
-def _weight(load_kg: float) -> str:
-    if load_kg:
-        return f"Add {load_kg:g} kg of weight (a backpack or a dumbbell in your hand)"
-    return "Your own body weight: no extra weight"
+def _weight(load_kg: float, unit: str, seated: bool) -> str | None:
+    """What to hold, by kind of exercise: a seated raise is loaded on the
+    knees or on a machine; a standing one with a backpack or a dumbbell."""
+    if unit in ("minutes", "contacts"):
+        return None  # running and hopping carry no weight
+    if not load_kg:
+        return "Your own body weight: no extra weight."
+    if seated:
+        return (f"Add {load_kg:g} kg: on a seated calf-raise machine, or a weight resting "
+                "on your knees.")
+    return f"Add {load_kg:g} kg: a backpack, or a dumbbell in your hand."
 
 
-def _exercise(n: Any) -> HandoutExercise:
+def _keep(cue: str, holding: bool, running: bool) -> bool:
+    drop = plain_words().drop_cues
+    lowered = cue.lower()
+
+    def has(pieces: list[str]) -> bool:
+        return any(p.lower() in lowered for p in pieces)
+
+    if has(drop.clinician_only) or has(drop.pain):
+        return False
+    if not running and has(drop.running_only):
+        return False
+    return not (holding and has(drop.progression))
+
+
+def _exercise(td: TrackDecision, seated: frozenset[str], running: bool) -> HandoutExercise:
+    n = td.next
+    assert n is not None
+    holding = td.decision in ("hold", "regress")
     return HandoutExercise(
-        name=lay(n.name), dose=_dose(n.sets, n.reps, n.unit), weight=_weight(n.load_kg),
+        name=lay(n.name), dose=_dose(n.sets, n.reps, n.unit),
+        weight=_weight(n.load_kg, n.unit, n.exercise in seated),
         tempo=lay(n.tempo), how_often=lay(n.frequency), where=lay(n.surface),
-        cues=[lay(c) for c in n.cues])
+        cues=[lay(c) for c in n.cues if _keep(c, holding, running)])
 
 
-def pain_rules(b: PainBands) -> list[str]:
+def pain_rules(b: PainBands, condition_kind: str) -> list[str]:
+    """The pain limits, once, for the patient's condition."""
+    if condition_kind == "calf_strain" and b.strain_max is not None:
+        during = [
+            f"Keep every exercise pain-free: 0 to {b.strain_max} out of 10 at most. If the "
+            f"pain goes above {b.strain_max}, stop that set and do not add anything.",
+        ]
+    else:
+        during = [
+            f"Some pain during the exercises is allowed. 0 to {b.safe_max} out of 10 is fine: "
+            "carry on.",
+            f"{b.safe_max + 1} to {b.acceptable_max} out of 10 is acceptable, but do not add "
+            "anything: keep the same exercise and weight.",
+            f"Above {b.acceptable_max} out of 10 is too much: stop that exercise for today "
+            "and tell the clinic.",
+        ]
     return [
-        f"Some pain during the exercises is allowed. 0 to {b.safe_max} out of 10 is fine: "
-        "carry on.",
-        f"{b.safe_max + 1} to {b.acceptable_max} out of 10 is acceptable, but do not add "
-        "anything: keep the same exercise and weight.",
-        f"Above {b.acceptable_max} out of 10 is too much: stop that exercise for today and "
-        "tell the clinic.",
-        "Pain may rise a little after exercising, but it should have settled by the next "
-        "morning.",
-        f"If the pain the next morning is above {b.morning_max} out of 10, or "
-        f"{b.morning_rise} or more points worse than the morning before, do not increase "
-        "anything and call the clinic before your next session.",
+        *during,
+        "Pain should have settled by the next morning. If the pain the next morning is "
+        f"above {b.morning_max} out of 10, or {b.morning_rise} or more points worse than "
+        "the morning before, do not increase anything and call the clinic before your next "
+        "session.",
         "Morning stiffness should not get worse from one week to the next; if it does, "
         "tell the clinic.",
     ]
 
 
-def build(doc: DecisionDocument, names: dict[str, str], bands: PainBands) -> HandoutData:
+SIDE_WORDS = {"left": "your left leg", "right": "your right leg", "both": "both legs"}
+
+
+def build(case: Case, doc: DecisionDocument, names: dict[str, str], bands: PainBands, *,
+          seated: frozenset[str], printed: date, next_review: date, clinic: Clinic,
+          decision_note: str | None = None) -> HandoutData:
     refer = doc.outcome == "refer"
+    running = case.patient.goal == "running"
     exercises: list[HandoutExercise] = []
     paused: list[str] = []
     if not refer:
         for td in doc.tracks.values():
             if td.next is not None:
-                exercises.append(_exercise(td.next))
+                exercises.append(_exercise(td, seated, running))
             elif td.decision == "regress" and td.current is not None:
                 paused.append(lay(names.get(td.current.exercise, td.current.exercise)))
     words = plain_words()
     stop = [text[:1].upper() + text[1:] + "." for text in words.red_flags.values()]
     return HandoutData(
-        case_id=doc.case_id, review_date=date.fromisoformat(doc.review_date), refer=refer,
-        exercises=exercises, paused=paused, pain_rules=pain_rules(bands),
-        stop_and_call=stop,
+        case_id=doc.case_id, review_date=date.fromisoformat(doc.review_date),
+        printed=printed, next_review=next_review,
+        side=SIDE_WORDS.get(case.condition.side, case.condition.side), clinic=clinic,
+        refer=refer, exercises=exercises, paused=paused,
+        pain_rules=pain_rules(bands, case.condition.kind), stop_and_call=stop,
         keep_a_record=[
             "After each session: how many you did in each set, and the worst pain during "
             "each exercise (0 to 10).",
             "The next morning: your pain (0 to 10) and how many minutes of stiffness.",
         ],
+        decision_note=decision_note,
     )
