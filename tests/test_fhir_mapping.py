@@ -158,10 +158,15 @@ def test_a_resource_outside_the_mapping_is_refused_unless_asked_to_skip_it() -> 
     assert skipped == case
 
 
-def test_a_pain_score_that_does_not_say_when_is_an_error() -> None:
+def test_a_pain_score_that_does_not_say_when_counts_as_pain_at_rest() -> None:
+    # A chart's LOINC 72514-3 score has no context: "not stated" is read as
+    # pain at rest (the reading the red-flag rule for rest pain sees).
     bundle = flare_bundle()
     pain = first_pain(bundle, "at-rest")
     del pain["extension"]
+    case, _ = api.case_from_fhir(bundle)
+    assert any(a.pain_at_rest == pain["valueInteger"] for a in case.assessments)
+    pain["extension"] = [{"url": codes.EXT_PAIN_CONTEXT, "valueCode": "while-dancing"}]
     found = problems(bundle)
     assert any(p.startswith(f"Observation/{pain['id']} Observation.extension:")
                for p in found)

@@ -118,7 +118,12 @@ def test_discovery_lists_the_patient_view_service_with_prefetch(server: Server) 
     assert service["hook"] == "patient-view"
     assert service["id"] == "calfrehab-next-step"
     assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
-    assert "Observation?patient={{context.patientId}}" in service["prefetch"].values()
+    # Observations filtered to the codes read, newest first, paged; medications asked.
+    observations = service["prefetch"]["observations"]
+    assert observations.startswith("Observation?patient={{context.patientId}}&code=")
+    assert "http://loinc.org|72514-3" in observations and "http://loinc.org|29463-7" in observations
+    assert "_sort=-date" in observations and "_count=" in observations
+    assert {"medicationStatements", "medicationRequests"} <= set(service["prefetch"])
 
 
 @pytest.mark.parametrize(("case", "claims", "says"), [

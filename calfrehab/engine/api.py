@@ -123,6 +123,7 @@ if TYPE_CHECKING:
     from calfrehab.engine.fhir.cdshooks import FeedbackRequest as CdsFeedbackRequest
     from calfrehab.engine.fhir.cdshooks import HookRequest as CdsHookRequest
     from calfrehab.engine.fhir.cdshooks import IssuedCard
+    from calfrehab.engine.fhir.chart import NoRecord, chart_case, merge_case
     from calfrehab.engine.fhir.prefetch import (
         PrefetchGap,
         outcome_problem,
@@ -186,6 +187,7 @@ __all__ = [
     "IssuedCard",
     "LoadedConfig",
     "MappingProblem",
+    "NoRecord",
     "OtherPatientsCase",
     "Outcome",
     "PlausibleRanges",
@@ -214,6 +216,7 @@ __all__ = [
     "cds_hook_schema",
     "cds_missing_prefetch",
     "cds_prefetch_bundle",
+    "chart_case",
     "check_output",
     "check_rules",
     "clinic_today",
@@ -246,6 +249,7 @@ __all__ = [
     "load_ladder",
     "log_morning",
     "log_session",
+    "merge_case",
     "merge_reasons",
     "migrate_audit",
     "new_case",
@@ -295,6 +299,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CdsHookRequest": ("calfrehab.engine.fhir.cdshooks", "HookRequest"),
     "IssuedCard": ("calfrehab.engine.fhir.cdshooks", "IssuedCard"),
     "PrefetchGap": ("calfrehab.engine.fhir.prefetch", "PrefetchGap"),
+    "NoRecord": ("calfrehab.engine.fhir.chart", "NoRecord"),
+    "chart_case": ("calfrehab.engine.fhir.chart", "chart_case"),
+    "merge_case": ("calfrehab.engine.fhir.chart", "merge_case"),
     "outcome_problem": ("calfrehab.engine.fhir.prefetch", "outcome_problem"),
     "prefetch_foreign": ("calfrehab.engine.fhir.prefetch", "prefetch_foreign"),
     "prefetch_gaps": ("calfrehab.engine.fhir.prefetch", "prefetch_gaps"),

@@ -15,10 +15,12 @@ import contextlib
 import logging
 import re
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -193,20 +195,82 @@ class Service:
         request.state.case_id = case_id
         hook = hook.model_copy(update={"prefetch": await self.whole_prefetch(hook)})
         review = self.config.clinic_today()
+        record = await self.off_loop(self.stored_case, (hook.prefetch or {})["patient"])
         try:
             _case, document = await self.off_loop(
-                api.case_from_fhir, api.cds_prefetch_bundle(hook), "prefetch",
-                case_id=case_id, review_date=review, ignore_unrelated=True)
+                api.chart_case, api.cds_prefetch_bundle(hook), case_id=case_id,
+                review_date=review, stored=record.document, source="prefetch")
+        except api.NoRecord:
+            return JSONResponse({"cards": [self.no_record_card(record)]})
         except api.FhirMappingError as exc:
             raise HttpError(400, "the prefetched resources do not make a case",
                             [p.as_dict() for p in exc.problems]) from None
+        except api.CaseValidationError as exc:
+            raise HttpError(400, f"calfrehab's record {record.name} merged with the chart is "
+                            "not a valid case", [e.as_dict() for e in exc.errors]) from None
         clinician = hook.context.userId
         result = await self.ask_worker("decide", {"document": document, "record": True,
                                                   "clinician": clinician, "source": "prefetch"})
         cards, issued = api.cds_cards(result["decision"], source_url=self.config.source_url,
                                       clinician=clinician)
+        if record.name is not None and record.document is not None:
+            link = self.app_link(f"/patients/{record.name}", "Open the calf rehab record")
+            for card in cards if link else []:
+                card["links"] = [link]
         self.remember(issued)
         return JSONResponse({"cards": cards})
+
+    def stored_case(self, patient: dict[str, Any]) -> StoredCase:
+        """calfrehab's own case file of the patient: ``<identifier>.json``
+        in the cases directory, the identifier being the Patient's under the
+        configured system. 422 for a file that is not JSON."""
+        system, folder = self.config.patient_identifier_system, self.config.cases_dir
+        if system is None or folder is None:
+            return StoredCase(None, None)
+        for ident in patient.get("identifier") or []:
+            if not isinstance(ident, dict) or ident.get("system") != system:
+                continue
+            value = ident.get("value")
+            if not isinstance(value, str) or not _CASE_NAME.match(value):
+                continue
+            path = folder / f"{value}.json"
+            if not path.is_file():
+                return StoredCase(value, None)
+            try:
+                document = api.parse_json(path.read_text(encoding="utf-8"), path.name)
+            except (OSError, UnicodeDecodeError, api.CaseValidationError):
+                raise HttpError(422, f"calfrehab's record {path.name} cannot be read as "
+                                "JSON") from None
+            if not isinstance(document, dict):
+                raise HttpError(422, f"calfrehab's record {path.name} is not a case file")
+            return StoredCase(value, document)
+        return StoredCase(None, None)
+
+    def app_link(self, path: str, label: str) -> dict[str, str] | None:
+        if not self.config.app_url:
+            return None
+        return {"label": label, "url": self.config.app_url.rstrip("/") + path,
+                "type": "absolute"}
+
+    def no_record_card(self, record: StoredCase) -> dict[str, Any]:
+        """What to record when neither the chart nor calfrehab holds this
+        patient's training: a card, not an error (the chart is fine)."""
+        card: dict[str, Any] = {
+            "uuid": str(uuid.uuid4()),
+            "summary": "No calf rehab record for this patient yet: start one",
+            "indicator": "info",
+            "detail": (
+                "calfrehab decides from the training record it keeps (programme, sessions, "
+                "pain per exercise) together with this chart. There is none for this patient"
+                + (f" (identifier {record.name})" if record.name else "")
+                + ": start one in calfrehab, with the programme the patient is on, and the "
+                "next visit gets a next step."),
+            "source": {"label": "calfrehab", "url": self.config.source_url},
+        }
+        link = self.app_link("/patients/new", "Start a calf rehab record")
+        if link:
+            card["links"] = [link]
+        return card
 
     async def whole_prefetch(self, hook: api.CdsHookRequest) -> dict[str, Any]:
         """The hook's prefetch, complete and all the patient's in context, or
@@ -300,6 +364,18 @@ class Service:
 
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A case file's name in the cases directory (as the app addresses it): no
+# dot-dot, no slash, so an identifier can never reach outside the folder.
+_CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class StoredCase:
+    """calfrehab's record of a patient: its name (the identifier) and its
+    document, either None when there is none."""
+
+    name: str | None
+    document: dict[str, Any] | None
 
 
 def log_safe(case_id: str) -> str:

@@ -108,6 +108,14 @@ class ServerConfig(_Strict):
     # The clinic's time zone (IANA name): a hook's review date is today
     # there, not in UTC (clinical-basis.md §8: the clinic's own calendar day).
     timezone: str = "UTC"
+    # calfrehab's own record of each patient's training (docs/integration.md,
+    # "The chart and calfrehab's record"): case files named by the patient's
+    # identifier under this system (Patient.identifier.system), in this
+    # directory; and where the clinic's calfrehab app answers, for cards'
+    # links (/patients/<name>, /patients/new).
+    cases_dir: Path | None = None
+    patient_identifier_system: str | None = None
+    app_url: str | None = None
     base_dir: Path = Path(".")
 
     @field_validator("timezone")

@@ -17,23 +17,51 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from calfrehab.engine.fhir import SERVICE_ID, codes
+from calfrehab.engine.fhir.chartcodes import chart_codes
 from calfrehab.engine.fhir.decision import TRACK_TITLES, dose_text, next_exercise_request
 from calfrehab.engine.vocabulary import TRACKS
 
 HOOK: Final = "patient-view"
 
+def _observation_codes() -> str:
+    """The Observation codes the mapping reads, as one token search
+    parameter (FHIR R4 search.html "token": ``system|code``, ``system|`` for
+    any code of a system): pain and weight in LOINC, calfrehab's own
+    exercise and measurement codes. A chart's vitals and labs stay on the
+    record's server (1,300 of them once filled the body limit)."""
+    table = chart_codes()
+    obs = table.observations
+    wanted = [f"{table.uri(c.system)}|{c.code}" for c in (obs.pain_nrs, obs.body_weight)]
+    return ",".join([*wanted, f"{codes.CS_EXERCISE}|", f"{codes.CS_OBSERVATION}|"])
+
+
+def _procedure_codes() -> str:
+    table = chart_codes()
+    wanted = [f"{table.uri(c.system)}|{c.code}" for c in table.achilles_repair]
+    return ",".join([f"{codes.CS_PROCEDURE}|", *wanted])
+
+
 # Each key a FHIR read or search a CDS client runs before calling us
 # (spec: "Prefetch Template"). Only `encounter` may be absent: without it the
-# review date is the day of the call.
+# review date is the day of the call. Searches that can be long ask for the
+# newest first (_sort=-date) and a page size (_count); a client that pages
+# sends a `next` link, which calfrehab follows (never reading a page as all).
+PAGE: Final = 100
 PREFETCH: Final[dict[str, str]] = {
     "patient": "Patient/{{context.patientId}}",
     "encounter": "Encounter/{{context.encounterId}}",
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
-    "procedures": "Procedure?patient={{context.patientId}}",
-    "observations": "Observation?patient={{context.patientId}}",
+    "procedures": (f"Procedure?patient={{{{context.patientId}}}}&code={_procedure_codes()}"
+                   f"&_count={PAGE}"),
+    "observations": (f"Observation?patient={{{{context.patientId}}}}&code={_observation_codes()}"
+                     f"&_sort=-date&_count={PAGE}"),
     "carePlans": "CarePlan?patient={{context.patientId}}&status=active",
     "flags": "Flag?patient={{context.patientId}}&status=active",
     "goals": "Goal?patient={{context.patientId}}&lifecycle-status=active",
+    # Every medication: a fluoroquinolone may be coded in RxNorm, ATC or
+    # only named; the mapping reads them all and skips the rest.
+    "medicationStatements": f"MedicationStatement?patient={{{{context.patientId}}}}&_count={PAGE}",
+    "medicationRequests": f"MedicationRequest?patient={{{{context.patientId}}}}&_count={PAGE}",
 }
 REQUIRED_PREFETCH: Final = tuple(k for k in PREFETCH if k != "encounter")
 
@@ -321,5 +349,7 @@ def example_request(bundle: Mapping[str, Any], patient_id: str,
             "carePlans": searchset("CarePlan"),
             "flags": searchset("Flag"),
             "goals": searchset("Goal"),
+            "medicationStatements": searchset("MedicationStatement"),
+            "medicationRequests": searchset("MedicationRequest"),
         },
     }

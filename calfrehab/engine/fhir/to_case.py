@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from calfrehab.engine.errors import CaseValidationError
 from calfrehab.engine.fhir import FhirMappingError, MappingProblem, codes
+from calfrehab.engine.fhir.chartcodes import chart_codes
 from calfrehab.engine.fhir.from_case import age_on
 from calfrehab.engine.vocabulary import EXERCISES
 
@@ -50,12 +51,14 @@ _MAPPED: Final[dict[str, frozenset[str]]] = {
     "Patient": frozenset({"gender", "birthDate"}),
     "Encounter": frozenset({"status", "class", "period"}),
     "Goal": frozenset({"lifecycleStatus", "description"}),
-    "Condition": frozenset({"extension", "code", "bodySite", "onsetDateTime"}),
-    "Procedure": frozenset({"status", "code", "performedDateTime", "reasonReference"}),
+    "Condition": frozenset({"extension", "code", "bodySite", "onsetDateTime", "onsetPeriod"}),
+    "Procedure": frozenset({"status", "code", "performedDateTime", "performedPeriod",
+                            "reasonReference"}),
     "Flag": frozenset({"status", "code"}),
     "CarePlan": frozenset({"status", "activity"}),
     "Observation": frozenset({
-        "extension", "status", "code", "partOf", "effectiveDateTime", "valueInteger",
+        "extension", "status", "code", "partOf", "effectiveDateTime", "effectivePeriod",
+        "effectiveInstant", "valueInteger",
         "valueQuantity", "component", "hasMember",
     }),
 }
@@ -64,6 +67,11 @@ _DECISION_TYPES: Final = frozenset({
     "GuidanceResponse", "RequestGroup", "DetectedIssue", "Provenance", "ServiceRequest",
 })
 _USABLE_OBSERVATION: Final = frozenset({"final", "amended", "corrected"})
+# Results that never happened or were withdrawn: skipped, never an error.
+_VOID: Final = frozenset({"cancelled", "entered-in-error", "not-done"})
+# Medication records that say the drug was not taken.
+_NOT_TAKEN: Final = frozenset({"entered-in-error", "not-taken", "cancelled", "draft"})
+_CHART_TYPES: Final = frozenset({"MedicationStatement", "MedicationRequest"})
 _LB_TO_KG: Final = 0.45359237
 
 
@@ -116,6 +124,10 @@ class _Reader:
         rtype = resource.get("resourceType")
         rid = resource.get("id")
         label = f"{rtype}/{rid}" if isinstance(rid, str) else f"entry[{i}] ({rtype})"
+        if self.ignore_unrelated and _kind_of(resource) is None:
+            # The rest of a chart (a heart rate, a cancelled order) is not
+            # read, so it is not validated either: its flaws are not ours.
+            return
         try:
             model_class = get_fhir_model_class(str(rtype))
         except (KeyError, ValueError):
@@ -145,6 +157,8 @@ class _Reader:
         if not target:
             self.problem(owner, element, "reference without a target")
             return None
+        if "/_history/" in target:  # a versioned reference names the resource
+            target = target.split("/_history/")[0]
         hit = self.by_key.get(target)
         if hit is None and "/" in target:
             # An absolute URL ".../Observation/123" resolves by its tail.
@@ -156,8 +170,19 @@ class _Reader:
     # ------------------------------------------------------ checking
 
     def check_elements(self, item: _Item, extensions: Iterable[str] = ()) -> None:
-        """Every element present must be one the mapping reads (or benign)."""
+        """Every element present must be one the mapping reads (or benign).
+        In a chart (``ignore_unrelated``: a CDS Hooks prefetch) a resource
+        coded in standard codes only (the Patient, an ICD-10-CM Condition, a
+        CPT Procedure, a LOINC weight, a medication) is the record's, not
+        calfrehab's, and carries what a record carries (notes, US Core
+        extensions): only a modifier extension, which changes what it
+        means, is an error there."""
         allowed = _MAPPED.get(item.rtype, frozenset())
+        if self.ignore_unrelated and not _own(item.raw):
+            if "modifierExtension" in item.raw:
+                self.problem(item, f"{item.rtype}.modifierExtension",
+                             "a modifier extension changes the meaning and cannot be mapped")
+            return
         for key in item.raw:
             name = key.removeprefix("_")
             if name == "modifierExtension":
@@ -221,57 +246,139 @@ def _number(value: Decimal | float | int | None) -> float | int | None:
 
 
 def _kg(q: Quantity | None) -> float | int | None:
+    """A mass in kilograms: any UCUM mass unit of the code table (kg, g,
+    [lb_av], [oz_av]), or the unit text lb/lbs a record may send."""
     if q is None or q.value is None:
         return None
     unit = q.code or q.unit
     value = _number(q.value)
+    if value is None:
+        return None
     if unit == "kg":
         return value
-    if unit in ("[lb_av]", "lb", "lbs") and value is not None:
-        return round(float(value) * _LB_TO_KG, 1)
-    return None
+    if unit in ("lb", "lbs"):
+        unit = "[lb_av]"
+    kg = chart_codes().kilograms(float(value), unit)
+    return None if kg is None else round(kg, 1)
 
 
-def _classify(item: _Item) -> str | None:
-    """What a resource is to the mapping, or None if it is not part of it."""
-    m = item.model
-    t = item.rtype
+def _rcodings(concept: Any) -> list[tuple[str, str]]:
+    """(system, code) of a CodeableConcept as JSON (before any validation)."""
+    if not isinstance(concept, Mapping):
+        return []
+    return [(str(c.get("system") or ""), str(c.get("code") or ""))
+            for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+
+
+def _rtexts(concept: Any) -> list[str]:
+    if not isinstance(concept, Mapping):
+        return []
+    texts = [str(c.get("display")) for c in concept.get("coding") or []
+             if isinstance(c, Mapping) and c.get("display")]
+    return texts + ([str(concept["text"])] if concept.get("text") else [])
+
+
+def _own(raw: Mapping[str, Any]) -> bool:
+    """Whether a resource carries calfrehab's own codes or extensions (so it
+    is calfrehab's record, mapped completely), not only standard codes."""
+    text = str(raw)
+    return codes.BASE in text
+
+
+def _medication_concepts(raw: Mapping[str, Any]) -> list[Any]:
+    concept = raw.get("medicationCodeableConcept")
+    found = [concept] if concept is not None else []
+    ref = raw.get("medicationReference")
+    target = ref.get("reference") if isinstance(ref, Mapping) else None
+    if isinstance(target, str) and target.startswith("#"):
+        for contained in raw.get("contained") or []:
+            if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
+                found.append(contained.get("code"))
+    return found
+
+
+def _kind_of(raw: Mapping[str, Any]) -> str | None:
+    """What a resource (as JSON) is to the mapping, or None if it is not
+    part of it. Read before validation, so a chart's other resources are
+    never validated."""
+    t = raw.get("resourceType")
+    table = chart_codes()
     if t == "Patient":
         return "patient"
+    if t in _DECISION_TYPES:
+        meta = raw.get("meta")
+        tags = meta.get("tag") if isinstance(meta, Mapping) else None
+        if any(isinstance(g, Mapping) and g.get("system") == codes.CS_OUTPUT_TAG
+               for g in tags or []):
+            return "output"
+        return None
     if t == "Encounter":
-        ids = [(i.system, i.value) for i in m.identifier or []]
-        return "review" if any(s == codes.CS_CASE_ID for s, _ in ids) else None
+        ids = raw.get("identifier") or []
+        return "review" if any(isinstance(i, Mapping) and i.get("system") == codes.CS_CASE_ID
+                               for i in ids) else None
     if t == "Goal":
-        return "goal" if _code_in(m.description, codes.CS_GOAL) else None
-    if t == "Condition":
-        if _code_in(m.code, codes.CS_CONDITION_KIND):
-            return "condition"
-        snomed = {code for code, _ in codes.SNOMED_BY_KIND.values()}
-        return "condition" if any(s == codes.SNOMED and c in snomed for s, c in _codes(m.code)) \
+        return "goal" if any(s == codes.CS_GOAL for s, _ in _rcodings(raw.get("description"))) \
             else None
+    if t == "Condition":
+        found = _rcodings(raw.get("code"))
+        if any(s == codes.CS_CONDITION_KIND for s, _ in found):
+            return "condition"
+        return "condition" if table.condition(found) is not None else None
     if t == "Procedure":
-        code = _code_in(m.code, codes.CS_PROCEDURE)
-        return {codes.PROC_SESSION: "session", codes.PROC_RUPTURE_REPAIR: "surgery"}.get(code or "")
+        found = _rcodings(raw.get("code"))
+        own = {c for s, c in found if s == codes.CS_PROCEDURE}
+        if codes.PROC_SESSION in own:
+            return "session"
+        if codes.PROC_RUPTURE_REPAIR in own or table.is_achilles_repair(found):
+            return "surgery"
+        return None
     if t == "Flag":
-        return "red_flag" if _code_in(m.code, codes.CS_RED_FLAG) else None
+        return "red_flag" if any(s == codes.CS_RED_FLAG for s, _ in _rcodings(raw.get("code"))) \
+            else None
     if t == "CarePlan":
-        cats = [c for cat in m.category or [] for c in _codes(cat)]
+        cats = [c for cat in raw.get("category") or [] for c in _rcodings(cat)]
         return "program" if (codes.CS_CAREPLAN, codes.CAREPLAN_PROGRAM) in cats else None
+    if t in _CHART_TYPES:
+        concepts = _medication_concepts(raw)
+        found = [c for concept in concepts for c in _rcodings(concept)]
+        texts = [x for concept in concepts for x in _rtexts(concept)]
+        return "medication" if table.is_fluoroquinolone(found, texts) else None
     if t == "Observation":
-        if _has(m.code, codes.LOINC, codes.LOINC_BODY_WEIGHT):
+        found = _rcodings(raw.get("code"))
+        if table.is_body_weight(found):
             return "weight"
-        if _has(m.code, codes.LOINC, codes.LOINC_PAIN_SEVERITY):
+        if table.is_pain_score(found):
             return "pain"
-        if _code_in(m.code, codes.CS_EXERCISE):
+        if any(s == codes.CS_EXERCISE for s, _ in found):
             return "exercise"
-        obs = _code_in(m.code, codes.CS_OBSERVATION)
+        obs = next((c for s, c in found if s == codes.CS_OBSERVATION), "")
         return {
             codes.OBS_MORNING_STIFFNESS: "stiffness",
             codes.OBS_ASSESSMENT: "assessment",
             codes.OBS_HEEL_RAISE: "heel_raise",
             codes.OBS_VISA_A: "visa_a",
-        }.get(obs or "")
+        }.get(obs)
     return None
+
+
+def _effective(model: Any) -> Any:
+    """When an Observation applies: effectiveDateTime, effectiveInstant, or
+    the start of effectivePeriod (its end when it has no start)."""
+    for name in ("effectiveDateTime", "effectiveInstant", "performedDateTime"):
+        value = getattr(model, name, None)
+        if value is not None:
+            return value
+    for name in ("effectivePeriod", "performedPeriod"):
+        period = getattr(model, name, None)
+        if period is not None:
+            return period.start or period.end
+    return None
+
+
+def _classify(item: _Item) -> str | None:
+    """What a resource is to the mapping, or None if it is not part of it."""
+    kind = _kind_of(item.raw)
+    return None if kind == "output" else kind
 
 
 def _entered_in_error(item: _Item) -> bool:
@@ -296,11 +403,17 @@ def _is_decision_output(item: _Item) -> bool:
 
 
 class _Mapper:
-    def __init__(self, reader: _Reader) -> None:
+    def __init__(self, reader: _Reader, *, partial: bool = False,
+                 prefer_kind: str | None = None) -> None:
+        # partial: a chart's clinical context only (the training record is
+        # calfrehab's own, merged later): no CarePlan or Condition required.
+        self.partial = partial
+        self.prefer_kind = prefer_kind
         self.r = reader
         self.kinds: dict[str, list[_Item]] = {}
         for item in reader.items:
-            if _entered_in_error(item) or _is_decision_output(item):
+            if _entered_in_error(item) or _is_decision_output(item) \
+                    or getattr(item.model, "status", None) in _VOID:
                 item.used = True
                 continue
             kind = _classify(item)
@@ -377,7 +490,10 @@ class _Mapper:
         doc["review_date"] = review.isoformat() if review else None
         doc["patient"] = self.patient(review)
         doc["condition"] = self.condition()
-        doc["red_flags"] = self.red_flags()
+        surgery = self.surgery()
+        if surgery is not None:
+            doc["condition"]["surgery_date"] = surgery
+        doc["red_flags"] = self.red_flags(review)
         doc["program"] = self.program()
         doc["sessions"] = self.sessions()
         doc["assessments"] = self.assessments()
@@ -415,60 +531,104 @@ class _Mapper:
         for w in self.all("weight"):
             w.used = True
             r.check_elements(w)
-            when = _as_date(w.model.effectiveDateTime)
-            if self.usable(w) and (review is None or when is None or when <= review):
+            when = _as_date(_effective(w.model))
+            # A weight not final (preliminary, cancelled) is passed over:
+            # the latest final one on or before the review is the weight.
+            final = w.model.status in _USABLE_OBSERVATION
+            if final and (review is None or when is None or when <= review):
                 weights.append((when or date.min, w))
         if weights:
             _, w = max(weights, key=lambda pair: pair[0])
             value = _kg(w.model.valueQuantity)
             if value is None:
-                r.problem(w, "Observation.valueQuantity", "needs a weight in kg or [lb_av]")
+                r.problem(w, "Observation.valueQuantity", "needs a weight in a UCUM mass unit "
+                          f"({', '.join(chart_codes().mass_units_kg)})")
             out["body_mass_kg"] = value
             r.note("patient.body_mass_kg", w, "Observation.valueQuantity")
         return out
 
+    def _reading(self, item: _Item) -> tuple[list[str], list[str]]:
+        """(the kinds, the sides) one Condition says."""
+        m = item.model
+        own = _code_in(m.code, codes.CS_CONDITION_KIND)
+        said = chart_codes().condition(_codes(m.code))
+        kinds = [own] if own is not None else (said[0] if said else [])
+        sides = [side] if said and (side := said[1]) else []
+        for n, site in enumerate(m.bodySite or []):
+            side = chart_codes().side(_codes(site))
+            muscle = _code_in(site, codes.CS_MUSCLE)
+            if side is not None:
+                sides.append(side)
+            elif muscle is None and _own(item.raw):
+                self.r.problem(item, f"Condition.bodySite[{n}]", "neither a SNOMED CT laterality "
+                               f"(7771000, 24028007, 51440002) nor a {codes.CS_MUSCLE} muscle")
+        return kinds, sides
+
     def condition(self) -> dict[str, Any]:
         r = self.r
         out: dict[str, Any] = {}
-        item = self.one("condition", "Condition with a calf condition kind", required=True)
-        if item is None:
+        found = self.all("condition")
+        for item in found:
+            item.used = True
+        # Only active Conditions are decided on (a resolved one is history).
+        active = [i for i in found
+                  if not (_codes(i.model.clinicalStatus))
+                  or (codes.CONDITION_CLINICAL, "active") in _codes(i.model.clinicalStatus)
+                  or (codes.CONDITION_CLINICAL, "recurrence") in _codes(i.model.clinicalStatus)
+                  or (codes.CONDITION_CLINICAL, "relapse") in _codes(i.model.clinicalStatus)]
+        readings = [(i, *self._reading(i)) for i in active]
+        if self.prefer_kind is not None:
+            readings = [x for x in readings if self.prefer_kind in x[1]]
+        if not readings:
+            if not self.partial:
+                r.problem(None, "Bundle.entry", "no active Condition with a calf condition kind "
+                          "in the Bundle")
             return out
+        kinds = set(readings[0][1])
+        for _, more, _ in readings[1:]:
+            kinds &= set(more)
+        if self.prefer_kind is not None:
+            kinds = {self.prefer_kind}
+        labels = ", ".join(x[0].label for x in readings)
+        if len(kinds) != 1:
+            said = sorted({k for x in readings for k in x[1]})
+            r.problem(readings[0][0], "Condition.code",
+                      f"the chart's active calf condition(s) ({labels}) fit "
+                      f"{' or '.join(said) or 'no one kind'}: calfrehab's own record (or a "
+                      f"{codes.CS_CONDITION_KIND} coding) must say which is rehabilitated")
+            return out
+        item = next(x[0] for x in readings if _code_in(x[0].model.code, codes.CS_CONDITION_KIND)
+                    ) if any(_code_in(x[0].model.code, codes.CS_CONDITION_KIND)
+                             for x in readings) else readings[0][0]
         m = item.model
-        r.check_elements(item, (codes.EXT_IRRITABILITY, codes.EXT_MANAGEMENT,
-                                codes.EXT_INJURY_DATE))
-        kind = _code_in(m.code, codes.CS_CONDITION_KIND)
-        if kind is None:
-            snomed = _code_in(m.code, codes.SNOMED)
-            kinds = [k for k, (code, _) in codes.SNOMED_BY_KIND.items() if code == snomed]
-            if len(kinds) == 1:
-                kind = kinds[0]
-            else:
-                r.problem(item, "Condition.code", f"SNOMED CT {snomed} fits {' and '.join(kinds)}; "
-                          f"add a coding from {codes.CS_CONDITION_KIND} to say which")
-        out["kind"] = kind
+        for other, _, _ in readings:
+            r.check_elements(other, (codes.EXT_IRRITABILITY, codes.EXT_MANAGEMENT,
+                                     codes.EXT_INJURY_DATE))
+        out["kind"] = kinds.pop()
         r.note("condition.kind", item, "Condition.code")
-        sides = []
         for n, site in enumerate(m.bodySite or []):
-            laterality = [s for s, (c, _) in codes.LATERALITY.items()
-                          if (codes.SNOMED, c) in _codes(site)]
             muscle = _code_in(site, codes.CS_MUSCLE)
-            if laterality:
-                sides += laterality
-            elif muscle is not None:
+            if muscle is not None:
                 out["muscle"] = muscle
                 r.note("condition.muscle", item, f"Condition.bodySite[{n}]")
-            else:
-                r.problem(item, f"Condition.bodySite[{n}]", "neither a SNOMED CT laterality "
-                          f"(7771000, 24028007, 51440002) nor a {codes.CS_MUSCLE} muscle")
-        if len(sides) == 1:
-            out["side"] = sides[0]
+        sides = {side for x in readings for side in x[2]}
+        if sides:
+            # Left and right Conditions of one kind are both sides.
+            out["side"] = sides.pop() if len(sides) == 1 else "both"
             r.note("condition.side", item, "Condition.bodySite")
-        elif len(sides) > 1:
-            r.problem(item, "Condition.bodySite", "gives more than one laterality")
-        if m.onsetDateTime is not None:
-            onset = self.date_of(item, m.onsetDateTime, "Condition.onsetDateTime")
-            out["onset_date"] = onset.isoformat() if onset else None
-            r.note("condition.onset_date", item, "Condition.onsetDateTime")
+        onsets = []
+        for other, _, _ in readings:
+            om = other.model
+            start = om.onsetDateTime if om.onsetDateTime is not None else (
+                om.onsetPeriod.start if om.onsetPeriod is not None else None)
+            if start is not None:
+                onset = self.date_of(other, start, "Condition.onset[x]")
+                if onset is not None:
+                    onsets.append((onset, other))
+        if onsets:
+            onset, source = min(onsets, key=lambda pair: pair[0])
+            out["onset_date"] = onset.isoformat()
+            r.note("condition.onset_date", source, "Condition.onset[x]")
         for url, key in ((codes.EXT_IRRITABILITY, "irritability"),
                          (codes.EXT_MANAGEMENT, "management")):
             ext = _extension(m, url)
@@ -480,16 +640,28 @@ class _Mapper:
             injury = self.date_of(item, ext.valueDate, "Condition.extension(injury-date)")
             out["injury_date"] = injury.isoformat() if injury else None
             r.note("condition.injury_date", item, "Condition.extension(injury-date)")
-        surgery = self.one("surgery", "rupture repair Procedure", required=False)
-        if surgery is not None:
-            r.check_elements(surgery)
-            when = self.date_of(surgery, surgery.model.performedDateTime,
-                                "Procedure.performedDateTime")
-            out["surgery_date"] = when.isoformat() if when else None
-            r.note("condition.surgery_date", surgery, "Procedure.performedDateTime")
         return out
 
-    def red_flags(self) -> list[str]:
+    def surgery(self) -> str | None:
+        """The date of the Achilles repair, if the record holds one."""
+        r = self.r
+        out: dict[str, Any] = {}
+        repairs = []
+        for surgery in self.all("surgery"):
+            surgery.used = True
+            r.check_elements(surgery)
+            when = self.date_of(surgery, _effective(surgery.model), "Procedure.performed[x]")
+            if when is not None:
+                repairs.append((when, surgery))
+        if repairs:
+            # The same repair coded twice (calfrehab's code and CPT) is one;
+            # of two repairs the later counts: the gates count from it.
+            when, surgery = max(repairs, key=lambda pair: pair[0])
+            out["surgery_date"] = when.isoformat()
+            r.note("condition.surgery_date", surgery, "Procedure.performed[x]")
+        return out.get("surgery_date")
+
+    def red_flags(self, review: date | None) -> list[str]:
         out = []
         for n, item in enumerate(self.all("red_flag")):
             item.used = True
@@ -498,7 +670,32 @@ class _Mapper:
                 continue  # an inactive flag is one that was cleared
             out.append(_code_in(item.model.code, codes.CS_RED_FLAG) or "")
             self.r.note(f"red_flags[{n}]", item, "Flag.code")
+        recent = self.recent_fluoroquinolone(review)
+        if recent is not None and "recent_fluoroquinolone" not in out:
+            self.r.note(f"red_flags[{len(out)}]", recent, f"{recent.rtype}.medication[x]")
+            out.append("recent_fluoroquinolone")
         return out
+
+    def recent_fluoroquinolone(self, review: date | None) -> _Item | None:
+        """A fluoroquinolone taken or prescribed within the lookback before
+        the review (a course with no date counts: unknown is not "long
+        ago"), or None."""
+        window = chart_codes().fluoroquinolones.lookback_days
+        for item in self.all("medication"):
+            item.used = True
+            m = item.model
+            if m.status in _NOT_TAKEN:
+                continue
+            if item.rtype == "MedicationStatement":
+                period = m.effectivePeriod
+                when = m.effectiveDateTime or (period.end or period.start if period else None) \
+                    or m.dateAsserted
+            else:
+                when = m.authoredOn
+            day = _as_date(when)
+            if day is None or review is None or (review - day).days <= window:
+                return item
+        return None
 
     def dose(self, item: _Item, ext: Extension | None, element: str) -> dict[str, Any]:
         if ext is None:
@@ -521,7 +718,7 @@ class _Mapper:
 
     def program(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        item = self.one("program", "calf rehabilitation CarePlan", required=True)
+        item = self.one("program", "calf rehabilitation CarePlan", required=not self.partial)
         if item is None:
             return out
         self.r.check_elements(item)
@@ -544,7 +741,11 @@ class _Mapper:
 
     def _pain_context(self, item: _Item) -> str | None:
         ext = _extension(item.model, codes.EXT_PAIN_CONTEXT)
-        if ext is None or ext.valueCode not in codes.PAIN_CONTEXTS:
+        if ext is None:
+            # A chart's pain score does not say when it was felt: "not
+            # stated" counts as pain at rest (docs/integration.md).
+            return "at-rest"
+        if ext.valueCode not in codes.PAIN_CONTEXTS:
             self.r.problem(item, "Observation.extension", "a pain score must say when it was "
                            f"felt ({codes.EXT_PAIN_CONTEXT}: {', '.join(codes.PAIN_CONTEXTS)})")
             return None
@@ -698,10 +899,10 @@ class _Mapper:
             item.used = True
             r.check_elements(item)
             n = len(docs)
-            when = self.date_of(item, item.model.effectiveDateTime, "Observation.effectiveDateTime")
+            when = self.date_of(item, _effective(item.model), "Observation.effective[x]")
             doc: dict[str, Any] = {"date": when.isoformat() if when else None}
             r.note(f"assessments[{n}]", item, "Observation")
-            r.note(f"assessments[{n}].date", item, "Observation.effectiveDateTime")
+            r.note(f"assessments[{n}].date", item, "Observation.effective[x]")
             for k, member in enumerate(item.model.hasMember or []):
                 target = r.resolve(item, member, f"Observation.hasMember[{k}]")
                 if target is not None:
@@ -716,15 +917,15 @@ class _Mapper:
                     continue
                 if kind == "pain" and self._pain_context(item) not in ("at-rest", "during-hopping"):
                     continue
-                when = self.date_of(item, item.model.effectiveDateTime,
-                                    "Observation.effectiveDateTime")
+                when = self.date_of(item, _effective(item.model),
+                                    "Observation.effective[x]")
                 if when is not None:
                     loose.setdefault(when, []).append(item)
         for when in sorted(loose):
             n = len(docs)
             doc = {"date": when.isoformat()}
             for item in loose[when]:
-                r.note(f"assessments[{n}].date", item, "Observation.effectiveDateTime")
+                r.note(f"assessments[{n}].date", item, "Observation.effective[x]")
                 self.assessment_member(item, doc, f"assessments[{n}]")
             docs.append(doc)
         return docs
@@ -746,6 +947,8 @@ def bundle_to_document(
     case_id: str | None = None,
     review_date: date | None = None,
     ignore_unrelated: bool = False,
+    partial: bool = False,
+    prefer_kind: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     """The case document a Bundle maps to, and where each of its fields came
     from. Raises FhirMappingError listing every problem found."""
@@ -753,7 +956,7 @@ def bundle_to_document(
     reader.load(data)
     if reader.problems:
         raise FhirMappingError(source, reader.problems)
-    doc = _Mapper(reader).build(case_id, review_date)
+    doc = _Mapper(reader, partial=partial, prefer_kind=prefer_kind).build(case_id, review_date)
     if reader.problems:
         raise FhirMappingError(source, reader.problems)
     return _drop_none(doc), reader.origin

@@ -1,0 +1,149 @@
+"""A record system's chart and calfrehab's own training record, merged into
+one case (docs/integration.md, "The chart and calfrehab's record").
+
+The chart holds the clinical context: who the patient is (age, sex), the
+active calf condition and its side, the Achilles repair, the weight, the
+medications and red flags, and pain scores. calfrehab's case store holds
+what no record system does: the programme, the sessions (pain per
+exercise, sets done), the clinic's assessments. :func:`chart_case` reads
+the chart (a CDS Hooks prefetch as one Bundle) and lays it over the stored
+case file, the more cautious value winning where both speak:
+
+- the patient's age and sex, and the latest weight, are the chart's;
+- the condition's kind is calfrehab's record's (the chart's code may fit
+  two kinds: SNOMED CT 11654001 and ICD-10 M76.6 are both tendinopathies);
+  only chart Conditions of that kind are read. The side and onset are the
+  record's, the chart's when the record has none; a side the chart gives
+  differently is refused;
+- the repair date is the later of the two (rupture gates count from it);
+- red flags are both lists together (a fluoroquinolone in the chart is
+  ``recent_fluoroquinolone``);
+- chart pain scores join the assessments (a score on a day the record
+  also assessed: the higher one).
+
+Without a stored case, a chart that itself holds calfrehab's record (a
+CarePlan calfrehab wrote) is decided as it is; otherwise there is nothing
+to decide, and :class:`NoRecord` says what to record.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.validation import validate_document
+from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+from calfrehab.engine.fhir import FhirMappingError, MappingProblem, codes
+from calfrehab.engine.fhir.to_case import bundle_to_document, explain_case_errors
+
+
+class NoRecord(CalfrehabError):
+    """The chart has no calf rehabilitation record and calfrehab's case
+    store has none for this patient: nothing to decide yet."""
+
+
+def _merge_assessments(stored: list[dict[str, Any]], chart: list[dict[str, Any]]
+                       ) -> list[dict[str, Any]]:
+    out = [dict(a) for a in stored]
+    by_date = {a.get("date"): a for a in out}
+    for extra in chart:
+        same = by_date.get(extra.get("date"))
+        if same is None:
+            out.append(dict(extra))
+            by_date[extra.get("date")] = out[-1]
+            continue
+        for key, value in extra.items():
+            if key == "date":
+                continue
+            if key in ("pain_at_rest", "hop_pain") and isinstance(same.get(key), int):
+                same[key] = max(same[key], value)  # the more cautious reading
+            elif key not in same:
+                same[key] = value
+    return out
+
+
+def merge_case(stored: Mapping[str, Any], chart: Mapping[str, Any], source: str
+               ) -> dict[str, Any]:
+    """calfrehab's stored case document with the chart's clinical context
+    laid over it (see the module docstring). Raises FhirMappingError when
+    the two disagree in a way that cannot be settled safely."""
+    doc: dict[str, Any] = copy.deepcopy(dict(stored))
+    doc["review_date"] = chart["review_date"]
+    patient = doc.setdefault("patient", {})
+    for key in ("age_years", "sex", "body_mass_kg"):
+        if key in chart.get("patient", {}):
+            patient[key] = chart["patient"][key]
+    if "goal" not in patient and "goal" in chart.get("patient", {}):
+        patient["goal"] = chart["patient"]["goal"]
+    condition = doc.setdefault("condition", {})
+    seen = chart.get("condition", {})
+    problems = []
+    if seen.get("side") and condition.get("side") and seen["side"] != condition["side"]:
+        problems.append(MappingProblem(
+            "Condition", "Condition.bodySite",
+            f"the chart says side {seen['side']}, calfrehab's record {condition['side']}: "
+            "correct one of them"))
+    for key in ("side", "onset_date", "muscle"):
+        if key not in condition and key in seen:
+            condition[key] = seen[key]
+    surgeries = [d for d in (condition.get("surgery_date"), seen.get("surgery_date")) if d]
+    if surgeries:
+        condition["surgery_date"] = max(surgeries)
+    flags = list(doc.get("red_flags") or [])
+    flags += [f for f in chart.get("red_flags") or [] if f not in flags]
+    doc["red_flags"] = flags
+    if not doc.get("sessions") and chart.get("sessions"):
+        doc["sessions"] = chart["sessions"]
+    doc["assessments"] = _merge_assessments(doc.get("assessments") or [],
+                                            chart.get("assessments") or [])
+    if problems:
+        raise FhirMappingError(source, problems)
+    return doc
+
+
+def _holds_programme(bundle: Any) -> bool:
+    """Whether a chart holds calfrehab's CarePlan (a record calfrehab wrote
+    there), read before any mapping: without one and without a stored case
+    there is no training record, whatever else the chart says."""
+    entries = bundle.get("entry") if isinstance(bundle, Mapping) else None
+    for e in entries or []:
+        resource = e.get("resource") if isinstance(e, Mapping) else None
+        if isinstance(resource, Mapping) and resource.get("resourceType") == "CarePlan" \
+                and codes.CAREPLAN_PROGRAM in str(resource.get("category")):
+            return True
+    return False
+
+
+def chart_case(bundle: Any, *, case_id: str, review_date: date,
+               stored: Mapping[str, Any] | None, source: str = "prefetch"
+               ) -> tuple[Case, dict[str, Any]]:
+    """The case to decide: calfrehab's stored case (if any) merged with the
+    chart, validated. Raises FhirMappingError (naming resources and
+    elements), or NoRecord when there is nothing to decide."""
+    if stored is None and not _holds_programme(bundle):
+        raise NoRecord("no calf rehab record for this patient yet")
+    kind = None
+    if stored is not None:
+        condition = stored.get("condition")
+        kind = condition.get("kind") if isinstance(condition, Mapping) else None
+    chart, origin = bundle_to_document(
+        bundle, source=source, case_id=case_id, review_date=review_date,
+        ignore_unrelated=True, partial=True, prefer_kind=kind)
+    if stored is not None:
+        document = merge_case(stored, chart, source)
+    elif chart.get("program"):
+        document = chart
+    else:
+        raise NoRecord("no calf rehab record for this patient yet")
+    try:
+        return validate_document(document, source), document
+    except CaseValidationError as exc:
+        if stored is not None:
+            raise
+        raise explain_case_errors(source, exc, origin) from None
+
+
+__all__ = ["NoRecord", "chart_case", "merge_case"]
