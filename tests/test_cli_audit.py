@@ -382,7 +382,11 @@ def test_export_csv_to_file_atomically(trail_path: Path, tmp_path: Path) -> None
     out_dir.mkdir()
     target = out_dir / "audit.csv"
     target.write_text("stale content that must disappear\n" * 1000, encoding="utf-8")
-    result = run(["audit", "export", "--format", "csv", "--out", target, "--audit", trail_path])
+    # An existing output is replaced only with --force (issue 21).
+    refused = run(["audit", "export", "--format", "csv", "--out", target, "--audit", trail_path])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    result = run(["audit", "export", "--format", "csv", "--out", target, "--audit", trail_path,
+                  "--force"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out_dir.iterdir()) == ["audit.csv"]  # no temp file left
     text = target.read_text(encoding="utf-8")

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 import click
 
-from calfrehab.cli.options import domain_errors, json_option, person_text, rules_option
+from calfrehab.cli.options import (
+    domain_errors,
+    json_option,
+    output_option,
+    person_text,
+    rules_option,
+)
 from calfrehab.cli.render import (
     COLOURS,
     DECISION_WORDS,
@@ -587,8 +593,7 @@ def _prescription_option(track: str | None, exercise: str | None, sets: int | No
 @audit.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
               show_default=True, help="jsonl: every field; csv: one flat row per entry.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-              help="Write to FILE (atomically) instead of standard output.")
+@output_option("--out", help="Write to FILE (atomically) instead of standard output.")
 @audit_path_option
 @domain_errors(exit_code=1)
 def export(fmt: ExportFormat, out: Path | None, audit_path: Path | None) -> None:

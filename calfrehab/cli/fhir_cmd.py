@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from calfrehab.cli.options import audit_options, domain_errors, rules_option
+from calfrehab.cli.options import audit_options, domain_errors, output_option, rules_option
 from calfrehab.engine import api
 
 
@@ -17,9 +17,7 @@ def _emit(text: str, output: Path | None, source: str, trail: Path | None = None
         api.write_output(output, text, inputs=(source,), trail=trail)
 
 
-output_option = click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Write here instead of standard output.")
+_OUTPUT = "Write here instead of standard output."
 
 
 @click.group()
@@ -38,12 +36,12 @@ def fhir() -> None:
 
 @fhir.command(name="import")
 @click.argument("bundle", type=str)
-@output_option
+@output_option("-o", "--output", dest="output", help=_OUTPUT, case_file=True, keep_force=True)
 @click.option("--ignore-unrelated", is_flag=True,
               help="Skip resources that carry none of the mapping's codes (a whole "
                    "chart's export) instead of refusing them.")
 @domain_errors(exit_code=1)
-def import_(bundle: str, output: Path | None, ignore_unrelated: bool) -> None:
+def import_(bundle: str, output: Path | None, force: bool, ignore_unrelated: bool) -> None:
     """Turn a FHIR Bundle into a case file.
 
     BUNDLE is a JSON file or - for standard input. Anything in it that
@@ -56,12 +54,14 @@ def import_(bundle: str, output: Path | None, ignore_unrelated: bool) -> None:
         calfrehab fhir import bundle.json -o case.json
     """
     _case, document = api.read_fhir_case(bundle, ignore_unrelated=ignore_unrelated)
+    # A case file is replaced only with --force, and only by the same patient's case.
+    api.check_replace(output, force=force, case_id=_case.case_id)
     _emit(api.case_json(document), output, bundle)
 
 
 @fhir.command(name="export")
 @click.argument("case", type=str)
-@output_option
+@output_option("-o", "--output", dest="output", help=_OUTPUT)
 @click.option("--case-only", is_flag=True,
               help="Write only the case's resources: no decision is made or recorded.")
 @rules_option

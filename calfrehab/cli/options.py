@@ -32,6 +32,51 @@ def confirm_unusual_option(fn: F) -> F:
              "after checking them.")(fn)
 
 
+def output_option(*decls: str, dest: str = "out", required: bool = False,
+                  help: str = "File to write.", case_file: bool = False,
+                  keep_force: bool = False) -> Callable[[F], F]:
+    """An output file option (``-o/--output``, ``--out``: ``decls``) with
+    its ``--force``, the one way every command writes a file: an existing
+    file is refused unless --force, and a case file is never replaced by
+    another output (``case_file``: the output is itself a case, whose
+    patient the command checks as it writes; it then needs ``keep_force``
+    to receive ``force``). Checked as the command line is read, before any
+    work."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+        force = bool(ctx.params.get("force"))
+        if value is not None and not case_file:
+            try:
+                api.check_replace(value, force=force)
+            except CalfrehabError as exc:
+                raise click.BadParameter(api.for_terminal(str(exc), limit=None), ctx=ctx,
+                                         param=param) from None
+        elif value is not None and not force and value.exists():
+            raise click.BadParameter(
+                f"refusing to write {api.for_terminal(str(value), limit=None)}: it exists; "
+                "give --force to replace it (only with the same patient's case), or choose "
+                "another output file", ctx=ctx, param=param)
+        return value
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            if not keep_force:
+                kwargs.pop("force", None)
+            return fn(*args, **kwargs)
+
+        out = click.option(*decls, dest, type=click.Path(dir_okay=False, path_type=Path),
+                           required=required, callback=check,
+                           help=help + " An existing file is refused unless --force.")(inner)
+        # Eager: its value is known when the output's check runs.
+        out = click.option("--force", is_flag=True, is_eager=True,
+                           help="Replace the output file if it exists (never a case file "
+                                "of another patient).")(out)
+        return out  # type: ignore[return-value]
+
+    return wrap
+
+
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from calfrehab.cli.options import domain_errors, person_text, rules_option
+from calfrehab.cli.options import domain_errors, output_option, person_text, rules_option
 from calfrehab.engine import api
 
 OUT = click.Path(dir_okay=False, path_type=Path)
@@ -26,8 +26,7 @@ def next_review_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command()
 @click.argument("case", type=str)
-@click.option("-o", "--output", "out", type=OUT, required=True,
-              help="HTML file to write (replaced if it exists).")
+@output_option("-o", "--output", required=True, help="HTML file to write.")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, envvar="CALFREHAB_AUDIT", show_envvar=True,
               help="Audit trail whose decisions and overrides for the case "
@@ -71,8 +70,7 @@ def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
 
 @click.command()
 @click.argument("case", type=str)
-@click.option("-o", "--output", "out", type=OUT, required=True,
-              help="HTML file to write (replaced if it exists).")
+@output_option("-o", "--output", required=True, help="HTML file to write.")
 @click.option("--clinic-name", default=None, callback=person_text,
               help="The clinic's name printed on the handout (default: the clinic "
                    "configuration's).")

@@ -218,6 +218,7 @@ __all__ = [
     "cds_prefetch_bundle",
     "chart_case",
     "check_output",
+    "check_replace",
     "check_rules",
     "clinic_today",
     "clinician_text",
@@ -576,6 +577,14 @@ def write_output(path: Path, text: str, *, inputs: tuple[str | Path, ...] = (),
 
     check_outputs([path], inputs=[p for p in inputs if str(p) != "-"], trail=trail)
     atomic_write_text(path, text)
+
+
+def check_replace(path: Path | None, *, force: bool, case_id: str | None = None) -> None:
+    """Refuse an existing output unless ``force``, and a case file replaced
+    by anything but the same patient's case (``case_id``) ever."""
+    from calfrehab.engine.safeio import check_replace as _check
+
+    _check(path, force=force, case_id=case_id)
 
 
 def check_output(path: Path | None, *, inputs: tuple[str | Path, ...] = (),

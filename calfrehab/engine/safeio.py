@@ -14,6 +14,8 @@
   symlink. Files are created ``0600`` by default: outputs hold patient data.
   Temporary names are recognisable (``.NAME.PID.RANDOM.calfrehab.tmp``) so
   :func:`sweep_stale_temps` can remove what a killed run left behind.
+- :func:`check_replace` refuses an existing output unless forced, and a
+  case file replaced by anything but the same patient's case, ever.
 - :func:`check_outputs` refuses, before any work is done, an output that is
   one of the inputs, the audit trail (or its ``-wal``/``-shm``), another
   output, a device, a special file or a symlink. It raises
@@ -163,6 +165,58 @@ def _refuse_unless_regular(target: Path) -> None:
             f"refusing to write {shown(target)}: it is {_kind(st.st_mode)}; "
             "an output may only replace a regular file"
         )
+
+
+def case_id_of(path: StrPath) -> str | None:
+    """The ``case_id`` of the case file at ``path``, or None when it is not
+    one (absent, unreadable, not a JSON object with a schema_version and a
+    case_id). Reads at most 10 MB: a case file is far smaller."""
+    import json
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(10 * 1024 * 1024)
+        document = json.loads(data.decode("utf-8-sig"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(document, dict) and "schema_version" in document:
+        case_id = document.get("case_id")
+        return case_id if isinstance(case_id, str) else None
+    return None
+
+
+def _is_sqlite(path: StrPath) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def check_replace(path: StrPath | None, *, force: bool, case_id: str | None = None) -> None:
+    """Refuse to replace an existing output unless ``force``; and never
+    replace a case file with anything but the same patient's case
+    (``case_id``: the case being written; None: the output is not a case
+    file, so a case file there is never replaced, even with ``force``).
+    Raises :class:`UnsafeOutputError` (exit 2 at the CLI)."""
+    if path is None or os.fspath(path) == "-" or not os.path.lexists(path):
+        return
+    _refuse_unless_regular(Path(path))
+    if _is_sqlite(path):
+        raise UnsafeOutputError(
+            f"refusing to write {shown(path)}: it is the audit trail or another SQLite "
+            "database, which an output never replaces (not even with --force); choose "
+            "another output file")
+    there = case_id_of(path) if os.path.isfile(path) else None
+    if there is not None and there != case_id:
+        what = (f"case {for_terminal(case_id)}" if case_id is not None else "this output")
+        raise UnsafeOutputError(
+            f"refusing to write {shown(path)}: it is the case file of case "
+            f"{for_terminal(there)}, and a case file is never replaced by {what} "
+            "(not even with --force); choose another output file")
+    if not force:
+        raise UnsafeOutputError(f"refusing to write {shown(path)}: it exists; give --force "
+                                "to replace it, or choose another output file")
 
 
 class AtomicFile:
