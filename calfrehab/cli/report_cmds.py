@@ -14,7 +14,6 @@ from click.core import ParameterSource
 from calfrehab.cli.options import domain_errors, output_option, person_text, rules_option
 from calfrehab.engine import api
 
-OUT = click.Path(dir_okay=False, path_type=Path)
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
