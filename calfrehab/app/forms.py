@@ -125,17 +125,17 @@ def _stand_in(q: api.Question, today: date) -> Any:
     return None
 
 
-def rehearse(path: Path, run: Callable[[Path, api.Ask], object], today: date
-             ) -> list[Field]:
+def rehearse(path: Path, run: Callable[[Path, api.Ask], object], today: date,
+             fallback: Iterable[api.Question] = ()) -> list[api.Question]:
     """The fields an interview asks for the case at ``path``, each with the
     text and default it has for this case, learnt by running it on a copy.
-    A refusal at the end (a duplicate session on a rehearsal's default
-    date, say) still leaves the questions asked before it."""
-    fields: list[Field] = []
+    A refusal part way still leaves the questions asked before it, and
+    ``fallback``'s after them."""
+    fields: list[api.Question] = []
 
     def ask(q: api.Question) -> Any:
         if all(f.key != q.key for f in fields):
-            fields.append(field_of(q))
+            fields.append(q)
         return _stand_in(q, today)
 
     with tempfile.TemporaryDirectory(prefix="calfrehab-app-") as scratch:
@@ -143,4 +143,7 @@ def rehearse(path: Path, run: Callable[[Path, api.Ask], object], today: date
         shutil.copyfile(path, copy)
         with contextlib.suppress(api.CalfrehabError, ValueError):
             run(copy, ask)
+    # A refusal before the end (no session left without next-morning
+    # values, say) leaves the questions after it unasked: show them too.
+    fields += [q for q in fallback if all(f.key != q.key for f in fields)]
     return fields

@@ -128,20 +128,28 @@ def patient(ctx: Ctx, *, notice: str | None = None, status: int = 200,
 Interview = Callable[[Ctx, Path, api.Ask], api.Written]
 
 
+def _ticked(ctx: Ctx, key: str) -> bool:
+    return ctx.value(key) == "yes"
+
+
 def _run_new(ctx: Ctx, path: Path, ask: api.Ask) -> api.Written:
-    return api.new_case(path, ask, rules_dir=ctx.state.settings.rules)
+    return api.new_case(path, ask, rules_dir=ctx.state.settings.rules,
+                        confirm_unusual=_ticked(ctx, "confirm_unusual"))
 
 
 def _run_log(ctx: Ctx, path: Path, ask: api.Ask) -> api.Written:
-    return api.log_session(path, ask, rules_dir=ctx.state.settings.rules)
+    return api.log_session(path, ask, rules_dir=ctx.state.settings.rules,
+                           second_session=_ticked(ctx, "second_session"),
+                           confirm_unusual=_ticked(ctx, "confirm_unusual"))
 
 
 def _run_morning(ctx: Ctx, path: Path, ask: api.Ask) -> api.Written:
-    return api.log_morning(path, ask)
+    return api.log_morning(path, ask, replace=_ticked(ctx, "replace"))
 
 
 def _run_assess(ctx: Ctx, path: Path, ask: api.Ask) -> api.Written:
-    return api.add_assessment(path, ask)
+    return api.add_assessment(path, ask, rules_dir=ctx.state.settings.rules,
+                              confirm_unusual=_ticked(ctx, "confirm_unusual"))
 
 
 ENTRY_FORMS: dict[str, tuple[str, Interview]] = {
@@ -150,13 +158,40 @@ ENTRY_FORMS: dict[str, tuple[str, Interview]] = {
     "assessment": ("Add an assessment", _run_assess),
 }
 
+# The library's refusals that a clinician may overrule, as boxes on the
+# form (the command line's flags of the same names).
+OPTIONS: dict[str, tuple[str, str]] = {
+    "confirm_unusual": ("--confirm-unusual", "These unusual values are right"),
+    "second_session": ("--second-session", "This is a second session on the same day"),
+    "replace": ("--replace", "Replace next-morning values already there"),
+}
+FORM_OPTIONS: dict[str, tuple[str, ...]] = {
+    "new": ("confirm_unusual",), "session": ("second_session", "confirm_unusual"),
+    "morning": ("replace",), "assessment": ("confirm_unusual",),
+}
+
+
+def _options(kind: str, ctx: Ctx) -> list[dict[str, Any]]:
+    return [{"key": k, "label": OPTIONS[k][1], "checked": _ticked(ctx, k)}
+            for k in FORM_OPTIONS[kind]]
+
+
+def on_screen(message: str) -> str:
+    """A library message as the app says it: a command-line flag becomes
+    the box of the same meaning on the form."""
+    for flag, label in OPTIONS.values():
+        message = message.replace(f"give {flag}", f"tick \u201c{label}\u201d")
+        message = message.replace(flag, f"\u201c{label}\u201d")
+    return message
+
 
 def new_patient(ctx: Ctx) -> Response:
     fields = [field_of(q) for q in api.NEW_QUESTIONS]
     values: dict[str, Any] = {"review_date": ctx.state.today().isoformat()}
     if ctx.method == "GET":
         return page(ctx, "entry.html", title="New patient", fields=fields, values=values,
-                    errors={}, action="/patients/new", sha256=None, name=None, top=None)
+                    errors={}, action="/patients/new", sha256=None, name=None, top=None,
+                    options=_options("new", ctx))
     values = ctx.values()
     file_name = (ctx.value("case_id") or "").strip()
     errors = precheck(api.NEW_QUESTIONS, ctx.form or {})
@@ -176,12 +211,13 @@ def new_patient(ctx: Ctx) -> Response:
                 except FieldProblem as exc:
                     errors[exc.key] = exc.message
                 except api.CalfrehabError as exc:
-                    top = str(exc)
+                    top = on_screen(str(exc))
                 else:
                     return redirect(f"/patients/{file_name}?done=new")
     return page(ctx, "entry.html", status=422, title="New patient", fields=fields,
                 values=values, errors=errors, action="/patients/new", sha256=None, name=None,
-                top=top or "Nothing was written: correct the fields marked below.")
+                top=top or "Nothing was written: correct the fields marked below.",
+                options=_options("new", ctx))
 
 
 def entry_form(ctx: Ctx) -> Response:
@@ -194,17 +230,18 @@ def entry_form(ctx: Ctx) -> Response:
         return problem(ctx, 409, "The case file needs fixing first",
                        f"{snap.path.name} is not a valid case file: "
                        + "; ".join(snap.errors))
-    fields = rehearse(snap.path, lambda p, a: run(ctx, p, a), ctx.state.today())
+    questions = rehearse(snap.path, lambda p, a: run(ctx, p, a), ctx.state.today(),
+                         api.MORNING_QUESTIONS if kind == "morning" else ())
+    fields = [field_of(q) for q in questions]
     action = f"/patients/{snap.name}/{kind}"
     view = views.patient_view(ctx.state, snap, decide=False)
     if ctx.method == "GET":
         values = {f.key: f.default for f in fields if f.default is not None}
         return page(ctx, "entry.html", title=f"{title}: {view['title']}", fields=fields,
                     values=values, errors={}, action=action, sha256=snap.sha256,
-                    name=snap.name, top=None, v=view)
+                    name=snap.name, top=None, v=view, options=_options(kind, ctx))
     values = ctx.values()
-    errors = precheck([q for q in _questions(kind) if any(f.key == q.key for f in fields)],
-                      ctx.form or {})
+    errors = precheck(questions, ctx.form or {})
     top = None
     status = 422
     if not errors:
@@ -220,18 +257,13 @@ def entry_form(ctx: Ctx) -> Response:
                 except FieldProblem as exc:
                     errors[exc.key] = exc.message
                 except api.CalfrehabError as exc:
-                    top = str(exc)
+                    top = on_screen(str(exc))
                 else:
                     return redirect(f"/patients/{snap.name}?done={kind}")
     return page(ctx, "entry.html", status=status, title=f"{title}: {view['title']}",
                 fields=fields, values=values, errors=errors, action=action,
-                sha256=snap.sha256, name=snap.name, v=view,
+                sha256=snap.sha256, name=snap.name, v=view, options=_options(kind, ctx),
                 top=top or "Nothing was written: correct the fields marked below.")
-
-
-def _questions(kind: str) -> tuple[api.Question, ...]:
-    return {"session": api.LOG_QUESTIONS, "morning": api.MORNING_QUESTIONS,
-            "assessment": api.ASSESS_QUESTIONS}[kind]
 
 
 # --------------------------------------------------------- the trail writes
