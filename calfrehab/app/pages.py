@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from calfrehab.app import views
 from calfrehab.app.casedir import NoSuchCase, Snapshot
-from calfrehab.app.forms import FieldProblem, FormAsk, field_of, precheck, rehearse
+from calfrehab.app.forms import Field, FieldProblem, FormAsk, field_of, precheck, rehearse
 from calfrehab.app.security import DOCUMENT_CSP, security_headers
 from calfrehab.app.state import AppState
 from calfrehab.engine import api
@@ -126,6 +126,28 @@ def patient(ctx: Ctx, *, notice: str | None = None, status: int = 200,
 
 # The interviews a form can run: (title, questions for a new form, run).
 Interview = Callable[[Ctx, Path, api.Ask], api.Written]
+
+
+# A track's follow-up questions read "  worst pain during": on a form, each
+# says which track it is about.
+TRACK_LABELS = {"straight_knee": "Straight knee", "bent_knee": "Bent knee",
+                "energy_storage": "Hopping / running"}
+
+
+def _shown(questions: list[api.Question]) -> list[Field]:
+    """The fields of a form: the questions a person is asked (not the
+    flag-only ones a script may give, which default from the programme),
+    each labelled with its track."""
+    out = []
+    for q in questions:
+        if q.key in api.LOG_FLAG_ONLY:
+            continue
+        f = field_of(q)
+        track = next((t for t in api.TRACKS if q.key.startswith(t + "_")), None)
+        if track is not None and not q.key.endswith("_done") and q.text.startswith(" "):
+            f = replace(f, label=f"{TRACK_LABELS[track]}: {f.label}")
+        out.append(f)
+    return out
 
 
 def _ticked(ctx: Ctx, key: str) -> bool:
@@ -232,7 +254,7 @@ def entry_form(ctx: Ctx) -> Response:
                        + "; ".join(snap.errors))
     questions = rehearse(snap.path, lambda p, a: run(ctx, p, a), ctx.state.today(),
                          api.MORNING_QUESTIONS if kind == "morning" else ())
-    fields = [field_of(q) for q in questions]
+    fields = _shown(questions)
     action = f"/patients/{snap.name}/{kind}"
     view = views.patient_view(ctx.state, snap, decide=False)
     if ctx.method == "GET":
