@@ -84,9 +84,14 @@ def morning_spec(data: ReportData) -> ChartSpec | None:
         label = f"+{rise}" if rise >= b.morning_rise else None
         points.append(Point(x=p.date, y=p.next_morning, label=label))
         previous = p.next_morning
-    bands = [Band(low=0, high=b.morning_max + 0.5, label=f"0–{b.morning_max} settled"),
-             Band(low=b.morning_max + 0.5, high=b.scale_max,
-                  label=f"above {b.morning_max}: flare")]
+    if b.morning_margin is not None:
+        bands = [Band(low=0, high=b.morning_margin + 0.5, label=f"0–{b.morning_margin} settled"),
+                 Band(low=b.morning_margin + 0.5, high=b.morning_max + 0.5,
+                      label=f"{b.morning_margin + 1}–{b.morning_max}: every track holds")]
+    else:
+        bands = [Band(low=0, high=b.morning_max + 0.5, label=f"0–{b.morning_max} settled")]
+    bands.append(Band(low=b.morning_max + 0.5, high=b.scale_max,
+                      label=f"above {b.morning_max}: flare"))
     return ChartSpec(
         id="chart-morning",
         title=f"Next-morning pain (0–10); a rise of {b.morning_rise} or more is a flare "
