@@ -1,0 +1,132 @@
+"""Nothing acknowledged is ever lost (issue 27 item 1): decisions,
+overrides, feedback (an override through a trail opened read-only, as the
+server's worker records it) and acceptances raced from several processes,
+each operation on its own connection, opened and closed for it, with a
+migration from format 2 in the middle of them.
+
+Every process writes down what the trail acknowledged (the entry id and
+seq a call returned); afterwards every acknowledged entry is in the trail
+at the seq it was given, the seqs run 1..N with none twice, the chain
+verifies, and nothing is there that was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from calfrehab.engine.trail.audit import AuditError, AuditTrail
+from calfrehab.engine.trail.migrate import migrate
+from calfrehab.engine.trail.views import (
+    accept_decision,
+    add_override,
+    open_existing,
+    override_decision,
+)
+from tests.test_audit import make_case, make_decision
+from tests.test_trail_v3 import PROGRAM, V2_HEAD, V2_TRAIL
+
+# Decisions of the format-2 trail the race starts from (tests/trail_v2.sqlite3).
+DECISIONS = ("4bf5d2bd", "3e40c021", "aaae7dc3")
+OPS = 500  # per writing process: 4 writers, 2,000 appends and as many opens
+
+
+def _retrying(call: Any) -> Any:
+    # Until the migration commits, every write is refused ("upgrade it with
+    # audit migrate"): refused is not acknowledged, so try again.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return call()
+        except AuditError as exc:
+            if "audit migrate" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.002)
+
+
+def _writer(kind: str, path: str, out: str, go: Any) -> None:
+    go.wait(60)
+    acked: list[tuple[str, int]] = []
+    try:
+        for n in range(OPS):
+            ref = DECISIONS[n % len(DECISIONS)]
+            if kind == "decision":
+                case = make_case(n, case_id=f"RACE-{n}")
+
+                def call(case: dict[str, Any] = case, n: int = n) -> Any:
+                    with AuditTrail(path) as trail:
+                        e = trail.record(make_decision(case, n), case, clinician="race")
+                        return {"entry_id": e.entry_id, "seq": e.seq}
+            elif kind == "override":
+                def call(ref: str = ref, n: int = n) -> Any:
+                    return override_decision(path, ref, "dr race", f"override {n}",
+                                             "bent_knee", "hold")
+            elif kind == "feedback":
+                def call(ref: str = ref, n: int = n) -> Any:
+                    with open_existing(path) as trail:  # read-only, as the server's worker
+                        return add_override(trail, ref, "cds", f"feedback {n}")
+            else:
+                def call(ref: str = ref) -> Any:
+                    return accept_decision(path, ref, PROGRAM, "dr race")
+            result = _retrying(call)
+            acked.append((result["entry_id"], result["seq"]))
+    finally:
+        Path(out).write_text(json.dumps(acked), encoding="utf-8")
+
+
+def _migrator(path: str, out: str, go: Any) -> None:
+    go.wait(60)
+    time.sleep(0.05)  # let the writers pile up against the format-2 trail
+    report = migrate(path)
+    again = 0
+    while again < 20:  # then migrate (a no-op) and verify while they record
+        migrate(path)
+        with AuditTrail(path, readonly=True) as trail:
+            if not trail.verify().ok:
+                raise AssertionError("the trail stopped verifying during the race")
+        again += 1
+    Path(out).write_text(json.dumps([report.from_version, report.last_hash]), encoding="utf-8")
+
+
+def test_racing_writers_and_a_migration_lose_nothing_acknowledged(tmp_path: Path) -> None:
+    path = tmp_path / "audit.sqlite3"
+    shutil.copyfile(V2_TRAIL, path)
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    kinds = ("decision", "override", "feedback", "accepted")
+    procs = [
+        ctx.Process(target=_writer, args=(kind, str(path), str(tmp_path / f"{kind}.json"), go))
+        for kind in kinds
+    ]
+    procs.append(ctx.Process(target=_migrator,
+                             args=(str(path), str(tmp_path / "migrate.json"), go)))
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+
+    from_version, migrated_head = json.loads((tmp_path / "migrate.json").read_text())
+    assert (from_version, migrated_head) == (2, V2_HEAD[1])  # no hash changed
+    acked = {kind: json.loads((tmp_path / f"{kind}.json").read_text()) for kind in kinds}
+    assert all(len(a) == OPS for a in acked.values())
+
+    with AuditTrail(path, readonly=True) as trail:
+        report = trail.verify()
+        stored = {e.entry_id: (e.seq, e.kind) for e in trail.entries()}
+        count, _ = trail.head()
+    assert report.ok, report
+    acknowledged = [(eid, seq) for a in acked.values() for eid, seq in a]
+    # Counted: every acknowledged entry is there, at its seq, and nothing else.
+    present = sum(stored.get(eid, (None,))[0] == seq for eid, seq in acknowledged)
+    assert present == len(acknowledged) == len(kinds) * OPS
+    assert count == report.entries_checked == V2_HEAD[0] + len(acknowledged) == len(stored)
+    seqs = sorted(seq for seq, _ in stored.values())
+    assert seqs == list(range(1, count + 1))  # unique, no gaps
+    by_kind = {k: sum(kind == k for _, kind in stored.values()) for k in kinds if k != "feedback"}
+    assert by_kind == {"decision": 3 + OPS, "override": 2 + 2 * OPS, "accepted": OPS}
