@@ -196,7 +196,7 @@ def _decision_row(
     }
 
 
-def _regular_size(path: Path) -> int | None:
+def regular_size(path: Path) -> int | None:
     """The size of the trail file, None if there is none; refuses anything
     but a regular file (a directory, a FIFO, a device, a socket) without
     opening it: SQLite would block on a FIFO, and beside a device it would
@@ -212,7 +212,7 @@ def _regular_size(path: Path) -> int | None:
     if not stat.S_ISREG(st.st_mode):
         raise AuditError(
             f"{path} is not a regular file ({_file_kind(st.st_mode)}), so not a calfrehab "
-            "audit trail; give a file path (or --no-record to record nothing)"
+            "audit trail"
         )
     return st.st_size
 
@@ -333,7 +333,7 @@ class AuditTrail:
         if self.readonly:
             return self._open_readonly()
         if not self._create:
-            size = _regular_size(path)
+            size = regular_size(path)
             if size is None:
                 raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
             if size == 0:
@@ -342,7 +342,7 @@ class AuditTrail:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AuditError(f"cannot create the directory for audit trail {path}: {exc}") from exc
-        _regular_size(path)
+        regular_size(path)
         try:
             # A new trail holds case documents: owner-only, as every output.
             create_private(path)
@@ -363,7 +363,7 @@ class AuditTrail:
 
     def _open_readonly(self) -> sqlite3.Connection:
         path = self.path
-        if _regular_size(path) is None:
+        if regular_size(path) is None:
             raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
         uri = f"file:{quote(str(path.resolve()))}"
         last: sqlite3.Error | None = None

@@ -43,7 +43,7 @@ from typing import Any, Final
 from calfrehab.engine.canonical import sha256_hex
 from calfrehab.engine.clock import Clock, utc_now, utc_stamp
 from calfrehab.engine.trail import codec
-from calfrehab.engine.trail.audit import AuditTrail
+from calfrehab.engine.trail.audit import AuditTrail, regular_size
 from calfrehab.engine.trail.chain import entry_hash, verify_rows
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import (
@@ -120,11 +120,11 @@ def migrate(
     carry on.
     """
     target = Path(path)
-    if not target.is_file():
+    if not regular_size(target):  # a FIFO or a device is refused, not opened
         raise AuditError(f"no audit trail at {target}: nothing to migrate")
     before = _size(target)
     now = clock or utc_now
-    with AuditTrail(target, clock=clock) as trail:
+    with AuditTrail(target, clock=clock, create=False) as trail:
         from_version = trail.version
         if from_version == FORMAT_VERSION:
             count, head = trail.head()

@@ -473,8 +473,6 @@ def migrate_trail(
     """Upgrade the trail at ``path`` to the current format, in place
     (:func:`calfrehab.engine.trail.migrate.migrate`)."""
     p = Path(path) if path is not None else default_audit_path()
-    if not p.exists():
-        raise AuditError(f"no audit trail at {p}: nothing to migrate")
     if is_sharded(p):
         raise AuditError(f"{p} is a sharded trail; its shards are written in the current format")
     if chunk < 1:
