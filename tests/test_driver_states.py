@@ -21,11 +21,12 @@ from helpers import REPO
 from calfrehab.engine import api
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.inference.driver import Reasoner
-from calfrehab.engine.inference.matchable import ANY, Acceptance, acceptance
+from calfrehab.engine.inference.matchable import acceptance
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import casegen
 import driver_oracle
+import peers
 
 EXAMPLES = sorted((REPO / "examples").glob("*.json"))
 
@@ -175,21 +176,39 @@ def test_acceptance_is_read_off_the_patterns() -> None:
         {"all": [{"f0": {"$and": [{"n": "a"}, {"$ex": {"v": 1}},
                                   {"$or": [{"v": "y"}, {"v": "z"}]}]}},
                  {"f1": {"$and": [{"n": "c"}, {"$ex": {"v": 1}}, {"$gt": {"v": 3}}]}},
-                 {"f2": {"$and": [{"n": "d"}, {"v": True}]}}]},
+                 {"f2": {"$and": [{"n": "d"}, {"v": True}]}},
+                 {"f3": {"$and": [{"n": "e"}, {"$ex": {"v": 1}}, {"$lt": {"v": 2}}]}},
+                 {"f4": {"$and": [{"n": "c"}, {"$ex": {"v": 1}}, {"$lte": {"v": 0}}]}}]},
     ]
     got = acceptance(rules)
-    assert got == {
-        "a": Acceptance(False, frozenset({"x", "y", "z"})),
-        "b": Acceptance(True, frozenset()),
-        "c": Acceptance(False, None),
-        "d": Acceptance(False, frozenset({True})),
-    }
-    assert got["a"].accepts("y") and not got["a"].accepts("w") and not got["a"].accepts(None)
-    assert got["b"].accepts(None) and not got["b"].accepts(1)
-    assert got["c"].accepts(1) and not got["c"].accepts(None)
+    assert got is not None and set(got) == {"a", "b", "c", "d", "e"}
+    a, b, c, d = got["a"].accepts, got["b"].accepts, got["c"].accepts, got["d"].accepts
+    assert a("x") and a("y") and a("z") and not a("w") and not a(None)
+    assert b(None) and not b(1)
+    # Either pattern on c: above 3 or at most 0; a value of another kind
+    # is sent (durable decides), a missing one is not.
+    assert c(4) and c(0) and c(-1.5) and not c(2) and not c(None) and c("text")
+    assert d(True) and not d(False) and not d(None)
     # A test not of the compiler's shape accepts everything; a rule not of
     # its shape turns the filter off.
-    assert acceptance([{"all": [{"f0": {"$and": [{"n": "e"}, {"$mt": {"v": "x"}}]}}]}]) == {
-        "e": ANY}
+    odd = acceptance([{"all": [{"f0": {"$and": [{"n": "e"}, {"$mt": {"v": "x"}}]}}]}])
+    assert odd is not None and odd["e"].accepts(None) and odd["e"].accepts("anything")
+    compared = acceptance([{"all": [{"f0": {"$and": [{"n": "e"}, {"$ex": {"v": 1}},
+                                                     {"$gt": {"v": {"f1": "v"}}}]}}]}])
+    assert compared is not None and compared["e"].accepts(-10**9)
     assert acceptance([{"all": [{"f0": {"$or": [{"n": "e"}]}}]}]) is None
     assert acceptance([{"any": [{"f0": {"n": "e"}}]}]) is None
+
+
+def test_the_plain_python_floor_fires_the_engines_rules(reasoner: Reasoner) -> None:
+    """The floor (a generated Python function per compiled rule, in
+    benchmarks/peers.py) is a second oracle: the same rule instances as
+    durable-rules on every example and on generated cases."""
+    floor = peers.Floor(reasoner)
+    docs = [json.loads(p.read_text()) for p in EXAMPLES]
+    docs += list(casegen.generate_cases(300, seed=12))
+    cases = peers.prepare_cases(reasoner, docs)
+    assert len(cases) == len(docs)
+    for p in cases:
+        assert floor.fired(p.values, p.rx) == p.fired, p.case.case_id
+    assert sum(len(p.fired) for p in cases) > 5 * len(cases)

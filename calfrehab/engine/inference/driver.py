@@ -26,7 +26,7 @@ cast); what the votes decide is the policy's
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from calfrehab.engine.inference import policy
 from calfrehab.engine.inference.durable_host import AssertFact, Fire, RuleHost, get_host
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
-from calfrehab.engine.inference.matchable import Acceptance, acceptance
+from calfrehab.engine.inference.matchable import acceptance
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
 from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
 from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
@@ -75,8 +75,9 @@ class _Context:
     sid: str = ""
 
 
-# (fact, is derived flag, flag complete before the stratum, what can match)
-_Read = tuple[str, bool, bool, "Acceptance | None"]
+# (fact, is derived flag, flag complete before the stratum, whether a value
+# can match: None, any can)
+_Read = tuple[str, bool, bool, "Callable[[Any], bool] | None"]
 _Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
 
 
@@ -175,7 +176,9 @@ class Reasoner:
         ) if self.matchable_only else None
         plan: list[_Read] = []
         for name in sorted(names):
-            accept = accepts.get(name) if accepts is not None else None
+            # A fact no pattern of this ruleset names: nothing can match it.
+            accept = (accepts[name].accepts if name in accepts else _never) \
+                if accepts is not None else None
             producers = self.compiled.derived.get(name)
             if producers is None:
                 plan.append((name, False, False, accept))
@@ -244,7 +247,9 @@ class Reasoner:
         flag is sent once it is settled or true), unless no pattern of the
         stratum can match it as it is."""
         flags = ctx.flags_true
-        out: list[tuple[str, Any]] = [(TICK, None)]
+        # The tick makes one action run per state, so that deleting it is
+        # safe (see compiler.SINK/TICK); a reused state is not deleted.
+        out: list[tuple[str, Any]] = [] if self.reuse_states else [(TICK, None)]
         for name, is_flag, complete, accept in plan:
             if is_flag:
                 if name in flags:
@@ -255,7 +260,7 @@ class Reasoner:
                     continue
             else:
                 value = values.get(name)
-            if accept is None or accept.accepts(value):
+            if accept is None or accept(value):
                 out.append((name, value))
         return out
 
@@ -314,6 +319,10 @@ class Reasoner:
                 key, cause = ctx.error
                 raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
             raise
+
+
+def _never(value: object) -> bool:
+    return False
 
 
 def _int(value: object) -> int | None:

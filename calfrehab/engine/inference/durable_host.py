@@ -158,6 +158,10 @@ class RuleHost:
         handle = self._handle(ruleset)
         silent = self._silent[ruleset]
         batch = encode_batch(sid, facts)
+        if batch == "[]":
+            # Nothing to match, so nothing can fire (and durable-rules
+            # returns no state for an empty batch).
+            return
         with self._lock:
             if not retract:
                 self._run(handle, silent, sid, batch, fire, None)

@@ -4,109 +4,132 @@ durable-rules runs every fact it is sent through the ruleset's alpha
 network, stores it in the state and, on the reused state, has to retract
 it again: a fact no pattern can match costs all of that and changes
 nothing. At ``prepare()`` each fact a ruleset reads gets an
-:class:`Acceptance`, derived from the patterns (``{"n": name}`` plus the
-tests on ``v``) the compiler wrote for it; per case a fact is sent only if
-its value (or its absence) passes.
+:class:`Acceptance`: the tests every pattern on that fact makes of its
+value (``{"n": name}`` plus the tests on ``v`` the compiler writes),
+compiled into one Python predicate; per case a fact is sent only if its
+value (or its absence) passes one pattern's tests.
 
 The acceptance is a superset of what durable-rules matches, never a
-subset: a test this module does not recognise accepts everything, and
-Python's ``in`` on a set of constants is at least as permissive as
-durable's equality. The facts themselves are unchanged: the explanation
-and the firing records still see every fact the case has.
+subset: a test this module does not recognise, a comparison with another
+fact's value, or an order test on a value of another type accepts; Python's
+equality is at least as permissive as durable's. The facts themselves are
+unchanged: the explanation and the firing records still see every fact the
+case has.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 _EXISTS = {"$ex": {"v": 1}}
 _MISSING = {"$nex": {"v": 1}}
+_ORDER = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+_SCALAR = (bool, int, float, str)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Acceptance:
-    """What some pattern of a ruleset accepts for one fact."""
+    """What the patterns of a ruleset accept for one fact: ``source`` is
+    the Python expression over ``v`` (None: no value), one alternative per
+    distinct pattern."""
 
-    missing: bool  # a fact sent without a value can match
-    # The values that can match, when every pattern tests equality with
-    # constants; None: any value can.
-    values: frozenset[Hashable] | None
-
-    def accepts(self, value: Any) -> bool:
-        if value is None:
-            return self.missing
-        return self.values is None or value in self.values
+    source: str
+    accepts: Callable[[Any], bool] = field(compare=False, repr=False)
 
 
-ANY = Acceptance(missing=True, values=None)
+ANY = "True"
 
 
-def _pattern(body: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
-    """(fact name, tests on it) of one pattern, or None if not of the
-    compiler's shape."""
+def _const(v: Any) -> str | None:
+    """A constant's Python spelling, or None if it is not a plain scalar
+    (a reference to another fact's value is a dict)."""
+    if type(v) not in _SCALAR or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    return repr(v)
+
+
+def _test(test: Any) -> str:
+    """One test on ``v`` as a Python expression; ``True`` when it is not
+    read here (accept)."""
+    if test == _EXISTS:
+        return "v is not None"
+    if test == _MISSING:
+        return "v is None"
+    if not isinstance(test, dict) or len(test) != 1:
+        return ANY
+    (op, body), = test.items()
+    if op == "v":
+        c = _const(body)
+        return ANY if c is None else f"v == {c}"
+    if op == "$or" and isinstance(body, list):
+        options = [_test(t) for t in body]
+        return ANY if ANY in options else "(" + " or ".join(options) + ")"
+    if not (isinstance(body, dict) and set(body) == {"v"}):
+        return ANY
+    c = _const(body["v"])
+    if c is None:
+        return ANY  # compared with another fact's value
+    if op == "$neq":
+        return f"v != {c}"
+    if op in _ORDER:
+        # Only values of the constant's kind are ordered here; any other
+        # value is sent, and durable decides.
+        kind = "_STR" if isinstance(body["v"], str) else "_NUM"
+        return f"(v.__class__ not in {kind} or v {_ORDER[op]} {c})"
+    return ANY
+
+
+def _pattern(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(fact name, the pattern's test of its value as an expression), or
+    None if the pattern is not of the compiler's shape."""
     if "$and" in body and len(body) == 1:
         parts = body["$and"]
         if parts and isinstance(parts[0], dict) and set(parts[0]) == {"n"}:
-            return str(parts[0]["n"]), list(parts[1:])
+            tests = [t for t in (_test(t) for t in parts[1:]) if t != ANY]
+            if "v is not None" in tests and "v is None" in tests:
+                return str(parts[0]["n"]), "False"  # can never match
+            return str(parts[0]["n"]), " and ".join(tests) or ANY
         return None
     if set(body) == {"n"}:
-        return str(body["n"]), []
+        return str(body["n"]), ANY
     return None
 
 
-def _constant(test: Any) -> Hashable | None:
-    """The constant of a ``{"v": constant}`` test (None if it is not one:
-    a reference to another fact's value is a dict)."""
-    if isinstance(test, dict) and set(test) == {"v"}:
-        v = test["v"]
-        if isinstance(v, bool | int | float | str):
-            return v
-    return None
+_NAMESPACE = {"_NUM": (int, float), "_STR": (str,), "__builtins__": {}}
 
 
-def _one(tests: list[Any]) -> Acceptance:
-    """What one pattern accepts, given its tests on ``v``."""
-    if not tests:
-        return ANY
-    if tests == [_MISSING]:
-        return Acceptance(True, frozenset())
-    rest = [t for t in tests if t != _EXISTS]
-    if len(rest) == 1:
-        test = rest[0]
-        single = _constant(test)
-        if single is not None:
-            return Acceptance(False, frozenset([single]))
-        if isinstance(test, dict) and set(test) == {"$or"}:
-            options = [_constant(t) for t in test["$or"]]
-            if options and all(o is not None for o in options):
-                return Acceptance(False, frozenset(o for o in options if o is not None))
-    if rest != tests:
-        return Acceptance(False, None)  # needs a value; which, not read here
-    return ANY  # not recognised: accept everything
-
-
-def _union(a: Acceptance, b: Acceptance) -> Acceptance:
-    values = None if a.values is None or b.values is None else a.values | b.values
-    return Acceptance(a.missing or b.missing, values)
+def _compile(alternatives: list[str]) -> Acceptance:
+    unique = list(dict.fromkeys(alternatives))
+    if ANY in unique:
+        unique = [ANY]
+    unique = [a for a in unique if a != "False"] or ["False"]
+    source = " or ".join(f"({a})" for a in unique) if len(unique) > 1 else unique[0]
+    # The source is built above from the compiler's own constants (repr of
+    # str, int, float, bool), never from case data.
+    fn = eval(f"lambda v: {source}", dict(_NAMESPACE))
+    return Acceptance(source, fn)
 
 
 def acceptance(definitions: Iterable[Mapping[str, Any]]) -> dict[str, Acceptance] | None:
     """Fact name -> what the rules ``definitions`` (durable-rules rule
     definitions, ``{"all": [{alias: pattern}, ...]}``) can match of it.
     A fact no pattern names is absent: it can match nothing. None when a
-    pattern is not of the compiler's shape (then every fact is sent)."""
-    out: dict[str, Acceptance] = {}
+    rule or pattern is not of the compiler's shape (then every fact is
+    sent)."""
+    alternatives: dict[str, list[str]] = {}
     for definition in definitions:
         if set(definition) - {"all", "pri", "run"}:
             return None
         for pattern in definition.get("all", ()):
+            if not isinstance(pattern, dict):
+                return None
             for body in pattern.values():
                 parsed = _pattern(body) if isinstance(body, dict) else None
                 if parsed is None:
                     return None
-                name, tests = parsed
-                one = _one(tests)
-                out[name] = _union(out[name], one) if name in out else one
-    return out
+                name, expr = parsed
+                alternatives.setdefault(name, []).append(expr)
+    return {name: _compile(exprs) for name, exprs in alternatives.items()}
