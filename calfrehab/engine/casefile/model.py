@@ -10,8 +10,9 @@ of a file is reported at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
@@ -176,6 +177,23 @@ class Assessment(_Strict):
     hop_pain: Score10 | None = None
 
 
+_Dated = TypeVar("_Dated", Session, Assessment)
+
+
+def _once(entries: list[_Dated], key: Callable[[_Dated], str]) -> list[tuple[int, _Dated]]:
+    """(index, entry) of each entry whose ``key`` no later entry repeats.
+    Equal keys include the date, so only entries sharing a date with
+    another are keyed: most files have one entry a date, and serialising
+    every entry to compare was a third of computing a case's facts."""
+    dates = [e.date for e in entries]
+    if len(set(dates)) == len(dates):
+        return list(enumerate(entries))
+    shared = {d for d in dates if dates.count(d) > 1}
+    keys = [key(e) if e.date in shared else str(i) for i, e in enumerate(entries)]
+    last = {k: i for i, k in enumerate(keys)}
+    return [(i, e) for i, e in enumerate(entries) if last[keys[i]] == i]
+
+
 class Case(_Strict):
     schema_version: Annotated[Literal[1], BeforeValidator(_exact_int)]
     case_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -196,17 +214,13 @@ class Case(_Strict):
         is the same session entered twice and is left out: the later copy
         stands, since next-morning values went to the latest entry. A file
         without such duplicates reads exactly as before."""
-        keys = [s.same_entry() for s in self.sessions]
-        last = {k: i for i, k in enumerate(keys)}
-        kept = [(i, s) for i, s in enumerate(self.sessions) if last[keys[i]] == i]
+        kept = _once(self.sessions, lambda s: s.same_entry())
         return sorted(kept, key=lambda pair: pair[1].date)
 
     def indexed_assessments(self) -> list[tuple[int, Assessment]]:
         """(index in the file, assessment), oldest first; an assessment
         identical to another (every value and the date) counts once."""
-        keys = [a.model_dump_json() for a in self.assessments]
-        last = {k: i for i, k in enumerate(keys)}
-        kept = [(i, a) for i, a in enumerate(self.assessments) if last[keys[i]] == i]
+        kept = _once(self.assessments, lambda a: a.model_dump_json())
         return sorted(kept, key=lambda pair: pair[1].date)
 
     def sessions_by_date(self) -> list[Session]:
