@@ -98,12 +98,15 @@ def schema() -> None:
               metavar="YYYY-MM-DD",
               help="Decide for this day, stated explicitly (a review date after today is "
                    "otherwise refused: time gates count to it).")
+@click.option("--accept", "accept_it", is_flag=True,
+              help="Also apply the decision to the case file's programme and record that "
+                   "(as `calfrehab accept` does), for a clinician who agrees.")
 @rules_option
 @json_option
 @audit_options
 @domain_errors(exit_code=1)
 def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | None,
-          rules_dir: Path | None, as_json: bool, audit_path: Path | None,
+          accept_it: bool, rules_dir: Path | None, as_json: bool, audit_path: Path | None,
           clinician: str | None, no_record: bool) -> None:
     """Decide the next step of a case's calf rehab, per track, with reasons.
 
@@ -120,6 +123,9 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
         raise click.UsageError("give a CASE file or --fhir BUNDLE (one of them)")
     if review_date is not None and fhir_bundle is not None:
         raise click.UsageError("--review-date is for a CASE file")
+    if accept_it and (case is None or case == "-" or no_record or review_date is not None):
+        raise click.UsageError("--accept needs a CASE file, recorded (no --no-record), and "
+                               "no --review-date (a projection is not a programme)")
     engine = api.prepare(rules_dir)
     decided = (api.decide_fhir_path(fhir_bundle, engine) if fhir_bundle is not None
                else api.decide_case_file(str(case), engine, review_date=review_date.date()
@@ -131,6 +137,17 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
     else:
         # A FHIR Bundle has no case file to explain: the hint names none.
         click.echo(render_next(decided, colour=use_colour(), source=case or "CASE"))
+    if accept_it:
+        from calfrehab.cli.accept_cmd import report_accepted
+
+        done = api.accept(Path(str(case)), audit_path, decision=decided.decision.decision_id,
+                          clinician=clinician)
+        if as_json:
+            click.echo(f"accepted into {api.for_terminal(str(case))}: audit entry "
+                       f"{done.seq}", err=True)
+        else:
+            click.echo("")
+            report_accepted(done, Path(str(case)))
 
 
 @click.command()

@@ -33,6 +33,7 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     lazy={
+        "accept": "calfrehab.cli.accept_cmd:accept",
         "assess": "calfrehab.cli.entry_cmds:assess",
         "app": "calfrehab.app.command:app",
         "audit": "calfrehab.cli.audit_cmd:audit",

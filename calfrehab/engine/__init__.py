@@ -24,6 +24,8 @@ module, with what each owns, in ``docs/architecture.md``).
   directory.
 - ``trail``: the audit trail (on-disk layout, hash chain, compression,
   migration, shards) and its views.
+- ``acceptance``: a recorded decision (through its override) accepted into
+  the case's programme and recorded; a case's current state from the trail.
 - ``course``: a scripted patient's weekly reviews replayed under the rules
   (the course simulator) and the milestones a course reaches.
 - ``ruletest``, ``batch``: case tables that test a knowledge base as data;

@@ -110,6 +110,7 @@ from calfrehab.engine.vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from calfrehab.engine.acceptance import Accepted, CaseState, accept, case_state
     from calfrehab.engine.batch import (
         BatchError,
         BatchOptions,
@@ -158,6 +159,7 @@ __all__ = [
     "MORNING_QUESTIONS",
     "NEW_QUESTIONS",
     "TRACKS",
+    "Accepted",
     "AnswerError",
     "Ask",
     "BatchError",
@@ -167,6 +169,7 @@ __all__ = [
     "Case",
     "CaseFileBusy",
     "CaseFileChanged",
+    "CaseState",
     "CaseValidationError",
     "CdsFeedback",
     "CdsFeedbackRequest",
@@ -200,6 +203,7 @@ __all__ = [
     "UnusualValues",
     "Written",
     "Wrote",
+    "accept",
     "add_assessment",
     "add_audit_override",
     "candidate_paths",
@@ -207,6 +211,7 @@ __all__ = [
     "case_json",
     "case_json_schema",
     "case_reviewed_on",
+    "case_state",
     "case_to_fhir",
     "cds_cards",
     "cds_discovery",
@@ -295,6 +300,10 @@ __all__ = [
 
 # Names served on first use: public name -> (module, name there).
 _LAZY: dict[str, tuple[str, str]] = {
+    "Accepted": ("calfrehab.engine.acceptance", "Accepted"),
+    "CaseState": ("calfrehab.engine.acceptance", "CaseState"),
+    "accept": ("calfrehab.engine.acceptance", "accept"),
+    "case_state": ("calfrehab.engine.acceptance", "case_state"),
     "CdsFeedback": ("calfrehab.engine.fhir.cdshooks", "Feedback"),
     "CdsFeedbackRequest": ("calfrehab.engine.fhir.cdshooks", "FeedbackRequest"),
     "CdsHookRequest": ("calfrehab.engine.fhir.cdshooks", "HookRequest"),
