@@ -76,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (tmp / "jwks.json").write_text(json.dumps({"keys": [public_jwk(key)]}))
     audit = tmp / "audit.sqlite3"
     (tmp / "cds.toml").write_text(
-        f'audit = "{audit}"\n'
+        f'audit = "{audit}"\ntimezone = "UTC"\n'
         "[limits]\nrequest_timeout_s = 120\ndecision_timeout_s = 60\nmax_pending = 64\n"
         f'[[issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\nalgorithms = ["ES384"]\n')
     with served(["--config", str(tmp / "cds.toml")], tmp, tmp / "server.log") as base:

@@ -74,7 +74,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     cases.mkdir()
     audit = tmp / "audit.sqlite3"
     (tmp / "cds.toml").write_text(
-        f'audit = "{audit}"\ncases_dir = "{cases}"\npatient_identifier_system = "{MRN}"\n'
+        f'audit = "{audit}"\ntimezone = "UTC"\ncases_dir = "{cases}"\n'
+        f'patient_identifier_system = "{MRN}"\n'
         f'app_url = "{APP}"\n'
         "[limits]\nrequest_timeout_s = 120\ndecision_timeout_s = 60\n"
         f'[[issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\nalgorithms = ["ES384"]\n')

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from calfrehab.engine import api
 from calfrehab.engine.api import CalfrehabError
 
 # Asymmetric only: the CDS Hooks spec forbids "none" and every HMAC
@@ -107,7 +108,9 @@ class ServerConfig(_Strict):
     insecure_no_auth: bool = False
     # The clinic's time zone (IANA name): a hook's review date is today
     # there, not in UTC (clinical-basis.md §8: the clinic's own calendar day).
-    timezone: str = "UTC"
+    # Unset: the clinic configuration's (calfrehab.toml, found as the CLI
+    # finds it, near the cases directory), else the machine's own.
+    timezone: str | None = None
     # calfrehab's own record of each patient's training (docs/integration.md,
     # "The chart and calfrehab's record"): case files named by the patient's
     # identifier under this system (Patient.identifier.system), in this
@@ -120,7 +123,9 @@ class ServerConfig(_Strict):
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -130,6 +135,8 @@ class ServerConfig(_Strict):
 
     def clinic_today(self) -> date:
         """Today in the clinic's time zone: the review date of a hook."""
+        if self.timezone is None:
+            return api.clinic_today(near=self.cases_dir)
         return datetime.now(ZoneInfo(self.timezone)).date()
 
     def audience_base(self) -> str:
