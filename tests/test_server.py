@@ -297,14 +297,16 @@ def test_feedback_is_recorded_as_clinician_overrides(server: Server) -> None:
                             "userComment": "racing on Sunday, keep the load"},
          "outcomeTimestamp": "2026-12-02T09:01:00Z"},
     ]}
-    response = server.post(f"{SERVICE}/feedback", feedback)
+    response = server.post(f"{SERVICE}/feedback", feedback, fhirUser="Practitioner/dr-who")
     assert response.status_code == 200, response.text
-    assert response.json() == {"recorded": 2}
+    assert response.json()["recorded"] == 2
+    assert [i["status"] for i in response.json()["items"]] == ["recorded", "recorded"]
     with AuditTrail(server.audit) as trail:
         assert trail.verify().ok
         decisions = trail.entries(case_id="1288992", kind="decision")
         overrides = trail.overrides_for(decisions[-1].decision_id)
-    assert [o.clinician for o in overrides] == ["Practitioner/example"] * 2
+    # the clinician is who the token vouches for, never the body's userId
+    assert [o.clinician for o in overrides] == ["Practitioner/dr-who"] * 2
     first, second = (o.decision for o in overrides)
     assert first["reason"].startswith("accepted via CDS Hooks card")
     assert first["track"] is not None and first["decision"] is not None
@@ -312,15 +314,23 @@ def test_feedback_is_recorded_as_clinician_overrides(server: Server) -> None:
     assert second["track"] is None
 
 
-def test_feedback_on_an_unknown_card_is_404_and_records_nothing(server: Server) -> None:
+def test_feedback_is_answered_per_item_and_recorded_once(server: Server) -> None:
+    (card, *_) = server.post(SERVICE, hook_request(case_doc(RUNNER))).json()["cards"]
     with AuditTrail(server.audit) as trail:
         before = len(trail)
-    response = server.post(f"{SERVICE}/feedback", {"feedback": [
-        {"card": str(uuid.uuid4()), "outcome": "overridden",
-         "outcomeTimestamp": "2026-12-02T09:00:00Z"}]})
-    assert response.status_code == 404
+    unknown = {"card": str(uuid.uuid4()), "outcome": "overridden",
+               "outcomeTimestamp": "2026-12-02T09:00:00Z"}
+    known = {"card": card["uuid"], "outcome": "overridden",
+             "outcomeTimestamp": "2026-12-02T09:00:00Z"}
+    response = server.post(f"{SERVICE}/feedback", {"feedback": [unknown, known]})
+    assert response.status_code == 200, response.text
+    assert response.json()["recorded"] == 1
+    assert [i["status"] for i in response.json()["items"]] == ["unknown", "recorded"]
+    assert "no card" in response.json()["items"][0]["message"]
+    again = server.post(f"{SERVICE}/feedback", {"feedback": [known, known]})
+    assert [i["status"] for i in again.json()["items"]] == ["already recorded"] * 2
     with AuditTrail(server.audit) as trail:
-        assert len(trail) == before
+        assert len(trail) == before + 1
 
 
 # ------------------------------------------------------------ the JSON API

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -284,6 +285,7 @@ __all__ = [
     "simulate",
     "simulate_document",
     "today",
+    "trail_location",
     "unit_of",
     "unusual_values",
     "update_case",
@@ -376,8 +378,11 @@ def validate_path(path: str | Path) -> Case:
     return case
 
 
-def record(decided: list[Decided], audit_path: Path | None, clinician: str | None) -> None:
-    """Append decisions to the audit trail, in one transaction."""
+def record(decided: list[Decided], audit_path: Path | None, clinician: str | None,
+           requester: Mapping[str, Any] | None = None) -> None:
+    """Append decisions to the audit trail, in one transaction; ``requester``
+    is who asked when a system did (a CDS Hooks call: hookInstance, the
+    token's iss and sub, fhirServer)."""
     from calfrehab.engine.trail.audit import AuditTrail, default_audit_path, prepare_entry
 
     # The case's canonical bytes were made (and hashed) when it was decided:
@@ -387,7 +392,15 @@ def record(decided: list[Decided], audit_path: Path | None, clinician: str | Non
         for d in decided
     ]
     with AuditTrail(audit_path or default_audit_path()) as trail:
-        trail.record_prepared(prepared, clinician)
+        trail.record_prepared(prepared, clinician, requester=requester)
+
+
+def trail_location(audit_path: Path | None) -> Path:
+    """The audit trail a command or the service records in: the one given,
+    else the default (CALFREHAB_AUDIT or ~/.local/share/calfrehab)."""
+    from calfrehab.engine.trail.audit import default_audit_path
+
+    return audit_path or default_audit_path()
 
 
 # ------------------------------------------------------------------ FHIR

@@ -16,7 +16,6 @@ import logging
 import re
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -34,6 +33,7 @@ from calfrehab.server.auth import AuthError, Client, Verifier
 from calfrehab.server.config import ServerConfig
 from calfrehab.server.fhirfetch import FetchError, FhirSource, complete
 from calfrehab.server.openapi import openapi_document
+from calfrehab.server.state import ServiceState, state_path
 from calfrehab.server.worker import DecisionWorker, WorkerError, WorkerTimeout
 
 # What a CDS service call's body parses into (a hook or a feedback request).
@@ -66,15 +66,18 @@ class Service:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.verifier = Verifier(config)
         limits = config.limits
+        # Cards issued, token ids seen, hook answers and feedback recorded
+        # outlive a restart (server/state.py).
+        self.state = ServiceState(state_path(config.audit), limits.remember_s)
+        self.verifier = Verifier(config, first_use=self.state.first_use)
+        self.hook_locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.worker = DecisionWorker(config.rules, config.audit, limits.decision_timeout_s)
         # Threads only wait on the worker's pipe; their number bounds the
         # decisions queued at once (the pending counter refuses the rest).
         self.pool = ThreadPoolExecutor(max_workers=limits.max_pending,
                                        thread_name_prefix="calfrehab-wait")
         self.pending = 0
-        self.cards: OrderedDict[str, api.IssuedCard] = OrderedDict()
 
     # ------------------------------------------------------------ plumbing
 
@@ -90,8 +93,12 @@ class Service:
         except HttpError as exc:
             response = exc.response()
         except TimeoutError:
+            recording = getattr(request.state, "recording", None)
+            said = (": the decision is still being made and will be recorded; send the same "
+                    "hookInstance again for its cards" if recording is not None
+                    and not recording.done() else ": nothing was recorded")
             response = HttpError(504, "the request took longer than "
-                                 f"{self.config.limits.request_timeout_s:g} s").response()
+                                 f"{self.config.limits.request_timeout_s:g} s{said}").response()
         except Exception as exc:  # logged by type only: messages may hold case data
             log.error("internal error %s on %s %s", type(exc).__name__, request.method,
                       request.url.path)
@@ -148,7 +155,7 @@ class Service:
             status, result = await loop.run_in_executor(self.pool, self.worker.call, op,
                                                         payload)
         except WorkerTimeout as exc:
-            raise HttpError(504, str(exc)) from None
+            raise HttpError(504, f"{exc}: nothing was recorded") from None
         except WorkerError as exc:
             raise HttpError(503, str(exc), headers={"Retry-After": "1"}) from None
         finally:
@@ -186,13 +193,33 @@ class Service:
     async def hook(self, request: Request, client: Client | None) -> Response:
         hook = await self.service_request(
             request, api.parse_cds_hook, "not a CDS Hooks patient-view request")
+        request.state.case_id = hook.context.patientId
+        # A client's retry of the same call (same hookInstance, same caller)
+        # gets the answer already given, never a second decision.
+        key = (client.iss if client else "-", hook.hookInstance)
+        lock = self.hook_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            recorded = self.state.answer(*key)
+            if recorded is not None:
+                return JSONResponse(recorded)
+            # Shielded: once the decision is under way it finishes, is
+            # recorded and its answer kept, even if this request times out
+            # (the 504 then says so, and a retry gets the answer).
+            task = asyncio.ensure_future(self.answer_hook(hook, client, key))
+            request.state.recording = task
+            answer = await asyncio.shield(task)
+        if len(self.hook_locks) > 10_000:
+            self.hook_locks = {k: v for k, v in self.hook_locks.items() if v.locked()}
+        return JSONResponse(answer)
+
+    async def answer_hook(self, hook: api.CdsHookRequest, client: Client | None,
+                          key: tuple[str, str]) -> dict[str, Any]:
         missing = api.cds_missing_prefetch(hook)
         if missing:
             # Spec: unable to obtain required data and the prefetch lacks it.
             raise HttpError(412, "prefetch missing: " + ", ".join(missing) + " (send the "
                             "prefetch of GET /cds-services)")
         case_id = hook.context.patientId
-        request.state.case_id = case_id
         hook = hook.model_copy(update={"prefetch": await self.whole_prefetch(hook)})
         review = self.config.clinic_today()
         record = await self.off_loop(self.stored_case, (hook.prefetch or {})["patient"])
@@ -201,24 +228,73 @@ class Service:
                 api.chart_case, api.cds_prefetch_bundle(hook), case_id=case_id,
                 review_date=review, stored=record.document, source="prefetch")
         except api.NoRecord:
-            return JSONResponse({"cards": [self.no_record_card(record)]})
+            answer = {"cards": [self.no_record_card(record)]}
+            self.state.answered(*key, answer)
+            return answer
         except api.FhirMappingError as exc:
             raise HttpError(400, "the prefetched resources do not make a case",
                             [p.as_dict() for p in exc.problems]) from None
         except api.CaseValidationError as exc:
             raise HttpError(400, f"calfrehab's record {record.name} merged with the chart is "
                             "not a valid case", [e.as_dict() for e in exc.errors]) from None
-        clinician = hook.context.userId
-        result = await self.ask_worker("decide", {"document": document, "record": True,
-                                                  "clinician": clinician, "source": "prefetch"})
+        clinician = client.who() if client else f"{hook.context.userId} (unauthenticated)"
+        requester = {"hookInstance": hook.hookInstance, "iss": client.iss if client else None,
+                     "sub": client.sub if client else None, "fhirServer": hook.fhirServer}
+        result = await self.ask_worker("decide", {
+            "document": document, "record": True, "clinician": clinician,
+            "requester": requester, "source": "prefetch"})
         cards, issued = api.cds_cards(result["decision"], source_url=self.config.source_url,
                                       clinician=clinician)
         if record.name is not None and record.document is not None:
             link = self.app_link(f"/patients/{record.name}", "Open the calf rehab record")
             for card in cards if link else []:
                 card["links"] = [link]
-        self.remember(issued)
-        return JSONResponse({"cards": cards})
+        self.state.remember(issued)
+        answer = {"cards": cards}
+        self.state.answered(*key, answer)
+        return answer
+
+    async def whole_prefetch(self, hook: api.CdsHookRequest) -> dict[str, Any]:
+        """The hook's prefetch, complete and all the patient's in context, or
+        412 naming what is not (clinical-basis.md §8: data that could not be
+        read is not absent data; a case holds one patient).
+
+        What the prefetch shows is incomplete (an OperationOutcome, a failed
+        or cut-off search, a page with a ``next`` link, a ``total`` above what
+        it holds) is fetched from ``fhirServer`` when the request names one,
+        with its ``fhirAuthorization``; otherwise, or if that fails, 412."""
+        prefetch = dict(hook.prefetch or {})
+        templates = api.cds_discovery()["services"][0]["prefetch"]
+        keys = tuple(templates)
+        gaps = api.prefetch_gaps(prefetch, keys)
+        if gaps and not hook.fhirServer:
+            raise HttpError(412, "the prefetch is incomplete and the request names no "
+                            "fhirServer to fetch the rest from: "
+                            + "; ".join(g.render() for g in gaps),
+                            [{"key": g.key, "message": g.reason} for g in gaps])
+        if gaps:
+            assert hook.fhirServer is not None
+            limits = self.config.limits
+            source = FhirSource(hook.fhirServer, hook.fhirAuthorization,
+                                limits.fhir_timeout_s, limits.fhir_max_pages)
+            try:
+                prefetch = await complete(prefetch, gaps, templates,
+                                          hook.context.model_dump(), source)
+            except FetchError as exc:
+                raise HttpError(412, "the prefetch is incomplete and the rest could not be "
+                                "fetched: " + "; ".join(exc.problems),
+                                [{"message": p} for p in exc.problems]) from None
+        patient_id = hook.context.patientId
+        patient = prefetch.get("patient")
+        if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
+            raise HttpError(412, f"context.patientId {patient_id} matches no Patient in the "
+                            "prefetch (the patient key holds no Patient resource)")
+        strangers = api.prefetch_foreign(prefetch, keys, patient_id)
+        if strangers:
+            raise HttpError(412, "the prefetch holds data of another patient, which is never "
+                            "merged: " + "; ".join(strangers),
+                            [{"message": s} for s in strangers])
+        return prefetch
 
     def stored_case(self, patient: dict[str, Any]) -> StoredCase:
         """calfrehab's own case file of the patient: ``<identifier>.json``
@@ -272,84 +348,53 @@ class Service:
             card["links"] = [link]
         return card
 
-    async def whole_prefetch(self, hook: api.CdsHookRequest) -> dict[str, Any]:
-        """The hook's prefetch, complete and all the patient's in context, or
-        412 naming what is not (clinical-basis.md §8: data that could not be
-        read is not absent data; a case holds one patient).
-
-        What the prefetch shows is incomplete (an OperationOutcome, a failed
-        or cut-off search, a page with a ``next`` link, a ``total`` above what
-        it holds) is fetched from ``fhirServer`` when the request names one,
-        with its ``fhirAuthorization``; otherwise, or if that fails, 412."""
-        prefetch = dict(hook.prefetch or {})
-        templates = api.cds_discovery()["services"][0]["prefetch"]
-        keys = tuple(templates)
-        gaps = api.prefetch_gaps(prefetch, keys)
-        if gaps and not hook.fhirServer:
-            raise HttpError(412, "the prefetch is incomplete and the request names no "
-                            "fhirServer to fetch the rest from: "
-                            + "; ".join(g.render() for g in gaps),
-                            [{"key": g.key, "message": g.reason} for g in gaps])
-        if gaps:
-            assert hook.fhirServer is not None
-            limits = self.config.limits
-            source = FhirSource(hook.fhirServer, hook.fhirAuthorization,
-                                limits.fhir_timeout_s, limits.fhir_max_pages)
-            try:
-                prefetch = await complete(prefetch, gaps, templates,
-                                          hook.context.model_dump(), source)
-            except FetchError as exc:
-                raise HttpError(412, "the prefetch is incomplete and the rest could not be "
-                                "fetched: " + "; ".join(exc.problems),
-                                [{"message": p} for p in exc.problems]) from None
-        patient_id = hook.context.patientId
-        patient = prefetch.get("patient")
-        if not isinstance(patient, dict) or patient.get("resourceType") != "Patient":
-            raise HttpError(412, f"context.patientId {patient_id} matches no Patient in the "
-                            "prefetch (the patient key holds no Patient resource)")
-        strangers = api.prefetch_foreign(prefetch, keys, patient_id)
-        if strangers:
-            raise HttpError(412, "the prefetch holds data of another patient, which is never "
-                            "merged: " + "; ".join(strangers),
-                            [{"message": s} for s in strangers])
-        return prefetch
-
-    def remember(self, issued: list[api.IssuedCard]) -> None:
-        for card in issued:
-            self.cards[card.card] = card
-        while len(self.cards) > self.config.limits.remembered_cards:
-            self.cards.popitem(last=False)
-
     async def feedback(self, request: Request, client: Client | None) -> Response:
+        """Each feedback item answered on its own: recorded, already recorded
+        (the same card and outcome again records nothing), or refused with
+        the reason; one bad item does not refuse the others."""
         feedback = await self.service_request(
             request, api.parse_cds_feedback, "not a CDS Hooks feedback request")
-        items = []
+        results: list[dict[str, Any]] = []
+        recorded = 0
         for n, item in enumerate(feedback.feedback):
-            card = self.cards.get(item.card)
+            card = self.state.card(item.card)
+            status, message = "recorded", None
             if card is None:
-                raise HttpError(404, f"feedback[{n}].card: no card {item.card} was issued by "
-                                "this service since it started")
-            if item.outcome == "accepted":
-                chosen = {s.id for s in item.acceptedSuggestions or []}
-                if not chosen or not chosen <= set(card.suggestions):
-                    raise HttpError(400, f"feedback[{n}].acceptedSuggestions must name "
-                                    "suggestions of that card")
-            items.append((item, card))
-        for item, card in items:
-            request.state.case_id = card.case_id
-            reason, track, decision = api.cds_feedback_reason(item, card)
-            await self.ask_worker("override", {
-                "decision_id": card.decision_id, "clinician": card.clinician,
-                "reason": reason, "track": track, "decision": decision})
-        return JSONResponse({"recorded": len(items)})
+                status, message = "unknown", (f"feedback[{n}].card: no card {item.card} was "
+                                              "issued by this service (or it has expired)")
+            elif item.outcome == "accepted" and not (
+                    {s.id for s in item.acceptedSuggestions or []}
+                    and {s.id for s in item.acceptedSuggestions or []} <= set(card.suggestions)):
+                status, message = "invalid", (f"feedback[{n}].acceptedSuggestions must name "
+                                              "suggestions of that card")
+            elif self.state.feedback_seen(item.card, item.outcome):
+                status = "already recorded"
+            else:
+                request.state.case_id = card.case_id
+                reason, track, decision = api.cds_feedback_reason(item, card)
+                clinician = client.who() if client else card.clinician
+                requester = {"hookInstance": None, "iss": client.iss if client else None,
+                             "sub": client.sub if client else None, "fhirServer": None}
+                await self.ask_worker("override", {
+                    "decision_id": card.decision_id, "clinician": clinician, "reason": reason,
+                    "track": track, "decision": decision, "requester": requester})
+                self.state.feedback_recorded(item.card, item.outcome)
+                recorded += 1
+            result = {"card": item.card, "outcome": item.outcome, "status": status}
+            if message:
+                result["message"] = message
+            results.append(result)
+        return JSONResponse({"recorded": recorded, "items": results})
 
     async def decide(self, request: Request, client: Client | None) -> Response:
         document = await self.body_json(request)
         if isinstance(document, dict) and isinstance(document.get("case_id"), str):
             request.state.case_id = log_safe(document["case_id"])
         record = request.query_params.get("record", "true") != "false"
-        result = await self.ask_worker("decide", {"document": document, "record": record,
-                                                  "clinician": _who(client)})
+        result = await self.ask_worker("decide", {
+            "document": document, "record": record, "clinician": _who(client),
+            "requester": {"hookInstance": None, "iss": client.iss, "sub": client.sub,
+                          "fhirServer": None} if client else None})
         return Response(result["json"].encode("utf-8"), media_type="application/json")
 
     async def explain(self, request: Request, client: Client | None) -> Response:
@@ -391,9 +436,7 @@ def _warm_mapping() -> None:
 
 
 def _who(client: Client | None) -> str | None:
-    if client is None:
-        return None
-    return f"{client.iss} {client.sub}" if client.sub else client.iss
+    return None if client is None else client.who()
 
 
 def _pydantic(exc: ValidationError) -> list[dict[str, str]]:
@@ -422,6 +465,7 @@ def create_app(config: ServerConfig) -> Starlette:
             yield
         finally:
             service.worker.stop()
+            service.state.close()
             service.pool.shutdown(wait=False, cancel_futures=True)
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -34,6 +34,17 @@ class Client:
     sub: str | None
     tenant: str | None
     jti: str
+    # The user the record system vouches for, when its token names one (a
+    # SMART-style fhirUser claim, e.g. "Practitioner/123").
+    fhir_user: str | None = None
+
+    def who(self) -> str:
+        """The clinician to record: the token's fhirUser, else the client
+        itself (its sub at its issuer). Never the request body's userId,
+        which nothing authenticates."""
+        if self.fhir_user:
+            return self.fhir_user
+        return f"{self.sub} ({self.iss})" if self.sub else self.iss
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,12 @@ class _Trusted:
 class Verifier:
     """Verifies tokens against the configured issuers. Thread-safe."""
 
-    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time,
+                 first_use: Callable[[str, str, float], bool] | None = None) -> None:
+        # first_use(iss, jti, exp): records a token id, False if seen before
+        # (the service's state file, so a restart forgets nothing); without
+        # it, token ids are kept in memory.
+        self._first_use = first_use
         self._limits = config.limits
         self._clock = clock
         self._trusted: dict[str, _Trusted] = {}
@@ -58,6 +74,17 @@ class Verifier:
         self._lock = threading.Lock()
 
     def verify(self, authorization: str | None, audience: str) -> Client:
+        try:
+            return self._verify(authorization, audience)
+        except AuthError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+            # A signed token whose header or claims have the wrong types (an
+            # algorithm list, a numeric kid, a text iat): not a server fault.
+            raise AuthError("the JWT is malformed: a header field or claim has the wrong "
+                            "type") from None
+
+    def _verify(self, authorization: str | None, audience: str) -> Client:
         if not authorization:
             raise AuthError("no Authorization header: send 'Authorization: Bearer <JWT>'")
         scheme, _, token = authorization.partition(" ")
@@ -74,7 +101,7 @@ class Verifier:
         if trusted is None:
             raise AuthError(f"issuer {iss!r} is not trusted")
         alg, kid = header.get("alg"), header.get("kid")
-        if alg not in trusted.algorithms:
+        if not isinstance(alg, str) or alg not in trusted.algorithms:
             raise AuthError(f"algorithm {alg!r} is not allowed for issuer {iss} "
                             f"(allowed: {', '.join(sorted(trusted.algorithms))})")
         if not isinstance(kid, str) or not kid:
@@ -99,6 +126,8 @@ class Verifier:
         except jwt.PyJWTError as exc:
             raise AuthError(f"the JWT is not valid: {exc}") from None
         exp, iat, jti = claims["exp"], claims["iat"], claims["jti"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
+            raise AuthError("the JWT's exp and iat must be numbers")
         if not isinstance(jti, str) or not jti:
             raise AuthError("the JWT's jti must be a non-empty string")
         if iat > now + self._limits.clock_skew_s:
@@ -107,11 +136,16 @@ class Verifier:
             raise AuthError(f"the JWT lives {exp - iat:.0f} s; at most "
                             f"{self._limits.max_token_lifetime_s} s is accepted")
         self._once(trusted.iss, jti, float(exp), now)
-        sub, tenant = claims.get("sub"), claims.get("tenant")
+        sub, tenant, user = claims.get("sub"), claims.get("tenant"), claims.get("fhirUser")
         return Client(trusted.iss, sub if isinstance(sub, str) else None,
-                      tenant if isinstance(tenant, str) else None, jti)
+                      tenant if isinstance(tenant, str) else None, jti,
+                      user if isinstance(user, str) and user else None)
 
     def _once(self, iss: str, jti: str, exp: float, now: float) -> None:
+        if self._first_use is not None:
+            if not self._first_use(iss, jti, exp + self._limits.clock_skew_s):
+                raise AuthError("this JWT (jti) was already used: tokens are one-time")
+            return
         with self._lock:
             # Forget tokens that have expired: they are refused on exp alone.
             horizon = now - self._limits.clock_skew_s

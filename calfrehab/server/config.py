@@ -88,7 +88,10 @@ class Limits(_Strict):
     max_connections: int = Field(default=256, ge=1)
     max_token_lifetime_s: int = Field(default=300, ge=1)
     clock_skew_s: int = Field(default=30, ge=0)
-    remembered_cards: int = Field(default=10_000, ge=1)
+    remembered_cards: int = Field(default=10_000, ge=1)  # no longer used: see remember_s
+    # How long issued cards, hook answers and recorded feedback are kept in
+    # the service's state file (feedback and retries come within minutes).
+    remember_s: float = Field(default=86_400.0, gt=0)
     # Fetching the rest of an incomplete prefetch from the record's FHIR
     # server: each request's time limit (the whole fetch gets twice it) and
     # the pages followed per search at most.

@@ -42,7 +42,7 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
     def decide(payload: dict[str, Any]) -> dict[str, Any]:
         decided = api.decide_document(payload["document"], engine, payload.get("source", "case"))
         if payload.get("record"):
-            api.record([decided], audit, payload.get("clinician"))
+            api.record([decided], audit, payload.get("clinician"), payload.get("requester"))
         return {"decision": decided.decision.model_dump(mode="json"),
                 "json": api.decision_json(decided)}
 
@@ -54,7 +54,8 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
         # The decision was recorded by this worker: the trail exists.
         with api.open_trail(audit) as trail:
             api.add_audit_override(trail, payload["decision_id"], payload["clinician"],
-                                   payload["reason"], payload["track"], payload["decision"])
+                                   payload["reason"], payload["track"], payload["decision"],
+                                   requester=payload.get("requester"))
         return {}
 
     handlers = {"decide": decide, "explain": explain, "override": override}
