@@ -37,6 +37,7 @@ class AppState:
         )
         self._engine: api.Reasoner | None = None
         self._ladder: Any = None
+        self._charts: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._rulebase: tuple[Any, dict[str, list[dict[str, Any]]]] | None = None
         self._decided: OrderedDict[tuple[str, str], api.Decided] = OrderedDict()
         self._lock = threading.Lock()
@@ -66,6 +67,25 @@ class AppState:
             while len(self._decided) > DECIDED_KEPT:
                 self._decided.popitem(last=False)
         return decided
+
+    def charts(self, snap: Snapshot) -> dict[str, str]:
+        """The report's course charts (inline SVG, no script) for a case
+        file as it is now; kept per file version."""
+        if snap.case is None:
+            return {}
+        key = (snap.name, snap.sha256)
+        with self._lock:
+            found = self._charts.get(key)
+        if found is None:
+            try:
+                found = api.report_charts(snap.path, rules_dir=self.settings.rules)
+            except api.CalfrehabError:
+                found = {}
+            with self._lock:
+                self._charts[key] = found
+                while len(self._charts) > DECIDED_KEPT:
+                    self._charts.popitem(last=False)
+        return found
 
     def ladder(self) -> Any:
         if self._ladder is None:

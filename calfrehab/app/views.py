@@ -3,9 +3,12 @@ a patient, the rules, the audit trail and a replay. Nothing here writes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
+
+from markupsafe import Markup
 
 from calfrehab.app.casedir import Snapshot, Summary
 from calfrehab.app.state import AppState
@@ -188,11 +191,16 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
             for t in api.TRACKS],
         "sessions": _sessions(state, doc),
         "assessments": _assessments(doc),
+        "charts": [],
     }
     if not decide or snap.case is None:
         return view
     decided = state.decided(snap)
     assert decided is not None
+    # The library's markup: every value escaped there, no script, no style
+    # attribute (the page's CSP allows neither).
+    view["charts"] = [{"svg": Markup(svg), "title": _chart_title(svg)}
+                      for svg in state.charts(snap).values()]
     decision = decided.decision.model_dump(mode="json")
     explanation = api.explanation(decided)
     recorded = recorded_for(state, decided.case.case_id)
@@ -213,6 +221,15 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
         "blockers": shown.get("blockers") or [],
     })
     return view
+
+
+_TITLE = re.compile(r'<title id="[^"]*">([^<]*)</title>')
+
+
+def _chart_title(svg: str) -> Markup:
+    # The chart's own accessible title (already escaped), shown as its caption.
+    found = _TITLE.search(svg)
+    return Markup(found.group(1)) if found else Markup("")
 
 
 def _sessions(state: AppState, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
