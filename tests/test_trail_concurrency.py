@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from test_audit import make_case, make_decision
+from test_trail_v3 import PROGRAM, V2_HEAD, V2_TRAIL
+
 from calfrehab.engine.trail.audit import AuditError, AuditTrail
 from calfrehab.engine.trail.migrate import migrate
 from calfrehab.engine.trail.views import (
@@ -27,25 +30,39 @@ from calfrehab.engine.trail.views import (
     open_existing,
     override_decision,
 )
-from tests.test_audit import make_case, make_decision
-from tests.test_trail_v3 import PROGRAM, V2_HEAD, V2_TRAIL
 
 # Decisions of the format-2 trail the race starts from (tests/trail_v2.sqlite3).
 DECISIONS = ("4bf5d2bd", "3e40c021", "aaae7dc3")
 OPS = 500  # per writing process: 4 writers, 2,000 appends and as many opens
 
 
-def _retrying(call: Any) -> Any:
+def _retrying(kind: str, path: str, n: int) -> dict[str, Any]:
     # Until the migration commits, every write is refused ("upgrade it with
     # audit migrate"): refused is not acknowledged, so try again.
     deadline = time.monotonic() + 120
     while True:
         try:
-            return call()
+            return _one(kind, path, n)
         except AuditError as exc:
             if "audit migrate" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.002)
+
+
+def _one(kind: str, path: str, n: int) -> dict[str, Any]:
+    """One write, on a connection of its own; what the trail acknowledged."""
+    ref = DECISIONS[n % len(DECISIONS)]
+    if kind == "decision":
+        case = make_case(n, case_id=f"RACE-{n}")
+        with AuditTrail(path) as trail:
+            e = trail.record(make_decision(case, n), case, clinician="race")
+            return {"entry_id": e.entry_id, "seq": e.seq}
+    if kind == "override":
+        return override_decision(path, ref, "dr race", f"override {n}", "bent_knee", "hold")
+    if kind == "feedback":
+        with open_existing(path) as trail:  # read-only, as the server's worker
+            return add_override(trail, ref, "cds", f"feedback {n}")
+    return accept_decision(path, ref, PROGRAM, "dr race")
 
 
 def _writer(kind: str, path: str, out: str, go: Any) -> None:
@@ -53,26 +70,7 @@ def _writer(kind: str, path: str, out: str, go: Any) -> None:
     acked: list[tuple[str, int]] = []
     try:
         for n in range(OPS):
-            ref = DECISIONS[n % len(DECISIONS)]
-            if kind == "decision":
-                case = make_case(n, case_id=f"RACE-{n}")
-
-                def call(case: dict[str, Any] = case, n: int = n) -> Any:
-                    with AuditTrail(path) as trail:
-                        e = trail.record(make_decision(case, n), case, clinician="race")
-                        return {"entry_id": e.entry_id, "seq": e.seq}
-            elif kind == "override":
-                def call(ref: str = ref, n: int = n) -> Any:
-                    return override_decision(path, ref, "dr race", f"override {n}",
-                                             "bent_knee", "hold")
-            elif kind == "feedback":
-                def call(ref: str = ref, n: int = n) -> Any:
-                    with open_existing(path) as trail:  # read-only, as the server's worker
-                        return add_override(trail, ref, "cds", f"feedback {n}")
-            else:
-                def call(ref: str = ref) -> Any:
-                    return accept_decision(path, ref, PROGRAM, "dr race")
-            result = _retrying(call)
+            result = _retrying(kind, path, n)
             acked.append((result["entry_id"], result["seq"]))
     finally:
         Path(out).write_text(json.dumps(acked), encoding="utf-8")
