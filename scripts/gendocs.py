@@ -351,9 +351,9 @@ CASE_FIELD_DOCS = {
     "Case.sessions": "Training log, in any order (sorted by date before use).",
     "Case.assessments": "Clinic measurements, in any order (sorted by date before use).",
     "Patient.age_years": "Age in whole years.",
-    "Patient.body_mass_kg": "Body mass. Needed for load targets given as a multiple of body "
-    "weight (the soleus target before hopping); without it the rule says so instead of "
-    "guessing.",
+    "Patient.body_mass_kg": "Body mass. Sizes a standing raise's load step (a share of body "
+    "mass plus load) and shows the soleus goal (a load through the calf as a multiple of body "
+    "weight); without it every rule that would use it says so and names the fallback it took.",
     "Patient.sex": "Recorded, not used by the shipped rules.",
     "Patient.goal": "`running` and `sport` unlock the energy-storage track (hopping; then, "
     "for `running` only, return to running); `daily_activity` ends at the loaded strength "

@@ -175,6 +175,34 @@ def test_a_first_visit_with_no_sessions_and_no_load_simulates(tmp_path: Path) ->
     assert rows[0]["tracks"]["straight_knee"]["load_kg"] == 0
 
 
+def test_the_soleus_goal_met_late_holds_no_one(reasoner: Reasoner) -> None:
+    # §2 as amended: the goal is shown, not a gate. The 95 kg runner runs
+    # weeks before the bent-knee load through the calf reaches 1.5 x body weight.
+    course = api.simulate_document(STARTS["runner-heavy"], reasoner, weeks=14)
+    running = course.milestone("return_to_running")
+    assert running is not None and running.week <= 12
+    mass = STARTS["runner-heavy"]["patient"]["body_mass_kg"]
+    met = [r.week for r in course.rows
+           if r.tracks["bent_knee"].load_kg is not None
+           and r.tracks["bent_knee"].exercise == "weighted_single_leg_bent_knee_heel_raise"
+           and (mass + r.tracks["bent_knee"].load_kg) / mass >= 1.5]
+    assert met and met[0] > running.week
+
+
+def test_a_running_decision_says_how_far_the_soleus_load_is_from_the_goal(
+        reasoner: Reasoner) -> None:
+    doc = {**STARTS["runner-heavy"],
+           "program": {
+               "straight_knee": {"exercise": "weighted_single_leg_heel_raise", "load_kg": 10,
+                                 "sets": 3, "reps": 12},
+               "bent_knee": {"exercise": "seated_calf_raise", "load_kg": 58, "sets": 3,
+                             "reps": 12}}}
+    decided = api.decide_document(doc, reasoner)
+    texts = {r.rule: r.text for r in decided.decision.reasons}
+    assert "x body weight of the 1.5 goal" in texts["soleus-goal-running@bent_knee"]
+    assert "0.611" in texts["soleus-goal-running@bent_knee"]
+
+
 # ------------------------------------------------------------ course tables
 
 

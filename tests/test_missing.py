@@ -15,14 +15,15 @@ EFFECTS = missing_effects(api.compile_rules())
     # A gate written with `not` stays closed on a value never measured.
     ("rupture-gate-running", "assessment.heel_raise_lsi", "blocks"),
     ("gate-return-to-running-criteria", "assessment.hop_pain", "blocks"),
-    ("gate-soleus-target-unknown", "patient.body_mass_kg", "blocks"),
+    ("gate-return-to-running-criteria-both-sides", "assessment.heel_raise_involved",
+     "blocks"),
     ("gate-next-morning-unknown", "session.pain_next_morning_last", "blocks"),
     # A progression needs its value.
     ("dose-completed", "track.dose_completed_window", "blocks"),
-    ("start-pogo-hops", "bent_knee.calf_load_bw_ratio", "blocks"),
-    # ... unless it reads it under `not`: the soleus target missing does not
-    # hold the heel-raise route to hopping.
-    ("start-pogo-hops-heel-raise-capacity", "bent_knee.calf_load_bw_ratio", "passes"),
+    ("start-pogo-hops", "assessment.heel_raise_involved", "blocks"),
+    # ... and a clinic's soleus gate does not guess a body mass: a ratio not
+    # measured does not hold hopping (the soleus-goal rule says it is missing).
+    ("gate-soleus-goal", "bent_knee.calf_load_bw_ratio", "passes"),
     # A regression or referral does not fire on a value never recorded.
     ("regress-running-criteria-not-met", "assessment.heel_raise_lsi", "passes"),
     ("refer-pain-at-rest", "assessment.pain_at_rest", "passes"),

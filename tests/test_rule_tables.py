@@ -341,3 +341,29 @@ def test_paths_are_written_as_error_messages_write_them() -> None:
     assert doc == {"a": {"b": [0, 3]}, "c": {"d": 4}}
     with pytest.raises(PathError):
         remove_path(doc, "a.x")
+
+
+def test_a_case_may_be_decided_under_a_clinic_s_parameters(rules_copy: Path) -> None:
+    # One table shows the shipped set-up and a clinic's: `parameters` decides
+    # the case as a rulebase.yaml with those values would; a parameter the
+    # rulebase does not have is a failed case naming it, not a crash.
+    base = yaml.safe_load(
+        (rules_copy / "cases" / "energy-storage.cases.yaml").read_text())["base"]
+    bent_100 = {"program.bent_knee.load_kg": 100,
+                **{f"sessions[{i}].exercises[1].load_kg": 100 for i in range(3)}}
+    (rules_copy / "cases" / "zz-clinic.cases.yaml").write_text(yaml.safe_dump({
+        "rules_file": "energy-storage.yaml", "base": base, "cases": [
+            {"name": "shipped: a goal", "set": bent_100, "expect": {"energy_storage": "start"}},
+            {"name": "clinic: a gate", "set": bent_100, "parameters": {"soleus_gate_bw": 1.5},
+             "expect": {"energy_storage": "not_started"},
+             "fires": ["gate-soleus-goal@energy_storage"]},
+            {"name": "clinic: a gate at 1.4", "set": bent_100,
+             "parameters": {"soleus_gate_bw": 1.4}, "expect": {"energy_storage": "start"}},
+            {"name": "unknown parameter", "parameters": {"soleus_gate": 1.5}},
+        ]}, sort_keys=False), encoding="utf-8")
+    report = run_tables(rules_copy)
+    results = {r.name: r for r in report.results if r.file == "zz-clinic.cases.yaml"}
+    for name in ("shipped: a goal", "clinic: a gate", "clinic: a gate at 1.4"):
+        assert results[name].passed, results[name].problems
+    assert not results["unknown parameter"].passed
+    assert "soleus_gate: not parameters of rulebase.yaml" in results["unknown parameter"].problems[0]

@@ -43,6 +43,8 @@ a failure of that table or case, named by file and case, never a traceback.
 from __future__ import annotations
 
 import copy
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -56,7 +58,7 @@ from calfrehab.engine.errors import CalfrehabError, CaseValidationError, InputEr
 from calfrehab.engine.explanation.explain import Explainer, blocking_leaves
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.loader import default_rules_dir, rule_files
+from calfrehab.engine.knowledge.loader import MANIFEST, default_rules_dir, rule_files
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
 from calfrehab.engine.vocabulary import TRACKS, DecisionKind, Outcome, StraightKneeDecision
@@ -115,6 +117,10 @@ class TableCase(_Model):
     not_fires: list[str] = Field(default_factory=list)
     # Rules the decision document's `reasons` must name (what the clinician reads).
     reasons: list[str] = Field(default_factory=list)
+    # Decide this case as a clinic whose rulebase.yaml sets these parameters
+    # would (a threshold changed, a clinic-practice gate switched on), so one
+    # table can show the shipped set-up and a clinic's side by side.
+    parameters: dict[str, float | int] = Field(default_factory=dict)
 
 
 class CaseTable(_Model):
@@ -405,6 +411,42 @@ def _near_misses(case: TableCase, ev: Evaluation, keys: _RuleKeys) -> list[str]:
     return out
 
 
+class _ClinicVariants:
+    """Reasoners for cases that change rulebase.yaml parameters: the rules
+    directory copied with those parameters set, compiled once per set."""
+
+    def __init__(self, directory: Path, reasoner: Reasoner) -> None:
+        self.directory = directory
+        self.reasoner = reasoner
+        self.made: dict[tuple[tuple[str, float | int], ...], tuple[Reasoner, _RuleKeys]] = {}
+        self.temp: list[tempfile.TemporaryDirectory[str]] = []
+
+    def get(self, parameters: dict[str, float | int]) -> tuple[Reasoner, _RuleKeys]:
+        key = tuple(sorted(parameters.items()))
+        if key not in self.made:
+            unknown = sorted(set(parameters) - set(self.reasoner.compiled.base.manifest.parameters))
+            if unknown:
+                raise CalfrehabError(f"{', '.join(unknown)}: not parameters of {MANIFEST} "
+                                     "(a case may only change existing ones)")
+            holder = tempfile.TemporaryDirectory(prefix="calfrehab-rules-")
+            self.temp.append(holder)
+            copy_dir = Path(holder.name) / "rules"
+            shutil.copytree(self.directory, copy_dir,
+                            ignore=shutil.ignore_patterns("cases", "courses", "__pycache__"))
+            manifest = yaml.load((copy_dir / MANIFEST).read_text(encoding="utf-8"),
+                                 Loader=_SAFE_LOADER)
+            manifest["parameters"] = {**manifest.get("parameters", {}), **parameters}
+            (copy_dir / MANIFEST).write_text(yaml.safe_dump(manifest, sort_keys=False),
+                                             encoding="utf-8")
+            reasoner = pipeline.prepare(copy_dir)
+            self.made[key] = (reasoner, _RuleKeys.of(reasoner.compiled))
+        return self.made[key]
+
+    def close(self) -> None:
+        for holder in self.temp:
+            holder.cleanup()
+
+
 def table_paths(rules_dir: Path) -> list[Path]:
     return sorted((rules_dir / CASES_DIR).glob(TABLE_GLOB))
 
@@ -425,22 +467,34 @@ def run_tables(rules_dir: Path | None = None) -> TableReport:
     negative: dict[str, int] = {}  # decision rule id -> cases showing it not firing
     decision_rules = {lr.rule.id: lr.rule for lr in compiled.base.rules
                       if lr.rule.then.decision or lr.rule.then.refer}
-    for path in table_paths(directory):
-        report.tables.append(path.name)
-        table, failures = load_table(path)
-        report.results += failures
-        if table is None:
-            continue
-        if table.rules_file not in known_files:
-            report.results.append(CaseResult(
-                path.name, TABLE_LEVEL, False,
-                [f"rules_file `{table.rules_file}` is not a rule file of this directory"]))
-        for case in table.cases:
-            result = run_case(path.name, table.base, case, reasoner, keys)
-            report.results.append(result)
-            fired_ids.update(keys.instances[k] for k in result.fired)
-            for rule_id in result.near_misses:
-                negative[rule_id] = negative.get(rule_id, 0) + 1
+    variants = _ClinicVariants(directory, reasoner)
+    try:
+        for path in table_paths(directory):
+            report.tables.append(path.name)
+            table, failures = load_table(path)
+            report.results += failures
+            if table is None:
+                continue
+            if table.rules_file not in known_files:
+                report.results.append(CaseResult(
+                    path.name, TABLE_LEVEL, False,
+                    [f"rules_file `{table.rules_file}` is not a rule file of this directory"]))
+            for case in table.cases:
+                case_reasoner, case_keys = reasoner, keys
+                if case.parameters:
+                    try:
+                        case_reasoner, case_keys = variants.get(case.parameters)
+                    except (CalfrehabError, OSError, yaml.YAMLError) as exc:
+                        report.results.append(CaseResult(path.name, case.name, False,
+                                                         [f"bad parameters: {exc}"]))
+                        continue
+                result = run_case(path.name, table.base, case, case_reasoner, case_keys)
+                report.results.append(result)
+                fired_ids.update(case_keys.instances[k] for k in result.fired)
+                for rule_id in result.near_misses:
+                    negative[rule_id] = negative.get(rule_id, 0) + 1
+    finally:
+        variants.close()
 
     # Course tables: the same rules over a whole course (courses/*.yaml).
     from calfrehab.engine.ruletest.coursetable import course_paths, run_course_table
