@@ -366,4 +366,5 @@ def test_a_case_may_be_decided_under_a_clinic_s_parameters(rules_copy: Path) -> 
     for name in ("shipped: a goal", "clinic: a gate", "clinic: a gate at 1.4"):
         assert results[name].passed, results[name].problems
     assert not results["unknown parameter"].passed
-    assert "soleus_gate: not parameters of rulebase.yaml" in results["unknown parameter"].problems[0]
+    unknown = results["unknown parameter"].problems[0]
+    assert "soleus_gate: not parameters of rulebase.yaml" in unknown
