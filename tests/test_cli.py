@@ -76,12 +76,17 @@ def test_next_records_in_the_audit_trail(tmp_path: Path) -> None:
 
 def test_explain_shows_how_why_not_and_sources() -> None:
     case = EXAMPLES / "rupture-nonop-week-4-isometric-gate.json"
-    code, out, _ = run("explain", str(case))
+    code, out, _ = run("explain", str(case), "--ids")
     assert code == 0
     assert "HOW: rules that fired" in out
     assert "WHY-NOT" in out
     assert "Sources" in out and "Willits" in out
     assert "injury.weeks_since" in out
+    # By default, the physiotherapist's view: no ids, no fact paths.
+    code, out, _ = run("explain", str(case))
+    assert code == 0 and "HOW: what the rules found" in out and "WHY-NOT" in out
+    assert "@" not in out and "injury.weeks_since" not in out and "sessions[" not in out
+    assert "Willits 2010" in out
     code, out, _ = run("explain", str(case), "--json")
     data = json.loads(out)
     assert {"how", "why_not", "sources", "decision"} <= set(data)

@@ -154,15 +154,18 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
 @click.argument("case", type=str)
 @rules_option
 @json_option
+@click.option("--ids", is_flag=True,
+              help="The auditor's view: rule ids, fact names and case-file paths.")
 @domain_errors(exit_code=1)
-def explain(case: str, rules_dir: Path | None, as_json: bool) -> None:
+def explain(case: str, rules_dir: Path | None, as_json: bool, ids: bool) -> None:
     """Show the full decision trail of a case: HOW, WHY-NOT and sources.
 
-    HOW lists each rule that fired, in order, with each condition's fact,
-    value, comparison, threshold and the case-file path it came from.
-    WHY-NOT shows, for each track that did not progress, the rules that
-    would have moved it and what each failed condition would need.
-    Nothing is recorded.
+    HOW lists each rule that fired, in order, with each condition as a
+    physiotherapist reads it: the measure, its value and what the rule
+    needs, with the session dates it came from. WHY-NOT shows, for each
+    track that did not progress, the rules that would have moved it and
+    what each still lacks. --ids shows rule ids, fact names and case-file
+    paths instead (for an audit). Nothing is recorded.
 
     Example:
 
@@ -172,4 +175,4 @@ def explain(case: str, rules_dir: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(api.explanation_json(decided), nl=False)
     else:
-        click.echo(render_explain(decided, api.explanation(decided)))
+        click.echo(render_explain(decided, api.explanation(decided), ids=ids))

@@ -4,7 +4,6 @@ and never when ``NO_COLOR`` is set (https://no-color.org)."""
 from __future__ import annotations
 
 import os
-import re
 import sys
 import textwrap
 from collections.abc import Mapping
@@ -12,27 +11,29 @@ from typing import Any, TextIO
 
 import click
 
+from calfrehab.engine import api as api_words
 from calfrehab.engine.api import (
     Decided,
     clinician_text,
+    condition_line,
     dose_text,
     format_value,
     merge_reasons,
+    missing_criteria,
     reason_names,
     reason_unit,
     unit_of,
 )
+from calfrehab.engine.api import (
+    short_citation as short_citation,  # audit_cmd takes it from here
+)
 
 WIDTH = 80
-TRACK_TITLES = {
-    "straight_knee": "Straight knee (gastrocnemius)",
-    "bent_knee": "Bent knee (soleus)",
-    "energy_storage": "Energy storage (hops, running)",
-}
-DECISION_WORDS = {
-    "progress": "PROGRESS", "hold": "HOLD", "regress": "REGRESS", "start": "START",
-    "not_started": "not started", "refer": "REFER",
-}
+# The explanation layer's words (one home); a decision is shouted at the
+# terminal, a track not started is not.
+TRACK_TITLES = api_words.TRACK_TITLES
+DECISION_WORDS = {k: (v.upper() if k != "not_started" else v.lower())
+                  for k, v in api_words.DECISION_WORDS.items()}
 COLOURS = {"progress": "green", "start": "green", "hold": "yellow", "regress": "red",
            "refer": "red"}
 
@@ -42,21 +43,6 @@ def use_colour(stream: TextIO | None = None) -> bool:
     if os.environ.get("NO_COLOR"):
         return False
     return (stream or sys.stdout).isatty()
-
-
-def short_citation(citation: str, known: dict[str, str] | None = None) -> str:
-    """'Silbernagel 2007' from a full citation, or the rule base's own
-    short form where sources.yaml gives one."""
-    if known and citation in known:
-        return known[citation]
-    # "Surname AB, ..." is an author list; anything else (a regulator, a
-    # cohort summary) is named by its first words.
-    if re.match(r"^[A-Z][\w'’-]+ [A-Z]{1,3}[,.]", citation):
-        author = citation.split(" ")[0]
-    else:
-        author = " ".join(citation.split(".")[0].split(" ")[:3])
-    year = re.search(r"\b(19|20)\d\d\b", citation)
-    return f"{author} {year.group(0)}" if year else author
 
 
 def _short_forms(decided: Decided) -> dict[str, str]:
@@ -158,7 +144,12 @@ def _shared_blockers(doc: Any) -> dict[str, str]:
             if set(texts) == set(doc.tracks) and len(set(texts.values())) == 1}
 
 
-def render_explain(decided: Decided, data: dict[str, Any]) -> str:
+def render_explain(decided: Decided, data: dict[str, Any], ids: bool = False) -> str:
+    """The physiotherapist's view: rule titles, measures in words with
+    session dates; ``ids`` adds rule ids and case-file paths (the auditor's
+    view, as before)."""
+    if not ids:
+        return _explain_for_clinician(decided, data)
     doc = decided.decision
     lines = [f"Explanation for case {doc.case_id} · review {doc.review_date} · "
              f"outcome {doc.outcome}", ""]
@@ -190,6 +181,61 @@ def render_explain(decided: Decided, data: dict[str, Any]) -> str:
         lines += wrap(s["citation"], "      ", f"  [{s['key']}] ")
     lines += ["", "Decision support: the treating clinician decides."]
     return "\n".join(lines)
+
+
+def _explain_for_clinician(decided: Decided, data: dict[str, Any]) -> str:
+    doc = decided.decision
+    case = decided.case
+    ladder = decided.evaluation.compiled.base.ladder
+    dates = {"sessions": [s.date for s in case.sessions],
+             "assessments": [a.date for a in case.assessments]}
+    flags = _flag_titles(decided)
+    lines = [f"Explanation for case {doc.case_id} · review {doc.review_date} · "
+             f"outcome {doc.outcome}", ""]
+    for track, td in doc.tracks.items():
+        nxt = ""
+        if td.next is not None:
+            nxt = f" → {td.next.name}, {dose(td.next.model_dump())}"
+        lines += wrap(f"{TRACK_TITLES[track]}: {DECISION_WORDS[td.decision]}{nxt}", "      ",
+                      "  ")
+    lines += ["", "HOW: what the rules found, in order"]
+    for f in data["how"]:
+        head = f"  {f['seq']}. "
+        lines += wrap(clinician_text(f["title"], ladder), " " * len(head), head)
+        for c in f["conditions"]:
+            lines += wrap(condition_line(c, dates, flags), "         ", "       ")
+    lines += ["", "WHY-NOT: what would have moved each track that did not progress"]
+    if not data["why_not"]:
+        lines.append("  every track progressed or started")
+    for w in data["why_not"]:
+        lines.append(f"  {TRACK_TITLES[w['track']]} ({DECISION_WORDS[w['decision']]})")
+        if not w["rules"]:
+            lines.append("    no rule could move it")
+        for r in w["rules"]:
+            lines += wrap(clinician_text(r["title"], ladder), "      ", "    ")
+            missing = missing_criteria(r["failed"])
+            for m in missing:
+                lines += wrap(f"✗ {m}", "          ", "        ")
+            for o in r.get("overruled_by", []):
+                lines += wrap(f"all met, but {DECISION_WORDS[o['decision']].lower()} wins: "
+                              f"{clinician_text(o['reason'], ladder)}", "          ", "      ")
+    shorts = _short_forms(decided)
+    lines += ["", "Sources"]
+    for s in data["sources"]:
+        lines += wrap(s["citation"], "      ", f"  [{short_citation(s['citation'], shorts)}] ")
+    lines += ["", "Rule ids and case-file paths: calfrehab explain --ids CASE",
+              "Decision support: the treating clinician decides."]
+    return "\n".join(lines)
+
+
+def _flag_titles(decided: Decided) -> dict[str, str]:
+    """Each derived flag, named by the title of a rule that asserts it."""
+    compiled = decided.evaluation.compiled
+    out: dict[str, str] = {}
+    for flag, producers in compiled.derived.items():
+        if producers:
+            out[flag] = compiled.instances[producers[0]].rule.title
+    return out
 
 
 def _cond(c: dict[str, Any]) -> str:

@@ -224,6 +224,14 @@ FACT_LABELS: dict[str, tuple[str, str]] = {
     "pain_during_previous": ("pain during, the session before", "/10"),
     "pain_during_max_window": ("pain during, worst of the last sessions", "/10"),
     "scheme_week": ("week of the scheme", ""),
+    "next_rung": ("next rung", ""),
+    "decision": ("decision", ""),
+    "condition.kind": ("condition", ""),
+    "condition.muscle": ("strained muscle", ""),
+    "condition.irritability": ("irritability", ""),
+    "condition.management": ("management", ""),
+    "condition.side": ("side", ""),
+    "patient.goal": ("goal", ""),
     "patient.body_mass_kg": ("body mass", " kg"),
     "patient.age_years": ("age", ""),
     "injury.weeks_since": ("weeks since the injury", ""),
@@ -280,8 +288,11 @@ def criterion_text(fact: str, value: Any, op: str, threshold: Any,
     if negated:
         op = NEGATED_OP.get(op, op)
     if label == "started" or (track and label == "rung" and value is None):
-        return f"{track}: not started" if track else "not started"
+        said = "started" if value is True else "not started"
+        return f"{track}: {said}" if track else said
     words = OP_WORDS.get(op, op)
+    if op == "in" and isinstance(threshold, list | tuple) and len(threshold) == 1:
+        words = ""
     need = f"{words} {_shown(threshold, unit)}".strip()
     text = f"{label} {_shown(value, unit)} (needs {need})"
     return f"{track}: {text}" if track else text[:1].upper() + text[1:]
@@ -306,6 +317,9 @@ def missing_criteria(failed: Iterable[Mapping[str, Any]]) -> list[str]:
                 continue
             text = criterion_text(item["fact"], item["value"], item["op"], item["threshold"],
                                   bool(item.get("negated")))
+            observed = item.get("observed") or []
+            if item["fact"] == "assessment.heel_raise_lsi" and len(observed) == 2:
+                text += f": involved {observed[0]}, uninvolved {observed[1]}"
             if text not in out:
                 out.append(text)
 
@@ -313,3 +327,58 @@ def missing_criteria(failed: Iterable[Mapping[str, Any]]) -> list[str]:
     # A track not started says so once, not with each of its missing facts.
     idle = {t.split(":")[0] for t in out if t.endswith(": not started")}
     return [t for t in out if t.endswith(": not started") or t.split(":")[0] not in idle]
+
+
+_INDEX = re.compile(r"^(sessions|assessments)\[(\d+)\]")
+
+
+def _when(path: str, dates: Mapping[str, Sequence[Any]]) -> str | None:
+    """The date a case-file path's record is from ("sessions[1]..." -> its
+    session's date), as a clinician counts: by date, not from zero."""
+    m = _INDEX.match(path)
+    if m is None:
+        return None
+    records = dates.get(m.group(1), [])
+    i = int(m.group(2))
+    return str(records[i]) if i < len(records) else None
+
+
+def condition_line(c: Mapping[str, Any], dates: Mapping[str, Sequence[Any]],
+                   flag_titles: Mapping[str, str] | None = None) -> str:
+    """One condition of a rule as a physiotherapist reads it: ✓ or ✗, the
+    measure in words with its value and what the rule needs, and where a
+    value was computed from several records, each with its date
+    ("involved 16, uninvolved 28 (57%)"; "2026-11-18: 0/10, 2026-11-19:
+    1/10"). No fact paths and no rule ids: those are ``explain --ids``."""
+    mark = "✓" if c.get("satisfied", c.get("holds")) else "✗"
+    fact = str(c["fact"])
+    value = c.get("value")
+    if isinstance(value, bool) and not c.get("paths"):
+        # A flag one rule derives: said by that rule's title.
+        track, label, _ = fact_words(fact)
+        title = (flag_titles or {}).get(fact) or label
+        wanted = bool(c.get("threshold")) != bool(c.get("negated"))
+        said = title if wanted else f"not: {title}"
+        text = f"{track}: {said}" if track else said[:1].upper() + said[1:]
+        return f"{mark} {text}"
+    text = criterion_text(fact, value, str(c["op"]), c.get("threshold"),
+                          bool(c.get("negated")))
+    if value is None and c.get("satisfied"):
+        track, label, _ = fact_words(fact)
+        text = f"{track}: {label} not recorded" if track else f"{label[:1].upper()}" \
+            f"{label[1:]} not recorded"
+    observed = list(c.get("observed") or [])
+    paths = list(c.get("paths") or [])
+    if fact == "assessment.heel_raise_lsi" and len(observed) == 2:
+        inv, uninv = observed
+        text += f": involved {inv}, uninvolved {uninv}"
+    elif observed and len(observed) == len(paths):
+        _, _, unit = fact_words(fact)
+        parts = []
+        for v, p in zip(observed, paths, strict=True):
+            when = _when(str(p), dates)
+            parts.append(f"{when}: {v}{unit}" if when else f"{v}{unit}")
+        text += " — " + ", ".join(parts)
+    elif len(paths) == 1 and (when := _when(str(paths[0]), dates)):
+        text += f" — {when}"
+    return f"{mark} {text}"
