@@ -49,7 +49,9 @@ def test_same_firings_and_documents_as_the_previous_driver(
 ) -> None:
     new, old = engines
     docs = [json.loads(p.read_text()) for p in EXAMPLES]
-    docs += list(casegen.generate_cases(400, seed=11))
+    # Seed 1's case 857 once caught texts cached across rulesets (a value
+    # one stratum cannot match, then not sent to another that can).
+    docs += list(casegen.generate_cases(1000, seed=1))
     count, bad = driver_oracle.differences(new, old, docs)
     assert count == len(docs) and bad == []
 

@@ -33,7 +33,13 @@ from typing import Any
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.inference import policy
-from calfrehab.engine.inference.durable_host import AssertFact, Fire, RuleHost, get_host
+from calfrehab.engine.inference.durable_host import (
+    AssertFact,
+    Fire,
+    RuleHost,
+    batch_fact,
+    get_host,
+)
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.inference.matchable import acceptance
@@ -141,6 +147,10 @@ class Reasoner:
         # once here: (rule id, track, phase, stratum, flag asserted, effect,
         # the vote or modifier it casts).
         self._static = {key: _static(inst) for key, inst in compiled.instances.items()}
+        # Per ruleset, the batch text of each (fact, value) seen, None if
+        # not sent.
+        self._texts: dict[str, dict[tuple[str, type, Any], str | None]] = {
+            name: {} for name in self.ruleset_names}
         self.host.register(rulesets, silent=(SINK, TICK))
 
     def _dispatch_table(
@@ -264,6 +274,40 @@ class Reasoner:
                 out.append((name, value))
         return out
 
+    def _encoded(
+        self, plan: list[_Read], values: Mapping[str, Any], ctx: _Context,
+        texts: dict[tuple[str, type, Any], str | None],
+    ) -> str:
+        """:meth:`_batch` as the JSON text durable-rules reads, for the
+        reused state (whose sid never changes): the text of each fact, or
+        None for a value no pattern can match, is kept per fact and value,
+        since most values recur from case to case (flags, enumerations,
+        small counts). ``texts`` is the ruleset's own: what a ruleset can
+        match of a fact is its own."""
+        flags = ctx.flags_true
+        out: list[str] = []
+        for name, is_flag, complete, accept in plan:
+            if is_flag:
+                if name in flags:
+                    value: Any = True
+                elif complete:
+                    value = False
+                else:
+                    continue
+            else:
+                value = values.get(name)
+            key = (name, value.__class__, value)
+            text = texts.get(key, _UNSEEN)
+            if text is _UNSEEN:
+                if len(texts) >= _TEXTS_MAX:
+                    texts.clear()
+                text = texts[key] = (
+                    batch_fact(self.sid, name, value)
+                    if accept is None or accept(value) else None)
+            if text is not None:
+                out.append(text)  # type: ignore[arg-type]
+        return "[" + ",".join(out) + "]"
+
     def evaluate(self, case: Case) -> Evaluation:
         facts = compute_facts(case, self.settings)
         # One case at a time on the engine's states (and on the host).
@@ -278,7 +322,7 @@ class Reasoner:
         for k, plan in enumerate(self._reads):
             ctx.stratum = k
             name = f"{self.prefix}_s{k}"
-            self._run(name, self._batch(plan, values, ctx), fire, ctx)
+            self._run(name, plan, values, fire, ctx)
         flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
         outcome, tracks = policy.resolve(
             ctx.votes, ctx.refers,
@@ -297,20 +341,23 @@ class Reasoner:
                 for n, _, _, _ in self._rx_plan
             }
             name = f"{self.prefix}_rx"
-            self._run(name, self._batch(self._rx_plan, rx_values, ctx), fire, ctx)
+            self._run(name, self._rx_plan, rx_values, fire, ctx)
             tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         return Evaluation(case, facts, flags, ctx.firings, outcome, tracks, ctx.refers,
                           self.compiled)
 
     def _run(
-        self, ruleset: str, batch: list[tuple[str, Any]], fire: Fire, ctx: _Context,
+        self, ruleset: str, plan: list[_Read], values: Mapping[str, Any], fire: Fire,
+        ctx: _Context,
     ) -> None:
         try:
             if self.reuse_states:
-                self.host.run(ruleset, ctx.sid, batch, fire, retract=True)
+                self.host.run_batch(
+                    ruleset, ctx.sid, self._encoded(plan, values, ctx, self._texts[ruleset]),
+                    fire, retract=True)
             else:
                 try:
-                    self.host.run(ruleset, ctx.sid, batch, fire)
+                    self.host.run(ruleset, ctx.sid, self._batch(plan, values, ctx), fire)
                 finally:
                     self.host.delete_state(ruleset, ctx.sid)
         except BaseException:
@@ -319,6 +366,10 @@ class Reasoner:
                 key, cause = ctx.error
                 raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
             raise
+
+
+_UNSEEN = object()
+_TEXTS_MAX = 50_000
 
 
 def _never(value: object) -> bool:

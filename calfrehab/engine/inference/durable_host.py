@@ -83,6 +83,14 @@ def _tail(name: str, value: Any) -> str:
     return tail
 
 
+def batch_fact(sid: str, name: str, value: Any) -> str:
+    """The text of one fact as :func:`encode_batch` writes it in a batch
+    (for a caller that keeps the texts of recurring facts itself)."""
+    n = '"n":' + _dumps(name)
+    tail = n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
+    return '{"sid":' + _sid(sid) + "," + tail
+
+
 def encode_fact(sid: str, name: str, value: Any) -> str:
     """The JSON text of one fact ``{"n", "v", "sid"}``."""
     key = (name, value.__class__, value)
@@ -155,9 +163,15 @@ class RuleHost:
         found and can serve the next case: a state reused this way costs
         none of ``createStateNode``'s allocation and clearing of every join
         node of the ruleset, which a new state per case pays."""
+        self.run_batch(ruleset, sid, encode_batch(sid, facts), fire, retract=retract)
+
+    def run_batch(
+        self, ruleset: str, sid: str, batch: str, fire: Fire, *, retract: bool = False,
+    ) -> None:
+        """:meth:`run` on a batch already encoded (a JSON array of facts
+        ``{"sid", "n", "v"}`` for ``sid``)."""
         handle = self._handle(ruleset)
         silent = self._silent[ruleset]
-        batch = encode_batch(sid, facts)
         if batch == "[]":
             # Nothing to match, so nothing can fire (and durable-rules
             # returns no state for an empty batch).
