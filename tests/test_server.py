@@ -112,8 +112,10 @@ def without_id(text: str) -> str:
 
 
 def test_discovery_lists_the_patient_view_service_with_prefetch(server: Server) -> None:
-    response = server.get("/cds-services")
+    response = httpx.get(server.base + "/cds-services", timeout=60, headers={
+        **server.headers("/cds-services"), "Origin": "https://sandbox.cds-hooks.org"})
     assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers  # no CORS unless configured
     (service,) = response.json()["services"]
     assert service["hook"] == "patient-view"
     assert service["id"] == "calfrehab-next-step"
@@ -336,13 +338,14 @@ def test_feedback_is_answered_per_item_and_recorded_once(server: Server) -> None
 # ------------------------------------------------------------ the JSON API
 
 
-def test_decide_returns_the_bytes_of_next_json(server: Server) -> None:
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
+def test_decide_returns_the_bytes_of_next_json(server: Server, example: Path) -> None:
     response = httpx.post(server.base + "/v1/decide?record=false",
-                          content=MIDPORTION.read_bytes(),
+                          content=example.read_bytes(),
                           headers={**server.headers("/v1/decide"),
                                    "Content-Type": "application/json"}, timeout=60)
     assert response.status_code == 200
-    cli_out = CliRunner().invoke(cli, ["next", str(MIDPORTION), "--json", "--no-record"])
+    cli_out = CliRunner().invoke(cli, ["next", str(example), "--json", "--no-record"])
     assert without_id(response.text) == without_id(cli_out.stdout)
     assert response.text.endswith("}\n")
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,3 +97,72 @@ def test_a_bad_configuration_is_refused_naming_the_key(tmp_path: Path, toml: str
     config.write_text(toml)
     code, out = run_serve("--config", str(config))
     assert code == 1 and says in out, out
+
+
+# ------------------------------------------- connections, headers, CORS
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A development server that keeps at most 3 connections open and
+    waits 1 s for a request's headers; one browser origin allowed."""
+    tmp = tmp_path_factory.mktemp("guarded")
+    (tmp / "guarded.toml").write_text(
+        f'audit = "{tmp / "audit.sqlite3"}"\n'
+        'cors_origins = ["https://sandbox.cds-hooks.org"]\n'
+        "[limits]\nmax_connections = 3\nheader_timeout_s = 1\n")
+    with served(["--config", str(tmp / "guarded.toml"), "--insecure-dev-no-auth"], tmp,
+                tmp / "server.log") as base:
+        yield base
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(60)  # a wait for the server's answer, not a measured limit
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _busy(raw: bytes) -> dict[str, Any]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), raw[:200]
+    assert b"retry-after: 1" in head.lower()
+    assert b"content-type: application/json" in head.lower()
+    error: dict[str, Any] = json.loads(body)["error"]
+    return error
+
+
+def test_half_open_connections_get_a_json_503_and_do_not_starve_others(guarded: str) -> None:
+    host, port = guarded.removeprefix("http://").split(":")
+    stalled = []
+    for _ in range(3):  # all three slots, each with half a request head
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(b"GET /cds-services HTTP/1.1\r\nHost: x\r\n")
+        stalled.append(sock)
+    # a fourth connection over the cap is answered at once
+    extra = socket.create_connection((host, int(port)))
+    assert "too many open connections" in _busy(_read_all(extra))["message"]
+    extra.close()
+    # the stalled ones are answered when their head is late, and closed
+    for sock in stalled:
+        assert "headers did not arrive" in _busy(_read_all(sock))["message"]
+        sock.close()
+    # and the service serves again
+    assert httpx.get(guarded + "/cds-services", timeout=30).status_code == 200
+
+
+def test_cors_allows_the_configured_origin_only(guarded: str) -> None:
+    preflight = {"Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}
+    ok = httpx.options(guarded + "/cds-services/calfrehab-next-step", timeout=30,
+                       headers={"Origin": "https://sandbox.cds-hooks.org", **preflight})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
+    assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+    other = httpx.options(guarded + "/cds-services/calfrehab-next-step", timeout=30,
+                          headers={"Origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in other.headers
+    got = httpx.get(guarded + "/cds-services", timeout=30,
+                    headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert got.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"

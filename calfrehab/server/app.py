@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,6 +34,7 @@ from calfrehab.engine import api
 from calfrehab.server.auth import AuthError, Client, Verifier
 from calfrehab.server.config import ServerConfig
 from calfrehab.server.fhirfetch import FetchError, FhirSource, complete
+from calfrehab.server.markdown import safe_markdown
 from calfrehab.server.openapi import openapi_document
 from calfrehab.server.state import ServiceState, state_path
 from calfrehab.server.worker import DecisionWorker, WorkerError, WorkerTimeout
@@ -245,6 +248,11 @@ class Service:
             "requester": requester, "source": "prefetch"})
         cards, issued = api.cds_cards(result["decision"], source_url=self.config.source_url,
                                       clinician=clinician)
+        sources = (self.config.source_url, self.config.app_url)
+        for card in cards:
+            # issue 27 item 5: no image, no link but to the configured sources, no HTML
+            card["detail"] = safe_markdown(card["detail"], sources)
+            card["summary"] = safe_markdown(card["summary"], ())
         if record.name is not None and record.document is not None:
             link = self.app_link(f"/patients/{record.name}", "Open the calf rehab record")
             for card in cards if link else []:
@@ -476,7 +484,15 @@ def create_app(config: ServerConfig) -> Starlette:
         return HttpError(405, f"{request.method} is not allowed on {request.url.path}"
                          ).response()
 
+    # CORS only for the origins configured (none by default): the CDS Hooks
+    # sandbox and browser-based record systems call from a page.
+    middleware = [Middleware(
+        CORSMiddleware, allow_origins=list(config.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"], max_age=600,
+    )] if config.cors_origins else []
     app = Starlette(
+        middleware=middleware,
         routes=[
             route("/cds-services", "GET", service.discovery),
             route("/cds-services/{service}", "POST", service.hook),

@@ -86,6 +86,9 @@ class Limits(_Strict):
     decision_timeout_s: float = Field(default=10.0, gt=0)
     max_pending: int = Field(default=64, ge=1)
     max_connections: int = Field(default=256, ge=1)
+    # A connection whose request headers have not all arrived by then is
+    # answered 503 and closed (half-open connections must not starve others).
+    header_timeout_s: float = Field(default=10.0, gt=0)
     max_token_lifetime_s: int = Field(default=300, ge=1)
     clock_skew_s: int = Field(default=30, ge=0)
     remembered_cards: int = Field(default=10_000, ge=1)  # no longer used: see remember_s
@@ -119,6 +122,9 @@ class ServerConfig(_Strict):
     # identifier under this system (Patient.identifier.system), in this
     # directory; and where the clinic's calfrehab app answers, for cards'
     # links (/patients/<name>, /patients/new).
+    # Browser origins allowed to call (CORS), e.g. the CDS Hooks sandbox's
+    # "https://sandbox.cds-hooks.org". None by default.
+    cors_origins: list[str] = Field(default_factory=list)
     cases_dir: Path | None = None
     patient_identifier_system: str | None = None
     app_url: str | None = None

@@ -14,6 +14,7 @@ def serve(config: ServerConfig) -> None:
     import uvicorn
 
     from calfrehab.server.app import create_app
+    from calfrehab.server.protocol import guarded_protocol
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -34,8 +35,9 @@ def serve(config: ServerConfig) -> None:
         # Our own one-line log per request holds no patient data; uvicorn's
         # access log would repeat it.
         access_log=False, log_level="warning",
-        # Open connections and tasks at once; past it uvicorn answers 503.
-        # Decisions waiting are bounded apart (limits.max_pending).
-        limit_concurrency=config.limits.max_connections,
+        # Open connections at once (past it: JSON 503) and a time limit on
+        # request headers (server/protocol.py). Decisions waiting are
+        # bounded apart (limits.max_pending).
+        http=guarded_protocol(config.limits.header_timeout_s, config.limits.max_connections),
         timeout_keep_alive=5,
     )
