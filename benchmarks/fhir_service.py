@@ -52,7 +52,7 @@ def run(n: int, seed: int) -> dict[str, Any]:
                                      "cards": []}
     sizes: list[int] = []
     for doc in casegen.generate_cases(n, seed=seed):
-        case = api.validate_case(doc)
+        case = api.validate_document(doc)
         _bundle, ms = _timed(api.case_to_fhir, case)
         spent["to FHIR"].append(ms)
         request = api.parse_cds_hook(api.cds_example_request(case, "bench"))

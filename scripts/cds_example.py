@@ -25,7 +25,7 @@ def main(argv: list[str]) -> None:
         sys.exit(__doc__)
     with open(argv[1], encoding="utf-8") as fh:
         doc = json.load(fh)
-    case = api.validate_case(api.case_reviewed_on(doc, api.today()), argv[1])
+    case = api.validate_document(api.case_reviewed_on(doc, api.utc_today()), argv[1])
     patient_id = argv[2] if len(argv) == 3 else "1288992"
     print(json.dumps(api.cds_example_request(case, patient_id), indent=2, ensure_ascii=False))
 

@@ -19,7 +19,7 @@ from calfrehab.cli.main import cli
 from calfrehab.engine.trail.audit import AuditError, AuditTrail, prepare_entry
 from calfrehab.engine.trail.chain import entry_hash
 from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
-from calfrehab.engine.trail.views import open_existing
+from calfrehab.engine.trail.views import open_trail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CASES = ("runner-stuck-on-two-leg.json", "achilles-midportion-two-leg-to-single-leg.json",
@@ -249,7 +249,7 @@ def test_other_commands_take_a_shard_file_not_the_directory(sharded: Path) -> No
     one = run(["audit", "list", "--audit", shard_path(sharded, 1)])
     assert one.exit_code == 0 and "S1-0" in one.stdout
     with pytest.raises(AuditError, match=r"sharded audit trail.*shard-00000\.sqlite3"):
-        open_existing(sharded)
+        open_trail(sharded)
 
 
 # ------------------------------------------- issue 16 items 11, 12: escaping

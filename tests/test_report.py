@@ -16,7 +16,7 @@ from calfrehab.cli.main import cli
 from calfrehab.engine import api
 from calfrehab.engine.errors import CalfrehabError
 from calfrehab.engine.explanation.document import Reason
-from calfrehab.engine.explanation.wording import merge_reasons, plain
+from calfrehab.engine.explanation.wording import clinician_text, merge_reasons
 from calfrehab.engine.knowledge.loader import load_ladder, load_rulebase
 from calfrehab.engine.report.bands import pain_bands
 from calfrehab.engine.report.build import report_data
@@ -162,12 +162,12 @@ def test_handout_for_a_referral_lists_no_exercise(tmp_path: Path) -> None:
 
 def test_plain_wording_has_one_times_sign_units_and_no_field_names() -> None:
     ladder = load_ladder()
-    assert plain("3 x 15 of two-leg heel raise, straight knee completed", ladder) == (
+    assert clinician_text("3 x 15 of two-leg heel raise, straight knee completed", ladder) == (
         "3 × 15 of two-leg heel raise, straight knee completed")
-    assert plain("5 x 45 of isometric heel-raise hold, straight knee done", ladder) == (
+    assert clinician_text("5 x 45 of isometric heel-raise hold, straight knee done", ladder) == (
         "5 × 45 s of isometric heel-raise hold, straight knee done")
-    assert plain("record patient.body_mass_kg", ladder) == "record body mass (kg)"
-    assert plain("record the last session's pain_next_morning") == (
+    assert clinician_text("record patient.body_mass_kg", ladder) == "record body mass (kg)"
+    assert clinician_text("record the last session's pain_next_morning") == (
         "record the last session's next-morning pain")
 
 

@@ -91,12 +91,12 @@ def case_doc(path: Path) -> dict[str, Any]:
     Hooks call decides for the day the chart is opened, and every
     time-based rule then sees the intervals the example was written with."""
     doc: dict[str, Any] = json.loads(path.read_text())
-    return api.case_reviewed_on(doc, api.today())
+    return api.case_reviewed_on(doc, api.utc_today())
 
 
 def hook_request(doc: dict[str, Any], patient_id: str = "1288992") -> dict[str, Any]:
     # Shaped like the specification's "Calling a CDS Service" example.
-    return api.cds_example_request(api.validate_case(doc), patient_id)
+    return api.cds_example_request(api.validate_document(doc), patient_id)
 
 
 def expected_decision(doc: dict[str, Any]) -> dict[str, Any]:

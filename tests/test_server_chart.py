@@ -87,7 +87,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 def today() -> date:
-    return api.today()  # the service's zone is UTC here
+    return api.utc_today()  # the service's zone is UTC here
 
 
 def stored(service: Service, example: Path, name: str, **condition: Any) -> dict[str, Any]:

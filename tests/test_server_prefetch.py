@@ -86,7 +86,7 @@ def chart(example: Path) -> dict[str, Any]:
     """The example as a record system's patient-view call, reviewed today
     in the clinic's time zone, the whole prefetch present."""
     doc = api.case_reviewed_on(json.loads(example.read_text()), clinic_today())
-    request = api.cds_example_request(api.validate_case(doc), PATIENT)
+    request = api.cds_example_request(api.validate_document(doc), PATIENT)
     del request["fhirServer"]  # a test names the loopback server when it has one
     return request
 

@@ -79,8 +79,8 @@ def running(setup: tuple[Path, Client]) -> Iterator[Client]:
 
 
 def request(patient: str = "state-1") -> dict[str, Any]:
-    doc = api.case_reviewed_on(json.loads(RUNNER.read_text()), api.today())
-    out = api.cds_example_request(api.validate_case(doc), patient)
+    doc = api.case_reviewed_on(json.loads(RUNNER.read_text()), api.utc_today())
+    out = api.cds_example_request(api.validate_document(doc), patient)
     del out["fhirServer"]
     return out
 

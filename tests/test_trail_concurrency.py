@@ -26,8 +26,8 @@ from calfrehab.engine.trail.audit import AuditError, AuditTrail
 from calfrehab.engine.trail.migrate import migrate
 from calfrehab.engine.trail.views import (
     accept_decision,
-    add_override,
-    open_existing,
+    add_audit_override,
+    open_trail,
     override_decision,
 )
 
@@ -60,8 +60,8 @@ def _one(kind: str, path: str, n: int) -> dict[str, Any]:
     if kind == "override":
         return override_decision(path, ref, "dr race", f"override {n}", "bent_knee", "hold")
     if kind == "feedback":
-        with open_existing(path) as trail:  # read-only, as the server's worker
-            return add_override(trail, ref, "cds", f"feedback {n}")
+        with open_trail(path) as trail:  # read-only, as the server's worker
+            return add_audit_override(trail, ref, "cds", f"feedback {n}")
     return accept_decision(path, ref, PROGRAM, "dr race")
 
 

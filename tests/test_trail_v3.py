@@ -18,7 +18,7 @@ from calfrehab.engine.trail.audit import AuditError, AuditTrail
 from calfrehab.engine.trail.migrate import migrate
 from calfrehab.engine.trail.payloads import program_sha256
 from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
-from calfrehab.engine.trail.views import accept_decision, override_decision, show
+from calfrehab.engine.trail.views import accept_decision, override_decision, show_decision
 
 # A trail written by calfrehab before format 3 (format 2, three decisions
 # and two overrides), and the head `audit verify` printed for it then.
@@ -220,7 +220,7 @@ def test_accepted_links_decision_override_and_the_programme_written(path: Path) 
         [entry] = trail.accepted_for(decision.decision_id)
         assert (entry.kind, entry.seq, entry.case_id, entry.requester) == (
             "accepted", 3, decision.case_id, ASKED)
-        shown = show(trail, decision.decision_id)
+        shown = show_decision(trail, decision.decision_id)
     assert [o["entry_id"] for o in shown["overrides"]] == [override.entry_id]
     assert shown["accepted"][0]["override_entry_id"] == override.entry_id
     assert shown["integrity"]["ok"]

@@ -159,7 +159,7 @@ class CaseDirectory:
         if not isinstance(document, dict):
             return Snapshot(name, path, sha, None, None, [f"{source}: not a JSON object"])
         try:
-            case = api.validate_case(document, source)
+            case = api.validate_document(document, source)
         except api.CaseValidationError as exc:
             return Snapshot(name, path, sha, document, None, _errors(exc))
         return Snapshot(name, path, sha, document, case)

@@ -107,7 +107,7 @@ class AppState:
         return self._rulebase
 
     def today(self) -> date:
-        return api.today()
+        return api.utc_today()
 
     def render(self, template: str, **context: Any) -> str:
         return self.templates.get_template(template).render(**context)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from calfrehab.cli.options import (
+    audit_option,
     domain_errors,
     json_option,
     output_option,
@@ -46,23 +47,12 @@ DECISION_SHORT = {
 }
 
 
-def audit_path_option(fn: F) -> F:
-    """``--audit PATH`` (env CALFREHAB_AUDIT), as in ``options.audit_options``."""
-    return click.option(
-        "--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-        envvar="CALFREHAB_AUDIT", show_envvar=True,
-        help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).",
-    )(fn)
-
-
-def audit_location_option(fn: F) -> F:
-    """``--audit PATH`` for verify: a trail file or a sharded trail's directory."""
-    return click.option(
-        "--audit", "audit_path", type=click.Path(path_type=Path),
-        envvar="CALFREHAB_AUDIT", show_envvar=True,
-        help="Audit trail database, or the directory of a sharded trail "
-             "(default: ~/.local/share/calfrehab/audit.sqlite3).",
-    )(fn)
+# ``--audit PATH`` as everywhere; verify also takes a sharded trail's directory.
+audit_path_option = audit_option()
+audit_location_option = audit_option(
+    sharded=True,
+    help="Audit trail database, or the directory of a sharded trail "
+         "(default: ~/.local/share/calfrehab/audit.sqlite3).")
 
 
 # A value longer than this (a pasted essay as an override reason) is clipped

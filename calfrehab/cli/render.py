@@ -46,7 +46,7 @@ def use_colour(stream: TextIO | None = None) -> bool:
 
 
 def _short_forms(decided: Decided) -> dict[str, str]:
-    sources = decided.evaluation.compiled.base.sources
+    sources = decided.sources
     return {s.citation: s.short for s in sources.values() if s.short}
 
 
@@ -74,7 +74,7 @@ def dose(rx: Mapping[str, Any], unit: str | None = None) -> str:
 
 def render_next(decided: Decided, colour: bool, source: str = "CASE") -> str:
     doc = decided.decision
-    ladder = decided.evaluation.compiled.base.ladder
+    ladder = decided.ladder
     names = ladder.exercises
 
     def style(text: str, decision: str) -> str:

@@ -11,7 +11,13 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from calfrehab.cli.options import domain_errors, output_option, person_text, rules_option
+from calfrehab.cli.options import (
+    audit_option,
+    domain_errors,
+    output_option,
+    person_text,
+    rules_option,
+)
 from calfrehab.engine import api
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -26,10 +32,8 @@ def next_review_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.command()
 @click.argument("case", type=str)
 @output_option("-o", "--output", required=True, help="HTML file to write.")
-@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, envvar="CALFREHAB_AUDIT", show_envvar=True,
-              help="Audit trail whose decisions and overrides for the case "
-              "are shown (read only; nothing is recorded).")
+@audit_option(help="Audit trail whose decisions and overrides for the case "
+                   "are shown (read only; nothing is recorded).")
 @click.option("--clinician", default=None, callback=person_text,
               help="Who prepared the report (default: the clinician of the trail's latest "
                    "decision, else the clinic configuration's).")

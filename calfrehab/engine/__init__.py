@@ -31,5 +31,6 @@ module, with what each owns, in ``docs/architecture.md``).
 - ``ruletest``, ``batch``: case tables that test a knowledge base as data;
   many cases, worker processes, resume.
 - ``report``: the course report and the patient handout (HTML).
-- ``api``: the public face (``docs/api.md``); the CLI imports nothing else.
+- ``api``: the public face (``docs/api.md``), one module per audience; the
+  CLI imports nothing else.
 """

@@ -27,7 +27,7 @@ from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.clock import utc_stamp
 from calfrehab.engine.entry.accept import AcceptError, Applied, apply_decision
 from calfrehab.engine.trail.audit import AuditEntry, AuditTrail
-from calfrehab.engine.trail.views import accept_decision, find_decision, open_existing
+from calfrehab.engine.trail.views import accept_decision, find_decision, open_trail
 
 __all__ = ["Accepted", "CaseState", "accept", "case_state", "latest_decision"]
 
@@ -120,7 +120,7 @@ def _state(trail: AuditTrail, entry: AuditEntry) -> CaseState:
 def case_state(audit: str | os.PathLike[str] | None, case_id: str) -> CaseState | None:
     """Where ``case_id`` stands in the trail at ``audit`` (read only), or
     None when the trail has no decision for it."""
-    with open_existing(audit) as trail:
+    with open_trail(audit) as trail:
         entry = latest_decision(trail, case_id)
         return None if entry is None else _state(trail, entry)
 
@@ -133,7 +133,7 @@ def accept(case_path: Path, audit: str | os.PathLike[str] | None, *,
     through its latest override if it has one, and record the acceptance."""
     _, document = read_case_file(case_path)
     case_id = str(document.get("case_id"))
-    with open_existing(audit) as trail:
+    with open_trail(audit) as trail:
         trail_path = trail.path
         if decision is not None:
             entry = find_decision(trail, decision)

@@ -124,3 +124,8 @@ class UnsafeOutputError(CalfrehabError):
 class OutputError(CalfrehabError):
     """An output that could not be written (disk full, file too large, no
     permission); names the file. Nothing half-written is left in its place."""
+
+
+class NoRecord(CalfrehabError):
+    """The chart has no calf rehabilitation record and calfrehab's case
+    store has none for this patient: nothing to decide yet."""

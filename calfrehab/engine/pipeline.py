@@ -26,6 +26,8 @@ from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, 
 
 if TYPE_CHECKING:
     from calfrehab.engine.explanation.explain import Explainer
+    from calfrehab.engine.knowledge.ladder import Ladder
+    from calfrehab.engine.knowledge.rulelang import Source
 
 
 @dataclass
@@ -41,6 +43,17 @@ class Decided:
     evaluation: Evaluation
     decision: DecisionDocument
     case_bytes: bytes | None = None
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        """The rule base's sources (sources.yaml) by key: what a reason's
+        citation refers to, with the short form a terminal shows."""
+        return self.evaluation.compiled.base.sources
+
+    @property
+    def ladder(self) -> Ladder:
+        """The rule base's exercise ladder: plain names and doses."""
+        return self.evaluation.compiled.base.ladder
 
     def explainer(self) -> Explainer:
         # Imported here: deciding a case does not need the explainer.

@@ -215,7 +215,7 @@ class Service:
             self.hook_locks = {k: v for k, v in self.hook_locks.items() if v.locked()}
         return JSONResponse(answer)
 
-    async def answer_hook(self, hook: api.CdsHookRequest, client: Client | None,
+    async def answer_hook(self, hook: api.HookRequest, client: Client | None,
                           key: tuple[str, str]) -> dict[str, Any]:
         missing = api.cds_missing_prefetch(hook)
         if missing:
@@ -262,7 +262,7 @@ class Service:
         self.state.answered(*key, answer)
         return answer
 
-    async def whole_prefetch(self, hook: api.CdsHookRequest) -> dict[str, Any]:
+    async def whole_prefetch(self, hook: api.HookRequest) -> dict[str, Any]:
         """The hook's prefetch, complete and all the patient's in context, or
         412 naming what is not (clinical-basis.md §8: data that could not be
         read is not absent data; a case holds one patient).

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from calfrehab.engine.batch.inputs import (
     Discovered,
     InputFile,
@@ -20,7 +22,6 @@ from calfrehab.engine.batch.inputs import (
     discover,
     iter_items,
 )
-from calfrehab.engine.batch.local import RECORD_EVERY, SMALL_BATCH, run_batch
 from calfrehab.engine.batch.lock import TrailBusyError
 from calfrehab.engine.batch.options import (
     FORMATS,
@@ -36,13 +37,16 @@ from calfrehab.engine.batch.options import (
 )
 from calfrehab.engine.batch.rows import CSV_COLUMN_DOCS, CSV_COLUMNS, csv_row, json_row
 
+if TYPE_CHECKING:
+    import threading
+
+    from calfrehab.engine.batch.local import ProgressFn
+
 __all__ = [
     "CSV_COLUMNS",
     "CSV_COLUMN_DOCS",
     "FORMATS",
     "JOBS_PER_CPU",
-    "RECORD_EVERY",
-    "SMALL_BATCH",
     "BatchError",
     "BatchOptions",
     "BatchSummary",
@@ -62,3 +66,14 @@ __all__ = [
     "max_jobs",
     "run_batch",
 ]
+
+
+def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
+              stop: threading.Event | None = None) -> BatchSummary:
+    """Decide every case of ``options.inputs`` (:func:`.local.run_batch`:
+    worker processes here, or partitions on a Dask cluster)."""
+    # Imported here: the worker pool (multiprocessing, concurrent.futures)
+    # loads when a batch runs, not when the API names its options.
+    from calfrehab.engine.batch import local
+
+    return local.run_batch(options, progress, stop)

@@ -295,7 +295,7 @@ _LOG = {q.key: q for q in (*LOG_QUESTIONS, *MORNING_QUESTIONS)}
 
 # Flag-only answers: a script may give them, a person is not asked (they
 # default from the programme).
-FLAG_ONLY = frozenset(f"{t}_{k}" for t in TRACKS for k in ("exercise", "load_kg"))
+LOG_FLAG_ONLY = frozenset(f"{t}_{k}" for t in TRACKS for k in ("exercise", "load_kg"))
 
 
 def _dose_words(rx: cm.Prescription, ladder: Ladder | None) -> str:

@@ -98,7 +98,7 @@ def dose_text(sets: int, reps: int, unit: str, load_kg: float | None = None) -> 
     return f"{sets} {TIMES} {reps}{UNIT_SUFFIX.get(unit, '')}{load}"
 
 
-def plain(text: str, ladder: Ladder | None = None, unit: str | None = None) -> str:
+def clinician_text(text: str, ladder: Ladder | None = None, unit: str | None = None) -> str:
     """Reason text as a clinician reads it: one multiplication sign, a unit
     on a dose of holds or running, and no raw field names. A dose takes the
     unit of the exercise it names, else ``unit`` (the reason's track's)."""
@@ -310,7 +310,7 @@ def missing_criteria(failed: Iterable[Mapping[str, Any]]) -> list[str]:
                         ("_ok", "flare", "blocked", "irritable"))):
                 for b in item.get("because") or []:
                     if "reason" in b:  # a flag that should be false was set
-                        text = plain(str(b["reason"]))
+                        text = clinician_text(str(b["reason"]))
                         if text not in out:
                             out.append(text[:1].upper() + text[1:])
                     walk(b.get("failed") or [])

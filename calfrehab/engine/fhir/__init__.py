@@ -20,7 +20,7 @@ from typing import Final
 from calfrehab.engine.errors import CalfrehabError
 
 # The CDS Hooks service's id: the {id} of /cds-services/{id}.
-SERVICE_ID: Final = "calfrehab-next-step"
+CDS_SERVICE_ID: Final = "calfrehab-next-step"
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calfrehab.engine.fhir import SERVICE_ID, codes
+from calfrehab.engine.fhir import CDS_SERVICE_ID, codes
 from calfrehab.engine.fhir.chartcodes import chart_codes
-from calfrehab.engine.fhir.decision import TRACK_TITLES, dose_text, next_exercise_request
 from calfrehab.engine.vocabulary import TRACKS
 
 HOOK: Final = "patient-view"
@@ -87,7 +86,7 @@ def discovery() -> dict[str, Any]:
     """The body of ``GET /cds-services``."""
     return {"services": [{
         "hook": HOOK,
-        "id": SERVICE_ID,
+        "id": CDS_SERVICE_ID,
         "title": "calfrehab: next step of calf rehabilitation",
         "description": (
             "Proposes, per exercise track, whether to progress, hold or regress the patient's "
@@ -223,6 +222,10 @@ def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str
     regress; its suggestion carries the proposed exercise as a FHIR
     ServiceRequest. Tracks not started get no card.
     """
+    # Imported here: the request and feedback models above are the API's
+    # types, and naming them must not load fhir.resources.
+    from calfrehab.engine.fhir.decision import TRACK_TITLES, dose_text, next_exercise_request
+
     issued: list[IssuedCard] = []
     out: list[dict[str, Any]] = []
     source = _source(decision, source_url)

@@ -35,14 +35,9 @@ from typing import Any
 
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.casefile.validation import validate_document
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+from calfrehab.engine.errors import CaseValidationError, NoRecord
 from calfrehab.engine.fhir import FhirMappingError, MappingProblem, codes
 from calfrehab.engine.fhir.to_case import bundle_to_document, explain_case_errors
-
-
-class NoRecord(CalfrehabError):
-    """The chart has no calf rehabilitation record and calfrehab's case
-    store has none for this patient: nothing to decide yet."""
 
 
 def _merge_assessments(stored: list[dict[str, Any]], chart: list[dict[str, Any]]

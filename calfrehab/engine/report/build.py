@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict
 from calfrehab.engine.clinic import clinic_today, load_config
 from calfrehab.engine.course.run import simulate_document
 from calfrehab.engine.explanation.explain import Explainer
-from calfrehab.engine.explanation.wording import dose_text, plain, unit_of
+from calfrehab.engine.explanation.wording import clinician_text, dose_text, unit_of
 from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.pipeline import Decided, decide_path, prepare
 from calfrehab.engine.report import data as rdata
 from calfrehab.engine.report import handout as handout_data
 from calfrehab.engine.report.bands import PainBands, pain_bands
-from calfrehab.engine.report.render import handout_html, report_html
 from calfrehab.engine.safeio import atomic_write_text, check_outputs
 from calfrehab.engine.vocabulary import rung_of
 
@@ -69,10 +68,10 @@ def _projection(decided: Decided, reasoner: Reasoner, weeks: int,
 
 def _trail_rows(audit: Path, case_id: str) -> list[dict[str, Any]]:
     """The trail's rows for the case, each decision with its reasons' text."""
-    from calfrehab.engine.trail.views import list_rows, open_existing
+    from calfrehab.engine.trail.views import list_audit, open_trail
 
-    with open_existing(audit) as trail:
-        rows = list_rows(trail, case_id=case_id)
+    with open_trail(audit) as trail:
+        rows = list_audit(trail, case_id=case_id)
         reasons = {e.decision_id: _deciding_reasons(e.decision)
                    for e in trail.entries(case_id=case_id, kind="decision")}
     for r in rows:
@@ -92,7 +91,7 @@ def _deciding_reasons(doc: dict[str, Any]) -> list[str]:
     chosen = [r for r in reasons if r.get("rule") in deciding] or reasons
     out: list[str] = []
     for r in chosen:
-        text = plain(str(r.get("text", "")))
+        text = clinician_text(str(r.get("text", "")))
         if text not in out:
             out.append(text)
     return out
@@ -145,6 +144,9 @@ def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
                  author: str | None = None, next_review: date | None = None) -> Wrote:
     # Refused before any work: the report must not replace the case or the trail.
     check_outputs([out], inputs=_inputs(case), trail=audit)
+    # Imported here (jinja2, the charts): naming Wrote must not load them.
+    from calfrehab.engine.report.render import report_html
+
     data = report_data(case, audit, rules_dir, weeks, author=author, next_review=next_review)
     atomic_write_text(out, report_html(data), mode=OUTPUT_MODE)
     sessions = sum(len(t.rows) for t in data.timelines)
@@ -164,6 +166,8 @@ def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
     """The patient's handout; the clinic's name and phone, the next review
     interval and today's date come from the clinic configuration, unless
     given here."""
+    from calfrehab.engine.report.render import handout_html
+
     check_outputs([out], inputs=_inputs(case))
     decided = decide_path(case, prepare(rules_dir))
     ladder = decided.evaluation.compiled.base.ladder

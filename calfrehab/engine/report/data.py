@@ -16,11 +16,11 @@ from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.explanation.document import DecisionDocument
 from calfrehab.engine.explanation.wording import (
     TRACK_TITLES,
+    clinician_text,
     decision_word,
     dose_text,
     merge_reasons,
     missing_criteria,
-    plain,
     reason_names,
     reason_unit,
     short_citation,
@@ -349,7 +349,7 @@ def _proposal(doc: DecisionDocument, ladder: Ladder, texts: dict[str, list[str]]
             n = td.next
             nxt = f"{n.name}, {dose_text(n.sets, n.reps, n.unit, n.load_kg)}"
             how = f"{n.tempo}; {n.frequency}; {n.surface}"
-            cues = [plain(c, ladder) for c in n.cues]
+            cues = [clinician_text(c, ladder) for c in n.cues]
         elif td.decision == "regress":
             nxt = "pause this track"
         routes = (_routes(why_not, track)
@@ -380,7 +380,7 @@ def build(
     shared: list[ReasonLine] = []
     for m in merged:
         cites = [short_citation(s, shorts) for s in m.sources]
-        text = _sentence(plain(m.text, ladder, reason_unit(m, doc, ladder)))
+        text = _sentence(clinician_text(m.text, ladder, reason_unit(m, doc, ladder)))
         if len(m.tracks) == 1:
             per_track.setdefault(m.tracks[0], []).append(f"{text} [{'; '.join(cites)}]")
         else:

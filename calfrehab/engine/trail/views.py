@@ -4,7 +4,7 @@ stored case under the current rules, and an atomic export to a file.
 
 Everything here returns plain JSON-ready dicts (the ``--json`` output) and
 leaves the text to the CLI. Reading never creates a trail: the functions
-take an :class:`AuditTrail` opened with :func:`open_existing`. The writes
+take an :class:`AuditTrail` opened with :func:`open_trail`. The writes
 are :func:`override_decision` and :func:`accept_decision`: each opens the
 trail once, writable, resolves the decision id from a prefix and appends
 on that one connection (:func:`add_override` is the older form that takes
@@ -45,20 +45,20 @@ from calfrehab.engine.vocabulary import TRACKS
 __all__ = [
     "MIN_PREFIX",
     "accept_decision",
-    "add_override",
+    "add_audit_override",
     "compare_decisions",
     "entry_summary",
-    "export_to_file",
+    "export_audit",
     "find_decision",
     "integrity",
-    "list_rows",
-    "migrate_trail",
-    "open_existing",
+    "list_audit",
+    "migrate_audit",
+    "open_trail",
     "override_decision",
-    "replay",
-    "show",
-    "verify_location",
-    "verify_summary",
+    "replay_decision",
+    "show_decision",
+    "verify_audit",
+    "verify_trail",
 ]
 
 # Where ``batch --dask`` puts the shards of ``--audit FILE``: ``FILE.shards/``.
@@ -70,7 +70,7 @@ SHARDS_SUFFIX: Final = ".shards"
 MIN_PREFIX: Final = 4
 
 
-def open_existing(path: str | os.PathLike[str] | None) -> AuditTrail:
+def open_trail(path: str | os.PathLike[str] | None) -> AuditTrail:
     """Open a trail that already exists, for reading only.
 
     :class:`AuditTrail` creates a new one for a missing or empty file, which
@@ -182,7 +182,7 @@ def _accepted_view(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def list_rows(
+def list_audit(
     trail: AuditTrail,
     case_id: str | None = None,
     since: date | None = None,
@@ -289,7 +289,7 @@ def integrity(trail: AuditTrail, entries: Iterable[AuditEntry]) -> dict[str, Any
     return {"ok": not problems, "problems": problems}
 
 
-def show(trail: AuditTrail, ref: str) -> dict[str, Any]:
+def show_decision(trail: AuditTrail, ref: str) -> dict[str, Any]:
     """One stored decision as recorded, with its case and its overrides,
     and whether its entry (and theirs) checks out (``integrity``)."""
     entry = find_decision(trail, ref)
@@ -386,7 +386,7 @@ def compare_decisions(then: Mapping[str, Any], now: Mapping[str, Any]) -> dict[s
     }
 
 
-def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[str, Any]:
+def replay_decision(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[str, Any]:
     """Decide a stored case again with the rules in ``rules_dir`` (default:
     the shipped rules) and compare with what was decided then. Nothing is
     recorded. The entry is checked first (``integrity``): a replay of a
@@ -415,12 +415,12 @@ def replay(trail: AuditTrail, ref: str, rules_dir: Path | None = None) -> dict[s
 # ------------------------------------------------------ verify, override
 
 
-def verify_location(
+def verify_audit(
     path: str | os.PathLike[str] | None, shard: int | None = None
 ) -> dict[str, Any]:
     """Verify the trail at ``path``: one file, or a sharded trail's
     directory whole (its manifest and every shard), or with ``shard`` one
-    shard of it alone. The result has :func:`verify_summary`'s keys, plus
+    shard of it alone. The result has :func:`verify_trail`'s keys, plus
     ``sharded`` and, for a sharded trail, ``manifest_head``, ``shards``
     (per partition) and ``bad_shard``.
 
@@ -434,8 +434,8 @@ def verify_location(
             raise AuditError(
                 f"{given} is not a sharded audit trail, so it has no shard {shard}"
             )
-        with open_existing(given) as trail:
-            return {**verify_summary(trail), "sharded": False}
+        with open_trail(given) as trail:
+            return {**verify_trail(trail), "sharded": False}
     report = verify_sharded(p, shard)
     out = {
         "path": str(p),
@@ -457,8 +457,8 @@ def verify_location(
         },
     }
     if p != given and given.exists() and shard is None:
-        with open_existing(given) as trail:
-            summary = verify_summary(trail)
+        with open_trail(given) as trail:
+            summary = verify_trail(trail)
         out["trail"] = summary
         out["entries_checked"] += summary["entries_checked"]
         if not summary["ok"] and out["ok"]:
@@ -467,7 +467,7 @@ def verify_location(
     return out
 
 
-def migrate_trail(
+def migrate_audit(
     path: str | os.PathLike[str] | None, chunk: int = DEFAULT_CHUNK, vacuum: bool = True
 ) -> dict[str, Any]:
     """Upgrade the trail at ``path`` to the current format, in place
@@ -492,7 +492,7 @@ def migrate_trail(
     }
 
 
-def verify_summary(trail: AuditTrail) -> dict[str, Any]:
+def verify_trail(trail: AuditTrail) -> dict[str, Any]:
     report: VerifyReport = trail.verify()
     return {
         "path": str(trail.path),
@@ -504,7 +504,7 @@ def verify_summary(trail: AuditTrail) -> dict[str, Any]:
     }
 
 
-def add_override(
+def add_audit_override(
     trail: AuditTrail,
     ref: str,
     clinician: str,
@@ -516,7 +516,7 @@ def add_override(
     requester: Requester | Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record a clinician's override of a stored decision (id or prefix)
-    on an open trail. Given a read-only trail (as :func:`open_existing`
+    on an open trail. Given a read-only trail (as :func:`open_trail`
     opens it), the override is written by :func:`override_decision`, on
     one writable connection of its own; prefer calling that directly."""
     if trail.readonly:
@@ -599,7 +599,7 @@ def accept_decision(
 # -------------------------------------------------------------- export
 
 
-def export_to_file(trail: AuditTrail, fmt: ExportFormat, out: str | os.PathLike[str]) -> int:
+def export_audit(trail: AuditTrail, fmt: ExportFormat, out: str | os.PathLike[str]) -> int:
     """Export the trail to ``out`` atomically, through the one atomic writer
     (:mod:`calfrehab.engine.safeio`): a temporary file in the same directory,
     flushed to disk, then renamed over ``out``, so a reader (or a crash)

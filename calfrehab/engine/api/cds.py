@@ -1,0 +1,239 @@
+"""FHIR and CDS Hooks: for a record system, ``calfrehab fhir`` and the
+service (``calfrehab serve``).
+
+A case from a FHIR Bundle (:func:`case_from_fhir`, :func:`read_fhir_case`)
+and back (:func:`case_to_fhir`); a decision as FHIR
+(:func:`decision_to_fhir`); the ``cds_*`` functions the service builds its
+discovery document, cards and feedback with.
+
+The FHIR mapping (fhir.resources) loads only when one of these functions
+runs: ``calfrehab next`` on a case file does not import it. The request
+and card types below are plain pydantic models and dataclasses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.errors import NoRecord
+from calfrehab.engine.fhir import CDS_SERVICE_ID, FhirMappingError, MappingProblem
+from calfrehab.engine.fhir.cdshooks import (
+    Feedback,
+    FeedbackRequest,
+    HookRequest,
+    IssuedCard,
+    cards,
+    discovery,
+    example_request,
+    feedback_reason,
+    missing_prefetch,
+    prefetch_bundle,
+)
+from calfrehab.engine.fhir.prefetch import (
+    PrefetchGap,
+    outcome_problem,
+    prefetch_foreign,
+    prefetch_gaps,
+    prefetch_resources,
+    resolve_prefetch_template,
+    searchset_gap,
+)
+from calfrehab.engine.inference.driver import Reasoner
+from calfrehab.engine.pipeline import Decided, decide
+
+__all__ = [
+    "CDS_SERVICE_ID",
+    "Feedback",
+    "FeedbackRequest",
+    "FhirMappingError",
+    "HookRequest",
+    "IssuedCard",
+    "MappingProblem",
+    "NoRecord",
+    "PrefetchGap",
+    "case_from_fhir",
+    "case_reviewed_on",
+    "case_to_fhir",
+    "cds_cards",
+    "cds_discovery",
+    "cds_example_request",
+    "cds_feedback_reason",
+    "cds_feedback_schema",
+    "cds_hook_schema",
+    "cds_missing_prefetch",
+    "cds_prefetch_bundle",
+    "chart_case",
+    "decide_any_path",
+    "decide_fhir_path",
+    "decision_to_fhir",
+    "fhir_json",
+    "merge_case",
+    "outcome_problem",
+    "parse_cds_feedback",
+    "parse_cds_hook",
+    "prefetch_foreign",
+    "prefetch_gaps",
+    "prefetch_resources",
+    "read_case_or_bundle",
+    "read_fhir_case",
+    "resolve_prefetch_template",
+    "searchset_gap",
+    "utc_today",
+]
+
+
+def case_from_fhir(data: Any, source: str = "<bundle>", *, case_id: str | None = None,
+                   review_date: date | None = None, ignore_unrelated: bool = False
+                   ) -> tuple[Case, dict[str, Any]]:
+    """The case a FHIR Bundle holds (validated) and its case-file document;
+    FhirMappingError names each resource and element that does not map."""
+    from calfrehab.engine.fhir.files import case_from_bundle
+
+    return case_from_bundle(data, source, case_id=case_id, review_date=review_date,
+                            ignore_unrelated=ignore_unrelated)
+
+
+def read_fhir_case(path: str | Path, *, ignore_unrelated: bool = False
+                   ) -> tuple[Case, dict[str, Any]]:
+    """A FHIR Bundle file (or ``-``) read into a case."""
+    from calfrehab.engine.fhir.files import case_from_bundle, read_json
+
+    data, source = read_json(path)
+    return case_from_bundle(data, source, ignore_unrelated=ignore_unrelated)
+
+
+def decide_fhir_path(path: str | Path, engine: Reasoner) -> Decided:
+    """Decide straight from a FHIR Bundle file (``next --fhir``)."""
+    case, document = read_fhir_case(path)
+    return decide(case, document, engine)
+
+
+def decide_any_path(path: str | Path, engine: Reasoner) -> Decided:
+    """Decide a case file or a FHIR Bundle, told apart by content."""
+    from calfrehab.engine.fhir.files import read_case_or_bundle as read
+
+    case, document = read(path)
+    return decide(case, document, engine)
+
+
+def case_to_fhir(case: Case) -> dict[str, Any]:
+    """A case as a FHIR collection Bundle (JSON object)."""
+    from calfrehab.engine.fhir import files
+
+    return files.case_to_fhir(case)
+
+
+def decision_to_fhir(decided: Decided, *, include_case: bool = True,
+                     recorded: datetime | None = None) -> dict[str, Any]:
+    """A decision as a FHIR Bundle: GuidanceResponse, RequestGroup with the
+    next exercise per track, DetectedIssue for a referral, Provenance with
+    the rule base's version and sha256; the case's resources first unless
+    ``include_case`` is false."""
+    from calfrehab.engine.fhir import files
+
+    return files.decision_to_fhir(decided.case if include_case else None,
+                                  decided.decision.model_dump(mode="json"),
+                                  recorded or datetime.now(UTC))
+
+
+def chart_case(bundle: Any, *, case_id: str, review_date: date,
+               stored: Mapping[str, Any] | None, source: str = "prefetch"
+               ) -> tuple[Case, dict[str, Any]]:
+    """The case to decide for a CDS Hooks call: calfrehab's stored case (if
+    any) merged with the chart, validated (:func:`.fhir.chart.chart_case`).
+    Raises FhirMappingError, or NoRecord when neither holds a record."""
+    from calfrehab.engine.fhir import chart
+
+    return chart.chart_case(bundle, case_id=case_id, review_date=review_date, stored=stored,
+                            source=source)
+
+
+def merge_case(stored: Mapping[str, Any], chart: Mapping[str, Any], source: str
+               ) -> dict[str, Any]:
+    """calfrehab's stored case document with the chart's clinical context
+    laid over it (:func:`.fhir.chart.merge_case`)."""
+    from calfrehab.engine.fhir import chart as fhir_chart
+
+    return fhir_chart.merge_case(stored, chart, source)
+
+
+def fhir_json(bundle: dict[str, Any]) -> str:
+    """A FHIR JSON document as calfrehab writes it (indented, UTF-8)."""
+    return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+
+
+def read_case_or_bundle(path: str | Path) -> Case:
+    """A case file or a FHIR Bundle (told apart by content), validated."""
+    from calfrehab.engine.fhir import files
+
+    return files.read_case_or_bundle(path)[0]
+
+
+def utc_today() -> date:
+    """Today's date in UTC: the review date of a CDS Hooks call (the day
+    the clinician opens the chart)."""
+    from calfrehab.engine.clock import utc_now
+
+    return utc_now().date()
+
+
+def case_reviewed_on(document: dict[str, Any], review: date) -> dict[str, Any]:
+    """A copy of a case document with every date shifted by the same number
+    of days so that its review falls on ``review`` (worked CDS Hooks
+    examples: the service decides for today)."""
+    from calfrehab.engine.casefile.timeshift import with_review_on
+
+    return with_review_on(document, review)
+
+
+def cds_discovery() -> dict[str, Any]:
+    """The CDS Hooks discovery document (``GET /cds-services``)."""
+    return discovery()
+
+
+def parse_cds_hook(data: Any) -> HookRequest:
+    """A patient-view hook request (pydantic ValidationError if it is not one)."""
+    return HookRequest.model_validate(data)
+
+
+def parse_cds_feedback(data: Any) -> FeedbackRequest:
+    """A CDS Hooks feedback request (pydantic ValidationError if it is not one)."""
+    return FeedbackRequest.model_validate(data)
+
+
+def cds_missing_prefetch(request: HookRequest) -> list[str]:
+    return missing_prefetch(request)
+
+
+def cds_prefetch_bundle(request: HookRequest) -> dict[str, Any]:
+    return prefetch_bundle(request)
+
+
+def cds_cards(decision: dict[str, Any], *, source_url: str, clinician: str
+              ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """The cards for a decision document, and what to remember of each."""
+    return cards(decision, source_url=source_url, clinician=clinician)
+
+
+def cds_feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, str | None]:
+    """(reason, track, decision) of the override a feedback item records."""
+    return feedback_reason(item, card)
+
+
+def cds_hook_schema() -> dict[str, Any]:
+    return HookRequest.model_json_schema()
+
+
+def cds_feedback_schema() -> dict[str, Any]:
+    return FeedbackRequest.model_json_schema()
+
+
+def cds_example_request(case: Case, patient_id: str) -> dict[str, Any]:
+    """A patient-view hook request carrying ``case`` as a record system's
+    prefetch (the worked exchange in docs/integration.md, and tests)."""
+    return example_request(case_to_fhir(case), patient_id)

@@ -1,0 +1,77 @@
+"""The audit trail: for ``calfrehab audit``, the service, and auditors.
+
+:func:`record` appends decisions; :func:`open_trail` opens an existing
+trail read-only for the views (:func:`list_audit`, :func:`show_decision`,
+:func:`replay_decision`, :func:`export_audit`); :func:`verify_audit` checks
+a trail or a sharded trail's directory; :func:`add_audit_override` records
+a clinician's override; :func:`accept` makes a recorded decision the
+patient's programme, and :func:`case_state` says where a case stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from calfrehab.engine.acceptance import Accepted, CaseState, accept, case_state
+from calfrehab.engine.trail.audit import EntryKind, ExportFormat
+from calfrehab.engine.trail.views import (
+    add_audit_override,
+    export_audit,
+    list_audit,
+    migrate_audit,
+    open_trail,
+    replay_decision,
+    show_decision,
+    verify_audit,
+    verify_trail,
+)
+
+if TYPE_CHECKING:
+    from calfrehab.engine.pipeline import Decided
+
+__all__ = [
+    "Accepted",
+    "CaseState",
+    "EntryKind",
+    "ExportFormat",
+    "accept",
+    "add_audit_override",
+    "case_state",
+    "export_audit",
+    "list_audit",
+    "migrate_audit",
+    "open_trail",
+    "record",
+    "replay_decision",
+    "show_decision",
+    "trail_location",
+    "verify_audit",
+    "verify_trail",
+]
+
+
+def record(decided: list[Decided], audit_path: Path | None, clinician: str | None,
+           requester: Mapping[str, Any] | None = None) -> None:
+    """Append decisions to the audit trail, in one transaction; ``requester``
+    is who asked when a system did (a CDS Hooks call: hookInstance, the
+    token's iss and sub, fhirServer)."""
+    from calfrehab.engine.trail.audit import AuditTrail, default_audit_path, prepare_entry
+
+    # The case's canonical bytes were made (and hashed) when it was decided:
+    # prepare_entry uses them rather than serialising the case again.
+    prepared = [
+        prepare_entry(d.decision.model_dump(mode="json"), d.document, case_bytes=d.case_bytes)
+        for d in decided
+    ]
+    with AuditTrail(audit_path or default_audit_path()) as trail:
+        trail.record_prepared(prepared, clinician, requester=requester)
+
+
+def trail_location(audit_path: Path | None) -> Path:
+    """The audit trail a command or the service records in: the one given,
+    else the default (CALFREHAB_AUDIT or ~/.local/share/calfrehab)."""
+    from calfrehab.engine.trail.audit import default_audit_path
+
+    return audit_path or default_audit_path()

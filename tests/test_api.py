@@ -1,0 +1,88 @@
+"""The public API as a program sees it: every name a real, typed attribute.
+
+``from calfrehab.engine import api`` then ``api.name(...)`` is the contract
+the CLI, the service and a clinic's own program rely on. A type checker
+must see a mistyped name or a wrong argument (the API once served names
+through a PEP 562 ``__getattr__`` that returned ``Any``, and
+``api.no_such_function(1, 2, 3)`` passed mypy); and importing the API must
+not load the heavy libraries behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import calfrehab
+
+ROOT = Path(calfrehab.__file__).resolve().parents[1]
+
+SNIPPET = textwrap.dedent("""\
+    from calfrehab.engine import api
+
+    reasoner: api.Reasoner = api.prepare()
+    decided: api.Decided = api.decide_path("case.json", reasoner)
+    print(decided.ladder, decided.sources, api.for_terminal("x"))
+    api.no_such_function(1, 2, 3)
+    api.decide_path("case.json", 42)
+""")
+
+
+def test_mypy_sees_a_mistyped_api_call(tmp_path: Path) -> None:
+    # One run, two planted mistakes and three good lines: exactly the two
+    # mistakes are reported, so a config that fails everything (or nothing)
+    # cannot pass.
+    script = tmp_path / "client.py"
+    script.write_text(SNIPPET, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+         "--cache-dir", str(tmp_path / "cache"), "--no-error-summary", str(script)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(errors) == 2, result.stdout
+    assert 'client.py:6: error: Module has no attribute "no_such_function"' in errors[0]
+    assert "client.py:7: error: Argument 2" in errors[1]
+
+
+def test_every_public_name_is_a_plain_attribute() -> None:
+    from calfrehab.engine import api
+
+    assert not hasattr(api, "__getattr__")  # nothing served on the fly
+    missing = [name for name in api.__all__ if getattr(api, name, None) is None]
+    assert not missing
+    assert len(set(api.__all__)) == len(api.__all__)
+
+
+def test_each_audience_module_lists_what_it_adds() -> None:
+    # The package's names are exactly the union of its audience modules'
+    # __all__ and the domain errors: a name added to a module but not to
+    # its __all__ is not public, and the package hides nothing else.
+    from calfrehab.engine import api
+    from calfrehab.engine.api import batch, cds, deciding, entry, text, trail
+
+    audiences = [deciding, trail, batch, cds, entry, text]
+    listed = {name for module in audiences for name in module.__all__}
+    errors = {name for name in api.__all__ if name.endswith("Error")} - listed
+    assert set(api.__all__) == listed | errors
+    for module in audiences:
+        for name in module.__all__:
+            assert getattr(api, name) is getattr(module, name), name
+
+
+def test_importing_the_api_loads_no_heavy_library() -> None:
+    # `calfrehab next` pays for what the API imports: the FHIR models, the
+    # report's charts, the batch worker pool, Dask and the service load
+    # inside the functions that use them.
+    heavy = ["fhir.resources", "plotly", "jinja2", "dask", "distributed", "multiprocessing",
+             "concurrent.futures", "starlette", "uvicorn", "calfrehab.server", "calfrehab.app",
+             "calfrehab.engine.batch.local", "calfrehab.engine.report.render"]
+    code = ("import json, sys\nfrom calfrehab.engine import api\n"
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out) == []
