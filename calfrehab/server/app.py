@@ -91,7 +91,8 @@ class Service:
         request.state.case_id = None
         try:
             async with asyncio.timeout(self.config.limits.request_timeout_s):
-                client = self.authenticate(request)
+                # In a thread: a token naming an allowed jku may fetch its keys.
+                client = await asyncio.to_thread(self.authenticate, request)
                 response = await work(request, client)
         except HttpError as exc:
             response = exc.response()

@@ -50,8 +50,51 @@ class Client:
 @dataclass(frozen=True)
 class _Trusted:
     iss: str
-    keys: PyJWKSet
+    keys: PyJWKSet | None  # None: every key comes from an allowed jku
     algorithms: frozenset[str]
+    jku: frozenset[str]
+
+
+class _JkuCache:
+    """JWK Sets fetched from allowed ``jku`` URLs: kept ``ttl_s``, fetched
+    within ``timeout_s``, fetched again early (at most every 30 s) when a
+    token names a key id the cached set lacks (a rotated key)."""
+
+    def __init__(self, timeout_s: float, ttl_s: float, clock: Callable[[], float]) -> None:
+        self._timeout, self._ttl, self._clock = timeout_s, ttl_s, clock
+        self._sets: dict[str, tuple[PyJWKSet, float]] = {}
+        self._lock = threading.Lock()
+
+    def key(self, url: str, kid: str) -> Any:
+        now = self._clock()
+        with self._lock:
+            cached = self._sets.get(url)
+        fresh = cached is not None and now - cached[1] < self._ttl
+        if cached is not None and fresh:
+            try:
+                return cached[0][kid]
+            except KeyError:
+                if now - cached[1] < 30:
+                    raise AuthError(f"the JWK Set at {url} has no key {kid!r}") from None
+        keys = self._fetch(url)
+        with self._lock:
+            self._sets[url] = (keys, now)
+        try:
+            return keys[kid]
+        except KeyError:
+            raise AuthError(f"the JWK Set at {url} has no key {kid!r}") from None
+
+    def _fetch(self, url: str) -> PyJWKSet:
+        import httpx
+
+        try:
+            response = httpx.get(url, timeout=self._timeout, follow_redirects=False,
+                                 headers={"Accept": "application/json"})
+            response.raise_for_status()
+            return PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            raise AuthError(f"the JWK Set at {url} could not be fetched: "
+                            f"{str(exc) or type(exc).__name__}") from None
 
 
 class Verifier:
@@ -67,9 +110,12 @@ class Verifier:
         self._clock = clock
         self._trusted: dict[str, _Trusted] = {}
         for issuer in config.issuers:
-            key_set = PyJWKSet.from_dict(issuer.key_set(config.base_dir))
+            data = issuer.key_set(config.base_dir)
+            key_set = PyJWKSet.from_dict(data) if data["keys"] else None
             self._trusted[issuer.iss] = _Trusted(issuer.iss, key_set,
-                                                 frozenset(issuer.algorithms))
+                                                 frozenset(issuer.algorithms),
+                                                 frozenset(issuer.jku))
+        self._jku = _JkuCache(config.limits.jku_timeout_s, config.limits.jku_cache_s, clock)
         self._seen: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
@@ -106,10 +152,18 @@ class Verifier:
                             f"(allowed: {', '.join(sorted(trusted.algorithms))})")
         if not isinstance(kid, str) or not kid:
             raise AuthError("the JWT header has no kid")
+        jku = header.get("jku")
+        if jku is not None and (not isinstance(jku, str) or jku not in trusted.jku):
+            raise AuthError(f"the JWT's jku {jku!r} is not an allowed JWK Set URL of issuer "
+                            f"{iss}")
         try:
+            if trusted.keys is None:
+                raise KeyError(kid)
             key = trusted.keys[kid]
         except KeyError:
-            raise AuthError(f"issuer {iss} has no key {kid!r}") from None
+            if jku is None:
+                raise AuthError(f"issuer {iss} has no key {kid!r}") from None
+            key = self._jku.key(jku, kid)
         now = self._clock()
         try:
             claims: dict[str, Any] = jwt.decode(

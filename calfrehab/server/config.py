@@ -47,12 +47,15 @@ class _Strict(BaseModel):
 
 
 class Issuer(_Strict):
-    """One trusted CDS client: its ``iss`` and the public keys (a JWK Set,
-    exchanged out of band; a ``jku`` header is never fetched)."""
+    """One trusted CDS client: its ``iss`` and its public keys: a JWK Set
+    exchanged out of band (a file or inline), and/or the JWK Set URLs its
+    tokens may name in a ``jku`` header (an allow-list: any other ``jku``
+    is refused, and none is fetched unless listed)."""
 
     iss: str = Field(min_length=1)
     jwks_file: Path | None = None
     jwks: dict[str, Any] | None = None
+    jku: list[str] = Field(default_factory=list)
     algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384"], min_length=1)
 
     @field_validator("algorithms")
@@ -64,9 +67,22 @@ class Issuer(_Strict):
                              f"({', '.join(sorted(ASYMMETRIC))})")
         return value
 
+    @field_validator("jku")
+    @classmethod
+    def _https(cls, value: list[str]) -> list[str]:
+        bad = [u for u in value if not u.startswith(("https://", "http://127.0.0.1",
+                                                     "http://localhost"))]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: a jku must be https:// (loopback http only "
+                             "for testing)")
+        return value
+
     def key_set(self, base: Path) -> dict[str, Any]:
+        if self.jwks is None and self.jwks_file is None and self.jku:
+            return {"keys": []}  # every key comes from the allowed jku
         if (self.jwks is None) == (self.jwks_file is None):
-            raise ConfigError(f"issuer {self.iss}: give exactly one of jwks_file or jwks")
+            raise ConfigError(f"issuer {self.iss}: give exactly one of jwks_file or jwks "
+                              "(or a jku allow-list)")
         if self.jwks is not None:
             return self.jwks
         assert self.jwks_file is not None
@@ -89,6 +105,10 @@ class Limits(_Strict):
     # A connection whose request headers have not all arrived by then is
     # answered 503 and closed (half-open connections must not starve others).
     header_timeout_s: float = Field(default=10.0, gt=0)
+    # Fetching an issuer's JWK Set from an allowed jku: time limit, and how
+    # long a fetched set is used before it is fetched again.
+    jku_timeout_s: float = Field(default=5.0, gt=0)
+    jku_cache_s: float = Field(default=300.0, gt=0)
     max_token_lifetime_s: int = Field(default=300, ge=1)
     clock_skew_s: int = Field(default=30, ge=0)
     remembered_cards: int = Field(default=10_000, ge=1)  # no longer used: see remember_s
