@@ -88,7 +88,8 @@ def test_new_interactive_reasks_until_each_answer_fits(tmp_path: Path) -> None:
     code, out, err = run("new", str(path), "--interactive", input="\n".join(answers) + "\n")
     assert code == 0, out + err
     assert "is too high" in out + err and "not a calendar date" in out + err
-    assert "`achilles` is not known" in out + err and "`nope` is not known" in out + err
+    assert "`achilles` could be achilles_midportion, achilles_insertional, achilles_rupture" in (
+        out + err) and "`nope` is not known" in out + err
     case, _ = read_case_file(path)
     assert case.case_id == "BO-1" and case.patient.age_years == 35
     assert case.condition.kind == "achilles_insertional" and case.red_flags == []

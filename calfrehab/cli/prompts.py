@@ -8,6 +8,7 @@ a required answer with neither is a usage error that names the flag.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -38,6 +39,44 @@ def question_options(questions: Iterable[Question]) -> Callable[[F], F]:
     return wrap
 
 
+def _fold(text: str) -> str:
+    return text.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def match_choice(text: str, choices: Iterable[str]) -> str:
+    """The choice an answer means: itself in any case; else the one choice
+    it begins, or one of whose words it begins ("R" is right, "plantar" is
+    plantar_fasciopathy, "rupture" is achilles_rupture). Several matches
+    ("Achilles") are offered by name, and a typo ("runing") gets the
+    closest choice suggested; both as an AnswerError."""
+    options = list(choices)
+    text = text.strip()
+    folded = _fold(text)
+    if folded in options:
+        return folded
+    if not folded:
+        return text
+    found = [c for c in options if c.startswith(folded)]
+    if not found:
+        found = [c for c in options if any(w.startswith(folded) for w in c.split("_"))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise AnswerError(f"`{text}` could be {', '.join(found)}: which one?")
+    close = difflib.get_close_matches(folded, options, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise AnswerError(f"`{text}` is not known{hint}; expected one of {', '.join(options)}")
+
+
+def _canonical(q: Question, raw: str) -> str:
+    """An answer to a choice question with its choices spelled out."""
+    if q.kind == "choice":
+        return match_choice(raw, q.choices)
+    if q.kind == "choices" and raw.strip().lower() not in ("", "none", "no", "-"):
+        return ",".join(match_choice(part, q.choices) for part in raw.split(","))
+    return raw
+
+
 def _metavar(q: Question) -> str:
     return {"choice": "NAME", "choices": "A,B", "int": "N", "number": "X", "date": "YYYY-MM-DD",
             "reps": "N,N,N", "text": "TEXT"}[q.kind]
@@ -64,7 +103,7 @@ class Asker:
         raw = self.given.get(q.key)
         if raw is not None:
             try:
-                return q.parse(str(raw))
+                return q.parse(_canonical(q, str(raw)))
             except AnswerError as exc:
                 raise click.BadParameter(str(exc), param_hint=f"'{q.flag}'") from None
         if self.interactive and q.key not in self.flag_only:
@@ -80,7 +119,7 @@ class Asker:
     def _prompt(q: Question) -> Any:
         def proc(text: str) -> Any:
             try:
-                return q.parse(text)
+                return q.parse(_canonical(q, text))
             except AnswerError as exc:
                 raise click.UsageError(str(exc)) from None
 
