@@ -138,7 +138,16 @@ def test_decide_and_override_record_the_signed_in_clinician(
     r = browser.post(f"/patients/{CASE}/override", data={
         "csrf": hidden(r.text, "csrf"), "sha256": hidden(r.text, "sha256"),
         "decision_id": decision_id, "reason": "keeps her single-leg raises: <b>pain settled</b>",
-        "track": "straight_knee", "decision": "hold"})
+        "track": "straight_knee", "decision": "hold", "exercise": "pogo_hops", "sets": "3",
+        "reps": "12"})
+    assert r.status_code == 422  # pogo hops are not a straight-knee exercise
+    assert "not an exercise of the straight_knee track" in r.text
+    assert "&lt;b&gt;pain settled&lt;/b&gt;" in r.text  # the reason typed is kept, escaped
+    r = browser.post(f"/patients/{CASE}/override", data={
+        "csrf": hidden(r.text, "csrf"), "sha256": hidden(r.text, "sha256"),
+        "decision_id": decision_id, "reason": "keeps her single-leg raises: <b>pain settled</b>",
+        "track": "straight_knee", "decision": "hold", "exercise": "single_leg_heel_raise",
+        "sets": "3", "reps": "12"})
     assert r.status_code == 200 and "Override recorded" in r.text
     assert "&lt;b&gt;pain settled&lt;/b&gt;" in r.text
     with api.open_trail(clinic["trail"]) as trail:
@@ -146,8 +155,19 @@ def test_decide_and_override_record_the_signed_in_clinician(
     assert shown["entry"]["clinician"] == "local"
     assert [(o["clinician"], o["track"], o["decision"]) for o in shown["overrides"]] == [
         ("local", "straight_knee", "hold")]
+    r = browser.post(f"/patients/{CASE}/accept", data={
+        "csrf": hidden(r.text, "csrf"), "sha256": hidden(r.text, "sha256"),
+        "decision_id": decision_id})
+    assert r.status_code == 200 and "Accepted: the programme" in r.text, r.text[:3000]
+    program = api.validate_path(clinic["cases"] / f"{CASE}.json").program
+    assert program.straight_knee is not None
+    assert (program.straight_knee.exercise, program.straight_knee.reps) == (
+        "single_leg_heel_raise", 12)
+    with api.open_trail(clinic["trail"]) as trail:
+        kinds = [(row["kind"], row["clinician"]) for row in api.list_audit(trail, "PF-0188")]
+    assert kinds == [("decision", "local"), ("override", "local"), ("accepted", "local")]
     r = browser.get("/audit", params={"patient": "PF-0188"})
-    assert "Verified" in r.text and "pain settled" in r.text
+    assert "Verified" in r.text and "pain settled" in r.text and "programme now" in r.text
 
 
 def test_import_keeps_the_good_rows_and_lists_the_bad(

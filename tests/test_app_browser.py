@@ -3,7 +3,8 @@
 
 A whole visit with no terminal and with scripts disabled (the app has none
 to run): new patient, three sessions, the morning after, an assessment,
-the decision recorded, an override, and the handout printed to PDF. Two
+the decision recorded, an override with the clinician's own prescription,
+accepting it, and the handout printed to PDF showing what was accepted. Two
 browser contexts on one patient, where the second write is refused as
 stale. A form stripped of its CSRF token is refused with 403. Every page
 at 390 px has no horizontal scroll (axe-core's checks are in
@@ -189,17 +190,28 @@ def test_a_whole_visit_with_no_terminal_and_no_script(
     summary.click()
     assert page.locator("details.explain").first.get_attribute("open") is not None
 
-    page.fill("#o-reason", "Achilles still sore on stairs: one more week as she is")
+    page.fill("#o-reason", "Achilles still sore on stairs: one more week on two legs, 3 x 12")
     page.select_option("#o-track", "straight_knee")
     page.select_option("#o-decision", "hold")
+    page.select_option("#o-exercise", "two_leg_heel_raise")
+    page.fill("#o-sets", "3")
+    page.fill("#o-reps", "12")
     page = v.submit("Record override")
     assert "Override recorded" in page.content()
-    assert "one more week as she is" in page.content()
+    assert "one more week on two legs" in page.content()
+
+    page = v.submit("Accept with the override")
+    assert "Accepted: the programme" in page.content(), page.content()[:3000]
+    program = api.validate_path(clinic["cases"] / f"{CASE}.json").program
+    assert program.straight_knee is not None and program.bent_knee is not None
+    assert (program.straight_knee.exercise, program.straight_knee.sets,
+            program.straight_knee.reps) == ("two_leg_heel_raise", 3, 12)  # the override's
+    assert program.bent_knee.exercise == "single_leg_bent_knee_heel_raise"  # as decided
 
     with api.open_trail(clinic["trail"]) as trail:
         rows = api.list_audit(trail, case_id=CASE)
-    assert [(r["kind"], r["clinician"]) for r in rows] == [("decision", "local"),
-                                                           ("override", "local")]
+    assert [(r["kind"], r["clinician"]) for r in rows] == [
+        ("decision", "local"), ("override", "local"), ("accepted", "local")]
 
     handout = v.go(f"/patients/{CASE}/handout")
     pdf = tmp_path / "handout.pdf"
@@ -207,7 +219,9 @@ def test_a_whole_visit_with_no_terminal_and_no_script(
     from pypdf import PdfReader
 
     text = " ".join(p.extract_text() for p in PdfReader(str(pdf)).pages)
-    assert "heel raise" in text.lower()
+    words = " ".join(text.split()).lower()
+    assert "your left leg" in words and "heel raise" in words, words[:1500]
+    assert "ach-0311" in words
     v.close()
 
 

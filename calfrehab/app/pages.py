@@ -315,6 +315,31 @@ def decide(ctx: Ctx) -> Response:
     return redirect(f"/patients/{name}?done=decided")
 
 
+def _prescription(ctx: Ctx, track: str | None) -> dict[str, dict[str, Any]] | str | None:
+    """The clinician's own prescription from the override form (None: none
+    given), or what is wrong with it."""
+    exercise = ctx.value("exercise").strip()
+    sets, reps, load = (ctx.value(k).strip() for k in ("sets", "reps", "load_kg"))
+    if not any((exercise, sets, reps, load)):
+        return None
+    if track is None:
+        return "a prescription is for one track: choose the track"
+    missing = [w for w, v in (("exercise", exercise), ("sets", sets), ("reps", reps)) if not v]
+    if missing:
+        return "a prescription needs " + ", ".join(missing) + " as well"
+    if exercise not in views.exercises_on(ctx.state, track):
+        return f"{exercise.replace('_', ' ')} is not an exercise of the {track} track"
+    try:
+        rx: dict[str, Any] = {"exercise": exercise, "sets": int(sets), "reps": int(reps)}
+        if load:
+            rx["load_kg"] = float(load.replace(",", "."))
+    except ValueError:
+        return "sets and reps are whole numbers, the load a number of kg"
+    if rx["sets"] < 1 or rx["reps"] < 1 or rx.get("load_kg", 0) < 0:
+        return "sets and reps are at least 1, the load 0 kg or more"
+    return {track: rx}
+
+
 def override(ctx: Ctx) -> Response:
     name = ctx.params["name"]
     reason = ctx.value("reason").strip()
@@ -328,14 +353,37 @@ def override(ctx: Ctx) -> Response:
         return patient(ctx, status=422, error=f"no track {track!r}", kept=ctx.values())
     if kind is not None and kind not in api.DECISION_KINDS:
         return patient(ctx, status=422, error=f"no decision {kind!r}", kept=ctx.values())
+    prescriptions = _prescription(ctx, track)
+    if isinstance(prescriptions, str):
+        return patient(ctx, status=422, error=prescriptions, kept=ctx.values())
+    if prescriptions is not None and kind is None:
+        return patient(ctx, status=422, kept=ctx.values(),
+                       error="a prescription goes with your decision for the track: choose it")
     with ctx.state.cases.write_lock(name):
         snap = snapshot(ctx)
         stale = _stale(ctx, snap)
         if stale is not None:
             return stale
         with api.open_trail(ctx.state.audit_path()) as trail:
-            api.add_audit_override(trail, decision_id, ctx.user, reason, track, kind)
+            api.add_audit_override(trail, decision_id, ctx.user, reason, track, kind,
+                                   prescriptions=prescriptions)
     return redirect(f"/patients/{name}?done=overridden")
+
+
+def accept(ctx: Ctx) -> Response:
+    name = ctx.params["name"]
+    decision_id = ctx.value("decision_id").strip() or None
+    with ctx.state.cases.write_lock(name):
+        snap = snapshot(ctx)
+        stale = _stale(ctx, snap)
+        if stale is not None:
+            return stale
+        try:
+            api.accept(snap.path, ctx.state.audit_path(), decision=decision_id,
+                       clinician=ctx.user)
+        except api.CalfrehabError as exc:
+            return patient(ctx, status=409, error=on_screen(str(exc)))
+    return redirect(f"/patients/{name}?done=accepted")
 
 
 # ------------------------------------------------------ handout and report

@@ -105,6 +105,18 @@ def _exercise(state: AppState, exercise: str | None) -> str:
     return str(info.name) if info is not None else words(exercise)
 
 
+def exercises_on(state: AppState, track: str) -> list[str]:
+    """The exercise ids of a track, in ladder order."""
+    rungs = _ladder(state).tracks[track].rungs
+    return list(dict.fromkeys(dose.exercise for dose in rungs))
+
+
+def exercise_choices(state: AppState) -> list[dict[str, Any]]:
+    return [{"track": t, "title": TRACK_TITLES[t],
+             "exercises": [(e, _exercise(state, e)) for e in exercises_on(state, t)]}
+            for t in api.TRACKS]
+
+
 def _dose(state: AppState, rx: Mapping[str, Any] | None) -> str:
     if not rx:
         return ""
@@ -139,12 +151,22 @@ def recorded_for(state: AppState, case_id: str) -> list[dict[str, Any]]:
                     "recorded_at": e.recorded_at.strftime("%Y-%m-%d %H:%M UTC"),
                     "clinician": e.clinician, "reason": doc.get("reason"),
                     "track": doc.get("track"), "decision": doc.get("decision"),
+                    "program": _program_words(state, doc.get("prescriptions") or {}),
                 })
             elif e.decision_id in by_id:  # later entry kinds (accepted) keep their place
+                program = e.decision.get("program") or {}
                 by_id[e.decision_id]["accepted"].append({
                     "recorded_at": e.recorded_at.strftime("%Y-%m-%d %H:%M UTC"),
-                    "clinician": e.clinician, "kind": e.kind})
+                    "clinician": e.clinician, "kind": e.kind,
+                    "program": _program_words(state, program)})
     return out
+
+
+def _program_words(state: AppState, program: Mapping[str, Any]) -> str:
+    """A programme (or an override's prescriptions) in a line."""
+    parts = [f"{TRACK_TITLES.get(t, t).split(' (')[0]}: {_exercise(state, rx.get('exercise'))}, "
+             f"{_dose(state, rx)}" for t, rx in program.items() if isinstance(rx, Mapping)]
+    return "; ".join(parts)
 
 
 def _tracks_view(state: AppState, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -219,6 +241,8 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
         "why_not": explanation["why_not"],
         "sources": explanation["sources"],
         "blockers": shown.get("blockers") or [],
+        "exercise_choices": exercise_choices(state),
+        "accepted": bool(latest and current and latest["accepted"]),
     })
     return view
 
@@ -342,7 +366,9 @@ def audit_view(state: AppState, query: Mapping[str, str]) -> dict[str, Any]:
                 doc = e.decision
                 item = {"recorded_at": e.recorded_at, "clinician": e.clinician or "",
                         "reason": doc.get("reason"), "track": doc.get("track"),
-                        "decision": doc.get("decision"), "kind": e.kind}
+                        "decision": doc.get("decision"), "kind": e.kind,
+                        "program": _program_words(state, doc.get("program")
+                                                  or doc.get("prescriptions") or {})}
                 (target["overrides"] if e.kind == "override" else target["accepted"]
                  ).append(item)
     out["rates"] = _rates(decisions)

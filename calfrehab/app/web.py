@@ -194,6 +194,7 @@ def create_app(settings: AppSettings) -> Starlette:
         r("/patients/{name}", pages.patient),
         r("/patients/{name}/decide", pages.decide, ("POST",)),
         r("/patients/{name}/override", pages.override, ("POST",)),
+        r("/patients/{name}/accept", pages.accept, ("POST",)),
         r("/patients/{name}/handout", pages.handout),
         r("/patients/{name}/report", pages.report),
         r("/patients/{name}/{form}", pages.entry_form, ("GET", "POST")),
