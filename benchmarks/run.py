@@ -1776,6 +1776,13 @@ def _write_json(path: Path, rep: Report) -> None:
                                indent=2, default=str))
 
 
+def _keep_app_section(page: Path, rendered: str) -> str:
+    # benchmarks/app_render.py writes a section of its own into the page.
+    from app_render import kept_section
+
+    return kept_section(page, rendered)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -1822,7 +1829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "sessions" in rep.results:  # JSON object keys are strings
             by = rep.results["sessions"]["by_sessions"]
             rep.results["sessions"]["by_sessions"] = {int(k): v for k, v in by.items()}
-        args.out.write_text(render(rep), encoding="utf-8")
+        args.out.write_text(_keep_app_section(args.out, render(rep)), encoding="utf-8")
         if args.json:  # the merged results, behind the page just written
             _write_json(args.json, rep)
         log(f"wrote {args.out} from {args.from_json}")
@@ -1869,7 +1876,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rep.results["interference"][name] = max(0.0, other) / wall if wall > 1 else 0.0
     rep.machine["loadavg_end"] = _loadavg()
     rep.machine["elapsed_min"] = (time.monotonic() - rep.started) / 60
-    args.out.write_text(render(rep), encoding="utf-8")
+    args.out.write_text(_keep_app_section(args.out, render(rep)), encoding="utf-8")
     if args.json:
         _write_json(args.json, rep)
     log(f"wrote {args.out} in {rep.machine['elapsed_min']:.1f} min")
