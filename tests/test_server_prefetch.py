@@ -278,3 +278,28 @@ def test_the_review_date_is_today_in_the_clinics_time_zone(service: Service) -> 
     request = chart(REFERRAL)
     response = service.hook(request)
     assert response.status_code == 200, response.text
+
+
+def test_a_failed_medication_search_is_fetched_and_still_refers(service: Service) -> None:
+    # The fluoroquinolone is in the chart's medications, not a calfrehab Flag.
+    doc = api.case_reviewed_on(json.loads(REFERRAL.read_text()), clinic_today())
+    doc["red_flags"] = []
+    whole = api.cds_example_request(api.validate_document(doc), PATIENT)
+    del whole["fhirServer"]
+    cipro = {"resourceType": "MedicationStatement", "id": "ms-cipro", "status": "completed",
+             "subject": {"reference": f"Patient/{PATIENT}"},
+             "effectiveDateTime": clinic_today().isoformat(),
+             "medicationCodeableConcept": {"coding": [{
+                 "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2551",
+                 "display": "ciprofloxacin"}]}}
+    whole["prefetch"]["medicationStatements"] = {
+        "resourceType": "Bundle", "type": "searchset", "total": 1,
+        "entry": [{"resource": cipro}]}
+    complete = verdicts(service.hook(whole))
+    assert [i for _, i in complete] == ["critical"]
+    cut = copy.deepcopy(whole)
+    cut["prefetch"]["medicationStatements"] = outcome("error", "throttled", "try later")
+    refused(service, cut, "medicationStatements", "throttled")
+    store = store_of(whole)
+    with fhir_server(store) as base:
+        assert verdicts(service.hook(with_server(cut, base, store))) == complete

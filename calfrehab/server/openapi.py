@@ -94,8 +94,11 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "summary": "CDS Hooks feedback: recorded in the audit trail as overrides",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": api.cds_feedback_schema()}}},
-                "responses": {"200": {"description": "{\"recorded\": n}"},
-                              **_errors(*common, 404)},
+                "responses": {"200": {"description": (
+                    "{\"recorded\": n, \"items\": [{card, outcome, status, message}]}: each "
+                    "item answered on its own; status recorded, already recorded, unknown or "
+                    "invalid")},
+                              **_errors(*common)},
             }},
             "/openapi.json": {"get": {
                 "summary": "This description",
