@@ -73,7 +73,7 @@ def test_every_command_has_help_with_an_example(
     assert doc, f"`{' '.join(path)}` has no help text"
     assert "Example:" in doc, f"`{' '.join(path)}`: its help has no `Example:` section"
     tail = doc.split("Example:", 1)[1].splitlines()
-    assert all(not line.strip() or line.startswith(" ") for line in tail), (
+    assert all(not line.strip() or line.startswith(" ") or line == "\b" for line in tail), (
         f"`{' '.join(path)}`: the help must end with the example (indented command lines)")
     text = _help(path)
     assert "Example:" in text, f"`{' '.join(path)} --help` has no `Example:` section"

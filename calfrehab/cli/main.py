@@ -7,6 +7,7 @@ import importlib
 import click
 
 from calfrehab.cli.case_cmds import explain, next_, schema, validate
+from calfrehab.cli.helptext import keep_examples
 from calfrehab.cli.rules_cmd import rules
 from calfrehab.engine.api import ENGINE_VERSION as __version__
 
@@ -26,8 +27,9 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy:
             module, name = self.lazy[cmd_name].split(":")
             command: click.Command = getattr(importlib.import_module(module), name)
-            return command
-        return super().get_command(ctx, cmd_name)
+            return keep_examples(command)
+        found = super().get_command(ctx, cmd_name)
+        return keep_examples(found) if found is not None else None
 
 
 @click.group(
@@ -66,3 +68,4 @@ cli.add_command(explain)
 cli.add_command(validate)
 cli.add_command(schema)
 cli.add_command(rules)
+keep_examples(cli)

@@ -1,0 +1,37 @@
+"""Help examples copy and paste: each command on one line (or continued
+with a backslash), never wrapped mid-command by click."""
+
+from __future__ import annotations
+
+import itertools
+
+import click
+from click.testing import CliRunner
+
+from calfrehab.cli.main import cli
+
+
+def _paths(cmd: click.Command, path: list[str], ctx: click.Context) -> list[list[str]]:
+    out = [path]
+    if isinstance(cmd, click.Group):
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None
+            out += _paths(sub, [*path, name], click.Context(sub))
+    return out
+
+
+def test_every_example_is_one_command_per_line() -> None:
+    seen = 0
+    for path in _paths(cli, [], click.Context(cli)):
+        out = CliRunner().invoke(cli, [*path, "--help"], terminal_width=80).output
+        lines = out.splitlines()
+        for line, after in itertools.pairwise(lines):
+            if not line.strip().startswith("calfrehab "):
+                continue
+            seen += 1
+            indent = len(line) - len(line.lstrip())
+            continued = after.strip() and len(after) - len(after.lstrip()) == indent and (
+                not after.strip().startswith(("calfrehab ", "#")))
+            assert not continued or line.endswith("\\"), (path, line, after)
+    assert seen >= 20
