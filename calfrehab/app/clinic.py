@@ -40,6 +40,7 @@ class ClinicSettings:
     cases: Path | None = None
     audit: Path | None = None
     accounts: tuple[Account, ...] = ()
+    review_days: int = 7
 
 
 def clinic_settings(cases: Path | None) -> ClinicSettings:
@@ -56,6 +57,7 @@ def clinic_settings(cases: Path | None) -> ClinicSettings:
         cases=config.app.cases,
         audit=config.trail.path,
         accounts=tuple(Account(a.name, a.password_hash) for a in config.app.accounts),
+        review_days=config.review.interval_days,
     )
 
 

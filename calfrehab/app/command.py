@@ -86,7 +86,7 @@ def app(ctx: click.Context, cases_dir: Path | None, host: str, port: int,
     settings = AppSettings(cases=cases.resolve(), audit=audit_path or clinic.audit,
                            rules=rules_dir, host=host, port=port, accounts=clinic.accounts,
                            behind_tls=behind_tls, config_path=clinic.path,
-                           clinic_name=clinic.name)
+                           clinic_name=clinic.name, review_days=clinic.review_days)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)

@@ -29,6 +29,9 @@ class AppSettings:
     # Where the accounts came from, to say so at start and in errors.
     config_path: Path | None = None
     clinic_name: str | None = None
+    # The clinic's usual interval between reviews (calfrehab.toml [review]):
+    # a patient last reviewed longer ago than this is due.
+    review_days: int = 7
     extra: dict[str, str] = field(default_factory=dict)
 
     def is_loopback(self) -> bool:

@@ -40,14 +40,17 @@ def words(value: str | None) -> str:
 # ------------------------------------------------------------ patient list
 
 
-def _due(summary: Summary, latest: Latest | None, today: date) -> bool:
+def _due(summary: Summary, latest: Latest | None, today: date, interval: int) -> bool:
     if summary.problem is not None:
         return False
     if latest is None:
         return True
     # Something was entered after the last recorded decision (log and assess
-    # move the review date to the entry's date).
-    return bool(summary.review_date and summary.review_date > latest.review_date)
+    # move the review date to the entry's date), or the clinic's usual
+    # interval between reviews has passed since it.
+    if summary.review_date and summary.review_date > latest.review_date:
+        return True
+    return date.fromisoformat(latest.review_date) + timedelta(days=interval) <= today
 
 
 def patient_rows(state: AppState, q: str, badge: str) -> list[dict[str, Any]]:
@@ -62,7 +65,7 @@ def patient_rows(state: AppState, q: str, badge: str) -> list[dict[str, Any]]:
         last = latest.get(s.case_id or "")
         referral = bool(s.red_flags) or (last is not None and last.outcome == "refer")
         flare = last is not None and last.flare
-        due = _due(s, last, today)
+        due = _due(s, last, today, state.settings.review_days)
         badges = [b for b, on in (("flare", flare), ("referral", referral),
                                   ("review due", due)) if on]
         if badge and badge not in badges:
@@ -446,5 +449,3 @@ def replay_view(state: AppState) -> dict[str, Any]:
     return out
 
 
-def since_days(days: int, today: date) -> date:
-    return today - timedelta(days=days)
