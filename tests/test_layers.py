@@ -1,136 +1,104 @@
-"""The import contract: each engine layer imports only the layers below it,
-and the CLI imports only the public API.
+"""The import contract (``.importlinter``) holds, and it can fail.
 
-The layer order is read from the module map in ``calfrehab/engine/__init__.py``
-(one bullet a layer, lowest first), so the map a maintainer reads and the rule
-this test enforces cannot drift apart. Every import counts: module level,
-inside functions (lazy) and under ``TYPE_CHECKING``.
+import-linter reads every import of the package (module level, inside
+functions and under ``TYPE_CHECKING``) and checks four contracts: the front
+ends sit on the engine, they use only its public API, the engine's layers
+import only downward (every engine module placed in a layer), and no
+package's modules import each other in a circle. ``scripts/dev.py lint``
+runs the same command; running it here means the suite checks it too.
 """
 
 from __future__ import annotations
 
-import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-import calfrehab.engine
+import calfrehab
 
-PACKAGE = Path(calfrehab.engine.__file__).resolve().parents[1]  # .../calfrehab
-ENGINE = "calfrehab.engine"
-API = f"{ENGINE}.api"
-# The shipped knowledge base is data; any layer may read it.
-DATA = "calfrehab.rules"
+ROOT = Path(calfrehab.__file__).resolve().parents[1]
+CONTRACTS = ROOT / ".importlinter"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def layer_order() -> list[tuple[str, ...]]:
-    """The engine's layers, lowest first, from its docstring's module map:
-    ``- ``a``, ``b``: what they own``."""
-    doc = calfrehab.engine.__doc__ or ""
-    layers = [tuple(re.findall(r"``(\w+)``", head))
-              for head in re.findall(r"^- (.+?):", doc, flags=re.MULTILINE)]
-    return [names for names in layers if names]
+def lint_imports(root: Path, package_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` with ``root``'s contract, on the package found in
+    ``package_dir`` (first on the path, before any installed copy)."""
+    env = {**os.environ, "PYTHONPATH": str(package_dir)}
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", str(root / ".importlinter")],
+                          cwd=root, env=env, capture_output=True, text=True, check=False)
 
 
-LAYERS = layer_order()
-RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+def contract_names() -> list[str]:
+    text = CONTRACTS.read_text(encoding="utf-8")
+    return re.findall(r"^\[importlinter:contract:([\w-]+)\]$", text, flags=re.MULTILINE)
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def test_the_contract_file_has_the_four_contracts() -> None:
+    # A contract dropped from the file would pass silently: name them.
+    assert contract_names() == ["front-ends", "public-api", "engine-layers", "no-circles"]
 
 
-def modules() -> list[tuple[str, Path]]:
-    return sorted((module_name(p), p) for p in PACKAGE.rglob("*.py"))
+def test_the_package_keeps_every_contract() -> None:
+    result = lint_imports(ROOT, ROOT)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    # Every contract was checked and kept, none skipped.
+    assert f"Contracts: {len(contract_names())} kept, 0 broken." in out, out
 
 
-KNOWN = {name for name, _ in modules()}
+@pytest.fixture
+def copy_of_the_package(tmp_path: Path) -> Path:
+    """The repository's package and contract, copied, to plant imports in."""
+    shutil.copytree(ROOT / "calfrehab", tmp_path / "calfrehab",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(CONTRACTS, tmp_path / ".importlinter")
+    return tmp_path
 
 
-def imports_of(name: str, path: Path) -> set[str]:
-    """The calfrehab modules ``path`` imports, resolved to module names
-    (``from calfrehab.engine import api`` is ``calfrehab.engine.api``)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                found.add(sub if sub in KNOWN else base)
-    return {m for m in found if m == "calfrehab" or m.startswith("calfrehab.")}
+def test_a_lazy_upward_import_breaks_the_layers(copy_of_the_package: Path) -> None:
+    # The inference layer reaching up to the public API from inside a
+    # function (the import a regex over module-level lines would miss).
+    planted = copy_of_the_package / "calfrehab" / "engine" / "inference" / "planted.py"
+    planted.write_text("def f() -> object:\n"
+                       "    from calfrehab.engine import api\n"
+                       "    return api\n", encoding="utf-8")
+    result = lint_imports(copy_of_the_package, copy_of_the_package)
+    assert result.returncode == 1
+    assert "calfrehab.engine.inference.planted -> calfrehab.engine.api" in result.stdout
+    assert "Engine layers" in result.stdout and "BROKEN" in result.stdout
 
 
-def layer_of(module: str) -> str | None:
-    """The layer name of an engine module: its first part below the engine."""
-    if not module.startswith(ENGINE + "."):
-        return None
-    return module.removeprefix(ENGINE + ".").split(".")[0]
+def test_the_cli_reaching_beneath_the_api_breaks_the_contract(
+        copy_of_the_package: Path) -> None:
+    planted = copy_of_the_package / "calfrehab" / "cli" / "planted.py"
+    planted.write_text("from calfrehab.engine.pipeline import prepare\n", encoding="utf-8")
+    result = lint_imports(copy_of_the_package, copy_of_the_package)
+    assert result.returncode == 1
+    assert "calfrehab.cli.planted -> calfrehab.engine.pipeline" in result.stdout
 
 
-def test_the_module_map_lists_layers() -> None:
-    # The parser above must see the map; an empty order would pass anything.
-    assert len(LAYERS) >= 8
-    assert LAYERS[0][0] == "vocabulary" and LAYERS[-1] == ("api",)
+def test_a_circle_between_siblings_breaks_the_contract(copy_of_the_package: Path) -> None:
+    # Under TYPE_CHECKING too: a circle there still ties the two modules.
+    batch = copy_of_the_package / "calfrehab" / "engine" / "batch"
+    (batch / "rows.py").write_text(
+        (batch / "rows.py").read_text(encoding="utf-8")
+        + "\nfrom typing import TYPE_CHECKING\n"
+          "if TYPE_CHECKING:\n    from calfrehab.engine.batch import outputs\n",
+        encoding="utf-8")
+    result = lint_imports(copy_of_the_package, copy_of_the_package)
+    assert result.returncode == 1
+    assert "No cycles are allowed in calfrehab.engine.batch" in result.stdout
 
 
-def test_every_engine_module_is_in_a_layer() -> None:
-    layers = {layer_of(m) for m, _ in modules()}
-    unplaced = sorted(name for name in layers if name is not None and name not in RANK)
-    assert not unplaced, (
-        f"engine modules in no layer: {unplaced}; add them to the module map in "
-        "calfrehab/engine/__init__.py"
-    )
-
-
-@pytest.mark.parametrize(("module", "path"), [(m, p) for m, p in modules()
-                                               if layer_of(m) is not None],
-                         ids=lambda v: v if isinstance(v, str) else "")
-def test_an_engine_module_imports_only_lower_layers(module: str, path: Path) -> None:
-    own = layer_of(module)
-    assert own is not None
-    wrong = []
-    for target in sorted(imports_of(module, path)):
-        if target == DATA or target.startswith(DATA + "."):
-            continue
-        layer = layer_of(target)
-        if layer is None:
-            wrong.append(f"{target} (outside the engine)")
-        elif layer in RANK and own in RANK and RANK[layer] > RANK[own]:
-            wrong.append(f"{target} (layer `{layer}` is above `{own}`)")
-    assert not wrong, f"{module} imports upward: {', '.join(wrong)}"
-
-
-@pytest.mark.parametrize(("module", "path"), [(m, p) for m, p in modules()
-                                               if m.split(".")[1:2] not in (["engine"], ["rules"])
-                                               and m != "calfrehab"],
-                         ids=lambda v: v if isinstance(v, str) else "")
-def test_the_cli_imports_only_the_public_api(module: str, path: Path) -> None:
-    own_package = ".".join(module.split(".")[:2])  # calfrehab.cli
-    wrong = sorted(t for t in imports_of(module, path)
-                   if t != API and t != own_package and not t.startswith(own_package + "."))
-    assert not wrong, f"{module} imports beneath the API: {', '.join(wrong)}"
-
-
-def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
-    # The contract is only as good as the import reader: a lazy import of
-    # the API inside a function in the inference layer must be caught.
-    src = tmp_path / "bad.py"
-    src.write_text("def f():\n    from calfrehab.engine import api\n    return api\n")
-    found = imports_of(f"{ENGINE}.inference.bad", src)
-    assert found == {API}
-    assert RANK[layer_of(API) or ""] > RANK["inference"]
-
-
-def test_every_public_name_of_the_api_resolves() -> None:
-    from calfrehab.engine import api
-
-    missing = [name for name in api.__all__ if getattr(api, name, None) is None]
-    assert not missing
+def test_a_module_in_no_layer_breaks_the_contract(copy_of_the_package: Path) -> None:
+    (copy_of_the_package / "calfrehab" / "engine" / "stray.py").write_text(
+        "X = 1\n", encoding="utf-8")
+    result = lint_imports(copy_of_the_package, copy_of_the_package)
+    assert result.returncode == 1
+    assert "calfrehab.engine.stray" in result.stdout

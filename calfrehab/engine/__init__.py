@@ -1,6 +1,7 @@
 """The calfrehab library. Layers, lowest first; a layer imports only below it
-(``tests/test_layers.py`` reads this list and checks every import; one line a
-module, with what each owns, in ``docs/architecture.md``).
+(the import contract in ``.importlinter`` states the same order and
+import-linter checks every import against it; one line a module, with what
+each owns, in ``docs/architecture.md``).
 
 - ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``limits``, ``safeio``, ``textsafe``:
   the contract's names (tracks, decision kinds, outcomes, rungs,

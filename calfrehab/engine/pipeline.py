@@ -21,7 +21,8 @@ from calfrehab.engine.casefile.validation import (
 )
 from calfrehab.engine.explanation.document import DecisionDocument, build_document
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
-from calfrehab.engine.knowledge.compiler import CompiledRuleBase, compile_rulebase
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.engine_limits import compile_within_limits
 from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ _LOCK = threading.Lock()
 
 
 def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
-    return compile_rulebase(load_rulebase(rules_dir))
+    return compile_within_limits(load_rulebase(rules_dir))
 
 
 def prepare(rules_dir: Path | None = None) -> Reasoner:

@@ -70,10 +70,22 @@ __all__ = [
 
 def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
               stop: threading.Event | None = None) -> BatchSummary:
-    """Decide every case of ``options.inputs`` (:func:`.local.run_batch`:
-    worker processes here, or partitions on a Dask cluster)."""
-    # Imported here: the worker pool (multiprocessing, concurrent.futures)
-    # loads when a batch runs, not when the API names its options.
-    from calfrehab.engine.batch import local
+    """Decide every case of ``options.inputs``: in worker processes here
+    (:func:`.local.run_batch`), or in partitions on a Dask cluster when
+    ``options.dask`` (:func:`.dask_backend.run_dask`).
 
+    ``progress(done, total)`` is called after each chunk. Setting ``stop``
+    ends the run early and cleanly (``summary.interrupted``). Raises
+    :class:`BatchError` (or the trail's AuditError, or RuleError) when the
+    batch as a whole cannot run; then no output file is written or replaced.
+    """
+    # Imported here: the worker pool (multiprocessing, concurrent.futures)
+    # and Dask load when a batch runs, not when the API names its options.
+    from calfrehab.engine.batch import local, worker
+
+    if options.dask is not None:
+        from calfrehab.engine.batch.dask_backend import run_dask
+
+        with worker.batch_gc():
+            return run_dask(options, progress, stop)
     return local.run_batch(options, progress, stop)

@@ -87,6 +87,7 @@ from calfrehab.engine.batch.options import (
     BatchError,
     BatchOptions,
     BatchSummary,
+    BatchUsageError,
     default_errors_path,
     format_for,
     resolve_jobs,
@@ -437,8 +438,8 @@ class _Run:
 
 def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
               stop: threading.Event | None = None) -> BatchSummary:
-    """Decide every case of ``options.inputs``; see the module docstring
-    (and :mod:`calfrehab.engine.batch.dask_backend` when ``options.dask``).
+    """Decide every case of ``options.inputs`` in worker processes on this
+    machine; see the module docstring.
 
     ``progress(done, total)`` is called after each chunk. Setting ``stop``
     ends the run early and cleanly (``summary.interrupted``). Raises
@@ -447,9 +448,8 @@ def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
     cannot run; then no output file is written or replaced.
     """
     if options.dask is not None:
-        from calfrehab.engine.batch.dask_backend import run_dask
-
-        with worker.batch_gc():
-            return run_dask(options, progress, stop)
+        # The Dask backend builds on this module (prepare_outputs), so the
+        # choice between them is made above both, in batch.run_batch.
+        raise BatchUsageError("a Dask batch runs through calfrehab.engine.batch.run_batch")
     with worker.batch_gc():
         return _Run(options, progress, stop).run()

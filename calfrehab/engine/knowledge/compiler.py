@@ -33,7 +33,6 @@ from calfrehab.engine.knowledge.conditions import (
     polar_leaves,
 )
 from calfrehab.engine.knowledge.conditions import to_dnf as _to_dnf
-from calfrehab.engine.knowledge.engine_limits import check_engine_limits
 from calfrehab.engine.knowledge.loader import LocatedRule, RuleBase
 from calfrehab.engine.knowledge.rulelang import All, Compare, Not, Predicate, Rule
 
@@ -250,7 +249,8 @@ def _instances_of(lr: LocatedRule) -> list[str | None]:
 
 def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
     """Check every rule against the fact catalogue and compile; raise
-    RuleError with every problem found."""
+    RuleError with every problem found. The engine's own limits are
+    checked by :func:`.engine_limits.compile_within_limits`."""
     ck = _Checker(base)
     # Pass 1: what each rule asserts, so flags may be read before or after.
     for lr in base.rules:
@@ -317,12 +317,9 @@ def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
     strata = [[k for k in decide if instances[k].stratum == s] for s in range(depth + 1)]
     prescribe = [k for k, i in instances.items() if i.phase == "prescribe"]
     specs = {**ck.base_specs, **ck.rx_specs}
-    compiled = CompiledRuleBase(base, instances, derived, strata, prescribe, specs)
-    # A rule base durable-rules would refuse, or hang on, is refused here.
-    over = check_engine_limits(compiled)
-    if over:
-        raise RuleError(over)
-    return compiled
+    # Whether durable-rules can take it is checked above the compiler
+    # (engine_limits.compile_within_limits), which reads what this built.
+    return CompiledRuleBase(base, instances, derived, strata, prescribe, specs)
 
 
 def _require_red_flag_referrals(

@@ -15,10 +15,11 @@ in calfrehab's rule language can reach:
 
 An engine rule is one alternative of a rule's condition for one track (a
 rule for three tracks whose condition has four alternatives is twelve). The
-limits themselves live in ``calfrehab/engine/limits.toml``. The compiler
-calls :func:`check_engine_limits` and refuses a rule base over any of them,
-naming the rules that take it over, so ``rules check`` and ``next`` say why
-instead of hanging.
+limits themselves live in ``calfrehab/engine/limits.toml``.
+:func:`compile_within_limits` compiles a rule base and refuses one over any
+of them, naming the rules that take it over, so ``rules check`` and ``next``
+say why instead of hanging. (It sits above the compiler, which knows
+nothing of the engine, so the two do not import each other.)
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.errors import RuleProblem
+from calfrehab.engine.errors import RuleError, RuleProblem
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase, compile_rulebase
 from calfrehab.engine.limits import limit
 
 if TYPE_CHECKING:
-    from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+    from calfrehab.engine.knowledge.loader import RuleBase
 
 
 @dataclass(frozen=True)
@@ -134,3 +136,14 @@ def check_engine_limits(
                     f"Rules testing it include: "
                     f"{_rule_ids(compiled, list(dict.fromkeys(tests.values())))}")))
     return problems
+
+
+def compile_within_limits(base: RuleBase) -> CompiledRuleBase:
+    """Compile a rule base (:func:`.compiler.compile_rulebase`) and refuse
+    one durable-rules would refuse, or hang on: RuleError names each rule
+    that takes it over a limit."""
+    compiled = compile_rulebase(base)
+    over = check_engine_limits(compiled)
+    if over:
+        raise RuleError(over)
+    return compiled
