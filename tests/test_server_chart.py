@@ -220,6 +220,9 @@ def test_a_snomed_chart_is_merged_with_calfrehabs_record(service: Service) -> No
         condition("c-old", SNOMED, "202882003", "Plantar fasciitis", status="resolved"),
         observations=(weight("w-old", 150.0, "[lb_av]", 40, status="cancelled"),
                       weight("w-1", 154.0, "[lb_av]", 3, period=True)))
+    # a versioned reference names the same patient
+    chart["prefetch"]["observations"]["entry"][-1]["resource"]["subject"] = {
+        "reference": f"https://ehr.example/fhir/Patient/{PATIENT}/_history/3"}
     response = service.hook(chart)
     assert response.status_code == 200, response.text
     cards = response.json()["cards"]
@@ -227,6 +230,10 @@ def test_a_snomed_chart_is_merged_with_calfrehabs_record(service: Service) -> No
     assert all(c["links"] == [{"label": "Open the calf rehab record",
                                "url": f"{APP}/patients/mrn-snomed", "type": "absolute"}]
                for c in cards)
+    # the proposal is for the chart's patient, not calfrehab's name of the record
+    subjects = {a["resource"]["subject"]["reference"] for c in cards
+                for s in c.get("suggestions", []) for a in s["actions"]}
+    assert subjects == {f"Patient/{PATIENT}"}
     case, _ = service.last_recorded()
     # the chart's context: age from birthDate, the side from bodySite, the
     # latest final weight in kilograms; calfrehab's record: kind, sessions

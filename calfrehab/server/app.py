@@ -248,7 +248,7 @@ class Service:
             "document": document, "record": True, "clinician": clinician,
             "requester": requester, "source": "prefetch"})
         cards, issued = api.cds_cards(result["decision"], source_url=self.config.source_url,
-                                      clinician=clinician)
+                                      clinician=clinician, patient_id=case_id)
         sources = (self.config.source_url, self.config.app_url)
         for card in cards:
             # issue 27 item 5: no image, no link but to the configured sources, no HTML

@@ -214,10 +214,11 @@ def cds_prefetch_bundle(request: HookRequest) -> dict[str, Any]:
     return prefetch_bundle(request)
 
 
-def cds_cards(decision: dict[str, Any], *, source_url: str, clinician: str
-              ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
-    """The cards for a decision document, and what to remember of each."""
-    return cards(decision, source_url=source_url, clinician=clinician)
+def cds_cards(decision: dict[str, Any], *, source_url: str, clinician: str,
+              patient_id: str | None = None) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
+    """The cards for a decision document, and what to remember of each;
+    proposals name ``patient_id`` (the chart's patient) as their subject."""
+    return cards(decision, source_url=source_url, clinician=clinician, patient_id=patient_id)
 
 
 def cds_feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, str | None]:

@@ -213,7 +213,8 @@ def _reasons_md(reasons: list[Mapping[str, Any]]) -> str:
     return "\n".join(f"- {r['text']}" for r in reasons)
 
 
-def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str
+def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
+          patient_id: str | None = None
           ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """The cards for one decision document, and what to remember of them.
 
@@ -263,9 +264,10 @@ def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str
             "; ".join(str(rx[k]) for k in ("tempo", "frequency", "surface") if rx.get(k)),
             disclaimer,
         ) if part)
-        # In the service the case id is the record's patient id.
+        # The proposal is for the chart's patient (context.patientId); the
+        # case id is calfrehab's own name of the record, which may differ.
         request = next_exercise_request(case_id, decision, track, rx,
-                                        subject=f"Patient/{case_id}")
+                                        subject=f"Patient/{patient_id or case_id}")
         out.append({
             "uuid": card_id,
             "summary": summary,
