@@ -29,6 +29,9 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 def lint_imports(root: Path, package_dir: Path) -> subprocess.CompletedProcess[str]:
     """``lint-imports`` with ``root``'s contract, on the package found in
     ``package_dir`` (first on the path, before any installed copy)."""
+    assert LINT_IMPORTS.exists(), (
+        f"{LINT_IMPORTS} is missing: import-linter is in the test and dev extras; "
+        "reinstall with: pip install -e '.[dev]'")
     env = {**os.environ, "PYTHONPATH": str(package_dir)}
     return subprocess.run([str(LINT_IMPORTS), "--no-cache", str(root / ".importlinter")],
                           cwd=root, env=env, capture_output=True, text=True, check=False)
