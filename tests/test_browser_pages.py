@@ -21,11 +21,9 @@ from calfrehab.engine.report.sample import simulated_case
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 CASES = sorted(EXAMPLES.glob("*.json"))
-# Pages on A4: the handout is one; the report of a 12-week course fits in
-# REPORT_PAGES_COURSE (the target is 4; see the note in the test).
+# Pages on A4: the handout is one; a report, a 12-week course's included, four.
 HANDOUT_PAGES = 1
 REPORT_PAGES = 4
-REPORT_PAGES_COURSE = 5
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +103,6 @@ def test_pages_read_print_and_pass_axe(browser: Any, pages: dict[str, tuple[Path
         count = _pdf_pages(page, tmp_path / f"{path.stem}.pdf")
         if path == handout:
             assert count == HANDOUT_PAGES, f"handout prints on {count} pages"
-        elif name == "course-12-weeks":
-            # The target is 4 pages; the 12-week course now prints on 5.
-            assert count <= REPORT_PAGES_COURSE, f"report prints on {count} pages"
         else:
             assert count <= REPORT_PAGES, f"report prints on {count} pages"
         ctx.close()
