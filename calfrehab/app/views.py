@@ -175,10 +175,15 @@ def _program_words(state: AppState, program: Mapping[str, Any]) -> str:
 def _tracks_view(state: AppState, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     tracks = decision.get("tracks") or {}
-    reasons = decision.get("reasons") or []
+    ladder = _ladder(state)
     for track in api.TRACKS:
         info = tracks.get(track) or {}
         nxt = info.get("next")
+        own = set(info.get("rules") or [])
+        # What held the track back, said under it (as `next` prints it).
+        held = [api.clinician_text(b.get("text", ""), ladder)
+                for b in decision.get("blockers") or []
+                if b.get("track") == track and b.get("rule") not in own]
         out.append({
             "track": track, "title": TRACK_TITLES[track],
             "decision": info.get("decision"),
@@ -187,9 +192,27 @@ def _tracks_view(state: AppState, decision: Mapping[str, Any]) -> list[dict[str,
             "current_dose": _dose(state, info.get("current")),
             "next": _exercise(state, (nxt or {}).get("exercise")),
             "next_dose": _dose(state, nxt),
-            "cues": (nxt or {}).get("cues") or [],
-            "reasons": [r for r in reasons if r.get("track") == track],
+            "cues": [api.clinician_text(c, ladder) for c in (nxt or {}).get("cues") or []],
+            "held": list(dict.fromkeys(held)),
         })
+    return out
+
+
+def _why(state: AppState, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The reasons as a clinician reads them: a reason one rule gives alike
+    for every track in play said once, in plain words, with its sources (the
+    library's wording, as ``next`` prints it)."""
+    ladder = _ladder(state)
+    try:
+        doc = api.DecisionDocument.model_validate(dict(decision))
+    except ValueError:  # a document of another version: its own words
+        return [{"text": r.get("text"), "sources": r.get("sources") or []}
+                for r in decision.get("reasons") or []]
+    in_play = [t for t, td in doc.tracks.items() if td.current is not None]
+    out = []
+    for reason in api.merge_reasons(doc.reasons, api.reason_names(doc, ladder), in_play):
+        text = api.clinician_text(reason.text, ladder, api.reason_unit(reason, doc, ladder))
+        out.append({"text": text[:1].upper() + text[1:], "sources": list(reason.sources)})
     return out
 
 
@@ -236,7 +259,7 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
         "decision": shown,
         "outcome": shown.get("outcome"),
         "tracks": _tracks_view(state, shown),
-        "general_reasons": [r for r in shown.get("reasons") or [] if not r.get("track")],
+        "why": _why(state, shown),
         "recorded": list(reversed(recorded)),
         "latest": latest if current else None,
         "flare": flare_in(shown),
