@@ -42,7 +42,12 @@ Template placeholders (each may span lines):
 Every command must exit 0 unless the placeholder says otherwise with
 ``rc=N`` after the kind (``{{run rc=1: calfrehab validate bad.json}}``); a
 command that exits otherwise stops the run with its output, so a broken
-example never reaches a page. In CMD, ``$ID`` is the first 8 characters of
+example never reaches a page.
+
+Shell variables carry ids from one command to the next as a reader's shell
+would: a command ``NAME=$(CMD)`` runs CMD, keeps what it printed (without
+the final newline) as ``NAME`` for every later command of the page, and
+shows ``$ NAME=$(CMD)`` with no output. In CMD, ``$ID`` is the first 8 characters of
 the first decision id in the tutorial's audit trail, and ``CMD #show: TEXT``
 runs CMD but shows TEXT as the command. ``2>/dev/null`` is run but not
 shown.
@@ -147,8 +152,13 @@ def _environment(bin_dir: Path) -> dict[str, str]:
         PYTHONDONTWRITEBYTECODE="1",  # no __pycache__ in the repository's rules/
         TZ="UTC",
     )
+    # Neither the developer's own calfrehab.toml (its time zone, its trail)
+    # nor anything else in their configuration directory reaches a page.
+    env.pop("XDG_CONFIG_HOME", None)
     return env
 
+
+_ASSIGNMENT = re.compile(r"([A-Z][A-Z0-9_]*)=\$\((.*)\)", re.S)
 
 _PLACEHOLDER = re.compile(
     r"\{\{(run|out|quiet|edit|csvtable)(?:\[([^\]]*)\])?(?: rc=(\d+))?:(.*?)\}\}(\n?)", re.S)
@@ -166,6 +176,7 @@ class Capture:
         if self.has_shared:
             shutil.copytree(SHARED_EXAMPLES, tmp / "shared" / "examples")
         self.env = _environment(bin_dir)
+        self.env["XDG_CONFIG_HOME"] = str(tmp / "config")
         self.decision_prefix: str | None = None
 
     def sh(self, cmd: str) -> tuple[str, int]:
@@ -173,6 +184,13 @@ class Capture:
             raise CaptureError(
                 f"{self.page}: `{cmd}` needs ../shared/examples, which is not beside the "
                 f"repository ({SHARED_EXAMPLES}); the templates should use examples/ only")
+        assigned = _ASSIGNMENT.fullmatch(cmd.strip())
+        if assigned is not None:
+            # NAME=$(CMD): keep CMD's output for the commands that follow.
+            out, rc = self.sh(assigned.group(2))
+            if rc == 0:
+                self.env[assigned.group(1)] = out
+            return "", rc
         result = subprocess.run(cmd, shell=True, cwd=self.cwd, env=self.env, text=True,
                                 encoding="utf-8", stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, timeout=120, check=False)

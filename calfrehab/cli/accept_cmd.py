@@ -21,7 +21,7 @@ def report_accepted(done: api.Accepted, case: Path) -> None:
                f"{api.for_terminal(str(case))}:")
     for change in applied.changes or ["no track changed"]:
         click.echo(f"  {api.for_terminal(change, limit=None)}")
-    click.echo(f"recorded as audit entry {done.seq} (accepted {done.entry_id[:8]}); "
+    click.echo(f"recorded as audit entry {done.seq} (accepted {done.entry_id}); "
                f"programme sha256 {applied.program_sha256[:12]}…")
 
 
