@@ -392,13 +392,33 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
 # -------------------------------------------------------------- verify
 
 
+def checkpoint_file_option(fn: F) -> F:
+    return click.option(
+        "--checkpoint", "checkpoint", type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="A checkpoint (audit checkpoint --out) or a checkpoint log (--log).",
+    )(fn)
+
+
+def public_key_option(fn: F) -> F:
+    return click.option(
+        "--public-key", "public_key", type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE", envvar="CALFREHAB_AUDIT_PUBLIC_KEY", show_envvar=True,
+        help="The clinic's public key (audit keygen's KEY.pub): the checkpoints must be "
+             "signed with it.",
+    )(fn)
+
+
 @audit.command()
 @click.option("--shard", type=click.IntRange(0, 9_999_999), metavar="N",
               help="With a sharded trail: check only partition N's shard.")
+@checkpoint_file_option
+@public_key_option
 @audit_location_option
 @json_option
 @domain_errors(exit_code=1)
-def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
+def verify(shard: int | None, checkpoint: Path | None, public_key: Path | None,
+           audit_path: Path | None, as_json: bool) -> None:
     """Check the hash chain: that no entry was changed, removed or added.
 
     Recomputes every entry's hash (and every stored document's) in order
@@ -411,11 +431,17 @@ def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
     chain of shard heads, every shard and the file (if any) are checked,
     or one shard with --shard.
 
+    With --checkpoint (a checkpoint or a checkpoint log kept away from the
+    trail), it also checks that the trail still holds what each checkpoint
+    signed: a trail cut short, rewritten or forked since fails, as does a
+    checkpoint not signed with --public-key when that is given.
+
     Example:
 
-        calfrehab audit verify --audit ./clinic-audit.sqlite3
+        calfrehab audit verify --audit ./clinic-audit.sqlite3 \\
+            --checkpoint /records/clinic.checkpoints --public-key /records/clinic.pub
     """
-    report = api.verify_audit(audit_path, shard)
+    report = api.verify_audit(audit_path, shard, checkpoint, public_key)
     if as_json:
         _dump(report)
         sys.exit(0 if report["ok"] else 1)
@@ -425,6 +451,10 @@ def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
     elif report["ok"]:
         click.echo(f"ok: {report['entries_checked']} entries, chain intact "
                    f"(last hash {report['last_hash']})")
+        _render_checkpoint_check(report.get("checkpoint"))
+    elif report.get("checkpoint") and not report["checkpoint"]["ok"] and report["problem"] is None:
+        click.echo(f"FAILED: audit trail {report['path']} does not hold what its checkpoints "
+                   f"signed: {report['checkpoint']['problem']}")
     else:
         where = (f"at entry seq {report['first_bad_seq']}"
                  if report["first_bad_seq"] is not None else "in its meta table")
@@ -435,6 +465,15 @@ def verify(shard: int | None, audit_path: Path | None, as_json: bool) -> None:
             click.echo(f"entries 1-{good} are intact (hash of entry {good}: "
                        f"{report['last_hash']})")
     sys.exit(0 if report["ok"] else 1)
+
+
+def _render_checkpoint_check(check: Mapping[str, Any] | None) -> None:
+    if not check:
+        return
+    pinned = "the pinned key" if check["pinned"] else (
+        f"key {check['key_id'][:16]}… (not pinned: give --public-key)")
+    click.echo(f"ok: {_count(check['checked'], 'checkpoint')} hold; the latest signed "
+               f"{check['latest_size']} entries at {check['latest_time']}, by {pinned}")
 
 
 def _render_sharded_verify(report: Mapping[str, Any], shard: int | None) -> None:
@@ -454,6 +493,139 @@ def _render_sharded_verify(report: Mapping[str, Any], shard: int | None) -> None
         good = [n for n, r in shards.items() if r["ok"] and n != str(report["bad_shard"])]
         if good:
             click.echo(f"shards checked and intact: {', '.join(good)}")
+
+
+# --------------------------------------------------------- checkpoints
+
+
+@audit.command()
+@click.argument("key", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@domain_errors(exit_code=1)
+def keygen(key: Path, as_json: bool) -> None:
+    """Make the clinic's key for signing checkpoints of the trail.
+
+    Writes an Ed25519 private key to KEY (readable by its owner only) and
+    its public key to KEY.pub; neither may exist. Keep KEY where only the
+    person or service that signs checkpoints can read it, apart from the
+    trail; give KEY.pub to whoever checks the trail (an auditor, the
+    records officer).
+
+    Example:
+
+        calfrehab audit keygen ~/.config/calfrehab/clinic-audit.key
+    """
+    data = api.audit_keygen(key)
+    if as_json:
+        _dump(data)
+        return
+    data = _safe(data)
+    click.echo(f"wrote the private key {data['private_key']} (owner-only) and the public "
+               f"key {data['public_key']}")
+    click.echo(f"key id {data['key_id']}")
+
+
+@audit.command()
+@click.option("--key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              envvar="CALFREHAB_AUDIT_KEY", show_envvar=True, metavar="KEY",
+              help="The clinic's private key (audit keygen).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the checkpoint to FILE (an existing FILE only with --force).")
+@click.option("--log", "log", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Append the checkpoint to the checkpoint log FILE (one per line).")
+@click.option("--force", is_flag=True, help="Replace an existing --out file.")
+@audit_path_option
+@json_option
+@domain_errors(exit_code=1)
+def checkpoint(key: Path, out: Path | None, log: Path | None, force: bool,
+               audit_path: Path | None, as_json: bool) -> None:
+    """Sign a checkpoint of the trail: its entry count, Merkle root, time.
+
+    The checkpoint (a signed tree head, as in Certificate Transparency)
+    names the trail, how many entries it has, the RFC 6962 Merkle tree
+    hash over them and its last entry hash, the time, and is signed with
+    the clinic's Ed25519 key. Kept away from the trail (--out to a file the
+    records officer keeps, or --log to append to a checkpoint log), it lets
+    `audit verify --checkpoint` show a trail cut short, rewritten or forked
+    since, and `audit prove` prove one entry against it. Without --out or
+    --log the checkpoint is printed.
+
+    Example:
+
+        calfrehab audit checkpoint --key clinic-audit.key --log /records/clinic.checkpoints
+    """
+    doc = api.audit_checkpoint(audit_path, key, out=out, log=log, force=force)
+    if as_json or (out is None and log is None):
+        _dump(doc)
+        return
+    where = " and ".join(str(p) for p in (out, log) if p is not None)
+    click.echo(api.for_terminal(
+        f"checkpoint of {doc['tree_size']} entries (root {doc['root_hash'][:16]}…) signed at "
+        f"{doc['timestamp']} by key {doc['key_id'][:16]}…, written to {where}", limit=None))
+
+
+@audit.command()
+@click.argument("entry")
+@checkpoint_file_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Write the proof to FILE instead of standard output.")
+@audit_path_option
+@domain_errors(exit_code=1)
+def prove(entry: str, checkpoint: Path | None, out: Path | None,
+          audit_path: Path | None) -> None:
+    """Print a proof that one entry is in the trail a checkpoint signs.
+
+    ENTRY is an entry's seq, its entry id, or a decision id (or unique
+    prefix). The proof (JSON) holds the entry's hashed fields, the RFC
+    6962 audit path from it to the Merkle root, and the checkpoint (the
+    latest of a log given with --checkpoint): an auditor checks it with
+    `audit check-proof`, without the trail.
+
+    Example:
+
+        calfrehab audit prove 48d0d212 --checkpoint /records/clinic.checkpoints > proof.json
+    """
+    with api.open_trail(audit_path) as trail:
+        proof = api.audit_prove(trail, entry, checkpoint)
+    text = json.dumps(proof, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        api.write_output(out, text, trail=audit_path)
+        click.echo(f"wrote the proof of entry {proof['seq']} to {api.for_terminal(str(out))}",
+                   err=True)
+
+
+@audit.command(name="check-proof")
+@click.argument("proof", type=click.Path(dir_okay=False, path_type=Path))
+@checkpoint_file_option
+@public_key_option
+@json_option
+@domain_errors(exit_code=1)
+def check_proof(proof: Path, checkpoint: Path | None, public_key: Path | None,
+                as_json: bool) -> None:
+    """Check an inclusion proof without the trail.
+
+    Checks that the entry's fields hash to the entry hash, that the audit
+    path leads from it to the Merkle root, and that the checkpoint (the
+    proof's own, or the published one given with --checkpoint) signs that
+    root, with --public-key's key when given. Exit 0 when all hold, 1
+    naming what fails.
+
+    Example:
+
+        calfrehab audit check-proof proof.json --public-key clinic.pub
+    """
+    result = api.audit_check_proof(proof, checkpoint, public_key)
+    if as_json:
+        _dump(result)
+        return
+    result = _safe(result)
+    pinned = "the pinned key" if result["pinned"] else (
+        f"key {result['key_id'][:16]}… (not pinned: give --public-key)")
+    click.echo(f"ok: entry seq {result['seq']} (a {result['kind']} entry, decision "
+               f"{result['decision_id']}, case {result['case_id']}) is in the trail of "
+               f"{result['tree_size']} entries signed at {result['timestamp']} by {pinned}")
 
 
 # ------------------------------------------------------------- migrate

@@ -44,11 +44,20 @@ SKIPPED_SHOWN = 5  # skipped files named in the summary
               help="Skip cases the audit trail already holds a decision for (same case, "
                    "same rules); their recorded decision goes to --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
+@click.option("--checkpoint-log", "checkpoint_log", metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="After the run, append a signed checkpoint of the audit trail to this "
+                   "checkpoint log (audit checkpoint --log), signed with --checkpoint-key.")
+@click.option("--checkpoint-key", "checkpoint_key", metavar="KEY",
+              type=click.Path(dir_okay=False, path_type=Path),
+              envvar="CALFREHAB_AUDIT_KEY", show_envvar=True,
+              help="The clinic's private key for --checkpoint-log (audit keygen).")
 @rules_option
 @audit_options
 @domain_errors(exit_code=1)
 def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Path | None,
           jobs: int | None, dask_address: str | None, resume: bool, quiet: bool,
+          checkpoint_log: Path | None, checkpoint_key: Path | None,
           rules_dir: Path | None,
           audit_path: Path | None, clinician: str | None, no_record: bool) -> None:
     """Decide many cases: files, directories (their *.json, any case) and
@@ -89,6 +98,14 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
         raise click.UsageError(str(exc)) from None
     if resume and no_record:
         raise click.UsageError("--resume needs the audit trail; it cannot go with --no-record")
+    if checkpoint_log is not None:
+        if no_record or dask_address is not None:
+            raise click.UsageError("--checkpoint-log signs the audit trail file this batch "
+                                   "records into; it cannot go with --no-record or --dask")
+        if checkpoint_key is None:
+            raise click.UsageError("--checkpoint-log needs --checkpoint-key (or "
+                                   "CALFREHAB_AUDIT_KEY)")
+        api.audit_key_check(checkpoint_key)  # a bad key fails now, not after the run
 
     options = api.BatchOptions(
         inputs=inputs, out=out, fmt=fmt, errors_path=errors_path, jobs=jobs,
@@ -110,6 +127,13 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
         restore()
     if not quiet:
         click.echo(render_summary(summary))
+    if checkpoint_log is not None and checkpoint_key is not None \
+            and summary.audit_path is not None:
+        # After every run, complete or stopped: what was recorded is signed.
+        head = api.audit_checkpoint(summary.audit_path, checkpoint_key, log=checkpoint_log)
+        if not quiet:
+            click.echo(f"Checkpoint of {head['tree_size']:,} entries appended to "
+                       f"{api.for_terminal(str(checkpoint_log))}.")
     if summary.interrupted:
         click.echo(
             f"Stopped by Ctrl-C after {summary.processed:,} of {summary.total:,} cases; "

@@ -3,8 +3,13 @@
 :func:`record` appends decisions; :func:`open_trail` opens an existing
 trail read-only for the views (:func:`list_audit`, :func:`show_decision`,
 :func:`replay_decision`, :func:`export_audit`); :func:`verify_audit` checks
-a trail or a sharded trail's directory; :func:`add_audit_override` records
-a clinician's override; :func:`accept` makes a recorded decision the
+a trail or a sharded trail's directory (and, given checkpoints, that it
+holds what they signed); :func:`override_decision` records a clinician's
+override on one writable connection (:func:`add_audit_override` on an open
+trail); :func:`audit_keygen`, :func:`audit_checkpoint`, :func:`audit_prove`
+and :func:`audit_check_proof` make the clinic's key, sign checkpoints
+(a server calls :func:`audit_checkpoint` on its schedule), and prove and
+check one entry's inclusion; :func:`accept` makes a recorded decision the
 patient's programme, and :func:`case_state` says where a case stands.
 """
 
@@ -18,10 +23,16 @@ from calfrehab.engine.acceptance import Accepted, CaseState, accept, case_state
 from calfrehab.engine.trail.audit import EntryKind, ExportFormat
 from calfrehab.engine.trail.views import (
     add_audit_override,
+    audit_check_proof,
+    audit_checkpoint,
+    audit_key_check,
+    audit_keygen,
+    audit_prove,
     export_audit,
     list_audit,
     migrate_audit,
     open_trail,
+    override_decision,
     replay_decision,
     show_decision,
     verify_audit,
@@ -38,11 +49,17 @@ __all__ = [
     "ExportFormat",
     "accept",
     "add_audit_override",
+    "audit_check_proof",
+    "audit_checkpoint",
+    "audit_key_check",
+    "audit_keygen",
+    "audit_prove",
     "case_state",
     "export_audit",
     "list_audit",
     "migrate_audit",
     "open_trail",
+    "override_decision",
     "record",
     "replay_decision",
     "show_decision",

@@ -33,6 +33,7 @@ import os
 import sqlite3
 import stat
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -227,6 +228,25 @@ def _file_kind(mode: int) -> str:
         if test(mode):
             return name
     return "a special file"
+
+
+def _dictionary_problem(rows: Sequence[tuple[Any, Any, Any]]) -> str | None:
+    """Whether each stored compression dictionary still is what its row
+    says: its sha256, and its id (the zlib DICTID, its Adler-32). A
+    dictionary changed under the documents would change what they inflate
+    to; the documents' own hashes would show it, but only for the entries
+    read, so the dictionaries are checked themselves."""
+    for dict_id, digest, body in rows:
+        if (
+            not isinstance(body, bytes)
+            or sha256_hex(body) != digest
+            or zlib.adler32(body) != dict_id
+        ):
+            return (
+                f"compression dictionary {dict_id} was altered: its body does not match "
+                "its sha256 and id"
+            )
+    return None
 
 
 def _follow_up_row(
@@ -1042,6 +1062,13 @@ class AuditTrail:
                 dictionaries,
             )
             if report.ok and self.version >= 2:
+                problem = _dictionary_problem(
+                    conn.execute("SELECT id, sha256, body FROM dictionaries").fetchall()
+                )
+                if problem is not None:
+                    return VerifyReport(
+                        False, report.entries_checked, None, problem, report.last_hash
+                    )
                 orphan = conn.execute(
                     "SELECT count(*) FROM cases WHERE sha256 NOT IN "
                     "(SELECT case_body_sha256 FROM entries WHERE case_body_sha256 IS NOT NULL)"

@@ -46,6 +46,11 @@ __all__ = [
     "MIN_PREFIX",
     "accept_decision",
     "add_audit_override",
+    "audit_check_proof",
+    "audit_checkpoint",
+    "audit_key_check",
+    "audit_keygen",
+    "audit_prove",
     "compare_decisions",
     "entry_summary",
     "export_audit",
@@ -416,7 +421,10 @@ def replay_decision(trail: AuditTrail, ref: str, rules_dir: Path | None = None) 
 
 
 def verify_audit(
-    path: str | os.PathLike[str] | None, shard: int | None = None
+    path: str | os.PathLike[str] | None,
+    shard: int | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    public_key: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Verify the trail at ``path``: one file, or a sharded trail's
     directory whole (its manifest and every shard), or with ``shard`` one
@@ -426,7 +434,11 @@ def verify_audit(
 
     ``path`` may also be the trail file given to ``batch --dask``, whose
     shards live beside it in ``<file>.shards/``: then that directory is
-    checked, and the file too when it exists (``trail`` in the result)."""
+    checked, and the file too when it exists (``trail`` in the result).
+
+    ``checkpoint`` (a checkpoint file or a checkpoint log) also checks that
+    the trail still holds what every checkpoint in it signed (``checkpoint``
+    in the result); ``public_key`` pins the key they must be signed with."""
     given = Path(path) if path is not None else default_audit_path()
     p = given if is_sharded(given) else given.with_name(given.name + SHARDS_SUFFIX)
     if not is_sharded(p):
@@ -435,7 +447,15 @@ def verify_audit(
                 f"{given} is not a sharded audit trail, so it has no shard {shard}"
             )
         with open_trail(given) as trail:
-            return {**verify_trail(trail), "sharded": False}
+            out = {**verify_trail(trail), "sharded": False}
+            if checkpoint is not None:
+                out["checkpoint"] = _checkpoint_summary(trail, checkpoint, public_key)
+                if out["ok"] and not out["checkpoint"]["ok"]:
+                    out["ok"] = False
+            return out
+    if checkpoint is not None:
+        raise AuditError(f"{p} is a sharded audit trail: a checkpoint signs one trail file "
+                         "(check a shard with --audit and its file)")
     report = verify_sharded(p, shard)
     out = {
         "path": str(p),
@@ -465,6 +485,130 @@ def verify_audit(
             out["ok"] = False
             out["problem"] = f"audit trail {given}: {summary['problem']}"
     return out
+
+
+def _checkpoint_summary(
+    trail: AuditTrail,
+    checkpoint: str | os.PathLike[str],
+    public_key: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    from calfrehab.engine.trail import checkpoint as cp
+
+    pinned = cp.load_public_key(public_key) if public_key is not None else None
+    result = cp.check_checkpoints(trail, cp.read_checkpoints(checkpoint), pinned)
+    return {
+        "ok": result.ok,
+        "problem": result.problem,
+        "file": str(checkpoint),
+        "checked": result.checked,
+        "latest_size": result.latest_size,
+        "latest_time": result.latest_time,
+        "key_id": result.key_id,
+        "pinned": pinned is not None,
+    }
+
+
+def audit_keygen(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A new Ed25519 key pair for signing checkpoints: the private key at
+    ``path`` (owner-only), the public key at ``path.pub``."""
+    from calfrehab.engine.trail.checkpoint import generate_key
+
+    private, public, kid = generate_key(path)
+    return {"private_key": str(private), "public_key": str(public), "key_id": kid}
+
+
+def audit_key_check(key: str | os.PathLike[str]) -> str:
+    """The key id of the signing key at ``key``, or AuditError saying why
+    it cannot sign (checked before a long batch, not after it)."""
+    from calfrehab.engine.trail.checkpoint import key_id, load_private_key
+
+    return key_id(load_private_key(key).public_key())
+
+
+def audit_checkpoint(
+    path: str | os.PathLike[str] | None,
+    key: str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None = None,
+    log: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Sign a checkpoint of the trail at ``path`` (which must exist) with
+    the key at ``key``; write it to ``out`` and/or append it to the
+    checkpoint log ``log``. Returns the checkpoint. The call ``batch``
+    makes after its run, and a server on its schedule."""
+    from calfrehab.engine.trail.checkpoint import write_checkpoint
+
+    p = Path(path) if path is not None else default_audit_path()
+    if is_sharded(p):
+        raise AuditError(f"{p} is a sharded audit trail: checkpoint its trail file, or each "
+                         "shard's file")
+    if out is not None:
+        check_outputs([Path(out)], trail=p)
+    if log is not None:
+        check_outputs([Path(log)], trail=p)
+    with open_trail(p):  # one that exists and is a trail, or a clean error
+        pass
+    return write_checkpoint(p, key, out=out, log=log, force=force)
+
+
+def _entry_seq(trail: AuditTrail, ref: str) -> int:
+    """An entry named by its seq, its entry id, or its decision's id (or a
+    unique prefix of it, as everywhere)."""
+    ref = ref.strip()
+    if ref.isdigit():
+        return int(ref)
+    with contextlib.suppress(AuditError):
+        return find_decision(trail, ref).seq
+    for entry in trail.entries():
+        if entry.entry_id == ref:
+            return entry.seq
+    raise AuditError(f"no entry {ref} in audit trail {trail.path} (give a seq, an entry id "
+                     "or a decision id)")
+
+
+def audit_prove(
+    trail: AuditTrail,
+    ref: str,
+    checkpoint: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """An inclusion proof of one entry (seq, entry id or decision id) in
+    the tree the checkpoint signs (the latest of a log), or in the trail as
+    it stands without one."""
+    from calfrehab.engine.trail import checkpoint as cp
+
+    head = None
+    if checkpoint is not None:
+        heads = cp.read_checkpoints(checkpoint)
+        head = max(heads, key=lambda d: (int(d["tree_size"]), str(d["timestamp"])))
+    return cp.prove(trail, _entry_seq(trail, ref), head)
+
+
+def audit_check_proof(
+    proof: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    public_key: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Check an inclusion proof file without the trail, against the
+    checkpoint it carries or the one given (the latest of a log whose
+    size matches), pinned to ``public_key`` when given."""
+    import json
+
+    from calfrehab.engine.safeio import read_input_bytes
+    from calfrehab.engine.trail import checkpoint as cp
+
+    try:
+        document = json.loads(read_input_bytes(proof, cap_bytes=64 * 1024 * 1024))
+    except ValueError:
+        raise AuditError(f"{proof} is not JSON, so not an inclusion proof") from None
+    head = None
+    if checkpoint is not None:
+        heads = cp.read_checkpoints(checkpoint)
+        size = document.get("tree_size") if isinstance(document, dict) else None
+        matching = [h for h in heads if h["tree_size"] == size]
+        head = matching[-1] if matching else heads[-1]
+    pinned = cp.load_public_key(public_key) if public_key is not None else None
+    return cp.check_proof(document, head, pinned)
 
 
 def migrate_audit(
