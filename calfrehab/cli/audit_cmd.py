@@ -720,9 +720,9 @@ def override(decision_id: str, clinician: str, reason: str, track: str | None,
             --exercise seated_calf_raise --sets 3 --reps 15
     """
     prescriptions = _prescription_option(track, exercise, sets, reps, load_kg)
-    with api.open_trail(audit_path) as trail:
-        entry = api.add_audit_override(trail, decision_id, clinician, reason, track,
-                                         track_decision, prescriptions=prescriptions)
+    # One writable connection, opened for this write (issue 27 item 1).
+    entry = api.override_decision(audit_path, decision_id, clinician, reason, track,
+                                  track_decision, prescriptions=prescriptions)
     if as_json:
         _dump(entry)
     else:
