@@ -438,8 +438,8 @@ def verify(shard: int | None, checkpoint: Path | None, public_key: Path | None,
 
     Example:
 
-        calfrehab audit verify --audit ./clinic-audit.sqlite3 \\
-            --checkpoint /records/clinic.checkpoints --public-key /records/clinic.pub
+        calfrehab audit verify --checkpoint /records/clinic.log \\
+            --public-key clinic.pub
     """
     report = api.verify_audit(audit_path, shard, checkpoint, public_key)
     if as_json:
@@ -552,7 +552,7 @@ def checkpoint(key: Path, out: Path | None, log: Path | None, force: bool,
 
     Example:
 
-        calfrehab audit checkpoint --key clinic-audit.key --log /records/clinic.checkpoints
+        calfrehab audit checkpoint --key clinic.key --log /records/clinic.log
     """
     doc = api.audit_checkpoint(audit_path, key, out=out, log=log, force=force)
     if as_json or (out is None and log is None):
@@ -583,7 +583,7 @@ def prove(entry: str, checkpoint: Path | None, out: Path | None,
 
     Example:
 
-        calfrehab audit prove 48d0d212 --checkpoint /records/clinic.checkpoints > proof.json
+        calfrehab audit prove 48d0d212 --checkpoint /records/clinic.log
     """
     with api.open_trail(audit_path) as trail:
         proof = api.audit_prove(trail, entry, checkpoint)
