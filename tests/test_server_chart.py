@@ -328,3 +328,17 @@ def test_no_record_gives_a_card_saying_what_to_record(service: Service) -> None:
     assert card["summary"] == "No calf rehab record for this patient yet: start one"
     assert card["links"] == [{"label": "Start a calf rehab record",
                               "url": f"{APP}/patients/new", "type": "absolute"}]
+
+
+def test_a_rupture_in_the_chart_of_a_tendinopathy_record_refers(service: Service) -> None:
+    # calfrehab's record manages a tendinopathy; the chart now diagnoses an
+    # Achilles rupture: a suspected rupture refers, it is never progressed.
+    stored(service, MIDPORTION, "mrn-ruptured")
+    chart = us_core_chart("mrn-ruptured", 44,
+                          condition("c-1", SNOMED, "11654001", "Achilles tendinitis"),
+                          condition("c-2", ICD10CM, "S86.012A", "Strain of left Achilles tendon"))
+    response = service.hook(chart)
+    assert response.status_code == 200, response.text
+    case, decision = service.last_recorded()
+    assert "suspected_rupture" in case["red_flags"]
+    assert decision["outcome"] == "refer"

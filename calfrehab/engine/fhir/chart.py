@@ -37,6 +37,7 @@ from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import CaseValidationError, NoRecord
 from calfrehab.engine.fhir import FhirMappingError, MappingProblem, codes
+from calfrehab.engine.fhir.chartcodes import chart_codes
 from calfrehab.engine.fhir.to_case import bundle_to_document, explain_case_errors
 
 
@@ -112,6 +113,30 @@ def _holds_programme(bundle: Any) -> bool:
     return False
 
 
+def _chart_rupture(bundle: Any) -> str | None:
+    """The id of an active chart Condition that can only be an Achilles
+    rupture (ICD-10 S86.0), or None."""
+    table = chart_codes()
+    entries = bundle.get("entry") if isinstance(bundle, Mapping) else None
+    for e in entries or []:
+        r = e.get("resource") if isinstance(e, Mapping) else None
+        if not isinstance(r, Mapping) or r.get("resourceType") != "Condition":
+            continue
+        status = r.get("clinicalStatus")
+        codings = status.get("coding") if isinstance(status, Mapping) else None
+        states = {c.get("code") for c in codings or [] if isinstance(c, Mapping)}
+        if states and not states & {"active", "recurrence", "relapse"}:
+            continue
+        concept = r.get("code")
+        found = [(str(c.get("system") or ""), str(c.get("code") or ""))
+                 for c in (concept.get("coding") or [] if isinstance(concept, Mapping) else [])
+                 if isinstance(c, Mapping)]
+        said = table.condition(found)
+        if said is not None and said[0] == ["achilles_rupture"]:
+            return f"Condition/{r.get('id')}"
+    return None
+
+
 def chart_case(bundle: Any, *, case_id: str, review_date: date,
                stored: Mapping[str, Any] | None, source: str = "prefetch"
                ) -> tuple[Case, dict[str, Any]]:
@@ -129,6 +154,12 @@ def chart_case(bundle: Any, *, case_id: str, review_date: date,
         ignore_unrelated=True, partial=True, prefer_kind=kind)
     if stored is not None:
         document = merge_case(stored, chart, source)
+        # The chart diagnoses an Achilles rupture that calfrehab's record
+        # does not manage as one: a suspected rupture, which refers
+        # (clinical-basis §5), never a tendinopathy progressed.
+        if kind != "achilles_rupture" and _chart_rupture(bundle) is not None \
+                and "suspected_rupture" not in document["red_flags"]:
+            document["red_flags"].append("suspected_rupture")
     elif chart.get("program"):
         document = chart
     else:
