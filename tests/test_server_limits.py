@@ -152,6 +152,25 @@ def test_half_open_connections_get_a_json_503_and_do_not_starve_others(guarded: 
     assert httpx.get(guarded + "/cds-services", timeout=30).status_code == 200
 
 
+def test_a_kept_alive_connection_gets_the_same_header_limit(guarded: str) -> None:
+    host, port = guarded.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.settimeout(60)
+    sock.sendall(b"GET /cds-services HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = b""
+    while b"\r\n\r\n" not in first:
+        first += sock.recv(65536)
+    head, _, body = first.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /cds-services HTTP/1.1\r\nHost: x\r\n")  # and no more
+    assert "headers did not arrive" in _busy(_read_all(sock))["message"]
+    sock.close()
+
+
 def test_cors_allows_the_configured_origin_only(guarded: str) -> None:
     preflight = {"Access-Control-Request-Method": "POST",
                  "Access-Control-Request-Headers": "authorization,content-type"}

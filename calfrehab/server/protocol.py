@@ -34,6 +34,9 @@ class GuardedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
+        # The request cycle when the timer was armed: a new one means the
+        # next request's head is in.
+        self._armed_cycle: Any = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -41,12 +44,28 @@ class GuardedH11Protocol(H11Protocol):
             self._refuse(f"too many open connections (at most {self.max_connections}); "
                          "try again shortly")
             return
+        self._arm()
+
+    def _arm(self) -> None:
+        self._armed_cycle = self.cycle
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.cycle is not None and self._header_timer is not None:
+        if self.cycle is not self._armed_cycle and self._header_timer is not None:
             self._header_timer.cancel()  # the request head is in
+            self._header_timer = None
+
+    def on_response_complete(self) -> None:
+        # A kept-alive connection's next request gets the same limit (an
+        # idle one is closed sooner by uvicorn's keep-alive timeout). Armed
+        # against the finished cycle, before uvicorn starts a pipelined
+        # next one.
+        if not self.transport.is_closing() and self._header_timer is None:
+            self._arm()
+        super().on_response_complete()
+        if self.cycle is not self._armed_cycle and self._header_timer is not None:
+            self._header_timer.cancel()
             self._header_timer = None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -57,7 +76,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def _headers_late(self) -> None:
         self._header_timer = None
-        if self.cycle is None:
+        if self.cycle is self._armed_cycle:
             self._refuse(f"the request headers did not arrive within "
                          f"{self.header_timeout_s:g} s")
 
