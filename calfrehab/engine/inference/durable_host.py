@@ -91,6 +91,25 @@ def batch_fact(sid: str, name: str, value: Any) -> str:
     return '{"sid":' + _sid(sid) + "," + tail
 
 
+# Parsed action messages by text: a rule firing on the same values in
+# another case gets the same message (the sid of a reused state does not
+# change), and a dict lookup is cheaper than parsing it again. The parsed
+# matches are shared between cases and only ever read. Bounded: cleared
+# when full.
+_MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def _parse_action(text: str) -> tuple[str, dict[str, Any]]:
+    """(rule name, alias -> matched fact) of an action message
+    ``{"<rule>":{<alias>:<fact>,...}}``."""
+    rule, matched = next(iter(_scan(text, 0)[0].items()))
+    parsed = (rule, matched if isinstance(matched, dict) else {})
+    if len(_MESSAGES) >= _CACHE_MAX:
+        _MESSAGES.clear()
+    _MESSAGES[text] = parsed
+    return parsed
+
+
 def encode_fact(sid: str, name: str, value: Any) -> str:
     """The JSON text of one fact ``{"n", "v", "sid"}``."""
     key = (name, value.__class__, value)
@@ -210,11 +229,14 @@ class RuleHost:
                 asserted.append(text)
 
         text: str | None = started[1]
+        messages = _MESSAGES
         while text:
             if not text.startswith(silent):
-                rule, matched = next(iter(_scan(text, 0)[0].items()))
+                parsed = messages.get(text)
+                if parsed is None:
+                    parsed = _parse_action(text)
                 try:
-                    fire(rule, matched if isinstance(matched, dict) else {}, assert_fact)
+                    fire(parsed[0], parsed[1], assert_fact)
                 except BaseException:
                     _c.abandon_action(handle, state)
                     raise
