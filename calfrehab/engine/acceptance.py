@@ -35,7 +35,7 @@ __all__ = ["Accepted", "CaseState", "accept", "case_state", "latest_decision"]
 class Accepted(BaseModel):
     """What ``accept`` did: the programme written and the trail entry."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     applied: Applied
     entry_id: str
@@ -44,7 +44,7 @@ class Accepted(BaseModel):
 
 
 class StateOverride(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     entry_id: str
     recorded_at: str
@@ -56,7 +56,7 @@ class StateOverride(BaseModel):
 
 
 class StateAccepted(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     entry_id: str
     recorded_at: str
@@ -71,7 +71,7 @@ class CaseState(BaseModel):
     decision document), the latest override of that decision, and the
     latest acceptance of it (None: not accepted yet)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     case_id: str
     decision_id: str

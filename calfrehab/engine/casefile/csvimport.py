@@ -86,7 +86,7 @@ class ImportError_(CalfrehabError):
 
 
 class RowError(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     row: int  # line in the file (the header is line 1)
     column: str  # as the file spells it ("" for the row as a whole)
@@ -98,7 +98,7 @@ class RowError(BaseModel):
 
 
 class CaseImported(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     case_id: str
     path: str
@@ -109,7 +109,7 @@ class CaseImported(BaseModel):
 
 
 class ImportResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     cases: list[CaseImported]
     errors: list[RowError]

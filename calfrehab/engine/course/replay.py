@@ -33,7 +33,7 @@ WEEK = timedelta(days=7)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class TrackWeek(_Model):

@@ -31,7 +31,7 @@ class ScriptError(CalfrehabError, ValueError):
 class Response(BaseModel):
     """The scripted patient's numbers (NRS 0-10, repetitions, points)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     pain_during: Annotated[int, Field(ge=0, le=10)] = 1
     pain_next_morning: Annotated[int, Field(ge=0, le=10)] = 0
@@ -50,7 +50,7 @@ class Response(BaseModel):
 
 
 class Script(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kind: ScriptKind = "ideal"
     week: Annotated[int, Field(ge=1, le=104)] | None = None

@@ -100,7 +100,7 @@ def discovery() -> dict[str, Any]:
 class _Open(BaseModel):
     # The spec reserves `extension` and lets hooks grow: unknown keys are
     # read past, not refused.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class PatientViewContext(_Open):

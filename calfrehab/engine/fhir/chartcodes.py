@@ -25,7 +25,7 @@ Coding = tuple[str, str]  # (system URI, code)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ConditionCode(_Strict):

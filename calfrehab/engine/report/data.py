@@ -47,7 +47,7 @@ WORDS = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class Fact(_Model):

@@ -23,7 +23,7 @@ from calfrehab.engine.report.bands import PainBands
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class DropCues(_Model):

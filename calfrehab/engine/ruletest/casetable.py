@@ -72,7 +72,7 @@ TABLE_LEVEL = "(table)"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Expect(_Model):
