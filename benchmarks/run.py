@@ -304,13 +304,19 @@ def bench_cold(rep: Report) -> None:
     }
     times: dict[str, list[float]] = {k: [] for k in variants}
     cpu: dict[str, list[float]] = {k: [] for k in variants}
-    for cmd in variants.values():  # warm the file cache
-        subprocess.run(cmd, capture_output=True, check=False)
+    # As an installed wheel runs: with its modules' bytecode cached (pip
+    # compiles it at install; an environment that sets
+    # PYTHONDONTWRITEBYTECODE would compile every calfrehab module in every
+    # process, which the bare imports, compiled in site-packages, never pay).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for cmd in variants.values():  # warm the file cache, write the bytecode
+        subprocess.run(cmd, capture_output=True, check=False, env=env)
     for _ in range(n):
         for name, cmd in variants.items():  # interleaved, so drift hits all alike
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
-            done = subprocess.run(cmd, capture_output=True, check=False, cwd=tempfile.gettempdir())
+            done = subprocess.run(cmd, capture_output=True, check=False, cwd=tempfile.gettempdir(),
+                                  env=env)
             times[name].append(time.perf_counter() - t)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             # The child's own CPU time (user + system): on a shared machine
@@ -337,11 +343,11 @@ def bench_cold(rep: Report) -> None:
     parts: list[dict[str, float]] = []
     for _ in range(max(3, n // 3)):
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                             check=True)
+                             check=True, env=env)
         parts.append(json.loads(out.stdout))
     breakdown = {k: statistics.median(p[k] for p in parts) for k in parts[0]}
     imp = subprocess.run([sys.executable, "-X", "importtime", "-c", "import calfrehab.cli.main"],
-                         capture_output=True, text=True, check=True).stderr
+                         capture_output=True, text=True, check=True, env=env).stderr
     rows = []
     for line in imp.splitlines():
         cols = line.split("|")
@@ -1052,7 +1058,7 @@ def bench_external(rep: Report) -> None:
     """The results other benchmark scripts wrote under benchmarks/out/
     (engine_overhead.py, trail_size.py), read as they are."""
     found: dict[str, Any] = {}
-    for name in ("engine_overhead", "trail_size", "peers"):
+    for name in ("engine_overhead", "trail_size", "peers", "callgrind_engine"):
         path = OUT_DIR / f"{name}.json"
         if path.exists():
             with contextlib.suppress(ValueError, OSError):
@@ -1614,6 +1620,58 @@ def _reflow(text: str, width: int = 76) -> str:
     return "\n\n".join(out)
 
 
+def _issue28_text(r: dict[str, Any]) -> str:
+    """What issue 28 changed in the engine, with this run's numbers."""
+    nan = float("nan")
+    ext = r.get("external", {})
+    pe = ext.get("peers", {})
+    us = pe.get("us", {})
+    cg = ext.get("callgrind_engine", {})
+    ipc = cg.get("instructions_per_case", {})
+    new_i, old_i = ipc.get("new", {}), ipc.get("old", {})
+    sent = pe.get("facts_sent_per_case", {})
+    eo = ext.get("engine_overhead", {})
+    c_ratio = pe.get("c_new_over_c_old", nan)
+    e_ratio = pe.get("evaluate_new_over_c_old", nan)
+    rest = us.get("evaluate_new", nan) - us.get("c_new", nan)
+    return f"""Each ruleset now keeps one durable state for the process: a case asserts
+its facts, runs, reads its firings and retracts what it asserted (a failed
+case deletes the state, rebuilt empty by the next one: an abandoned action
+leaves its frame dispatching, which no retraction clears). Each ruleset is
+sent only the facts one of its patterns can match, decided by a predicate
+compiled at `prepare()` from the patterns' own tests:
+{sent.get("new", nan)} facts a case against {sent.get("old", nan)}. The batch text
+of each (fact, value) and each parsed action message are kept, since they
+recur from case to case. The previous driver stays as the oracle
+(`Reasoner(..., reuse_states=False, matchable_only=False)`):
+`benchmarks/driver_oracle.py` finds 10,000 of 10,000 generated cases
+identical (firings, outcome, decision document), and so do the
+conformance, case and course tables.
+
+- **durable's C time ×0.5 or less:** {c_ratio:.2f}× by CPU time, the C
+  calls of each driver replayed alone ({us.get("c_new", nan):,.0f} against
+  {us.get("c_old", nan):,.0f} µs); by instruction count under callgrind,
+  which the machine's load cannot move,
+  {cg.get("c_new_over_c_old", nan):.2f}× ({new_i.get("c", nan):,} against
+  {old_i.get("c", nan):,} instructions a case).
+- **`evaluate` ≤ 1.0× its C time today:** {e_ratio:.2f}× by CPU time
+  ({us.get("evaluate_new", nan):,.0f} against {us.get("c_old", nan):,.0f} µs),
+  {cg.get("evaluate_new_over_c_old", nan):.2f}× by instructions
+  ({new_i.get("evaluate", nan):,} against {old_i.get("c", nan):,}); `evaluate`
+  itself fell to {cg.get("evaluate_new_over_evaluate_old", nan):.2f}× the previous
+  driver's. What is left above durable's own C time is Python that the issue
+  keeps: of the {rest:,.0f} µs, computing the facts takes
+  {eo.get("facts_us", nan):,.0f} µs, the policy {eo.get("policy_us", nan):,.0f} µs and
+  the firing records {eo.get("firing_records_us", nan):,.0f} µs (engine-overhead
+  run); the driver proper (batch texts, action dispatch, the calls)
+  {eo.get("driver_us", nan):,.0f} µs. CLIPS through clipspy takes
+  {us.get("clips", nan):,.0f} µs a case on the same rules and facts, and the
+  plain-Python floor {us.get("floor", nan):,.0f} µs (section *Peers*).
+- Computing the facts is cheaper too: a case's sessions and assessments are
+  serialised for the duplicate check only when two share a date (it was a
+  third of the facts' time)."""
+
+
 def analysis(r: dict[str, Any]) -> str:
     """The closing section: what the numbers mean and what would move them.
     The reasoning is fixed text; the numbers come from this run."""
@@ -1661,18 +1719,9 @@ def analysis(r: dict[str, Any]) -> str:
     ic_bound = ic_without / (ic_with + record) if ic else nan
     decision_kb = r.get("stages", {}).get("decision_json_bytes", nan) / 1024
     ic_free = ic_without / (ic_with - t_json - t_zip + record) if ic else nan
-    ic_need = ic_without / 0.9 - ic_without - record if ic else nan
-    eo = r.get("external", {}).get("engine_overhead", {})
-    e_c, e_all = eo.get("c_us", nan), eo.get("evaluate_us", nan)
-    e_facts, e_policy = eo.get("facts_us", nan), eo.get("policy_us", nan)
-    e_records, e_driver = eo.get("firing_records_us", nan), eo.get("driver_us", nan)
-    e_floor = eo.get("floor_ratio", nan)
-    e_room = 0.5 * e_c - e_facts - e_policy - e_records
-    e_verdict = (
-        "no driver, however lean, meets the target without changing what the issue keeps"
-        if e_room < 0 else
-        f"meeting it needs the driver proper at {e_room:,.0f} µs a case, "
-        f"{e_room / e_driver if e_driver else nan:.0%} of what it costs now")
+    ic_need85 = ic_without / 0.85 - ic_without - record if ic else nan
+    share_cpu = cpu_norec / cpu if cpu == cpu and cpu else nan
+    i28_text = _issue28_text(r)
     return f"""
 ## Analysis
 
@@ -1730,53 +1779,39 @@ the best variant measured here did {best:,.0f} cases/s (the batch table).
 The pipeline around the engine is done; the rate now moves with the
 engine's per-case cost.
 
-### Why the trail takes more than a tenth of a batch
+### The trail's share of a batch (the figure this page used to state)
 
-Measured in context (section *Where a batch's time goes*), preparing a
-trail entry adds {ic_with - ic_without:,.0f} µs to a worker's
-{ic_without:,.0f} µs case, and the parent spends {record:,.0f} µs chaining
-and inserting it: that puts a batch with the trail at about {ic_bound:.0%} of
-the rate without it. The whole batches of section (c), the target's own
-measure, came out at {batch_share:.0%} in this run (from 70% to 91% in other
-runs on this machine, whose speed drifts). 90% would need the worker's part
-and the parent's together under {ic_need + record:,.0f} µs a case. The two
-large parts are what the issue asks for: the canonical JSON of a decision
-document of about {decision_kb:.0f} KB ({t_json:,.0f} µs alone, with the standard
-library's C encoder; sorting the keys is about a sixth of it) and compressing
-both documents with the preset dictionaries ({t_zip:,.0f} µs alone; each
-document copies a compressor primed with its dictionary, which is cheaper
-than priming a new one). In context both also evict the engine's data
-from the CPU caches, which is why the entry costs more there than its
-stages alone. Done here: no second serialisation or hash anywhere (the
-case's canonical bytes are the ones its `case_sha256` was taken over),
-the circular-reference check off in the canonical encoder (10%), and
-zlib's default memory level (10-20 µs a decision). Faster parts exist
-outside the standard library, orjson for the JSON (it sorts keys, but
-writes 1e-05 as 0.00001 and 2.5e-07 as 2.5e-7, not in the documented
-canonical form that recorded hashes were taken over) and zstd with
-dictionaries (standard library from Python 3.14; a new trail format). Even
-both at no cost would not be enough on these numbers: taking the two
-stages' own time (measured alone) off the in-context cost leaves a batch
-with the trail at about {ic_free:.0%} of the rate without it (the parent's
-part, the hashes, the checks and the larger results to pickle remain).
+This page used to state 88% for a batch with the trail against one without
+(one pair of wall-clock runs in the order with, without, without, with). It
+did not reproduce: an independent quiet run measured 75-78% by the same
+method and 74-83% by process CPU. This run, by the same ABBA method, gives
+**{batch_share:.0%} by wall time and {share_cpu:.0%} by CPU per case**
+({cpu:.2f} against {cpu_norec:.2f} ms of CPU a case, all processes); on a
+machine shared by nine people the CPU figure is the one to read. Measured
+in context (section *Where a batch's time goes*), preparing a trail entry
+adds {ic_with - ic_without:,.0f} µs to a worker's {ic_without:,.0f} µs case,
+and the parent spends {record:,.0f} µs chaining and inserting it: that puts
+a batch with the trail at about {ic_bound:.0%} of the rate without it. 85%
+would need the worker's part and the parent's together under
+{ic_need85 + record:,.0f} µs a case.
 
-### Why `Reasoner.evaluate` stays above 1.5× durable-rules' C time
+Issue 28 made the engine cheaper, which makes the trail's *share* larger,
+not smaller: the trail costs what it did, the case without it less. Its
+two large parts: the canonical JSON of a decision document of about
+{decision_kb:.0f} KB ({t_json:,.0f} µs alone) now goes through orjson, guarded
+(`engine/canonical.py`: only where its bytes are the standard encoder's;
+about two-thirds of the standard encoder's time with the guards, the
+read-back that catches NaN and foreign types being most of the rest), and
+compressing both documents with the preset dictionaries ({t_zip:,.0f} µs
+alone) is unchanged (zstd with dictionaries would be a new trail format,
+the trail's issue). Taking both stages' own time off the in-context cost
+would leave a batch with the trail at about {ic_free:.0%} of the rate
+without it: the parent's part, the hashes and the larger results to pickle
+remain.
 
-The engine-overhead run (section *Other benchmarks*) puts a case at
-{e_all:,.0f} µs in `evaluate`, {e_c:,.0f} µs of it inside durable-rules' C
-extension. Of the Python time, {e_facts:,.0f} µs compute the facts,
-{e_policy:,.0f} µs apply the policy (conflicts, ladder moves, prescriptions)
-and {e_records:,.0f} µs build the firing records: the parts the issue keeps
-exactly as they are, each timed on its own on the same cases. With them
-alone `evaluate` would be **{e_floor:.2f}×** the C time; the target allows
-1.5×, so {e_verdict}. The driver proper ({e_driver:,.0f} µs) writes each
-stratum's facts as one JSON text (durable-rules' C API takes nothing else;
-texts of recurring facts are cached), parses each action message with the
-C scanner and dispatches it through tables built once per rule base. One
-more inlining pass (the firing callback as a single closure) measured no
-difference and was not kept. What would move the ratio is outside the
-Python layer: a fact interface in durable-rules' C API that takes values
-rather than JSON, or C-side fact computation.
+### Issue 28: durable-rules used the way its C core is fast
+
+{i28_text}
 
 ### Dask
 
