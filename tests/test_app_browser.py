@@ -186,7 +186,7 @@ def test_a_whole_visit_with_no_terminal_and_no_script(
     assert "Decision recorded" in page.content()
     shot(page, "patient", tmp_path)
     # The explanation opens in place, without a script: <details>.
-    summary = page.get_by_text("How this was decided (rules that fired)")
+    summary = page.get_by_text("How this was decided (what the rules found, in order)")
     summary.click()
     assert page.locator("details.explain").first.get_attribute("open") is not None
 

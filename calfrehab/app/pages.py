@@ -128,12 +128,6 @@ def patient(ctx: Ctx, *, notice: str | None = None, status: int = 200,
 Interview = Callable[[Ctx, Path, api.Ask], api.Written]
 
 
-# A track's follow-up questions read "  worst pain during": on a form, each
-# says which track it is about.
-TRACK_LABELS = {"straight_knee": "Straight knee", "bent_knee": "Bent knee",
-                "energy_storage": "Hopping / running"}
-
-
 def _shown(questions: list[api.Question]) -> list[Field]:
     """The fields of a form: the questions a person is asked (not the
     flag-only ones a script may give, which default from the programme),
@@ -145,7 +139,8 @@ def _shown(questions: list[api.Question]) -> list[Field]:
         f = field_of(q)
         track = next((t for t in api.TRACKS if q.key.startswith(t + "_")), None)
         if track is not None and not q.key.endswith("_done") and q.text.startswith(" "):
-            f = replace(f, label=f"{TRACK_LABELS[track]}: {f.label}")
+            # "  worst pain during" says which track it is about.
+            f = replace(f, label=f"{api.track_title(track)}: {f.label}")
         out.append(f)
     return out
 

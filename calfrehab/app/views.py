@@ -15,15 +15,9 @@ from calfrehab.app.state import AppState
 from calfrehab.app.trailindex import Latest, flare_in
 from calfrehab.engine import api
 
-TRACK_TITLES = {
-    "straight_knee": "Straight knee (calf, gastrocnemius)",
-    "bent_knee": "Bent knee (soleus)",
-    "energy_storage": "Hopping and running",
-}
-DECISION_WORDS = {
-    "progress": "Progress", "hold": "Hold", "regress": "Regress", "start": "Start",
-    "not_started": "Not started", "refer": "Refer",
-}
+# The library's one home for these words (issue 22): no copy here.
+TRACK_TITLES = api.TRACK_TITLES
+DECISION_WORDS = api.DECISION_WORDS
 # A replay decides every stored case again: bounded so the page answers.
 REPLAY_LIMIT = 500
 AUDIT_ROWS = 300
@@ -86,11 +80,8 @@ def _decision_text(last: Latest | None) -> str:
         return "No decision recorded"
     if last.outcome == "refer":
         return "Refer"
-    parts = [f"{short}: {DECISION_WORDS.get(d or '', d or '')}"
-             for (track, d), short in zip(last.tracks.items(),
-                                          ("Straight knee", "Bent knee", "Hopping"),
-                                          strict=True)
-             if d and d != "not_started"]
+    parts = [f"{TRACK_TITLES[track].split(' (')[0]}: {DECISION_WORDS.get(d or '', d or '')}"
+             for track, d in last.tracks.items() if d and d != "not_started"]
     return "; ".join(parts) or "Not started"
 
 
@@ -216,6 +207,35 @@ def _why(state: AppState, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _explained(state: AppState, decided: api.Decided,
+               data: Mapping[str, Any]) -> dict[str, Any]:
+    """HOW / WHY-NOT / sources in the physiotherapist's words, as ``explain``
+    says them (measures with their values and session dates; rule ids and
+    case-file paths kept for the auditor, in small print)."""
+    ladder = _ladder(state)
+    case = decided.case
+    dates = {"sessions": [x.date for x in case.sessions],
+             "assessments": [x.date for x in case.assessments]}
+    compiled = decided.evaluation.compiled
+    flags = {flag: compiled.instances[producers[0]].rule.title
+             for flag, producers in compiled.derived.items() if producers}
+    how = [{"title": api.clinician_text(f["title"], ladder), "rule": f["rule"],
+            "track": f.get("track"),
+            "conditions": [api.condition_line(c, dates, flags) for c in f["conditions"]]}
+           for f in data["how"]]
+    why_not = [{"track": TRACK_TITLES.get(w["track"], w["track"]),
+                "decision": DECISION_WORDS.get(w["decision"], w["decision"]),
+                "rules": [{"title": api.clinician_text(r["title"], ladder), "rule": r["rule"],
+                           "missing": api.missing_criteria(r["failed"]),
+                           "overruled_by": [
+                               f"all met, but {DECISION_WORDS.get(o['decision'], '').lower()}"
+                               f" wins: {api.clinician_text(o['reason'], ladder)}"
+                               for o in r.get("overruled_by", [])]}
+                          for r in w["rules"]]}
+               for w in data["why_not"]]
+    return {"how": how, "why_not": why_not, "sources": data["sources"]}
+
+
 def _condition_text(cond: Mapping[str, Any]) -> str:
     return ", ".join(x for x in (words(cond.get("kind")), str(cond.get("side") or ""),
                                  (f"{cond.get('irritability')} irritability"
@@ -263,9 +283,7 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
         "recorded": list(reversed(recorded)),
         "latest": latest if current else None,
         "flare": flare_in(shown),
-        "how": explanation["how"],
-        "why_not": explanation["why_not"],
-        "sources": explanation["sources"],
+        **_explained(state, decided, explanation),
         "blockers": shown.get("blockers") or [],
         "exercise_choices": exercise_choices(state),
         "accepted": bool(latest and current and latest["accepted"]),
