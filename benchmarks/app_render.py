@@ -81,7 +81,7 @@ def twelve_weeks(start: int, seed: int) -> dict[str, Any]:
     if onset is None or date.fromisoformat(onset) > first - timedelta(days=14):
         doc["condition"]["onset_date"] = (first - timedelta(days=14)).isoformat()
     doc["case_id"] = "TWELVE-WEEKS"
-    api.validate_case(doc, "twelve-weeks")
+    api.validate_document(doc, "twelve-weeks")
     return doc
 
 

@@ -60,18 +60,50 @@ def test_every_public_name_is_a_plain_attribute() -> None:
 
 def test_each_audience_module_lists_what_it_adds() -> None:
     # The package's names are exactly the union of its audience modules'
-    # __all__ and the domain errors: a name added to a module but not to
+    # __all__ and the errors module's: a name added to a module but not to
     # its __all__ is not public, and the package hides nothing else.
-    from calfrehab.engine import api
+    from calfrehab.engine import api, errors
     from calfrehab.engine.api import batch, cds, deciding, entry, text, trail
 
     audiences = [deciding, trail, batch, cds, entry, text]
     listed = {name for module in audiences for name in module.__all__}
-    errors = {name for name in api.__all__ if name.endswith("Error")} - listed
-    assert set(api.__all__) == listed | errors
-    for module in audiences:
+    assert not listed & set(errors.__all__)  # each name in one place
+    assert set(api.__all__) == listed | set(errors.__all__)
+    for module in [*audiences, errors]:
         for name in module.__all__:
             assert getattr(api, name) is getattr(module, name), name
+
+
+def test_every_error_is_in_the_one_module_and_exported() -> None:
+    # Every CalfrehabError the engine defines lives in engine/errors.py, is
+    # drawn in its docstring's tree, and is a name of the API.
+    import importlib
+    import pkgutil
+
+    import calfrehab.engine
+    from calfrehab.engine import api, errors
+
+    for info in pkgutil.walk_packages(calfrehab.engine.__path__, "calfrehab.engine."):
+        if not info.name.endswith("dask_backend"):  # needs dask; it defines no error
+            importlib.import_module(info.name)
+
+    def subclasses(cls: type) -> list[type]:
+        out: list[type] = [cls]
+        direct: list[type] = type.__subclasses__(cls)
+        for sub in direct:
+            out += subclasses(sub)
+        return out
+
+    found: set[type] = {c for c in subclasses(errors.CalfrehabError)
+                        if c.__module__.startswith("calfrehab")}
+    elsewhere = sorted(f"{c.__module__}.{c.__name__}" for c in found
+                       if c.__module__ != errors.__name__)
+    assert not elsewhere
+    tree = errors.__doc__ or ""
+    for cls in found:
+        drawn = cls is errors.CalfrehabError or f"── {cls.__name__} ." in tree
+        assert drawn, f"{cls.__name__} is not drawn in the tree"
+        assert getattr(api, cls.__name__) is cls
 
 
 def test_importing_the_api_loads_no_heavy_library() -> None:

@@ -59,7 +59,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import CanonicalJSONError as CanonicalJSONError
 
 try:
     import orjson
@@ -125,15 +125,6 @@ def _orjson_bytes(obj: object) -> bytes | None:
     if _respelled(out) or orjson.loads(out) != obj:
         return None
     return out
-
-
-class CanonicalJSONError(CalfrehabError, ValueError):
-    """A value has no canonical JSON form (NaN, Infinity, a lone surrogate,
-    keys that cannot be sorted together, a type JSON does not have).
-
-    Documents read from JSON only ever have string keys; a program that
-    builds one with int keys gets them written as strings, as ``json`` does.
-    """
 
 
 def canonical_json(obj: object) -> str:

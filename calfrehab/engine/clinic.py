@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from calfrehab.engine.clock import Clock, checked_now, utc_now
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import ClinicConfigError as ClinicConfigError
 from calfrehab.engine.textsafe import for_terminal
 
 __all__ = [
@@ -60,10 +60,6 @@ CONFIG_NAME = "calfrehab.toml"
 CONFIG_ENV = "CALFREHAB_CONFIG"
 # A configuration file is a few hundred bytes; anything this size is not one.
 _MAX_CONFIG_BYTES = 1 << 20
-
-
-class ClinicConfigError(CalfrehabError):
-    """A configuration file that cannot be read or breaks its format."""
 
 
 class _Section(BaseModel):

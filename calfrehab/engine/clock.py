@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import ClockError as ClockError
 
 __all__ = ["Clock", "ClockError", "checked_now", "parse_stamp", "utc_now", "utc_stamp"]
 
@@ -25,11 +25,6 @@ Clock = Callable[[], datetime]
 """A source of the current time; must return timezone-aware datetimes."""
 
 _STAMP: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-
-
-class ClockError(CalfrehabError, ValueError):
-    """A clock returned a naive datetime, or a stamp is not in the one
-    spelling."""
 
 
 def utc_now() -> datetime:

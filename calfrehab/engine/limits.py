@@ -12,7 +12,7 @@ import os
 import tomllib
 from importlib.resources import files
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import SettingError
 
 # Limit name in limits.toml -> environment variable that overrides it.
 ENV_OVERRIDES: dict[str, str] = {
@@ -46,7 +46,7 @@ def limit(name: str) -> int:
         value = 0
     if value <= 0:
         shown = raw if len(raw) <= 40 else raw[:39] + "…"
-        raise CalfrehabError(f"{env}={shown!r}: expected a whole number greater than 0")
+        raise SettingError(f"{env}={shown!r}: expected a whole number greater than 0")
     return value
 
 

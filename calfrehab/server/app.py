@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -188,8 +187,9 @@ class Service:
         body = await self.body_json(request)
         try:
             return parse(body)
-        except ValidationError as exc:
-            raise HttpError(400, what, _pydantic(exc)) from None
+        except api.CdsRequestError as exc:
+            raise HttpError(400, what, [{"path": e.path, "message": e.message}
+                                        for e in exc.errors]) from None
 
     async def discovery(self, request: Request, client: Client | None) -> Response:
         return JSONResponse(api.cds_discovery())
@@ -446,11 +446,6 @@ def _warm_mapping() -> None:
 
 def _who(client: Client | None) -> str | None:
     return None if client is None else client.who()
-
-
-def _pydantic(exc: ValidationError) -> list[dict[str, str]]:
-    return [{"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()]
 
 
 def create_app(config: ServerConfig) -> Starlette:

@@ -9,7 +9,6 @@ runs (:func:`calfrehab.engine.batch.run_batch`), not on import.
 from __future__ import annotations
 
 from calfrehab.engine.batch import (
-    BatchError,
     BatchOptions,
     BatchSummary,
     format_for,
@@ -17,7 +16,6 @@ from calfrehab.engine.batch import (
 )
 
 __all__ = [
-    "BatchError",
     "BatchOptions",
     "BatchSummary",
     "format_for",

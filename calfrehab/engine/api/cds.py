@@ -19,9 +19,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from calfrehab.engine.casefile.model import Case
-from calfrehab.engine.errors import NoRecord
-from calfrehab.engine.fhir import CDS_SERVICE_ID, FhirMappingError, MappingProblem
+from calfrehab.engine.errors import (
+    CdsRequestError,
+    FieldError,
+)
+from calfrehab.engine.fhir import CDS_SERVICE_ID
 from calfrehab.engine.fhir.cdshooks import (
     Feedback,
     FeedbackRequest,
@@ -50,11 +55,8 @@ __all__ = [
     "CDS_SERVICE_ID",
     "Feedback",
     "FeedbackRequest",
-    "FhirMappingError",
     "HookRequest",
     "IssuedCard",
-    "MappingProblem",
-    "NoRecord",
     "PrefetchGap",
     "case_from_fhir",
     "case_reviewed_on",
@@ -196,14 +198,28 @@ def cds_discovery() -> dict[str, Any]:
     return discovery()
 
 
+def _request_errors(exc: ValidationError) -> list[FieldError]:
+    return [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+
+
 def parse_cds_hook(data: Any) -> HookRequest:
-    """A patient-view hook request (pydantic ValidationError if it is not one)."""
-    return HookRequest.model_validate(data)
+    """A patient-view hook request; CdsRequestError names each field that is
+    wrong (path and message) if it is not one."""
+    try:
+        return HookRequest.model_validate(data)
+    except ValidationError as exc:
+        raise CdsRequestError("not a CDS Hooks patient-view request",
+                              _request_errors(exc)) from None
 
 
 def parse_cds_feedback(data: Any) -> FeedbackRequest:
-    """A CDS Hooks feedback request (pydantic ValidationError if it is not one)."""
-    return FeedbackRequest.model_validate(data)
+    """A CDS Hooks feedback request; CdsRequestError names each field that
+    is wrong if it is not one."""
+    try:
+        return FeedbackRequest.model_validate(data)
+    except ValidationError as exc:
+        raise CdsRequestError("not a CDS Hooks feedback request",
+                              _request_errors(exc)) from None
 
 
 def cds_missing_prefetch(request: HookRequest) -> list[str]:

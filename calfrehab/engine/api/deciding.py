@@ -20,7 +20,7 @@ from calfrehab.engine.casefile.validation import parse_json, read_case_file, val
 from calfrehab.engine.clinic import clinic_today
 from calfrehab.engine.course.replay import Course
 from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import FutureReviewDate as FutureReviewDate
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
     DecisionDocument,
@@ -61,7 +61,6 @@ __all__ = [
     "Decided",
     "DecisionDocument",
     "DecisionKind",
-    "FutureReviewDate",
     "Outcome",
     "Reasoner",
     "TrackName",
@@ -120,11 +119,6 @@ def explanation_json(decided: Decided) -> str:
     """The explanation as ``explain --json`` prints it (and ``POST
     /v1/explain`` returns it)."""
     return json.dumps(explanation(decided), indent=2, ensure_ascii=False) + "\n"
-
-
-class FutureReviewDate(CalfrehabError):
-    """A case whose review date is after the clinic's today, decided without
-    an explicit review date (clinical-basis §8)."""
 
 
 def decide_case_file(path: str | Path, engine: Reasoner, *, review_date: date | None = None,

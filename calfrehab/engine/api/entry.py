@@ -21,16 +21,12 @@ from typing import Any
 from calfrehab.engine.casefile import csvimport
 from calfrehab.engine.casefile.csvimport import DateOrder, ImportResult
 from calfrehab.engine.casefile.editor import (
-    CaseFileBusy,
-    CaseFileChanged,
-    OtherPatientsCase,
     update_case,
     write_case_document,
 )
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.clinic import (
     ClinicConfig,
-    ClinicConfigError,
     LoadedConfig,
     candidate_paths,
     clinic_today,
@@ -44,17 +40,15 @@ from calfrehab.engine.entry.interview import (
     LOG_QUESTIONS,
     MORNING_QUESTIONS,
     NEW_QUESTIONS,
-    DuplicateSession,
     Written,
 )
 from calfrehab.engine.entry.plausible import (
     PlausibleRanges,
     Unusual,
-    UnusualValues,
     load_ranges,
     unusual_in_case,
 )
-from calfrehab.engine.entry.questions import AnswerError, Ask, Question
+from calfrehab.engine.entry.questions import Ask, Question
 from calfrehab.engine.knowledge.loader import load_ladder
 from calfrehab.engine.safeio import check_replace
 
@@ -64,21 +58,14 @@ __all__ = [
     "LOG_QUESTIONS",
     "MORNING_QUESTIONS",
     "NEW_QUESTIONS",
-    "AnswerError",
     "Ask",
-    "CaseFileBusy",
-    "CaseFileChanged",
     "ClinicConfig",
-    "ClinicConfigError",
     "DateOrder",
-    "DuplicateSession",
     "ImportResult",
     "LoadedConfig",
-    "OtherPatientsCase",
     "PlausibleRanges",
     "Question",
     "Unusual",
-    "UnusualValues",
     "Written",
     "add_assessment",
     "candidate_paths",

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, NamedTuple
 
-from calfrehab.engine.errors import CalfrehabError, InputError
+from calfrehab.engine.errors import BatchError, InputError
+from calfrehab.engine.errors import NoCaseFilesError as NoCaseFilesError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import open_regular
 
@@ -33,10 +34,6 @@ __all__ = [
 
 CASE_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class NoCaseFilesError(CalfrehabError):
-    """The inputs hold no case at all (an empty directory, say)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ def discover(inputs: Sequence[str | os.PathLike[str]]) -> Discovered:
             )
             found.files.append(InputFile(path, kind))
         else:
-            raise CalfrehabError(f"input {raw} does not exist")
+            raise BatchError(f"input {raw} does not exist")
     # A file skipped in a directory but named on its own as well is read.
     named = {f.path for f in found.files}
     found.skipped = [p for p in found.skipped if p not in named]

@@ -21,7 +21,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import AuditError
+from calfrehab.engine.errors import TrailBusyError as TrailBusyError
 from calfrehab.engine.safeio import shown
 
 try:
@@ -30,12 +31,6 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks here
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["TrailBusyError", "TrailRunLock", "lock_path"]
-
-
-class TrailBusyError(CalfrehabError):
-    """Another batch is recording into the same audit trail."""
-
-    exit_code = 2
 
 
 def lock_path(trail: Path) -> Path:
@@ -56,7 +51,7 @@ class TrailRunLock:
         try:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
-            raise CalfrehabError(
+            raise AuditError(
                 f"cannot lock the audit trail ({shown(self.path)}): {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import BatchError as BatchError
+from calfrehab.engine.errors import BatchUsageError as BatchUsageError
 from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import TRACKS
 
@@ -37,16 +38,6 @@ _SUFFIX_FORMATS: dict[str, Format] = {
 #: than that only add memory (each holds an engine, ~50 MB) and start-up
 #: time, and ``--jobs 1000`` once forked until the machine refused.
 JOBS_PER_CPU = 4
-
-
-class BatchError(CalfrehabError):
-    """A batch that cannot start or cannot finish (bad inputs or outputs)."""
-
-
-class BatchUsageError(BatchError):
-    """A batch asked for something it must not do (exit 2, like a usage error)."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

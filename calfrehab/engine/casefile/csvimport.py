@@ -30,7 +30,7 @@ from calfrehab.engine.casefile.editor import (
     open_case,
 )
 from calfrehab.engine.casefile.validation import validate_document
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError
+from calfrehab.engine.errors import CaseValidationError, CsvImportError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
@@ -78,11 +78,6 @@ CASE_FIELDS = ("review_date", "age_years", "body_mass_kg", "sex", "goal", "kind"
                "irritability", "onset_date", "injury_date", "management", "surgery_date",
                "muscle", "red_flags")
 _SET_COLUMN = re.compile(r"^set_?(\d{1,2})(_reps)?$")
-
-
-class ImportError_(CalfrehabError):
-    """The file as a whole cannot be read (no header, a required column
-    missing, not text)."""
 
 
 class RowError(BaseModel):
@@ -324,13 +319,13 @@ def read_rows(path: Path, date_order: DateOrder | None, exercise_names: dict[str
     try:
         headers = next(reader)
     except StopIteration:
-        raise ImportError_(f"{path}: empty file; expected a header row") from None
+        raise CsvImportError(f"{path}: empty file; expected a header row") from None
     found, set_cols, _unknown = map_headers(headers)
     missing = [c for c in REQUIRED if c not in found]
     if "sets_completed" not in found and not set_cols:
         missing.append("sets_completed (or set_1, set_2, ...)")
     if missing:
-        raise ImportError_(
+        raise CsvImportError(
             f"{path}: row 1 (the header): no column for {', '.join(missing)}; "
             f"headers found: {', '.join(headers)} (see docs/csv-import.md)")
     index = {h: i for i, h in enumerate(headers)}

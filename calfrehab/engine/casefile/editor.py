@@ -38,7 +38,11 @@ from pydantic import BaseModel
 
 from calfrehab.engine.casefile.model import Case, Session
 from calfrehab.engine.casefile.validation import parse_json, validate_document
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import CaseFileBusy as CaseFileBusy
+from calfrehab.engine.errors import CaseFileChanged as CaseFileChanged
+from calfrehab.engine.errors import CaseFileExists as CaseFileExists
+from calfrehab.engine.errors import InputError, OutputError
+from calfrehab.engine.errors import OtherPatientsCase as OtherPatientsCase
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import atomic_write_text, read_input_bytes, shown
 from calfrehab.engine.textsafe import for_terminal
@@ -53,22 +57,6 @@ SESSION_ORDER = tuple(Session.model_fields)
 # How long a writer waits for another to finish with the same case file:
 # an entry takes milliseconds, so this is a stuck process, not a queue.
 LOCK_TIMEOUT_S = 30.0
-
-
-class CaseFileExists(CalfrehabError):
-    """``new`` was asked to write over an existing file."""
-
-
-class CaseFileChanged(CalfrehabError):
-    """The case file changed between reading it and writing it back."""
-
-
-class CaseFileBusy(CalfrehabError):
-    """Another writer held the case file's lock for too long."""
-
-
-class OtherPatientsCase(CalfrehabError):
-    """A write would replace one patient's case file with another's."""
 
 
 def lock_path(path: Path) -> Path:
@@ -93,8 +81,8 @@ def case_lock(path: Path) -> Iterator[None]:
     except OSError as exc:
         if target.exists() or exc.filename not in (str(target), os.fspath(target)):
             raise
-        raise CalfrehabError(f"{shown(path)}: cannot lock it for writing: cannot create "
-                             f"{shown(target)} ({exc.strerror})") from None
+        raise OutputError(f"{shown(path)}: cannot lock it for writing: cannot create "
+                          f"{shown(target)} ({exc.strerror})") from None
 
 
 def sha256_of(data: bytes) -> str:
@@ -262,7 +250,7 @@ def open_case(path: Path) -> CaseFile:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CalfrehabError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise InputError(str(path), f"not UTF-8 text ({exc.reason})") from None
     document = parse_json(text, str(path))
     if not isinstance(document, dict):
         # validate_document words this the same way as for every other file.

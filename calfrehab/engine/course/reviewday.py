@@ -16,17 +16,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Final, Literal
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import ReviewDayError as ReviewDayError
 
 ReviewDay = Literal["first", "last"]
 
 WEEKDAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
                    "sunday")
-
-
-class ReviewDayError(CalfrehabError, ValueError):
-    """A review day that is not a weekday name, ``first`` or ``last``, or a
-    weekday in the middle of the course's training week (names both that fit)."""
 
 
 def resolve_review_day(spec: str, intake: date) -> ReviewDay:

@@ -18,14 +18,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import ScriptError as ScriptError
 
 ScriptKind = Literal["ideal", "flare", "missed", "painful"]
 _SPEC = re.compile(r"^(ideal|flare|missed|painful)(?::(\d{1,3}))?$")
-
-
-class ScriptError(CalfrehabError, ValueError):
-    """A script spelled wrongly (names what was given and what is expected)."""
 
 
 class Response(BaseModel):

@@ -42,20 +42,13 @@ from calfrehab.engine.casefile.editor import (
     put,
 )
 from calfrehab.engine.casefile.validation import validate_document
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import AcceptError as AcceptError
+from calfrehab.engine.errors import StaleDecision as StaleDecision
 from calfrehab.engine.safeio import atomic_write_bytes, shown
 from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import TRACKS
 
 PROGRAM_ORDER = tuple(cm.Program.model_fields)
-
-
-class AcceptError(CalfrehabError):
-    """A decision (or override) that cannot be applied to the case file."""
-
-
-class StaleDecision(AcceptError):
-    """The decision was made for another version of the case file."""
 
 
 class Applied(BaseModel):

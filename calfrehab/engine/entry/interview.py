@@ -39,6 +39,7 @@ from calfrehab.engine.entry.plausible import (
     check_prescription,
 )
 from calfrehab.engine.entry.questions import AnswerError, Ask, Question
+from calfrehab.engine.errors import DuplicateSession as DuplicateSession
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.vocabulary import EXERCISES, LOADED_RUNG, TRACKS, exercises_on
 
@@ -302,10 +303,6 @@ def _dose_words(rx: cm.Prescription, ladder: Ladder | None) -> str:
     name = ladder.exercises[rx.exercise].name if ladder is not None else rx.exercise
     load = f", +{rx.load_kg:g} kg" if rx.load_kg else ""
     return f"{name}, {rx.sets} × {rx.reps}{load}"
-
-
-class DuplicateSession(AnswerError):
-    """The same session entered again on its date (clinical-basis §8)."""
 
 
 def _not_started(case: cm.Case, answered: frozenset[str]) -> None:

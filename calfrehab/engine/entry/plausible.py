@@ -17,7 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calfrehab.engine.casefile.model import Assessment, Case, PerformedExercise, Prescription
-from calfrehab.engine.errors import CalfrehabError, RuleError, RuleProblem
+from calfrehab.engine.errors import RuleError, RuleProblem
+from calfrehab.engine.errors import UnusualValues as UnusualValues
 from calfrehab.engine.knowledge.loader import default_rules_dir
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
@@ -71,16 +72,6 @@ class Unusual(BaseModel):
 
     def render(self) -> str:
         return f"{self.path} = {self.value} is outside the plausible range ({self.expected})"
-
-
-class UnusualValues(CalfrehabError):
-    """An entry with values outside the plausible ranges, not confirmed."""
-
-    def __init__(self, found: list[Unusual]) -> None:
-        self.found = found
-        lines = "; ".join(u.render() for u in found)
-        super().__init__(f"{lines}. Nothing was written: check the value, or give "
-                         "--confirm-unusual if it is right")
 
 
 def ranges_path(rules_dir: Path | None = None) -> Path:

@@ -16,14 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import AnswerError as AnswerError
 
 Kind = Literal["choice", "choices", "int", "number", "date", "text", "reps"]
-
-
-class AnswerError(CalfrehabError, ValueError):
-    """An answer that does not fit its question; the message says what was
-    expected."""
 
 
 class Question(BaseModel):

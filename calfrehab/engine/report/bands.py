@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict
 
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import RuleDataError
 from calfrehab.engine.knowledge.rulelang import All, Any_, Compare, Not, Predicate, Rule
 
 # Band limit -> (the pain-model rule that sets it, its fact, its comparison).
@@ -81,6 +81,6 @@ def pain_bands(rules: list[Rule]) -> PainBands:
                 for key, values in found.items()
                 if len(values) > 1 or (key in _LIMITS and not values)]
     if problems:
-        raise CalfrehabError("the pain model's bands cannot be read from the rules: "
-                             + "; ".join(problems))
+        raise RuleDataError("the pain model's bands cannot be read from the rules: "
+                            + "; ".join(problems))
     return PainBands(**{k: int(next(iter(v))) for k, v in found.items() if v})

@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calfrehab.engine import pipeline
 from calfrehab.engine.casefile.docpath import PathError, format_path, remove_path, set_path
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError, InputError
+from calfrehab.engine.errors import CalfrehabError, CaseTableError, CaseValidationError, InputError
 from calfrehab.engine.explanation.explain import Explainer, blocking_leaves
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
@@ -426,7 +426,7 @@ class _ClinicVariants:
         if key not in self.made:
             unknown = sorted(set(parameters) - set(self.reasoner.compiled.base.manifest.parameters))
             if unknown:
-                raise CalfrehabError(f"{', '.join(unknown)}: not parameters of {MANIFEST} "
+                raise CaseTableError(f"{', '.join(unknown)}: not parameters of {MANIFEST} "
                                      "(a case may only change existing ones)")
             holder = tempfile.TemporaryDirectory(prefix="calfrehab-rules-")
             self.temp.append(holder)

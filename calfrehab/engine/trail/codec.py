@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from calfrehab.engine.canonical import canonical_bytes
-from calfrehab.engine.errors import CalfrehabError
+from calfrehab.engine.errors import CodecError as CodecError
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -53,11 +53,6 @@ MEM_LEVEL: Final = 8
 MAX_DOCUMENT_BYTES: Final = 64 * 1024 * 1024
 
 _ZLIB_FDICT: Final = 0x20
-
-
-class CodecError(CalfrehabError, ValueError):
-    """A stored document does not decompress (damaged, doctored, or made
-    with a dictionary the trail does not hold)."""
 
 
 @functools.cache
