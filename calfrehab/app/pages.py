@@ -359,9 +359,8 @@ def override(ctx: Ctx) -> Response:
         stale = _stale(ctx, snap)
         if stale is not None:
             return stale
-        with api.open_trail(ctx.state.audit_path()) as trail:
-            api.add_audit_override(trail, decision_id, ctx.user, reason, track, kind,
-                                   prescriptions=prescriptions)
+        api.override_decision(ctx.state.audit_path(), decision_id, ctx.user, reason, track,
+                              kind, prescriptions=prescriptions)
     return redirect(f"/patients/{name}?done=overridden")
 
 

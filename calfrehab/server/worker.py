@@ -51,11 +51,11 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
         return {"json": api.explanation_json(decided)}
 
     def override(payload: dict[str, Any]) -> dict[str, Any]:
-        # The decision was recorded by this worker: the trail exists.
-        with api.open_trail(audit) as trail:
-            api.add_audit_override(trail, payload["decision_id"], payload["clinician"],
-                                   payload["reason"], payload["track"], payload["decision"],
-                                   requester=payload.get("requester"))
+        # The decision was recorded by this worker: the trail exists. One
+        # writable connection, opened for this write, as every other write.
+        api.override_decision(audit, payload["decision_id"], payload["clinician"],
+                              payload["reason"], payload["track"], payload["decision"],
+                              requester=payload.get("requester"))
         return {}
 
     handlers = {"decide": decide, "explain": explain, "override": override}
