@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -303,3 +303,22 @@ def test_a_failed_medication_search_is_fetched_and_still_refers(service: Service
     store = store_of(whole)
     with fhir_server(store) as base:
         assert verdicts(service.hook(with_server(cut, base, store))) == complete
+
+
+def test_a_chart_instant_is_dated_on_the_clinics_calendar(service: Service) -> None:
+    # 12:00 UTC yesterday is 02:00 today in the clinic (UTC+14): a pain score
+    # taken then belongs to today's assessment.
+    request = chart(REFERRAL)
+    yesterday = clinic_today() - timedelta(days=1)
+    request["prefetch"]["observations"]["entry"].append({"resource": {
+        "resourceType": "Observation", "id": "pain-instant", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72514-3"}]},
+        "subject": {"reference": f"Patient/{PATIENT}"},
+        "effectiveInstant": f"{yesterday.isoformat()}T12:00:00Z", "valueInteger": 2}})
+    request["prefetch"]["observations"]["total"] += 1
+    assert service.hook(request).status_code == 200
+    with AuditTrail(service.audit) as trail:
+        case = trail.entries(kind="decision")[-1].case
+    assert case is not None
+    assert {"date": clinic_today().isoformat(), "pain_at_rest": 2}.items() <= \
+        next(a for a in case["assessments"] if a.get("pain_at_rest") == 2).items()

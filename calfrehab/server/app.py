@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
@@ -225,12 +226,13 @@ class Service:
                             "prefetch of GET /cds-services)")
         case_id = hook.context.patientId
         hook = hook.model_copy(update={"prefetch": await self.whole_prefetch(hook)})
-        review = self.config.clinic_today()
+        zone = self.config.clinic_zone()
+        review = datetime.now(zone).date()
         record = await self.off_loop(self.stored_case, (hook.prefetch or {})["patient"])
         try:
             _case, document = await self.off_loop(
                 api.chart_case, api.cds_prefetch_bundle(hook), case_id=case_id,
-                review_date=review, stored=record.document, source="prefetch")
+                review_date=review, stored=record.document, source="prefetch", zone=zone)
         except api.NoRecord:
             answer = {"cards": [self.no_record_card(record)]}
             self.state.answered(*key, answer)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import tomllib
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -162,11 +162,17 @@ class ServerConfig(_Strict):
                              ) from None
         return value
 
+    def clinic_zone(self) -> tzinfo:
+        """The clinic's time zone: this configuration's, else the clinic
+        configuration's (calfrehab.toml), else the machine's own."""
+        if self.timezone is not None:
+            return ZoneInfo(self.timezone)
+        zone = api.load_config(self.cases_dir).config.zone()
+        return zone if zone is not None else datetime.now().astimezone().tzinfo or UTC
+
     def clinic_today(self) -> date:
         """Today in the clinic's time zone: the review date of a hook."""
-        if self.timezone is None:
-            return api.clinic_today(near=self.cases_dir)
-        return datetime.now(ZoneInfo(self.timezone)).date()
+        return datetime.now(self.clinic_zone()).date()
 
     def audience_base(self) -> str:
         """What a client's ``aud`` starts with: the public URL, or the

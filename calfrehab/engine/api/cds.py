@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +144,16 @@ def decision_to_fhir(decided: Decided, *, include_case: bool = True,
 
 
 def chart_case(bundle: Any, *, case_id: str, review_date: date,
-               stored: Mapping[str, Any] | None, source: str = "prefetch"
-               ) -> tuple[Case, dict[str, Any]]:
+               stored: Mapping[str, Any] | None, source: str = "prefetch",
+               zone: tzinfo | None = None) -> tuple[Case, dict[str, Any]]:
     """The case to decide for a CDS Hooks call: calfrehab's stored case (if
-    any) merged with the chart, validated (:func:`.fhir.chart.chart_case`).
+    any) merged with the chart, validated (:func:`.fhir.chart.chart_case`);
+    the chart's instants dated in the clinic's ``zone``.
     Raises FhirMappingError, or NoRecord when neither holds a record."""
     from calfrehab.engine.fhir import chart
 
     return chart.chart_case(bundle, case_id=case_id, review_date=review_date, stored=stored,
-                            source=source)
+                            source=source, zone=zone)
 
 
 def merge_case(stored: Mapping[str, Any], chart: Mapping[str, Any], source: str

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, tzinfo
 from typing import Any
 
 from calfrehab.engine.casefile.model import Case
@@ -138,8 +138,8 @@ def _chart_rupture(bundle: Any) -> str | None:
 
 
 def chart_case(bundle: Any, *, case_id: str, review_date: date,
-               stored: Mapping[str, Any] | None, source: str = "prefetch"
-               ) -> tuple[Case, dict[str, Any]]:
+               stored: Mapping[str, Any] | None, source: str = "prefetch",
+               zone: tzinfo | None = None) -> tuple[Case, dict[str, Any]]:
     """The case to decide: calfrehab's stored case (if any) merged with the
     chart, validated. Raises FhirMappingError (naming resources and
     elements), or NoRecord when there is nothing to decide."""
@@ -151,7 +151,7 @@ def chart_case(bundle: Any, *, case_id: str, review_date: date,
         kind = condition.get("kind") if isinstance(condition, Mapping) else None
     chart, origin = bundle_to_document(
         bundle, source=source, case_id=case_id, review_date=review_date,
-        ignore_unrelated=True, partial=True, prefer_kind=kind)
+        ignore_unrelated=True, partial=True, prefer_kind=kind, zone=zone)
     if stored is not None:
         document = merge_case(stored, chart, source)
         # The chart diagnoses an Achilles rupture that calfrehab's record

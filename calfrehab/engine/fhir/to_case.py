@@ -18,8 +18,9 @@ each of its errors is reported against the resource it came from.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Final
 
@@ -228,8 +229,17 @@ def _extension(model: Any, url: str) -> Extension | None:
     return None
 
 
+# The clinic's time zone while a chart is read: an instant with an offset
+# (a pain score at 02:00Z) belongs to the clinic's calendar day, the day the
+# review date counts in (clinical-basis §8). None: the instant's own date.
+_ZONE: ContextVar[tzinfo | None] = ContextVar("calfrehab_fhir_zone", default=None)
+
+
 def _as_date(value: Any) -> date | None:
     if isinstance(value, datetime):
+        zone = _ZONE.get()
+        if zone is not None and value.tzinfo is not None:
+            return value.astimezone(zone).date()
         return value.date()
     if isinstance(value, date):
         return value
@@ -949,6 +959,7 @@ def bundle_to_document(
     ignore_unrelated: bool = False,
     partial: bool = False,
     prefer_kind: str | None = None,
+    zone: tzinfo | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
     """The case document a Bundle maps to, and where each of its fields came
     from. Raises FhirMappingError listing every problem found."""
@@ -956,7 +967,12 @@ def bundle_to_document(
     reader.load(data)
     if reader.problems:
         raise FhirMappingError(source, reader.problems)
-    doc = _Mapper(reader, partial=partial, prefer_kind=prefer_kind).build(case_id, review_date)
+    token = _ZONE.set(zone)
+    try:
+        doc = _Mapper(reader, partial=partial, prefer_kind=prefer_kind).build(case_id,
+                                                                              review_date)
+    finally:
+        _ZONE.reset(token)
     if reader.problems:
         raise FhirMappingError(source, reader.problems)
     return _drop_none(doc), reader.origin
