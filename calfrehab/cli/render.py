@@ -22,6 +22,7 @@ from calfrehab.engine.api import (
     missing_criteria,
     reason_names,
     reason_unit,
+    restating_rules,
     unit_of,
 )
 from calfrehab.engine.api import (
@@ -122,7 +123,11 @@ def render_next(decided: Decided, colour: bool, source: str = "CASE") -> str:
     shorts = _short_forms(decided)
     # A reason one rule gives alike for every track in play is said once.
     in_play = [t for t, td in doc.tracks.items() if td.current is not None]
-    for reason in merge_reasons(doc.reasons, reason_names(doc, ladder), in_play):
+    # A reason that only restates others ("ready" after "dose done" and
+    # "pain within the margin") is left to explain.
+    skip = restating_rules(doc, decided.evaluation.compiled)
+    said = [r for r in doc.reasons if r.rule not in skip]
+    for reason in merge_reasons(said, reason_names(doc, ladder), in_play):
         cites = "; ".join(short_citation(s, shorts) for s in reason.sources)
         text = clinician_text(reason.text, ladder, reason_unit(reason, doc, ladder))
         lines += wrap(f"{text} [{cites}]", "    ", "  - ")

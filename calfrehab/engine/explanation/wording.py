@@ -320,6 +320,9 @@ def missing_criteria(failed: Iterable[Mapping[str, Any]]) -> list[str]:
             observed = item.get("observed") or []
             if item["fact"] == "assessment.heel_raise_lsi" and len(observed) == 2:
                 text += f": involved {observed[0]}, uninvolved {observed[1]}"
+            would = str(item.get("would_take") or "")
+            if "earliest" in would:  # a week gate: the date it opens
+                text += f"; opens {would.split('earliest ', 1)[1]}"
             if text not in out:
                 out.append(text)
 
@@ -382,3 +385,23 @@ def condition_line(c: Mapping[str, Any], dates: Mapping[str, Sequence[Any]],
     elif len(paths) == 1 and (when := _when(str(paths[0]), dates)):
         text += f" — {when}"
     return f"{mark} {text}"
+
+
+def restating_rules(doc: Any, compiled: Any) -> set[str]:
+    """Reasons that only restate others: a rule that decides nothing and
+    whose every condition is a flag other rules derived ("dose done with
+    pain within the margin" after "dose done" and "pain within the margin").
+    The terminal and the report leave them out of "Why"; explain keeps
+    every rule."""
+    from calfrehab.engine.knowledge.conditions import polar_leaves
+
+    deciding = {k for td in doc.tracks.values() for k in td.rules}
+    out: set[str] = set()
+    for r in doc.reasons:
+        inst = compiled.instances.get(r.rule)
+        if inst is None or r.rule in deciding or inst.rule.then.decision is not None:
+            continue
+        leaves = [leaf for leaf, _ in polar_leaves(inst.when)]
+        if leaves and all(leaf.derived for leaf in leaves):
+            out.add(r.rule)
+    return out

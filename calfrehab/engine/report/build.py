@@ -11,7 +11,12 @@ from pydantic import BaseModel, ConfigDict
 from calfrehab.engine.clinic import clinic_today, load_config
 from calfrehab.engine.course.run import simulate_document
 from calfrehab.engine.explanation.explain import Explainer
-from calfrehab.engine.explanation.wording import clinician_text, dose_text, unit_of
+from calfrehab.engine.explanation.wording import (
+    clinician_text,
+    dose_text,
+    restating_rules,
+    unit_of,
+)
 from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.pipeline import Decided, decide_path, prepare
 from calfrehab.engine.report import data as rdata
@@ -132,7 +137,9 @@ def report_data(case: str | Path, audit: Path | None = None,
                                                                  _near(case)),
                        generated=generated or clinic_today(near=_near(case)),
                        author=author or load_config(_near(case)).config.clinic.clinician,
-                       source_name=source_name)
+                       source_name=source_name,
+                       restating=frozenset(restating_rules(decided.decision,
+                                                           decided.evaluation.compiled)))
 
 
 def _inputs(case: str | Path) -> list[str | Path]:

@@ -370,10 +370,11 @@ def build(
     shorts: dict[str, str], trail_rows: list[dict[str, Any]] | None,
     projection: list[ProjectionRow] | None, projection_note: str, *,
     why_not: list[dict[str, Any]], next_review: date, generated: date,
-    author: str | None, source_name: str,
+    author: str | None, source_name: str, restating: frozenset[str] = frozenset(),
 ) -> ReportData:
     in_play = [t for t, td in doc.tracks.items() if td.current is not None]
-    merged = merge_reasons(doc.reasons, reason_names(doc, ladder), in_play)
+    said = [r for r in doc.reasons if r.rule not in restating]
+    merged = merge_reasons(said, reason_names(doc, ladder), in_play)
     # A reason of one track is said under that track; one of the whole case
     # (or merged over tracks) once, above them.
     per_track: dict[str, list[str]] = {}
