@@ -20,10 +20,10 @@ from click.testing import CliRunner, Result
 from helpers import EXAMPLES
 
 from calfrehab.cli.main import cli
+from calfrehab.engine.audit.views import compare_decisions
 from calfrehab.engine.canonical import canonical_json, case_sha256
 from calfrehab.engine.knowledge.loader import default_rules_dir
 from calfrehab.engine.trail.audit import CSV_COLUMNS, AuditTrail
-from calfrehab.engine.trail.views import compare_decisions
 from calfrehab.engine.vocabulary import TRACKS
 
 # One example of each kind of stored decision (examples/README.md says why

@@ -16,10 +16,10 @@ from test_audit import make_case, make_decision, pair, raw
 from trail_v1 import write_v1_trail
 
 from calfrehab.cli.main import cli
+from calfrehab.engine.audit.views import open_trail
 from calfrehab.engine.trail.audit import AuditError, AuditTrail, prepare_entry
 from calfrehab.engine.trail.chain import entry_hash
 from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
-from calfrehab.engine.trail.views import open_trail
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CASES = ("runner-stuck-on-two-leg.json", "achilles-midportion-two-leg-to-single-leg.json",

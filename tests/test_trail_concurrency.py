@@ -22,14 +22,14 @@ from typing import Any
 from test_audit import make_case, make_decision
 from test_trail_v3 import PROGRAM, V2_HEAD, V2_TRAIL
 
-from calfrehab.engine.trail.audit import AuditError, AuditTrail
-from calfrehab.engine.trail.migrate import migrate
-from calfrehab.engine.trail.views import (
+from calfrehab.engine.audit.views import (
     accept_decision,
     add_audit_override,
     open_trail,
     override_decision,
 )
+from calfrehab.engine.trail.audit import AuditError, AuditTrail
+from calfrehab.engine.trail.migrate import migrate
 
 # Decisions of the format-2 trail the race starts from (tests/trail_v2.sqlite3).
 DECISIONS = ("4bf5d2bd", "3e40c021", "aaae7dc3")

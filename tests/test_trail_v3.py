@@ -14,11 +14,11 @@ import pytest
 from test_audit import pair, raw
 from trail_v1 import write_v1_trail
 
+from calfrehab.engine.audit.views import accept_decision, override_decision, show_decision
 from calfrehab.engine.trail.audit import AuditError, AuditTrail
 from calfrehab.engine.trail.migrate import migrate
 from calfrehab.engine.trail.payloads import program_sha256
 from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
-from calfrehab.engine.trail.views import accept_decision, override_decision, show_decision
 
 # A trail written by calfrehab before format 3 (format 2, three decisions
 # and two overrides), and the head `audit verify` printed for it then.

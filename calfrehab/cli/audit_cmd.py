@@ -1,6 +1,6 @@
 """The audit commands: list, show, verify, override, export, replay, migrate.
 
-Thin commands over :mod:`calfrehab.engine.trail.views`; this module only
+Thin commands over :mod:`calfrehab.engine.audit.views`; this module only
 turns its data into text for an 80-column terminal.
 """
 

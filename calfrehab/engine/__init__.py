@@ -11,6 +11,9 @@ each owns, in ``docs/architecture.md``).
 - ``clinic``: the clinic's configuration (``calfrehab.toml``: name, phone,
   clinician, time zone, trail, review interval) and its calendar day.
 - ``casefile``: case-file models, their JSON Schema, validation, document paths.
+- ``trail``: the audit trail's storage (on-disk layout, hash chain,
+  integrity, compression, checkpoints and proofs, migration, shards); it
+  decides nothing, so it sits below the rules.
 - ``knowledge``: rule language, loader, ladder, fact catalogue, conditions,
   compiler.
 - ``inference``: fact computation, the durable-rules driver (runs rulesets,
@@ -23,8 +26,8 @@ each owns, in ``docs/architecture.md``).
 - ``entry``: the interviews that write case files (new, log, assess).
 - ``pipeline``: one case through all of the above; reasoners cached per rules
   directory.
-- ``trail``: the audit trail (on-disk layout, hash chain, compression,
-  migration, shards) and its views.
+- ``audit``: the audit trail's use-cases (list, show, replay under the
+  current rules, verify against checkpoints, export, override, accept).
 - ``acceptance``: a recorded decision (through its override) accepted into
   the case's programme and recorded; a case's current state from the trail.
 - ``course``: a scripted patient's weekly reviews replayed under the rules

@@ -23,11 +23,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from calfrehab.engine.audit.views import accept_decision, find_decision, open_trail
 from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.clock import utc_stamp
 from calfrehab.engine.entry.accept import AcceptError, Applied, apply_decision
 from calfrehab.engine.trail.audit import AuditEntry, AuditTrail
-from calfrehab.engine.trail.views import accept_decision, find_decision, open_trail
 
 __all__ = ["Accepted", "CaseState", "accept", "case_state", "latest_decision"]
 

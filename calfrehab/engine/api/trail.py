@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.acceptance import Accepted, CaseState, accept, case_state
-from calfrehab.engine.trail.audit import EntryKind, ExportFormat
-from calfrehab.engine.trail.views import (
+from calfrehab.engine.audit.views import (
     add_audit_override,
     audit_check_proof,
     audit_checkpoint,
@@ -38,6 +37,7 @@ from calfrehab.engine.trail.views import (
     verify_audit,
     verify_trail,
 )
+from calfrehab.engine.trail.audit import EntryKind, ExportFormat
 
 if TYPE_CHECKING:
     from calfrehab.engine.pipeline import Decided

@@ -73,7 +73,7 @@ def _projection(decided: Decided, reasoner: Reasoner, weeks: int,
 
 def _trail_rows(audit: Path, case_id: str) -> list[dict[str, Any]]:
     """The trail's rows for the case, each decision with its reasons' text."""
-    from calfrehab.engine.trail.views import list_audit, open_trail
+    from calfrehab.engine.audit.views import list_audit, open_trail
 
     with open_trail(audit) as trail:
         rows = list_audit(trail, case_id=case_id)
