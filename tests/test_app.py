@@ -107,6 +107,35 @@ def test_a_write_to_a_case_changed_since_the_form_was_opened_is_refused(
     assert 'name="hop_pain" type="text" value="3"' in r.text
 
 
+def test_a_write_waits_for_the_case_files_lock_then_sees_the_change(
+        browser: httpx.Client, clinic: dict[str, Any]) -> None:
+    # Another calfrehab process (the command line) holds the file's lock and
+    # writes while the app's save is on its way: the app waits for the lock,
+    # then compares, and refuses rather than writing on top of what it never
+    # showed.
+    import threading
+    import time
+
+    path = clinic["cases"] / "calf-strain-soleus-pain-3-not-pain-free.json"
+    page = browser.get(f"/patients/{path.stem}/assessment").text
+    doc = json.loads(path.read_text())
+    answers: list[httpx.Response] = []
+    post = threading.Thread(target=lambda: answers.append(browser.post(
+        f"/patients/{path.stem}/assessment", data={
+            "csrf": hidden(page, "csrf"), "sha256": hidden(page, "sha256"),
+            "date": doc["review_date"], "pain_at_rest": "3"})))
+    with api.case_lock(path):
+        post.start()
+        time.sleep(0.5)  # the post reaches the lock meanwhile (or after: 409 either way)
+        doc["assessments"].append({"date": doc["review_date"], "pain_at_rest": 1})
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        changed = path.read_bytes()
+    post.join(60)
+    assert answers and answers[0].status_code == 409
+    assert "changed since you opened it: reload" in answers[0].text
+    assert path.read_bytes() == changed
+
+
 def test_new_patient_shows_each_error_beside_its_field_and_writes_nothing(
         browser: httpx.Client, clinic: dict[str, Any]) -> None:
     page = browser.get("/patients/new").text

@@ -11,9 +11,11 @@ thousand ``stat`` calls once warm.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,9 +142,17 @@ class CaseDirectory:
             raise NoSuchCase(f"{name!r} cannot name a case file: use 1-100 of A-Z a-z 0-9 . _ -")
         return self.root / (name + SUFFIX)
 
-    def write_lock(self, name: str) -> threading.Lock:
+    @contextlib.contextmanager
+    def write_lock(self, name: str) -> Iterator[None]:
+        """Hold a case file for a check-then-write: this app's own lock
+        for the case (its requests in turn), then the library's lock on the
+        file, the one every calfrehab write takes (the command line's too),
+        so nothing changes the file between the check of its sha256 and the
+        write."""
         with self._lock:
-            return self._write_locks.setdefault(name, threading.Lock())
+            lock = self._write_locks.setdefault(name, threading.Lock())
+        with lock, api.case_lock(self.new_path(name)):
+            yield
 
     def read(self, name: str) -> Snapshot:
         path = self.path_of(name)

@@ -6,9 +6,12 @@ case atomically: :func:`new_case`, :func:`log_session`,
 :func:`log_morning`, :func:`add_assessment`. :func:`import_csv` writes one
 case file per case from a clinic's spreadsheet export.
 :func:`write_output` and :func:`check_output` guard any command's output
-file. The clinic's configuration (calfrehab.toml: its name, time zone,
-trail) is read with :func:`load_config`; :func:`clinic_today` is the day
-the interviews default to.
+file. :func:`case_lock` holds a case file's write lock, the one every
+write above takes (re-entrant in one process), across a caller's own
+check-then-write: the app compares the sha256 a form was opened with and
+writes under one lock. The clinic's configuration (calfrehab.toml: its
+name, time zone, trail) is read with :func:`load_config`;
+:func:`clinic_today` is the day the interviews default to.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from calfrehab.engine.casefile import csvimport
 from calfrehab.engine.casefile.csvimport import DateOrder, ImportResult
 from calfrehab.engine.casefile.editor import (
+    case_lock,
     update_case,
     write_case_document,
 )
@@ -70,6 +74,7 @@ __all__ = [
     "add_assessment",
     "candidate_paths",
     "case_json",
+    "case_lock",
     "check_output",
     "check_replace",
     "clinic_today",
