@@ -29,8 +29,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 SUFFIX = ".json"
 
 
-class NoSuchCase(api.CalfrehabError):
-    """A name that is not a case file of the directory."""
+class NoSuchCase(Exception):
+    """A name that is not a case file of the directory (the app's own: the
+    library's errors all live in engine/errors.py)."""
 
 
 @dataclass(frozen=True)

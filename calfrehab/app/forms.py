@@ -28,7 +28,7 @@ from typing import Any
 from calfrehab.engine import api
 
 
-class FieldProblem(api.CalfrehabError):
+class FieldProblem(Exception):
     """An answer that does not fit its question: the field and why."""
 
     def __init__(self, key: str, message: str) -> None:
