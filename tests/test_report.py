@@ -262,3 +262,25 @@ def test_handout_names_the_clinic_dates_and_weights_by_kind(tmp_path: Path) -> N
 def test_a_held_track_gets_no_progression_tip(tmp_path: Path) -> None:
     text = _handout_text(FLARE, tmp_path)
     assert "up on two legs, down on one" not in text
+
+
+def test_report_and_handout_say_where_the_case_stands_in_the_trail(tmp_path: Path) -> None:
+    trail = tmp_path / "t.sqlite3"
+    code, out, err = run("next", str(FLARE), "--json", "--audit", str(trail),
+                         "--clinician", "A. Berg")
+    assert code == 0, err
+    decision_id = json.loads(out)["decision_id"]
+    code, _, err = run("audit", "override", decision_id[:12], "--audit", str(trail),
+                       "--clinician", "A. Berg", "--reason", "calf tender, keep the dose",
+                       "--track", "bent_knee", "--decision", "hold")
+    assert code == 0, err
+    report, handout = tmp_path / "r.html", tmp_path / "h.html"
+    assert run("report", str(FLARE), "--audit", str(trail), "-o", str(report))[0] == 0
+    text = re.sub(r"\s+", " ", report.read_text(encoding="utf-8"))
+    assert "In the audit trail:" in text and "by A. Berg" in text
+    assert "Overridden by A. Berg" in text and "Reason: calf tender, keep the dose" in text
+    assert "Not yet accepted into the programme" in text
+    assert "Prepared by:</b> A. Berg" in text
+    assert run("handout", str(FLARE), "--audit", str(trail), "-o", str(handout))[0] == 0
+    assert "Your physiotherapist adjusted this plan" in handout.read_text(encoding="utf-8")
+    assert "calf tender, keep the dose" in handout.read_text(encoding="utf-8")

@@ -23,6 +23,17 @@ from calfrehab.engine import api
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
+def _given_trail(audit_path: Path | None) -> Path | None:
+    """The trail to read. CALFREHAB_AUDIT names where decisions will be
+    recorded; before the first there is nothing to show, which is no error.
+    A trail named with --audit must exist."""
+    ctx = click.get_current_context()
+    if (audit_path is not None and not audit_path.exists()
+            and ctx.get_parameter_source("audit_path") == ParameterSource.ENVIRONMENT):
+        return None
+    return audit_path
+
+
 def next_review_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--next-review", type=DATE, default=None, metavar="YYYY-MM-DD",
                         help="Date of the next review (default: the review date plus the "
@@ -58,15 +69,8 @@ def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
 
         calfrehab report examples/plantar-next-morning-jump-flare.json -o report.html
     """
-    ctx = click.get_current_context()
-    if (audit_path is not None and not audit_path.exists()
-            and ctx.get_parameter_source("audit_path") == ParameterSource.ENVIRONMENT):
-        # CALFREHAB_AUDIT names where decisions will be recorded; before the
-        # first one there is nothing to show, which is no error. A trail
-        # named with --audit must exist.
-        audit_path = None
-    wrote = api.write_report(case, out, audit=audit_path, rules_dir=rules_dir, weeks=weeks,
-                             author=clinician,
+    wrote = api.write_report(case, out, audit=_given_trail(audit_path), rules_dir=rules_dir,
+                             weeks=weeks, author=clinician,
                              next_review=next_review.date() if next_review else None)
     click.echo(f"{wrote.path}: {wrote.summary}")
 
@@ -74,6 +78,10 @@ def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
 @click.command()
 @click.argument("case", type=str)
 @output_option("-o", "--output", required=True, help="HTML file to write.")
+@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, envvar="CALFREHAB_AUDIT", show_envvar=True,
+              help="Audit trail: an override of the case's latest decision is noted, with "
+              "its reason (read only).")
 @click.option("--clinic-name", default=None, callback=person_text,
               help="The clinic's name printed on the handout (default: the clinic "
                    "configuration's).")
@@ -83,8 +91,9 @@ def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
 @next_review_option
 @rules_option
 @domain_errors(exit_code=1)
-def handout(case: str, out: Path, clinic_name: str | None, clinic_phone: str | None,
-            next_review: datetime | None, rules_dir: Path | None) -> None:
+def handout(case: str, out: Path, audit_path: Path | None, clinic_name: str | None,
+            clinic_phone: str | None, next_review: datetime | None,
+            rules_dir: Path | None) -> None:
     """Write the patient's handout: the next exercises in plain words.
 
     When to stop and call the clinic first; then dose, speed, tips and how
@@ -97,7 +106,8 @@ def handout(case: str, out: Path, clinic_name: str | None, clinic_phone: str | N
 
         calfrehab handout examples/runner-stuck-on-two-leg.json -o handout.html
     """
-    wrote = api.write_handout(case, out, rules_dir=rules_dir, clinic_name=clinic_name,
+    wrote = api.write_handout(case, out, rules_dir=rules_dir, audit=_given_trail(audit_path),
+                              clinic_name=clinic_name,
                               clinic_phone=clinic_phone,
                               next_review=next_review.date() if next_review else None)
     click.echo(f"{wrote.path}: {wrote.summary}")

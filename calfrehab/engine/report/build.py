@@ -13,8 +13,10 @@ from calfrehab.engine.course.run import simulate_document
 from calfrehab.engine.explanation.explain import Explainer
 from calfrehab.engine.explanation.wording import (
     clinician_text,
+    decision_word,
     dose_text,
     restating_rules,
+    track_title,
     unit_of,
 )
 from calfrehab.engine.inference.driver import Reasoner
@@ -118,6 +120,7 @@ def report_data(case: str | Path, audit: Path | None = None,
     decided = decide_path(case, reasoner)
     base = decided.evaluation.compiled.base
     rows = _trail_rows(audit, decided.case.case_id) if audit is not None else None
+    state = recorded_state(audit, decided.case.case_id)
     if author is None and rows:
         # The clinician of the latest recorded decision signs the report.
         author = next((r.get("clinician") for r in reversed(rows)
@@ -137,7 +140,7 @@ def report_data(case: str | Path, audit: Path | None = None,
                                                                  _near(case)),
                        generated=generated or clinic_today(near=_near(case)),
                        author=author or load_config(_near(case)).config.clinic.clinician,
-                       source_name=source_name,
+                       source_name=source_name, recorded=state,
                        restating=frozenset(restating_rules(decided.decision,
                                                            decided.evaluation.compiled)))
 
@@ -163,19 +166,69 @@ def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
                          f"{len(data.assessments)} assessment(s), {decisions}")
 
 
+def recorded_state(audit: Path | None, case_id: str) -> list[str]:
+    """Where the case stands in the trail, in words: its latest recorded
+    decision (when, by whom, for which review), the latest override of it
+    with its reason, and whether it was accepted into the programme."""
+    if audit is None:
+        return []
+    from calfrehab.engine.acceptance import case_state
+
+    state = case_state(audit, case_id)
+    if state is None:
+        return [f"The audit trail holds no decision for case {case_id} yet."]
+    by = f" by {state.clinician}" if state.clinician else ""
+    outcome = state.decision.get("outcome")
+    lines = [f"Recorded decision for the review of {state.review_date}: {outcome}, recorded "
+             f"{state.recorded_at[:10]}{by}."]
+    o = state.override
+    if o is not None:
+        what = ""
+        if o.track:
+            what = f" on {track_title(o.track)}"
+        if o.decision:
+            what += f": {decision_word(o.decision).lower()}"
+        who = f" by {o.clinician}" if o.clinician else ""
+        lines.append(f"Overridden{who} on {o.recorded_at[:10]}{what}. Reason: "
+                     f"{o.reason or 'none given'}.")
+    a = state.accepted
+    if a is not None:
+        who = f" by {a.clinician}" if a.clinician else ""
+        lines.append(f"Accepted into the programme{who} on {a.recorded_at[:10]}"
+                     + (" (as overridden)." if a.override_entry_id else "."))
+    else:
+        lines.append("Not yet accepted into the programme (calfrehab accept).")
+    return lines
+
+
+def _patient_note(audit: Path | None, case_id: str) -> str | None:
+    """For the patient: that the physiotherapist changed the proposed plan,
+    and why (the override's reason), when the trail says so."""
+    if audit is None:
+        return None
+    from calfrehab.engine.acceptance import case_state
+
+    state = case_state(audit, case_id)
+    if state is None or state.override is None:
+        return None
+    reason = f": {state.override.reason}" if state.override.reason else ""
+    return (f"Your physiotherapist adjusted this plan on {state.override.recorded_at[:10]}"
+            f"{reason}.")
+
+
 def _near(case: str | Path) -> Path | None:
     return None if str(case) == "-" else Path(case)
 
 
 def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
                   clinic_name: str | None = None, clinic_phone: str | None = None,
-                  next_review: date | None = None) -> Wrote:
+                  next_review: date | None = None, audit: Path | None = None) -> Wrote:
     """The patient's handout; the clinic's name and phone, the next review
     interval and today's date come from the clinic configuration, unless
     given here."""
     from calfrehab.engine.report.render import handout_html
 
-    check_outputs([out], inputs=_inputs(case))
+    check_outputs([out], inputs=_inputs(case), trail=audit)
     decided = decide_path(case, prepare(rules_dir))
     ladder = decided.evaluation.compiled.base.ladder
     names = {ex: info.name for ex, info in ladder.exercises.items()}
@@ -187,7 +240,7 @@ def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
         decided.case, decided.decision, names, _bands(decided),
         seated=frozenset(ladder.load.seated_exercises), printed=clinic_today(config),
         next_review=next_review or review + timedelta(days=config.review.interval_days),
-        clinic=clinic)
+        clinic=clinic, decision_note=_patient_note(audit, decided.case.case_id))
     atomic_write_text(out, handout_html(data), mode=OUTPUT_MODE)
     what = "refer: no exercises" if data.refer else f"{len(data.exercises)} exercise(s)"
     return Wrote(path=str(out), case_id=data.case_id,

@@ -180,6 +180,7 @@ class ReportData(_Model):
     generated: date
     author: str | None
     source_name: str
+    recorded: list[str]  # the trail's latest decision, override and acceptance
     sessions: list[SessionDay]
     patient: list[Fact]
     condition: list[Fact]
@@ -371,6 +372,7 @@ def build(
     projection: list[ProjectionRow] | None, projection_note: str, *,
     why_not: list[dict[str, Any]], next_review: date, generated: date,
     author: str | None, source_name: str, restating: frozenset[str] = frozenset(),
+    recorded: list[str] | None = None,
 ) -> ReportData:
     in_play = [t for t, td in doc.tracks.items() if td.current is not None]
     said = [r for r in doc.reasons if r.rule not in restating]
@@ -396,6 +398,7 @@ def build(
     return ReportData(
         case_id=case.case_id, review_date=case.review_date, next_review=next_review,
         generated=generated, author=author, source_name=source_name,
+        recorded=recorded or [],
         sessions=_sessions(timelines, pain),
         patient=_patient(case), condition=_condition(case),
         red_flags=[r.replace("_", " ") for r in case.red_flags],
