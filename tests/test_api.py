@@ -95,7 +95,7 @@ def test_every_error_is_in_the_one_module_and_exported() -> None:
         return out
 
     found: set[type] = {c for c in subclasses(errors.CalfrehabError)
-                        if c.__module__.startswith("calfrehab")}
+                        if c.__module__.startswith("calfrehab.engine")}
     elsewhere = sorted(f"{c.__module__}.{c.__name__}" for c in found
                        if c.__module__ != errors.__name__)
     assert not elsewhere

@@ -10,7 +10,7 @@ from helpers import probe_rules, rules_dir_with
 
 from calfrehab.engine import pipeline
 from calfrehab.engine.errors import RuleError
-from calfrehab.engine.knowledge.engine_limits import (
+from calfrehab.engine.knowledge.durable_limits import (
     EngineLimits,
     check_engine_limits,
     engine_limits,

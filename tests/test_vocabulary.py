@@ -20,7 +20,6 @@ from calfrehab.engine.vocabulary import (
     LAST_RUNG,
     LOADED_RUNG,
     OUTCOMES,
-    STRAIGHT_KNEE_DECISIONS,
     TRACKS,
     ExerciseId,
     RuleDecision,
@@ -54,9 +53,8 @@ def test_the_decision_schema_uses_the_vocabulary() -> None:
     assert tuple(schema["properties"]["tracks"]["propertyNames"]["enum"]) == TRACKS
 
 
-def test_rule_decisions_and_straight_knee_decisions_are_decision_kinds() -> None:
+def test_rule_decisions_are_decision_kinds() -> None:
     assert set(get_args(RuleDecision)) < set(DECISION_KINDS)
-    assert set(STRAIGHT_KNEE_DECISIONS) <= set(DECISION_KINDS)
 
 
 def test_the_shipped_ladder_places_every_exercise_where_the_vocabulary_does() -> None:

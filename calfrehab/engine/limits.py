@@ -1,5 +1,7 @@
-"""Program limits (input size cap, rule-engine limits), read once from the
-shipped ``limits.toml`` and overridable per run from the environment.
+"""Program limits (input size cap, the rules check's time limit, and the
+numbers :mod:`.knowledge.durable_limits` checks rule bases against), read
+once from the shipped ``limits.toml`` and overridable per run from the
+environment.
 
 These protect the program, not the patient: clinical thresholds live in
 ``rules/``. Each limit is documented in ``docs/limits.md``.

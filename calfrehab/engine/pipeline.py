@@ -22,7 +22,7 @@ from calfrehab.engine.casefile.validation import (
 from calfrehab.engine.explanation.document import DecisionDocument, build_document
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.engine_limits import compile_within_limits
+from calfrehab.engine.knowledge.durable_limits import compile_within_limits
 from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
 
 if TYPE_CHECKING:

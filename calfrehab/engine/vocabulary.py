@@ -9,17 +9,9 @@ names, dosages, cues, load steps) lives in the rule files' ladder.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Final, Literal, get_args
 
 from pydantic import Field
-
-
-class Track(StrEnum):
-    STRAIGHT_KNEE = "straight_knee"
-    BENT_KNEE = "bent_knee"
-    ENERGY_STORAGE = "energy_storage"
-
 
 TrackName = Literal["straight_knee", "bent_knee", "energy_storage"]
 # In the contract's order: decision documents list tracks in this order.
@@ -32,11 +24,6 @@ DECISION_KINDS: Final[tuple[DecisionKind, ...]] = get_args(DecisionKind)
 # What a rule's ``then: {decision: ...}`` may say; "not_started" and "refer"
 # are reached otherwise (no start rule fired; ``then: {refer: true}``).
 RuleDecision = Literal["progress", "hold", "regress", "start"]
-# The straight-knee track is started when nothing is loaded yet (a first
-# visit, or a rupture after its first gate) and not_started before that:
-# program.straight_knee may be null (case-format.md, clinical-basis.md §4).
-StraightKneeDecision = Literal["progress", "hold", "regress", "start", "not_started", "refer"]
-STRAIGHT_KNEE_DECISIONS: Final[tuple[StraightKneeDecision, ...]] = get_args(StraightKneeDecision)
 
 # A decision document's outcome for the whole case.
 Outcome = Literal["continue", "refer"]
@@ -81,10 +68,6 @@ FIRST_RUNG: Final = 0
 LOADED_RUNG: Final = 3
 LAST_RUNG: Final = 6
 Rung = Annotated[int, Field(ge=FIRST_RUNG, le=LAST_RUNG)]
-
-
-def track_of(exercise: str) -> TrackName:
-    return EXERCISES[exercise][0]
 
 
 def rung_of(exercise: str) -> int:

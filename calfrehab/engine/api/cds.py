@@ -109,18 +109,18 @@ def read_fhir_case(path: str | Path, *, ignore_unrelated: bool = False
     return case_from_bundle(data, source, ignore_unrelated=ignore_unrelated)
 
 
-def decide_fhir_path(path: str | Path, engine: Reasoner) -> Decided:
+def decide_fhir_path(path: str | Path, reasoner: Reasoner) -> Decided:
     """Decide straight from a FHIR Bundle file (``next --fhir``)."""
     case, document = read_fhir_case(path)
-    return decide(case, document, engine)
+    return decide(case, document, reasoner)
 
 
-def decide_any_path(path: str | Path, engine: Reasoner) -> Decided:
+def decide_any_path(path: str | Path, reasoner: Reasoner) -> Decided:
     """Decide a case file or a FHIR Bundle, told apart by content."""
     from calfrehab.engine.fhir.files import read_case_or_bundle as read
 
     case, document = read(path)
-    return decide(case, document, engine)
+    return decide(case, document, reasoner)
 
 
 def case_to_fhir(case: Case) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def explanation_json(decided: Decided) -> str:
     return json.dumps(explanation(decided), indent=2, ensure_ascii=False) + "\n"
 
 
-def decide_case_file(path: str | Path, engine: Reasoner, *, review_date: date | None = None,
+def decide_case_file(path: str | Path, reasoner: Reasoner, *, review_date: date | None = None,
                      today: date | None = None) -> Decided:
     """Decide a case file (``-``: standard input) as ``next`` does. Without
     ``review_date`` the file's own review date must not be after the
@@ -131,12 +131,12 @@ def decide_case_file(path: str | Path, engine: Reasoner, *, review_date: date | 
     if review_date is not None:
         # A copy: the key keeps its place, so the bytes differ only there.
         moved = {**document, "review_date": review_date.isoformat()}
-        return decide_document(moved, engine, str(path))
+        return decide_document(moved, reasoner, str(path))
     near = None if str(path) == "-" else Path(path)
     reason = future_review(case, today=today, near=near)
     if reason is not None:
         raise FutureReviewDate(f"{for_terminal(str(path))}: {reason}")
-    return decide(case, document, engine)
+    return decide(case, document, reasoner)
 
 
 def future_review(case: Case, *, today: date | None = None,

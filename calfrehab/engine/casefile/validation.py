@@ -475,5 +475,3 @@ def read_case_file(path: Path | str) -> tuple[Case, dict[str, Any]]:
     return validate_text(text, source)
 
 
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -21,7 +21,6 @@ from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.knowledge.ladder import NextPrescription
 from calfrehab.engine.vocabulary import DecisionKind, Outcome, TrackName
 
-DECISION_SCHEMA_VERSION = 1
 DISCLAIMER = (
     "Decision support: calfrehab proposes the next step from the recorded criteria; "
     "the treating clinician decides."

@@ -56,7 +56,6 @@ def short_citation(citation: str, known: Mapping[str, str] | None = None) -> str
     year = re.search(r"\b(19|20)\d\d\b", citation)
     return f"{author} {year.group(0)}" if year else author
 UNIT_SUFFIX = {"reps": "", "seconds": " s", "minutes": " min", "contacts": " contacts"}
-UNIT_HOLD_WORDS = {"seconds": "s holds", "minutes": "min", "contacts": "contacts"}
 
 # Case-file fields as a clinician says them (the contract's names are for files).
 FIELD_WORDS: dict[str, str] = {

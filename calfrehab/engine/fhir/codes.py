@@ -30,7 +30,6 @@ OBS_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-categor
 CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PROVENANCE_AGENT: Final = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
-GOAL_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/goal-category"
 
 # calfrehab's own code systems.
 CS_CASE_ID: Final = f"{BASE}/NamingSystem/case-id"
@@ -41,7 +40,6 @@ CS_GOAL: Final = f"{BASE}/CodeSystem/goal"
 CS_RED_FLAG: Final = f"{BASE}/CodeSystem/red-flag"
 CS_EXERCISE: Final = f"{BASE}/CodeSystem/exercise"
 CS_OBSERVATION: Final = f"{BASE}/CodeSystem/observation"
-CS_PAIN_CONTEXT: Final = f"{BASE}/CodeSystem/pain-context"
 CS_MUSCLE: Final = f"{BASE}/CodeSystem/muscle"
 CS_PROCEDURE: Final = f"{BASE}/CodeSystem/procedure"
 CS_CAREPLAN: Final = f"{BASE}/CodeSystem/careplan-category"

@@ -151,9 +151,6 @@ class RuleHost:
                 self._silent[name] = tuple(
                     "{" + _dumps(rule) + ":" for rule in rules if rule in silent)
 
-    def is_registered(self, name: str) -> bool:
-        return name in self._handles
-
     def _handle(self, ruleset: str) -> int:
         try:
             return self._handles[ruleset]

@@ -250,7 +250,7 @@ def _instances_of(lr: LocatedRule) -> list[str | None]:
 def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
     """Check every rule against the fact catalogue and compile; raise
     RuleError with every problem found. The engine's own limits are
-    checked by :func:`.engine_limits.compile_within_limits`."""
+    checked by :func:`.durable_limits.compile_within_limits`."""
     ck = _Checker(base)
     # Pass 1: what each rule asserts, so flags may be read before or after.
     for lr in base.rules:
@@ -318,7 +318,7 @@ def compile_rulebase(base: RuleBase) -> CompiledRuleBase:
     prescribe = [k for k, i in instances.items() if i.phase == "prescribe"]
     specs = {**ck.base_specs, **ck.rx_specs}
     # Whether durable-rules can take it is checked above the compiler
-    # (engine_limits.compile_within_limits), which reads what this built.
+    # (durable_limits.compile_within_limits), which reads what this built.
     return CompiledRuleBase(base, instances, derived, strata, prescribe, specs)
 
 

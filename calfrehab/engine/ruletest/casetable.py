@@ -61,7 +61,7 @@ from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import MANIFEST, default_rules_dir, rule_files
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
-from calfrehab.engine.vocabulary import TRACKS, DecisionKind, Outcome, StraightKneeDecision
+from calfrehab.engine.vocabulary import TRACKS, DecisionKind, Outcome
 
 CASES_DIR = "cases"
 COURSES_DIR = "courses"
@@ -77,7 +77,7 @@ class _Model(BaseModel):
 
 class Expect(_Model):
     outcome: Outcome | None = None
-    straight_knee: StraightKneeDecision | None = None
+    straight_knee: DecisionKind | None = None
     bent_knee: DecisionKind | None = None
     energy_storage: DecisionKind | None = None
 

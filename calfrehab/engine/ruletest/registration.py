@@ -3,7 +3,7 @@ child process under a time limit: what ``calfrehab rules check`` runs after
 compiling.
 
 Compiling checks what calfrehab knows about the rule language and the
-engine's measured limits (:mod:`calfrehab.engine.knowledge.engine_limits`).
+engine's measured limits (:mod:`calfrehab.engine.knowledge.durable_limits`).
 This goes further and asks the engine itself: each ruleset is created with
 durable-rules and a minimal case is decided with it, in a separate process,
 so that a rule base the engine refuses is reported with its error and the

@@ -77,7 +77,7 @@ from calfrehab.engine.trail.schema import (
     V2_ENTRY_COLUMNS,
     split_sql,
 )
-from calfrehab.engine.vocabulary import DECISION_KINDS, STRAIGHT_KNEE_DECISIONS, TRACKS
+from calfrehab.engine.vocabulary import DECISION_KINDS, TRACKS
 
 __all__ = [
     "CSV_COLUMNS",
@@ -695,7 +695,7 @@ class AuditTrail:
         if track is not None and track not in TRACKS:
             raise AuditError(f"unknown track {track!r}; known tracks: {', '.join(TRACKS)}")
         if decision is not None:
-            allowed = STRAIGHT_KNEE_DECISIONS if track == "straight_knee" else DECISION_KINDS
+            allowed = DECISION_KINDS
             if decision not in allowed:
                 raise AuditError(
                     f"{decision!r} is not a decision for track {track}; "

@@ -1,5 +1,7 @@
-"""What durable-rules can take, checked on a compiled rule base before it is
-registered.
+"""What durable-rules can take, checked on a compiled rule base before it
+is registered: the limits of the rule engine calfrehab runs on (the
+program's own limits, and where all the numbers are read, are
+:mod:`calfrehab.engine.limits`).
 
 durable-rules 2.0.28 has fixed-size tables in its C engine. Probing it (see
 docs/rule-language.md, "Engine limits") found three that a rule base written
