@@ -77,7 +77,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     (tmp / "cds.toml").write_text(
         f'audit = "{audit}"\ntimezone = "{CLINIC_ZONE}"\n'
         "[limits]\nrequest_timeout_s = 120\ndecision_timeout_s = 60\nfhir_timeout_s = 10\n"
-        f'[[issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\nalgorithms = ["ES384"]\n')
+        f'[[issuers]]\niss = "{ISSUER}"\njwks_file = "jwks.json"\nalgorithms = ["ES384"]\n'
+        # the loopback FHIR servers of these tests (any port)
+        'fhir_servers = ["http://127.0.0.1:"]\n')
     with served(["--config", str(tmp / "cds.toml")], tmp, tmp / "server.log") as base:
         yield Service(base, key, audit)
 
@@ -232,6 +234,15 @@ def test_when_fetching_fails_the_answer_is_412_naming_it(service: Service) -> No
         wrong = with_server(cut, base, store)
         wrong["fhirAuthorization"]["access_token"] = "not-the-token"
         refused(service, wrong, "401")
+
+
+def test_a_fhir_server_the_issuer_does_not_have_is_not_fetched_from(
+        service: Service) -> None:
+    whole = chart(REFERRAL)
+    cut = copy.deepcopy(whole)
+    cut["prefetch"]["flags"] = outcome("error", "timeout", "Flag search timed out")
+    cut["fhirServer"] = "http://localhost:9/fhir"  # inside the clinic, not the issuer's
+    refused(service, cut, "flags", "not one calfrehab may fetch from")
 
 
 def test_a_next_link_to_another_server_is_not_followed(service: Service) -> None:

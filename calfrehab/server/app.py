@@ -225,7 +225,7 @@ class Service:
             raise HttpError(412, "prefetch missing: " + ", ".join(missing) + " (send the "
                             "prefetch of GET /cds-services)")
         case_id = hook.context.patientId
-        hook = hook.model_copy(update={"prefetch": await self.whole_prefetch(hook)})
+        hook = hook.model_copy(update={"prefetch": await self.whole_prefetch(hook, client)})
         zone = self.config.clinic_zone()
         review = datetime.now(zone).date()
         record = await self.off_loop(self.stored_case, (hook.prefetch or {})["patient"])
@@ -265,7 +265,8 @@ class Service:
         self.state.answered(*key, answer)
         return answer
 
-    async def whole_prefetch(self, hook: api.HookRequest) -> dict[str, Any]:
+    async def whole_prefetch(self, hook: api.HookRequest, client: Client | None
+                             ) -> dict[str, Any]:
         """The hook's prefetch, complete and all the patient's in context, or
         412 naming what is not (clinical-basis.md §8: data that could not be
         read is not absent data; a case holds one patient).
@@ -285,6 +286,16 @@ class Service:
                             [{"key": g.key, "message": g.reason} for g in gaps])
         if gaps:
             assert hook.fhirServer is not None
+            allowed = self.config.fhir_servers_of(client.iss if client else None)
+            if not any(hook.fhirServer.rstrip("/").startswith(a.rstrip("/")) for a in allowed):
+                # The request names the server; only the issuer's own may be
+                # fetched from (the token is theirs, and a named server
+                # could be anything on the clinic's network).
+                raise HttpError(412, "the prefetch is incomplete and fhirServer "
+                                f"{hook.fhirServer} is not one calfrehab may fetch from for "
+                                "this issuer (issuers.fhir_servers): "
+                                + "; ".join(g.render() for g in gaps),
+                                [{"key": g.key, "message": g.reason} for g in gaps])
             limits = self.config.limits
             source = FhirSource(hook.fhirServer, hook.fhirAuthorization,
                                 limits.fhir_timeout_s, limits.fhir_max_pages)

@@ -56,6 +56,10 @@ class Issuer(_Strict):
     jwks_file: Path | None = None
     jwks: dict[str, Any] | None = None
     jku: list[str] = Field(default_factory=list)
+    # The FHIR servers (URL prefixes) whose fhirServer calfrehab may fetch
+    # the rest of an incomplete prefetch from, for this issuer. None listed:
+    # it never fetches, and an incomplete prefetch is 412.
+    fhir_servers: list[str] = Field(default_factory=list)
     algorithms: list[str] = Field(default_factory=lambda: ["ES384", "RS384"], min_length=1)
 
     @field_validator("algorithms")
@@ -173,6 +177,10 @@ class ServerConfig(_Strict):
     def clinic_today(self) -> date:
         """Today in the clinic's time zone: the review date of a hook."""
         return datetime.now(self.clinic_zone()).date()
+
+    def fhir_servers_of(self, iss: str | None) -> list[str]:
+        """The FHIR servers an issuer's hooks may have fetched from."""
+        return [u for i in self.issuers if i.iss == iss for u in i.fhir_servers]
 
     def audience_base(self) -> str:
         """What a client's ``aud`` starts with: the public URL, or the
