@@ -209,9 +209,13 @@ def chart_svg(spec: ChartSpec) -> Markup:
                'stroke-width="1"/>')
     for d in _x_ticks(days):
         x = ax.x(d)
+        # A label near an edge is anchored inside the drawing, not cut off.
+        anchor = ("end" if x > right - 30 else "start" if x < left + 20 and x > ax.x0 + 1
+                  else "middle")
+        tx = min(x + 6, right) if anchor == "end" else x
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}" '
-                   f'stroke="{TEXT}"/><text x="{x:.1f}" y="{bottom + 20}" '
-                   f'text-anchor="middle" fill="{TEXT}">{_day(d)}</text>')
+                   f'stroke="{TEXT}"/><text x="{tx:.1f}" y="{bottom + 20}" '
+                   f'text-anchor="{anchor}" fill="{TEXT}">{_day(d)}</text>')
     out.append(f'<text transform="translate(12 {(top + bottom) / 2:.0f}) rotate(-90)" '
                f'text-anchor="middle" fill="{TEXT}">{escape(spec.y_label)}</text>')
     # Series: the first widest, each later one narrower on top of it.
