@@ -9,8 +9,13 @@ against checkpoints, override, accept) is :mod:`calfrehab.engine.audit`.
 - ``prepared``: ``prepare_entry`` (in a worker) -> ``PreparedEntry``.
 - ``payloads``: who asked (requester), an override's prescription, an
   acceptance's document.
-- ``audit``: ``AuditTrail``: open (read-write or read-only), record,
-  override, accept, read, check one entry, verify, export.
+- ``connection``: the one SQLite connection of an operation (what is
+  refused before SQLite opens a path; WAL, busy timeout; read-only).
+- ``audit``: ``AuditTrail``: record, override, accept (``BEGIN
+  IMMEDIATE``), read, check one entry, verify, export.
+- ``integrity``: checks beyond the chain (dictionaries, orphan cases, an
+  entry's documents against its columns).
+- ``export``: an entry as a JSON line or a CSV row.
 - ``merkle``: RFC 6962's Merkle tree hash, inclusion and consistency proofs.
 - ``checkpoint``: signed checkpoints (Ed25519), a trail and a proof
   checked against them.

@@ -13,40 +13,37 @@ same transaction as every append) so that cutting rows off the end, which
 leaves a chain that is internally consistent, is caught too.
 
 What the chain cannot do on its own: someone who rewrites the tail *and*
-recomputes every later hash *and* updates ``meta`` produces a trail that
-verifies. Catching that needs the head (``VerifyReport.last_hash`` with the
-entry count) written down somewhere outside the file, e.g. in the clinic's
-records after each batch; ``verify()`` reports it for that reason.
+recomputes every later hash *and* updates ``meta``, or cuts entries off the
+end and sets ``meta`` to match, produces a trail that verifies. Catching
+that needs the head kept outside the file: signed checkpoints
+(:mod:`.checkpoint`).
 
 The on-disk format (``meta.format = 'calfrehab-audit'``) is described in
-:mod:`.schema` (tables, versions 1 and 2), :mod:`.chain` (the hashes) and
-:mod:`.codec` (how documents are compressed). This module writes version 2
-and reads both; :mod:`.migrate` upgrades a version-1 file in place.
+:mod:`.schema` (tables, versions 1 to 3), :mod:`.chain` (the hashes) and
+:mod:`.codec` (how documents are compressed). This module writes version 3
+and reads all three; :mod:`.migrate` upgrades an older file in place. The
+connection is :mod:`.connection`'s, the checks beyond the chain
+:mod:`.integrity`'s, the exported rows :mod:`.export`'s; this class is the
+one that appends (``BEGIN IMMEDIATE``) and reads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import os
 import sqlite3
-import stat
 import uuid
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, TextIO
-from urllib.parse import quote
 
-from calfrehab.engine.canonical import canonical_json, sha256_hex
+from calfrehab.engine.canonical import sha256_hex
 from calfrehab.engine.clock import Clock, checked_now, utc_now, utc_stamp
-from calfrehab.engine.errors import CalfrehabError, OutputError
-from calfrehab.engine.safeio import create_private
-from calfrehab.engine.textsafe import csv_cell
+from calfrehab.engine.errors import CalfrehabError
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.chain import (
     AuditEntry,
@@ -57,7 +54,14 @@ from calfrehab.engine.trail.chain import (
     row_problem,
     verify_rows,
 )
+from calfrehab.engine.trail.connection import errors, open_connection, rollback
 from calfrehab.engine.trail.errors import AuditError
+from calfrehab.engine.trail.export import CSV_COLUMNS, csv_row, jsonl_line
+from calfrehab.engine.trail.integrity import (
+    dictionary_problem,
+    document_mismatches,
+    orphan_cases_problem,
+)
 from calfrehab.engine.trail.payloads import (
     Requester,
     accepted_payload,
@@ -71,11 +75,8 @@ from calfrehab.engine.trail.schema import (
     FORMAT,
     FORMAT_VERSION,
     GENESIS_HASH,
-    READABLE_VERSIONS,
-    SCHEMA_V3,
     V1_ENTRY_COLUMNS,
     V2_ENTRY_COLUMNS,
-    split_sql,
 )
 from calfrehab.engine.vocabulary import DECISION_KINDS, TRACKS
 
@@ -197,58 +198,6 @@ def _decision_row(
     }
 
 
-def regular_size(path: Path) -> int | None:
-    """The size of the trail file, None if there is none; refuses anything
-    but a regular file (a directory, a FIFO, a device, a socket) without
-    opening it: SQLite would block on a FIFO, and beside a device it would
-    leave a journal (``/dev/null-journal``)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise AuditError(f"cannot read audit trail {path}: {exc.strerror or exc}") from exc
-    if stat.S_ISDIR(st.st_mode):
-        raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
-    if not stat.S_ISREG(st.st_mode):
-        raise AuditError(
-            f"{path} is not a regular file ({_file_kind(st.st_mode)}), so not a calfrehab "
-            "audit trail"
-        )
-    return st.st_size
-
-
-def _file_kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "a special file"
-
-
-def _dictionary_problem(rows: Sequence[tuple[Any, Any, Any]]) -> str | None:
-    """Whether each stored compression dictionary still is what its row
-    says: its sha256, and its id (the zlib DICTID, its Adler-32). A
-    dictionary changed under the documents would change what they inflate
-    to; the documents' own hashes would show it, but only for the entries
-    read, so the dictionaries are checked themselves."""
-    for dict_id, digest, body in rows:
-        if (
-            not isinstance(body, bytes)
-            or sha256_hex(body) != digest
-            or zlib.adler32(body) != dict_id
-        ):
-            return (
-                f"compression dictionary {dict_id} was altered: its body does not match "
-                "its sha256 and id"
-            )
-    return None
-
-
 def _follow_up_row(
     kind: str,
     original: Mapping[str, Any],
@@ -336,12 +285,8 @@ class AuditTrail:
         state = "open" if self._conn is not None else "closed"
         return f"AuditTrail({str(self.path)!r}, {state})"
 
-    @contextlib.contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise AuditError(f"audit trail {self.path}: cannot {action}: {exc}") from exc
+    def _errors(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return errors(self.path, action)
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -349,177 +294,18 @@ class AuditTrail:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
-        path = self.path
-        if self.readonly:
-            return self._open_readonly()
-        if not self._create:
-            size = regular_size(path)
-            if size is None:
-                raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
-            if size == 0:
-                raise AuditError(f"{path} is an empty file, not a calfrehab audit trail")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise AuditError(f"cannot create the directory for audit trail {path}: {exc}") from exc
-        regular_size(path)
-        try:
-            # A new trail holds case documents: owner-only, as every output.
-            create_private(path)
-        except OutputError as exc:
-            raise AuditError(f"cannot create audit trail {path}: {exc}") from exc
-        with self._errors("open it"):
-            # isolation_level=None: the module issues BEGIN/COMMIT itself, so
-            # that appends can use BEGIN IMMEDIATE (Python's implicit
-            # transactions are deferred, which lets two writers both read
-            # the same chain head and fork the chain).
-            conn = sqlite3.connect(path, timeout=self._timeout, isolation_level=None)
-        try:
-            self._prepare(conn)
-        except BaseException:
-            conn.close()
-            raise
+        conn, self.version = open_connection(
+            self.path,
+            timeout=self._timeout,
+            readonly=self.readonly,
+            create=self._create,
+            created_at=lambda: utc_stamp(self._now()),
+        )
         return conn
-
-    def _open_readonly(self) -> sqlite3.Connection:
-        path = self.path
-        if regular_size(path) is None:
-            raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
-        uri = f"file:{quote(str(path.resolve()))}"
-        last: sqlite3.Error | None = None
-        # mode=ro first: it still sees what concurrent writers commit. A WAL
-        # trail whose -shm cannot be created (a read-only directory or
-        # mount) cannot be opened that way; immutable=1 then reads the file
-        # as it stands, which is right for a trail nobody can write.
-        attempts = ["mode=ro"]
-        wal = Path(f"{path}-wal")
-        # immutable=1 ignores a write-ahead log: only safe when there is none
-        # with content, else it would show an older state of the trail.
-        if not (wal.exists() and wal.stat().st_size > 0):
-            attempts.append("mode=ro&immutable=1")
-        for params in attempts:
-            conn: sqlite3.Connection | None = None
-            try:
-                conn = sqlite3.connect(
-                    f"{uri}?{params}", uri=True, timeout=self._timeout, isolation_level=None
-                )
-                conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-                self._check_format(conn)
-                return conn
-            except sqlite3.Error as exc:
-                last = exc
-                if conn is not None:
-                    conn.close()
-            except BaseException:
-                if conn is not None:
-                    conn.close()
-                raise
-        hint = (
-            " (its write-ahead log cannot be read without write access to the directory: "
-            "copy the trail with its -wal file somewhere writable)"
-            if len(attempts) == 1
-            else ""
-        )
-        raise AuditError(f"audit trail {path}: cannot open it for reading: {last}{hint}")
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        with self._errors("open it"):
-            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            if not self._table_names(conn, self.path):
-                # New (empty) file: it is ours to configure. WAL is set before
-                # the schema so the very first transaction already uses it.
-                self._set_wal(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    # Re-check under the write lock: another process may have
-                    # created the schema between our look and our lock.
-                    if not self._table_names(conn):
-                        self._create_schema(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback(conn)
-                    raise
-            self._check_format(conn)
-            # Only now, knowing the file is a calfrehab trail, change its
-            # journal mode: never convert someone else's database.
-            self._set_wal(conn)
-            # FULL: a committed decision survives a power cut, at the cost of
-            # an fsync per commit (batches amortise it with record_many).
-            conn.execute("PRAGMA synchronous = FULL")
-
-    @staticmethod
-    def _table_names(conn: sqlite3.Connection, path: Path | None = None) -> set[str]:
-        try:
-            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        except sqlite3.DatabaseError as exc:
-            # The file's header is checked here, through SQLite, and never
-            # by opening the file ourselves: closing any other descriptor of
-            # a file drops every POSIX lock this process holds on it, those
-            # of a SQLite connection included ("How To Corrupt An SQLite
-            # Database File", 2.2), which let another process's checkpoint
-            # reset the WAL under an append (issue 27 item 1).
-            if path is not None and "not a database" in str(exc):
-                raise AuditError(
-                    f"{path} is not a SQLite database, so not a calfrehab audit trail"
-                ) from exc
-            raise
-        return {str(r[0]) for r in rows}
-
-    def _set_wal(self, conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            raise AuditError(
-                f"audit trail {self.path}: cannot switch to WAL journal mode (got {mode!r})"
-            )
-
-    def _create_schema(self, conn: sqlite3.Connection) -> None:
-        # Statement by statement: executescript() would COMMIT our
-        # BEGIN IMMEDIATE first and lose the lock that makes creation safe.
-        for statement in split_sql(SCHEMA_V3):
-            conn.execute(statement)
-        conn.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [
-                ("format", FORMAT),
-                ("format_version", FORMAT_VERSION),
-                ("created_at", utc_stamp(self._now())),
-                ("entry_count", 0),
-                ("last_hash", GENESIS_HASH),
-            ],
-        )
-
-    def _check_format(self, conn: sqlite3.Connection) -> None:
-        not_ours = AuditError(f"{self.path} is not a calfrehab audit trail")
-        if "meta" not in self._table_names(conn, self.path):
-            raise not_ours
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.Error as exc:  # a foreign table that happens to be called meta
-            raise not_ours from exc
-        if meta.get("format") != FORMAT:
-            raise not_ours
-        version = meta.get("format_version")
-        if isinstance(version, str) and version.isdigit():
-            version = int(version)  # written as text by some other tool: same number
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise AuditError(
-                f"audit trail {self.path} has an unreadable format_version {version!r}"
-            )
-        if version not in READABLE_VERSIONS:
-            newer = "a newer" if version > FORMAT_VERSION else "an unsupported"
-            raise AuditError(
-                f"audit trail {self.path} has {newer} format version {version}; "
-                f"this calfrehab reads format versions "
-                f"{', '.join(map(str, READABLE_VERSIONS))}"
-            )
-        self.version = version
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
-        # Called while another exception propagates: never mask it.
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+        rollback(conn)
 
     def _now(self) -> datetime:
         try:
@@ -1062,25 +848,12 @@ class AuditTrail:
                 dictionaries,
             )
             if report.ok and self.version >= 2:
-                problem = _dictionary_problem(
+                problem = dictionary_problem(
                     conn.execute("SELECT id, sha256, body FROM dictionaries").fetchall()
-                )
+                ) or orphan_cases_problem(conn)
                 if problem is not None:
                     return VerifyReport(
                         False, report.entries_checked, None, problem, report.last_hash
-                    )
-                orphan = conn.execute(
-                    "SELECT count(*) FROM cases WHERE sha256 NOT IN "
-                    "(SELECT case_body_sha256 FROM entries WHERE case_body_sha256 IS NOT NULL)"
-                ).fetchone()[0]
-                if orphan:
-                    return VerifyReport(
-                        False,
-                        report.entries_checked,
-                        None,
-                        f"the cases table holds {orphan} case(s) no entry refers to: "
-                        "rows were added outside calfrehab",
-                        report.last_hash,
                     )
             return report
 
@@ -1120,7 +893,7 @@ class AuditTrail:
                 if count != seq or last_hash != row["entry_hash"]:
                     problems.append(f"entry seq {seq} is not the head the trail's meta records")
             if docs is not None and row["kind"] == "decision":
-                problems += _document_mismatches(row, docs)
+                problems += document_mismatches(row, docs)
         return EntryCheck(not problems, tuple(problems))
 
     # ----------------------------------------------------------- exporting
@@ -1152,98 +925,8 @@ class AuditTrail:
             for row in self._iter_rows(conn, f"{self._select} ORDER BY e.seq"):
                 entry = self._parse(conn, row)  # validates; raises on a damaged row
                 if writer is None:
-                    obj = {
-                        c: row[c]
-                        for c in columns
-                        if c not in ("case_json", "decision_json", "decision_body")
-                    }
-                    obj["case"] = entry.case
-                    obj["decision"] = entry.decision
-                    out.write(canonical_json(obj) + "\n")
+                    out.write(jsonl_line(row, entry, columns))
                 else:
-                    writer.writerow(_csv_row(row, entry))
+                    writer.writerow(csv_row(row, entry))
                 written += 1
         return written
-
-
-def _document_mismatches(row: Mapping[str, Any], docs: Any) -> list[str]:
-    """A decision entry whose documents say otherwise than its columns: the
-    signs of a row rewritten with its hashes recomputed."""
-    problems: list[str] = []
-    seq = row["seq"]
-    try:
-        decision = json.loads(docs.decision)
-    except ValueError:
-        return [f"entry seq {seq}: the stored decision is not JSON"]
-    if not isinstance(decision, dict):
-        return [f"entry seq {seq}: the stored decision is not a JSON object"]
-    for key in ("decision_id", "case_id", "review_date"):
-        if decision.get(key) != row[key]:
-            problems.append(
-                f"entry seq {seq}: the decision's {key} is {decision.get(key)!r} "
-                f"but the entry says {row[key]!r}"
-            )
-    named = decision.get("case_sha256")
-    if named is not None and named != row["case_sha256"]:
-        problems.append(f"entry seq {seq}: the decision names another case_sha256")
-    # A stored case that does not hash to the case_sha256 the decision names
-    # is not tampering by itself (a program may record a decision with the
-    # case it was given); `audit show` reports it beside the case.
-    return problems
-
-
-CSV_COLUMNS: Final = (
-    "seq",
-    "recorded_at",
-    "kind",
-    "case_id",
-    "decision_id",
-    "review_date",
-    "outcome",
-    *TRACKS,
-    "override_track",
-    "override_decision",
-    "reason",
-    "clinician",
-    "rulebase_version",
-    "rulebase_sha256",
-    "engine_version",
-    "case_sha256",
-    "entry_id",
-    "prev_hash",
-    "entry_hash",
-    # Format 3: an acceptance's links, and who asked.
-    "override_entry_id",
-    "program_sha256",
-    "hook_instance",
-    "token_iss",
-    "token_sub",
-    "fhir_server",
-)
-
-
-def _csv_row(row: Mapping[str, Any], entry: AuditEntry) -> list[str]:
-    doc = entry.decision
-    flat: dict[str, Any] = {c: row.get(c) for c in CSV_COLUMNS}
-    if entry.kind == "decision":
-        # The engine owns the rest of the document; read defensively so an
-        # unexpected shape leaves a blank cell rather than failing the export.
-        flat["outcome"] = doc.get("outcome")
-        tracks = doc.get("tracks")
-        for track in TRACKS:
-            info = tracks.get(track) if isinstance(tracks, dict) else None
-            flat[track] = info.get("decision") if isinstance(info, dict) else None
-    elif entry.kind == "override":
-        flat["override_track"] = doc.get("track")
-        flat["override_decision"] = doc.get("decision")
-        flat["reason"] = doc.get("reason")
-    else:
-        flat["override_entry_id"] = doc.get("override_entry_id")
-        flat["program_sha256"] = doc.get("program_sha256")
-    asked = entry.requester or {}
-    for column, key in (("hook_instance", "hookInstance"), ("token_iss", "iss"),
-                        ("token_sub", "sub"), ("fhir_server", "fhirServer")):
-        flat[column] = asked.get(key)
-    # Text from a case or a person (a clinician, a reason, a case_id) may
-    # start like a spreadsheet formula: neutralised (OWASP CSV injection).
-    return ["" if flat[c] is None else str(csv_cell(flat[c])) for c in CSV_COLUMNS]

@@ -43,8 +43,9 @@ from typing import Any, Final
 from calfrehab.engine.canonical import sha256_hex
 from calfrehab.engine.clock import Clock, utc_now, utc_stamp
 from calfrehab.engine.trail import codec
-from calfrehab.engine.trail.audit import AuditTrail, regular_size
+from calfrehab.engine.trail.audit import AuditTrail
 from calfrehab.engine.trail.chain import entry_hash, verify_rows
+from calfrehab.engine.trail.connection import regular_size
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import (
     ENTRIES_V2_INDEXES,

@@ -1,0 +1,264 @@
+"""Opening a trail's SQLite file: the one connection of an operation.
+
+What is refused before SQLite sees the path (checked by ``stat``, never by
+opening the file: closing any other descriptor of a file drops every POSIX
+lock the process holds on it, a SQLite connection's included, "How To
+Corrupt An SQLite Database File" §2.2): a directory, a FIFO (SQLite would
+wait on it for ever), a device (SQLite would leave a journal beside it), a
+socket. What SQLite itself checks: that the file is a database (its
+header) and a calfrehab trail of a version this program reads.
+
+A writable connection switches the trail to WAL with ``synchronous =
+FULL`` and a busy timeout; a new, empty file gets the current schema under
+``BEGIN IMMEDIATE``. A read-only one (``mode=ro``, or ``immutable=1`` when
+a WAL trail's ``-shm`` cannot be made) never writes to the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from calfrehab.engine.errors import OutputError
+from calfrehab.engine.safeio import create_private
+from calfrehab.engine.trail.errors import AuditError
+from calfrehab.engine.trail.schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    GENESIS_HASH,
+    READABLE_VERSIONS,
+    SCHEMA_V3,
+    split_sql,
+)
+
+__all__ = ["errors", "open_connection", "regular_size", "rollback", "table_names"]
+
+
+@contextlib.contextmanager
+def errors(path: Path, action: str) -> Iterator[None]:
+    """Every sqlite3 error as an AuditError naming the trail and the action."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise AuditError(f"audit trail {path}: cannot {action}: {exc}") from exc
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    # Called while another exception propagates: never mask it.
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def regular_size(path: Path) -> int | None:
+    """The size of the trail file, None if there is none; refuses anything
+    but a regular file (a directory, a FIFO, a device, a socket) without
+    opening it: SQLite would block on a FIFO, and beside a device it would
+    leave a journal (``/dev/null-journal``)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AuditError(f"cannot read audit trail {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise AuditError(f"{path} is a directory, not a calfrehab audit trail")
+    if not stat.S_ISREG(st.st_mode):
+        raise AuditError(
+            f"{path} is not a regular file ({_file_kind(st.st_mode)}), so not a calfrehab "
+            "audit trail"
+        )
+    return st.st_size
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def table_names(conn: sqlite3.Connection, path: Path | None = None) -> set[str]:
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.DatabaseError as exc:
+        # The file's header is checked here, through SQLite, and never by
+        # opening the file ourselves (see the module's docstring): a
+        # Python open() and close() of the trail let another process's
+        # checkpoint reset the WAL under an append (issue 27 item 1).
+        if path is not None and "not a database" in str(exc):
+            raise AuditError(
+                f"{path} is not a SQLite database, so not a calfrehab audit trail"
+            ) from exc
+        raise
+    return {str(r[0]) for r in rows}
+
+
+def open_connection(
+    path: Path,
+    *,
+    timeout: float,
+    readonly: bool,
+    create: bool,
+    created_at: Callable[[], str],
+) -> tuple[sqlite3.Connection, int]:
+    """The connection and the trail's format version. ``create``: a
+    missing or empty file becomes a new trail (``created_at`` gives its
+    ``meta.created_at``); otherwise it must already be one."""
+    if readonly:
+        return _open_readonly(path, timeout)
+    if not create:
+        size = regular_size(path)
+        if size is None:
+            raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
+        if size == 0:
+            raise AuditError(f"{path} is an empty file, not a calfrehab audit trail")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AuditError(f"cannot create the directory for audit trail {path}: {exc}") from exc
+    regular_size(path)
+    try:
+        # A new trail holds case documents: owner-only, as every output.
+        create_private(path)
+    except OutputError as exc:
+        raise AuditError(f"cannot create audit trail {path}: {exc}") from exc
+    with errors(path, "open it"):
+        # isolation_level=None: the trail issues BEGIN/COMMIT itself, so
+        # that appends can use BEGIN IMMEDIATE (Python's implicit
+        # transactions are deferred, which lets two writers both read the
+        # same chain head and fork the chain).
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        return conn, _prepare(conn, path, timeout, created_at)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _open_readonly(path: Path, timeout: float) -> tuple[sqlite3.Connection, int]:
+    if regular_size(path) is None:
+        raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
+    uri = f"file:{quote(str(path.resolve()))}"
+    last: sqlite3.Error | None = None
+    # mode=ro first: it still sees what concurrent writers commit. A WAL
+    # trail whose -shm cannot be created (a read-only directory or mount)
+    # cannot be opened that way; immutable=1 then reads the file as it
+    # stands, which is right for a trail nobody can write.
+    attempts = ["mode=ro"]
+    wal = Path(f"{path}-wal")
+    # immutable=1 ignores a write-ahead log: only safe when there is none
+    # with content, else it would show an older state of the trail.
+    if not (wal.exists() and wal.stat().st_size > 0):
+        attempts.append("mode=ro&immutable=1")
+    for params in attempts:
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                f"{uri}?{params}", uri=True, timeout=timeout, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            return conn, check_format(conn, path)
+        except sqlite3.Error as exc:
+            last = exc
+            if conn is not None:
+                conn.close()
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+    hint = (
+        " (its write-ahead log cannot be read without write access to the directory: "
+        "copy the trail with its -wal file somewhere writable)"
+        if len(attempts) == 1
+        else ""
+    )
+    raise AuditError(f"audit trail {path}: cannot open it for reading: {last}{hint}")
+
+
+def _prepare(
+    conn: sqlite3.Connection, path: Path, timeout: float, created_at: Callable[[], str]
+) -> int:
+    with errors(path, "open it"):
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if not table_names(conn, path):
+            # New (empty) file: it is ours to configure. WAL is set before
+            # the schema so the very first transaction already uses it.
+            _set_wal(conn, path)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-check under the write lock: another process may have
+                # created the schema between our look and our lock.
+                if not table_names(conn):
+                    _create_schema(conn, created_at())
+                conn.execute("COMMIT")
+            except BaseException:
+                rollback(conn)
+                raise
+        version = check_format(conn, path)
+        # Only now, knowing the file is a calfrehab trail, change its
+        # journal mode: never convert someone else's database.
+        _set_wal(conn, path)
+        # FULL: a committed decision survives a power cut, at the cost of
+        # an fsync per commit (batches amortise it with record_many).
+        conn.execute("PRAGMA synchronous = FULL")
+        return version
+
+
+def _set_wal(conn: sqlite3.Connection, path: Path) -> None:
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise AuditError(f"audit trail {path}: cannot switch to WAL journal mode (got {mode!r})")
+
+
+def _create_schema(conn: sqlite3.Connection, created_at: str) -> None:
+    # Statement by statement: executescript() would COMMIT our BEGIN
+    # IMMEDIATE first and lose the lock that makes creation safe.
+    for statement in split_sql(SCHEMA_V3):
+        conn.execute(statement)
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [
+            ("format", FORMAT),
+            ("format_version", FORMAT_VERSION),
+            ("created_at", created_at),
+            ("entry_count", 0),
+            ("last_hash", GENESIS_HASH),
+        ],
+    )
+
+
+def check_format(conn: sqlite3.Connection, path: Path) -> int:
+    """The trail's format version; AuditError for a file that is not a
+    calfrehab trail or is one of a version this program does not read."""
+    not_ours = AuditError(f"{path} is not a calfrehab audit trail")
+    if "meta" not in table_names(conn, path):
+        raise not_ours
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.Error as exc:  # a foreign table that happens to be called meta
+        raise not_ours from exc
+    if meta.get("format") != FORMAT:
+        raise not_ours
+    version = meta.get("format_version")
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)  # written as text by some other tool: same number
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise AuditError(f"audit trail {path} has an unreadable format_version {version!r}")
+    if version not in READABLE_VERSIONS:
+        newer = "a newer" if version > FORMAT_VERSION else "an unsupported"
+        raise AuditError(
+            f"audit trail {path} has {newer} format version {version}; "
+            f"this calfrehab reads format versions {', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    return version
