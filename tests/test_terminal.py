@@ -62,7 +62,7 @@ class Terminal:
 
 
 @contextmanager
-def terminal(*args: str, cwd: Path) -> Iterator[Terminal]:
+def terminal(*args: str, cwd: Path, rc: int = 0) -> Iterator[Terminal]:
     # subprocess, not pty.fork(): the test process has threads, and Python
     # code run between a fork and an exec may deadlock on a lock another
     # thread held; subprocess forks and execs in C.
@@ -75,7 +75,7 @@ def terminal(*args: str, cwd: Path) -> Iterator[Terminal]:
         yield Terminal(main)
     finally:
         try:
-            assert proc.wait(60) == 0
+            assert proc.wait(60) == rc
         finally:
             os.close(main)
 
@@ -123,3 +123,80 @@ def test_new_and_log_typed_at_a_terminal(tmp_path: Path) -> None:
     assert session["date"] == "2026-11-19"
     assert session["exercises"] == [{"exercise": "two_leg_heel_raise", "load_kg": 0,
                                      "sets_completed": [15, 15, 15], "pain_during": 2}]
+
+
+def test_the_loop_at_a_terminal(tmp_path: Path) -> None:
+    """Round the whole loop at a terminal: the answers typed, the ids passed
+    on as a physiotherapist would copy them, the programme accepted, and
+    the next session asked against it."""
+    from datetime import timedelta
+
+    from calfrehab.engine import api
+
+    def day(back: int) -> str:
+        return (api.clinic_today() - timedelta(days=back)).isoformat()
+
+    case = tmp_path / "ana.json"
+    flags = ["--case-id", "ANA-01", "--review-date", day(6), "--age-years", "41",
+             "--body-mass-kg", "70", "--sex", "female", "--goal", "running", "--kind",
+             "achilles_midportion", "--side", "left", "--irritability", "moderate",
+             "--onset-date", day(30), "--red-flags", "none", "--straight-knee",
+             "two_leg_heel_raise", "--straight-knee-sets", "3", "--straight-knee-reps", "15",
+             "--straight-knee-load-kg", "0", "--bent-knee", "none", "--energy-storage", "none"]
+    with terminal("new", str(case), *flags, cwd=tmp_path) as t:
+        shown = t.rest()
+    assert "new case ANA-01" in shown
+    for n, (back, pain) in enumerate(((5, "2"), (3, "2"), (1, "1"))):
+        with terminal("log", str(case), "--date", day(back), cwd=tmp_path) as t:
+            if n:
+                t.answer("(0–10, blank if not known): ", "1")
+                t.answer("Morning stiffness, minutes (blank if not known): ", "5")
+            t.answer("done per set (or skip) [15, 15, 15]: ", "")
+            t.answer("worst pain during (0–10): ", pain)
+            assert f"session {day(back)}" in t.rest()
+    with terminal("log", str(case), "--morning", cwd=tmp_path) as t:
+        t.answer(f"[{day(1)}]: ", "")  # the latest session before today without one
+        t.answer("(0–10): ", "1")
+        t.answer("Morning stiffness, minutes (blank if not known): ", "")
+        assert f"session {day(1)}: next-morning pain 1/10" in t.rest()
+    before = case.read_bytes()
+    with terminal("assess", str(case), cwd=tmp_path, rc=1) as t:
+        t.answer("Assessment date (YYYY-MM-DD) [", "")
+        t.answer("reps (blank if not done): ", "200")
+        t.answer("uninvolved side, reps: ", "25")
+        t.answer("VISA-A score (0–100, blank if not taken): ", "70")
+        t.answer("Pain at rest (0–10, blank if not asked): ", "0")
+        t.answer("(0–10, blank if not tested): ", "")
+        # 200 against 25: the ranges are shown and a confirmation asked.
+        t.expect("(symmetry 800%) is outside the plausible range")
+        t.answer("anyway? — no, yes [no]: ", "")
+        shown = t.rest()
+    assert "Nothing was written" in shown and case.read_bytes() == before
+    with terminal("assess", str(case), cwd=tmp_path) as t:
+        t.answer("Assessment date (YYYY-MM-DD) [", "")
+        t.answer("reps (blank if not done): ", "20")
+        t.answer("uninvolved side, reps: ", "25")
+        t.answer("VISA-A score (0–100, blank if not taken): ", "70")
+        t.answer("Pain at rest (0–10, blank if not asked): ", "0")
+        t.answer("(0–10, blank if not tested): ", "")
+        assert "heel_raise_test" in t.rest()
+    with terminal("next", str(case), "--clinician", "A. Berg", cwd=tmp_path) as t:
+        shown = t.rest()
+    assert "PROGRESS" in shown
+    decision = shown.rsplit("· decision ", 1)[1].split()[0]
+    with terminal("audit", "override", decision[:8], "--clinician", "A. Berg", "--reason",
+                  "one more week on two legs", "--track", "straight_knee", "--decision",
+                  "hold", "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12",
+                  cwd=tmp_path) as t:
+        assert "recorded override" in t.rest()
+    with terminal("accept", str(case), "--clinician", "A. Berg", cwd=tmp_path) as t:
+        assert "as overridden" in t.rest()
+    with terminal("log", str(case), cwd=tmp_path) as t:
+        t.answer("Session date (YYYY-MM-DD) [", "")
+        t.answer("4 × 12\r\n  done per set (or skip) [12, 12, 12, 12]: ", "")
+        t.answer("worst pain during (0–10): ", "1")
+        t.answer("3 × 15\r\n  done per set (or skip) [15, 15, 15]: ", "")
+        t.answer("worst pain during (0–10): ", "0")
+        assert "two_leg_heel_raise 12/12/12/12" in t.rest()
+    with terminal("next", str(case), "--no-record", cwd=tmp_path) as t:
+        assert "4 × 12" in t.rest()

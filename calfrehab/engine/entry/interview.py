@@ -180,8 +180,18 @@ def _prescription(ask: Ask, track: str, ladder: Ladder, condition: cm.Condition,
     return cm.Prescription(exercise=exercise, sets=sets, reps=reps, load_kg=load_kg)
 
 
-def _refuse_unusual(found: list[Unusual], confirmed: bool) -> None:
-    if found and not confirmed:
+def _refuse_unusual(found: list[Unusual], confirmed: bool, ask: Ask) -> None:
+    """Refuse values outside the plausible ranges unless confirmed: by the
+    flag, or at a terminal by answering yes after reading the ranges (a
+    script's missing answer is the default, no)."""
+    if not found or confirmed:
+        return
+    listed = "\n".join(f"  {u.render()}" for u in found)
+    answer = ask(Question(
+        key="confirm_unusual_answer", kind="choice", choices=("no", "yes"), default="no",
+        text=f"{listed}\nEnter {'it' if len(found) == 1 else 'them'} anyway?",
+        help="enter values outside the plausible ranges"))
+    if answer != "yes":
         raise UnusualValues(found)
 
 
@@ -222,7 +232,8 @@ def new_case(path: Path, ask: Ask, ladder: Ladder, today: date, *,
     if ranges is not None:
         _refuse_unusual([u for t, rx in program.items() if rx is not None
                          for u in check_prescription(ranges, f"program.{t}", rx,
-                                                     patient.body_mass_kg)], confirm_unusual)
+                                                     patient.body_mass_kg)], confirm_unusual,
+                        ask)
     document: dict[str, Any] = {
         "schema_version": 1,
         "case_id": case_id,
@@ -378,7 +389,7 @@ def log_session(path: Path, ask: Ask, today: date, ladder: Ladder | None = None,
     if ranges is not None:
         _refuse_unusual([u for k, p in enumerate(performed) for u in check_performed(
             ranges, f"session {when.isoformat()}.exercises[{k}]", p,
-            case.patient.body_mass_kg)], confirm_unusual)
+            case.patient.body_mass_kg)], confirm_unusual, ask)
 
     def add(document: dict[str, Any]) -> list[str]:
         fresh = validate_document(document, str(path))
@@ -548,7 +559,7 @@ def add_assessment(path: Path, ask: Ask, today: date, *,
     assessment = cm.Assessment(**{k: v for k, v in fields.items() if v is not None})
     if ranges is not None:
         _refuse_unusual(check_assessment(ranges, f"assessment {when.isoformat()}", assessment),
-                        confirm_unusual)
+                        confirm_unusual, ask)
     measured = [k for k, v in fields.items() if k != "date" and v is not None]
 
     def add(document: dict[str, Any]) -> list[str]:
