@@ -174,11 +174,12 @@ class RuleHost:
         propagates.
 
         With ``retract``, every fact asserted (the batch, and the facts the
-        actions asserted) is retracted again before this returns, whether
-        the run succeeded or not, so the sid's state is left as it was
-        found and can serve the next case: a state reused this way costs
-        none of ``createStateNode``'s allocation and clearing of every join
-        node of the ruleset, which a new state per case pays."""
+        actions asserted) is retracted again before this returns, so the
+        sid's state is left empty and can serve the next case: a state
+        reused this way costs none of ``createStateNode``'s allocation and
+        clearing of every join node of the ruleset, which a new state per
+        case pays. If the run fails, the state is deleted instead (see
+        :meth:`_rebuild`) and the next assert creates it again, empty."""
         self.run_batch(ruleset, sid, encode_batch(sid, facts), fire, retract=retract)
 
     def run_batch(
