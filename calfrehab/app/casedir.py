@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -116,17 +117,27 @@ class CaseDirectory:
         # as stale rather than overwriting it.
         self._write_locks: dict[str, threading.Lock] = {}
 
-    def names(self) -> list[str]:
+    def _entries(self) -> list[tuple[str, tuple[int, int, int]]]:
+        """(name, (mtime, size, inode)) of each case file: one directory
+        scan and one stat a file (symlinks are not followed, nor listed)."""
         out = []
         try:
-            entries = list(self.root.iterdir())
+            with os.scandir(self.root) as it:
+                for entry in it:
+                    stem, dot, ext = entry.name.rpartition(".")
+                    if not dot or "." + ext != SUFFIX or not NAME.match(stem):
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    st = entry.stat(follow_symlinks=False)
+                    out.append((stem, (st.st_mtime_ns, st.st_size, st.st_ino)))
         except OSError as exc:
             raise api.CalfrehabError(
                 f"cannot read the cases directory {self.root}: {exc.strerror}") from None
-        for p in entries:
-            if p.suffix == SUFFIX and NAME.match(p.stem) and p.is_file() and not p.is_symlink():
-                out.append(p.stem)
-        return sorted(out, key=str.lower)
+        return sorted(out, key=lambda item: item[0].lower())
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self._entries()]
 
     def path_of(self, name: str) -> Path:
         if not NAME.match(name):
@@ -180,18 +191,15 @@ class CaseDirectory:
 
     def summaries(self) -> list[Summary]:
         out = []
-        for name in self.names():
-            path = self.root / (name + SUFFIX)
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        for name, key in self._entries():
             cached = self._summaries.get(name)
             if cached is not None and cached[0] == key:
                 out.append(cached[1])
                 continue
-            snap = self.read(name)
+            try:
+                snap = self.read(name)
+            except NoSuchCase:  # gone since the scan
+                continue
             summary = _summary(name, snap.document,
                                snap.errors[0] if snap.errors else None)
             with self._lock:
