@@ -115,3 +115,6 @@ def test_the_configured_trail_is_where_next_records(tmp_path: Path,
     result = CliRunner().invoke(cli, ["next", str(case)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "trail" / "audit.sqlite3").is_file()
+    # Every command that reads the trail finds it there too.
+    listed = CliRunner().invoke(cli, ["audit", "list"])
+    assert listed.exit_code == 0 and "RUN-0001" in listed.output, listed.output

@@ -110,15 +110,20 @@ def configured_audit(ctx: click.Context, param: click.Parameter,
         raise click.UsageError(str(exc), ctx=ctx) from None
 
 
-AUDIT_HELP = "Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3)."
+AUDIT_HELP = ("Audit trail database (default: calfrehab.toml's [trail] path, else "
+              "~/.local/share/calfrehab/audit.sqlite3).")
 
 
 def audit_option(*, help: str = AUDIT_HELP, sharded: bool = False, from_env: bool = True,
-                 configured: bool = False) -> Callable[[F], F]:
+                 configured: bool | None = None) -> Callable[[F], F]:
     """``--audit PATH``, the one definition every command uses. ``sharded``
     also takes a sharded trail's directory (``audit verify``); ``from_env``
     reads CALFREHAB_AUDIT (not ``report``, which reads a trail only when it
-    is named); ``configured`` falls back to calfrehab.toml's trail."""
+    is named); ``configured`` (by default: as ``from_env``) falls back to
+    calfrehab.toml's trail, so every command that reads the environment's
+    trail reads the clinic's configured one too."""
+    if configured is None:
+        configured = from_env
     return click.option(
         "--audit", "audit_path", type=click.Path(dir_okay=sharded, path_type=Path),
         envvar="CALFREHAB_AUDIT" if from_env else None, show_envvar=from_env,
