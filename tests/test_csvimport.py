@@ -171,3 +171,34 @@ def test_every_column_and_spelling_is_documented() -> None:
     for canon, aliases in COLUMNS.items():
         for alias in aliases:
             assert f"`{alias}`" in doc, f"{canon}: `{alias}` is not in docs/csv-import.md"
+
+
+def _with_byte(tmp_path: Path, raw: bytes) -> Path:
+    """The template with the third row's case id spelled with ``raw``."""
+    lines = TEMPLATE.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b"CLINIC-0001", b"CLINIC-R" + raw, 1)
+    src = tmp_path / "export.csv"
+    src.write_bytes(b"\n".join(lines[:3]) + b"\n")
+    return src
+
+
+def test_text_that_is_not_utf8_is_refused_naming_the_row_not_mangled(tmp_path: Path) -> None:
+    # Excel's "CSV" on Windows is cp1252: é is the byte E9. The old fallback
+    # replaced undecodable bytes with U+FFFD and imported the mangled name.
+    src = _with_byte(tmp_path, b"\xe9")
+    code, out, err = run("import", str(src), "--into", str(tmp_path / "cases"))
+    assert code == 1 and out == ""
+    assert "row 3: byte(s) E9 at character 9 are not utf-8 text; nothing was imported" in err
+    assert "--encoding cp1252" in err and "Traceback" not in err
+    assert not (tmp_path / "cases").exists()
+
+
+def test_encoding_reads_the_file_as_it_was_saved(tmp_path: Path) -> None:
+    src = _with_byte(tmp_path, b"\xe9")
+    result = api.import_csv(src, tmp_path / "cases", encoding="cp1252", dry_run=True)
+    # The name arrives as é (then the case-id rule refuses it, naming it).
+    assert [e.message for e in result.errors if e.column == "case_id"] == [
+        "`CLINIC-Ré`: expected 1–64 characters from A-Z a-z 0-9 . _ -"]
+    code, _, err = run("import", str(src), "--into", str(tmp_path / "c"), "--encoding", "nope")
+    assert code == 1
+    assert "--encoding nope: not an encoding Python knows" in err

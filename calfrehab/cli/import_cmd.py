@@ -22,11 +22,15 @@ from calfrehab.engine import api
               help="How to read dates like 03/04/2026: dmy (day first) or mdy (month "
                    "first). ISO dates (2026-04-03) need no flag; without it, an "
                    "ambiguous date is an error.")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="The text encoding the CSV was saved in: cp1252 for Excel's "
+                   "\"CSV\" on Windows, latin-1, ... A byte that is not text in it "
+                   "stops the import, naming the row.")
 @click.option("--dry-run", is_flag=True, help="Check everything, write nothing.")
 @rules_option
 @domain_errors(exit_code=1)
 def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None,
-            dry_run: bool, rules_dir: Path | None) -> None:
+            encoding: str, dry_run: bool, rules_dir: Path | None) -> None:
     """Import a clinic's CSV export: one row per exercise per session.
 
     The columns (and the header spellings accepted for each) are in
@@ -43,7 +47,7 @@ def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None
         calfrehab import examples/import/clinic-export-template.csv --into cases/
     """
     result = api.import_csv(csv_path, into, date_order=date_order, dry_run=dry_run,
-                            rules_dir=rules_dir)
+                            rules_dir=rules_dir, encoding=encoding)
     verb = "would write" if dry_run else "wrote"
     for case in result.cases:
         what = "new case" if case.created else "added to"

@@ -153,14 +153,16 @@ def plausible_ranges(rules_dir: Path | None = None) -> PlausibleRanges:
 
 
 def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
-               dry_run: bool = False, rules_dir: Path | None = None) -> ImportResult:
+               dry_run: bool = False, rules_dir: Path | None = None,
+               encoding: str = csvimport.DEFAULT_ENCODING) -> ImportResult:
     """Write (or add to) one case file per case from a clinic's CSV, one row
     per exercise per session (docs/csv-import.md). Bad rows are reported
     with row, column and expectation; the good rows are still written.
-    Exercises may be given by id or by the rules' plain name."""
+    Exercises may be given by id or by the rules' plain name. Text that is
+    not in ``encoding`` (UTF-8 unless given) is refused, naming the row."""
     names = {info.name: ex for ex, info in load_ladder(rules_dir).exercises.items()}
     return csvimport.import_csv(Path(path), Path(into), date_order=date_order,
-                                exercise_names=names, dry_run=dry_run)
+                                exercise_names=names, dry_run=dry_run, encoding=encoding)
 
 
 def case_json(document: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ skipped and the good rows of its case are still written.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -33,10 +34,13 @@ from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import CaseValidationError, CsvImportError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
+from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 DateOrder = Literal["dmy", "mdy"]
 MAX_SETS = 10
+# What a CSV is read as unless --encoding says otherwise.
+DEFAULT_ENCODING = "utf-8"
 
 # Canonical column -> the header spellings a clinic's export may use
 # (compared after lower-casing, dropping a bracketed unit and joining words
@@ -293,13 +297,30 @@ def _parse_row(line: int, cells: list[str], cols: _Columns, date_order: DateOrde
                 case={k: cell(k) for k in CASE_FIELDS if cell(k)}), []
 
 
-def _read_text(path: Path) -> str:
-    data = read_input_bytes(path, cap_bytes=max_input_bytes())
+def _read_text(path: Path, encoding: str = DEFAULT_ENCODING) -> str:
+    """The file's text in ``encoding`` (UTF-8 by default, a byte-order mark
+    allowed). Bytes that are not text in it are refused, naming the row
+    and the byte: decoding them as something else would change names and
+    notes without a word (the old fallback replaced them with U+FFFD)."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel on Windows saves "CSV" in the ANSI code page.
-        return data.decode("cp1252", errors="replace")
+        codecs.lookup(encoding)
+    except LookupError:
+        raise CsvImportError(f"{path}: --encoding {for_terminal(encoding)}: not an encoding "
+                             "Python knows (e.g. utf-8, cp1252, latin-1)") from None
+    data = read_input_bytes(path, cap_bytes=max_input_bytes())
+    name = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    try:
+        return data.decode(name)
+    except UnicodeDecodeError as exc:
+        row = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        bad = data[exc.start:exc.end].hex(" ").upper()
+        hint = ("; a file saved as CSV by Excel on Windows is usually --encoding cp1252"
+                if codecs.lookup(encoding).name == "utf-8" else "")
+        raise CsvImportError(
+            f"{path}: row {row}: byte(s) {bad} at character {exc.start - line_start + 1} "
+            f"are not {codecs.lookup(encoding).name} text; nothing was imported. Give "
+            f"--encoding with the encoding the file was saved in{hint}") from None
 
 
 def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
@@ -313,8 +334,9 @@ class _Semicolon(csv.excel):
 
 
 def read_rows(path: Path, date_order: DateOrder | None, exercise_names: dict[str, str],
+              encoding: str = DEFAULT_ENCODING,
               ) -> tuple[list[_Row], list[RowError], int, dict[str, str]]:
-    text = _read_text(path)
+    text = _read_text(path, encoding)
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
     try:
         headers = next(reader)
@@ -449,13 +471,13 @@ def _validation_errors(exc: CaseValidationError, rows: Iterable[_Row],
 
 def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
                exercise_names: dict[str, str] | None = None,
-               dry_run: bool = False) -> ImportResult:
+               dry_run: bool = False, encoding: str = DEFAULT_ENCODING) -> ImportResult:
     """Read a clinic's CSV and write (or add to) one case file per case in
     ``into`` (``<case_id>.json``). A case already there keeps its patient,
     condition and programme; sessions on a day it already has are skipped,
     so importing the same export twice adds nothing."""
     names = {k.lower(): v for k, v in (exercise_names or {}).items()}
-    rows, errors, count, found = read_rows(path, date_order, names)
+    rows, errors, count, found = read_rows(path, date_order, names, encoding)
     if rows and not dry_run:
         into.mkdir(parents=True, exist_ok=True)
     by_case: dict[str, list[_Row]] = {}

@@ -126,16 +126,21 @@ _INSERT_ENTRY: Final = (
 def default_audit_path() -> Path:
     """Where the audit trail lives unless a path is given.
 
-    ``$CALFREHAB_AUDIT`` if set, else ``$XDG_DATA_HOME/calfrehab/audit.sqlite3``,
-    else ``~/.local/share/calfrehab/audit.sqlite3``. A relative
-    ``XDG_DATA_HOME`` is ignored, as the XDG base-directory spec requires.
+    ``$CALFREHAB_AUDIT`` if set, else the user's data directory as
+    platformdirs knows it: ``$XDG_DATA_HOME/calfrehab/audit.sqlite3`` or
+    ``~/.local/share/calfrehab/audit.sqlite3`` on Linux, the platform's own
+    on macOS and Windows. A relative ``XDG_DATA_HOME`` is ignored, as the
+    XDG base-directory spec requires.
     """
+    import platformdirs
+
     override = os.environ.get("CALFREHAB_AUDIT")
     if override:
         return Path(override).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
-    return base / "calfrehab" / "audit.sqlite3"
+    base = Path(platformdirs.user_data_dir("calfrehab", appauthor=False))
+    if not base.is_absolute():  # a relative XDG_DATA_HOME
+        base = Path.home() / ".local" / "share" / "calfrehab"
+    return base / "audit.sqlite3"
 
 
 @dataclass(frozen=True, slots=True)
