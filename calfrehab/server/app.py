@@ -199,9 +199,11 @@ class Service:
         hook = await self.service_request(
             request, api.parse_cds_hook, "not a CDS Hooks patient-view request")
         request.state.case_id = hook.context.patientId
-        # A client's retry of the same call (same hookInstance, same caller)
-        # gets the answer already given, never a second decision.
-        key = (client.iss if client else "-", hook.hookInstance)
+        # A client's retry of the same call (same hookInstance, same caller,
+        # same patient) gets the answer already given, never a second
+        # decision; another patient under a reused hookInstance is a new call.
+        caller = f"{client.iss if client else '-'}|{hook.context.patientId}"
+        key = (caller, hook.hookInstance)
         lock = self.hook_locks.setdefault(key, asyncio.Lock())
         async with lock:
             recorded = self.state.answer(*key)
