@@ -12,11 +12,13 @@ extras (playwright) and Debian's chromium.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -43,8 +45,14 @@ COMMANDS = [
                    "--stiffness-min", stiff, "--no-input"])],
     ["next", "ach-0211.json", "--audit", "trail.sqlite3", "--clinician", "J. Lind"],
     ["report", "ach-0211.json", "--audit", "trail.sqlite3", "-o", "report.html"],
-    ["handout", "ach-0211.json", "-o", "handout.html"],
+    ["handout", "ach-0211.json", "--clinic-name", "Northside Physio", "--clinic-phone",
+     "020 7946 0000", "-o", "handout.html"],
 ]
+# A 12-week course (the simulator's patient from an example's intake) for the
+# report at desk and phone width, and a calf strain's handout.
+COURSE_INTAKE = ROOT / "examples" / "achilles-midportion-two-leg-to-single-leg.json"
+HANDOUT_CASE = ROOT / "examples" / "calf-strain-gastrocnemius-hops-to-running.json"
+WIDTHS = (1280, 390)
 
 
 def main() -> None:
@@ -66,7 +74,30 @@ def main() -> None:
                 page.screenshot(path=str(IMAGES / f"{name}.png"), full_page=True)
                 print(f"wrote {IMAGES / f'{name}.png'}")
                 page.close()
+            _widths(browser, Path(tmp))
             browser.close()
+
+
+def _widths(browser: Any, tmp: Path) -> None:
+    """report-1280.png, report-390.png, handout-1280.png, handout-390.png,
+    with scripts disabled (the pages have none)."""
+    from calfrehab.engine import api
+    from calfrehab.engine.report.sample import simulated_case
+
+    course = tmp / "course.json"
+    course.write_text(json.dumps(simulated_case(COURSE_INTAKE, 12)), encoding="utf-8")
+    api.write_report(course, tmp / "course-report.html", author="J. Lind")
+    api.write_handout(HANDOUT_CASE, tmp / "course-handout.html",
+                      clinic_name="Northside Physio", clinic_phone="020 7946 0000")
+    for name in ("report", "handout"):
+        for width in WIDTHS:
+            ctx = browser.new_context(java_script_enabled=False,
+                                      viewport={"width": width, "height": 900})
+            page = ctx.new_page()
+            page.goto((tmp / f"course-{name}.html").as_uri())
+            page.screenshot(path=str(IMAGES / f"{name}-{width}.png"), full_page=True)
+            print(f"wrote {IMAGES / f'{name}-{width}.png'}")
+            ctx.close()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ case, a rule or a person safe to print; :func:`csv_cell` to put in a
 spreadsheet. The clinician's wording of reasons and doses
 (:func:`clinician_text`, :func:`dose_text`, ...) is the one the report and
 ``next`` share. :func:`write_report` and :func:`write_handout` write HTML;
-the charts (plotly, jinja2) load only when they run.
+the report (its SVG charts, jinja2) loads only when it runs.
 """
 
 from __future__ import annotations

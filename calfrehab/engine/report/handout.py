@@ -158,8 +158,13 @@ def pain_rules(b: PainBands, condition_kind: str) -> list[str]:
             f"Above {b.acceptable_max} out of 10 is too much: stop that exercise for today "
             "and tell the clinic.",
         ]
+    settle = []
+    if b.morning_margin is not None:
+        settle = [f"If the pain the next morning is {b.morning_margin + 1} to {b.morning_max} "
+                  "out of 10, keep the same exercises and weights: do not add anything."]
     return [
         *during,
+        *settle,
         "Pain should have settled by the next morning. If the pain the next morning is "
         f"above {b.morning_max} out of 10, or {b.morning_rise} or more points worse than "
         "the morning before, do not increase anything and call the clinic before your next "
