@@ -18,6 +18,7 @@ import click
 from calfrehab.app.accounts import AccountError, check_name, hash_password
 from calfrehab.app.clinic import ConfigProblem, add_account, clinic_settings
 from calfrehab.app.settings import DEFAULT_HOST, DEFAULT_PORT, AppSettings, is_loopback
+from calfrehab.engine import api
 
 log = logging.getLogger("calfrehab.app")
 
@@ -83,7 +84,10 @@ def app(ctx: click.Context, cases_dir: Path | None, host: str, port: int,
         raise click.ClickException(
             f"--host {host} lets other machines in, and no accounts are configured "
             f"({where}); add one first: calfrehab app add-user NAME --cases {cases}")
-    settings = AppSettings(cases=cases.resolve(), audit=audit_path or clinic.audit,
+    # The trail the command line would record in, named once: the pages
+    # read it, the writes append to it, the handout and report quote it.
+    audit = api.trail_location(audit_path or clinic.audit)
+    settings = AppSettings(cases=cases.resolve(), audit=audit,
                            rules=rules_dir, host=host, port=port, accounts=clinic.accounts,
                            behind_tls=behind_tls, config_path=clinic.path,
                            clinic_name=clinic.name, review_days=clinic.review_days)
@@ -95,8 +99,8 @@ def app(ctx: click.Context, cases_dir: Path | None, host: str, port: int,
     who = ("one local user (no accounts; this machine only)" if settings.single_user()
            else f"{len(settings.accounts)} account(s) from {clinic.path}")
     host_shown = f"[{host}]" if ":" in host else host
-    click.echo(f"calfrehab app: http://{host_shown}:{port}/  cases {settings.cases}; {who}. "
-               "Ctrl-C stops it.", err=True)
+    click.echo(f"calfrehab app: http://{host_shown}:{port}/  cases {settings.cases}; trail "
+               f"{settings.audit}; {who}. Ctrl-C stops it.", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, workers=1, access_log=False,
                 log_level="warning", timeout_keep_alive=5)
 

@@ -396,12 +396,15 @@ def _document(ctx: Ctx, write: Callable[[Path, Path], object]) -> Response:
 
 
 def handout(ctx: Ctx) -> Response:
+    # With the trail, the handout says what the clinician decided (any
+    # override and its reason), as `calfrehab handout --audit` does.
+    audit = ctx.state.trail.path if ctx.state.trail.exists() else None
     return _document(ctx, lambda case, out: api.write_handout(
-        case, out, rules_dir=ctx.state.settings.rules))
+        case, out, rules_dir=ctx.state.settings.rules, audit=audit))
 
 
 def report(ctx: Ctx) -> Response:
-    audit = ctx.state.trail.path if ctx.state.trail.open() is not None else None
+    audit = ctx.state.trail.path if ctx.state.trail.exists() else None
     return _document(ctx, lambda case, out: api.write_report(
         case, out, audit=audit, rules_dir=ctx.state.settings.rules))
 

@@ -70,6 +70,14 @@ class TrailIndex:
                 raise  # there is a file, and it is not a trail: say so
             return None
 
+    def exists(self) -> bool:
+        """Whether a trail has been recorded (opened, and closed again)."""
+        trail = self.open()
+        if trail is None:
+            return False
+        trail.close()
+        return True
+
     def latest(self) -> dict[str, Latest]:
         trail = self.open()
         if trail is None:
