@@ -378,7 +378,7 @@ def test_a_failing_run_leaves_no_half_written_out(
     monkeypatch.setattr(AuditTrail, "record_prepared", failing)
     monkeypatch.setattr(batch_local, "RECORD_EVERY", 4)
     result = run([src, "--out", str(out), "--audit", str(tmp_path / "a.sqlite3"),
-                  "--jobs", "1"])
+                  "--jobs", "1", "--force"])
     assert result.exit_code == 1
     assert "disk full" in result.output
     assert "Traceback" not in result.output
@@ -391,7 +391,11 @@ def test_successful_run_leaves_no_temp_files_and_replaces_the_output(tmp_path: P
     src = str(write_jsonl(tmp_path / "in.jsonl", cases(3)))
     out = tmp_path / "out.csv"
     out.write_text("old\n")
-    assert run([src, "--out", str(out), "--no-record"]).exit_code == 0
+    # An existing output is replaced only with --force (issue 21).
+    refused = run([src, "--out", str(out), "--no-record"])
+    assert refused.exit_code == 2 and "--force" in refused.output
+    assert out.read_text() == "old\n"
+    assert run([src, "--out", str(out), "--no-record", "--force"]).exit_code == 0
     assert len(read_rows(out, "csv")) == 3
     assert no_temp_files(tmp_path)
     # The one atomic writer: batch output holds patient data, so owner-only.

@@ -37,6 +37,7 @@ def refused(path: Path, *args: str) -> str:
     ["handout", str(RUNNER), "-o"],
     ["fhir", "export", str(RUNNER), "--no-record", "-o"],
     ["audit", "export", "--out"],
+    ["batch", str(RUNNER), "--no-record", "--quiet", "--format", "csv", "-o"],
 ])
 def test_an_existing_output_needs_force(tmp_path: Path, command: list[str]) -> None:
     if command[0] == "audit":

@@ -42,7 +42,9 @@ SKIPPED_SHOWN = 5  # skipped files named in the summary
                    "calfrehab[dask]; inputs and outputs must be on a shared file system.")
 @click.option("--resume", is_flag=True,
               help="Skip cases the audit trail already holds a decision for (same case, "
-                   "same rules); their recorded decision goes to --out.")
+                   "same rules); their recorded decision goes to --out (which may exist).")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it exists (never a case file or the audit trail).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary.")
 @click.option("--checkpoint-log", "checkpoint_log", metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
@@ -56,7 +58,7 @@ SKIPPED_SHOWN = 5  # skipped files named in the summary
 @audit_options
 @domain_errors(exit_code=1)
 def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Path | None,
-          jobs: int | None, dask_address: str | None, resume: bool, quiet: bool,
+          jobs: int | None, dask_address: str | None, resume: bool, force: bool, quiet: bool,
           checkpoint_log: Path | None, checkpoint_key: Path | None,
           rules_dir: Path | None,
           audit_path: Path | None, clinician: str | None, no_record: bool) -> None:
@@ -98,6 +100,14 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
         raise click.UsageError(str(exc)) from None
     if resume and no_record:
         raise click.UsageError("--resume needs the audit trail; it cannot go with --no-record")
+    # As every output: an existing --out only with --force (a rerun with
+    # --resume rewrites the one it left), a case file or the trail never.
+    # (An output that is an input, or in an input directory, is left to the
+    # batch's own check, which says so.)
+    target = out.resolve()
+    if not any(target == p.resolve() or p.resolve() in target.parents for p in inputs):
+        api.check_output(out, trail=None if no_record else audit_path)
+        api.check_replace(out, force=force or resume)
     if checkpoint_log is not None:
         if no_record or dask_address is not None:
             raise click.UsageError("--checkpoint-log signs the audit trail file this batch "
