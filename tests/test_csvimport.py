@@ -202,3 +202,63 @@ def test_encoding_reads_the_file_as_it_was_saved(tmp_path: Path) -> None:
     code, _, err = run("import", str(src), "--into", str(tmp_path / "c"), "--encoding", "nope")
     assert code == 1
     assert "--encoding nope: not an encoding Python knows" in err
+
+
+def _export(tmp_path: Path, *rows: list[str]) -> Path:
+    """The template's header and first row, then ``rows`` (each the first
+    row with some cells changed)."""
+    header, first = TEMPLATE.read_text(encoding="utf-8").split("\n")[:2]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header.split(","))
+    writer.writerow(first.split(","))
+    for row in rows:
+        writer.writerow(row)
+    src = tmp_path / "export.csv"
+    src.write_text(out.getvalue(), encoding="utf-8")
+    return src
+
+
+def _row(**cells: str) -> list[str]:
+    header, first = TEMPLATE.read_text(encoding="utf-8").split("\n")[:2]
+    row = first.split(",")
+    for name, value in cells.items():
+        row[header.split(",").index(name)] = value
+    return row
+
+
+def test_a_cell_cannot_forge_output_lines_or_reach_the_terminal_raw(tmp_path: Path) -> None:
+    evil = "\x1b]8;;http://e/\x07\u202ex\nwrote cases/FORGED.json: new case\n0 error(s)" + "y" * 500
+    src = _export(tmp_path, _row(case_id="CLINIC-0002", exercise=evil))
+    code, out, err = run("import", str(src), "--into", str(tmp_path / "cases"))
+    assert code == 1
+    assert "FORGED" not in out and out.count("\n") == 2  # one case written, the summary
+    (line,) = [x for x in err.splitlines() if "column exercise" in x]
+    assert "\\n" in line and "\\x1b" in line and "\\u202e" in line and "\x1b" not in err
+    assert len(line) < 1000 and "…" in line  # the 500 y's cut and marked
+    assert err.count("\n") == 1
+
+
+def test_a_huge_cell_and_a_directory_under_a_file_are_one_line_errors(tmp_path: Path) -> None:
+    src = _export(tmp_path, _row(case_id="CLINIC-0002", exercise="x" * 140_000))
+    code, out, err = run("import", str(src), "--into", str(tmp_path / "cases"))
+    assert code == 1 and out == ""
+    assert err == (f"error: {src}: row 3: a cell is longer than 131,072 characters, more "
+                   "than any field of a case holds; nothing was imported\n")
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    src = _export(tmp_path)
+    code, _, err = run("import", str(src), "--into", str(tmp_path / "a-file" / "cases"))
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot create the directory for the case files" in err
+
+
+def test_one_case_that_cannot_be_written_does_not_stop_the_others(tmp_path: Path) -> None:
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "CLINIC-0001.json").mkdir()  # in the way of the first case
+    src = _export(tmp_path, _row(case_id="CLINIC-0002"))
+    code, out, err = run("import", str(src), "--into", str(cases))
+    assert code == 1
+    assert f"wrote {cases / 'CLINIC-0002.json'}: new case" in out
+    assert "case CLINIC-0001:" in err and "Traceback" not in err
+    assert read_case_file(cases / "CLINIC-0002.json")[0].case_id == "CLINIC-0002"

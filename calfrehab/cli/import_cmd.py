@@ -53,9 +53,13 @@ def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None
         what = "new case" if case.created else "added to"
         extra = (f", {case.sessions_already_there} session(s) already there"
                  if case.sessions_already_there else "")
-        click.echo(f"{verb} {case.path}: {what}, {case.sessions_added} session(s){extra}")
+        click.echo(f"{verb} {api.for_terminal(case.path, limit=200)}: {what}, "
+                   f"{case.sessions_added} session(s){extra}")
+    source = api.for_terminal(str(csv_path), limit=200)
     for error in result.errors:
-        click.echo(f"{csv_path}: {error.render()}", err=True)
+        # Cells in the message are escaped and clipped already; the whole is
+        # kept to one line whatever a message holds.
+        click.echo(f"{source}: {api.for_terminal(error.render(), limit=None)}", err=True)
     click.echo(f"{result.rows_imported} of {result.rows_read} row(s) imported into "
                f"{len(result.cases)} case file(s); {len(result.errors)} error(s)")
     sys.exit(1 if result.errors else 0)

@@ -97,6 +97,7 @@ def show(rule_id: str, rules_dir: Path | None) -> None:
 @click.argument("directory", metavar="[DIR]", required=False,
                 type=click.Path(file_okay=False, path_type=Path))
 @rules_option
+@domain_errors(exit_code=1)
 def check(directory: Path | None, rules_dir: Path | None) -> None:
     """Check a rules directory: YAML, fields, facts, types, ids, sources,
     the engine's limits, and that durable-rules takes it.

@@ -16,10 +16,16 @@ from importlib.resources import files
 
 from calfrehab.engine.errors import SettingError
 
+# The largest value any limit may be set to (2**53: a byte count, a number
+# of seconds or of rules beyond it is a typo, and Python's reads index with
+# 63-bit integers).
+MAX_SETTING = 2**53
+
 # Limit name in limits.toml -> environment variable that overrides it.
 ENV_OVERRIDES: dict[str, str] = {
     "max_input_bytes": "CALFREHAB_MAX_INPUT_BYTES",
     "rules_check_timeout_s": "CALFREHAB_RULES_CHECK_TIMEOUT",
+    "max_yaml_nodes": "CALFREHAB_MAX_YAML_NODES",
     # For probing the engine itself (a future durable-rules, or a test of
     # what it does past a limit); docs/rule-language.md, Engine limits.
     "engine_max_rules_per_ruleset": "CALFREHAB_ENGINE_MAX_RULES_PER_RULESET",
@@ -46,9 +52,13 @@ def limit(name: str) -> int:
         value = int(raw.strip().replace("_", ""))
     except ValueError:
         value = 0
+    shown = raw if len(raw) <= 40 else raw[:39] + "…"
     if value <= 0:
-        shown = raw if len(raw) <= 40 else raw[:39] + "…"
         raise SettingError(f"{env}={shown!r}: expected a whole number greater than 0")
+    if value > MAX_SETTING:
+        # 10**23 overflowed an index deep in a read (a traceback): refused here.
+        raise SettingError(f"{env}={shown!r}: too large; expected a whole number from 1 "
+                           f"to {MAX_SETTING:_}")
     return value
 
 

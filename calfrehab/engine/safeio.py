@@ -131,7 +131,8 @@ def _read_capped(fh: IO[bytes], name: str, cap_bytes: int) -> bytes:
     chunks: list[bytes] = []
     got = 0
     while got <= cap_bytes:
-        chunk = fh.read(cap_bytes + 1 - got)
+        # In pieces: a cap set very large must not allocate it up front.
+        chunk = fh.read(min(cap_bytes + 1 - got, 1 << 20))
         if not chunk:
             break
         chunks.append(chunk)

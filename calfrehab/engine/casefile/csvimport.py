@@ -31,9 +31,9 @@ from calfrehab.engine.casefile.editor import (
     open_case,
 )
 from calfrehab.engine.casefile.validation import validate_document
-from calfrehab.engine.errors import CaseValidationError, CsvImportError
+from calfrehab.engine.errors import CalfrehabError, CaseValidationError, CsvImportError, OutputError
 from calfrehab.engine.limits import max_input_bytes
-from calfrehab.engine.safeio import read_input_bytes
+from calfrehab.engine.safeio import read_input_bytes, shown
 from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
@@ -84,6 +84,15 @@ CASE_FIELDS = ("review_date", "age_years", "body_mass_kg", "sex", "goal", "kind"
 _SET_COLUMN = re.compile(r"^set_?(\d{1,2})(_reps)?$")
 
 
+# How much of a cell an error shows: enough to recognise it, and one line
+# whatever it holds (a newline in a cell must not forge an output line).
+CELL_SHOWN = 60
+
+
+def _cell(text: str) -> str:
+    return for_terminal(text, limit=CELL_SHOWN)
+
+
 class RowError(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -92,7 +101,7 @@ class RowError(BaseModel):
     message: str
 
     def render(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
+        where = f"row {self.row}" + (f", column {_cell(self.column)}" if self.column else "")
         return f"{where}: {self.message}"
 
 
@@ -153,10 +162,11 @@ def parse_date(text: str, order: DateOrder | None) -> date:
         try:
             return date.fromisoformat(text)
         except ValueError:
-            raise _Bad(f"`{text}` is not a calendar date") from None
+            raise _Bad(f"`{_cell(text)}` is not a calendar date") from None
     m = _SLASH_DATE.match(text)
     if not m:
-        raise _Bad(f"`{text}` is not a date; expected YYYY-MM-DD, DD/MM/YYYY or MM/DD/YYYY")
+        raise _Bad(f"`{_cell(text)}` is not a date; expected YYYY-MM-DD, DD/MM/YYYY or "
+                   "MM/DD/YYYY")
     a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
     if order is None:
         if a > 12 >= b:
@@ -166,20 +176,20 @@ def parse_date(text: str, order: DateOrder | None) -> date:
         elif a == b:
             order = "dmy"
         else:
-            raise _Bad(f"`{text}` could be day/month or month/day; say which with "
+            raise _Bad(f"`{_cell(text)}` could be day/month or month/day; say which with "
                        "--date-order dmy or --date-order mdy")
     day, month = (a, b) if order == "dmy" else (b, a)
     try:
         return date(year, month, day)
     except ValueError:
-        raise _Bad(f"`{text}` is not a calendar date read as "
+        raise _Bad(f"`{_cell(text)}` is not a calendar date read as "
                    f"{'day/month/year' if order == 'dmy' else 'month/day/year'}") from None
 
 
 def _int(text: str, low: int, high: int | None, what: str) -> int:
     t = text.strip()
     if not re.fullmatch(r"\d+", t):
-        raise _Bad(f"`{text}` is not a whole number; expected {what}")
+        raise _Bad(f"`{_cell(text)}` is not a whole number; expected {what}")
     value = int(t)
     if value < low or (high is not None and value > high):
         raise _Bad(f"{value} is out of range; expected {what}")
@@ -189,7 +199,7 @@ def _int(text: str, low: int, high: int | None, what: str) -> int:
 def _number(text: str, what: str) -> float:
     t = text.strip().replace(",", ".").removesuffix("kg").strip()
     if not re.fullmatch(r"\d+(\.\d+)?", t):
-        raise _Bad(f"`{text}` is not a number; expected {what}")
+        raise _Bad(f"`{_cell(text)}` is not a number; expected {what}")
     value = float(t)
     return int(value) if value.is_integer() else value
 
@@ -201,7 +211,7 @@ def _exercise(text: str, names: dict[str, str]) -> str:
         return key
     if t.lower() in names:
         return names[t.lower()]
-    raise _Bad(f"`{text}` is not a known exercise; expected an exercise id "
+    raise _Bad(f"`{_cell(text)}` is not a known exercise; expected an exercise id "
                f"({', '.join(EXERCISES)}) or its plain name")
 
 
@@ -262,7 +272,7 @@ def _parse_row(line: int, cells: list[str], cols: _Columns, date_order: DateOrde
                                    message="empty; a case id is needed"))
     elif not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", case_id):
         row_errors.append(RowError(row=line, column=found["case_id"],
-                                   message=f"`{case_id}`: expected 1–64 characters from "
+                                   message=f"`{_cell(case_id)}`: expected 1–64 characters from "
                                            "A-Z a-z 0-9 . _ -"))
     when = parse("date", parse_date, date_order, required=True)
     exercise = parse("exercise", _exercise, exercise_names, required=True)
@@ -340,6 +350,8 @@ def read_rows(path: Path, date_order: DateOrder | None, exercise_names: dict[str
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(text))
     try:
         headers = next(reader)
+    except csv.Error as exc:
+        raise _not_csv(path, 1, exc) from None
     except StopIteration:
         raise CsvImportError(f"{path}: empty file; expected a header row") from None
     found, set_cols, _unknown = map_headers(headers)
@@ -349,21 +361,36 @@ def read_rows(path: Path, date_order: DateOrder | None, exercise_names: dict[str
     if missing:
         raise CsvImportError(
             f"{path}: row 1 (the header): no column for {', '.join(missing)}; "
-            f"headers found: {', '.join(headers)} (see docs/csv-import.md)")
+            f"headers found: {', '.join(_cell(h) for h in headers)} (see docs/csv-import.md)")
     index = {h: i for i, h in enumerate(headers)}
     rows: list[_Row] = []
     errors: list[RowError] = []
     count = 0
-    for line, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        count += 1
-        row, row_errors = _parse_row(line, cells, _Columns(found, set_cols, index),
-                                     date_order, exercise_names)
-        errors += row_errors
-        if row is not None:
-            rows.append(row)
+    line = 1
+    try:
+        for line, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            count += 1
+            row, row_errors = _parse_row(line, cells, _Columns(found, set_cols, index),
+                                         date_order, exercise_names)
+            errors += row_errors
+            if row is not None:
+                rows.append(row)
+    except csv.Error as exc:
+        raise _not_csv(path, line + 1, exc) from None
     return rows, errors, count, found
+
+
+def _not_csv(path: Path, row: int, exc: csv.Error) -> CsvImportError:
+    """The reader gave up at ``row``: one line naming it, never a traceback
+    (a 140,000-character cell used to end in ``_csv.Error``)."""
+    if "field limit" in str(exc):
+        why = (f"a cell is longer than {csv.field_size_limit():,} characters, more than "
+               "any field of a case holds")
+    else:
+        why = f"not readable as CSV ({exc})"
+    return CsvImportError(f"{path}: row {row}: {why}; nothing was imported")
 
 
 def _case_values(rows: list[_Row], found_errors: list[RowError]) -> dict[str, tuple[str, int]]:
@@ -377,7 +404,8 @@ def _case_values(rows: list[_Row], found_errors: list[RowError]) -> dict[str, tu
             elif values[k][0] != v:
                 found_errors.append(RowError(
                     row=r.line, column=k,
-                    message=f"`{v}` differs from `{values[k][0]}` on row {values[k][1]}; "
+                    message=f"`{_cell(v)}` differs from `{_cell(values[k][0])}` on row "
+                            f"{values[k][1]}; "
                             "a case has one value (the first is used)"))
     return values
 
@@ -463,10 +491,17 @@ def _validation_errors(exc: CaseValidationError, rows: Iterable[_Row],
     for e in exc.errors:
         leaf = re.sub(r"\[\d+\]", "", e.path).split(".")[-1]
         column = found.get(leaf) or found.get(e.path) or leaf or e.path
-        got = f" (got {e.value})" if e.value is not None else ""
+        got = f" (got {_cell(e.value)})" if e.value is not None else ""
         out.append(RowError(row=first, column=column,
                             message=f"{e.message}{got} [case file field {e.path}]"))
     return out
+
+
+def _refused(case_id: str, rows: list[_Row], target: Path, exc: Exception) -> RowError:
+    reason = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+    return RowError(row=min(r.line for r in rows), column="",
+                    message=f"case {case_id}: {shown(target)} not written: "
+                            f"{for_terminal(reason, limit=300)}")
 
 
 def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
@@ -479,7 +514,12 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
     names = {k.lower(): v for k, v in (exercise_names or {}).items()}
     rows, errors, count, found = read_rows(path, date_order, names, encoding)
     if rows and not dry_run:
-        into.mkdir(parents=True, exist_ok=True)
+        try:
+            into.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            # Under a file, on a read-only mount: one line, not a traceback.
+            raise OutputError(f"{shown(into)}: cannot create the directory for the case "
+                              f"files ({exc.strerror or exc}); nothing was imported") from None
     by_case: dict[str, list[_Row]] = {}
     for r in rows:
         by_case.setdefault(r.case_id, []).append(r)
@@ -507,6 +547,11 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
                 message=f"case {case_id}: the existing file {target} is not valid; fix it "
                         f"first ({exc.errors[0].render()})")]
             continue
+        except (CalfrehabError, OSError) as exc:
+            # One case that cannot be written (a symlink, another patient's
+            # file, a busy lock) is reported; the other cases still are.
+            errors += [*case_errors, _refused(case_id, case_rows, target, exc)]
+            continue
         have = {s.get("date") for s in cf.document.get("sessions", []) if isinstance(s, dict)}
         added = skipped = rows_in = 0
         for session, n in _sessions(case_rows, case_errors):
@@ -527,6 +572,9 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
         except ValidationError as exc:  # pragma: no cover - models checked above
             errors += [*case_errors, RowError(row=case_rows[0].line, column="",
                                               message=str(exc))]
+            continue
+        except (CalfrehabError, OSError) as exc:
+            errors += [*case_errors, _refused(case_id, case_rows, target, exc)]
             continue
         errors += case_errors
         imported += rows_in

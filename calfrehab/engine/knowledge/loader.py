@@ -24,7 +24,7 @@ from calfrehab.engine.errors import InputError, RuleError, RuleProblem
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.knowledge.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
 from calfrehab.engine.knowledge.ruletext import render_rule
-from calfrehab.engine.limits import max_input_bytes
+from calfrehab.engine.limits import limit, max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
 
 MANIFEST = "rulebase.yaml"
@@ -97,6 +97,9 @@ def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | Non
     loader = _SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
+        if node is not None and (bomb := _alias_bomb(node)) is not None:
+            problems.append(RuleProblem(path.name, bomb, node.start_mark.line + 1))
+            return None, None
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -111,6 +114,43 @@ def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | Non
         problems.append(RuleProblem(path.name, "empty file: expected a YAML mapping"))
         return None, None
     return data, node
+
+
+def _alias_bomb(root: yaml.Node) -> str | None:
+    """Why a composed document must not be built, or None. Aliases share
+    nodes, so the node graph is small while the data it stands for can be
+    exponentially large (649 bytes of ``&a [*b, *b, ...]`` ran ``rules
+    check`` to a 6 GB MemoryError). Its expanded size is counted here, in
+    time linear in the nodes, before anything is built from it."""
+    cap = limit("max_yaml_nodes")
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            children = (node.value if isinstance(node, yaml.SequenceNode)
+                        else [n for pair in node.value for n in pair])
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            continue
+        if key in sizes:
+            continue
+        if key in open_:
+            return "a YAML alias refers to the node that holds it (a cycle)"
+        if not isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+            sizes[key] = 1
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [n for pair in node.value for n in pair])
+        stack.extend((c, False) for c in children)
+    if sizes[id(root)] > cap:
+        return (f"YAML aliases expand this file to over {cap:,} values (limits.toml "
+                "max_yaml_nodes); write the rule out, or split it")
+    return None
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
