@@ -222,6 +222,9 @@ def test_a_whole_visit_with_no_terminal_and_no_script(
     words = " ".join(text.split()).lower()
     assert "your left leg" in words and "heel raise" in words, words[:1500]
     assert "ach-0311" in words
+    # The handout says the physiotherapist adjusted the plan, and why.
+    assert "your physiotherapist adjusted this plan" in words
+    assert "one more week on two legs" in words
     v.close()
 
 
