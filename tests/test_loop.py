@@ -7,7 +7,9 @@ byte-identical."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,16 @@ def test_the_loop_with_an_override(tmp_path: Path, trail: Path) -> None:
                                         "sets": 4, "reps": 12}
     # The tracks the override left alone follow the decision.
     assert program["bent_knee"]["exercise"] == "two_leg_bent_knee_heel_raise"
+
+    # What the patient takes home is what the clinician decided: the
+    # overridden exercise at its dose, on her side, not the rules' proposal.
+    handout = tmp_path / "handout.html"
+    run("handout", str(case), "-o", str(handout))
+    words = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(
+        handout.read_text(encoding="utf-8"))).split())
+    assert "Two-leg heel raise, straight knee: 4 sets of 12" in words
+    assert "left leg" in words and "one more week on two legs" in words
+    assert "Single-leg heel raise" not in words
 
     # The trail links decision -> override -> the programme written.
     state = api.case_state(trail, "ANA-01")
