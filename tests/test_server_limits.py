@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,42 @@ def test_cors_allows_the_configured_origin_only(guarded: str) -> None:
     got = httpx.get(guarded + "/cds-services", timeout=30,
                     headers={"Origin": "https://sandbox.cds-hooks.org"})
     assert got.headers["access-control-allow-origin"] == "https://sandbox.cds-hooks.org"
+
+
+@pytest.fixture(scope="module")
+def hurried(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A development server whose requests may take 1 s, and whose
+    decisions may take two minutes."""
+    tmp = tmp_path_factory.mktemp("hurried")
+    audit = tmp / "audit.sqlite3"
+    (tmp / "hurried.toml").write_text(
+        "[limits]\nrequest_timeout_s = 1\ndecision_timeout_s = 120\n"
+        "max_body_bytes = 8388608\n")
+    with served(["--config", str(tmp / "hurried.toml"), "--insecure-dev-no-auth",
+                 "--audit", str(audit)], tmp, tmp / "server.log") as base:
+        yield base, audit
+
+
+def test_a_504_says_the_decision_under_way_is_still_recorded(
+        hurried: tuple[str, Path]) -> None:
+    base, audit = hurried
+    # 8,000 sessions: seconds to decide, far past the request's 1 s
+    doc = json.loads(RUNNER.read_text(encoding="utf-8"))
+    doc["sessions"] = doc["sessions"] * 4000
+    doc["case_id"] = "HURRIED-1"
+    response = httpx.post(base + "/v1/decide", content=json.dumps(doc).encode(), timeout=120,
+                          headers={"Content-Type": "application/json"})
+    assert response.status_code == 504
+    message = response.json()["error"]["message"]
+    assert "still being made and is recorded if it completes" in message
+    # and it is: the trail gets the decision the 504 promised
+    from calfrehab.engine.trail.audit import AuditTrail
+
+    deadline = time.monotonic() + 120
+    while True:  # a wait for the worker, not a measured limit
+        if audit.exists():
+            with AuditTrail(audit) as trail:
+                if trail.entries(case_id="HURRIED-1", kind="decision"):
+                    break
+        assert time.monotonic() < deadline, "the decision promised by the 504 never came"
+        time.sleep(0.5)

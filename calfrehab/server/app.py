@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -74,7 +75,8 @@ class Service:
         # outlive a restart (server/state.py).
         self.state = ServiceState(state_path(config.audit), limits.remember_s)
         self.verifier = Verifier(config, first_use=self.state.first_use)
-        self.hook_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Hook answers being made, by (caller, hookInstance).
+        self.in_flight: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self.worker = DecisionWorker(config.rules, config.audit, limits.decision_timeout_s)
         # Threads only wait on the worker's pipe; their number bounds the
         # decisions queued at once (the pending counter refuses the rest).
@@ -97,12 +99,9 @@ class Service:
         except HttpError as exc:
             response = exc.response()
         except TimeoutError:
-            recording = getattr(request.state, "recording", None)
-            said = (": the decision is still being made and will be recorded; send the same "
-                    "hookInstance again for its cards" if recording is not None
-                    and not recording.done() else ": nothing was recorded")
             response = HttpError(504, "the request took longer than "
-                                 f"{self.config.limits.request_timeout_s:g} s{said}").response()
+                                 f"{self.config.limits.request_timeout_s:g} s: "
+                                 f"{_recorded_or_not(request)}").response()
         except Exception as exc:  # logged by type only: messages may hold case data
             log.error("internal error %s on %s %s", type(exc).__name__, request.method,
                       request.url.path)
@@ -204,20 +203,28 @@ class Service:
         # decision; another patient under a reused hookInstance is a new call.
         caller = f"{client.iss if client else '-'}|{hook.context.patientId}"
         key = (caller, hook.hookInstance)
-        lock = self.hook_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            recorded = self.state.answer(*key)
-            if recorded is not None:
-                return JSONResponse(recorded)
-            # Shielded: once the decision is under way it finishes, is
-            # recorded and its answer kept, even if this request times out
-            # (the 504 then says so, and a retry gets the answer).
+        recorded = self.state.answer(*key)
+        if recorded is not None:
+            return JSONResponse(recorded)
+        # A copy arriving while the first is still being answered (or after
+        # the first request timed out) waits for that same answer. Shielded:
+        # once under way it finishes, is recorded and its answer kept, even
+        # if this request times out (the 504 then says so).
+        task = self.in_flight.get(key)
+        if task is None:
             task = asyncio.ensure_future(self.answer_hook(hook, client, key))
-            request.state.recording = task
-            answer = await asyncio.shield(task)
-        if len(self.hook_locks) > 10_000:
-            self.hook_locks = {k: v for k, v in self.hook_locks.items() if v.locked()}
+            self.in_flight[key] = task
+            task.add_done_callback(functools.partial(self._answered, key))
+        request.state.recording = task
+        request.state.recording_advice = "send the same hookInstance again for its cards"
+        answer = await asyncio.shield(task)
         return JSONResponse(answer)
+
+    def _answered(self, key: tuple[str, str], task: asyncio.Future[dict[str, Any]]) -> None:
+        self.in_flight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: a refusal nobody waited for is not an error
+
 
     async def answer_hook(self, hook: api.HookRequest, client: Client | None,
                           key: tuple[str, str]) -> dict[str, Any]:
@@ -415,10 +422,16 @@ class Service:
         if isinstance(document, dict) and isinstance(document.get("case_id"), str):
             request.state.case_id = log_safe(document["case_id"])
         record = request.query_params.get("record", "true") != "false"
-        result = await self.ask_worker("decide", {
+        # Shielded when it records: a decision under way when the request
+        # times out still finishes and is recorded, and the 504 says so.
+        task = asyncio.ensure_future(self.ask_worker("decide", {
             "document": document, "record": record, "clinician": _who(client),
             "requester": {"hookInstance": None, "iss": client.iss, "sub": client.sub,
-                          "fhirServer": None} if client else None})
+                          "fhirServer": None} if client else None}))
+        if record:
+            request.state.recording = task
+            request.state.recording_advice = "see calfrehab audit list"
+        result = await asyncio.shield(task)
         return Response(result["json"].encode("utf-8"), media_type="application/json")
 
     async def explain(self, request: Request, client: Client | None) -> Response:
@@ -457,6 +470,21 @@ def _warm_mapping() -> None:
     # An empty Bundle is no case, but reading it loads the models.
     with contextlib.suppress(api.FhirMappingError):
         api.case_from_fhir({"resourceType": "Bundle", "type": "collection"}, "warm-up")
+
+
+def _recorded_or_not(request: Request) -> str:
+    """What a 504 says of the decision it was waiting for: a 504 never
+    leaves the caller to guess whether something was recorded."""
+    task = getattr(request.state, "recording", None)
+    advice = getattr(request.state, "recording_advice", "")
+    if task is None:
+        return "nothing was recorded"
+    if not task.done():
+        return ("the decision is still being made and is recorded if it completes; "
+                + advice)
+    if task.cancelled() or task.exception() is not None:
+        return "nothing was recorded"
+    return "the decision was recorded; " + advice
 
 
 def _who(client: Client | None) -> str | None:
