@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -249,3 +251,33 @@ def test_a_new_write_sweeps_what_a_killed_run_left(tmp_path: Path) -> None:
     stale.write_text("half")
     atomic_write_text(target, "whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+@pytest.mark.parametrize("length", [226, 227, 240, 255])
+def test_names_up_to_the_limit_can_be_written(tmp_path: Path, length: int) -> None:
+    # The temporary name used to add ~32 bytes: names of 227-255 bytes
+    # failed with "File name too long".
+    from calfrehab.engine.casefile.editor import lock_path
+    from calfrehab.engine.safeio import atomic_write_text, sweep_stale_temps, temp_files_for
+
+    target = tmp_path / ("é" * (length // 2) + "x" * (length % 2))
+    assert len(target.name.encode()) == length
+    atomic_write_text(target, "data")
+    assert target.read_text(encoding="utf-8") == "data"
+    assert len(lock_path(target).name.encode()) <= 255
+    # A temporary file a killed run left is still found and swept.
+    with atomic_open_leftover(target) as leftover:
+        assert [p for p, _ in temp_files_for(target)] == [leftover]
+        assert sweep_stale_temps(target) == [leftover]
+
+
+@contextlib.contextmanager
+def atomic_open_leftover(target: Path) -> Iterator[Path]:
+    """A temporary file of ``target`` as a dead process would leave it."""
+    from calfrehab.engine.safeio import _TEMP_ROOM, TEMP_SUFFIX, short_name
+
+    dead_pid = 2**22 + 1  # above Linux's pid_max: no such process
+    path = target.with_name(f".{short_name(target.name, _TEMP_ROOM)}.{dead_pid}.abcdefgh"
+                            f"{TEMP_SUFFIX}")
+    path.write_text("half", encoding="utf-8")
+    yield path

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import sys
@@ -42,6 +43,26 @@ StrPath = str | os.PathLike[str]
 
 #: Suffix of every temporary file an atomic write creates.
 TEMP_SUFFIX = ".calfrehab.tmp"
+# A file name may be 255 bytes (NAME_MAX on Linux, macOS and Windows). A
+# temporary name adds a dot, the pid (up to 10 digits), mkstemp's 8 random
+# characters, three more dots and TEMP_SUFFIX to the target's name; a name
+# of 227-255 bytes could be written by no command. Longer names are
+# shortened in the temporary name, keeping a hash of the whole name.
+NAME_MAX = 255
+_TEMP_ROOM = NAME_MAX - (3 + 10 + 8 + len(TEMP_SUFFIX))
+
+
+def short_name(name: str, room: int) -> str:
+    """``name`` if it fits in ``room`` bytes (UTF-8), else a prefix of it
+    and ``~`` and 8 hex digits of its sha256, ``room`` bytes at most: the
+    same name always shortens the same way, so what was made with it can be
+    found again."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= room:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:8]
+    head = raw[: room - 9].decode("utf-8", "ignore")  # never half a character
+    return f"{head}~{digest}"
 
 # How long a path may be when shown in a message (paths can be hostile too:
 # a file name in a batch directory may hold a newline or ESC).
@@ -246,8 +267,8 @@ class AtomicFile:
         directory = self.target.parent
         try:
             fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=directory
-            )
+                prefix=f".{short_name(self.target.name, _TEMP_ROOM)}.{os.getpid()}.",
+                suffix=TEMP_SUFFIX, dir=directory)
         except OSError as exc:
             raise OutputError(f"cannot write {shown(self.target)}: "
                               f"{exc.strerror or exc}") from None
@@ -361,8 +382,9 @@ def temp_files_for(target: StrPath) -> Iterator[tuple[Path, int | None]]:
     with the id of the process that made each (None if unreadable)."""
     target = Path(target)
     directory = target.parent if str(target.parent) else Path(".")
-    for path in directory.glob(f".{_glob_escape(target.name)}.*{TEMP_SUFFIX}"):
-        middle = path.name[len(target.name) + 2 : -len(TEMP_SUFFIX)]
+    stem = short_name(target.name, _TEMP_ROOM)
+    for path in directory.glob(f".{_glob_escape(stem)}.*{TEMP_SUFFIX}"):
+        middle = path.name[len(stem) + 2 : -len(TEMP_SUFFIX)]
         pid_text = middle.split(".", 1)[0]
         yield path, int(pid_text) if pid_text.isdigit() else None
 

@@ -44,7 +44,7 @@ from calfrehab.engine.errors import CaseFileExists as CaseFileExists
 from calfrehab.engine.errors import InputError, OutputError
 from calfrehab.engine.errors import OtherPatientsCase as OtherPatientsCase
 from calfrehab.engine.limits import max_input_bytes
-from calfrehab.engine.safeio import atomic_write_text, read_input_bytes, shown
+from calfrehab.engine.safeio import NAME_MAX, atomic_write_text, read_input_bytes, short_name, shown
 from calfrehab.engine.textsafe import for_terminal
 
 # Case files hold health data: a new one is readable by its owner only.
@@ -61,7 +61,8 @@ LOCK_TIMEOUT_S = 30.0
 
 def lock_path(path: Path) -> Path:
     """The lock file that guards ``path``: hidden, beside it."""
-    return Path(path).with_name(f".{Path(path).name}.lock")
+    # Within the 255-byte name limit whatever the case file is called.
+    return Path(path).with_name(f".{short_name(Path(path).name, NAME_MAX - 6)}.lock")
 
 
 @contextlib.contextmanager
