@@ -92,3 +92,26 @@ def test_mass_units_in_kilograms() -> None:
     assert table.kilograms(154, "[lb_av]") == pytest.approx(69.853, abs=1e-3)
     assert table.kilograms(61500, "g") == pytest.approx(61.5)
     assert table.kilograms(70, "cm") is None
+
+
+def test_a_chart_patient_without_a_full_birth_date_keeps_the_records_age() -> None:
+    import json
+    from datetime import date
+
+    from helpers import EXAMPLES
+
+    from calfrehab.engine.fhir.chart import chart_case
+
+    stored = json.loads((EXAMPLES / "achilles-midportion-two-leg-to-single-leg.json")
+                        .read_text())
+    review = date.fromisoformat(stored["review_date"])
+    for birth in (None, "1984"):
+        patient: dict[str, object] = {"resourceType": "Patient", "id": "p1", "gender": "male"}
+        if birth:
+            patient["birthDate"] = birth
+        bundle = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": patient}]}
+        case, document = chart_case(bundle, case_id="p1", review_date=review, stored=stored)
+        assert document["patient"]["age_years"] == stored["patient"]["age_years"]
+        assert document["patient"]["sex"] == "male"
+        assert case.case_id == stored["case_id"]

@@ -524,8 +524,13 @@ class _Mapper:
                 out["age_years"] = age_on(birth, review)
                 r.note("patient.age_years", item, "Patient.birthDate")
             elif birth is None:
-                r.problem(item, "Patient.birthDate", "missing: the age on the review date "
-                          "is counted from it")
+                # A chart laid over calfrehab's record (partial) may leave the
+                # age to the record; a case read from the chart alone may not.
+                if not self.partial:
+                    r.problem(item, "Patient.birthDate", "missing: the age on the review "
+                              "date is counted from it")
+            elif not isinstance(birth, date) and self.partial:
+                pass  # a year or month only: the record's age stands
             elif not isinstance(birth, date):
                 r.problem(item, "Patient.birthDate",
                           f"needs a full date to count the age, got {birth!r}")
