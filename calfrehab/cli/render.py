@@ -17,6 +17,7 @@ from calfrehab.engine.api import (
     clinician_text,
     condition_line,
     dose_text,
+    for_terminal,
     format_value,
     merge_reasons,
     missing_criteria,
@@ -54,7 +55,11 @@ def _short_forms(decided: Decided) -> dict[str, str]:
 def wrap(text: str, indent: str, first: str | None = None, *,
          whole_words: bool = False) -> list[str]:
     """Fit text to 80 columns; ``first`` is the first line's lead-in.
-    ``whole_words`` never breaks a word or at a hyphen (ids and paths)."""
+    ``whole_words`` never breaks a word or at a hyphen (ids and paths).
+    The text is rule, ladder, source or case text: escaped first, so a
+    control character or a newline in it cannot reach the terminal raw or
+    forge a line (issue 27)."""
+    text = for_terminal(text, limit=None)
     return textwrap.wrap(text, WIDTH, initial_indent=first if first is not None else indent,
                          subsequent_indent=indent, break_long_words=not whole_words,
                          break_on_hyphens=not whole_words) or [first or indent]
@@ -132,7 +137,7 @@ def render_next(decided: Decided, colour: bool, source: str = "CASE") -> str:
         text = clinician_text(reason.text, ladder, reason_unit(reason, doc, ladder))
         lines += wrap(f"{text} [{cites}]", "    ", "  - ")
     lines.append("")
-    lines.append(f"Rules {doc.rulebase.name} {doc.rulebase.version} "
+    lines.append(f"Rules {for_terminal(doc.rulebase.name)} {for_terminal(doc.rulebase.version)} "
                  f"(sha256 {doc.rulebase.sha256[:12]}) · decision {doc.decision_id}")
     lines.append(f"Full trail: calfrehab explain {source}")
     return "\n".join(lines)
@@ -200,7 +205,7 @@ def _explain_for_clinician(decided: Decided, data: dict[str, Any]) -> str:
     for track, td in doc.tracks.items():
         nxt = ""
         if td.next is not None:
-            nxt = f" → {td.next.name}, {dose(td.next.model_dump())}"
+            nxt = f" → {for_terminal(td.next.name)}, {dose(td.next.model_dump())}"
         lines += wrap(f"{TRACK_TITLES[track]}: {DECISION_WORDS[td.decision]}{nxt}", "      ",
                       "  ")
     lines += ["", "HOW: what the rules found, in order"]

@@ -53,15 +53,18 @@ def list_(rules_dir: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    click.echo(f"{compiled.base.manifest.name} {compiled.version} "
+    # Rule text is printed escaped: a control character or newline in a
+    # title cannot reach the terminal raw or forge a line (issue 27).
+    click.echo(f"{api.for_terminal(compiled.base.manifest.name)} "
+               f"{api.for_terminal(compiled.version)} "
                f"({len(rows)} rules, sha256 {compiled.sha256[:12]})")
     for row in rows:
         kinds = row["conditions"] if row["conditions"] == "all" else ",".join(row["conditions"])
         tracks = ",".join(row["tracks"]) or "case"
-        click.echo(row["id"])
+        click.echo(api.for_terminal(row["id"], limit=None))
         for text in (row["title"], f"applies to: {kinds}; {tracks}",
                      f"sources: {', '.join(row['sources'])}"):
-            click.echo(_fill(text, "    "))
+            click.echo(_fill(api.for_terminal(text, limit=None), "    "))
 
 
 @rules.command()
