@@ -21,6 +21,7 @@ from calfrehab.engine.clinic import clinic_today
 from calfrehab.engine.course.replay import Course
 from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
 from calfrehab.engine.errors import FutureReviewDate as FutureReviewDate
+from calfrehab.engine.errors import RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
     DecisionDocument,
@@ -90,13 +91,21 @@ __all__ = [
 def check_rules(rules_dir: Path | None = None) -> tuple[CompiledRuleBase, RegistrationReport]:
     """What ``calfrehab rules check`` does: compile a rules directory (raises
     :class:`RuleError` listing every problem, engine limits included), then
-    register it with durable-rules and decide a probe case in a child process
+    refuse a safety rule (red flag, referral, gate) that no case within the
+    case format's ranges can make fire, then register it with durable-rules
+    and decide a probe case in a child process
     under the time limit of ``limits.toml`` (``CALFREHAB_RULES_CHECK_TIMEOUT``),
     reporting what the engine refuses and naming the rule."""
+    from calfrehab.engine.knowledge.reachable import unreachable_safety_rules
     from calfrehab.engine.limits import rules_check_timeout_s
     from calfrehab.engine.ruletest.registration import check_registration
 
     compiled = compile_rules(rules_dir)
+    # A red flag, referral or gate no valid case can trigger passes every
+    # other check; the case format's own ranges show it (issue 27).
+    unreachable = unreachable_safety_rules(compiled)
+    if unreachable:
+        raise RuleError(unreachable)
     directory = Path(rules_dir) if rules_dir is not None else compiled.base.directory
     return compiled, check_registration(directory, timeout_s=rules_check_timeout_s())
 
