@@ -219,3 +219,17 @@ def test_new_never_replaces_another_patients_case(case: Path) -> None:
     assert "holds case RUN-0001, not OTHER-1" in out
     code, out = run("new", str(case), "--case-id", "RUN-0001", "--force", *flags)
     assert code == 0, out
+
+
+def test_import_refuses_rows_dated_after_today(tmp_path: Path) -> None:
+    csv_file = tmp_path / "export.csv"
+    csv_file.write_text(
+        "case_id,date,exercise,sets_done,pain_during,age_years,condition,side\n"
+        f"IMP-1,{TODAY.isoformat()},two_leg_heel_raise,15/15/15,2,40,achilles_midportion,left\n"
+        f"IMP-1,{TOMORROW},two_leg_heel_raise,15/15/15,2,,,\n", encoding="utf-8")
+    into = tmp_path / "cases"
+    result = CliRunner().invoke(cli, ["import", str(csv_file), "--into", str(into)])
+    assert "Traceback" not in result.output
+    assert f"row 3, column date: {TOMORROW} is after today" in result.output
+    written = doc(into / "IMP-1.json")
+    assert [s["date"] for s in written["sessions"]] == [TODAY.isoformat()]

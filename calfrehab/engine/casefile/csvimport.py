@@ -31,6 +31,7 @@ from calfrehab.engine.casefile.editor import (
     open_case,
 )
 from calfrehab.engine.casefile.validation import validate_document
+from calfrehab.engine.clinic import clinic_today
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, CsvImportError, OutputError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes, shown
@@ -504,15 +505,34 @@ def _refused(case_id: str, rows: list[_Row], target: Path, exc: Exception) -> Ro
                             f"{for_terminal(reason, limit=300)}")
 
 
+def _not_after_today(rows: list[_Row], errors: list[RowError], found: dict[str, str],
+                     clinic_day: date, today: date | None,
+                     ) -> tuple[list[_Row], list[RowError]]:
+    """Rows dated after the clinic's today are refused, naming the date
+    (clinical-basis §8: time gates count to the review date, so a typed
+    2027 for 2026 would open one); the other rows are still imported."""
+    day = today or clinic_day
+    late = [r for r in rows if r.date > day]
+    column = found.get("date", "date")
+    return [r for r in rows if r.date <= day], [*errors, *(
+        RowError(row=r.line, column=column,
+                 message=f"{r.date.isoformat()} is after today ({day.isoformat()} in the "
+                         "clinic's time zone); a record is never dated ahead: enter the day "
+                         "it happened") for r in late)]
+
+
 def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
                exercise_names: dict[str, str] | None = None,
-               dry_run: bool = False, encoding: str = DEFAULT_ENCODING) -> ImportResult:
+               dry_run: bool = False, encoding: str = DEFAULT_ENCODING,
+               today: date | None = None) -> ImportResult:
     """Read a clinic's CSV and write (or add to) one case file per case in
     ``into`` (``<case_id>.json``). A case already there keeps its patient,
     condition and programme; sessions on a day it already has are skipped,
-    so importing the same export twice adds nothing."""
+    so importing the same export twice adds nothing. Rows dated after
+    ``today`` (default: the clinic's, calfrehab.toml) are refused."""
     names = {k.lower(): v for k, v in (exercise_names or {}).items()}
     rows, errors, count, found = read_rows(path, date_order, names, encoding)
+    rows, errors = _not_after_today(rows, errors, found, clinic_today(near=into), today)
     if rows and not dry_run:
         try:
             into.mkdir(parents=True, exist_ok=True)
