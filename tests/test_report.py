@@ -284,3 +284,53 @@ def test_report_and_handout_say_where_the_case_stands_in_the_trail(tmp_path: Pat
     assert run("handout", str(FLARE), "--audit", str(trail), "-o", str(handout))[0] == 0
     assert "Your physiotherapist adjusted this plan" in handout.read_text(encoding="utf-8")
     assert "calf tender, keep the dose" in handout.read_text(encoding="utf-8")
+
+
+def test_the_handout_lists_what_the_clinician_decided_then_the_programme(
+        tmp_path: Path) -> None:
+    """clinical-basis §8: after an override with a prescription, the
+    handout lists the clinician's exercise (not the rules' proposal) and the
+    side; after accept, the case's programme."""
+    case = tmp_path / "case.json"
+    case.write_bytes(FLARE.read_bytes())
+    trail = tmp_path / "t.sqlite3"
+    code, out, err = run("next", str(case), "--json", "--audit", str(trail),
+                         "--clinician", "A. Berg")
+    assert code == 0, err
+    decided = json.loads(out)
+    from calfrehab.engine.report.handout import lay
+
+    proposed = lay(decided["tracks"]["straight_knee"]["next"]["name"])
+    assert proposed != "Heel-raise hold, knee straight"
+    code, _, err = run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+                       "--clinician", "A. Berg", "--reason", "one more week of holds",
+                       "--track", "straight_knee", "--decision", "regress",
+                       "--exercise", "isometric_heel_raise_hold", "--sets", "5",
+                       "--reps", "45")
+    assert code == 0, err
+
+    def handout() -> str:
+        out_file = tmp_path / f"h{len(list(tmp_path.glob('h*.html')))}.html"
+        assert run("handout", str(case), "--audit", str(trail), "-o", str(out_file))[0] == 0
+        return re.sub(r"\s+", " ", out_file.read_text(encoding="utf-8"))
+
+    text = handout()
+    assert "your right leg" in text
+    assert "5 holds of 45 seconds each" in text
+    assert "Heel-raise hold, knee straight" in text and proposed not in text
+    report = tmp_path / "r.html"
+    assert run("report", str(case), "--audit", str(trail), "-o", str(report))[0] == 0
+    assert "The programme as overridden" in report.read_text(encoding="utf-8")
+
+    code, _, err = run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
+    assert code == 0, err
+    program = json.loads(case.read_text(encoding="utf-8"))["program"]
+    assert program["straight_knee"]["exercise"] == "isometric_heel_raise_hold"
+    text = handout()
+    assert "5 holds of 45 seconds each" in text and proposed not in text
+    # The case's own programme: the bent-knee track as accepted.
+    bent = program["bent_knee"]
+    assert f"{bent['sets']} sets of {bent['reps']} repetitions" in text
+    report.unlink()
+    assert run("report", str(case), "--audit", str(trail), "-o", str(report))[0] == 0
+    assert "The programme as accepted" in report.read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -24,8 +24,13 @@ from calfrehab.engine.pipeline import Decided, decide_path, prepare
 from calfrehab.engine.report import data as rdata
 from calfrehab.engine.report import handout as handout_data
 from calfrehab.engine.report.bands import PainBands, pain_bands
+from calfrehab.engine.report.decided import decided_programme
 from calfrehab.engine.safeio import atomic_write_text, check_outputs
 from calfrehab.engine.vocabulary import rung_of
+
+if TYPE_CHECKING:
+    from calfrehab.engine.acceptance import CaseState
+    from calfrehab.engine.report.decided import DecidedProgramme
 
 # Weeks of projected course a report shows by default (a view, not a rule).
 PROJECTION_WEEKS = 12
@@ -120,7 +125,9 @@ def report_data(case: str | Path, audit: Path | None = None,
     decided = decide_path(case, reasoner)
     base = decided.evaluation.compiled.base
     rows = _trail_rows(audit, decided.case.case_id) if audit is not None else None
-    state = recorded_state(audit, decided.case.case_id)
+    trail_state = _state(audit, decided.case.case_id)
+    state = recorded_state(audit, decided.case.case_id, trail_state,
+                           decided_programme(trail_state, decided.case, base.ladder))
     if author is None and rows:
         # The clinician of the latest recorded decision signs the report.
         author = next((r.get("clinician") for r in reversed(rows)
@@ -166,15 +173,14 @@ def write_report(case: str | Path, out: Path, *, audit: Path | None = None,
                          f"{len(data.assessments)} assessment(s), {decisions}")
 
 
-def recorded_state(audit: Path | None, case_id: str) -> list[str]:
+def recorded_state(audit: Path | None, case_id: str, state: CaseState | None,
+                   programme: DecidedProgramme | None = None) -> list[str]:
     """Where the case stands in the trail, in words: its latest recorded
     decision (when, by whom, for which review), the latest override of it
-    with its reason, and whether it was accepted into the programme."""
+    with its reason, whether it was accepted into the programme, and what
+    the clinician decided the patient does (``programme``)."""
     if audit is None:
         return []
-    from calfrehab.engine.acceptance import case_state
-
-    state = case_state(audit, case_id)
     if state is None:
         return [f"The audit trail holds no decision for case {case_id} yet."]
     by = f" by {state.clinician}" if state.clinician else ""
@@ -198,17 +204,32 @@ def recorded_state(audit: Path | None, case_id: str) -> list[str]:
                      + (" (as overridden)." if a.override_entry_id else "."))
     else:
         lines.append("Not yet accepted into the programme (calfrehab accept).")
+    if programme is not None:
+        lines.append(_programme_line(programme))
     return lines
 
 
-def _patient_note(audit: Path | None, case_id: str) -> str | None:
-    """For the patient: that the physiotherapist changed the proposed plan,
-    and why (the override's reason), when the trail says so."""
+def _programme_line(programme: DecidedProgramme) -> str:
+    """What the patient does now, track by track, as the clinician decided."""
+    what = "; ".join(
+        f"{track_title(track)}: {rx.name} {dose_text(rx.sets, rx.reps, rx.unit, rx.load_kg)}"
+        for track, rx in programme.tracks.items() if rx is not None) or "no exercise"
+    said = ("The programme as accepted" if programme.source == "accepted"
+            else "The programme as overridden (what accepting would write)")
+    return f"{said}: {what}. The handout lists this, not the rules' proposal."
+
+
+def _state(audit: Path | None, case_id: str) -> CaseState | None:
     if audit is None:
         return None
     from calfrehab.engine.acceptance import case_state
 
-    state = case_state(audit, case_id)
+    return case_state(audit, case_id)
+
+
+def _patient_note(state: CaseState | None) -> str | None:
+    """For the patient: that the physiotherapist changed the proposed plan,
+    and why (the override's reason), when the trail says so."""
     if state is None or state.override is None:
         return None
     reason = f": {state.override.reason}" if state.override.reason else ""
@@ -236,11 +257,13 @@ def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
     clinic = handout_data.Clinic(name=clinic_name or config.clinic.name,
                                  phone=clinic_phone or config.clinic.phone)
     review = decided.case.review_date
+    state = _state(audit, decided.case.case_id)
     data = handout_data.build(
         decided.case, decided.decision, names, _bands(decided),
         seated=frozenset(ladder.load.seated_exercises), printed=clinic_today(config),
         next_review=next_review or review + timedelta(days=config.review.interval_days),
-        clinic=clinic, decision_note=_patient_note(audit, decided.case.case_id))
+        clinic=clinic, decision_note=_patient_note(state),
+        programme=decided_programme(state, decided.case, ladder))
     atomic_write_text(out, handout_html(data), mode=OUTPUT_MODE)
     what = "refer: no exercises" if data.refer else f"{len(data.exercises)} exercise(s)"
     return Wrote(path=str(out), case_id=data.case_id,

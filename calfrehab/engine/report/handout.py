@@ -18,8 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from calfrehab.engine.casefile.model import Case
-from calfrehab.engine.explanation.document import DecisionDocument, TrackDecision
+from calfrehab.engine.explanation.document import DecisionDocument
+from calfrehab.engine.knowledge.ladder import NextPrescription
 from calfrehab.engine.report.bands import PainBands
+from calfrehab.engine.report.decided import DecidedProgramme
 
 
 class _Model(BaseModel):
@@ -131,10 +133,9 @@ def _keep(cue: str, holding: bool, running: bool) -> bool:
     return not (holding and has(drop.progression))
 
 
-def _exercise(td: TrackDecision, seated: frozenset[str], running: bool) -> HandoutExercise:
-    n = td.next
-    assert n is not None
-    holding = td.decision in ("hold", "regress")
+def _exercise(n: NextPrescription, decision: str, seated: frozenset[str],
+              running: bool) -> HandoutExercise:
+    holding = decision in ("hold", "regress")
     return HandoutExercise(
         name=lay(n.name), dose=_dose(n.sets, n.reps, n.unit),
         weight=_weight(n.load_kg, n.unit, n.exercise in seated),
@@ -179,15 +180,27 @@ SIDE_WORDS = {"left": "your left leg", "right": "your right leg", "both": "both 
 
 def build(case: Case, doc: DecisionDocument, names: dict[str, str], bands: PainBands, *,
           seated: frozenset[str], printed: date, next_review: date, clinic: Clinic,
-          decision_note: str | None = None) -> HandoutData:
-    refer = doc.outcome == "refer"
+          decision_note: str | None = None,
+          programme: DecidedProgramme | None = None) -> HandoutData:
+    """The handout for ``case``. ``programme``, when the clinician acted on
+    the decision (accepted it, or overrode it), is what the patient takes
+    home instead of ``doc``'s next step (clinical-basis §8)."""
+    refer = doc.outcome == "refer" and programme is None
     running = case.patient.goal == "running"
     exercises: list[HandoutExercise] = []
     paused: list[str] = []
-    if not refer:
+    if programme is not None:
+        for track, rx in programme.tracks.items():
+            before = getattr(case.program, track, None)
+            if rx is not None:
+                exercises.append(_exercise(rx, programme.decisions.get(track, "hold"),
+                                           seated, running))
+            elif before is not None:
+                paused.append(lay(names.get(before.exercise, before.exercise)))
+    elif not refer:
         for td in doc.tracks.values():
             if td.next is not None:
-                exercises.append(_exercise(td, seated, running))
+                exercises.append(_exercise(td.next, td.decision, seated, running))
             elif td.decision == "regress" and td.current is not None:
                 paused.append(lay(names.get(td.current.exercise, td.current.exercise)))
     words = plain_words()
