@@ -228,6 +228,24 @@ def test_a_whole_visit_with_no_terminal_and_no_script(
     v.close()
 
 
+def test_import_a_clinic_csv_in_the_browser(
+        chromium: Any, clinic: dict[str, Any], tmp_path: Path) -> None:
+    lines = (REPO / "examples" / "import" / "clinic-export-template.csv").read_text().splitlines()
+    bad = lines[1].replace("CLINIC-0001", "CLINIC-0077").replace(",2,1,10,", ",12,1,10,")
+    upload = tmp_path / "clinic-export.csv"
+    upload.write_text("\n".join([*lines, bad]) + "\n")
+    v = Visit(chromium, clinic["base"])
+    page = v.go("/import")
+    page.set_input_files("#csv", str(upload))
+    page = v.submit("Import")
+    text = page.content()
+    assert "Rows not imported (1)" in text and "CLINIC-0077" not in [
+        p.stem for p in clinic["cases"].glob("*.json")]
+    assert (clinic["cases"] / "CLINIC-0001.json").is_file()
+    shot(page, "import", tmp_path)
+    v.close()
+
+
 def test_two_clinicians_on_one_patient_the_stale_write_is_refused(
         chromium: Any, clinic: dict[str, Any]) -> None:
     name = "runner-stuck-on-two-leg"
