@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -231,3 +232,74 @@ def test_a_course_that_misses_its_window_fails_by_name(tmp_path: Path) -> None:
     assert got["bad key"][0].startswith("unknown milestone key `straight_knee.heavy`")
     assert got["ideal cannot be slower"] == ["slower_than_ideal needs a script other than ideal"]
     assert not report.ok
+
+
+def _peak_calf_load_bw(course: Any, ladder: Any, body_mass: float) -> dict[str, float]:
+    """Per track, the most load through the calf in the projected weeks
+    (not the intake), as a multiple of body weight."""
+    from calfrehab.engine.knowledge.ladder import calf_load_kg
+
+    peak: dict[str, float] = {}
+    for row in course.rows[1:]:
+        for track, tw in row.tracks.items():
+            if tw.exercise is None or not tw.load_kg:
+                continue
+            ratio = calf_load_kg(ladder, tw.exercise, tw.load_kg, body_mass) / body_mass
+            peak[track] = max(peak.get(track, 0.0), ratio)
+    return peak
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.json")))
+def test_a_twelve_week_projection_stops_at_the_rule_bases_load_ceiling(
+        reasoner: Reasoner, example: str) -> None:
+    """Issue 22 item 4: no +95 kg single-leg raise for a 78 kg runner.
+    The ceiling is rulebase.yaml's projection_load_ceiling_bw; a load the
+    intake already carries past it is kept, never raised."""
+    document = json.loads((EXAMPLES / example).read_text(encoding="utf-8"))
+    base = reasoner.compiled.base
+    params = base.manifest.params()
+    ceiling = float(params["projection_load_ceiling_bw"])
+    mass = float(document["patient"].get("body_mass_kg")
+                 or params["projection_reference_body_mass_kg"])
+    course = api.simulate_document(document, reasoner, weeks=12)
+    intake = _peak_calf_load_bw(course.model_copy(update={"rows": course.rows[:1] * 2}),
+                                base.ladder, mass)
+    for track, ratio in _peak_calf_load_bw(course, base.ladder, mass).items():
+        assert ratio <= max(ceiling, intake.get(track, 0.0)) + 1e-9, (track, ratio)
+
+
+def test_the_ceiling_is_the_rule_bases_setting(tmp_path: Path) -> None:
+    """Lower the setting in a copy of the rules and the projection stops
+    lower: the number is data, not code."""
+    rules = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), rules)
+    manifest = rules / "rulebase.yaml"
+    text = manifest.read_text(encoding="utf-8")
+    assert "projection_load_ceiling_bw: 1.5" in text
+    manifest.write_text(text.replace("projection_load_ceiling_bw: 1.5",
+                                     "projection_load_ceiling_bw: 1.2"), encoding="utf-8")
+    case = EXAMPLES / "plantar-single-leg-to-weighted.json"
+    mass = float(json.loads(case.read_text(encoding="utf-8"))["patient"]["body_mass_kg"])
+    shipped = api.simulate(case, weeks=12)
+    lowered = api.simulate(case, weeks=12, rules_dir=rules)
+
+    def top(course: Any) -> float:
+        return max((tw.load_kg or 0.0) for r in course.rows
+                   for t, tw in r.tracks.items() if t == "straight_knee")
+
+    assert top(lowered) < top(shipped)
+    assert top(lowered) <= 0.2 * mass
+
+
+def test_a_referred_case_gets_no_projection(reasoner: Reasoner) -> None:
+    """A referral stops the course at the intake (simulate) and the report
+    draws no projected course for it."""
+    from calfrehab.engine.report.build import report_data
+
+    case = EXAMPLES / "red-flag-recent-fluoroquinolone.json"
+    course = api.simulate_document(json.loads(case.read_text(encoding="utf-8")), reasoner,
+                                   weeks=12)
+    assert course.referred_week == 0 and [r.week for r in course.rows] == [0]
+    data = report_data(case)
+    assert data.projection is None
+    assert "No projection: the case is referred." in data.projection_note

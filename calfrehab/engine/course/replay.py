@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from calfrehab.engine.course.ceiling import LoadCeiling
 from calfrehab.engine.course.reviewday import ReviewDay, review_offset_days
 from calfrehab.engine.course.script import Response, Script
 from calfrehab.engine.knowledge import ladder as ladder_ops
@@ -92,12 +93,20 @@ def session_offsets(per_week: int) -> list[int]:
     return sorted({(i * 7) // per_week for i in range(per_week)})
 
 
-def _program(decided: Decided) -> dict[str, dict[str, Any] | None]:
+def _program(decided: Decided, ceiling: LoadCeiling | None, ladder: Ladder,
+             before: dict[str, dict[str, Any] | None]) -> dict[str, dict[str, Any] | None]:
+    """The week's programme: each review's ``next``, its load capped at the
+    rule base's projection ceiling (:mod:`calfrehab.engine.course.ceiling`)."""
     out: dict[str, dict[str, Any] | None] = {}
+    mass = decided.case.patient.body_mass_kg
     for track in TRACKS:
         nxt = decided.decision.tracks[track].next
-        out[track] = None if nxt is None else {
+        rx = None if nxt is None else {
             "exercise": nxt.exercise, "load_kg": nxt.load_kg, "sets": nxt.sets, "reps": nxt.reps}
+        if rx is not None and ceiling is not None:
+            rx = ceiling.cap(ladder, rx, before.get(track),
+                             None if mass is None else float(mass))
+        out[track] = rx
     return out
 
 
@@ -209,12 +218,13 @@ def _intake_program(decided: Decided) -> dict[str, dict[str, Any] | None]:
 
 def replay(
     document: dict[str, Any], *, weeks: int, script: Script, decide: Decide, ladder: Ladder,
-    review_day: ReviewDay = "first",
+    review_day: ReviewDay = "first", ceiling: LoadCeiling | None = None,
 ) -> Course:
     """The course of ``weeks`` weekly reviews after the intake review. The
     patient trains from the intake's day in 7-day weeks; each week's review
     falls on the first day of the next week or (``review_day="last"``) on
-    the week's last day."""
+    the week's last day. ``ceiling``: where the projection stops adding load
+    (None: it follows every load step the rules propose)."""
     doc = copy.deepcopy(document)
     doc.setdefault("sessions", [])
     doc.setdefault("assessments", [])
@@ -230,7 +240,8 @@ def replay(
     for week in range(1, weeks + 1):
         if referred is not None:
             break
-        program = _program(decided)
+        program = _program(decided, ceiling, ladder, current)
+        current = program
         first_day = start_date + (week - 1) * WEEK
         sessions = _week_sessions(program, first_day, week, script, ladder)
         review = start_date + week * WEEK + shift

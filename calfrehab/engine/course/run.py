@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from calfrehab.engine.casefile.validation import read_case_file, validate_document
+from calfrehab.engine.course.ceiling import LoadCeiling
 from calfrehab.engine.course.replay import Course, replay
 from calfrehab.engine.course.reviewday import resolve_review_day
 from calfrehab.engine.course.script import Script, ScriptError, parse_script
@@ -31,8 +32,10 @@ def simulate_document(
     chosen = parse_script(script) if isinstance(script, str) else script
     case = validate_document(document, source)
     when = resolve_review_day(review_day, case.review_date)
-    return replay(document, weeks=weeks, script=chosen, ladder=reasoner.compiled.base.ladder,
-                  decide=lambda doc: decide_document(doc, reasoner, source), review_day=when)
+    base = reasoner.compiled.base
+    return replay(document, weeks=weeks, script=chosen, ladder=base.ladder,
+                  decide=lambda doc: decide_document(doc, reasoner, source), review_day=when,
+                  ceiling=LoadCeiling.from_params(base.manifest.params()))
 
 
 def simulate(
