@@ -2,11 +2,14 @@
 "Trusting CDS Clients").
 
 Checked, in order: a Bearer token; a header naming an allowed asymmetric
-algorithm and a key id; an issuer on the trusted list; the signature
-against that issuer's configured key with that id; ``aud`` equal to the URL
-called; ``exp``, ``iat`` and ``jti`` present; the token not expired, not
-issued in the future, living no longer than the configured lifetime; and
-its ``jti`` not seen before (a replayed token is refused).
+algorithm and a key id; an issuer on the trusted list; a ``jku`` header, if
+any, on that issuer's allow-list; the signature against that issuer's key
+with that id (configured, or from the allowed ``jku``, fetched and cached);
+``aud`` equal to the URL called; ``exp``, ``iat`` and ``jti`` present and
+well-typed; the token not expired, not issued in the future, living no
+longer than the configured lifetime; and its ``jti`` not seen before (a
+replayed token is refused, after a restart too: the service's state file).
+A token signed but malformed is refused like any other, never a 500.
 """
 
 from __future__ import annotations
