@@ -1385,7 +1385,9 @@ def _issue_rows(r: dict[str, Any]) -> list[list[str]]:
                 if cg else "")
         by_e = (f"; by instructions (callgrind) {cg['evaluate_new_over_c_old']:.2f}×"
                 if cg else "")
-        rows.append(["(28.1) durable-rules' C time, current driver vs previous (same cases)",
+        rows.append(["(28.1) durable-rules' C time, reused states and matchable facts vs the "
+                     "previous driver (same cases; reused states are off by default, see the "
+                     "analysis)",
                      "≤ 0.5×", f"{pe['c_new_over_c_old']:.2f}× ({pe['us']['c_new']:.0f} µs vs "
                      f"{pe['us']['c_old']:.0f} µs CPU, C calls replayed; load {load}){by_c}",
                      _fmt_ratio(pe["c_new_over_c_old"], 0.5)])
@@ -1677,13 +1679,14 @@ would be the rate on two idle cores at that CPU per case, against the
 2,000 target: missed, for the reasons stage by stage above. The
 100,000-case run of that session lost 1,620 cases to two worker crashes
 (a general protection fault freeing a dict, `free_keys_object`, in the
-worker), so it gives no memory figure. Where the fault comes from is not known:
-every second one of the same 100,000 cases (what one of the two workers
-got) decided in one process, and 100,000 decisions of 500 cases, ran
-without a fault, and so did 120,000 canonical encodings (orjson and its
-read-back) of cases and decision documents; the 100,000-case run, the
-worker's crash and the memory check need running again on a quieter
-machine.
+worker), so it gives no memory figure. The fault is durable-rules' retraction on a
+reused state: the same cases decided in one process through the worker's
+own functions ended in a segmentation fault inside `retract_facts` after
+about 50,000 cases (120,000 canonical encodings of cases and decisions,
+orjson and its read-back, ran clean). Reused states are therefore off by
+default (next section); these batch figures are for the engine with them,
+and the batch part, with the default engine and the memory check at
+100,000 cases, needs running again on a quieter machine.
 
 """
 
@@ -1704,10 +1707,20 @@ def _issue28_text(r: dict[str, Any]) -> str:
     rest = us.get("evaluate_new", nan) - us.get("c_new", nan)
     room = (us.get("c_old", nan) - us.get("c_new", nan) - eo.get("facts_us", nan)
             - eo.get("policy_us", nan) - eo.get("firing_records_us", nan))
-    return f"""Each ruleset now keeps one durable state for the process: a case asserts
-its facts, runs, reads its firings and retracts what it asserted (a failed
-case deletes the state, rebuilt empty by the next one: an abandoned action
-leaves its frame dispatching, which no retraction clears). Each ruleset is
+    return f"""**Reused states are off by default** (`docs/performance-engine.md`):
+durable-rules 2.0.28 faulted inside `retract_facts` after about 50,000
+cases on a reused state (reproduced in one process through the batch
+worker's functions), and two batch workers faulted freeing Python dicts. The
+default driver keeps a state per case and sends only the matchable facts;
+the figures below for the reused states (`reuse_states=True`) are what they
+give, measured before the fault was found; with a state per case and the
+matchable facts the issue measured durable's C time at ×0.71.
+
+With `reuse_states=True` each ruleset keeps one durable state for the
+process: a case asserts its facts, runs, reads its firings and retracts what
+it asserted (a failed case deletes the state, rebuilt empty by the next one:
+an abandoned action leaves its frame dispatching, which no retraction
+clears). Each ruleset is
 sent only the facts one of its patterns can match, decided by a predicate
 compiled at `prepare()` from the patterns' own tests:
 {sent.get("new", nan)} facts a case against {sent.get("old", nan)}. The batch text

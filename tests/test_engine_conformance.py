@@ -126,19 +126,19 @@ def test_no_case_state_is_left_after_10000_evaluations() -> None:
     reasoner = api.prepare(None)
     doc = json.loads((REPO / "examples" / "plantar-next-morning-jump-flare.json").read_text())
     case = api.validate_document(doc)
+    first = int(next(Reasoner._sids))
     for _ in range(10_000):
         reasoner.evaluate(case)
-    for ruleset in reasoner.ruleset_names:
-        assert reasoner.host.facts_held(ruleset, reasoner.sid) == [], ruleset
-    legacy = Reasoner(reasoner.compiled, reuse_states=False, matchable_only=False)
-    first = int(next(Reasoner._sids))
-    for _ in range(1_000):
-        legacy.evaluate(case)
     last = int(next(Reasoner._sids))
     sids = [f"c{n}" for n in range(first, last)]
-    assert len(sids) >= 1_000
-    for ruleset in legacy.ruleset_names:
-        assert legacy.host.state_count(ruleset, sids) == 0, ruleset
+    assert len(sids) >= 10_000
+    for ruleset in reasoner.ruleset_names:
+        assert reasoner.host.state_count(ruleset, sids) == 0, ruleset
+    reused = Reasoner(reasoner.compiled, reuse_states=True)
+    for _ in range(300):
+        reused.evaluate(case)
+    for ruleset in reused.ruleset_names:
+        assert reused.host.facts_held(ruleset, reused.sid) == [], ruleset
 
 
 BAD_RULES = [
