@@ -4,6 +4,7 @@ tables: weekly reviews of a scripted patient under the current rules."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,26 @@ def test_simulate_prints_a_table_per_track_and_the_milestones(tmp_path: Path) ->
     for title in ("Straight knee (gastrocnemius)", "Bent knee (soleus)",
                   "Energy storage (hops, running)", "Milestones (the week each was first done)"):
         assert title in text
-    assert "week   3  straight_knee.4x10" in text
-    assert "week   5  straight_knee.5x8" in text
+    assert "week   3  Straight knee (gastrocnemius): 4 × 10 with load" in text
+    assert "week   5  Straight knee (gastrocnemius): 5 × 8 with load" in text
+    # Words, not ids (issue 22): names, decision words, units on every dose.
+    for code_word in ("straight_knee", "weighted_single_leg_heel_raise", "progress ",
+                      "not_started"):
+        assert code_word not in text, code_word
+
+
+def test_simulate_says_each_dose_with_its_unit_as_next_does(tmp_path: Path) -> None:
+    """Issue 22: `return_to_running 0 kg 1 x 20` where next says minutes,
+    `5 x 45` where next says `5 x 45 s`."""
+    runner = EXAMPLES / "calf-strain-gastrocnemius-hops-to-running.json"
+    text = CliRunner().invoke(cli, ["simulate", str(runner), "--weeks", "2"]).output
+    assert "Return to running: walk-run program" in text and "1 × 20 min" in text
+    assert "3 × 20 contacts" in text and "4 × 8, +90 kg" in text
+    assert " 0 kg" not in text and "return_to_running" not in text
+    holds = EXAMPLES / "reactive-midportion-isometric-holds.json"
+    text = CliRunner().invoke(cli, ["simulate", str(holds), "--weeks", "1"]).output
+    assert re.search(r"\d+ × 45 s\b", text), text
+    assert "first Isometric heel-raise hold, straight knee" in text
 
 
 def test_simulate_json_and_scripts(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from calfrehab.cli.options import domain_errors, json_option, rules_option
-from calfrehab.cli.render import TRACK_TITLES
 from calfrehab.engine import api
 
 SCRIPT_HELP = ("How the patient responds: ideal (default), or one bad course week K: "
@@ -19,41 +18,55 @@ REVIEW_DAY_HELP = ("When the weekly review falls: first (the first day of the ne
                    "week), or that weekday's name (the intake's weekday, or the one before it).")
 
 
-def _dose(sets: int | None, reps: int | None) -> str:
-    return "" if sets is None or reps is None else f"{sets} × {reps}"
-
-
-def _render(course: api.Course) -> None:
+def _render(course: api.Course, rules_dir: Path | None) -> None:
+    """The course in the clinician's words (the wording home in api.text):
+    exercise names, doses with their units and load, decision words, and
+    milestones said as a sentence; ids stay in --json, for machines."""
+    ladder = api.load_ladder(rules_dir)
     injury = course.injury_anchor is not None
     when = ("the last day of each training week" if course.review_day == "last"
             else "the first day of the next training week")
-    click.echo(f"Course of {course.case_id} · script {course.script} · {course.weeks} weekly "
-               f"reviews from {course.start_date.isoformat()}, on {when}")
+    click.echo(f"Course of {api.for_terminal(course.case_id)} · script {course.script} · "
+               f"{course.weeks} weekly reviews from {course.start_date.isoformat()}, on {when}")
     click.echo("A projection under the current rules for a patient who responds as")
-    click.echo("scripted; the clinician decides.")
-    width = max([len(t.exercise or "-") for row in course.rows for t in row.tracks.values()]
-                + [len("exercise")])
-    for track, title in TRACK_TITLES.items():
+    click.echo("scripted, its load capped at the rule base's projection ceiling; the")
+    click.echo("clinician decides.")
+
+    def name(exercise: str | None) -> str:
+        return "-" if exercise is None else api.for_terminal(api.exercise_name(ladder, exercise))
+
+    def dose(exercise: str | None, sets: int | None, reps: int | None,
+             load_kg: float | None) -> str:
+        if exercise is None or sets is None or reps is None:
+            return ""
+        return api.dose_text(sets, reps, api.unit_of(ladder, exercise), load_kg)
+
+    rows = [t for row in course.rows for t in row.tracks.values()]
+    width = max([len(name(t.exercise)) for t in rows] + [len("exercise")])
+    doses = [dose(t.exercise, t.sets, t.reps, t.load_kg) for t in rows]
+    dose_width = max([len(d) for d in doses] + [len("dose")])
+    for track in api.TRACK_TITLES:
         click.echo("")
-        click.echo(title)
+        click.echo(api.track_title(track))
         inj = " inj" if injury else ""
-        click.echo(f"  wk{inj}  {'exercise':{width}}  {'load':>7}  {'dose':>6}  decision")
+        click.echo(f"  wk{inj}  {'exercise':{width}}  {'dose':{dose_width}}  decision")
         for row in course.rows:
             t = row.tracks[track]
             week = f"{row.injury_week:>4}" if injury and row.injury_week is not None else ""
-            load = "" if t.load_kg is None else f"{t.load_kg:g} kg"
-            decision = t.decision
+            decision = api.decision_word(t.decision)
             if t.exercise is not None and row.week > 0 and t.sessions == 0:
                 decision += " (not done)"
-            click.echo(f"{row.week:>4}{week}  {t.exercise or '-':{width}}  {load:>7}  "
-                       f"{_dose(t.sets, t.reps):>6}  {decision}".rstrip())
+            said = dose(t.exercise, t.sets, t.reps, t.load_kg)
+            click.echo(f"{row.week:>4}{week}  {name(t.exercise):{width}}  "
+                       f"{said:{dose_width}}  {decision}".rstrip())
     click.echo("")
     click.echo("Milestones (the week each was first done)")
     if not course.milestones:
         click.echo("  none reached")
     for m in course.milestones:
         inj_week = f" (week {m.injury_week} from injury)" if m.injury_week is not None else ""
-        click.echo(f"  week {m.week:>3}{inj_week}  {m.key}")
+        click.echo(f"  week {m.week:>3}{inj_week}  "
+                   f"{api.for_terminal(api.milestone_text(m.key, ladder))}")
     if course.referred_week is not None:
         click.echo(f"  referred at the review ending week {course.referred_week}")
 
@@ -90,4 +103,4 @@ def simulate(case: str, weeks: int, script: str, review_day: str, rules_dir: Pat
     if as_json:
         click.echo(json.dumps(course.model_dump(mode="json"), indent=2, ensure_ascii=False))
         return
-    _render(course)
+    _render(course, rules_dir)

@@ -97,6 +97,32 @@ def dose_text(sets: int, reps: int, unit: str, load_kg: float | None = None) -> 
     return f"{sets} {TIMES} {reps}{UNIT_SUFFIX.get(unit, '')}{load}"
 
 
+def exercise_name(ladder: Ladder, exercise: str) -> str:
+    """The ladder's name of an exercise ("Single-leg heel raise"), or the
+    id with spaces for one the ladder does not name."""
+    info = ladder.exercises.get(exercise)
+    return info.name if info is not None else exercise.replace("_", " ")
+
+
+_RUNG_KEY = re.compile(r"^(?P<track>[a-z_]+)\.rung(?P<rung>\d+)$")
+_DOSE_KEY = re.compile(r"^(?P<track>[a-z_]+)\.(?P<sets>\d+)x(?P<reps>\d+)$")
+
+
+def milestone_text(key: str, ladder: Ladder) -> str:
+    """A course milestone as a clinician says it: ``straight_knee.rung3``
+    is "Straight knee (gastrocnemius): rung 3 reached", ``straight_knee.4x10``
+    "Straight knee (gastrocnemius): 4 × 10 with load", an exercise id its
+    name."""
+    rung = _RUNG_KEY.match(key)
+    if rung:
+        return f"{track_title(rung['track'])}: rung {rung['rung']} reached"
+    dose = _DOSE_KEY.match(key)
+    if dose:
+        return (f"{track_title(dose['track'])}: {dose['sets']} {TIMES} {dose['reps']} "
+                "with load")
+    return f"first {exercise_name(ladder, key)}"
+
+
 def clinician_text(text: str, ladder: Ladder | None = None, unit: str | None = None) -> str:
     """Reason text as a clinician reads it: one multiplication sign, a unit
     on a dose of holds or running, and no raw field names. A dose takes the
