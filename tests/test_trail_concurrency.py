@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import re
 import shutil
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +133,41 @@ def test_racing_writers_and_a_migration_lose_nothing_acknowledged(tmp_path: Path
     assert seqs == list(range(1, count + 1))  # unique, no gaps
     by_kind = {k: sum(kind == k for _, kind in stored.values()) for k in kinds if k != "feedback"}
     assert by_kind == {"decision": 3 + OPS, "override": 2 + 2 * OPS, "accepted": OPS}
+
+
+def _cli_loop(args: list[str], times: int, env: dict[str, str]) -> list[str]:
+    """Run one calfrehab command ``times`` times; what each printed."""
+    out: list[str] = []
+    for _ in range(times):
+        done = subprocess.run([sys.executable, "-m", "calfrehab.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        out.append(done.stdout)
+    return out
+
+
+def test_audit_override_beside_next_at_the_command_line(tmp_path: Path) -> None:
+    """Issue 27 item 1 as it was found: `audit override` run alongside
+    `next` on one trail printed its seq and exited 0, and was not there."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    case = str(examples / "runner-stuck-on-two-leg.json")
+    env = {**os.environ, "CALFREHAB_AUDIT": str(tmp_path / "audit.sqlite3")}
+    first = json.loads(_cli_loop(["next", case, "--json"], 1, env)[0])["decision_id"]
+    times = 6
+    with ThreadPoolExecutor(3) as pool:
+        nexts = pool.submit(_cli_loop, ["next", case, "--json"], times, env)
+        overrides = [pool.submit(_cli_loop, ["audit", "override", first, "--clinician",
+                                             f"dr {who}", "--reason", "hold"], times, env)
+                     for who in ("a", "b")]
+        decided = [json.loads(text)["decision_id"] for text in nexts.result()]
+        acked = [re.search(r"recorded override (\w+) \(audit entry (\d+)\)", text)
+                 for f in overrides for text in f.result()]
+    with AuditTrail(tmp_path / "audit.sqlite3", readonly=True) as trail:
+        assert trail.verify().ok
+        stored = {e.entry_id: e.seq for e in trail.entries()}
+        ids = {e.decision_id for e in trail.entries(kind="decision")}
+    assert all(m is not None for m in acked)
+    present = sum(stored.get(m.group(1)) == int(m.group(2)) for m in acked if m)
+    assert present == len(acked) == 2 * times
+    assert set(decided) | {first} <= ids
+    assert len(stored) == 1 + times + 2 * times
