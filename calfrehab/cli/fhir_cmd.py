@@ -54,9 +54,14 @@ def import_(bundle: str, output: Path | None, force: bool, ignore_unrelated: boo
         calfrehab fhir import bundle.json -o case.json
     """
     _case, document = api.read_fhir_case(bundle, ignore_unrelated=ignore_unrelated)
-    # A case file is replaced only with --force, and only by the same patient's case.
+    if output is None:
+        click.echo(api.case_json(document), nl=False)
+        return
+    # Written as every case file is (issue 27 item 2): under its lock,
+    # atomically, replacing only the same patient's case and only with --force.
+    api.check_output(output, inputs=(bundle,))
     api.check_replace(output, force=force, case_id=_case.case_id)
-    _emit(api.case_json(document), output, bundle)
+    api.write_case_document(output, document, overwrite=force)
 
 
 @fhir.command(name="export")

@@ -12,6 +12,7 @@ skipped and the good rows of its case are still written.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import re
@@ -27,6 +28,7 @@ from calfrehab.engine.casefile import model as cm
 from calfrehab.engine.casefile.editor import (
     append_entry,
     as_json,
+    case_lock,
     new_case_file,
     open_case,
 )
@@ -545,61 +547,71 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
         by_case.setdefault(r.case_id, []).append(r)
     cases: list[CaseImported] = []
     imported = 0
-    for case_id, case_rows in by_case.items():
-        target = into / f"{case_id}.json"
-        created = not target.exists()
-        case_errors: list[RowError] = []
-        values = _case_values(case_rows, case_errors)
-        try:
-            if created:
-                cf = new_case_file(target, _new_document(case_id, case_rows, values,
-                                                         date_order))
-            else:
-                cf = open_case(target)
-                validate_document(cf.document, str(target))
-        except _Bad as exc:
-            errors += [*case_errors, RowError(row=min(r.line for r in case_rows), column="",
-                                              message=f"case {case_id}: {exc}")]
-            continue
-        except CaseValidationError as exc:
-            errors += [*case_errors, RowError(
-                row=min(r.line for r in case_rows), column="",
-                message=f"case {case_id}: the existing file {target} is not valid; fix it "
-                        f"first ({exc.errors[0].render()})")]
-            continue
-        except (CalfrehabError, OSError) as exc:
-            # One case that cannot be written (a symlink, another patient's
-            # file, a busy lock) is reported; the other cases still are.
-            errors += [*case_errors, _refused(case_id, case_rows, target, exc)]
-            continue
-        have = {s.get("date") for s in cf.document.get("sessions", []) if isinstance(s, dict)}
-        added = skipped = rows_in = 0
-        for session, n in _sessions(case_rows, case_errors):
-            if session["date"] in have:
-                skipped += 1
+    # Each case file is locked from reading it to writing it (issue 27 item
+    # 2): another import, a log or an accept on it waits, and is never lost.
+    with contextlib.ExitStack() as held:
+        for case_id, case_rows in by_case.items():
+            target = into / f"{case_id}.json"
+            held.close()  # the previous case's lock
+            if not dry_run:
+                try:
+                    held.enter_context(case_lock(target))
+                except (CalfrehabError, OSError) as exc:
+                    errors.append(_refused(case_id, case_rows, target, exc))
+                    continue
+            created = not target.exists()
+            case_errors: list[RowError] = []
+            values = _case_values(case_rows, case_errors)
+            try:
+                if created:
+                    cf = new_case_file(target, _new_document(case_id, case_rows, values,
+                                                             date_order))
+                else:
+                    cf = open_case(target)
+                    validate_document(cf.document, str(target))
+            except _Bad as exc:
+                errors += [*case_errors, RowError(row=min(r.line for r in case_rows), column="",
+                                                  message=f"case {case_id}: {exc}")]
                 continue
-            append_entry(cf.document, "sessions", session)
-            added += 1
-            rows_in += n
-        try:
-            if dry_run:
-                validate_document(cf.document, str(target))
-            else:
-                cf.save()
-        except CaseValidationError as exc:
-            errors += case_errors + _validation_errors(exc, case_rows, found)
-            continue
-        except ValidationError as exc:  # pragma: no cover - models checked above
-            errors += [*case_errors, RowError(row=case_rows[0].line, column="",
-                                              message=str(exc))]
-            continue
-        except (CalfrehabError, OSError) as exc:
-            errors += [*case_errors, _refused(case_id, case_rows, target, exc)]
-            continue
-        errors += case_errors
-        imported += rows_in
-        cases.append(CaseImported(case_id=case_id, path=str(target), created=created,
-                                  sessions_added=added, sessions_already_there=skipped,
-                                  rows=len(case_rows)))
+            except CaseValidationError as exc:
+                errors += [*case_errors, RowError(
+                    row=min(r.line for r in case_rows), column="",
+                    message=f"case {case_id}: the existing file {target} is not valid; fix it "
+                            f"first ({exc.errors[0].render()})")]
+                continue
+            except (CalfrehabError, OSError) as exc:
+                # One case that cannot be written (a symlink, another patient's
+                # file, a busy lock) is reported; the other cases still are.
+                errors += [*case_errors, _refused(case_id, case_rows, target, exc)]
+                continue
+            have = {s.get("date") for s in cf.document.get("sessions", []) if isinstance(s, dict)}
+            added = skipped = rows_in = 0
+            for session, n in _sessions(case_rows, case_errors):
+                if session["date"] in have:
+                    skipped += 1
+                    continue
+                append_entry(cf.document, "sessions", session)
+                added += 1
+                rows_in += n
+            try:
+                if dry_run:
+                    validate_document(cf.document, str(target))
+                else:
+                    cf.save()
+            except CaseValidationError as exc:
+                errors += case_errors + _validation_errors(exc, case_rows, found)
+                continue
+            except ValidationError as exc:  # pragma: no cover - models checked above
+                errors += [*case_errors, RowError(row=case_rows[0].line, column="",
+                                                  message=str(exc))]
+                continue
+            except (CalfrehabError, OSError) as exc:
+                errors += [*case_errors, _refused(case_id, case_rows, target, exc)]
+                continue
+            errors += case_errors
+            imported += rows_in
+            cases.append(CaseImported(case_id=case_id, path=str(target), created=created,
+                                      sessions_added=added, sessions_already_there=skipped,
+                                      rows=len(case_rows)))
     return ImportResult(cases=cases, errors=sorted(errors, key=lambda e: e.row),
                         rows_read=count, rows_imported=imported)
