@@ -122,3 +122,24 @@ def test_two_writers_lose_nothing(tmp_path: Path, one: str, two: str) -> None:
     if accepts:
         with api.open_trail(trail) as t:
             assert len(t.entries(kind="accepted")) == accepts
+
+
+def test_two_imports_of_a_new_case_both_land(tmp_path: Path) -> None:
+    """Two imports that each create the same new case: one creates it, the
+    other waits and adds to it (both said "new case" before, and one file
+    replaced the other)."""
+    into = tmp_path / "cases"
+    header = "case_id,date,exercise,sets_done,pain_during,age_years,condition,side\n"
+    for n in (1, 2):
+        (tmp_path / f"new-{n}.csv").write_text(
+            header + f"NEW-1,{_day(n)},two_leg_heel_raise,15/15/15,2,40,"
+            "achilles_midportion,left\n", encoding="utf-8")
+    code = ("import sys; from calfrehab.cli.main import cli; "
+            "cli(['import', sys.argv[1], '--into', sys.argv[2]])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"new-{n}.csv"),
+                               str(into)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for n in (1, 2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    data = json.loads((into / "NEW-1.json").read_text(encoding="utf-8"))
+    assert sorted(s["date"] for s in data["sessions"]) == [_day(2), _day(1)]
