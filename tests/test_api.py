@@ -118,3 +118,16 @@ def test_importing_the_api_loads_no_heavy_library() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out) == []
+
+
+def test_no_bare_value_error_leaves_case_reviewed_on() -> None:
+    from datetime import date
+
+    import pytest
+
+    from calfrehab.engine import api
+
+    for document in ({}, {"review_date": "2026-02-30"}):
+        with pytest.raises(api.CaseValidationError) as caught:
+            api.case_reviewed_on(document, date(2026, 12, 1))
+        assert caught.value.errors[0].path == "review_date"

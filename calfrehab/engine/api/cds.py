@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import (
+    CaseValidationError,
     CdsRequestError,
     FieldError,
 )
@@ -188,10 +189,16 @@ def utc_today() -> date:
 def case_reviewed_on(document: dict[str, Any], review: date) -> dict[str, Any]:
     """A copy of a case document with every date shifted by the same number
     of days so that its review falls on ``review`` (worked CDS Hooks
-    examples: the service decides for today)."""
+    examples: the service decides for today). A document without a valid
+    review_date is a CaseValidationError naming it (not a bare ValueError)."""
     from calfrehab.engine.casefile.timeshift import with_review_on
 
-    return with_review_on(document, review)
+    try:
+        return with_review_on(document, review)
+    except ValueError as exc:
+        got = document.get("review_date") if isinstance(document, dict) else None
+        raise CaseValidationError("<case>", [FieldError(
+            "review_date", str(exc), None if got is None else repr(got))]) from None
 
 
 def cds_discovery() -> dict[str, Any]:
