@@ -99,14 +99,15 @@ def batch_fact(sid: str, name: str, value: Any) -> str:
 _MESSAGES: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
-def _parse_action(text: str) -> tuple[str, dict[str, Any]]:
+def _parse_action(text: str, keep: bool) -> tuple[str, dict[str, Any]]:
     """(rule name, alias -> matched fact) of an action message
-    ``{"<rule>":{<alias>:<fact>,...}}``."""
+    ``{"<rule>":{<alias>:<fact>,...}}``, kept for the next time if ``keep``."""
     rule, matched = next(iter(_scan(text, 0)[0].items()))
     parsed = (rule, matched if isinstance(matched, dict) else {})
-    if len(_MESSAGES) >= _CACHE_MAX:
-        _MESSAGES.clear()
-    _MESSAGES[text] = parsed
+    if keep:
+        if len(_MESSAGES) >= _CACHE_MAX:
+            _MESSAGES.clear()
+        _MESSAGES[text] = parsed
     return parsed
 
 
@@ -227,12 +228,15 @@ class RuleHost:
                 asserted.append(text)
 
         text: str | None = started[1]
+        # Messages recur only on a reused state (its sid never changes); a
+        # state per case names its own sid in every message.
+        cached = asserted is not None
         messages = _MESSAGES
         while text:
             if not text.startswith(silent):
-                parsed = messages.get(text)
+                parsed = messages.get(text) if cached else None
                 if parsed is None:
-                    parsed = _parse_action(text)
+                    parsed = _parse_action(text, cached)
                 try:
                     fire(parsed[0], parsed[1], assert_fact)
                 except BaseException:
