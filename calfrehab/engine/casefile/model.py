@@ -10,6 +10,7 @@ of a file is reported at once.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
@@ -188,7 +189,7 @@ def _once(entries: list[_Dated], key: Callable[[_Dated], str]) -> list[tuple[int
     dates = [e.date for e in entries]
     if len(set(dates)) == len(dates):
         return list(enumerate(entries))
-    shared = {d for d in dates if dates.count(d) > 1}
+    shared = {d for d, n in Counter(dates).items() if n > 1}
     keys = [key(e) if e.date in shared else str(i) for i, e in enumerate(entries)]
     last = {k: i for i, k in enumerate(keys)}
     return [(i, e) for i, e in enumerate(entries) if last[keys[i]] == i]
