@@ -26,46 +26,18 @@ from typing import Any
 
 import pytest
 from appserver import REPO, app_served
+from browser import launched_chromium
 
 from calfrehab.engine import api
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-# As tests/test_browser.py launches it: no background traffic, no sandbox
-# (root in a container), no GPU.
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 CASE = "ACH-0311"
 
 
-def _chromium() -> str | None:
-    for name in (os.environ.get("CALFREHAB_CHROMIUM"), "chromium", "chromium-browser"):
-        if name and (found := shutil.which(name)):
-            return found
-    return None
-
-
-def _unavailable(reason: str) -> None:
-    message = (f"BROWSER TESTS NOT RUN: {reason}. Install Debian's chromium "
-               "(apt-get install chromium) and the test extras (pip install -e '.[test]').")
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    path = _chromium()
-    if path is None:
-        _unavailable("no chromium on PATH")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture(scope="module")

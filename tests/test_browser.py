@@ -13,14 +13,13 @@ with ``next`` into a trail, overridden once, and reported with ``--audit``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import launched_chromium
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
@@ -29,43 +28,10 @@ from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.report.handout import plain_words
 from calfrehab.engine.vocabulary import EXERCISES
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-# Flags that keep Chromium off the network and quiet in a sandboxed root
-# session: no background fetches, no component updates, no first-run UI.
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-
-
-def _chromium() -> str | None:
-    for name in (os.environ.get("CALFREHAB_CHROMIUM"), "chromium", "chromium-browser"):
-        if name and (found := shutil.which(name)):
-            return found
-    return None
-
-
-def _unavailable(reason: str) -> None:
-    message = (f"BROWSER TESTS NOT RUN: {reason}. Install Debian's chromium "
-               "(apt-get install chromium) and the test extras (pip install -e '.[test]'); "
-               "`python3 scripts/dev.py test` does both when run as root.")
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    path = _chromium()
-    if path is None:
-        _unavailable("no chromium on PATH")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from launched_chromium()
 
 
 class Page:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import launched_chromium
 from helpers import EXAMPLES
-from test_browser import CHROMIUM_ARGS, _chromium, _unavailable
 
 from calfrehab.engine import api
 from calfrehab.engine.report.sample import simulated_case
@@ -28,17 +28,7 @@ REPORT_PAGES = 4
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    path = _chromium()
-    if path is None:
-        _unavailable("no chromium on PATH")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture(scope="module")
