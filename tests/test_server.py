@@ -193,8 +193,8 @@ def test_the_hook_returns_cards_for_each_track_with_the_next_exercise(server: Se
     for card in cards:
         assert len(card["summary"]) < 140
         track = next(t for t in moving if card["summary"].startswith(
-            {"straight_knee": "Straight-knee", "bent_knee": "Bent-knee",
-             "energy_storage": "Energy-storage"}[t]))
+            {"straight_knee": "Straight knee", "bent_knee": "Bent knee",
+             "energy_storage": "Energy storage"}[t]))
         verdict = moving[track]["decision"]
         assert card["indicator"] == ("info" if verdict in ("progress", "start") else "warning")
         assert expected["rulebase"]["version"] in card["source"]["label"]
@@ -430,6 +430,6 @@ def test_the_documented_example_request_gets_the_examples_cards(server: Server,
     response = server.post(SERVICE, json.loads(out))
     assert response.status_code == 200, response.text
     summaries = [c["summary"] for c in response.json()["cards"]]
-    assert [s.split(":")[0] for s in summaries] == ["Straight-knee track", "Bent-knee track"]
+    assert [s.split(":")[0] for s in summaries] == ["Straight knee", "Bent knee"]
     assert "progress to Single-leg heel raise" in summaries[0]
     assert "start Two-leg heel raise, knee bent" in summaries[1]

@@ -225,7 +225,8 @@ def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
     """
     # Imported here: the request and feedback models above are the API's
     # types, and naming them must not load fhir.resources.
-    from calfrehab.engine.fhir.decision import TRACK_TITLES, dose_text, next_exercise_request
+    from calfrehab.engine.explanation.wording import TRACK_TITLES
+    from calfrehab.engine.fhir.decision import dose_text, next_exercise_request
 
     issued: list[IssuedCard] = []
     out: list[dict[str, Any]] = []

@@ -24,16 +24,12 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.explanation.wording import TRACK_TITLES
+from calfrehab.engine.explanation.wording import dose_text as wording_dose_text
 from calfrehab.engine.fhir import build as b
 from calfrehab.engine.fhir import codes
 from calfrehab.engine.fhir.from_case import case_to_bundle
 from calfrehab.engine.vocabulary import TRACKS
-
-TRACK_TITLES = {
-    "straight_knee": "Straight-knee track (gastrocnemius)",
-    "bent_knee": "Bent-knee track (soleus)",
-    "energy_storage": "Energy-storage track (hopping, running)",
-}
 
 
 def _tag() -> Meta:
@@ -41,14 +37,10 @@ def _tag() -> Meta:
 
 
 def dose_text(rx: Mapping[str, Any]) -> str:
-    """``3 × 15, +10 kg`` (reps, seconds, contacts or minutes as the rung counts)."""
-    unit = rx.get("unit", "reps")
-    reps = rx.get("reps")
-    count = {"seconds": f"{reps} s", "contacts": f"{reps} contacts",
-             "minutes": f"{reps} min"}.get(str(unit), f"{reps}")
-    load = rx.get("load_kg") or 0
-    weight = f", +{load:g} kg" if load else ""
-    return f"{rx.get('sets')} × {count}{weight}"
+    """``3 × 15, +10 kg`` (reps, seconds, contacts or minutes as the rung
+    counts), worded as everywhere else (explanation.wording)."""
+    return wording_dose_text(rx.get("sets"), rx.get("reps"),  # type: ignore[arg-type]
+                             str(rx.get("unit", "reps")), rx.get("load_kg"))
 
 
 def next_exercise_request(case_id: str, decision: Mapping[str, Any], track: str,
