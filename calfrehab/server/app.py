@@ -491,6 +491,42 @@ def _who(client: Client | None) -> str | None:
     return None if client is None else client.who()
 
 
+def _checkpoint_if_grown(config: ServerConfig, signed: int) -> int:
+    """Sign a head of the trail when it holds more entries than the last one
+    signed (``signed``); returns the count signed. A failure is logged, never
+    raised: the service keeps deciding, and the next run tries again."""
+    schedule = config.checkpoint
+    assert schedule is not None
+    trail_path = api.trail_location(config.audit)
+    if not trail_path.exists():  # nothing recorded yet: nothing to sign
+        return signed
+    try:
+        with api.open_trail(trail_path) as trail:
+            count = len(trail)
+        if count == signed or count == 0:
+            return signed
+        api.audit_checkpoint(trail_path, config.resolved(schedule.key),
+                             log=config.resolved(schedule.log))
+        log.info("checkpoint of %d entries appended to %s", count, schedule.log)
+        return count
+    except api.CalfrehabError as exc:
+        log.error("checkpoint not written: %s", exc)
+        return signed
+    except Exception:  # a scheduled task that dies would stop signing unseen
+        log.exception("checkpoint not written")
+        return signed
+
+
+async def _checkpoint_schedule(config: ServerConfig, signed: list[int]) -> None:
+    """Every ``every_s`` seconds; ``signed`` holds the count last signed, for
+    the final checkpoint at shutdown to read."""
+    schedule = config.checkpoint
+    assert schedule is not None
+    while True:
+        await asyncio.sleep(schedule.every_s)
+        signed[0] = await asyncio.to_thread(_checkpoint_if_grown, config, signed[0])
+
+
 def create_app(config: ServerConfig) -> Starlette:
     service = Service(config)
 
@@ -508,10 +544,20 @@ def create_app(config: ServerConfig) -> Starlette:
         await asyncio.to_thread(_warm_mapping)
         log.info("decision worker ready; audit trail %s",
                  config.audit or "default (CALFREHAB_AUDIT or ~/.local/share/calfrehab)")
+        signed = [-1]
+        schedule = (asyncio.create_task(_checkpoint_schedule(config, signed))
+                    if config.checkpoint is not None else None)
         try:
             yield
         finally:
             service.worker.stop()
+            if schedule is not None:
+                # The last head, once nothing more is recorded: what the
+                # service wrote is covered by a checkpoint when it stops.
+                schedule.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await schedule
+                await asyncio.to_thread(_checkpoint_if_grown, config, signed[0])
             service.state.close()
             service.pool.shutdown(wait=False, cancel_futures=True)
 

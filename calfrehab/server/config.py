@@ -126,6 +126,18 @@ class Limits(_Strict):
     fhir_max_pages: int = Field(default=20, ge=1)
 
 
+class CheckpointSchedule(_Strict):
+    """Signed heads of the trail on a schedule (docs/audit-trail.md,
+    "Checkpoints"): every ``every_s`` seconds while the trail has grown, and
+    once as the service stops, appended to ``log`` and signed with ``key``
+    (``calfrehab audit keygen``). Relative paths are read from the
+    configuration file's folder."""
+
+    key: Path
+    log: Path
+    every_s: float = Field(default=3600.0, gt=0)
+
+
 class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
@@ -152,7 +164,12 @@ class ServerConfig(_Strict):
     cases_dir: Path | None = None
     patient_identifier_system: str | None = None
     app_url: str | None = None
+    checkpoint: CheckpointSchedule | None = None
     base_dir: Path = Path(".")
+
+    def resolved(self, path: Path) -> Path:
+        """A path from the configuration, relative to its file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
 
     @field_validator("timezone")
     @classmethod
@@ -222,4 +239,10 @@ def load_config(path: Path | None, **overrides: Any) -> ServerConfig:
         raise ConfigError(f"configuration {path or '(options)'}: {problems}") from None
     for issuer in config.issuers:
         issuer.key_set(base)  # fail at start, not at the first call
+    if config.checkpoint is not None:
+        try:  # a key that cannot sign fails at start, not at the first checkpoint
+            api.audit_key_check(config.resolved(config.checkpoint.key))
+        except api.AuditError as exc:
+            raise ConfigError(f"configuration {path or '(options)'}: checkpoint.key: {exc}"
+                              ) from None
     return config
