@@ -4,7 +4,7 @@
 Needs only Python 3.11+ and a C compiler (durable-rules builds its engine
 from source). Usage:
 
-    python3 scripts/dev.py demo                 # install, then decide an example case
+    python3 scripts/dev.py demo                 # install (and the app), decide an example
     python3 scripts/dev.py test [PYTEST ARGS]   # install with test extras, run pytest
     python3 scripts/dev.py lint                 # install with dev extras: ruff, mypy, import-linter
     python3 scripts/dev.py serve [SERVE ARGS]   # install with the serve extra, calfrehab serve
@@ -157,7 +157,9 @@ def main(argv: list[str]) -> None:
     if what == "wheel":
         durable_wheel(bin_dir)
     elif what == "demo":
-        install(bin_dir)
+        # With the app extra: the README's next step for a physiotherapist
+        # is `calfrehab app`, and it must work in the environment made here.
+        install(bin_dir, "[app]")
         run(bin_dir / "calfrehab", "next", DEMO_CASE, "--no-record")
     elif what == "serve":
         install(bin_dir, "[serve]")
