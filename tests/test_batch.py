@@ -836,3 +836,80 @@ def test_a_local_dask_cluster_serves_http_on_loopback_and_no_fixed_port() -> Non
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_worker_killed_while_sending_its_result_cannot_hang_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The CPython hang: the dead worker left half a message in the result
+    # pipe, so the pool's manager thread never fails the future. The batch
+    # kills the other workers and closes the parent's end of the pipe; the
+    # manager thread then reads end-of-file and breaks the pool.
+    import threading
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    monkeypatch.setattr(batch_local, "WORKER_DEATH_GRACE_S", 0.2)
+    fut: Future[Any] = Future()
+    killed: list[str] = []
+
+    class Process:
+        def __init__(self, name: str, alive: bool) -> None:
+            self.name, self.alive = name, alive
+
+        def is_alive(self) -> bool:
+            return self.alive
+
+        def kill(self) -> None:
+            killed.append(self.name)
+
+    class Writer:
+        def close(self) -> None:  # what the manager thread then sees
+            fut.set_exception(BrokenProcessPool("end of file on the result pipe"))
+
+    class Queue:
+        _writer = Writer()
+
+    class StuckPool:
+        def __init__(self) -> None:
+            self._processes = {1: Process("dead", alive=False), 2: Process("waiting", alive=True)}
+            self._result_queue = Queue()
+
+    run = batch_local._Run.__new__(batch_local._Run)
+    run.executor = StuckPool()
+    # Without the remedy the wait would never end: a result arrives after
+    # 10 s instead, and the test fails rather than hangs.
+    def arrive_late() -> None:
+        if not fut.done():
+            fut.set_result(["hung"])
+
+    threading.Timer(10, arrive_late).start()
+    with pytest.raises(BrokenProcessPool):
+        run._result_of(fut)
+    assert "waiting" in killed
+
+
+def test_a_slow_result_with_every_worker_alive_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    from concurrent.futures import Future
+
+    monkeypatch.setattr(batch_local, "WORKER_DEATH_GRACE_S", 0.1)
+    fut: Future[Any] = Future()
+
+    class Alive:
+        def is_alive(self) -> bool:
+            return True
+
+        def kill(self) -> None:
+            raise AssertionError("a live pool is never killed")
+
+    class Pool:
+        def __init__(self) -> None:
+            self._processes = {1: Alive()}
+
+    run = batch_local._Run.__new__(batch_local._Run)
+    run.executor = Pool()
+    threading.Timer(1.2, fut.set_result, args=(["decided"],)).start()
+    assert run._result_of(fut) == ["decided"]

@@ -101,6 +101,11 @@ from calfrehab.engine.errors import CaseValidationError, InputError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import check_outputs, read_input_bytes, sweep_stale_temps
 
+# How long a dead worker's missing result is waited for before the pool is
+# taken as hung (see _Run._result_of): the pool itself notices a death in
+# milliseconds, so this only ever runs out when a death left it stuck.
+WORKER_DEATH_GRACE_S = 5.0
+
 __all__ = ["INFLIGHT", "RECORD_EVERY", "SMALL_BATCH", "ProgressFn", "run_batch"]
 
 RECORD_EVERY = 500  # decisions per audit-trail transaction
@@ -300,7 +305,7 @@ class _Run:
                 decided: list[Result] = []
                 if fut is not None:
                     try:
-                        decided = fut.result()
+                        decided = self._result_of(fut)
                     except BrokenProcessPool:
                         if self.stop.is_set():
                             # Stopping anyway (a Ctrl-C can reach a worker
@@ -317,6 +322,40 @@ class _Run:
             for _, _, fut in inflight:
                 if fut is not None:
                     fut.cancel()
+
+    def _result_of(self, fut: Future[Any]) -> Any:
+        """``fut.result()``, except that a worker killed while it was sending
+        a result (a kill -9, the OOM killer) cannot hang the batch.
+
+        ProcessPoolExecutor's manager thread then waits for ever for the
+        rest of a half-written message, and the other workers for the result
+        queue's lock the dead one held (a CPython limitation: seen here as a
+        hung test on Python 3.12). Once a worker has been dead for
+        ``WORKER_DEATH_GRACE_S`` with the result still missing, the other
+        workers are killed and the parent's end of the result pipe closed:
+        the manager thread reads end-of-file, marks the pool broken, and the
+        chunk is recovered as for any broken pool (``_recover``)."""
+        dead_since: float | None = None
+        while True:
+            try:
+                return fut.result(timeout=0.5)
+            except TimeoutError:
+                pass
+            processes = list((getattr(self.executor, "_processes", None) or {}).values())
+            if all(p.is_alive() for p in processes):
+                dead_since = None
+                continue
+            now = time.monotonic()
+            if dead_since is None:
+                dead_since = now
+            elif now - dead_since > WORKER_DEATH_GRACE_S:
+                for process in processes:
+                    with contextlib.suppress(Exception):
+                        process.kill()
+                queue = getattr(self.executor, "_result_queue", None)
+                with contextlib.suppress(Exception):
+                    queue._writer.close()  # type: ignore[union-attr]
+                dead_since = None
 
     def _restart(self) -> None:
         with contextlib.suppress(Exception):
