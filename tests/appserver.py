@@ -6,14 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from helpers import free_port
+from helpers import running
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,39 +27,14 @@ def isolated_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def app_served(cases: Path, trail: Path, home: Path, *args: str) -> Iterator[str]:
+def app_served(cases: Path, trail: Path, home: Path, *extra: str) -> Iterator[str]:
     """``calfrehab app --cases CASES --audit TRAIL --port P ARGS`` as a real
     process; yields its base URL once it answers, stops it afterwards."""
-    import httpx
-
-    port = free_port()
-    log = home / f"app-{port}.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", "app",
-             "--cases", str(cases), "--audit", str(trail), "--port", str(port), *args],
-            stdout=err, stderr=err, cwd=home, env=isolated_env(home))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited: {log.read_text()}")
-            try:
-                httpx.get(base + "/static/app.css", timeout=5)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the app did not start: {log.read_text()}")
-                time.sleep(0.2)
+    args = ["--cases", str(cases), "--audit", str(trail), *extra]
+    log = home / f"app-{time.monotonic_ns()}.log"  # one per start: a test may start two
+    with running("app", args, "/static/app.css", home, log,
+                 env=isolated_env(home)) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def hidden(html: str, name: str) -> str:

@@ -101,25 +101,35 @@ def served(args: list[str], cwd: Path, log: Path) -> Iterator[str]:
     """Run ``calfrehab serve ARGS --port P`` as a real process on a free
     loopback port, wait until discovery answers, yield its base URL, and stop
     it afterwards. Its output goes to ``log``, quoted when it fails to start."""
-    import httpx  # the service's test dependency; only server tests need it
+    with running("serve", args, "/cds-services", cwd, log) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running(command: str, args: list[str], probe: str, cwd: Path, log: Path,
+            env: dict[str, str] | None = None) -> Iterator[str]:
+    """``calfrehab COMMAND ARGS --port P`` (serve or app) as a real process
+    on a free loopback port; yields its base URL once ``probe`` answers and
+    stops it afterwards."""
+    import httpx  # the services' test dependency; only their tests need it
 
     port = free_port()
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", "serve",
-             *args, "--port", str(port)], stdout=err, stderr=err, cwd=cwd)
+            [sys.executable, "-c", "from calfrehab.cli.main import cli; cli()", command,
+             *args, "--port", str(port)], stdout=err, stderr=err, cwd=cwd, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"the server exited: {log.read_text()}")
+                pytest.fail(f"calfrehab {command} exited: {log.read_text()}")
             try:
-                httpx.get(base + "/cds-services", timeout=5)
+                httpx.get(base + probe, timeout=5)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not start: {log.read_text()}")
+                    pytest.fail(f"calfrehab {command} did not start: {log.read_text()}")
                 time.sleep(0.2)
         yield base
     finally:
