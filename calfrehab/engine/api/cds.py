@@ -33,12 +33,12 @@ from calfrehab.engine.fhir.cdshooks import (
     FeedbackRequest,
     HookRequest,
     IssuedCard,
-    cards,
-    discovery,
-    example_request,
-    feedback_reason,
-    missing_prefetch,
-    prefetch_bundle,
+    cds_cards,
+    cds_discovery,
+    cds_example_request,
+    cds_feedback_reason,
+    cds_missing_prefetch,
+    cds_prefetch_bundle,
 )
 from calfrehab.engine.fhir.prefetch import (
     PrefetchGap,
@@ -95,19 +95,19 @@ def case_from_fhir(data: Any, source: str = "<bundle>", *, case_id: str | None =
                    ) -> tuple[Case, dict[str, Any]]:
     """The case a FHIR Bundle holds (validated) and its case-file document;
     FhirMappingError names each resource and element that does not map."""
-    from calfrehab.engine.fhir.files import case_from_bundle
+    from calfrehab.engine.fhir import files
 
-    return case_from_bundle(data, source, case_id=case_id, review_date=review_date,
-                            ignore_unrelated=ignore_unrelated)
+    return files.case_from_fhir(data, source, case_id=case_id, review_date=review_date,
+                                ignore_unrelated=ignore_unrelated)
 
 
 def read_fhir_case(path: str | Path, *, ignore_unrelated: bool = False
                    ) -> tuple[Case, dict[str, Any]]:
     """A FHIR Bundle file (or ``-``) read into a case."""
-    from calfrehab.engine.fhir.files import case_from_bundle, read_json
+    from calfrehab.engine.fhir.files import read_json
 
     data, source = read_json(path)
-    return case_from_bundle(data, source, ignore_unrelated=ignore_unrelated)
+    return case_from_fhir(data, source, ignore_unrelated=ignore_unrelated)
 
 
 def decide_fhir_path(path: str | Path, reasoner: Reasoner) -> Decided:
@@ -201,11 +201,6 @@ def case_reviewed_on(document: dict[str, Any], review: date) -> dict[str, Any]:
             "review_date", str(exc), None if got is None else repr(got))]) from None
 
 
-def cds_discovery() -> dict[str, Any]:
-    """The CDS Hooks discovery document (``GET /cds-services``)."""
-    return discovery()
-
-
 def _request_errors(exc: ValidationError) -> list[FieldError]:
     return [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
 
@@ -230,35 +225,9 @@ def parse_cds_feedback(data: Any) -> FeedbackRequest:
                               _request_errors(exc)) from None
 
 
-def cds_missing_prefetch(request: HookRequest) -> list[str]:
-    return missing_prefetch(request)
-
-
-def cds_prefetch_bundle(request: HookRequest) -> dict[str, Any]:
-    return prefetch_bundle(request)
-
-
-def cds_cards(decision: dict[str, Any], *, source_url: str, clinician: str,
-              patient_id: str | None = None) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
-    """The cards for a decision document, and what to remember of each;
-    proposals name ``patient_id`` (the chart's patient) as their subject."""
-    return cards(decision, source_url=source_url, clinician=clinician, patient_id=patient_id)
-
-
-def cds_feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, str | None]:
-    """(reason, track, decision) of the override a feedback item records."""
-    return feedback_reason(item, card)
-
-
 def cds_hook_schema() -> dict[str, Any]:
     return HookRequest.model_json_schema()
 
 
 def cds_feedback_schema() -> dict[str, Any]:
     return FeedbackRequest.model_json_schema()
-
-
-def cds_example_request(case: Case, patient_id: str) -> dict[str, Any]:
-    """A patient-view hook request carrying ``case`` as a record system's
-    prefetch (the worked exchange in docs/integration.md, and tests)."""
-    return example_request(case_to_fhir(case), patient_id)

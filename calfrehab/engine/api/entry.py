@@ -49,7 +49,7 @@ from calfrehab.engine.entry.interview import (
 from calfrehab.engine.entry.plausible import (
     PlausibleRanges,
     Unusual,
-    load_ranges,
+    plausible_ranges,
     unusual_in_case,
 )
 from calfrehab.engine.entry.questions import Ask, Question
@@ -108,7 +108,7 @@ def new_case(path: Path, ask: Ask, *, rules_dir: Path | None = None,
     the same patient's file."""
     return interview.new_case(Path(path), ask, load_ladder(rules_dir),
                               _clinic_day(today, Path(path)), overwrite=overwrite,
-                              ranges=load_ranges(rules_dir), confirm_unusual=confirm_unusual)
+                              ranges=plausible_ranges(rules_dir), confirm_unusual=confirm_unusual)
 
 
 def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
@@ -119,7 +119,7 @@ def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
     ``answered`` names the answers given up front (flags): one for a track
     that has not started is refused rather than dropped."""
     return interview.log_session(Path(path), ask, _clinic_day(today, Path(path)),
-                                 load_ladder(rules_dir), ranges=load_ranges(rules_dir),
+                                 load_ladder(rules_dir), ranges=plausible_ranges(rules_dir),
                                  second_session=second_session,
                                  confirm_unusual=confirm_unusual, answered=answered)
 
@@ -137,19 +137,15 @@ def add_assessment(path: Path, ask: Ask, *, rules_dir: Path | None = None,
                    today: date | None = None, confirm_unusual: bool = False) -> Written:
     """Append an assessment (heel-raise test, pain at rest, VISA-A, hop pain)."""
     return interview.add_assessment(Path(path), ask, _clinic_day(today, Path(path)),
-                                    ranges=load_ranges(rules_dir),
+                                    ranges=plausible_ranges(rules_dir),
                                     confirm_unusual=confirm_unusual)
 
 
 def unusual_values(case: Case, *, rules_dir: Path | None = None) -> list[Unusual]:
     """Every value of a case outside the plausible ranges of
     ``rules/records/plausibility.yaml`` (what ``validate`` warns about)."""
-    return unusual_in_case(case, load_ranges(rules_dir))
+    return unusual_in_case(case, plausible_ranges(rules_dir))
 
-
-def plausible_ranges(rules_dir: Path | None = None) -> PlausibleRanges:
-    """The plausible ranges (and their sources) entries are checked against."""
-    return load_ranges(rules_dir)
 
 
 def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,

@@ -91,7 +91,9 @@ def _load(path: Path) -> PlausibleRanges:
                          for e in exc.errors()]) from None
 
 
-def load_ranges(rules_dir: Path | None = None) -> PlausibleRanges:
+def plausible_ranges(rules_dir: Path | None = None) -> PlausibleRanges:
+    """The plausible ranges (and their sources) entries are checked against
+    (``rules/records/plausibility.yaml`` of ``rules_dir``, default the shipped rules)."""
     return _load(ranges_path(rules_dir))
 
 

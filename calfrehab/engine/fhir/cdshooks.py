@@ -12,13 +12,17 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from calfrehab.engine.fhir import CDS_SERVICE_ID, codes
 from calfrehab.engine.fhir.chartcodes import chart_codes
 from calfrehab.engine.vocabulary import TRACKS
+
+if TYPE_CHECKING:
+    from calfrehab.engine.casefile.model import Case
+
 
 HOOK: Final = "patient-view"
 
@@ -82,7 +86,7 @@ VERB: Final[dict[str, str]] = {
 }
 
 
-def discovery() -> dict[str, Any]:
+def cds_discovery() -> dict[str, Any]:
     """The body of ``GET /cds-services``."""
     return {"services": [{
         "hook": HOOK,
@@ -145,7 +149,7 @@ class FeedbackRequest(_Open):
     feedback: list[Feedback] = Field(min_length=1, max_length=100)
 
 
-def missing_prefetch(request: HookRequest) -> list[str]:
+def cds_missing_prefetch(request: HookRequest) -> list[str]:
     """The prefetch keys the service needs and the request lacks. A key
     the client sent as null is present: null means "no data" (spec)."""
     given = request.prefetch or {}
@@ -153,7 +157,7 @@ def missing_prefetch(request: HookRequest) -> list[str]:
         ["patient"] if given.get("patient") is None and "patient" in given else [])
 
 
-def prefetch_bundle(request: HookRequest) -> dict[str, Any]:
+def cds_prefetch_bundle(request: HookRequest) -> dict[str, Any]:
     """Every prefetched resource in one collection Bundle: searchset
     Bundles are opened, single reads taken as they are, nulls skipped."""
     entries: list[dict[str, Any]] = []
@@ -213,7 +217,7 @@ def _reasons_md(reasons: list[Mapping[str, Any]]) -> str:
     return "\n".join(f"- {r['text']}" for r in reasons)
 
 
-def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
+def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
           patient_id: str | None = None
           ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """The cards for one decision document, and what to remember of them.
@@ -295,7 +299,7 @@ def cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
     return out, issued
 
 
-def feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, str | None]:
+def cds_feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, str | None]:
     """The audit-trail override a feedback item becomes: (reason, track,
     decision). Accepting a track's suggestion confirms that track's
     decision; overriding records disagreement with the card, with the
@@ -313,12 +317,16 @@ def feedback_reason(item: Feedback, card: IssuedCard) -> tuple[str, str | None, 
     return f"overridden{track} via {where} at {item.outcomeTimestamp}: {text}", None, None
 
 
-def example_request(bundle: Mapping[str, Any], patient_id: str,
-                    user_id: str = "Practitioner/example") -> dict[str, Any]:
+def cds_example_request(case: Case, patient_id: str,
+                        user_id: str = "Practitioner/example") -> dict[str, Any]:
     """A patient-view request whose prefetch holds a case's resources the
     way a FHIR server's reads and searches return them (relative
     references, server fullUrls, one searchset per prefetch key). For the
     documentation's worked exchange and the tests."""
+    # The FHIR models (fhir.resources) load only when an example is made.
+    from calfrehab.engine.fhir.files import case_to_fhir
+
+    bundle = case_to_fhir(case)
     entries = [dict(e) for e in bundle.get("entry", [])]
     rename: dict[str, str] = {}
     for e in entries:

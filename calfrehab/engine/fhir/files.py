@@ -29,7 +29,7 @@ def is_bundle(document: Any) -> bool:
     return isinstance(document, Mapping) and document.get("resourceType") == "Bundle"
 
 
-def case_from_bundle(
+def case_from_fhir(
     data: Any,
     source: str = "<bundle>",
     *,
@@ -53,7 +53,7 @@ def read_case_or_bundle(path: str | Path, *, ignore_unrelated: bool = False
     """A case file or a FHIR Bundle holding a case, told apart by content."""
     data, source = read_json(path)
     if is_bundle(data):
-        return case_from_bundle(data, source, ignore_unrelated=ignore_unrelated)
+        return case_from_fhir(data, source, ignore_unrelated=ignore_unrelated)
     return validate_document(data, source), data
 
 
