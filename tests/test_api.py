@@ -49,13 +49,20 @@ def test_mypy_sees_a_mistyped_api_call(tmp_path: Path) -> None:
     assert "client.py:7: error: Argument 2" in errors[1]
 
 
-def test_every_public_name_is_a_plain_attribute() -> None:
+def test_every_public_name_is_an_attribute_and_no_other_is() -> None:
+    # The names load lazily at run time (api/_lazy.py), but only the listed
+    # ones: a misspelt name is an AttributeError, as on a plain module, and
+    # type checkers read the TYPE_CHECKING imports (the mypy test above).
+    import pytest
+
     from calfrehab.engine import api
 
-    assert not hasattr(api, "__getattr__")  # nothing served on the fly
     missing = [name for name in api.__all__ if getattr(api, name, None) is None]
     assert not missing
     assert len(set(api.__all__)) == len(api.__all__)
+    assert set(api.__all__) <= set(dir(api))
+    with pytest.raises(AttributeError, match="no_such_function"):
+        api.no_such_function  # type: ignore[attr-defined]  # noqa: B018
 
 
 def test_each_audience_module_lists_what_it_adds() -> None:

@@ -126,12 +126,11 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
     if accept_it and (case is None or case == "-" or no_record or review_date is not None):
         raise click.UsageError("--accept needs a CASE file, recorded (no --no-record), and "
                                "no --review-date (a projection is not a programme)")
-    engine = api.prepare(rules_dir)
-    decided = (api.decide_fhir_path(fhir_bundle, engine) if fhir_bundle is not None
-               else api.decide_case_file(str(case), engine, review_date=review_date.date()
-                                         if review_date is not None else None))
-    if not no_record:
-        api.record([decided], audit_path, clinician)
+    decided = api.decide_and_record(
+        fhir_bundle if fhir_bundle is not None else str(case), api.prepare(rules_dir),
+        audit_path=audit_path, clinician=clinician, record=not no_record,
+        form="fhir" if fhir_bundle is not None else "case",
+        review_date=review_date.date() if review_date is not None else None)
     if as_json:
         click.echo(api.decision_json(decided), nl=False)
     else:

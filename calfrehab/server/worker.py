@@ -40,9 +40,10 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
     conn.send(("ready", None))
 
     def decide(payload: dict[str, Any]) -> dict[str, Any]:
-        decided = api.decide_document(payload["document"], engine, payload.get("source", "case"))
-        if payload.get("record"):
-            api.record([decided], audit, payload.get("clinician"), payload.get("requester"))
+        decided = api.decide_and_record(
+            payload["document"], engine, form="document", name=payload.get("source", "case"),
+            audit_path=audit, clinician=payload.get("clinician"),
+            record=bool(payload.get("record")), requester=payload.get("requester"))
         return {"decision": decided.decision.model_dump(mode="json"),
                 "json": api.decision_json(decided)}
 

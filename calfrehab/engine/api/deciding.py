@@ -11,17 +11,16 @@ are projected with :func:`simulate` and :func:`simulate_document`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
 from calfrehab.engine.clinic import clinic_today
-from calfrehab.engine.course.replay import Course
-from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
 from calfrehab.engine.errors import FutureReviewDate as FutureReviewDate
-from calfrehab.engine.errors import RuleError
+from calfrehab.engine.errors import InputError, RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
     DecisionDocument,
@@ -38,7 +37,6 @@ from calfrehab.engine.pipeline import (
     explanation,
     prepare,
 )
-from calfrehab.engine.ruletest.casetable import run_tables
 from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import (
     DECISION_KINDS,
@@ -49,8 +47,20 @@ from calfrehab.engine.vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from calfrehab.engine.course.replay import Course
+    from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
     from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+    from calfrehab.engine.ruletest.casetable import run_tables
     from calfrehab.engine.ruletest.registration import RegistrationReport
+else:
+    from calfrehab.engine.api._lazy import lazy_names
+
+    # Courses and case tables load when first used: `next` needs neither.
+    __getattr__, __dir__ = lazy_names(__name__, {
+        "calfrehab.engine.course.replay": ("Course",),
+        "calfrehab.engine.course.run": ("MAX_COURSE_WEEKS", "simulate", "simulate_document"),
+        "calfrehab.engine.ruletest.casetable": ("run_tables",),
+    })
 
 __all__ = [
     "DECISION_KINDS",
@@ -69,6 +79,7 @@ __all__ = [
     "check_rules",
     "compile_rules",
     "decide",
+    "decide_and_record",
     "decide_case_file",
     "decide_document",
     "decide_path",
@@ -159,3 +170,48 @@ def future_review(case: Case, *, today: date | None = None,
             "the clinic's time zone); time gates count to the review date, so it is never "
             "taken on trust. Correct the date, or give --review-date "
             f"{case.review_date.isoformat()} to decide for that day explicitly")
+
+
+def decide_and_record(source: object, reasoner: Reasoner, *,
+                      audit_path: Path | None, clinician: str | None, record: bool = True,
+                      requester: Mapping[str, Any] | None = None,
+                      form: Literal["case", "fhir", "any", "document"] = "case",
+                      review_date: date | None = None, name: str = "<case>") -> Decided:
+    """Decide a case, then record the decision (unless ``record`` is false)
+    in the audit trail before anyone is shown it: what ``next``, ``fhir
+    export``, the service (``/v1/decide``, CDS Hooks) and the app's Decide
+    button each do, written once.
+
+    ``source`` is read as ``form`` says: ``case``, a case file path (``-``:
+    standard input) read as ``next`` reads one (a review date after the
+    clinic's today is refused unless ``review_date`` states the day);
+    ``fhir``, a FHIR Bundle file; ``any``, a file of either kind, told apart
+    by content; ``document``, a case document already parsed from JSON
+    (``name`` is its source in error messages; a path given as a document
+    is a document, never opened). A :class:`Decided` already made (the
+    app's proposal for the file version on screen) is recorded as it is.
+    ``requester`` is who asked when a system did (a CDS Hooks call).
+
+    The batch worker (:mod:`calfrehab.engine.batch`) keeps its own path on
+    purpose: it is the hot path of a large batch, deciding a chunk of cases
+    and appending them in one transaction per chunk."""
+    decided: Decided
+    if isinstance(source, Decided):
+        decided = source
+    elif form == "document":
+        decided = decide_document(source, reasoner, name)
+    elif not isinstance(source, str | Path):
+        raise InputError(name, f"form {form!r} reads a file, given by its path; got a "
+                               f"{type(source).__name__} (form 'document' takes a parsed case)")
+    elif form == "case":
+        decided = decide_case_file(source, reasoner, review_date=review_date)
+    else:
+        from calfrehab.engine.api.cds import decide_any_path, decide_fhir_path
+
+        decided = (decide_fhir_path if form == "fhir" else decide_any_path)(source, reasoner)
+    if record:
+        # The trail (sqlite3) loads only when a decision is recorded.
+        from calfrehab.engine.api.trail import record as append
+
+        append([decided], audit_path, clinician, requester)
+    return decided

@@ -19,15 +19,8 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.casefile import csvimport
-from calfrehab.engine.casefile.csvimport import DateOrder, ImportResult
-from calfrehab.engine.casefile.editor import (
-    case_lock,
-    update_case,
-    write_case_document,
-)
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.clinic import (
     ClinicConfig,
@@ -37,24 +30,44 @@ from calfrehab.engine.clinic import (
     configured_trail,
     load_config,
 )
-from calfrehab.engine.entry import interview
-from calfrehab.engine.entry.interview import (
-    ASSESS_QUESTIONS,
-    LOG_FLAG_ONLY,
-    LOG_QUESTIONS,
-    MORNING_QUESTIONS,
-    NEW_QUESTIONS,
-    Written,
-)
-from calfrehab.engine.entry.plausible import (
-    PlausibleRanges,
-    Unusual,
-    plausible_ranges,
-    unusual_in_case,
-)
-from calfrehab.engine.entry.questions import Ask, Question
 from calfrehab.engine.knowledge.loader import load_ladder
 from calfrehab.engine.safeio import check_replace
+
+if TYPE_CHECKING:
+    from calfrehab.engine.casefile.csvimport import DateOrder, ImportResult
+    from calfrehab.engine.casefile.editor import (
+        case_lock,
+        update_case,
+        write_case_document,
+    )
+    from calfrehab.engine.entry.interview import (
+        ASSESS_QUESTIONS,
+        LOG_FLAG_ONLY,
+        LOG_QUESTIONS,
+        MORNING_QUESTIONS,
+        NEW_QUESTIONS,
+        Written,
+    )
+    from calfrehab.engine.entry.plausible import (
+        PlausibleRanges,
+        Unusual,
+        plausible_ranges,
+    )
+    from calfrehab.engine.entry.questions import Ask, Question
+else:
+    from calfrehab.engine.api._lazy import lazy_names
+
+    # The interviews, the editor and the CSV import load when first used:
+    # `next` reads the clinic's configuration from here and nothing else.
+    __getattr__, __dir__ = lazy_names(__name__, {
+        "calfrehab.engine.casefile.csvimport": ("DateOrder", "ImportResult"),
+        "calfrehab.engine.casefile.editor": ("case_lock", "update_case", "write_case_document"),
+        "calfrehab.engine.entry.interview": (
+            "ASSESS_QUESTIONS", "LOG_FLAG_ONLY", "LOG_QUESTIONS", "MORNING_QUESTIONS",
+            "NEW_QUESTIONS", "Written"),
+        "calfrehab.engine.entry.plausible": ("PlausibleRanges", "Unusual", "plausible_ranges"),
+        "calfrehab.engine.entry.questions": ("Ask", "Question"),
+    })
 
 __all__ = [
     "ASSESS_QUESTIONS",
@@ -106,6 +119,9 @@ def new_case(path: Path, ask: Ask, *, rules_dir: Path | None = None,
     and write it; the starting doses offered come from the rules' ladder.
     No date may be after the clinic's today; ``overwrite`` replaces only
     the same patient's file."""
+    from calfrehab.engine.entry import interview
+    from calfrehab.engine.entry.plausible import plausible_ranges
+
     return interview.new_case(Path(path), ask, load_ladder(rules_dir),
                               _clinic_day(today, Path(path)), overwrite=overwrite,
                               ranges=plausible_ranges(rules_dir), confirm_unusual=confirm_unusual)
@@ -118,6 +134,9 @@ def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
     """Append a session; exercise, load and sets default from the programme.
     ``answered`` names the answers given up front (flags): one for a track
     that has not started is refused rather than dropped."""
+    from calfrehab.engine.entry import interview
+    from calfrehab.engine.entry.plausible import plausible_ranges
+
     return interview.log_session(Path(path), ask, _clinic_day(today, Path(path)),
                                  load_ladder(rules_dir), ranges=plausible_ranges(rules_dir),
                                  second_session=second_session,
@@ -129,6 +148,8 @@ def log_morning(path: Path, ask: Ask, *, today: date | None = None,
     """Add next-morning pain and stiffness to a session (by default the most
     recent before today that has none); never over values already there
     unless ``replace``."""
+    from calfrehab.engine.entry import interview
+
     return interview.log_morning(Path(path), ask, _clinic_day(today, Path(path)),
                                  replace=replace)
 
@@ -136,6 +157,9 @@ def log_morning(path: Path, ask: Ask, *, today: date | None = None,
 def add_assessment(path: Path, ask: Ask, *, rules_dir: Path | None = None,
                    today: date | None = None, confirm_unusual: bool = False) -> Written:
     """Append an assessment (heel-raise test, pain at rest, VISA-A, hop pain)."""
+    from calfrehab.engine.entry import interview
+    from calfrehab.engine.entry.plausible import plausible_ranges
+
     return interview.add_assessment(Path(path), ask, _clinic_day(today, Path(path)),
                                     ranges=plausible_ranges(rules_dir),
                                     confirm_unusual=confirm_unusual)
@@ -144,21 +168,25 @@ def add_assessment(path: Path, ask: Ask, *, rules_dir: Path | None = None,
 def unusual_values(case: Case, *, rules_dir: Path | None = None) -> list[Unusual]:
     """Every value of a case outside the plausible ranges of
     ``rules/records/plausibility.yaml`` (what ``validate`` warns about)."""
-    return unusual_in_case(case, plausible_ranges(rules_dir))
+    from calfrehab.engine.entry.plausible import plausible_ranges, unusual_in_case
 
+    return unusual_in_case(case, plausible_ranges(rules_dir))
 
 
 def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
                dry_run: bool = False, rules_dir: Path | None = None,
-               encoding: str = csvimport.DEFAULT_ENCODING) -> ImportResult:
+               encoding: str | None = None) -> ImportResult:
     """Write (or add to) one case file per case from a clinic's CSV, one row
     per exercise per session (docs/csv-import.md). Bad rows are reported
     with row, column and expectation; the good rows are still written.
     Exercises may be given by id or by the rules' plain name. Text that is
     not in ``encoding`` (UTF-8 unless given) is refused, naming the row."""
+    from calfrehab.engine.casefile import csvimport
+
     names = {info.name: ex for ex, info in load_ladder(rules_dir).exercises.items()}
     return csvimport.import_csv(Path(path), Path(into), date_order=date_order,
-                                exercise_names=names, dry_run=dry_run, encoding=encoding)
+                                exercise_names=names, dry_run=dry_run,
+                                encoding=encoding or csvimport.DEFAULT_ENCODING)
 
 
 def case_json(document: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ the report (its SVG charts, jinja2) loads only when it runs.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from calfrehab.engine.explanation.wording import (
     DECISION_WORDS,
@@ -32,8 +33,18 @@ from calfrehab.engine.explanation.wording import (
     unit_of,
 )
 from calfrehab.engine.knowledge.conditions import format_value
-from calfrehab.engine.report.build import Wrote, report_data, write_handout, write_report
 from calfrehab.engine.textsafe import csv_cell, for_terminal, for_terminal_lines
+
+if TYPE_CHECKING:
+    from calfrehab.engine.report.build import Wrote, write_handout, write_report
+else:
+    from calfrehab.engine.api._lazy import lazy_names
+
+    # The report and the handout (their data, charts and templates) load
+    # when first used: the terminal's wording above does not need them.
+    __getattr__, __dir__ = lazy_names(__name__, {
+        "calfrehab.engine.report.build": ("Wrote", "write_handout", "write_report"),
+    })
 
 __all__ = [
     "DECISION_WORDS",
@@ -70,6 +81,7 @@ def report_charts(case: str | Path, *, rules_dir: Path | None = None,
     (an ``<svg>`` and its legend, every value escaped, no script), by id:
     chart-rung, chart-load, chart-pain, chart-morning, chart-stiffness,
     chart-heel-raise, chart-scores, chart-projection (with ``weeks``)."""
+    from calfrehab.engine.report.build import report_data
     from calfrehab.engine.report.charts import all_charts
 
     data = report_data(case, rules_dir=rules_dir, weeks=weeks)

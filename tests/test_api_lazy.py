@@ -1,0 +1,95 @@
+"""What a command loads: ``calfrehab next`` imports the code of ``next`` and
+nothing else (issue 28 item 4, cold start).
+
+The API package serves its names lazily (api/_lazy.py) and the command
+line loads each command's module when it runs, so the trail, the batch
+pool, FHIR, the report, the interviews, courses and case tables stay out of
+a process that only decides. These tests count modules, never time: the
+time is measured in benchmarks/run.py (part ``cold``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import calfrehab
+
+ROOT = Path(calfrehab.__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "runner-stuck-on-two-leg.json"
+
+# Modules `next --no-record` must not import (each a prefix).
+NOT_FOR_NEXT = (
+    "sqlite3", "jinja2", "fhir.resources", "multiprocessing", "concurrent.futures",
+    "calfrehab.engine.trail", "calfrehab.engine.audit", "calfrehab.engine.acceptance",
+    "calfrehab.engine.batch", "calfrehab.engine.fhir", "calfrehab.engine.report",
+    "calfrehab.engine.entry.interview", "calfrehab.engine.casefile.csvimport",
+    "calfrehab.engine.casefile.editor", "calfrehab.engine.course",
+    "calfrehab.engine.ruletest", "calfrehab.engine.api.trail", "calfrehab.engine.api.batch",
+    "calfrehab.engine.api.cds", "calfrehab.engine.api.entry",
+    "calfrehab.cli.audit_cmd", "calfrehab.cli.batch_cmd", "calfrehab.cli.rules_cmd",
+    "calfrehab.cli.fhir_cmd", "calfrehab.cli.entry_cmds", "calfrehab.server", "calfrehab.app",
+)
+
+
+def _modules_after(*args: str) -> tuple[list[str], str]:
+    """The modules a fresh interpreter holds after running the CLI with
+    ``args`` (and what it printed)."""
+    code = (
+        "import json, sys\n"
+        "from calfrehab.cli.main import cli\n"
+        "try:\n"
+        f"    cli({list(args)!r}, prog_name='calfrehab')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('MODULES' + json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    out, _, modules = done.stdout.rpartition("MODULES")
+    return json.loads(modules), out
+
+
+def test_next_without_recording_loads_only_what_deciding_needs() -> None:
+    modules, out = _modules_after("next", str(EXAMPLE), "--no-record")
+    assert "PROGRESS" in out  # it did decide
+    loaded = [m for m in modules if m.startswith(NOT_FOR_NEXT)]
+    assert loaded == []
+    # It did load the engine: the check above is not vacuous.
+    assert "calfrehab.engine.pipeline" in modules
+    assert "calfrehab.cli.case_cmds" in modules
+
+
+def test_version_loads_no_engine_module() -> None:
+    from calfrehab.engine import api
+
+    modules, out = _modules_after("--version")
+    assert out.strip() == f"calfrehab, version {api.ENGINE_VERSION}"
+    assert [m for m in modules if m.startswith(("calfrehab.engine", "pydantic"))] == []
+
+
+def test_importing_the_api_loads_no_audience_module() -> None:
+    code = ("import json, sys\nfrom calfrehab.engine import api\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('calfrehab'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    # The errors (and the text escaping their messages use) are there at
+    # once, so `except api.CalfrehabError` never loads anything.
+    assert json.loads(out) == ["calfrehab", "calfrehab.engine", "calfrehab.engine.api",
+                               "calfrehab.engine.api._lazy", "calfrehab.engine.errors",
+                               "calfrehab.engine.textsafe"]
+
+
+def test_help_lists_every_command_from_the_lazy_table() -> None:
+    from click.testing import CliRunner
+
+    from calfrehab.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines()
+              if line.strip()}
+    assert listed == set(cli.lazy)
+    assert {"next", "explain", "validate", "schema", "rules", "audit", "batch"} <= listed
