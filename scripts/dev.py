@@ -19,7 +19,10 @@ durable-rules is built once per interpreter into a local wheel cache
 (``$CALFREHAB_WHEELS``, default ``~/.cache/calfrehab/wheels``) with
 ``CPPFLAGS="-O2 -DPyEval_CallObject=PyObject_CallObject"``: its setup.py
 overwrites CFLAGS, so CPPFLAGS is the only way to optimise it (about 1.4x
-faster), and the define is what lets it build on Python 3.13.
+faster), and the define is what lets it build on Python 3.13. It is built
+from PyPI's sdist with calfrehab's fix to its retraction
+(scripts/durable_patch.py), as version ``2.0.28+calfrehab.1``: the driver
+reuses one durable state per ruleset only on that build.
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
+
+import durable_patch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CASE = "examples/runner-stuck-on-two-leg.json"
 DURABLE = "durable-rules==2.0.28"
+# What durable_wheel builds: 2.0.28 with calfrehab's fix (still ==2.0.28 to pip).
+DURABLE_BUILD = f"2.0.28+{durable_patch.LOCAL_LABEL}"
 DURABLE_CPPFLAGS = "-O2 -DPyEval_CallObject=PyObject_CallObject"
 WHEELS = Path(os.environ.get("CALFREHAB_WHEELS")
               or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -89,21 +97,30 @@ def ensure_venv(python: Path, venv_dir: Path) -> Path:
 
 
 def durable_wheel(bin_dir: Path) -> None:
-    """Build durable-rules once for this interpreter into the wheel cache."""
+    """Build durable-rules once for this interpreter into the wheel cache,
+    patched (scripts/durable_patch.py)."""
     tag = subprocess.run(
         [str(bin_dir / "python"), "-c",
          "import sys; print(f'cp{sys.version_info[0]}{sys.version_info[1]}')"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
-    name, version = DURABLE.split("==")
-    if any(WHEELS.glob(f"{name.replace('-', '_')}-{version}-{tag}-*.whl")):
+    if any(WHEELS.glob(f"durable_rules-{DURABLE_BUILD}-{tag}-*.whl")):
         return
     WHEELS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=WHEELS) as build:
+        # The sdist itself (PyPI has no wheel of 2.0.28), patched, then built.
+        run(bin_dir / "python", "-m", "pip", "download", *PIP_QUIET, "--no-cache-dir",
+            "--no-deps", "--no-binary", ":all:", "-d", build, DURABLE)
+        (sdist,) = Path(build).glob("durable*rules-*.tar.gz")
+        with tarfile.open(sdist) as tar:
+            tar.extractall(build, filter="data")
+        (source,) = (p for p in Path(build).iterdir() if p.is_dir())
+        durable_patch.patch(source)
+        out = Path(build) / "out"
         # --no-cache-dir: pip's own cache may hold an unoptimised build.
         run(bin_dir / "python", "-m", "pip", "wheel", *PIP_QUIET, "--no-cache-dir",
-            "--no-deps", "-w", build, DURABLE, CPPFLAGS=DURABLE_CPPFLAGS)
-        for wheel in Path(build).glob("*.whl"):
+            "--no-deps", "-w", out, source, CPPFLAGS=DURABLE_CPPFLAGS)
+        for wheel in out.glob("*.whl"):
             # Rename into place: a wheel in the cache is always whole.
             os.replace(wheel, WHEELS / wheel.name)
 
@@ -116,8 +133,11 @@ def install(bin_dir: Path, extra: str = "") -> None:
     # repository root on sys.path through a plain .pth file: no import hook,
     # so every tool resolves calfrehab the way Python does.
     target = f".{extra}" if extra else "."
+    # The patched durable-rules named: an environment holding the plain
+    # 2.0.28 already satisfies calfrehab's requirement and would keep it.
     run(bin_dir / "python", "-m", "pip", "install", *PIP_QUIET,
-        "--find-links", WHEELS, "--config-settings", "editable_mode=compat", "-e", target)
+        "--find-links", WHEELS, f"durable-rules=={DURABLE_BUILD}",
+        "--config-settings", "editable_mode=compat", "-e", target)
 
 
 def ensure_browser() -> None:
