@@ -1,27 +1,29 @@
 """Evaluate one case on a compiled rule base, inside durable-rules.
 
 Prepare once (:class:`Reasoner` registers the compiled rulesets with the
-process's host), then evaluate many. By default each case runs under its
-own state id, deleted when the case is done, and each ruleset is sent only
-the facts some pattern of it can match
-(:mod:`calfrehab.engine.inference.matchable`); the evaluation keeps every
-fact, for the explanation.
+process's host), then evaluate many. Each ruleset is sent only the facts
+some pattern of it can match (:mod:`calfrehab.engine.inference.matchable`);
+the evaluation keeps every fact, for the explanation.
 
-``reuse_states=True`` keeps ONE durable state per ruleset for the process
-instead, and is OFF by default: durable-rules 2.0.28 crashed (a
-segmentation fault inside ``retract_facts``, and general protection faults
-freeing Python dicts, i.e. a corrupted heap) after some thousands to tens
-of thousands of cases on a reused state, in batch workers and in one
-process through the worker's functions; it ran without a fault for 100,000
-decisions of 500 repeated cases. With it: a case asserts its facts, runs,
-reads its firings and retracts what it asserted, so memory stays flat over
-any number of cases and no case pays for creating and deleting a state
-(durable allocates and clears every join node of the ruleset for a new
-one). The evaluation of a case holds the host's lock throughout, so two
-cases never share the state at once; a case that fails deletes the state,
-which the next case creates again, empty. With the matchable facts it takes
-durable's C time to about 0.35-0.4× the previous driver's
-(docs/performance.md).
+On a durable-rules built with calfrehab's fix (``scripts/dev.py`` builds
+it; :func:`~calfrehab.engine.inference.durable_host.retract_safe`), each
+ruleset keeps ONE durable state for the process, reused by every case: a
+case asserts its facts, runs, reads its firings and retracts what it
+asserted, so memory stays flat over any number of cases and no case pays
+for creating and deleting a state (durable allocates and clears every join
+node of the ruleset for a new one). The evaluation of a case holds the
+host's lock throughout, so two cases never share the state at once; a case
+that fails deletes the state, which the next case creates again, empty.
+With the matchable facts it takes durable's C time to about 0.4× the
+previous driver's (docs/performance-engine.md).
+
+On durable-rules as published (2.0.28), retracting from a state whose rules
+have fired scans past a frame and writes into whatever follows it: the
+segmentation faults and corrupted heaps a reused state met after thousands
+of cases (``scripts/durable_patch.py``). There each case runs under its own
+state id instead, deleted when the case is done, which never retracts.
+``reuse_states`` forces either way (True on the plain build is for
+experiments only).
 
 ``Reasoner(compiled, reuse_states=False, matchable_only=False)`` is the
 previous driver (a new state per case, deleted after it; every fact a
@@ -50,6 +52,7 @@ from calfrehab.engine.inference.durable_host import (
     RuleHost,
     batch_fact,
     get_host,
+    retract_safe,
 )
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
@@ -120,11 +123,12 @@ class Reasoner:
 
     def __init__(
         self, compiled: CompiledRuleBase, host: RuleHost | None = None, *,
-        reuse_states: bool = False, matchable_only: bool = True,
+        reuse_states: bool | None = None, matchable_only: bool = True,
     ) -> None:
         self.compiled = compiled
         self.host = host or get_host()
-        self.reuse_states = reuse_states
+        # None: reuse states where durable-rules can retract safely.
+        self.reuse_states = retract_safe() if reuse_states is None else reuse_states
         self.matchable_only = matchable_only
         # Ruleset and action names are global to the host: each engine gets
         # its own, so two engines on the same rules never share actions.

@@ -23,6 +23,8 @@ thread-safe, so one host serves the process and one lock guards its calls.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.metadata
 import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -38,6 +40,31 @@ AssertFact = Callable[[str, Any], None]
 # Called per action with the fired rule's name, the facts it matched
 # (alias -> fact) and the means to assert facts from inside the action.
 Fire = Callable[[str, Mapping[str, Any], AssertFact], None]
+
+# The local version label of a durable-rules built with calfrehab's fix to its
+# retraction (scripts/durable_patch.py, which scripts/dev.py applies).
+PATCHED_LABEL = "calfrehab."
+
+
+@functools.cache
+def retract_safe() -> bool:
+    """Whether this durable-rules can retract facts from a state whose rules
+    have fired: only a build with calfrehab's fix can.
+
+    durable-rules 2.0.28 as published leaves a completed action's frame
+    marked as dispatching; retracting the second fact that frame matched
+    then scans past the frame's slots (``deleteMessageFromFrame``) and
+    writes into whatever follows, which ended in segmentation faults and a
+    corrupted Python heap after thousands of cases on a reused state
+    (scripts/durable_patch.py tells the whole story). A state deleted whole
+    never retracts, so the plain build stays safe with a state per case."""
+    try:
+        version = importlib.metadata.version("durable-rules")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    _, _, local = version.partition("+")
+    return local.startswith(PATCHED_LABEL)
+
 
 # durable_rules_engine result codes (rules.h).
 _OK, _NOT_HANDLED, _OBSERVED, _DEFERRED = 0, 1, 2, 3
