@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.canonical import canonical_bytes, sha256_hex
+from calfrehab.engine.canonical import canonical_bytes, canonical_bytes_parsed, sha256_hex
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.casefile.validation import (
     read_case_file,
@@ -85,9 +85,15 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
         return reasoner
 
 
-def decide(case: Case, document: dict[str, Any], reasoner: Reasoner) -> Decided:
+def decide(case: Case, document: dict[str, Any], reasoner: Reasoner, *,
+           parsed: bool = False) -> Decided:
+    """Decide a validated case. ``parsed``: ``document`` is what
+    :func:`~calfrehab.engine.casefile.validation.parse_json` returned (so
+    only JSON values, and, having validated, only finite numbers), and its
+    canonical bytes can skip the guards a caller's own dict needs
+    (:func:`~calfrehab.engine.canonical.canonical_bytes_parsed`)."""
     evaluation = reasoner.evaluate(case)
-    case_bytes = canonical_bytes(document)
+    case_bytes = canonical_bytes_parsed(document) if parsed else canonical_bytes(document)
     decision = build_document(evaluation, sha256_hex(case_bytes))
     return Decided(case, document, evaluation, decision, case_bytes)
 
@@ -100,7 +106,7 @@ def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -
 def decide_path(path: str | Path, reasoner: Reasoner) -> Decided:
     """Decide a case file; ``-`` reads standard input."""
     case, doc = read_case_file(path)
-    return decide(case, doc, reasoner)
+    return decide(case, doc, reasoner, parsed=True)
 
 
 def explanation(decided: Decided) -> dict[str, Any]:

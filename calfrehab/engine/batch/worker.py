@@ -185,7 +185,7 @@ def decide_item(item: Item) -> Result:
         stage = "invalid"
         case = validate_document(doc, where)
         stage = "engine"
-        decided = pipeline.decide(case, doc, engine)
+        decided = pipeline.decide(case, doc, engine, parsed=True)
         decision = decided.decision.model_dump(mode="json")
         # Serialised, hashed and compressed here, once, in the worker: the
         # parent only chains and inserts (trail format 2).
