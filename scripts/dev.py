@@ -113,7 +113,12 @@ def durable_wheel(bin_dir: Path) -> None:
             "--no-deps", "--no-binary", ":all:", "-d", build, DURABLE)
         (sdist,) = Path(build).glob("durable*rules-*.tar.gz")
         with tarfile.open(sdist) as tar:
-            tar.extractall(build, filter="data")
+            # The "data" filter (no links out, no devices) exists from
+            # Python 3.11.4 on; an older 3.11 extracts PyPI's sdist as is.
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(build, filter="data")
+            else:
+                tar.extractall(build)
         (source,) = (p for p in Path(build).iterdir() if p.is_dir())
         durable_patch.patch(source)
         out = Path(build) / "out"
