@@ -9,7 +9,7 @@ reads sent) is kept as the oracle. Each case is evaluated by both, in turn
 on the same process's host, and must give the same firings (order, rules,
 bindings) and the same decision document apart from ``decision_id``. It
 prints the count and the first difference, and exits 1 on any. Also used,
-on fewer cases, by ``tests/test_driver_states.py``. Nothing here is timed.
+on fewer cases, by ``tests/engine/inference/test_driver_states.py``. Nothing here is timed.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ times anything, and says so.
   returns the rules that fired;
 - the plain-Python floor: one generated Python function per rule (the same
   patterns as Python expressions), run stratum by stratum to a fixpoint.
-  It is also a test oracle (``tests/test_driver_states.py``).
+  It is also a test oracle (``tests/engine/inference/test_driver_states.py``).
 
 Times are the thread's CPU time per case (waiting for a CPU on a shared
 machine is not counted), median of the rounds; within each round the

@@ -134,7 +134,7 @@ def install(bin_dir: Path, extra: str = "") -> None:
     durable_wheel(bin_dir)
     # An editable install of the one real package calfrehab/: the tests and
     # the type checker read the working tree itself, no copy in site-packages
-    # (tests/test_packaging.py checks what a wheel ships). compat mode puts the
+    # (tests/packaging/test_packaging.py checks what a wheel ships). compat mode puts the
     # repository root on sys.path through a plain .pth file: no import hook,
     # so every tool resolves calfrehab the way Python does.
     target = f".{extra}" if extra else "."
@@ -146,7 +146,7 @@ def install(bin_dir: Path, extra: str = "") -> None:
 
 
 def ensure_browser() -> None:
-    """Debian's Chromium for the browser tests (tests/test_browser.py).
+    """Debian's Chromium for the browser tests (tests/browser/test_browser.py).
 
     Playwright drives the system's browser by path, so nothing downloads a
     browser build. As root with apt-get it is installed when missing;
@@ -157,7 +157,7 @@ def ensure_browser() -> None:
             or os.environ.get("CALFREHAB_CHROMIUM"):
         return
     if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("NOTE: no chromium found; tests/test_browser.py will not run "
+        print("NOTE: no chromium found; tests/browser/test_browser.py will not run "
               "(install Debian's chromium, or run this as root to have it installed)",
               flush=True)
         return

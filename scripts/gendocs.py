@@ -25,7 +25,7 @@ What is generated, and from what:
   specs and the derived flags of the shipped rules.
 
 The output is deterministic: no dates, no absolute paths, no machine state.
-CI runs ``--check`` (and ``tests/test_docs.py`` does too), so a page left
+CI runs ``--check`` (and ``tests/docs/test_docs.py`` does too), so a page left
 stale after a change to a command, a rule or a schema fails the build.
 """
 

@@ -19,7 +19,11 @@ import pytest
 from calfrehab.engine.casefile import docpath
 from calfrehab.engine.knowledge.loader import default_rules_dir
 
-REPO = Path(__file__).resolve().parents[1]
+# The test tree is in folders by layer (tests/README.md); every test finds
+# the repository, the examples and the data folders from here, not from its
+# own depth, so a file can move between folders without its paths breaking.
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 EXAMPLES = REPO / "examples"
 # The shared contract (spec and examples) lives beside the checkout, in
 # ../shared; CALFREHAB_SHARED points elsewhere (a worktree, a CI cache).
@@ -33,8 +37,8 @@ def in_ci() -> bool:
 
 
 # A byte-for-byte copy of the contract's examples, for a clone on its own
-# (tests/contract/README.md); tests/test_contract_copy.py keeps it equal.
-CONTRACT_COPY = REPO / "tests" / "contract" / "examples"
+# (tests/contract/README.md); tests/contract/test_contract_copy.py keeps it equal.
+CONTRACT_COPY = TESTS / "contract" / "examples"
 
 
 def shared_examples() -> Path:

@@ -3,7 +3,7 @@ and ``calfrehab app add-user``.
 
 Like ``calfrehab serve``, it lives beside the CLI rather than in it: the
 app is an edge over ``calfrehab.engine.api`` as the CLI is, and neither
-imports the other (tests/test_layers.py). The CLI's group mounts this
+imports the other (tests/packaging/test_layers.py). The CLI's group mounts this
 command by name, lazily.
 """
 

@@ -47,7 +47,7 @@ the standard encoder used) when:
   before), tuples, and types JSON does not have but orjson writes
   (dataclasses, datetimes, enums: refused, as before).
 
-``tests/test_canonical.py`` compares the two encoders byte for byte over
+``tests/engine/core/test_canonical.py`` compares the two encoders byte for byte over
 generated documents, floats at the edges included.
 """
 

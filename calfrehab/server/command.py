@@ -2,7 +2,7 @@
 
 It lives in the service's own package, not in calfrehab/cli: the service
 is an edge beside the CLI, both calling only calfrehab.engine.api, and
-neither imports the other (tests/test_layers.py). The CLI's group mounts
+neither imports the other (tests/packaging/test_layers.py). The CLI's group mounts
 this command by name, lazily, as it does its own heavier commands; the
 options mirror the CLI's --rules and --audit (same names, same
 environment variables).

@@ -2,7 +2,7 @@
 own program uses (reference: ``docs/api.md``).
 
 The CLI and the service import this package and nothing deeper (the
-import contract, ``tests/test_layers.py``, checks it), so whatever the command
+import contract, ``tests/packaging/test_layers.py``, checks it), so whatever the command
 line can do, a program can do too, and the modules behind it can be
 rearranged without breaking either. ``from calfrehab.engine import api``
 then ``api.name(...)``: every name below is one a type checker sees (the
@@ -24,7 +24,7 @@ and the domain errors, from :mod:`calfrehab.engine.errors`.
 A new public name is imported (or defined) in its audience module, listed
 in that module's ``__all__``, imported here under ``TYPE_CHECKING``, put in
 the table of the ``else:`` branch, and listed in ``__all__``
-(``tests/test_api.py`` checks they agree).
+(``tests/engine/api/test_api.py`` checks they agree).
 
 Importing the API costs next to nothing (``calfrehab next`` starts fast,
 issue 28 item 4): an audience module loads when one of its names is first

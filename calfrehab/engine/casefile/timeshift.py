@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["DATE_FIELDS", "shift_dates", "with_review_on"]
 
 # Every date of the case format, as (container, key) paths: "" is the case
-# itself, "sessions[]" each session. tests/test_timeshift.py checks this
+# itself, "sessions[]" each session. tests/engine/casefile/test_timeshift.py checks this
 # against the model's own date fields.
 DATE_FIELDS: tuple[tuple[str, str], ...] = (
     ("", "review_date"),

@@ -12,7 +12,7 @@ referrals, prescribe modifiers) while the rules run and hands them here.
 - The prescribe phase adjusts the next prescription: cues add up, most
   important first; other fields take the highest-priority rule's value.
 
-Unit tables: ``tests/policy/*.yaml`` (run by ``tests/test_policy.py``).
+Unit tables: ``tests/policy/*.yaml`` (run by ``tests/policy/test_policy.py``).
 """
 
 from __future__ import annotations

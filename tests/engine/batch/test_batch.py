@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import REPO
 
 from calfrehab.cli.batch_cmd import FORMAT_CHOICES
 from calfrehab.cli.main import cli
@@ -27,7 +28,7 @@ from calfrehab.engine.batch import local as batch_local
 from calfrehab.engine.safeio import TEMP_SUFFIX
 from calfrehab.engine.trail.audit import AuditError, AuditTrail
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 EXAMPLES = ROOT / "examples"
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import shared_examples
+from helpers import REPO, shared_examples
 from pydantic import BaseModel
 
 from calfrehab.engine import api
 from calfrehab.engine.casefile import model
 from calfrehab.engine.casefile.timeshift import DATE_FIELDS, shift_dates, with_review_on
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 
 
 def _date_fields(cls: type[BaseModel], where: str = "") -> set[tuple[str, str]]:

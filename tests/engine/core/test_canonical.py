@@ -6,10 +6,10 @@ import hashlib
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,7 +24,7 @@ from calfrehab.engine.canonical import (
 from calfrehab.engine.clock import ClockError, checked_now, parse_stamp, utc_now, utc_stamp
 from calfrehab.engine.errors import CalfrehabError
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = REPO / "examples"
 
 json_values = st.recursive(
     st.none()

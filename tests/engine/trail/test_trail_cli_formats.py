@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from test_audit import make_case, make_decision, pair, raw
+from helpers import REPO
+from test_trail_storage import make_case, make_decision, pair, raw
 from trail_v1 import write_v1_trail
 
 from calfrehab.cli.main import cli
@@ -21,7 +22,7 @@ from calfrehab.engine.trail.audit import AuditError, AuditTrail, prepare_entry
 from calfrehab.engine.trail.chain import entry_hash
 from calfrehab.engine.trail.shards import open_shard, shard_path, write_manifest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = REPO / "examples"
 CASES = ("runner-stuck-on-two-leg.json", "achilles-midportion-two-leg-to-single-leg.json",
          "calf-strain-soleus-pain-3-not-pain-free.json")
 

@@ -8,9 +8,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+from helpers import REPO
+
 import calfrehab.engine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def test_the_working_tree_is_what_is_imported() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_audit import pair, raw
+from test_trail_storage import pair, raw
 from trail_v1 import write_v1_trail
 
 from calfrehab.engine.audit.views import accept_decision, override_decision, show_decision

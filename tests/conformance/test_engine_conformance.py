@@ -19,7 +19,7 @@ from calfrehab.engine.errors import EngineError, RuleError
 from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
 from calfrehab.engine.inference.driver import Reasoner
 
-CASES = yaml.safe_load((Path(__file__).parent / "conformance" / "cases.yaml").read_text())
+CASES = yaml.safe_load((Path(__file__).resolve().parent / "cases.yaml").read_text())
 
 
 def _load_case(spec: dict[str, Any]) -> dict[str, Any]:

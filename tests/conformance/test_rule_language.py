@@ -16,7 +16,7 @@ from helpers import REPO, rules_dir_with, set_path
 from calfrehab.engine import api
 from calfrehab.engine.explanation.explain import prescribe_values, rules_that_hold
 
-TABLES = Path(__file__).parent / "conformance" / "language"
+TABLES = Path(__file__).resolve().parent / "language"
 PROBE = {"title": "conformance probe", "rationale": "a rule written for a conformance table",
          "sources": ["silbernagel2007"]}
 # Progresses the runner's straight-knee track (two-leg to single-leg raises),

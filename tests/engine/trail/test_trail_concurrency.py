@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from test_audit import make_case, make_decision
+from helpers import REPO
+from test_trail_storage import make_case, make_decision
 from test_trail_v3 import PROGRAM, V2_HEAD, V2_TRAIL
 
 from calfrehab.engine.audit.views import (
@@ -36,7 +37,7 @@ from calfrehab.engine.audit.views import (
 from calfrehab.engine.trail.audit import AuditError, AuditTrail
 from calfrehab.engine.trail.migrate import migrate
 
-# Decisions of the format-2 trail the race starts from (tests/trail_v2.sqlite3).
+# Decisions of the format-2 trail the race starts from (tests/engine/trail/trail_v2.sqlite3).
 DECISIONS = ("4bf5d2bd", "3e40c021", "aaae7dc3")
 OPS = 500  # per writing process: 4 writers, 2,000 appends and as many opens
 
@@ -149,7 +150,7 @@ def _cli_loop(args: list[str], times: int, env: dict[str, str]) -> list[str]:
 def test_audit_override_beside_next_at_the_command_line(tmp_path: Path) -> None:
     """Issue 27 item 1 as it was found: `audit override` run alongside
     `next` on one trail printed its seq and exited 0, and was not there."""
-    examples = Path(__file__).resolve().parents[1] / "examples"
+    examples = REPO / "examples"
     case = str(examples / "runner-stuck-on-two-leg.json")
     env = {**os.environ, "CALFREHAB_AUDIT": str(tmp_path / "audit.sqlite3")}
     first = json.loads(_cli_loop(["next", case, "--json"], 1, env)[0])["decision_id"]

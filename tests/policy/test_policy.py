@@ -24,7 +24,7 @@ from calfrehab.engine.knowledge.loader import load_rulebase
 from calfrehab.engine.knowledge.rulelang import Prescribe
 from calfrehab.engine.vocabulary import TRACKS
 
-TABLES = Path(__file__).parent / "policy"
+TABLES = Path(__file__).resolve().parent
 
 
 def _table(name: str) -> list[dict[str, Any]]:

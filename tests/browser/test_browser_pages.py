@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from browser import launched_chromium
-from helpers import EXAMPLES
+from helpers import EXAMPLES, TESTS
 
 from calfrehab.engine import api
 from calfrehab.engine.report.sample import simulated_case
 
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE = TESTS / "vendor" / "axe-core" / "axe.min.js"
 CASES = sorted(EXAMPLES.glob("*.json"))
 # Pages on A4: the handout is one; a report, a 12-week course's included, four.
 HANDOUT_PAGES = 1

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_audit import pair, raw
+from helpers import REPO
+from test_trail_storage import pair, raw
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.canonical import canonical_json
@@ -336,7 +337,7 @@ def test_batch_appends_a_checkpoint_after_its_run(tmp_path: Path) -> None:
     key = str(tmp_path / "k.key")
     assert runner.invoke(cli, ["audit", "keygen", key]).exit_code == 0
     log = tmp_path / "cp.jsonl"
-    examples = Path(__file__).parent.parent / "examples" / "batch"
+    examples = REPO / "examples" / "batch"
     for n in (1, 2):
         result = runner.invoke(cli, ["batch", str(examples), "-o", str(tmp_path / f"o{n}.jsonl"),
                                      "-j", "1", "--checkpoint-log", str(log),

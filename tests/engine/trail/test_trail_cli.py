@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import EXAMPLES
+from helpers import EXAMPLES, REPO
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.audit.views import compare_decisions
@@ -557,7 +557,7 @@ def test_documented_export_checker_agrees_with_verify(trail_path: Path, tmp_path
     import subprocess
     import sys
 
-    page = (Path(__file__).resolve().parents[1] / "docs" / "audit-trail.md").read_text("utf-8")
+    page = (REPO / "docs" / "audit-trail.md").read_text("utf-8")
     match = re.search(
         r"<!-- verify-export:start -->\n```python\n(.*?)```\n<!-- verify-export:end -->",
         page, re.DOTALL,

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_audit import make_case, make_decision, raw
+from test_trail_storage import make_case, make_decision, raw
 
 from calfrehab.engine.trail.audit import AuditError, prepare_entry
 from calfrehab.engine.trail.shards import (

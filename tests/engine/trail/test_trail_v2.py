@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_audit import make_case, make_decision, pair, raw
+from test_trail_storage import make_case, make_decision, pair, raw
 from trail_v1 import write_v1_trail
 
 from calfrehab.engine.canonical import canonical_bytes, sha256_hex

@@ -6,16 +6,15 @@ Every property decides generated VALID cases (tests/strategies.py) with
 How to run
 ----------
 Fast (default profile ``ci``, 40 examples a property; about 15-30 s for
-this file and test_case_properties.py together)::
+this file and test_case_properties.py together: the folder)::
 
-    /tmp/dr/bin/python -m pytest tests/test_invariants.py tests/test_case_properties.py
+    .venv/bin/pytest tests/properties
 
 Thorough (2000 examples a property; about a minute per property, so
 roughly half an hour for both files on two cores; ``-k`` picks properties)::
 
-    /tmp/dr/bin/python -m pytest tests/test_invariants.py tests/test_case_properties.py \\
-        --hypothesis-profile thorough
-    # or: CALFREHAB_HYPOTHESIS_PROFILE=thorough /tmp/dr/bin/python -m pytest ...
+    .venv/bin/pytest tests/properties --hypothesis-profile thorough
+    # or: CALFREHAB_HYPOTHESIS_PROFILE=thorough .venv/bin/pytest tests/properties
 
 Add ``--hypothesis-seed N`` to replay a run, ``--hypothesis-show-statistics``
 for timings. A failure prints the falsifying case document (and a
@@ -490,7 +489,7 @@ def test_every_decision_has_reasons_with_sources(reasoner: Reasoner, doc: dict[s
 def test_decision_keeps_the_contract_keys(reasoner: Reasoner, doc: dict[str, Any]) -> None:
     """The dumped document is standard JSON, reads back as the same model,
     and has the fixed keys of shared/spec/decision-format.md. (Validation
-    against the published JSON Schema is in tests/test_schemas.py.)"""
+    against the published JSON Schema is in tests/engine/casefile/test_schemas.py.)"""
     d = decide(doc, reasoner).decision
     text = json.dumps(d.model_dump(mode="json"), allow_nan=False)  # standard JSON
     dumped = json.loads(text)

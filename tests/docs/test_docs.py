@@ -13,18 +13,18 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 from click.testing import CliRunner
+from helpers import REPO
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.api import case_json_schema, compile_rules
 from calfrehab.engine.explanation.document import decision_json_schema
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 DOCS = ROOT / "docs"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import REPO
 
 from calfrehab.cli.main import cli
 from calfrehab.engine import api
@@ -111,7 +112,7 @@ def test_the_configured_trail_is_where_next_records(tmp_path: Path,
     monkeypatch.delenv("CALFREHAB_AUDIT")
     (tmp_path / "calfrehab.toml").write_text(GOOD, encoding="utf-8")
     (tmp_path / "trail").mkdir()
-    case = Path(__file__).parents[1] / "examples" / "runner-stuck-on-two-leg.json"
+    case = REPO / "examples" / "runner-stuck-on-two-leg.json"
     result = CliRunner().invoke(cli, ["next", str(case)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "trail" / "audit.sqlite3").is_file()

@@ -23,15 +23,14 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import probe_rules
+from helpers import REPO, probe_rules
 
 from calfrehab.cli.main import cli
 from calfrehab.engine.casefile import docpath
 from calfrehab.engine.knowledge.loader import default_rules_dir
 
-HERE = Path(__file__).resolve().parent
-TABLES = HERE / "adversarial"
-REPO = HERE.parent
+# The tables sit beside this file (tests/adversarial/*.yaml).
+TABLES = Path(__file__).resolve().parent
 ALWAYS_FORBIDDEN = ("Traceback",)
 _REPEAT = re.compile(r"\{repeat:([^:{}]*):(\d+)\}")
 
@@ -74,6 +73,9 @@ def load_rows() -> list[Row]:
             msg = raw.pop("message", [])
             rows.append(Row(table=path.name, message=[msg] if isinstance(msg, str) else msg,
                             **raw))
+    # No tables found (a moved folder) would parametrize nothing, which pytest
+    # reports as one skip: fail at collection instead.
+    assert rows, f"no adversarial rows under {TABLES}"
     return rows
 
 
