@@ -19,6 +19,7 @@ from calfrehab.app.accounts import AccountError, check_name, hash_password
 from calfrehab.app.clinic import ConfigProblem, add_account, clinic_settings
 from calfrehab.app.settings import DEFAULT_HOST, DEFAULT_PORT, AppSettings, is_loopback
 from calfrehab.engine import api
+from calfrehab.options import audit_option, rules_option
 
 log = logging.getLogger("calfrehab.app")
 
@@ -37,13 +38,11 @@ def _cases_option(f: click.decorators.FC) -> click.decorators.FC:
               help="Address to listen on. Any address but loopback needs accounts "
                    "(calfrehab app add-user).")
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port.")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False,
-              path_type=Path), envvar="CALFREHAB_RULES", show_envvar=True,
-              help="Rules directory to decide with (default: the shipped rules).")
-@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="CALFREHAB_AUDIT", show_envvar=True,
-              help="Audit trail database (default: the clinic configuration's, else "
-                   "~/.local/share/calfrehab/audit.sqlite3).")
+@rules_option
+# Not the CLI's configured fallback (calfrehab.toml from the working
+# directory): the app reads the clinic configuration of its cases directory,
+# below, and takes its trail from there.
+@audit_option(configured=False)
 @click.option("--behind-tls", is_flag=True,
               help="A TLS proxy in front serves the app as https: mark cookies Secure.")
 @click.pass_context

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from calfrehab.cli.options import configured_audit, domain_errors, json_option, person_text
+from calfrehab.cli.options import audit_option, domain_errors, json_option, person_text
 from calfrehab.engine import api
 
 
@@ -32,9 +32,7 @@ def report_accepted(done: api.Accepted, case: Path) -> None:
                    "latest in the trail).")
 @click.option("--force", is_flag=True,
               help="Apply a decision made for an older version of the case file.")
-@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="CALFREHAB_AUDIT", show_envvar=True, callback=configured_audit,
-              help="Audit trail holding the decision (default: calfrehab.toml's [trail] "
+@audit_option(help="Audit trail holding the decision (default: calfrehab.toml's [trail] "
                    "path, else ~/.local/share/calfrehab/audit.sqlite3).")
 @click.option("--clinician", default=None, callback=person_text,
               help="Who accepts the decision (recorded).")

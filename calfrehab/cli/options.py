@@ -14,15 +14,16 @@ import click
 from calfrehab.engine import api
 from calfrehab.engine.api import CalfrehabError, CaseValidationError
 
+# --audit and --rules are declared once for the CLI, the app and the service
+# (calfrehab/options.py, below all three); the CLI's commands take them from
+# here as they take every other shared option.
+from calfrehab.options import AUDIT_HELP, audit_option, configured_audit, rules_option
+
+__all__ = ["AUDIT_HELP", "audit_option", "audit_options", "configured_audit",
+           "confirm_unusual_option", "domain_errors", "json_option", "output_option",
+           "person_text", "rules_option"]
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def rules_option(fn: F) -> F:
-    return click.option(
-        "--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-        envvar="CALFREHAB_RULES", show_envvar=True,
-        help="Rules directory to evaluate with (default: the shipped rules).",
-    )(fn)
 
 
 def confirm_unusual_option(fn: F) -> F:
@@ -98,45 +99,8 @@ def person_text(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
-def configured_audit(ctx: click.Context, param: click.Parameter,
-                     value: Path | None) -> Path | None:
-    """Neither --audit nor CALFREHAB_AUDIT: the trail calfrehab.toml names
-    ([trail] path), else None (the library's default location)."""
-    if value is not None:
-        return value
-    try:
-        return api.configured_trail()
-    except api.CalfrehabError as exc:
-        raise click.UsageError(str(exc), ctx=ctx) from None
-
-
-AUDIT_HELP = ("Audit trail database (default: calfrehab.toml's [trail] path, else "
-              "~/.local/share/calfrehab/audit.sqlite3).")
-
-
-def audit_option(*, help: str = AUDIT_HELP, sharded: bool = False, from_env: bool = True,
-                 configured: bool | None = None) -> Callable[[F], F]:
-    """``--audit PATH``, the one definition every command uses. ``sharded``
-    also takes a sharded trail's directory (``audit verify``); ``from_env``
-    reads CALFREHAB_AUDIT (not ``report``, which reads a trail only when it
-    is named); ``configured`` (by default: as ``from_env``) falls back to
-    calfrehab.toml's trail, so every command that reads the environment's
-    trail reads the clinic's configured one too."""
-    if configured is None:
-        configured = from_env
-    return click.option(
-        "--audit", "audit_path", type=click.Path(dir_okay=sharded, path_type=Path),
-        envvar="CALFREHAB_AUDIT" if from_env else None, show_envvar=from_env,
-        callback=configured_audit if configured else None, help=help,
-    )
-
-
 def audit_options(fn: F) -> F:
-    fn = audit_option(
-        configured=True,
-        help="Audit trail database (default: calfrehab.toml's [trail] path, else "
-             "~/.local/share/calfrehab/audit.sqlite3).",
-    )(fn)
+    fn = audit_option(configured=True)(fn)
     fn = click.option("--clinician", default=None, callback=person_text,
                       help="Who asked for the decision (recorded).")(fn)
     fn = click.option("--no-record", is_flag=True,

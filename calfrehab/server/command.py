@@ -3,9 +3,8 @@
 It lives in the service's own package, not in calfrehab/cli: the service
 is an edge beside the CLI, both calling only calfrehab.engine.api, and
 neither imports the other (tests/packaging/test_layers.py). The CLI's group mounts
-this command by name, lazily, as it does its own heavier commands; the
-options mirror the CLI's --rules and --audit (same names, same
-environment variables).
+this command by name, lazily, as it does its own heavier commands; --rules
+and --audit are the CLI's own (calfrehab/options.py declares them once).
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from calfrehab.engine import api
+from calfrehab.options import audit_option, rules_option
 from calfrehab.server.config import ConfigError, load_config
 
 
@@ -24,12 +25,8 @@ from calfrehab.server.config import ConfigError, load_config
                    "(docs/integration.md).")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8765).")
-@click.option("--rules", "rules_dir", type=click.Path(exists=True, file_okay=False,
-              path_type=Path), envvar="CALFREHAB_RULES", show_envvar=True,
-              help="Rules directory to evaluate with (default: the shipped rules).")
-@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="CALFREHAB_AUDIT", show_envvar=True,
-              help="Audit trail database (default: ~/.local/share/calfrehab/audit.sqlite3).")
+@rules_option
+@audit_option(configured=False)
 @click.option("--insecure-dev-no-auth", is_flag=True,
               help="Accept calls without a JWT. Development only; loopback only; "
                    "logged loudly on every call.")
@@ -59,6 +56,17 @@ def serve(config_path: Path | None, host: str | None, port: int | None,
                              rules=rules_dir, insecure_no_auth=insecure_dev_no_auth or None)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if config.audit is None:
+        # Neither --audit, CALFREHAB_AUDIT nor the --config file names a
+        # trail: the clinic configuration's, as for the CLI and the app (the
+        # shared --audit says so), found from the cases directory as the
+        # service's time zone is; else the library's default.
+        try:
+            configured = api.configured_trail(config.cases_dir)
+        except api.CalfrehabError as exc:
+            raise click.ClickException(str(exc)) from None
+        if configured is not None:
+            config = config.model_copy(update={"audit": configured})
     if config.insecure_no_auth and not config.is_loopback():
         raise click.UsageError("--insecure-dev-no-auth is refused unless the service "
                                "listens on a loopback address")
