@@ -30,7 +30,7 @@ Importing the API costs next to nothing (``calfrehab next`` starts fast,
 issue 28 item 4): an audience module loads when one of its names is first
 used (:mod:`._lazy`), and the audience modules in turn load the courses,
 case tables, report, interviews and CSV import on first use; the errors are
-imported at once, so catching one loads nothing (``tests/test_api_lazy.py``).
+imported at once, so catching one loads nothing (``tests/engine/api/test_api_lazy.py``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ durable-rules (issue 28 item 4), yet ``from calfrehab.engine import api``
 offers the batch pool, the FHIR mapping, the trail and the report. So the
 API package, and an audience module whose names live in heavy modules, list
 their names under ``if TYPE_CHECKING:`` imports (what mypy and pyright read:
-a mistyped name is an error there, ``tests/test_api.py``) and serve them at
+a mistyped name is an error there, ``tests/engine/api/test_api.py``) and serve them at
 run time through the PEP 562 ``__getattr__`` made here, imported in the
 ``else:`` branch that type checkers never read.
 

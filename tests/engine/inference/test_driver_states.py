@@ -34,7 +34,7 @@ EXAMPLES = sorted((REPO / "examples").glob("*.json"))
 @pytest.fixture(scope="module")
 def engines(reasoner: Reasoner) -> tuple[Reasoner, Reasoner]:
     """A driver on one reused state per ruleset (the default where
-    durable-rules is built with calfrehab's fix, tests/test_driver_reuse.py;
+    durable-rules is built with calfrehab's fix, tests/engine/inference/test_driver_reuse.py;
     forced here so that its mechanics are tested on either build, on few
     cases) and the previous driver, on the shipped rules."""
     new = Reasoner(reasoner.compiled, reuse_states=True)

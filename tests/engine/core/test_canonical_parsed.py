@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ from calfrehab.engine import canonical, pipeline
 from calfrehab.engine.canonical import canonical_bytes, canonical_bytes_parsed
 from calfrehab.engine.casefile.validation import parse_json, validate_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 
 # Parsed JSON with finite numbers: what the function is promised. Floats at
 # the edges where orjson and Python spell them apart, integers past 64 bits
