@@ -5,6 +5,9 @@ unless it lists problems), never a traceback. Catch :class:`CalfrehabError`
 for all of them, or a branch for one kind::
 
     CalfrehabError
+    ├── ArgumentError ............ a program called the API with an argument
+    │                              of the wrong type (function, parameter,
+    │                              value, expected); also a TypeError
     ├── InputError ............... an input not read: not a regular file,
     │                              over the size cap, unreadable, not UTF-8
     ├── CaseValidationError ...... a case file that breaks the contract
@@ -66,6 +69,7 @@ from calfrehab.engine.textsafe import for_terminal
 __all__ = [
     "AcceptError",
     "AnswerError",
+    "ArgumentError",
     "AuditError",
     "BatchError",
     "BatchUsageError",
@@ -199,6 +203,29 @@ class EngineError(CalfrehabError):
     def __init__(self, message: str, rule_id: str | None = None) -> None:
         self.rule_id = rule_id
         super().__init__(message)
+
+
+class ArgumentError(CalfrehabError, TypeError):
+    """A program called the API with an argument that does not fit the
+    function's signature (a wrong type, a missing or unknown argument);
+    names the function, the parameter, the value and what was expected.
+    Raised at the API's edge (``api/_guard.py``), and a TypeError too, as
+    Python's own would have been."""
+
+    exit_code = 2
+
+    def __init__(self, function: str, parameter: str | None, value: object,
+                 expected: str) -> None:
+        self.function = function
+        self.parameter = parameter
+        self.value = value
+        self.expected = expected
+        if parameter is None:
+            super().__init__(f"{function}(): {expected}")
+        else:
+            shown = for_terminal(repr(value), limit=60)
+            super().__init__(f"{function}(): argument {parameter} is {shown} "
+                             f"({type(value).__name__}); expected {expected}")
 
 
 class InputError(CalfrehabError):

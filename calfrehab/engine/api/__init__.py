@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 from calfrehab.engine.errors import (
     AcceptError,
     AnswerError,
+    ArgumentError,
     AuditError,
     BatchError,
     BatchUsageError,
@@ -245,9 +246,12 @@ if TYPE_CHECKING:
         verify_trail,
     )
 else:
+    from calfrehab.engine.api._guard import guard_value
     from calfrehab.engine.api._lazy import lazy_names
 
-    __getattr__, __dir__ = lazy_names(__name__, {
+    # Each function is served guarded: an argument of the wrong type is an
+    # ArgumentError naming it (_guard.py), never a TypeError from inside.
+    __getattr__, __dir__ = lazy_names(__name__, serve=guard_value, table={
         "calfrehab.engine.api.batch": (
             "BatchOptions",
             "BatchSummary",
@@ -429,6 +433,7 @@ __all__ = [
     "AcceptError",
     "Accepted",
     "AnswerError",
+    "ArgumentError",
     "Ask",
     "AuditError",
     "BatchError",

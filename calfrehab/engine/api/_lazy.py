@@ -20,18 +20,21 @@ import sys
 from collections.abc import Callable, Mapping
 
 
-def lazy_names(module: str, table: Mapping[str, tuple[str, ...]]
+def lazy_names(module: str, table: Mapping[str, tuple[str, ...]],
+               serve: Callable[[object], object] = lambda value: value,
                ) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``module``: each name of
     ``table[source]`` is imported from the module ``source`` when first asked
-    for. Any other name is an AttributeError, as for a plain module."""
+    for, and ``serve(value)`` stored and returned (the API package guards
+    its functions' arguments so, ``_guard.py``). Any other name is an
+    AttributeError, as for a plain module."""
     where = {name: source for source, names in table.items() for name in names}
 
     def __getattr__(name: str) -> object:
         source = where.get(name)
         if source is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        value: object = getattr(importlib.import_module(source), name)
+        value = serve(getattr(importlib.import_module(source), name))
         setattr(sys.modules[module], name, value)
         return value
 

@@ -163,7 +163,13 @@ def merge_case(stored: Mapping[str, Any], chart: Mapping[str, Any], source: str
     laid over it (:func:`.fhir.chart.merge_case`)."""
     from calfrehab.engine.fhir import chart as fhir_chart
 
-    return fhir_chart.merge_case(stored, chart, source)
+    try:
+        return fhir_chart.merge_case(stored, chart, source)
+    except KeyError as exc:
+        # The chart's document is made by chart_case; one made elsewhere may
+        # lack what the merge takes from it.
+        raise CaseValidationError(source, [FieldError(
+            str(exc.args[0]), "the chart's case document must give it", None)]) from None
 
 
 def fhir_json(bundle: dict[str, Any]) -> str:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from calfrehab.engine.knowledge.ladder import Ladder
+
+if TYPE_CHECKING:
+    from calfrehab.engine.explanation.document import DecisionDocument
+    from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 
 TIMES = "×"
 
@@ -142,6 +146,7 @@ def clinician_text(text: str, ladder: Ladder | None = None, unit: str | None = N
     return _FIELD.sub(lambda m: FIELD_WORDS[m.group(1)], text)
 
 
+@runtime_checkable  # the API's guard tells a reason from a wrong value by it
 class ReasonLike(Protocol):
     @property
     def rule(self) -> str: ...
@@ -212,17 +217,19 @@ def _union(lists: Iterable[list[str]]) -> list[str]:
     return out
 
 
-def reason_unit(reason: MergedReason, decision: Any, ladder: Ladder) -> str | None:
+def reason_unit(reason: MergedReason, decision: DecisionDocument, ladder: Ladder
+                ) -> str | None:
     """The unit a one-track reason's bare dose ("5 x 45 completed") is in."""
     if len(reason.tracks) != 1:
         return None
-    td = decision.tracks.get(reason.tracks[0])
+    td = next((td for track, td in decision.tracks.items() if track == reason.tracks[0]),
+              None)
     if td is None or td.current is None:
         return None
     return unit_of(ladder, td.current.exercise)
 
 
-def reason_names(decision: Any, ladder: Ladder) -> dict[str, str]:
+def reason_names(decision: DecisionDocument, ladder: Ladder) -> dict[str, str]:
     """Each track's exercise as its reasons name it (the ladder's plain
     name, lower case), from the decision's current prescriptions."""
     out: dict[str, str] = {}
@@ -412,7 +419,7 @@ def condition_line(c: Mapping[str, Any], dates: Mapping[str, Sequence[Any]],
     return f"{mark} {text}"
 
 
-def restating_rules(doc: Any, compiled: Any) -> set[str]:
+def restating_rules(doc: DecisionDocument, compiled: CompiledRuleBase) -> set[str]:
     """Reasons that only restate others: a rule that decides nothing and
     whose every condition is a flag other rules derived ("dose done with
     pain within the margin" after "dose done" and "pain within the margin").

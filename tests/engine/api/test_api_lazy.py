@@ -78,8 +78,8 @@ def test_importing_the_api_loads_no_audience_module() -> None:
     # The errors (and the text escaping their messages use) are there at
     # once, so `except api.CalfrehabError` never loads anything.
     assert json.loads(out) == ["calfrehab", "calfrehab.engine", "calfrehab.engine.api",
-                               "calfrehab.engine.api._lazy", "calfrehab.engine.errors",
-                               "calfrehab.engine.textsafe"]
+                               "calfrehab.engine.api._guard", "calfrehab.engine.api._lazy",
+                               "calfrehab.engine.errors", "calfrehab.engine.textsafe"]
 
 
 def test_help_lists_every_command_from_the_lazy_table() -> None:
