@@ -39,8 +39,10 @@ def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None
     columns and its programme from its last session; an existing case file
     keeps them and gains the sessions on days it does not have yet. Each
     error names the row, the column and what was expected; a bad row is
-    skipped and every good row is still written. Exit 0 when every row was
-    imported, 1 when any was not.
+    skipped and every good row is still written. A case file that is a
+    symlink (or a directory, a device) is refused, never read or written
+    through. Exit 0 when every row was imported, 1 when any was not, 2 when
+    a case file was refused.
 
     Example:
 
@@ -62,4 +64,6 @@ def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None
         click.echo(f"{source}: {api.for_terminal(error.render(), limit=None)}", err=True)
     click.echo(f"{result.rows_imported} of {result.rows_read} row(s) imported into "
                f"{len(result.cases)} case file(s); {len(result.errors)} error(s)")
-    sys.exit(1 if result.errors else 0)
+    # A refused case file is exit 2, as every refused output is (the others'
+    # rows are still written); any other bad row is 1.
+    sys.exit(2 if result.refused else 1 if result.errors else 0)

@@ -15,7 +15,9 @@
   Temporary names are recognisable (``.NAME.PID.RANDOM.calfrehab.tmp``) so
   :func:`sweep_stale_temps` can remove what a killed run left behind.
 - :func:`check_replace` refuses an existing output unless forced, and a
-  case file replaced by anything but the same patient's case, ever.
+  case file replaced by anything but the same patient's case, ever;
+  :func:`refuse_unless_regular` refuses a symlink, a directory or a special
+  file where a file will be read and then replaced (import's case files).
 - :func:`check_outputs` refuses, before any work is done, an output that is
   one of the inputs, the audit trail (or its ``-wal``/``-shm``), another
   output, a device, a special file or a symlink. It raises
@@ -174,8 +176,9 @@ def _too_large(name: str, cap_bytes: int) -> InputError:
 # ------------------------------------------------------------------ writing
 
 
-def _refuse_unless_regular(target: Path) -> None:
-    """Raise UnsafeOutputError unless ``target`` is a regular file or absent."""
+def refuse_unless_regular(target: Path) -> None:
+    """Raise UnsafeOutputError unless ``target`` is a regular file or absent
+    (checked with lstat: a symlink is refused, not followed)."""
     try:
         st = os.lstat(target)
     except FileNotFoundError:
@@ -223,7 +226,7 @@ def check_replace(path: StrPath | None, *, force: bool, case_id: str | None = No
     Raises :class:`UnsafeOutputError` (exit 2 at the CLI)."""
     if path is None or os.fspath(path) == "-" or not os.path.lexists(path):
         return
-    _refuse_unless_regular(Path(path))
+    refuse_unless_regular(Path(path))
     if _is_sqlite(path):
         raise UnsafeOutputError(
             f"refusing to write {shown(path)}: it is the audit trail or another SQLite "
@@ -261,7 +264,7 @@ class AtomicFile:
         newline: str | None = None,
     ) -> None:
         self.target = Path(target)
-        _refuse_unless_regular(self.target)
+        refuse_unless_regular(self.target)
         # What a killed run left behind for this target goes now.
         sweep_stale_temps(self.target)
         directory = self.target.parent
@@ -296,7 +299,7 @@ class AtomicFile:
             self.fh.close()
             # Checked again just before the rename: the target may have been
             # swapped for a symlink or a device while the file was written.
-            _refuse_unless_regular(self.target)
+            refuse_unless_regular(self.target)
             os.replace(self.tmp, self.target)
         except OSError as exc:
             self.abort()
@@ -466,7 +469,7 @@ def check_outputs(
         if out is None or os.fspath(out) == "-":
             continue
         target = Path(out)
-        _refuse_unless_regular(target)
+        refuse_unless_regular(target)
         roles = [*protected, *((p, "another output") for p in seen)]
         ident = _identity(target)
         where = _resolved(target)

@@ -34,9 +34,15 @@ from calfrehab.engine.casefile.editor import (
 )
 from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.clinic import clinic_today
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError, CsvImportError, OutputError
+from calfrehab.engine.errors import (
+    CalfrehabError,
+    CaseValidationError,
+    CsvImportError,
+    OutputError,
+    UnsafeOutputError,
+)
 from calfrehab.engine.limits import max_input_bytes
-from calfrehab.engine.safeio import read_input_bytes, shown
+from calfrehab.engine.safeio import read_input_bytes, refuse_unless_regular, shown
 from calfrehab.engine.textsafe import for_terminal
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
@@ -102,6 +108,9 @@ class RowError(BaseModel):
     row: int  # line in the file (the header is line 1)
     column: str  # as the file spells it ("" for the row as a whole)
     message: str
+    # The case file in --into is one no write may go through (a symlink, a
+    # directory, a device): refused as every output is, exit 2 at the CLI.
+    refused: bool = False
 
     def render(self) -> str:
         where = f"row {self.row}" + (f", column {_cell(self.column)}" if self.column else "")
@@ -126,6 +135,11 @@ class ImportResult(BaseModel):
     errors: list[RowError]
     rows_read: int
     rows_imported: int
+
+    @property
+    def refused(self) -> bool:
+        """Whether a case file was refused as an unsafe output."""
+        return any(e.refused for e in self.errors)
 
 
 def normalise(header: str) -> str:
@@ -553,6 +567,15 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
         for case_id, case_rows in by_case.items():
             target = into / f"{case_id}.json"
             held.close()  # the previous case's lock
+            try:
+                # Before it is read: a symlink there was followed, so its
+                # target was read as the case (and reported invalid, or
+                # added to in a dry run) and only the write refused it.
+                refuse_unless_regular(target)
+            except UnsafeOutputError as exc:
+                errors.append(RowError(row=min(r.line for r in case_rows), column="",
+                                       message=f"case {case_id}: {exc}", refused=True))
+                continue
             if not dry_run:
                 try:
                     held.enter_context(case_lock(target))

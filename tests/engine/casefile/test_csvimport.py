@@ -258,7 +258,40 @@ def test_one_case_that_cannot_be_written_does_not_stop_the_others(tmp_path: Path
     (cases / "CLINIC-0001.json").mkdir()  # in the way of the first case
     src = _export(tmp_path, _row(case_id="CLINIC-0002"))
     code, out, err = run("import", str(src), "--into", str(cases))
-    assert code == 1
+    assert code == 2  # a directory where a case file goes is refused, as a symlink is
     assert f"wrote {cases / 'CLINIC-0002.json'}: new case" in out
-    assert "case CLINIC-0001:" in err and "Traceback" not in err
+    assert "case CLINIC-0001: refusing to write" in err and "it is a directory" in err
     assert read_case_file(cases / "CLINIC-0002.json")[0].case_id == "CLINIC-0002"
+
+
+def test_a_symlinked_case_file_is_refused_not_read_naming_the_path(tmp_path: Path) -> None:
+    # A symlink to another patient's file, to something that is not a case,
+    # and to nothing: each is refused by name before anything is read
+    # through it (it was reported "not valid", or read, or created), the
+    # targets are untouched, and the case beside them is still written.
+    cases, elsewhere = tmp_path / "cases", tmp_path / "elsewhere"
+    cases.mkdir()
+    elsewhere.mkdir()
+    code, _, err = run("import", str(TEMPLATE), "--into", str(elsewhere))
+    assert code == 0, err
+    other = elsewhere / "CLINIC-0001.json"
+    not_a_case = tmp_path / "notes.txt"
+    not_a_case.write_text("not a case", encoding="utf-8")
+    before = other.read_bytes()
+    for target in (other, not_a_case, tmp_path / "nothing-here.json"):
+        link = cases / "CLINIC-0001.json"
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
+        for dry in ([], ["--dry-run"]):
+            code, out, err = run("import", str(TEMPLATE), "--into", str(cases), *dry)
+            assert code == 2, (target, dry, out, err)
+            assert err.count("\n") == 1, err
+            assert (f"row 2: case CLINIC-0001: refusing to write {link}: it is a symlink; "
+                    "an output may only replace a regular file") in err
+            assert "not valid" not in err and "cannot read" not in err
+            assert "CLINIC-0001" not in out
+            assert "CLINIC-0002.json" in out  # the other case is still imported
+        assert link.is_symlink() and link.readlink() == target
+    assert other.read_bytes() == before
+    assert not_a_case.read_text(encoding="utf-8") == "not a case"
+    assert not (tmp_path / "nothing-here.json").exists()
