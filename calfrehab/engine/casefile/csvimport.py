@@ -554,8 +554,11 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
             into.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             # Under a file, on a read-only mount: one line, not a traceback.
+            # A symlink to nothing would read "File exists": say what is there.
+            reason = ("it is a symlink to nothing" if into.is_symlink() and not into.exists()
+                      else exc.strerror or str(exc))
             raise OutputError(f"{shown(into)}: cannot create the directory for the case "
-                              f"files ({exc.strerror or exc}); nothing was imported") from None
+                              f"files ({reason}); nothing was imported") from None
     by_case: dict[str, list[_Row]] = {}
     for r in rows:
         by_case.setdefault(r.case_id, []).append(r)

@@ -250,6 +250,11 @@ def test_a_huge_cell_and_a_directory_under_a_file_are_one_line_errors(tmp_path: 
     code, _, err = run("import", str(src), "--into", str(tmp_path / "a-file" / "cases"))
     assert code == 1 and err.count("\n") == 1
     assert "cannot create the directory for the case files" in err
+    (tmp_path / "dangling").symlink_to(tmp_path / "nothing")
+    code, _, err = run("import", str(src), "--into", str(tmp_path / "dangling"))
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot create the directory for the case files (it is a symlink to nothing)" in err
+    assert not (tmp_path / "nothing").exists()
 
 
 def test_one_case_that_cannot_be_written_does_not_stop_the_others(tmp_path: Path) -> None:
