@@ -62,3 +62,20 @@ def test_the_trail_has_one_noun() -> None:
                  if ("audit" in p.name or "trail" in p.name) and p.parent != Path("engine/trail")]
     assert elsewhere == [], "the trail's tests are test_trail_*.py under engine/trail/"
     assert not [n for n in trail if "audit" in n], trail
+
+
+def test_every_test_path_named_in_the_repository_exists() -> None:
+    # Docs, comments and scripts name test files (`tests/engine/api/test_api.py
+    # checks it`); a file moved or renamed must not leave those pointing at
+    # nothing. The tree is walked (not git ls-files): a copy without .git runs too.
+    repo = TESTS.parent
+    named = re.compile(r"\btests/[\w/]+\.py\b")
+    places = [repo / n for n in ("README.md", "pyproject.toml", ".importlinter", "Makefile")]
+    for folder in ("calfrehab", "docs", "scripts", "benchmarks", "tests", "examples", ".ci"):
+        places += [p for p in (repo / folder).rglob("*") if p.is_file()
+                   and "vendor" not in p.parts and "__pycache__" not in p.parts
+                   and p.suffix in (".py", ".md", ".toml", ".yaml", ".cfg", ".txt", "")]
+    stale = [f"{place.relative_to(repo)}: {m}" for place in places if place.is_file()
+             for m in named.findall(place.read_text(encoding="utf-8", errors="replace"))
+             if not (repo / m).is_file()]
+    assert stale == [], "these name test files that do not exist"

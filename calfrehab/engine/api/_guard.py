@@ -10,7 +10,7 @@ its parameter's annotation, the caller gets :class:`ArgumentError` naming
 the function, the parameter, the value and what was expected. Nothing is
 checked on a call that succeeds (the wrapper costs one frame), and an error
 with every argument of the right type is re-raised as it is: that is a bug
-of calfrehab's, and ``tests/test_api_errors.py`` finds it.
+of calfrehab's, and ``tests/engine/api/test_api_errors.py`` finds it.
 
 Annotations are read as written (``from __future__ import annotations``
 keeps them as text, and some name types imported only for type checkers):
