@@ -14,10 +14,9 @@ and card types below are plain pydantic models and dataclasses.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -51,6 +50,19 @@ from calfrehab.engine.fhir.prefetch import (
 )
 from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.pipeline import Decided, decide
+
+if TYPE_CHECKING:
+    from calfrehab.engine.fhir.chart import chart_case, merge_case
+    from calfrehab.engine.fhir.files import case_from_fhir, case_to_fhir
+else:
+    from calfrehab.engine.api._lazy import lazy_names
+
+    # The FHIR mapping (fhir.resources) loads when one of these is first
+    # used: the CDS Hooks models above do not need it.
+    __getattr__, __dir__ = lazy_names(__name__, {
+        "calfrehab.engine.fhir.chart": ("chart_case", "merge_case"),
+        "calfrehab.engine.fhir.files": ("case_from_fhir", "case_to_fhir"),
+    })
 
 __all__ = [
     "CDS_SERVICE_ID",
@@ -90,21 +102,11 @@ __all__ = [
 ]
 
 
-def case_from_fhir(data: Any, source: str = "<bundle>", *, case_id: str | None = None,
-                   review_date: date | None = None, ignore_unrelated: bool = False
-                   ) -> tuple[Case, dict[str, Any]]:
-    """The case a FHIR Bundle holds (validated) and its case-file document;
-    FhirMappingError names each resource and element that does not map."""
-    from calfrehab.engine.fhir import files
-
-    return files.case_from_fhir(data, source, case_id=case_id, review_date=review_date,
-                                ignore_unrelated=ignore_unrelated)
-
 
 def read_fhir_case(path: str | Path, *, ignore_unrelated: bool = False
                    ) -> tuple[Case, dict[str, Any]]:
     """A FHIR Bundle file (or ``-``) read into a case."""
-    from calfrehab.engine.fhir.files import read_json
+    from calfrehab.engine.fhir.files import case_from_fhir, read_json
 
     data, source = read_json(path)
     return case_from_fhir(data, source, ignore_unrelated=ignore_unrelated)
@@ -124,12 +126,6 @@ def decide_any_path(path: str | Path, reasoner: Reasoner) -> Decided:
     return decide(case, document, reasoner)
 
 
-def case_to_fhir(case: Case) -> dict[str, Any]:
-    """A case as a FHIR collection Bundle (JSON object)."""
-    from calfrehab.engine.fhir import files
-
-    return files.case_to_fhir(case)
-
 
 def decision_to_fhir(decided: Decided, *, include_case: bool = True,
                      recorded: datetime | None = None) -> dict[str, Any]:
@@ -144,32 +140,6 @@ def decision_to_fhir(decided: Decided, *, include_case: bool = True,
                                   recorded or datetime.now(UTC))
 
 
-def chart_case(bundle: Any, *, case_id: str, review_date: date,
-               stored: Mapping[str, Any] | None, source: str = "prefetch",
-               zone: tzinfo | None = None) -> tuple[Case, dict[str, Any]]:
-    """The case to decide for a CDS Hooks call: calfrehab's stored case (if
-    any) merged with the chart, validated (:func:`.fhir.chart.chart_case`);
-    the chart's instants dated in the clinic's ``zone``.
-    Raises FhirMappingError, or NoRecord when neither holds a record."""
-    from calfrehab.engine.fhir import chart
-
-    return chart.chart_case(bundle, case_id=case_id, review_date=review_date, stored=stored,
-                            source=source, zone=zone)
-
-
-def merge_case(stored: Mapping[str, Any], chart: Mapping[str, Any], source: str
-               ) -> dict[str, Any]:
-    """calfrehab's stored case document with the chart's clinical context
-    laid over it (:func:`.fhir.chart.merge_case`)."""
-    from calfrehab.engine.fhir import chart as fhir_chart
-
-    try:
-        return fhir_chart.merge_case(stored, chart, source)
-    except KeyError as exc:
-        # The chart's document is made by chart_case; one made elsewhere may
-        # lack what the merge takes from it.
-        raise CaseValidationError(source, [FieldError(
-            str(exc.args[0]), "the chart's case document must give it", None)]) from None
 
 
 def fhir_json(bundle: dict[str, Any]) -> str:
