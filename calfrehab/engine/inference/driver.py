@@ -50,7 +50,8 @@ from calfrehab.engine.inference.durable_host import (
     AssertFact,
     Fire,
     RuleHost,
-    batch_fact,
+    batch_head,
+    fact_tail,
     get_host,
     retract_safe,
 )
@@ -93,6 +94,8 @@ class _Context:
     stratum: int = 0
     error: tuple[str, BaseException] | None = None
     sid: str = ""
+    # The start of each fact's text in a batch for this sid.
+    head: str = ""
 
 
 # (fact, is derived flag, flag complete before the stratum, whether a value
@@ -162,8 +165,12 @@ class Reasoner:
         # once here: (rule id, track, phase, stratum, flag asserted, effect,
         # the vote or modifier it casts).
         self._static = {key: _static(inst) for key, inst in compiled.instances.items()}
-        # Per ruleset, the batch text of each (fact, value) seen, None if
-        # not sent.
+        self._tick = fact_tail(TICK, None)
+        self._head = batch_head(self.sid)
+        # What the kept texts start with: the whole head on a reused state.
+        self._kept_head = self._head if self.reuse_states else ""
+        # Per ruleset, the batch text of each (fact, value) seen without
+        # its sid, None if not sent.
         self._texts: dict[str, dict[tuple[str, type, Any], str | None]] = {
             name: {} for name in self.ruleset_names}
         self.host.register(rulesets, silent=(SINK, TICK))
@@ -264,43 +271,27 @@ class Reasoner:
             # Forward chaining: rules of this stratum waiting on the flag fire.
             assert_fact(asserts, True)
 
-    def _batch(
-        self, plan: list[_Read], values: Mapping[str, Any], ctx: _Context,
-    ) -> list[tuple[str, Any]]:
-        """One stratum's facts: the tick, then each fact the stratum reads
-        (a missing value is sent without one, so a rule can test for it; a
-        flag is sent once it is settled or true), unless no pattern of the
-        stratum can match it as it is."""
-        flags = ctx.flags_true
-        # The tick makes one action run per state, so that deleting it is
-        # safe (see compiler.SINK/TICK); a reused state is not deleted.
-        out: list[tuple[str, Any]] = [] if self.reuse_states else [(TICK, None)]
-        for name, is_flag, complete, accept in plan:
-            if is_flag:
-                if name in flags:
-                    value: Any = True
-                elif complete:
-                    value = False
-                else:
-                    continue
-            else:
-                value = values.get(name)
-            if accept is None or accept(value):
-                out.append((name, value))
-        return out
-
-    def _encoded(
+    def _select(
         self, plan: list[_Read], values: Mapping[str, Any], ctx: _Context,
         texts: dict[tuple[str, type, Any], str | None],
     ) -> str:
-        """:meth:`_batch` as the JSON text durable-rules reads, for the
-        reused state (whose sid never changes): the text of each fact, or
-        None for a value no pattern can match, is kept per fact and value,
+        """One stratum's facts as the JSON text durable-rules reads ("[]":
+        none), on either kind of state: each
+        fact the stratum reads (a missing value is sent without one, so a
+        rule can test for it; a flag is sent once it is settled or true),
+        unless no pattern of the stratum can match it as it is; on a state
+        per case, the tick first.
+
+        The text of each fact without its sid, or None for a value no
+        pattern can match, is kept per fact and value in ``texts`` (the
+        ruleset's own: what a ruleset can match of a fact is its own),
         since most values recur from case to case (flags, enumerations,
-        small counts). ``texts`` is the ruleset's own: what a ruleset can
-        match of a fact is its own."""
+        small counts). A reused state's sid never changes, so its texts are
+        kept whole; on a state per case the sid goes in as the separator."""
         flags = ctx.flags_true
-        out: list[str] = []
+        # The tick makes one action run per state, so that deleting it is
+        # safe (see compiler.SINK/TICK); a reused state is not deleted.
+        out: list[str] = [] if self.reuse_states else [self._tick]
         for name, is_flag, complete, accept in plan:
             if is_flag:
                 if name in flags:
@@ -317,11 +308,14 @@ class Reasoner:
                 if len(texts) >= _TEXTS_MAX:
                     texts.clear()
                 text = texts[key] = (
-                    batch_fact(self.sid, name, value)
+                    self._kept_head + fact_tail(name, value)
                     if accept is None or accept(value) else None)
             if text is not None:
                 out.append(text)  # type: ignore[arg-type]
-        return "[" + ",".join(out) + "]"
+        if self.reuse_states:
+            return "[" + ",".join(out) + "]"
+        head = ctx.head
+        return "[" + head + ("," + head).join(out) + "]"
 
     def evaluate(self, case: Case) -> Evaluation:
         facts = compute_facts(case, self.settings)
@@ -332,7 +326,8 @@ class Reasoner:
     def _evaluate(self, case: Case, facts: FactSet) -> Evaluation:
         values: dict[str, Any] = facts.values()
         sid = self.sid if self.reuse_states else f"c{next(self._sids)}"
-        ctx = _Context(facts=facts, sid=sid)
+        ctx = _Context(facts=facts, sid=sid, head=self._head if self.reuse_states
+                       else batch_head(sid))
         fire = self._fire(ctx)
         for k, plan in enumerate(self._reads):
             ctx.stratum = k
@@ -366,13 +361,12 @@ class Reasoner:
         ctx: _Context,
     ) -> None:
         try:
+            batch = self._select(plan, values, ctx, self._texts[ruleset])
             if self.reuse_states:
-                self.host.run_batch(
-                    ruleset, ctx.sid, self._encoded(plan, values, ctx, self._texts[ruleset]),
-                    fire, retract=True)
+                self.host.run_batch(ruleset, ctx.sid, batch, fire, retract=True)
             else:
                 try:
-                    self.host.run(ruleset, ctx.sid, self._batch(plan, values, ctx), fire)
+                    self.host.run_batch(ruleset, ctx.sid, batch, fire)
                 finally:
                     self.host.delete_state(ruleset, ctx.sid)
         except BaseException:

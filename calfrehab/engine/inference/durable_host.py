@@ -110,12 +110,18 @@ def _tail(name: str, value: Any) -> str:
     return tail
 
 
-def batch_fact(sid: str, name: str, value: Any) -> str:
-    """The text of one fact as :func:`encode_batch` writes it in a batch
-    (for a caller that keeps the texts of recurring facts itself)."""
+def batch_head(sid: str) -> str:
+    """The start of each fact of a batch for ``sid``, up to its name: a
+    batch is ``"[" + head + tail + "," + head + tail ... "]"``."""
+    return '{"sid":' + _sid(sid) + ","
+
+
+def fact_tail(name: str, value: Any) -> str:
+    """The rest of one fact's text in a batch, as :func:`encode_batch`
+    writes it after the head (for a caller that keeps the texts of
+    recurring facts itself, for any sid)."""
     n = '"n":' + _dumps(name)
-    tail = n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
-    return '{"sid":' + _sid(sid) + "," + tail
+    return n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
 
 
 # Parsed action messages by text: a rule firing on the same values in
