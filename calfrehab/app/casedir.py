@@ -132,8 +132,8 @@ class CaseDirectory:
                     st = entry.stat(follow_symlinks=False)
                     out.append((stem, (st.st_mtime_ns, st.st_size, st.st_ino)))
         except OSError as exc:
-            raise api.CalfrehabError(
-                f"cannot read the cases directory {self.root}: {exc.strerror}") from None
+            raise api.InputError(str(self.root), "cannot read the cases directory: "
+                                 f"{exc.strerror}") from None
         return sorted(out, key=lambda item: item[0].lower())
 
     def names(self) -> list[str]:

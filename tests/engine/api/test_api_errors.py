@@ -386,3 +386,19 @@ def test_a_bug_inside_is_not_blamed_on_the_caller() -> None:
         guarded(broken)("fine")
     with pytest.raises(api.ArgumentError):
         guarded(broken)(42)  # type: ignore[arg-type]
+
+
+def test_the_base_class_is_never_raised() -> None:
+    # A caller catches a kind of error by its class: every raise names the
+    # specific subclass of the tree, never CalfrehabError itself.
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "calfrehab").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name == "CalfrehabError":
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
