@@ -55,8 +55,7 @@ def audit_option(*, help: str = AUDIT_HELP, sharded: bool = False, from_env: boo
                  configured: bool | None = None) -> Callable[[F], F]:
     """``--audit PATH``, the one definition every command uses. ``sharded``
     also takes a sharded trail's directory (``audit verify``); ``from_env``
-    reads CALFREHAB_AUDIT (not ``report``, which reads a trail only when it
-    is named); ``configured`` (by default: as ``from_env``) falls back to
+    reads CALFREHAB_AUDIT; ``configured`` (by default: as ``from_env``) falls back to
     calfrehab.toml's trail found from the working directory, so every
     command that reads the environment's trail reads the clinic's configured
     one too. ``app`` and ``serve`` pass ``configured=False``: the app finds

@@ -52,7 +52,8 @@ audit_path_option = audit_option()
 audit_location_option = audit_option(
     sharded=True,
     help="Audit trail database, or the directory of a sharded trail "
-         "(default: ~/.local/share/calfrehab/audit.sqlite3).")
+         "(default: calfrehab.toml's [trail] path, else "
+         "~/.local/share/calfrehab/audit.sqlite3).")
 
 
 # A value longer than this (a pasted essay as an override reason) is clipped

@@ -24,12 +24,13 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _given_trail(audit_path: Path | None) -> Path | None:
-    """The trail to read. CALFREHAB_AUDIT names where decisions will be
-    recorded; before the first there is nothing to show, which is no error.
-    A trail named with --audit must exist."""
+    """The trail to read. CALFREHAB_AUDIT, or calfrehab.toml's [trail] when
+    neither it nor --audit is given, names where decisions will be recorded;
+    before the first there is nothing to show, which is no error. A trail
+    named with --audit must exist."""
     ctx = click.get_current_context()
     if (audit_path is not None and not audit_path.exists()
-            and ctx.get_parameter_source("audit_path") == ParameterSource.ENVIRONMENT):
+            and ctx.get_parameter_source("audit_path") != ParameterSource.COMMANDLINE):
         return None
     return audit_path
 
@@ -78,10 +79,8 @@ def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
 @click.command()
 @click.argument("case", type=str)
 @output_option("-o", "--output", required=True, help="HTML file to write.")
-@click.option("--audit", "audit_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, envvar="CALFREHAB_AUDIT", show_envvar=True,
-              help="Audit trail: an override of the case's latest decision is noted, with "
-              "its reason (read only).")
+@audit_option(help="Audit trail: an override of the case's latest decision is noted, with "
+                   "its reason (read only).")
 @click.option("--clinic-name", default=None, callback=person_text,
               help="The clinic's name printed on the handout (default: the clinic "
                    "configuration's).")

@@ -110,3 +110,62 @@ def test_serve_without_any_configured_trail_keeps_the_default(
     result = CliRunner().invoke(cli, ["serve", "--insecure-dev-no-auth"])
     assert result.exit_code == 0, result.output
     assert [c.audit for c in seen] == [None]  # the library's default location
+
+
+def _audit_options(command: click.Command, path: tuple[str, ...] = ()
+                   ) -> list[tuple[str, click.Option]]:
+    found = [(" ".join(path), p) for p in command.params
+             if isinstance(p, click.Option) and "--audit" in p.opts]
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            found += _audit_options(sub, (*path, name))
+    return found
+
+
+def test_every_cli_audit_option_reads_the_same_trail() -> None:
+    # handout declared its own --audit without calfrehab.toml's fallback, so
+    # it missed the overrides the report beside it showed; audit verify's
+    # help left the configured trail out. Every CLI command's --audit now
+    # comes from the one decorator: CALFREHAB_AUDIT, then calfrehab.toml.
+    from calfrehab.options import configured_audit
+
+    found = dict(_audit_options(cli))
+    assert {"next", "batch", "report", "handout", "audit verify", "serve", "app"} <= set(found)
+    for name, option in found.items():
+        assert option.name == "audit_path" and option.envvar == "CALFREHAB_AUDIT", name
+        if name in ("serve", "app"):  # they resolve the configured trail themselves
+            continue
+        assert option.callback is configured_audit, name
+        if (option.help or "").startswith(("Audit trail database", "Audit trail holding")):
+            assert "calfrehab.toml's [trail] path" in (option.help or ""), name
+
+
+def test_report_and_handout_read_the_clinic_trail_before_it_exists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A clinic's calfrehab.toml names its trail; before the first decision
+    # there is nothing to show, which is no error (the report failed: "no
+    # audit trail at ...: nothing has been recorded there").
+    from helpers import EXAMPLES
+
+    trail = tmp_path / "clinic-trail.sqlite3"
+    (tmp_path / "calfrehab.toml").write_text(f'[trail]\npath = "{trail}"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CALFREHAB_AUDIT", raising=False)
+    case = str(EXAMPLES / "runner-stuck-on-two-leg.json")
+    for command in ("report", "handout"):
+        result = CliRunner().invoke(cli, [command, case, "-o", f"{command}.html"])
+        assert result.exit_code == 0, result.output
+    assert not trail.exists()
+    # Once `next` records there, the report shows it without --audit.
+    result = CliRunner().invoke(cli, ["next", case])
+    assert result.exit_code == 0, result.output
+    assert trail.is_file()
+    result = CliRunner().invoke(cli, ["report", case, "-o", "again.html"])
+    assert result.exit_code == 0 and "no trail" not in result.output, result.output
+    # A trail named on the command line must exist, as before.
+    result = CliRunner().invoke(cli, ["report", case, "-o", "x.html",
+                                      "--audit", str(tmp_path / "absent.sqlite3")])
+    assert result.exit_code == 1 and "no audit trail at" in result.output
