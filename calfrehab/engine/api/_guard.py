@@ -157,7 +157,7 @@ def _fits(value: object, annotation: object, names: Mapping[str, Any]) -> bool:
 def _misfit(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
             exc: BaseException | None = None) -> ArgumentError | None:
     """The first argument that does not fit its annotation, as an error; or,
-    for a KeyError, the one mapping given that lacks the key."""
+    for a KeyError, the mapping given that the failing line read the key from."""
     signature = inspect.signature(fn)
     try:
         bound = signature.bind(*args, **kwargs)
@@ -175,10 +175,11 @@ def _misfit(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
                 return ArgumentError(fn.__name__, name, one, str(param.annotation))
     if isinstance(exc, KeyError) and exc.args:
         key = exc.args[0]
+        # Only the mapping the failing line was reading: a KeyError of
+        # calfrehab's own is never blamed on the caller by coincidence.
         lacking = [(name, value) for name, value in bound.arguments.items()
-                   if isinstance(value, Mapping) and key not in value]
-        if len(lacking) > 1:  # the one the failing line was reading
-            lacking = [(n, v) for n, v in lacking if _read_by_failing_line(v, key, exc)]
+                   if isinstance(value, Mapping) and key not in value
+                   and _read_by_failing_line(value, key, exc)]
         if len(lacking) == 1:
             name, value = lacking[0]
             return ArgumentError(fn.__name__, name, value,

@@ -387,6 +387,20 @@ def test_a_bug_inside_is_not_blamed_on_the_caller() -> None:
     with pytest.raises(api.ArgumentError):
         guarded(broken)(42)  # type: ignore[arg-type]
 
+    # A KeyError is blamed on a mapping given only when the failing line
+    # read the key from it.
+    def reads(table: dict[str, int]) -> int:
+        return table["k"]
+
+    def own_bug(table: dict[str, int]) -> int:
+        inner: dict[str, int] = {}
+        return inner["k"]
+
+    with pytest.raises(api.ArgumentError, match=r"table is \{\} .* with key 'k'"):
+        guarded(reads)({})
+    with pytest.raises(KeyError):
+        guarded(own_bug)({})
+
 
 def test_the_base_class_is_never_raised() -> None:
     # A caller catches a kind of error by its class: every raise names the
