@@ -87,7 +87,7 @@ def export(case: str, output: Path | None, case_only: bool, rules_dir: Path | No
         calfrehab fhir export examples/runner-stuck-on-two-leg.json --no-record
     """
     if case_only:
-        the_case = api.read_case_or_bundle(case)
+        the_case, _document = api.read_case_or_bundle(case)
         _emit(api.fhir_json(api.case_to_fhir(the_case)), output, case)
         return
     api.check_output(output, inputs=(case,), trail=None if no_record else audit_path)

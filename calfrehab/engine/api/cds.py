@@ -53,7 +53,7 @@ from calfrehab.engine.pipeline import Decided, decide
 
 if TYPE_CHECKING:
     from calfrehab.engine.fhir.chart import chart_case, merge_case
-    from calfrehab.engine.fhir.files import case_from_fhir, case_to_fhir
+    from calfrehab.engine.fhir.files import case_from_fhir, case_to_fhir, read_case_or_bundle
 else:
     from calfrehab.engine.api._lazy import lazy_names
 
@@ -61,7 +61,8 @@ else:
     # used: the CDS Hooks models above do not need it.
     __getattr__, __dir__ = lazy_names(__name__, {
         "calfrehab.engine.fhir.chart": ("chart_case", "merge_case"),
-        "calfrehab.engine.fhir.files": ("case_from_fhir", "case_to_fhir"),
+        "calfrehab.engine.fhir.files": ("case_from_fhir", "case_to_fhir",
+                                        "read_case_or_bundle"),
     })
 
 __all__ = [
@@ -146,12 +147,6 @@ def fhir_json(bundle: dict[str, Any]) -> str:
     """A FHIR JSON document as calfrehab writes it (indented, UTF-8)."""
     return json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
 
-
-def read_case_or_bundle(path: str | Path) -> Case:
-    """A case file or a FHIR Bundle (told apart by content), validated."""
-    from calfrehab.engine.fhir import files
-
-    return files.read_case_or_bundle(path)[0]
 
 
 def utc_today() -> date:
