@@ -270,6 +270,11 @@ def load_rulebase(directory: Path | None = None) -> RuleBase:
     manifest, _, _ = _parse(Manifest, directory / MANIFEST, problems)
     sources_file, _, _ = _parse(SourcesFile, directory / SOURCES, problems)
     ladder, _, _ = _parse(Ladder, directory / LADDER, problems)
+    if manifest is None:
+        # Every rule is rendered with the manifest's parameters: without
+        # them each rule would add a problem of its own (1,636 for one
+        # unparsable rulebase.yaml), burying the one that matters.
+        raise RuleError(problems)
 
     located: list[LocatedRule] = []
     seen_ids: dict[str, str] = {}

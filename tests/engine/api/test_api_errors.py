@@ -3,7 +3,8 @@
 Every function in ``api.__all__`` is called with good arguments but one,
 and that one bad in each way its kind can be: a path that is missing, a
 directory, a file of non-UTF-8 bytes, invalid JSON, a file that is not a
-trail, a rules directory that is not one, or a value of the wrong type;
+trail, another program's SQLite database, a rules directory that is not
+one or whose YAML does not parse, or a value of the wrong type;
 any other argument gets the wrong types. Whatever escapes must be a
 :class:`CalfrehabError` (a domain error, or :class:`ArgumentError` naming
 the function and the parameter). A function the table below does not know
@@ -15,6 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -89,10 +91,18 @@ class Env:
         not_rules = tmp / "not-rules"
         not_rules.mkdir()
         (not_rules / "rules.yaml").write_text(": : :\n", encoding="utf-8")
+        other_db = tmp / "other-app.db"
+        with sqlite3.connect(other_db) as conn:  # SQLite, but not a trail
+            conn.execute("CREATE TABLE entries (x)")
+        conn.close()
+        bad_yaml = tmp / "bad-yaml-rules"
+        shutil.copytree(api.compile_rules().base.directory, bad_yaml)
+        (bad_yaml / "rulebase.yaml").write_text("rules: [unclosed\n", encoding="utf-8")
         self.bad_paths: dict[str, object] = {
             "missing": missing, "directory": directory, "non-UTF-8": latin1,
-            "invalid JSON": not_json, "not a trail": not_trail, "not rules": not_rules,
-            "int": 42, "list": [1]}
+            "invalid JSON": not_json, "not a trail": not_trail,
+            "another program's SQLite": other_db, "not rules": not_rules,
+            "rules with bad YAML": bad_yaml, "int": 42, "list": [1]}
 
     def copy(self, path: Path, name: str) -> Path:
         """A fresh copy, for a call that writes."""
@@ -416,3 +426,10 @@ def test_the_base_class_is_never_raised() -> None:
                 if name == "CalfrehabError":
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert found == []
+
+
+def test_an_unparsable_manifest_is_one_problem_not_one_per_rule(env: Env) -> None:
+    with pytest.raises(api.RuleError) as caught:
+        api.prepare(env.bad_paths["rules with bad YAML"])  # type: ignore[arg-type]
+    assert [(p.file, p.line) for p in caught.value.problems] == [("rulebase.yaml", 2)]
+    assert "not valid YAML" in caught.value.problems[0].message
