@@ -32,7 +32,9 @@ def test_next_prints_a_readable_decision_without_colour_when_piped() -> None:
     assert "Bent knee (soleus): START" in out
     assert "the treating clinician decides" in out
     assert not ANSI.search(out)
-    assert max(len(line) for line in out.splitlines()) <= 100
+    # Every line fits a terminal, except the one that repeats the case's path
+    # as given (the checkout's own path, of any length).
+    assert max(len(line) for line in out.splitlines() if str(RUNNER) not in line) <= 100
 
 
 def test_next_json_has_the_contract_keys_and_reads_stdin() -> None:
