@@ -1,8 +1,10 @@
 """Deciding: for a clinic's own program, and every command that decides.
 
 :func:`prepare` a rules directory once, then :func:`decide_path` (or
-:func:`decide_document`, :func:`decide`) per case; :func:`explanation` gives
-HOW / WHY-NOT as data. Case files are checked with :func:`validate_path`
+:func:`decide_document`, :func:`decide`) per case, or
+:func:`decide_and_record` to record each decision in the audit trail before
+it is shown (what the command line, the service and the app do);
+:func:`explanation` gives HOW / WHY-NOT as data. Case files are checked with :func:`validate_path`
 and :func:`validate_document`; rules with :func:`compile_rules`,
 :func:`check_rules` and their case tables (:func:`run_tables`); courses
 are projected with :func:`simulate` and :func:`simulate_document`.
