@@ -8,8 +8,17 @@ item 4, cold start)."""
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
+
+# calfrehab uses no pydantic plugin, and a decision must depend only on the
+# case and the rules: a plugin that happened to be installed beside us (one
+# wrapping every validator, say) has no business in it. Turning plugins off
+# also spares each command pydantic's scan of every installed distribution's
+# entry points on the first model it builds (issue 28 item 4, cold start).
+# setdefault: whoever sets the variable themselves keeps their choice.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from calfrehab.cli.helptext import keep_examples
 
