@@ -243,8 +243,20 @@ def guarded(fn: F) -> F:
 
 def guard_value(value: object) -> object:
     """What the API serves for ``value``: a plain function guarded, anything
-    else (a class, a constant, a type alias) as it is."""
-    return guarded(value) if inspect.isfunction(value) else value
+    else (a class, a constant, a type alias) as it is.
+
+    The guarded function names the API package as its module: pickle finds
+    a function by its module and name and insists on the very object, so
+    with the defining module named (what ``functools.wraps`` copies) it
+    would find the unguarded original and refuse (``PicklingError: ... not
+    the same object``), and a clinic's program could no longer hand an API
+    function to a process pool. The package stores what it serves, so
+    ``calfrehab.engine.api.<name>`` is this very wrapper."""
+    if not inspect.isfunction(value):
+        return value
+    served = guarded(value)
+    served.__module__ = __name__.rpartition(".")[0]  # calfrehab.engine.api
+    return served
 
 
 __all__ = ["guard_value", "guarded"]

@@ -16,6 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import calfrehab
 
 ROOT = Path(calfrehab.__file__).resolve().parents[1]
@@ -141,3 +143,23 @@ def test_no_bare_value_error_leaves_case_reviewed_on() -> None:
         with pytest.raises(api.CaseValidationError) as caught:
             api.case_reviewed_on(document, date(2026, 12, 1))
         assert caught.value.errors[0].path == "review_date"
+
+
+def test_every_api_function_pickles_as_itself() -> None:
+    # A clinic's program hands API functions to a process pool, which
+    # pickles them by module and name: the guarded function must be found
+    # as itself there, as the plain functions were before the guard.
+    import inspect
+    import pickle
+
+    from calfrehab.engine import api, errors
+
+    functions = [name for name in api.__all__
+                 if name not in errors.__all__ and inspect.isfunction(getattr(api, name))]
+    assert "decide" in functions and "decide_and_record" in functions
+    for name in functions:
+        served = getattr(api, name)
+        assert pickle.loads(pickle.dumps(served)) is served, name
+    # And what comes back is still guarded: a wrong argument is named.
+    with pytest.raises(api.ArgumentError, match="rules_dir"):
+        pickle.loads(pickle.dumps(api.prepare))(42)
