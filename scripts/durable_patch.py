@@ -66,13 +66,20 @@ PATCHES: tuple[tuple[str, str, str], ...] = (
 
 def patch(sdist: Path) -> None:
     """Apply every change to the unpacked sdist ``sdist``; each must match
-    exactly once, so a different source is refused rather than half patched."""
+    exactly once, so a different source is refused rather than half patched.
+
+    Every change is made in memory first and the files are written only
+    when all have matched: a source whose third change is missing is left
+    as it was, not with its state.c fixed and its version unlabelled."""
+    texts: dict[Path, str] = {}
     for name, old, new in PATCHES:
         path = sdist / name
-        text = path.read_text()
+        text = texts[path] if path in texts else path.read_text()
         if text.count(old) != 1:
             raise SystemExit(f"{path}: the text to patch is not there exactly once: {old[:60]!r}")
-        path.write_text(text.replace(old, new))
+        texts[path] = text.replace(old, new)
+    for path, text in texts.items():
+        path.write_text(text)
 
 
 def main(argv: list[str]) -> int:

@@ -78,6 +78,24 @@ def test_the_patch_applies_to_the_published_source_once(tmp_path: Any) -> None:
         durable_patch.patch(tmp_path)
 
 
+def test_a_source_the_patch_does_not_fit_is_left_as_it_was(tmp_path: Any) -> None:
+    """Every change but the last matches: nothing is written (state.c is
+    not left fixed under the plain version, which the driver would take for
+    the unfixed build, nor the other way round)."""
+    for name, old, _ in durable_patch.PATCHES[:-1]:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text() if path.exists() else ""
+        path.write_text(text + old)
+    last = tmp_path / durable_patch.PATCHES[-1][0]
+    last.parent.mkdir(parents=True, exist_ok=True)
+    last.write_text("    version = '2.0.29',\n")
+    before = {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit, match="not there exactly once"):
+        durable_patch.patch(tmp_path)
+    assert {p: p.read_text() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_generated_cases_fire_as_the_oracle_does(
     reasoner: Reasoner, oracle: Reasoner,
 ) -> None:
