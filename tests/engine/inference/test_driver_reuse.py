@@ -62,6 +62,36 @@ def test_states_are_reused_by_default_exactly_where_retraction_is_safe(
     assert durable_patch.LOCAL_LABEL.startswith(durable_host.PATCHED_LABEL)
 
 
+@pytest.mark.parametrize(("installed", "safe"), [
+    ("2.0.28", False),                 # as published: a state per case
+    ("2.0.28+calfrehab.1", True),      # scripts/dev.py's build
+    ("2.0.28+calfrehab.2", True),      # a later revision of the same fix
+    ("2.0.28+debian.1", False),        # someone else's build: not known fixed
+    ("2.0.29", False),                 # a release nobody here has read
+    (None, False),                     # not installed as a distribution
+])
+def test_only_the_fixed_build_reuses_states(
+    reasoner: Reasoner, monkeypatch: pytest.MonkeyPatch, installed: str | None, safe: bool,
+) -> None:
+    """The fallback, which a machine with the fixed build never takes on
+    its own: the installed version's label alone decides, and a driver
+    made without saying gets a state per case on anything else."""
+    def version(name: str) -> str:
+        assert name == "durable-rules"
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    durable_host.retract_safe.cache_clear()  # it reads the version once
+    try:
+        assert durable_host.retract_safe() is safe
+        assert Reasoner(reasoner.compiled).reuse_states is safe
+    finally:
+        monkeypatch.undo()
+        durable_host.retract_safe.cache_clear()
+
+
 def test_the_patch_applies_to_the_published_source_once(tmp_path: Any) -> None:
     """Each change must find its text exactly once; a source that differs is
     refused whole rather than half patched."""
