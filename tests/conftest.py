@@ -78,3 +78,11 @@ def _no_clinic_config_from_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factor
     reaches a test: the user's configuration directory is an empty temp one."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
     monkeypatch.delenv("CALFREHAB_CONFIG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_rule_cache_in_home(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> None:
+    """Compiled rule bases (knowledge/cache.py) go to a temp directory, never
+    to the developer's (or CI's) ~/.cache, and no test meets one compiled
+    by another checkout."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))

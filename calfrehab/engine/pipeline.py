@@ -21,6 +21,7 @@ from calfrehab.engine.casefile.validation import (
 )
 from calfrehab.engine.explanation.document import DecisionDocument, build_document
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
+from calfrehab.engine.knowledge.cache import compiled_cached
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.durable_limits import compile_within_limits
 from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
@@ -80,7 +81,9 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
     with _LOCK:
         reasoner = _REASONERS.get(key)
         if reasoner is None:
-            reasoner = Reasoner(compile_rules(directory))
+            # Compiled once per rules directory's content, kept between runs
+            # (knowledge.cache: the key covers the rules, limits and code).
+            reasoner = Reasoner(compiled_cached(directory, sha, lambda: compile_rules(directory)))
             _REASONERS[key] = reasoner
         return reasoner
 

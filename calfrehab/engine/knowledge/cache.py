@@ -1,0 +1,120 @@
+"""A compiled rule base kept between runs, so a one-case command (``calfrehab
+next``) does not parse, validate and compile the same YAML every time
+(issue 28 item 4, cold start: that is about a tenth of its CPU).
+
+The cache only ever saves work, never changes an answer:
+
+- The key covers everything compiling reads: the rules directory's path
+  (the compiled base names its directory) and content
+  (:func:`.loader.rulebase_sha256`, every file loading reads), every program
+  limit in force (an override could make a rule base fail to load or
+  compile), the Python and pydantic versions, and the name, size and
+  modification time of every source file of the knowledge layer and the
+  vocabulary (an edited compiler in a working tree must not meet a rule
+  base compiled by the old one).
+- Only a rule base that loaded and compiled is stored; every error is
+  reported by compiling afresh, exactly as without the cache.
+- Any problem reading or writing the cache (missing, truncated, another
+  version's pickle, a read-only cache directory) means compiling afresh;
+  a write goes to a temporary file renamed into place, so a reader never
+  sees half a file.
+
+The file is a pickle in the user's own cache directory
+(``platformdirs.user_cache_dir``, ``~/.cache/calfrehab`` on Linux), which
+only that user can write: the same trust as their configuration. It also
+holds its key, checked on reading, so a file copied under another name is
+not used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pydantic
+
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.loader import rulebase_sha256
+from calfrehab.engine.limits import ENV_OVERRIDES, limit
+
+# Bumped when the file's layout changes (not needed for code changes: the
+# key covers the source files).
+_FORMAT = b"calfrehab-compiled-rules-1"
+
+_KNOWLEDGE = Path(__file__).resolve().parent
+_SOURCES = [*sorted(_KNOWLEDGE.glob("*.py")), _KNOWLEDGE.parent / "vocabulary.py"]
+
+
+def cache_dir() -> Path:
+    # Imported here: only a run that compiles needs it.
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("calfrehab", appauthor=False)) / "compiled-rules"
+
+
+def cache_key(directory: Path, rules_sha256: str) -> str:
+    """The key of a rules directory's compiled form under this program and
+    these limits (see the module's docstring)."""
+    digest = hashlib.sha256(_FORMAT + b"\0" + rules_sha256.encode() + b"\0")
+    digest.update(os.fsencode(directory) + b"\0")
+    digest.update(f"{sys.version}\0{pydantic.VERSION}\0".encode())
+    for name in sorted(ENV_OVERRIDES):
+        digest.update(f"{name}={limit(name)}\0".encode())
+    for path in _SOURCES:
+        st = path.stat()
+        digest.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    return digest.hexdigest()
+
+
+def _read(path: Path, key: str) -> CompiledRuleBase | None:
+    try:
+        stored_key, compiled = pickle.loads(path.read_bytes())
+    except Exception:  # any unreadable cache means: compile afresh
+        return None
+    if stored_key != key or not isinstance(compiled, CompiledRuleBase):
+        return None
+    return compiled
+
+
+def _write(path: Path, key: str, compiled: CompiledRuleBase) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = pickle.dumps((key, compiled), protocol=pickle.HIGHEST_PROTOCOL)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pickle")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except Exception:  # a cache that cannot be written only costs time
+        pass
+
+
+def compiled_cached(directory: Path, rules_sha256: str,
+                    compile_: Callable[[], CompiledRuleBase]) -> CompiledRuleBase:
+    """The compiled rule base of ``directory`` (resolved), whose content
+    hashes to ``rules_sha256``:
+    from the cache when it holds it under the current key, else
+    ``compile_()`` (whose errors propagate), stored for the next run."""
+    if not rules_sha256:
+        return compile_()
+    try:
+        key = cache_key(directory, rules_sha256)
+    except Exception:  # e.g. a bad limit override: compiling reports it
+        return compile_()
+    path = cache_dir() / f"{key}.pickle"
+    compiled = _read(path, key)
+    if compiled is None:
+        compiled = compile_()
+        # Stored only if the directory did not change while it compiled (a
+        # clinic editing its rules): else the key would name other content.
+        if rulebase_sha256(directory) == rules_sha256:
+            _write(path, key, compiled)
+    return compiled

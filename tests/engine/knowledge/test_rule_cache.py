@@ -1,0 +1,126 @@
+"""The compiled rule base kept between runs (knowledge/cache.py): a hit
+gives what compiling gives, and anything that could change the answer (the
+rules' content or place, a limit, the code) or any damage to the file means
+compiling afresh. conftest points XDG_CACHE_HOME at a temp directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from calfrehab.engine import pipeline
+from calfrehab.engine.errors import RuleError
+from calfrehab.engine.knowledge import cache
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.loader import default_rules_dir, rulebase_sha256
+
+
+def _rules(tmp_path: Path) -> Path:
+    directory = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), directory, ignore=shutil.ignore_patterns("__*"))
+    return directory.resolve()
+
+
+def _never() -> CompiledRuleBase:
+    raise AssertionError("compiled although the cache holds this rule base")
+
+
+def _cached(directory: Path) -> CompiledRuleBase:
+    return cache.compiled_cached(directory, rulebase_sha256(directory),
+                                 lambda: pipeline.compile_rules(directory))
+
+
+def test_a_second_run_reads_what_the_first_compiled(tmp_path: Path) -> None:
+    directory = _rules(tmp_path)
+    first = _cached(directory)
+    assert len(list(cache.cache_dir().glob("*.pickle"))) == 1
+    again = cache.compiled_cached(directory, rulebase_sha256(directory), _never)
+    assert again == first == pipeline.compile_rules(directory)
+    assert again.base.directory == directory
+
+
+def test_edited_rules_compile_afresh(tmp_path: Path) -> None:
+    directory = _rules(tmp_path)
+    before = _cached(directory)
+    manifest = directory / "rulebase.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace(
+        "version:", "# edited by the clinic\nversion:", 1), encoding="utf-8")
+    after = _cached(directory)
+    assert after.base.sha256 == rulebase_sha256(directory) != before.base.sha256
+    assert len(list(cache.cache_dir().glob("*.pickle"))) == 2
+    assert after == pipeline.compile_rules(directory)
+
+
+def test_the_same_rules_elsewhere_are_their_own_entry(tmp_path: Path) -> None:
+    one, other = _rules(tmp_path / "a"), _rules(tmp_path / "b")
+    assert rulebase_sha256(one) == rulebase_sha256(other)
+    assert _cached(one).base.directory == one
+    assert _cached(other).base.directory == other
+
+
+def test_a_limit_override_is_part_of_the_key(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = _rules(tmp_path)
+    _cached(directory)
+    monkeypatch.setenv("CALFREHAB_ENGINE_MAX_RULES_PER_RULESET", "1")
+    # Over the lowered limit: the error is reported, not a cached success.
+    with pytest.raises(RuleError):
+        _cached(directory)
+
+
+def test_an_edited_knowledge_module_is_part_of_the_key(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = _rules(tmp_path)
+    sha = rulebase_sha256(directory)
+    key = cache.cache_key(directory, sha)
+    source = tmp_path / "compiler.py"
+    source.write_text("# another compiler\n", encoding="utf-8")
+    monkeypatch.setattr(cache, "_SOURCES", [*cache._SOURCES, source])
+    assert cache.cache_key(directory, sha) != key
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a pickle", b"\x80\x05junk"])
+def test_a_damaged_file_means_compiling_afresh(tmp_path: Path, damage: bytes) -> None:
+    directory = _rules(tmp_path)
+    expected = _cached(directory)
+    [path] = cache.cache_dir().glob("*.pickle")
+    path.write_bytes(damage)
+    assert _cached(directory) == expected
+    assert cache.compiled_cached(directory, rulebase_sha256(directory), _never) == expected
+
+
+def test_a_file_holding_another_key_is_not_used(tmp_path: Path) -> None:
+    one, other = _rules(tmp_path / "a"), _rules(tmp_path / "b")
+    _cached(one)
+    [path] = cache.cache_dir().glob("*.pickle")
+    key = cache.cache_key(other, rulebase_sha256(other))
+    shutil.copy(path, cache.cache_dir() / f"{key}.pickle")
+    assert _cached(other).base.directory == other
+
+
+def test_an_unwritable_cache_costs_only_time(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    directory = _rules(tmp_path)
+    assert _cached(directory) == pipeline.compile_rules(directory)
+
+
+def test_a_rule_base_that_fails_is_never_stored(tmp_path: Path) -> None:
+    directory = _rules(tmp_path)
+    (directory / "broken.yaml").write_text("rules: [{id: x}]\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(RuleError):
+            _cached(directory)
+    assert not cache.cache_dir().exists() or not list(cache.cache_dir().glob("*.pickle"))
+
+
+def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
+    _cached(_rules(tmp_path))
+    assert sorted(p.suffix for p in cache.cache_dir().iterdir()) == [".pickle"]
+    assert all(not p.name.startswith(".tmp-") for p in cache.cache_dir().iterdir())
+    assert os.stat(next(cache.cache_dir().iterdir())).st_mode & 0o077 == 0
