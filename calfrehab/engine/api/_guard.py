@@ -29,7 +29,7 @@ import linecache
 import os
 import sys
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from typing import Any, TypeVar
 
@@ -164,7 +164,10 @@ def _misfit(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     except TypeError as unbound:  # a missing or unknown argument
         return ArgumentError(fn.__name__, None, None,
                              str(unbound).removeprefix(f"{fn.__name__}() "))
-    names = {**_api_names(), **getattr(fn, "__globals__", {})}
+    # The function's own module first, the API's classes only for a name
+    # it lacks: those import the engine, the batch pool and the trail, which
+    # case_lock's check before every call (below) must not load.
+    names = _Names(getattr(fn, "__globals__", {}))
     for name, value in bound.arguments.items():
         param = signature.parameters[name]
         values: Iterable[object] = (value.values() if param.kind is param.VAR_KEYWORD
@@ -198,6 +201,23 @@ def _read_by_failing_line(value: object, key: object, exc: BaseException) -> boo
     line = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
     return any(v is value and (f"{local}[{key!r}]" in line or f'{local}["{key}"]' in line)
                for local, v in tb.tb_frame.f_locals.items())
+
+
+class _Names(Mapping[str, Any]):
+    """A module's names, then the API's classes (:func:`_api_names`),
+    imported only when a name is missing from the module's."""
+
+    def __init__(self, own: Mapping[str, Any]) -> None:
+        self.own = own
+
+    def __getitem__(self, name: str) -> Any:
+        return self.own[name] if name in self.own else _api_names()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**_api_names(), **self.own})
+
+    def __len__(self) -> int:
+        return len({**_api_names(), **self.own})
 
 
 @functools.cache

@@ -93,3 +93,26 @@ def test_help_lists_every_command_from_the_lazy_table() -> None:
               if line.strip()}
     assert listed == set(cli.lazy)
     assert {"next", "explain", "validate", "schema", "rules", "audit", "batch"} <= listed
+
+
+def test_a_case_lock_through_the_api_loads_no_engine(tmp_path: Path) -> None:
+    # The guard checks case_lock's arguments before each call (a context
+    # manager's body runs past the wrapper); that check must not import the
+    # engine, the batch pool or the trail to resolve its annotations. And
+    # it still checks: a wrong argument is named.
+    case = tmp_path / "c.json"
+    case.write_text("{}")
+    code = ("import json, sys\nfrom calfrehab.engine import api\n"
+            f"with api.case_lock({str(case)!r}):\n    pass\n"
+            "try:\n    api.case_lock(42)\nexcept api.ArgumentError as exc:\n"
+            "    print('WRONG', exc)\n"
+            "print('MODULES' + json.dumps(sorted(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    out, _, listed = done.stdout.rpartition("MODULES")
+    assert "WRONG case_lock(): argument path is 42 (int)" in out
+    modules = json.loads(listed)
+    assert "calfrehab.engine.casefile.editor" in modules  # it did lock
+    assert [m for m in modules if m.startswith(
+        ("sqlite3", "multiprocessing", "calfrehab.engine.batch", "calfrehab.engine.trail",
+         "calfrehab.engine.inference", "durable_rules_engine"))] == []
