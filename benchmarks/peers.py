@@ -455,8 +455,10 @@ def measure(n: int, rounds: int, seed: int) -> dict[str, Any]:
     from calfrehab.engine import pipeline
 
     compiled = pipeline.prepare(None).compiled
-    # The reused states (off by default: durable faults on them after
-    # thousands of cases; a quick run stays well below that).
+    # The reused states: the default on the durable-rules build with the
+    # retraction fix (durable_host.retract_safe()); forced here so that the
+    # plain build measures them too (a quick run stays well below the
+    # thousands of cases after which the plain build faulted).
     new = Reasoner(compiled, reuse_states=True)
     old = Reasoner(compiled, reuse_states=False, matchable_only=False)
     floor = Floor(new)
@@ -567,7 +569,8 @@ def _version(dist: str) -> str:
 
 
 LABELS = {
-    "evaluate_new": "`Reasoner.evaluate`, reused states and matchable facts (off by default)",
+    "evaluate_new": "`Reasoner.evaluate`, reused states and matchable facts (the default on "
+                    "the fixed durable-rules build)",
     "evaluate_old": "`Reasoner.evaluate`, previous driver (a state per case, every fact read)",
     "c_new": "durable-rules' C calls alone, reused states and matchable facts",
     "c_old": "durable-rules' C calls alone, previous driver",

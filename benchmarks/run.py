@@ -483,7 +483,7 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     from calfrehab.engine import pipeline
     from calfrehab.engine.batch import csv_row
     from calfrehab.engine.batch import json_row as _json_row
-    from calfrehab.engine.canonical import canonical_bytes, sha256_hex
+    from calfrehab.engine.canonical import canonical_bytes, canonical_bytes_parsed, sha256_hex
     from calfrehab.engine.casefile.validation import parse_json, validate_document
     from calfrehab.engine.explanation.document import build_document
     from calfrehab.engine.trail import codec
@@ -511,7 +511,7 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     t["validate_document"] = _per_case(lambda: [validate_document(d) for d in docs], n)
     t["Reasoner.evaluate"] = _per_case(lambda: [engine.evaluate(c) for c in cases], n)
     t["canonical case bytes + sha256"] = _per_case(
-        lambda: [sha256_hex(canonical_bytes(d)) for d in docs], n)
+        lambda: [sha256_hex(canonical_bytes_parsed(d)) for d in docs], n)
     t["build_document"] = _per_case(
         lambda: [build_document(ev, sha256_hex(b)) for ev, b in zip(evs, raw, strict=True)], n)
     t["DecisionDocument.model_dump(mode='json')"] = _per_case(
@@ -552,8 +552,9 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     _remove_trail(path)
     parent_keys = ("unpickle results (parent)",
                    "AuditTrail.record_prepared (parent, 500 a transaction)")
-    worker = sum(v for k, v in t.items() if k not in (*parent_keys, "output row: jsonl",
-                                                        "canonical case bytes + sha256")
+    # The worker writes one output row (csv here, not also jsonl); the case's
+    # canonical bytes and hash are its own (pipeline.decide), counted once.
+    worker = sum(v for k, v in t.items() if k not in (*parent_keys, "output row: jsonl")
                  and not k.startswith("of which"))
     parent = sum(t[k] for k in parent_keys)
     in_context = _trail_in_context(texts)
@@ -1386,8 +1387,8 @@ def _issue_rows(r: dict[str, Any]) -> list[list[str]]:
         by_e = (f"; by instructions (callgrind) {cg['evaluate_new_over_c_old']:.2f}×"
                 if cg else "")
         rows.append(["(28.1) durable-rules' C time, reused states and matchable facts vs the "
-                     "previous driver (same cases; reused states are off by default, see the "
-                     "analysis)",
+                     "previous driver (same cases; reused states are the default on the "
+                     "durable-rules build with the retraction fix, see the analysis)",
                      "≤ 0.5×", f"{pe['c_new_over_c_old']:.2f}× ({pe['us']['c_new']:.0f} µs vs "
                      f"{pe['us']['c_old']:.0f} µs CPU, C calls replayed; load {load}){by_c}",
                      _fmt_ratio(pe["c_new_over_c_old"], 0.5)])
@@ -1423,6 +1424,12 @@ def _issue_rows(r: dict[str, Any]) -> list[list[str]]:
             share_cpu = cpu_without / cpu_with
             share = (statistics.mean(b["rate"] for b in with_t)
                      / statistics.mean(b["rate"] for b in without))
+            rows.append([f"(28.6) batch with the trail, {n:,} cases, 2 jobs: CPU per case, "
+                         "all processes, and the rate it allows on two idle cores",
+                         "≥ 2,000 cases/s",
+                         f"{cpu_with:.2f} ms of CPU a case: about {2000 / cpu_with:,.0f}/s "
+                         "(the wall rates above are a loaded machine's)",
+                         _fmt_ratio(2000 / cpu_with, 2000, higher_is_better=True)])
             rows.append([f"(28.6) the trail's share (ABBA), {n:,} cases, 2 jobs: rate with / "
                          "without (wall); CPU per case without / with", "≥ 85%",
                          f"wall {share:.0%}; CPU {share_cpu:.0%} ({cpu_with:.2f} vs "
@@ -1712,29 +1719,24 @@ def _issue28_text(r: dict[str, Any]) -> str:
         "(about 100 cases/s); section (d) is empty until they run again.")
     room = (us.get("c_old", nan) - us.get("c_new", nan) - eo.get("facts_us", nan)
             - eo.get("policy_us", nan) - eo.get("firing_records_us", nan))
-    return f"""**Reused states are off by default** (`docs/performance-engine.md`):
-durable-rules 2.0.28 faulted inside `retract_facts` after about 50,000
-cases on a reused state (reproduced in one process through the batch
-worker's functions), and two batch workers faulted freeing Python dicts. The
-default driver keeps a state per case and sends only the matchable facts;
-the figures below for the reused states (`reuse_states=True`) are what they
-give, measured before the fault was found; with a state per case and the
-matchable facts the issue measured durable's C time at ×0.71.
+    return f"""**Reused states are the default** where durable-rules is the build with
+the retraction fix (`durable_host.retract_safe()`: the `+calfrehab` local
+version that `scripts/dev.py` builds, which this run used). On the plain
+durable-rules 2.0.28 from PyPI, which faulted inside `retract_facts` on a
+reused state, the driver keeps a state per case, deleted after it, and
+still sends only the matchable facts (`docs/performance-engine.md`).
 
-With `reuse_states=True` each ruleset keeps one durable state for the
-process: a case asserts its facts, runs, reads its firings and retracts what
-it asserted (a failed case deletes the state, rebuilt empty by the next one:
+With reused states each ruleset keeps one durable state for the process:
+a case asserts its facts, runs, reads its firings and retracts what it
+asserted (a failed case deletes the state, rebuilt empty by the next one:
 an abandoned action leaves its frame dispatching, which no retraction
-clears). Each ruleset is
-sent only the facts one of its patterns can match, decided by a predicate
-compiled at `prepare()` from the patterns' own tests:
-{sent.get("new", nan)} facts a case against {sent.get("old", nan)}. The batch text
-of each (fact, value) and each parsed action message are kept, since they
-recur from case to case. The previous driver stays as the oracle
-(`Reasoner(..., reuse_states=False, matchable_only=False)`):
-`benchmarks/driver_oracle.py` finds 10,000 of 10,000 generated cases
-identical (firings, outcome, decision document), and so do the
-conformance, case and course tables.
+clears). Each ruleset is sent only the facts one of its patterns can
+match, decided by a predicate compiled at `prepare()` from the patterns'
+own tests: {sent.get("new", nan)} facts a case against {sent.get("old", nan)}. The
+previous driver stays as the oracle (`Reasoner(..., reuse_states=False,
+matchable_only=False)`): `benchmarks/driver_oracle.py` compares them case by
+case (firings, outcome, decision document), and so do the conformance,
+case and course tables.
 
 - **durable's C time ×0.5 or less:** {c_ratio:.2f}× by CPU time, the C
   calls of each driver replayed alone ({us.get("c_new", nan):,.0f} against
@@ -1745,25 +1747,18 @@ conformance, case and course tables.
 - **`evaluate` ≤ 1.0× its C time today:** {e_ratio:.2f}× by CPU time
   ({us.get("evaluate_new", nan):,.0f} against {us.get("c_old", nan):,.0f} µs),
   {cg.get("evaluate_new_over_c_old", nan):.2f}× by instructions
-  ({new_i.get("evaluate", nan):,} against {old_i.get("c", nan):,}); `evaluate`
-  itself fell to {cg.get("evaluate_new_over_evaluate_old", nan):.2f}× the previous
-  driver's. What is left above durable's own C time is Python that the issue
-  keeps: of the {rest:,.0f} µs, computing the facts takes
-  {eo.get("facts_us", nan):,.0f} µs, the policy {eo.get("policy_us", nan):,.0f} µs and
-  the firing records {eo.get("firing_records_us", nan):,.0f} µs (engine-overhead
-  run); the driver proper (batch texts, action dispatch, the calls)
+  ({new_i.get("evaluate", nan):,} against {old_i.get("c", nan):,}). What is left
+  above durable's own C time is Python that the issue keeps: of the
+  {rest:,.0f} µs, computing the facts takes {eo.get("facts_us", nan):,.0f} µs, the
+  policy {eo.get("policy_us", nan):,.0f} µs and the firing records
+  {eo.get("firing_records_us", nan):,.0f} µs (engine-overhead run); the driver
+  proper (batch texts, action dispatch, the calls)
   {eo.get("driver_us", nan):,.0f} µs. CLIPS through clipspy takes
   {us.get("clips", nan):,.0f} µs a case on the same rules and facts, and the
-  plain-Python floor {us.get("floor", nan):,.0f} µs (section *Peers*). The two
-  measures disagree because an instruction of the interpreter loop takes
-  longer on this CPU than one of durable's C; the target is CPU time, and
-  by it the target is missed: with durable's C now at
-  {us.get("c_new", nan):,.0f} µs and the facts, the policy and the firing records
-  kept as they are, the driver proper would have to take under
-  {room:,.0f} µs a case for `evaluate` to reach today's C time.
-- Computing the facts is cheaper too: a case's sessions and assessments are
-  serialised for the duplicate check only when two share a date (it was a
-  third of the facts' time).{memory_note}"""
+  plain-Python floor {us.get("floor", nan):,.0f} µs (section *Peers*). With
+  durable's C at {us.get("c_new", nan):,.0f} µs and the facts, the policy and the
+  firing records kept as they are, the driver proper would have to take
+  under {room:,.0f} µs a case for `evaluate` to reach today's C time.{memory_note}"""
 
 
 def analysis(r: dict[str, Any]) -> str:
@@ -1880,39 +1875,65 @@ The whole-process measurement agrees: the batch runs took **{cpu:.2f} ms of
 CPU per case** with the trail ({parent:.2f} ms in the parent) and
 {cpu_norec:.2f} ms without, and with 2 jobs kept {busy} busy. On two idle
 cores that is at most about {2000 / cpu if cpu == cpu else nan:,.0f} cases/s;
-the best variant measured here did {best:,.0f} cases/s (the batch table).
-The pipeline around the engine is done; the rate now moves with the
-engine's per-case cost.
+the best variant measured here did {best:,.0f} cases/s (the batch table,
+wall time on a loaded machine). What is around the engine is near its
+floor for this document and trail format (next section says what was cut
+and tried); the rate moves with the engine's per-case cost, the case's
+validation and the trail.
 
 ### The trail's share of a batch (the figure this page used to state)
 
-This page used to state 88% for a batch with the trail against one without
-(one pair of wall-clock runs in the order with, without, without, with). It
-did not reproduce: an independent quiet run measured 75-78% by the same
-method and 74-83% by process CPU. This run, by the same ABBA method, gives
-**{batch_share:.0%} by wall time and {share_cpu:.0%} by CPU per case**
-({cpu:.2f} against {cpu_norec:.2f} ms of CPU a case, all processes); on a
-machine shared by nine people the CPU figure is the one to read. Measured
-in context (section *Where a batch's time goes*), preparing a trail entry
-adds {ic_with - ic_without:,.0f} µs to a worker's {ic_without:,.0f} µs case,
-and the parent spends {record:,.0f} µs chaining and inserting it: that puts
-a batch with the trail at about {ic_bound:.0%} of the rate without it. 85%
-would need the worker's part and the parent's together under
-{ic_need85 + record:,.0f} µs a case.
+This page once stated 88% for a batch with the trail against one without
+(one pair of wall-clock runs). It did not reproduce: an independent quiet
+run measured 75-78% by the same ABBA method and 74-83% by process CPU, and
+the previous version of this page, at load 10, 76% by CPU per case and 81%
+by wall time. This run, by the same ABBA method (10,000 cases, 2 jobs, in
+the order with, without, without, with), gives **{batch_share:.0%} by wall
+time and {share_cpu:.0%} by CPU per case** ({cpu:.2f} against {cpu_norec:.2f} ms of
+CPU a case, all processes). On a machine shared by five people running
+test suites the CPU figure is the one to read: the wall rates say how busy
+the machine was. Measured in context (section *Where a batch's time
+goes*), preparing a trail entry adds {ic_with - ic_without:,.0f} µs to a worker's
+{ic_without:,.0f} µs case, and the parent spends {record:,.0f} µs chaining and
+inserting it: that puts a batch with the trail at about {ic_bound:.0%} of the
+rate without it. 85% would need the worker's part and the parent's
+together under {ic_need85 + record:,.0f} µs a case. **Missed.**
 
 Issue 28 made the engine cheaper, which makes the trail's *share* larger,
 not smaller: the trail costs what it did, the case without it less. Its
 two large parts: the canonical JSON of a decision document of about
-{decision_kb:.0f} KB ({t_json:,.0f} µs alone) now goes through orjson, guarded
+{decision_kb:.0f} KB ({t_json:,.0f} µs alone) goes through orjson, guarded
 (`engine/canonical.py`: only where its bytes are the standard encoder's;
-about two-thirds of the standard encoder's time with the guards, the
-read-back that catches NaN and foreign types being most of the rest), and
+the read-back that catches NaN and foreign types is about half of it), and
 compressing both documents with the preset dictionaries ({t_zip:,.0f} µs
-alone) is unchanged (zstd with dictionaries would be a new trail format,
-the trail's issue). Taking both stages' own time off the in-context cost
-would leave a batch with the trail at about {ic_free:.0%} of the rate
-without it: the parent's part, the hashes and the larger results to pickle
-remain.
+alone). Taking both stages' own time off the in-context cost would leave a
+batch with the trail at about {ic_free:.0%} of the rate without it: the
+parent's part, the hashes and the larger results to pickle remain. In
+context each stage costs about twice its time alone: copying a primed
+compressor moves about 256 KB of zlib state per document, which evicts the
+engine's data from the core's cache.
+
+What this session changed around the engine, and what it tried (thread CPU
+time, interleaved A/B on the same cases, a machine at load 4 to 9):
+
+- Landed: a parsed and validated case document's canonical bytes skip the
+  round-trip guard (`canonical_bytes_parsed`: every key of a valid case is
+  a field and every float finite, so orjson can differ only in a float's
+  spelling, which is still checked): 38.9 → 23.4 µs a case. Reason
+  templates cut into pieces once and the week-counted facts found once per
+  rule base: `build_document` 93 → 81 µs.
+- Tried, not landed, no gain: one `executemany` per transaction for the
+  trail's inserts instead of a statement per row (58.4 against 60.6 µs an
+  entry in the parent: SQLite's own work on the five indexes dominates);
+  a smaller zlib memory level (level 3, memLevel 6: 1% larger, within
+  noise in context); the decision document's models built with
+  `model_construct` instead of validated (slower: pydantic's
+  `model_construct` is Python, its validation Rust).
+- Not tried, and why: a dictionary-less or lower-level compression would
+  cut the trail's cost but grow the trail (1.2 → 1.6 KB a decision at
+  level 1, 3.1 KB without dictionaries); parsing with orjson would save
+  about 30 µs a case but needs its own duplicate-key check and a
+  64-bit-integer guard to read exactly as `parse_json` does.
 
 {session_text}### Issue 28: durable-rules used the way its C core is fast
 
@@ -1957,21 +1978,19 @@ fresh process: importing the command line {cold.get("import_cli", nan) * 1e3:.0f
 the rule models, compiling, registering with durable-rules), deciding
 {cold.get("decide", nan) * 1e3:.0f} ms and rendering {cold.get("render", nan) * 1e3:.0f} ms.
 2× would leave about {cold_cpu.get("bare", nan) * 1e3:.0f} ms for everything after
-the bare imports. Done here: the pydantic models `next` never validates
-(report, case tables, chart codes, CDS Hooks bodies, CSV import, course
-replay, acceptance: 54 of the 124 built at import) are built on first use
-(`defer_build`), about 12 ms; the models `next` does validate (the case
-file, the rule files, the ladder, the decision document) have to be built
-in any case, and deferring them only moves the time. What remains is the
-API package importing every audience module at import (its names are
-plain attributes a type checker sees, by design: no lazy `__getattr__`),
-so `next` also loads the trail, batch, FHIR and entry modules; and the
-rules read from YAML in every process. Closing the gap would need both a
-compiled rule base cached on disk and audience modules that load on first
-use; neither is done. (This machine's environment sets
-`PYTHONDONTWRITEBYTECODE`, so an editable checkout compiles every
-calfrehab module in every process; the benchmark lets the bytecode be
-cached, as an installed wheel has it.)
+the bare imports. Done: the pydantic models `next` never validates (54 of
+124) are built on first use (`defer_build`); the API package serves its
+names lazily (a PEP 562 `__getattr__` imports an audience module when one
+of its names is first used), every CLI command is loaded when it runs, and
+`next --no-record` loads no trail, audit, batch, FHIR, report or interview
+module and no `sqlite3` (`tests/engine/api/test_api_lazy.py` counts the
+modules). What remains is what `next` needs: the models it validates (the
+case file, the rule files, the ladder, the decision document), the rules
+read from YAML and compiled in every process (a compiled rule base cached
+on disk is not done), and durable-rules' registration. (This machine's
+environment sets `PYTHONDONTWRITEBYTECODE`, so an editable checkout
+compiles every calfrehab module in every process; the benchmark lets the
+bytecode be cached, as an installed wheel has it.)
 
 ### Memory and sessions
 
