@@ -1909,9 +1909,10 @@ compressing both documents with the preset dictionaries ({t_zip:,.0f} µs
 alone). Taking both stages' own time off the in-context cost would leave a
 batch with the trail at about {ic_free:.0%} of the rate without it: the
 parent's part, the hashes and the larger results to pickle remain. In
-context each stage costs about twice its time alone: copying a primed
-compressor moves about 256 KB of zlib state per document, which evicts the
-engine's data from the core's cache.
+context the trail's stages cost about twice their time alone; a likely
+cause is that copying a primed compressor moves about 256 KB of zlib state
+per document, which evicts the engine's data from the core's cache (no
+page faults: measured, under one per case).
 
 What this session changed around the engine, and what it tried (thread CPU
 time, interleaved A/B on the same cases, a machine at load 4 to 9):
@@ -1927,11 +1928,13 @@ time, interleaved A/B on the same cases, a machine at load 4 to 9):
   entry in the parent: SQLite's own work on the five indexes dominates);
   a smaller zlib memory level (level 3, memLevel 6: 1% larger, within
   noise in context); the decision document's models built with
-  `model_construct` instead of validated (slower: pydantic's
-  `model_construct` is Python, its validation Rust).
+  `model_construct` instead of validated (slower, 177 → 198 µs for the
+  document and its dump: pydantic's `model_construct` is Python, its
+  validation Rust).
 - Not tried, and why: a dictionary-less or lower-level compression would
-  cut the trail's cost but grow the trail (1.2 → 1.6 KB a decision at
-  level 1, 3.1 KB without dictionaries); parsing with orjson would save
+  cut the trail's cost but grow it (a decision and its case: 1.2 KB at
+  level 3, 1.6 KB at level 1, 3.1 KB without dictionaries); parsing with
+  orjson would save
   about 30 µs a case but needs its own duplicate-key check and a
   64-bit-integer guard to read exactly as `parse_json` does.
 
