@@ -1934,8 +1934,8 @@ time, interleaved A/B on the same cases, a machine at load 4 to 9):
 - Not tried, and why: a dictionary-less or lower-level compression would
   cut the trail's cost but grow it (a decision and its case: 1.2 KB at
   level 3, 1.6 KB at level 1, 3.1 KB without dictionaries); parsing with
-  orjson would save
-  about 30 µs a case but needs its own duplicate-key check and a
+  orjson would save up to
+  30 µs a case but needs its own duplicate-key check and a
   64-bit-integer guard to read exactly as `parse_json` does.
 
 {session_text}### Issue 28: durable-rules used the way its C core is fast
