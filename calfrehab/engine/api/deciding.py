@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
 from calfrehab.engine.clinic import clinic_today
+from calfrehab.engine.errors import ArgumentError, RuleError
 from calfrehab.engine.errors import FutureReviewDate as FutureReviewDate
-from calfrehab.engine.errors import InputError, RuleError
 from calfrehab.engine.explanation.document import (
     ENGINE_VERSION,
     DecisionDocument,
@@ -203,8 +203,12 @@ def decide_and_record(source: object, reasoner: Reasoner, *,
     elif form == "document":
         decided = decide_document(source, reasoner, name)
     elif not isinstance(source, str | Path):
-        raise InputError(name, f"form {form!r} reads a file, given by its path; got a "
-                               f"{type(source).__name__} (form 'document' takes a parsed case)")
+        # A program's mistake, reported as the API's guard reports one:
+        # the parameter and the value given ("<case>: ... got a int" named
+        # neither, and called a wrong type an unreadable input).
+        raise ArgumentError("decide_and_record", "source", source,
+                            f"a file's path (str or Path) for form {form!r}; "
+                            "form 'document' takes a parsed case")
     elif form == "case":
         decided = decide_case_file(source, reasoner, review_date=review_date)
     else:

@@ -61,7 +61,11 @@ def test_a_document_is_never_opened_as_a_path(tmp_path: Path) -> None:
     with pytest.raises(api.CaseValidationError):
         api.decide_and_record(str(EXAMPLE), api.prepare(), audit_path=tmp_path / "t.db",
                               clinician=None, form="document")
-    with pytest.raises(api.InputError, match="form 'case' reads a file"):
+    with pytest.raises(api.ArgumentError) as caught:
         api.decide_and_record({"case_id": "x"}, api.prepare(), audit_path=tmp_path / "t.db",
                               clinician=None)
+    assert str(caught.value) == (
+        "decide_and_record(): argument source is {'case_id': 'x'} (dict); expected a "
+        "file's path (str or Path) for form 'case'; form 'document' takes a parsed case")
+    assert (caught.value.parameter, caught.value.value) == ("source", {"case_id": "x"})
     assert not (tmp_path / "t.db").exists()
