@@ -24,7 +24,9 @@ Range = Literal["floor", "off_step", "none"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first validation: a run whose compiled rule base comes from
+    # knowledge/cache.py never validates a ladder (issue 28 item 4).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RungDose(_Model):

@@ -33,7 +33,11 @@ Literal_ = bool | int | float | str
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first validation, which also resolves the forward references
+    # of the recursive conditions (All, Any_, Not): a run whose compiled rule
+    # base comes from knowledge/cache.py never validates a rule file
+    # (issue 28 item 4, cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Compare(_Model):
@@ -157,10 +161,3 @@ class Manifest(_Model):
     def params(self) -> dict[str, float | int]:
         """Parameters and settings, by name (what `{param: NAME}` can name)."""
         return {**self.parameters, **self.settings.model_dump()}
-
-
-All.model_rebuild()
-Any_.model_rebuild()
-Not.model_rebuild()
-Then.model_rebuild()
-Rule.model_rebuild()
