@@ -15,9 +15,8 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from calfrehab.engine.errors import InputError, RuleError, RuleProblem
@@ -26,6 +25,11 @@ from calfrehab.engine.knowledge.rulelang import Manifest, Rule, RuleFile, Source
 from calfrehab.engine.knowledge.ruletext import render_rule
 from calfrehab.engine.limits import limit, max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
+
+if TYPE_CHECKING:
+    # PyYAML is imported where a file is parsed: a run whose compiled rule
+    # base comes from knowledge/cache.py parses none (issue 28 item 4).
+    import yaml
 
 MANIFEST = "rulebase.yaml"
 SOURCES = "sources.yaml"
@@ -78,7 +82,6 @@ def default_rules_dir() -> Path:
         f"{package.parent / 'rules'} holds rulebase.yaml (a broken install?)")
 
 
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | None]:
@@ -92,9 +95,11 @@ def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | Non
     except UnicodeDecodeError:
         problems.append(RuleProblem(path.name, "cannot read: not UTF-8 text"))
         return None, None
+    import yaml
+
     # Parse once into nodes (for line numbers) and build the data from them;
     # libyaml's safe loader when PyYAML has it (parsing is most of start-up).
-    loader = _SAFE_LOADER(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is not None and (bomb := _alias_bomb(node)) is not None:
@@ -122,6 +127,8 @@ def _alias_bomb(root: yaml.Node) -> str | None:
     exponentially large (649 bytes of ``&a [*b, *b, ...]`` ran ``rules
     check`` to a 6 GB MemoryError). Its expanded size is counted here, in
     time linear in the nodes, before anything is built from it."""
+    import yaml
+
     cap = limit("max_yaml_nodes")
     sizes: dict[int, int] = {}
     open_: set[int] = set()
@@ -155,6 +162,8 @@ def _alias_bomb(root: yaml.Node) -> str | None:
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     """Line (1-based) of the YAML node at ``loc``, or of its nearest parent."""
+    import yaml
+
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
