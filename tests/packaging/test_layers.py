@@ -53,6 +53,35 @@ def test_the_package_keeps_every_contract() -> None:
     assert result.returncode == 0, out
     # Every contract was checked and kept, none skipped.
     assert f"Contracts: {len(contract_names())} kept, 0 broken." in out, out
+    # docs/architecture.md quotes the report: its lines are this run's.
+    assert _report(result.stdout) == _report_in_the_docs(), (
+        "docs/architecture.md's lint-imports report differs from lint-imports; paste:\n"
+        + "\n".join(_report(result.stdout)))
+
+
+def _report(stdout: str) -> list[str]:
+    """The contracts' lines and the summary, without the counts of files and
+    imports (which change with every import, and say nothing of the layers);
+    a contract name click wrapped is joined back into one line."""
+    tail = stdout.split("Analyzed", 1)[1].split("\n", 1)[1]
+    lines: list[str] = []
+    pending = ""
+    for raw in tail.splitlines():
+        line = raw.strip()
+        if not line or set(line) == {"-"}:
+            continue
+        pending = f"{pending} {line}".strip()
+        if pending.endswith((" KEPT", " BROKEN")) or pending.startswith("Contracts:"):
+            lines.append(" ".join(pending.split()))
+            pending = ""
+    return lines
+
+
+def _report_in_the_docs() -> list[str]:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = page.split("## The import contract, as lint-imports reports it", 1)[1]
+    block = block.split("```\n", 2)[1]
+    return [" ".join(line.split()) for line in block.splitlines() if line.strip()]
 
 
 @pytest.fixture
