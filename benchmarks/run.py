@@ -1866,6 +1866,11 @@ def analysis(r: dict[str, Any]) -> str:
     if len(pair_shares) > 1:
         pairs_text = (" The two side-by-side pairs alone give "
                       + " and ".join(f"{x:.0%}" for x in pair_shares) + ".")
+        if max(pair_shares) - min(pair_shares) > 0.10 and not (
+                min(pair_shares) < 0.85 <= max(pair_shares)):
+            pairs_text += (f" They differ by {(max(pair_shares) - min(pair_shares)) * 100:.0f}"
+                           " points: at this load whole batches vary by more than the trail"
+                           " costs, so the in-context figure below is the one to judge by.")
         if min(pair_shares) < 0.85 <= max(pair_shares):
             pairs_text += (" They fall on both sides of 85%: the machine's load, not the"
                            " trail, made the difference, so these batches decide nothing"
