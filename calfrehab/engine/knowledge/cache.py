@@ -17,7 +17,7 @@ The cache only ever saves work, never changes an answer:
 - Any problem reading or writing the cache (missing, truncated, another
   version's pickle, a read-only cache directory) means compiling afresh;
   a write goes to a temporary file renamed into place, so a reader never
-  sees half a file.
+  sees half a file; the oldest entries beyond :data:`KEEP` are removed.
 
 The file is a pickle in the user's own cache directory
 (``platformdirs.user_cache_dir``, ``~/.cache/calfrehab`` on Linux), which
@@ -41,6 +41,11 @@ import pydantic
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import rulebase_sha256
 from calfrehab.engine.limits import ENV_OVERRIDES, limit
+
+# Entries kept: every edit of a rules directory or of the knowledge code
+# makes a new key, so old entries are pruned (oldest first) when one is
+# written; a clinic with a few rules directories keeps all of theirs.
+KEEP = 16
 
 # Bumped when the file's layout changes (not needed for code changes: the
 # key covers the source files).
@@ -93,6 +98,10 @@ def _write(path: Path, key: str, compiled: CompiledRuleBase) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
+        entries = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns)
+        for old in entries[:-KEEP]:
+            if old != path:
+                old.unlink(missing_ok=True)
     except Exception:  # a cache that cannot be written only costs time
         pass
 

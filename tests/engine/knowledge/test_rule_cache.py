@@ -124,3 +124,16 @@ def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
     assert sorted(p.suffix for p in cache.cache_dir().iterdir()) == [".pickle"]
     assert all(not p.name.startswith(".tmp-") for p in cache.cache_dir().iterdir())
     assert os.stat(next(cache.cache_dir().iterdir())).st_mode & 0o077 == 0
+
+
+def test_old_entries_are_pruned_oldest_first(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "KEEP", 2)
+    directories = [_rules(tmp_path / name) for name in "abc"]
+    for when, directory in enumerate(directories):
+        _cached(directory)
+        [newest] = [p for p in cache.cache_dir().glob("*.pickle")
+                    if p.name.startswith(cache.cache_key(directory, rulebase_sha256(directory)))]
+        os.utime(newest, ns=(when * 10**9, when * 10**9))
+    kept = {p.name for p in cache.cache_dir().glob("*.pickle")}
+    assert kept == {f"{cache.cache_key(d, rulebase_sha256(d))}.pickle" for d in directories[1:]}
