@@ -306,7 +306,7 @@ def decide(ctx: Ctx) -> Response:
         if latest and latest[-1]["case_sha256"] == decided.decision.case_sha256 \
                 and latest[-1]["rulebase_sha256"] == decided.decision.rulebase.sha256:
             return redirect(f"/patients/{name}?done=already")
-        api.decide_and_record(decided, ctx.state.engine(), audit_path=ctx.state.audit_path(),
+        api.decide_and_record(decided, ctx.state.reasoner(), audit_path=ctx.state.audit_path(),
                               clinician=ctx.user)
     return redirect(f"/patients/{name}?done=decided")
 

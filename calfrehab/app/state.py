@@ -35,7 +35,7 @@ class AppState:
             autoescape=True,  # every template, whatever its name: case text is never HTML
             trim_blocks=True, lstrip_blocks=True,
         )
-        self._engine: api.Reasoner | None = None
+        self._reasoner: api.Reasoner | None = None
         self._ladder: Any = None
         self._charts: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._rulebase: tuple[Any, dict[str, list[dict[str, Any]]]] | None = None
@@ -45,10 +45,10 @@ class AppState:
     def audit_path(self) -> Path | None:
         return self.settings.audit
 
-    def engine(self) -> api.Reasoner:
-        if self._engine is None:
-            self._engine = api.prepare(self.settings.rules)
-        return self._engine
+    def reasoner(self) -> api.Reasoner:
+        if self._reasoner is None:
+            self._reasoner = api.prepare(self.settings.rules)
+        return self._reasoner
 
     def decided(self, snap: Snapshot) -> api.Decided | None:
         """The proposal for a case file as it is now (None for a file that
@@ -61,7 +61,7 @@ class AppState:
             if found is not None:
                 self._decided.move_to_end(key)
                 return found
-        decided = api.decide(snap.case, snap.document, self.engine())
+        decided = api.decide(snap.case, snap.document, self.reasoner())
         with self._lock:
             self._decided[key] = decided
             while len(self._decided) > DECIDED_KEPT:

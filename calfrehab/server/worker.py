@@ -36,19 +36,19 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     from calfrehab.engine import api
 
-    engine = api.prepare(rules_dir)
+    reasoner = api.prepare(rules_dir)
     conn.send(("ready", None))
 
     def decide(payload: dict[str, Any]) -> dict[str, Any]:
         decided = api.decide_and_record(
-            payload["document"], engine, form="document", name=payload.get("source", "case"),
+            payload["document"], reasoner, form="document", name=payload.get("source", "case"),
             audit_path=audit, clinician=payload.get("clinician"),
             record=bool(payload.get("record")), requester=payload.get("requester"))
         return {"decision": decided.decision.model_dump(mode="json"),
                 "json": api.decision_json(decided)}
 
     def explain(payload: dict[str, Any]) -> dict[str, Any]:
-        decided = api.decide_document(payload["document"], engine, payload.get("source", "case"))
+        decided = api.decide_document(payload["document"], reasoner, payload.get("source", "case"))
         return {"json": api.explanation_json(decided)}
 
     def override(payload: dict[str, Any]) -> dict[str, Any]:

@@ -403,9 +403,9 @@ def replay_decision(trail: AuditTrail, ref: str, rules_dir: Path | None = None) 
     checked = integrity(trail, [entry])
     if entry.case is None:
         raise AuditError(f"audit entry seq {entry.seq} has no case document to replay")
-    engine = pipeline.prepare(rules_dir)
+    reasoner = pipeline.prepare(rules_dir)
     case = validate_document(entry.case, f"case {entry.case_id} (audit entry seq {entry.seq})")
-    now = pipeline.decide(case, entry.case, engine).decision.model_dump(mode="json")
+    now = pipeline.decide(case, entry.case, reasoner).decision.model_dump(mode="json")
     return {
         "entry": entry_summary(entry),
         "decision_id": entry.decision_id,

@@ -133,7 +133,7 @@ def die_with(parent_pid: int) -> None:
 
 # ------------------------------------------------------------------ deciding
 
-# Per process: (engine, output format, whether to return trail documents).
+# Per process: (reasoner, output format, whether to return trail documents).
 _WORKER: tuple[Any, str, bool] | None = None
 
 
@@ -163,7 +163,7 @@ def _case_id(doc: Any) -> str | None:
 
 def decide_item(item: Item) -> Result:
     assert _WORKER is not None, "worker not initialised"
-    engine, fmt, record = _WORKER
+    reasoner, fmt, record = _WORKER
     where = item.file if item.line is None else f"{item.file}:{item.line}"
     doc: Any = None
     stage = "not_json"  # the kind of error, as far as the case got
@@ -185,7 +185,7 @@ def decide_item(item: Item) -> Result:
         stage = "invalid"
         case = validate_document(doc, where)
         stage = "engine"
-        decided = pipeline.decide(case, doc, engine, parsed=True)
+        decided = pipeline.decide(case, doc, reasoner, parsed=True)
         decision = decided.decision.model_dump(mode="json")
         # Serialised, hashed and compressed here, once, in the worker: the
         # parent only chains and inserts (trail format 2).
