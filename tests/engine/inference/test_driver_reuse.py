@@ -92,7 +92,7 @@ def test_only_the_fixed_build_reuses_states(
         durable_host.retract_safe.cache_clear()
 
 
-def test_the_patch_applies_to_the_published_source_once(tmp_path: Any) -> None:
+def test_each_change_fits_its_text_once_and_a_patched_source_is_refused(tmp_path: Any) -> None:
     """Each change must find its text exactly once; a source that differs is
     refused whole rather than half patched."""
     for name, old, _ in durable_patch.PATCHES:
