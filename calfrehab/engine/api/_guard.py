@@ -51,35 +51,30 @@ _BUILTIN: dict[str, tuple[type, ...]] = {
 }
 
 
-def _alternatives(annotation: str) -> list[str]:
-    """``A[x | y] | None`` -> ``["A[x | y]", "None"]``: split on top-level bars."""
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """``text`` split on ``separator`` outside brackets, each part stripped."""
     out, depth, start = [], 0, 0
-    for i, ch in enumerate(annotation):
+    for i, ch in enumerate(text):
         if ch in "[(":
             depth += 1
         elif ch in "])":
             depth -= 1
-        elif ch == "|" and depth == 0:
-            out.append(annotation[start:i].strip())
+        elif ch == separator and depth == 0:
+            out.append(text[start:i].strip())
             start = i + 1
-    out.append(annotation[start:].strip())
+    out.append(text[start:].strip())
     return out
+
+
+def _alternatives(annotation: str) -> list[str]:
+    """``A[x | y] | None`` -> ``["A[x | y]", "None"]``: split on top-level bars."""
+    return _split_top_level(annotation, "|")
 
 
 def _first_argument(inner: str) -> str | None:
     """``X`` of ``list[X]`` or ``tuple[X, ...]``; None where the elements
     differ by place (``tuple[str, int]``)."""
-    inner = inner.removesuffix("]")
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(inner):
-        if ch in "[(":
-            depth += 1
-        elif ch in "])":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append(inner[start:i].strip())
-            start = i + 1
-    parts.append(inner[start:].strip())
+    parts = _split_top_level(inner.removesuffix("]"), ",")
     if len(parts) == 1 or (len(parts) == 2 and parts[1] == "..."):
         return parts[0]
     return None
