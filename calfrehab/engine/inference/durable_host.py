@@ -16,7 +16,7 @@ The one call left out is ``update_state`` after each action: it writes the
 state document back, and no calfrehab rule reads the state.
 
 State is kept per state id (sid); a batch runs every action it triggers
-synchronously, inside :meth:`RuleHost.run`. durable-rules is not
+synchronously, inside :meth:`RuleHost.run_batch`. durable-rules is not
 thread-safe, so one host serves the process and one lock guards its calls.
 """
 
@@ -27,7 +27,7 @@ import functools
 import importlib.metadata
 import json
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import durable_rules_engine as _c
@@ -77,37 +77,15 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # action message is one JSON object, from durable-rules.
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
-# Encoded fact texts without the sid, by (name, type, value): most fact
-# values recur from case to case (flags, enumerations, small counts), and a
-# cached text is cheaper than encoding the fact again. Bounded: cleared
-# when full.
-_TAILS: dict[tuple[str, type, Any], str] = {}
+# The texts of facts asserted from inside an action, without the sid, by
+# (name, type, value): most recur from case to case (flags), and a cached
+# text is cheaper than encoding the fact again. Bounded: cleared when full.
 _HEADS: dict[tuple[str, type, Any], str] = {}
 _CACHE_MAX = 50_000
 
 
 def _sid(sid: str) -> str:
     return '"' + sid + '"' if sid.isalnum() and sid.isascii() else _dumps(sid)
-
-
-def encode_batch(sid: str, facts: Iterable[tuple[str, Any]]) -> str:
-    """The JSON text of a batch of facts ``{"sid", "n", "v"}`` for one sid,
-    as the encoder writes those dicts; a value of None is left out."""
-    head = '{"sid":' + _sid(sid) + ","
-    get = _TAILS.get
-    return "[" + ",".join([
-        head + (get((name, value.__class__, value)) or _tail(name, value))
-        for name, value in facts
-    ]) + "]"
-
-
-def _tail(name: str, value: Any) -> str:
-    if len(_TAILS) >= _CACHE_MAX:
-        _TAILS.clear()
-    n = '"n":' + _dumps(name)
-    tail = n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
-    _TAILS[(name, value.__class__, value)] = tail
-    return tail
 
 
 def batch_head(sid: str) -> str:
@@ -117,9 +95,9 @@ def batch_head(sid: str) -> str:
 
 
 def fact_tail(name: str, value: Any) -> str:
-    """The rest of one fact's text in a batch, as :func:`encode_batch`
-    writes it after the head (for a caller that keeps the texts of
-    recurring facts itself, for any sid)."""
+    """The rest of one fact's text in a batch, after its head: ``"n"`` and,
+    unless the value is None (no value), ``"v"`` (for a caller that keeps
+    the texts of recurring facts itself, for any sid)."""
     n = '"n":' + _dumps(name)
     return n + "}" if value is None else n + ',"v":' + _dumps(value) + "}"
 
@@ -170,7 +148,7 @@ class RuleHost:
     ) -> None:
         """Create each ruleset not yet registered. A rule's ``run`` (an
         action name for durable's host) is not part of its definition here:
-        :meth:`run` is told which rule fired and dispatches itself. Rules
+        :meth:`run_batch` is told which rule fired and dispatches itself. Rules
         named in ``silent`` have actions that do nothing."""
         with self._lock:
             for name, rules in rulesets.items():
@@ -198,13 +176,13 @@ class RuleHost:
         for all of them."""
         return self._lock
 
-    def run(
-        self, ruleset: str, sid: str, facts: Iterable[tuple[str, Any]], fire: Fire,
-        *, retract: bool = False,
+    def run_batch(
+        self, ruleset: str, sid: str, batch: str, fire: Fire, *, retract: bool = False,
     ) -> None:
-        """Assert a batch of facts (name, value; None: no value) for one sid
-        and run every action it triggers, synchronously, in durable-rules'
-        order. An exception from ``fire`` abandons the action and
+        """Assert a batch of facts for one sid (a JSON array of facts
+        ``{"sid", "n", "v"}``, as :func:`batch_head` and :func:`fact_tail`
+        write them) and run every action it triggers, synchronously, in
+        durable-rules' order. An exception from ``fire`` abandons the action and
         propagates.
 
         With ``retract``, every fact asserted (the batch, and the facts the
@@ -214,13 +192,6 @@ class RuleHost:
         clearing of every join node of the ruleset, which a new state per
         case pays. If the run fails, the state is deleted instead (see
         :meth:`_rebuild`) and the next assert creates it again, empty."""
-        self.run_batch(ruleset, sid, encode_batch(sid, facts), fire, retract=retract)
-
-    def run_batch(
-        self, ruleset: str, sid: str, batch: str, fire: Fire, *, retract: bool = False,
-    ) -> None:
-        """:meth:`run` on a batch already encoded (a JSON array of facts
-        ``{"sid", "n", "v"}`` for ``sid``)."""
         handle = self._handle(ruleset)
         silent = self._silent[ruleset]
         if batch == "[]":
