@@ -22,9 +22,10 @@ def serve(config: ServerConfig) -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
     if config.insecure_no_auth:
-        for _ in range(3):
-            log.warning("!!! AUTHENTICATION IS OFF (--insecure-dev-no-auth): every caller is "
-                        "trusted. For development on this machine only. !!!")
+        # Said once at start; every call it lets through is logged again
+        # (app.authenticate), so the log shows it wherever one reads it.
+        log.warning("!!! AUTHENTICATION IS OFF (--insecure-dev-no-auth): every caller is "
+                    "trusted. For development on this machine only. !!!")
     elif not config.issuers:
         log.warning("no trusted issuers configured: every call will be refused (401)")
     app = create_app(config)

@@ -70,7 +70,9 @@ def test_a_decision_past_its_limit_is_504_and_the_service_goes_on(
     assert httpx.get(base + "/cds-services", timeout=30).status_code == 200
     text = log.read_text()
     assert "restarting the worker" in text
-    assert "AUTHENTICATION IS OFF" in text and "UNAUTHENTICATED call accepted" in text
+    # the start-up warning once; each call let through says so itself
+    assert text.count("AUTHENTICATION IS OFF") == 1
+    assert "UNAUTHENTICATED call accepted" in text
 
 
 def run_serve(*args: str) -> tuple[int, str]:
