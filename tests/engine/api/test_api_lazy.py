@@ -116,3 +116,21 @@ def test_a_case_lock_through_the_api_loads_no_engine(tmp_path: Path) -> None:
     assert [m for m in modules if m.startswith(
         ("sqlite3", "multiprocessing", "calfrehab.engine.batch", "calfrehab.engine.trail",
          "calfrehab.engine.inference", "durable_rules_engine"))] == []
+
+
+def test_the_command_line_freezes_the_collector_at_exit_after_every_other_handler() -> None:
+    # Registered before the command line is imported, this handler runs
+    # after every handler the command line registers (atexit is last in,
+    # first out): by then the objects are frozen, so the collection CPython
+    # runs at exit skips them (cli/main.py says why that is safe).
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('FROZEN', gc.get_freeze_count() > 0))\n"
+        "from calfrehab.cli.main import cli\n"
+        f"cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "PROGRESS" in done.stdout  # the output before exit is all there
+    assert done.stdout.rstrip().endswith("FROZEN True")
