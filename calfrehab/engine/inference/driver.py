@@ -63,21 +63,62 @@ from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
 from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
 from calfrehab.engine.vocabulary import TRACKS
 
+# (fact, is derived flag, flag complete before the stratum, whether a value
+# can match: None, any can)
+_Read = tuple[str, bool, bool, "Callable[[Any], bool] | None"]
+_Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
+
+
+# One firing as the driver records it while the rules run: the rule
+# instance's key, the aliases of the alternative that fired and what
+# durable-rules matched (alias -> fact; shared with the parsed-message cache,
+# so only ever read). The firing records are built from these only when
+# asked for (:attr:`Evaluation.firings`): most of a firing's record (its
+# bindings with their case-file paths) is for the decision document, not
+# for the decision.
+Hit = tuple[str, tuple[tuple[str, str], ...], Mapping[str, Any]]
+
 
 @dataclass
 class Evaluation:
     case: Case
     facts: FactSet
     flags: dict[str, bool]
-    firings: list[Firing]
+    hits: list[Hit]
     outcome: str
     tracks: dict[str, TrackResult]
     refer_rules: list[str]
     compiled: CompiledRuleBase
+    # Per rule instance: (rule id, track, phase, stratum, flag asserted,
+    # effect, ...), the reasoner's table (see _static).
+    statics: Mapping[str, _Static] = field(repr=False, compare=False)
+    _firings: list[Firing] | None = field(default=None, init=False, repr=False, compare=False)
 
     def values(self) -> dict[str, FactValue | None]:
         out: dict[str, FactValue | None] = dict(self.facts.values())
         out.update(self.flags)
+        return out
+
+    @property
+    def firings(self) -> list[Firing]:
+        """Every firing in order, with the facts it matched (their values
+        and case-file paths): built on first use, from the hits, and kept
+        (two threads racing on the first use build equal lists)."""
+        if self._firings is None:
+            self._firings = self._records()
+        return self._firings
+
+    def _records(self) -> list[Firing]:
+        paths = self.facts.paths
+        statics = self.statics
+        out: list[Firing] = []
+        for seq, (key, aliases, matched) in enumerate(self.hits, 1):
+            rule_id, track, phase, stratum, asserts, effect, _ = statics[key]
+            bound = [
+                Binding(fact, matched.get(alias, {}).get("v"), list(paths(fact) or ()))
+                for alias, fact in aliases
+            ]
+            out.append(Firing(seq, key, rule_id, track, phase, stratum, bound, asserts, effect))
         return out
 
 
@@ -85,23 +126,15 @@ class Evaluation:
 class _Context:
     flags_true: set[str] = field(default_factory=set)
     fired: set[str] = field(default_factory=set)
-    firings: list[Firing] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
     votes: dict[str, list[Vote]] = field(default_factory=dict)
     refers: list[str] = field(default_factory=list)
     modifiers: dict[str, list[Modifier]] = field(default_factory=dict)
-    # Where each base fact came from, for the firing records' bindings.
-    facts: FactSet = field(default_factory=FactSet)
     stratum: int = 0
     error: tuple[str, BaseException] | None = None
     sid: str = ""
     # The start of each fact's text in a batch for this sid.
     head: str = ""
-
-
-# (fact, is derived flag, flag complete before the stratum, whether a value
-# can match: None, any can)
-_Read = tuple[str, bool, bool, "Callable[[Any], bool] | None"]
-_Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
 
 
 def _static(inst: Instance) -> _Static:
@@ -249,12 +282,7 @@ class Reasoner:
         if key in ctx.fired:
             return  # another alternative of the same rule already fired
         ctx.fired.add(key)
-        rule_id, track, phase, stratum, asserts, effect, payload = self._static[key]
-        paths = ctx.facts.paths
-        bound = [
-            Binding(fact, matched.get(alias, {}).get("v"), list(paths(fact) or ()))
-            for alias, fact in aliases
-        ]
+        _, track, _, _, asserts, effect, payload = self._static[key]
         if effect == "refer":
             ctx.refers.append(key)
         elif effect == "prescribe":
@@ -263,9 +291,7 @@ class Reasoner:
         elif effect is not None:
             assert track is not None and isinstance(payload, Vote)
             ctx.votes.setdefault(track, []).append(payload)
-        ctx.firings.append(Firing(
-            len(ctx.firings) + 1, key, rule_id, track, phase, stratum, bound, asserts, effect,
-        ))
+        ctx.hits.append((key, aliases, matched))
         if asserts and asserts not in ctx.flags_true:
             ctx.flags_true.add(asserts)
             # Forward chaining: rules of this stratum waiting on the flag fire.
@@ -326,7 +352,7 @@ class Reasoner:
     def _evaluate(self, case: Case, facts: FactSet) -> Evaluation:
         values: dict[str, Any] = facts.values()
         sid = self.sid if self.reuse_states else f"c{next(self._sids)}"
-        ctx = _Context(facts=facts, sid=sid, head=self._head if self.reuse_states
+        ctx = _Context(sid=sid, head=self._head if self.reuse_states
                        else batch_head(sid))
         fire = self._fire(ctx)
         for k, plan in enumerate(self._reads):
@@ -353,8 +379,8 @@ class Reasoner:
             name = f"{self.prefix}_rx"
             self._run(name, self._rx_plan, rx_values, fire, ctx)
             tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
-        return Evaluation(case, facts, flags, ctx.firings, outcome, tracks, ctx.refers,
-                          self.compiled)
+        return Evaluation(case, facts, flags, ctx.hits, outcome, tracks, ctx.refers,
+                          self.compiled, self._static)
 
     def _run(
         self, ruleset: str, plan: list[_Read], values: Mapping[str, Any], fire: Fire,

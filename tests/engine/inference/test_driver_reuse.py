@@ -172,7 +172,7 @@ def test_a_case_killed_inside_an_action_leaves_the_state_clean(
 
     def killed(self: Reasoner, ctx: Any, inst: Any, *args: Any) -> None:
         original(self, ctx, inst, *args)
-        if len(ctx.firings) == 3:
+        if len(ctx.hits) == 3:
             held.extend(self.host.facts_held(f"{self.prefix}_s{ctx.stratum}", self.sid))
             raise kill("killed midway")
 
