@@ -11,6 +11,8 @@ import atexit
 import gc
 import importlib
 import os
+import sys
+import types
 
 import click
 
@@ -21,6 +23,19 @@ import click
 # entry points on the first model it builds (issue 28 item 4, cold start).
 # setdefault: whoever sets the variable themselves keeps their choice.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+if (os.environ["PYDANTIC_DISABLE_PLUGINS"] in ("__all__", "1", "true")
+        and "pydantic.plugin._loader" not in sys.modules):
+    # With every plugin off, pydantic's loader answers "no plugins" without
+    # reading an entry point, but importing it imports importlib.metadata
+    # (email, zipfile, csv: about 16 ms of a cold `next`) for the lookup it
+    # then skips. This stand-in gives the same answer to the one caller,
+    # pydantic.plugin._schema_validator (`from ._loader import get_plugins`).
+    # Only when all plugins are off, as that value says; any other value
+    # (a user's own list) gets pydantic's loader.
+    _no_plugins = types.ModuleType("pydantic.plugin._loader", "No pydantic plugins "
+                                   "(PYDANTIC_DISABLE_PLUGINS); see calfrehab/cli/main.py.")
+    _no_plugins.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    sys.modules["pydantic.plugin._loader"] = _no_plugins
 
 from calfrehab.cli.helptext import keep_examples
 

@@ -3,11 +3,11 @@
 import-linter checks every import against it; one line a module, with what
 each owns, in ``docs/architecture.md``).
 
-- ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``limits``, ``safeio``, ``textsafe``:
-  the contract's names (tracks, decision kinds, outcomes, rungs,
-  exercise ids), the domain errors, and the shared utilities (canonical JSON
-  and hashes, the clock, program limits, safe file I/O, text safe for a
-  terminal or a CSV cell).
+- ``vocabulary``, ``errors``, ``canonical``, ``clock``, ``limits``, ``safeio``, ``textsafe``,
+  ``distversion``: the contract's names (tracks, decision kinds, outcomes,
+  rungs, exercise ids), the domain errors, and the shared utilities
+  (canonical JSON and hashes, the clock, program limits, safe file I/O, text
+  safe for a terminal or a CSV cell, installed versions).
 - ``clinic``: the clinic's configuration (``calfrehab.toml``: name, phone,
   clinician, time zone, trail, review interval) and its calendar day.
 - ``casefile``: case-file models, their JSON Schema, validation, document paths.

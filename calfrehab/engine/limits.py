@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-from importlib.resources import files
+from pathlib import Path
 
 from calfrehab.engine.errors import SettingError
 
@@ -36,7 +36,10 @@ ENV_OVERRIDES: dict[str, str] = {
 
 @functools.cache
 def _shipped() -> dict[str, int]:
-    text = files("calfrehab.engine").joinpath("limits.toml").read_text(encoding="utf-8")
+    # Beside this module, as the shipped rules are (knowledge.loader): a
+    # plain path, not importlib.resources, whose import (zipfile among it)
+    # would cost a cold `calfrehab next` a few ms (issue 28 item 4).
+    text = Path(__file__).with_name("limits.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
     return {k: int(v) for k, v in data.items()}
 

@@ -9,11 +9,11 @@ pure function of the case and the rules: no clock, no machine state.
 from __future__ import annotations
 
 import uuid
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from calfrehab.engine import distversion
 from calfrehab.engine.casefile.model import Prescription
 from calfrehab.engine.explanation.reasons import render_reason, week_anchors
 from calfrehab.engine.inference.driver import Evaluation
@@ -28,10 +28,9 @@ DISCLAIMER = (
 
 
 def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"
+    # distversion: importlib.metadata's answer without its import (cold start).
+    found = distversion.version(dist)
+    return "unknown" if found is None else found
 
 
 ENGINE_VERSION = _version("calfrehab")

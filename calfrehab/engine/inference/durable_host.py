@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import json
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -32,6 +31,7 @@ from typing import Any
 
 import durable_rules_engine as _c
 
+from calfrehab.engine import distversion
 from calfrehab.engine.errors import EngineError
 
 # Asserts one fact (name, value) for the sid whose action is running
@@ -58,9 +58,9 @@ def retract_safe() -> bool:
     corrupted Python heap after thousands of cases on a reused state
     (scripts/durable_patch.py tells the whole story). A state deleted whole
     never retracts, so the plain build stays safe with a state per case."""
-    try:
-        version = importlib.metadata.version("durable-rules")
-    except importlib.metadata.PackageNotFoundError:
+    # distversion: importlib.metadata's answer without its import (cold start).
+    version = distversion.version("durable-rules")
+    if version is None:
         return False
     _, _, local = version.partition("+")
     return local.startswith(PATCHED_LABEL)

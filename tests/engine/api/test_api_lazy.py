@@ -11,9 +11,12 @@ time is measured in benchmarks/run.py (part ``cold``).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import calfrehab
 
@@ -22,7 +25,8 @@ EXAMPLE = ROOT / "examples" / "runner-stuck-on-two-leg.json"
 
 # Modules `next --no-record` must not import (each a prefix).
 NOT_FOR_NEXT = (
-    "sqlite3", "jinja2", "fhir.resources", "multiprocessing", "concurrent.futures",
+    "sqlite3", "jinja2", "importlib.metadata", "email", "fhir.resources", "multiprocessing",
+    "concurrent.futures",
     "calfrehab.engine.trail", "calfrehab.engine.audit", "calfrehab.engine.acceptance",
     "calfrehab.engine.batch", "calfrehab.engine.fhir", "calfrehab.engine.report",
     "calfrehab.engine.entry.interview", "calfrehab.engine.casefile.csvimport",
@@ -67,7 +71,9 @@ def test_version_loads_no_engine_module() -> None:
 
     modules, out = _modules_after("--version")
     assert out.strip() == f"calfrehab, version {api.ENGINE_VERSION}"
-    assert [m for m in modules if m.startswith(("calfrehab.engine", "pydantic"))] == []
+    # (pydantic.plugin._loader is cli/main.py's stand-in, no pydantic code.)
+    assert [m for m in modules if m.startswith(("calfrehab.engine", "pydantic"))
+            and m != "pydantic.plugin._loader"] == []
 
 
 def test_importing_the_api_loads_no_audience_module() -> None:
@@ -134,3 +140,27 @@ def test_the_command_line_freezes_the_collector_at_exit_after_every_other_handle
     assert done.returncode == 0, done.stderr
     assert "PROGRESS" in done.stdout  # the output before exit is all there
     assert done.stdout.rstrip().endswith("FROZEN True")
+
+
+@pytest.mark.parametrize(("setting", "stand_in"), [
+    (None, True), ("__all__", True), ("1", True), ("some_plugin", False)])
+def test_pydantic_plugins_are_off_without_importing_their_loader(
+    setting: str | None, stand_in: bool,
+) -> None:
+    # cli/main.py stands in for pydantic's plugin loader only when every
+    # plugin is off (its own default, or the user's "all off"); a user's
+    # own list of plugins to leave out gets pydantic's loader, which reads
+    # the entry points. Either way a model builds and validates.
+    code = (
+        "import json, sys\nimport calfrehab.cli.main\nimport pydantic\n"
+        "class M(pydantic.BaseModel):\n    x: int\n"
+        "from pydantic.plugin import _loader\n"
+        "print(json.dumps([M(x=1).x, list(_loader.get_plugins()),"
+        " 'importlib.metadata' in sys.modules]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if setting is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = setting
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert json.loads(out) == [1, [], not stand_in]

@@ -1,0 +1,82 @@
+"""An installed distribution's version, read as importlib.metadata reads it
+but without importing it (``engine/distversion.py``, issue 28 item 4)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from calfrehab.engine import distversion
+
+
+@pytest.mark.parametrize("dist", ["calfrehab", "durable-rules", "durable_rules", "pydantic",
+                                  "click", "PyYAML", "pyyaml", "typing-extensions"])
+def test_the_reader_gives_the_standard_librarys_answer(dist: str) -> None:
+    assert distversion._lookup(dist) == importlib.metadata.version(dist)
+
+
+def test_every_installed_distribution_reads_as_the_standard_library_reads_it() -> None:
+    names = {dist.metadata["Name"] for dist in importlib.metadata.distributions()}
+    assert len(names) > 10
+    assert {n: distversion._lookup(n) for n in names} == {
+        n: importlib.metadata.version(n) for n in names}
+
+
+def test_a_distribution_not_installed_is_none() -> None:
+    assert distversion._lookup("calfrehab-no-such-distribution") is None
+    assert distversion.version("calfrehab-no-such-distribution") is None
+
+
+def _dist_info(root: Path, name: str, metadata: str) -> None:
+    (root / name).mkdir(parents=True)
+    (root / name / "METADATA").write_text(metadata, encoding="utf-8")
+
+
+def test_the_first_entry_on_the_path_wins_with_names_normalised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    _dist_info(first, "Calf.Probe_Dist-9.1+local.2.dist-info",
+               "Metadata-Version: 2.1\nName: calf-probe-dist\nVersion: 9.1+local.2\n\nBody\n")
+    _dist_info(second, "calf_probe_dist-1.0.dist-info",
+               "Metadata-Version: 2.1\nName: calf-probe-dist\nVersion: 1.0\n")
+    monkeypatch.setattr(sys, "path", [str(first), str(second), *sys.path])
+    assert distversion._lookup("calf-probe-dist") == "9.1+local.2"
+    assert importlib.metadata.version("calf-probe-dist") == "9.1+local.2"
+    assert distversion._lookup("CALF__probe.dist") == "9.1+local.2"
+
+
+@pytest.mark.parametrize("metadata", [
+    "Name: odd\nVersion:\n 2.0\n",     # a folded header: email's parser decides
+    "Name: odd\n\nVersion: 2.0\n",     # Version in the body, not a header
+])
+def test_headers_it_does_not_read_as_email_would_are_left_to_the_standard_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metadata: str,
+) -> None:
+    _dist_info(tmp_path, "odd_probe-2.0.dist-info", metadata)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    with pytest.raises(distversion._Unusual):
+        distversion._lookup("odd-probe")
+
+
+def test_a_zip_on_the_path_is_left_to_the_standard_library(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    archive = tmp_path / "packages.zip"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    monkeypatch.setattr(sys, "path", [str(archive), *sys.path])
+    with pytest.raises(distversion._Unusual):
+        distversion._lookup("calfrehab")
+
+
+def test_a_fresh_process_answers_without_importing_importlib_metadata() -> None:
+    code = ("import json, sys\nfrom calfrehab.engine import distversion\n"
+            "v = distversion.version('durable-rules')\n"
+            "print(json.dumps([v, 'importlib.metadata' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == f'["{importlib.metadata.version("durable-rules")}", false]'
