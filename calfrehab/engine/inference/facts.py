@@ -77,6 +77,15 @@ _TRACK_NAMES: dict[str, dict[str, str]] = {
             **{t.name: f"{track}.{t.name}" for t in TRACK_FACT_TEMPLATES}}
     for track in TRACKS
 }
+# A track with no prescription: every fact but ``started`` missing, in the
+# catalogue's order.
+_UNSTARTED: dict[str, tuple[str, ...]] = {
+    track: tuple(names[t.name] for t in TRACK_FACT_TEMPLATES[1:])
+    for track, names in _TRACK_NAMES.items()
+}
+_NONE: tuple[str, ...] = ()
+_RED_FLAGS_PATH = ("red_flags",)
+_SESSIONS_PATH = ("sessions",)
 
 
 def _weeks(days: int) -> int:
@@ -87,23 +96,45 @@ def _completed(sets_done: list[int], sets: int, reps: int) -> bool:
     return len(sets_done) >= sets and all(n >= reps for n in sets_done[:sets])
 
 
+# compute_facts and its helpers write the FactSet's two dicts directly
+# (value, and the paths as a tuple) rather than through FactSet.put: about
+# 84 facts a case, on the per-case hot path, where a method call with
+# varargs per fact cost more than the fact itself. The insertion order is
+# put()'s, fact for fact.
+_Values = dict[str, "FactValue | None"]
+_Paths = dict[str, tuple[str, ...]]
+
+
 def compute_facts(case: Case, settings: FactSettings) -> FactSet:
     fs = FactSet()
+    V, P = fs._values, fs._paths
     review = case.review_date
     cond, patient = case.condition, case.patient
 
-    fs.put("condition.kind", cond.kind, "condition.kind")
-    fs.put("condition.irritability", cond.irritability, "condition.irritability")
-    fs.put("condition.management", cond.management, "condition.management")
-    fs.put("condition.muscle", cond.muscle, "condition.muscle")
-    fs.put("condition.side", cond.side, "condition.side")
-    fs.put("patient.goal", patient.goal, "patient.goal")
-    fs.put("patient.age_years", patient.age_years, "patient.age_years")
-    fs.put("patient.body_mass_kg", patient.body_mass_kg, "patient.body_mass_kg")
+    V["condition.kind"] = cond.kind
+    P["condition.kind"] = ("condition.kind",)
+    V["condition.irritability"] = cond.irritability
+    P["condition.irritability"] = ("condition.irritability",)
+    V["condition.management"] = cond.management
+    P["condition.management"] = ("condition.management",)
+    V["condition.muscle"] = cond.muscle
+    P["condition.muscle"] = ("condition.muscle",)
+    V["condition.side"] = cond.side
+    P["condition.side"] = ("condition.side",)
+    V["patient.goal"] = patient.goal
+    P["patient.goal"] = ("patient.goal",)
+    V["patient.age_years"] = patient.age_years
+    P["patient.age_years"] = ("patient.age_years",)
+    V["patient.body_mass_kg"] = patient.body_mass_kg
+    P["patient.body_mass_kg"] = ("patient.body_mass_kg",)
+    red_flags = case.red_flags
     for flag, name in _RED_FLAG_FACTS:
-        where = [f"red_flags[{i}]" for i, f in enumerate(case.red_flags) if f == flag]
-        fs.put(name, bool(where), *(where or ["red_flags"]))
-    fs.put("red_flags.count", len(case.red_flags), "red_flags")
+        where = [f"red_flags[{i}]" for i, f in enumerate(red_flags) if f == flag] \
+            if red_flags else None
+        V[name] = bool(where)
+        P[name] = tuple(where) if where else _RED_FLAGS_PATH
+    V["red_flags.count"] = len(red_flags)
+    P["red_flags.count"] = _RED_FLAGS_PATH
 
     anchor, anchor_path = None, None
     if cond.kind == "achilles_rupture":
@@ -113,59 +144,79 @@ def compute_facts(case: Case, settings: FactSettings) -> FactSet:
             anchor, anchor_path = cond.injury_date, "condition.injury_date"
     if anchor is not None and anchor_path is not None:
         days = (review - anchor).days
-        fs.put("injury.weeks_since", _weeks(days), anchor_path, "review_date")
-        fs.put("injury.days_since", days, anchor_path, "review_date")
+        V["injury.weeks_since"] = _weeks(days)
+        P["injury.weeks_since"] = (anchor_path, "review_date")
+        V["injury.days_since"] = days
+        P["injury.days_since"] = (anchor_path, "review_date")
         fs.anchors["injury.anchor"] = anchor
     else:
-        fs.put("injury.weeks_since", None)
-        fs.put("injury.days_since", None)
+        V["injury.weeks_since"] = None
+        P["injury.weeks_since"] = _NONE
+        V["injury.days_since"] = None
+        P["injury.days_since"] = _NONE
 
     # Keep each session's index in the file, for provenance, then sort.
     # Oldest first, a session entered twice counted once (clinical-basis §8).
     indexed = case.indexed_sessions()
-    fs.put("sessions.count", len(indexed), "sessions")
-    _session_facts(fs, indexed, review, settings)
-    _assessment_facts(fs, case)
+    V["sessions.count"] = len(indexed)
+    P["sessions.count"] = _SESSIONS_PATH
+    _session_facts(V, P, indexed, review, settings)
+    _assessment_facts(V, P, case)
     if indexed:
         first_day = indexed[0][1].date
-        fs.put("loading.weeks", _weeks((review - first_day).days),
-               f"sessions[{indexed[0][0]}].date", "review_date")
+        V["loading.weeks"] = _weeks((review - first_day).days)
+        P["loading.weeks"] = (f"sessions[{indexed[0][0]}].date", "review_date")
     else:
-        fs.put("loading.weeks", None)
+        V["loading.weeks"] = None
+        P["loading.weeks"] = _NONE
 
     log = _Log(indexed)
     for track in TRACKS:
-        _track_facts(fs, case, track, log, settings)
+        _track_facts(V, P, case, track, log, settings)
     return fs
 
 
 class _Log:
     """The training log indexed once per case, for the three tracks."""
 
+    __slots__ = ("by_exercise", "first_loaded", "last", "worst", "worst_by_track")
+
     def __init__(self, indexed: list[tuple[int, Session]]) -> None:
         # exercise -> (session index, exercise index, performed), in session
         # order and, within a session, file order.
-        self.by_exercise: dict[str, list[tuple[int, int, PerformedExercise]]] = {}
+        by_exercise: dict[str, list[tuple[int, int, PerformedExercise]]] = {}
         # Each track's first logged session on the loaded rung (index, date):
         # the rep-max scheme's calendar counts from it.
-        self.first_loaded: dict[str, tuple[int, date]] = {}
+        first_loaded: dict[str, tuple[int, date]] = {}
+        exercises = EXERCISES
         for i, s in indexed:
             for k, ex in enumerate(s.exercises):
-                self.by_exercise.setdefault(ex.exercise, []).append((i, k, ex))
-                tr, rung = EXERCISES[ex.exercise]
-                if rung == LOADED_RUNG and tr not in self.first_loaded:
-                    self.first_loaded[tr] = (i, s.date)
+                name = ex.exercise
+                entries = by_exercise.get(name)
+                if entries is None:
+                    by_exercise[name] = [(i, k, ex)]
+                else:
+                    entries.append((i, k, ex))
+                tr, rung = exercises[name]
+                if rung == LOADED_RUNG and tr not in first_loaded:
+                    first_loaded[tr] = (i, s.date)
+        self.by_exercise = by_exercise
+        self.first_loaded = first_loaded
         # The last session: its index, and each track's worst pain during.
         self.last: int | None = indexed[-1][0] if indexed else None
-        self.worst_by_track: dict[str, int] = {}
+        worst_by_track: dict[str, int] = {}
         if indexed:
             for ex in indexed[-1][1].exercises:
-                tr = EXERCISES[ex.exercise][0]
-                self.worst_by_track[tr] = max(self.worst_by_track.get(tr, -1), ex.pain_during)
+                tr = exercises[ex.exercise][0]
+                worst_by_track[tr] = max(worst_by_track.get(tr, -1), ex.pain_during)
+        self.worst_by_track = worst_by_track
+        # The worst pain during of the last session, over its tracks.
+        self.worst: int | None = max(worst_by_track.values()) if worst_by_track else None
 
 
 def _session_facts(
-    fs: FactSet, indexed: list[tuple[int, Session]], review: date, settings: FactSettings
+    V: _Values, P: _Paths, indexed: list[tuple[int, Session]], review: date,
+    settings: FactSettings,
 ) -> None:
     # The 24-hour response of the chronologically LAST session (ties on a
     # date: the later in the file), not of the latest session that happens
@@ -173,24 +224,32 @@ def _session_facts(
     # so a rule can say so instead of judging an older session's morning.
     if indexed:
         i, last = indexed[-1]
-        days_path = f"sessions[{i}].date"
-        fs.put("sessions.days_since_last", (review - last.date).days, days_path, "review_date")
-        fs.put("session.pain_next_morning_last", last.pain_next_morning,
-               f"sessions[{i}].pain_next_morning")
+        V["sessions.days_since_last"] = (review - last.date).days
+        P["sessions.days_since_last"] = (f"sessions[{i}].date", "review_date")
+        V["session.pain_next_morning_last"] = last.pain_next_morning
+        P["session.pain_next_morning_last"] = (f"sessions[{i}].pain_next_morning",)
     else:
-        fs.put("sessions.days_since_last", None)
-        fs.put("session.pain_next_morning_last", None)
+        V["sessions.days_since_last"] = None
+        P["sessions.days_since_last"] = _NONE
+        V["session.pain_next_morning_last"] = None
+        P["session.pain_next_morning_last"] = _NONE
     # The rise is judged against the latest earlier session that recorded a
     # score: a gap in between must not hide a 0 -> 4 jump.
-    earlier = [(j, s) for j, s in indexed[:-1] if s.pain_next_morning is not None]
-    if indexed and indexed[-1][1].pain_next_morning is not None and earlier:
-        (j, prev), (i, last) = earlier[-1], indexed[-1]
-        assert prev.pain_next_morning is not None and last.pain_next_morning is not None
-        fs.put("session.pain_next_morning_change",
-               last.pain_next_morning - prev.pain_next_morning,
-               f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
-    else:
-        fs.put("session.pain_next_morning_change", None)
+    change: int | None = None
+    if indexed and indexed[-1][1].pain_next_morning is not None:
+        i, last = indexed[-1]
+        for n in range(len(indexed) - 2, -1, -1):
+            j, prev = indexed[n]
+            if prev.pain_next_morning is not None:
+                assert last.pain_next_morning is not None
+                change = last.pain_next_morning - prev.pain_next_morning
+                V["session.pain_next_morning_change"] = change
+                P["session.pain_next_morning_change"] = (
+                    f"sessions[{j}].pain_next_morning", f"sessions[{i}].pain_next_morning")
+                break
+    if change is None:
+        V["session.pain_next_morning_change"] = None
+        P["session.pain_next_morning_change"] = _NONE
 
     # Week-on-week stiffness: the mean of the last window of days (ending on
     # the latest session) against the window before it.
@@ -198,47 +257,56 @@ def _session_facts(
     if stiff:
         end = stiff[-1][1].date
         width = timedelta(days=settings.stiffness_window_days)
-        recent = [(i, s) for i, s in stiff if end - width < s.date <= end]
-        before = [(i, s) for i, s in stiff if end - 2 * width < s.date <= end - width]
+        start, middle = end - 2 * width, end - width
+        recent: list[tuple[int, int]] = []
+        before: list[tuple[int, int]] = []
+        for i, s in stiff:
+            d = s.date
+            if middle < d <= end:
+                recent.append((i, s.morning_stiffness_min or 0))
+            elif start < d <= middle:
+                before.append((i, s.morning_stiffness_min or 0))
         if recent and before:
-            def mean(items: list[tuple[int, Session]]) -> float:
-                return sum(s.morning_stiffness_min or 0 for _, s in items) / len(items)
-
-            before_mean = mean(before)
-            change = round(mean(recent) - before_mean, 2)
-            paths = [f"sessions[{i}].morning_stiffness_min" for i, _ in before + recent]
-            fs.put("session.stiffness_change_min", change, *paths)
+            before_mean = sum(m for _, m in before) / len(before)
+            change_min = round(sum(m for _, m in recent) / len(recent) - before_mean, 2)
+            paths = tuple(f"sessions[{i}].morning_stiffness_min" for i, _ in before + recent)
+            V["session.stiffness_change_min"] = change_min
+            P["session.stiffness_change_min"] = paths
             # The rise relative to the earlier mean: a rise from no stiffness
             # at all has no ratio, and is taken as 100% (never small beside it).
-            rise_from_none = 100.0 if change > 0 else 0.0
-            pct = (round(change / before_mean * 100, 1) if before_mean > 0
+            rise_from_none = 100.0 if change_min > 0 else 0.0
+            pct = (round(change_min / before_mean * 100, 1) if before_mean > 0
                    else rise_from_none)
-            fs.put("session.stiffness_change_pct", pct, *paths)
+            V["session.stiffness_change_pct"] = pct
+            P["session.stiffness_change_pct"] = paths
             return
-    fs.put("session.stiffness_change_min", None)
-    fs.put("session.stiffness_change_pct", None)
+    V["session.stiffness_change_min"] = None
+    P["session.stiffness_change_min"] = _NONE
+    V["session.stiffness_change_pct"] = None
+    P["session.stiffness_change_pct"] = _NONE
 
 
-def _assessment_facts(fs: FactSet, case: Case) -> None:
-    indexed = case.indexed_assessments()
+def _assessment_facts(V: _Values, P: _Paths, case: Case) -> None:
+    indexed = case.indexed_assessments() if case.assessments else []
 
-    def latest(attr: str, name: str) -> None:
-        have = [(i, a) for i, a in indexed if getattr(a, attr) is not None]
-        if have:
-            i, a = have[-1]
-            fs.put(name, getattr(a, attr), f"assessments[{i}].{attr}")
+    for attr, name in _LATEST:
+        for n in range(len(indexed) - 1, -1, -1):
+            i, a = indexed[n]
+            value = getattr(a, attr)
+            if value is not None:
+                V[name] = value
+                P[name] = (f"assessments[{i}].{attr}",)
+                break
         else:
-            fs.put(name, None)
-
-    latest("pain_at_rest", "assessment.pain_at_rest")
-    latest("visa_a", "assessment.visa_a")
-    latest("hop_pain", "assessment.hop_pain")
+            V[name] = None
+            P[name] = _NONE
     if indexed:
         i, newest = indexed[-1]
-        fs.put("assessment.days_since_last", (case.review_date - newest.date).days,
-               f"assessments[{i}].date", "review_date")
+        V["assessment.days_since_last"] = (case.review_date - newest.date).days
+        P["assessment.days_since_last"] = (f"assessments[{i}].date", "review_date")
     else:
-        fs.put("assessment.days_since_last", None)
+        V["assessment.days_since_last"] = None
+        P["assessment.days_since_last"] = _NONE
 
     hrt = [(i, a) for i, a in indexed if a.heel_raise_test is not None]
     inv = unv = lsi = hr_change = None
@@ -254,75 +322,113 @@ def _assessment_facts(fs: FactSet, case: Case) -> None:
             j, first = hrt[0]
             assert first.heel_raise_test is not None
             hr_change = inv - first.heel_raise_test.involved
-    fs.put("assessment.heel_raise_involved", inv, *inv_paths)
+    V["assessment.heel_raise_involved"] = inv
+    P["assessment.heel_raise_involved"] = inv_paths
     unv_path = inv_paths[0].replace("involved", "uninvolved") if inv_paths else ""
-    fs.put("assessment.heel_raise_uninvolved", unv, *([unv_path] if unv is not None else []))
-    fs.put("assessment.heel_raise_lsi", lsi, *([*inv_paths, unv_path] if lsi is not None else []))
-    fs.put("assessment.heel_raise_change", hr_change,
-           *([f"assessments[{hrt[0][0]}].heel_raise_test.involved", *inv_paths]
-             if hr_change is not None else []))
+    V["assessment.heel_raise_uninvolved"] = unv
+    P["assessment.heel_raise_uninvolved"] = (unv_path,) if unv is not None else _NONE
+    V["assessment.heel_raise_lsi"] = lsi
+    P["assessment.heel_raise_lsi"] = (*inv_paths, unv_path) if lsi is not None else _NONE
+    V["assessment.heel_raise_change"] = hr_change
+    P["assessment.heel_raise_change"] = (
+        (f"assessments[{hrt[0][0]}].heel_raise_test.involved", *inv_paths)
+        if hr_change is not None else _NONE)
 
     visa = [(i, a) for i, a in indexed if a.visa_a is not None]
     if len(visa) >= 2:
         (j, first), (i, last) = visa[0], visa[-1]
         assert first.visa_a is not None and last.visa_a is not None
-        fs.put("assessment.visa_a_change", last.visa_a - first.visa_a,
-               f"assessments[{j}].visa_a", f"assessments[{i}].visa_a")
+        V["assessment.visa_a_change"] = last.visa_a - first.visa_a
+        P["assessment.visa_a_change"] = (f"assessments[{j}].visa_a", f"assessments[{i}].visa_a")
     else:
-        fs.put("assessment.visa_a_change", None)
+        V["assessment.visa_a_change"] = None
+        P["assessment.visa_a_change"] = _NONE
     # A change is judged over the span of the measure itself: the span of
     # all assessments would let a late first VISA-A look like 12 weeks.
-    for name, have in (("visa_a", visa), ("heel_raise", hrt)):
+    for name, have in (("assessment.visa_a_span_weeks", visa),
+                       ("assessment.heel_raise_span_weeks", hrt)):
         if len(have) >= 2:
             (j, first_a), (i, last_a) = have[0], have[-1]
-            fs.put(f"assessment.{name}_span_weeks", _weeks((last_a.date - first_a.date).days),
-                   f"assessments[{j}].date", f"assessments[{i}].date")
+            V[name] = _weeks((last_a.date - first_a.date).days)
+            P[name] = (f"assessments[{j}].date", f"assessments[{i}].date")
         else:
-            fs.put(f"assessment.{name}_span_weeks", None)
+            V[name] = None
+            P[name] = _NONE
 
 
-def _scheme_week(fs: FactSet, case: Case, track: str, exercise: str, log: _Log) -> None:
+# The latest recorded value of each: (attribute of an assessment, fact).
+_LATEST = (
+    ("pain_at_rest", "assessment.pain_at_rest"),
+    ("visa_a", "assessment.visa_a"),
+    ("hop_pain", "assessment.hop_pain"),
+)
+
+
+def _scheme_week(
+    V: _Values, P: _Paths, case: Case, name: str, track: str, exercise: str, log: _Log,
+) -> None:
     """The rep-max scheme follows the calendar: weeks are 7-day blocks from
     the first logged session on the loaded rung of the track, and a review
     prescribes for the block that holds the day after it (clinical-basis
     §2). A review on day 13 prescribes week 3, whether the clinic reviews at
     the end of a week (day 13) or the start of the next (day 14)."""
     if EXERCISES[exercise][1] != LOADED_RUNG:
-        fs.put(f"{track}.scheme_week", None)
+        V[name] = None
+        P[name] = _NONE
         return
     if track in log.first_loaded:
         i, first = log.first_loaded[track]
         day_after = (case.review_date - first).days + 1
-        fs.put(f"{track}.scheme_week", _weeks(day_after) + 1,
-               f"sessions[{i}].date", "review_date")
+        V[name] = _weeks(day_after) + 1
+        P[name] = (f"sessions[{i}].date", "review_date")
         return
-    fs.put(f"{track}.scheme_week", 1, f"program.{track}.exercise")
+    V[name] = 1
+    P[name] = (f"program.{track}.exercise",)
+
+
+def _worst(entries: list[tuple[int, PerformedExercise]]) -> tuple[int, PerformedExercise]:
+    """The entry with the highest pain during (the first of equals)."""
+    if len(entries) == 1:
+        return entries[0]
+    return max(entries, key=lambda e: e[1].pain_during)
 
 
 def _track_facts(
-    fs: FactSet, case: Case, track: str, log: _Log, settings: FactSettings,
+    V: _Values, P: _Paths, case: Case, track: str, log: _Log, settings: FactSettings,
 ) -> None:
     names = _TRACK_NAMES[track]
     rx = case.program.on(track)
     p = names["program"]
-    fs.put(names["started"], rx is not None, p)
+    V[names["started"]] = rx is not None
+    P[names["started"]] = (p,)
     if rx is None:
-        for tmpl in TRACK_FACT_TEMPLATES[1:]:
-            fs.put(names[tmpl.name], None)
+        for name in _UNSTARTED[track]:
+            V[name] = None
+            P[name] = _NONE
         return
-    fs.put(names["rung"], EXERCISES[rx.exercise][1], f"{p}.exercise")
-    fs.put(names["exercise"], rx.exercise, f"{p}.exercise")
-    fs.put(names["load_kg"], rx.load_kg, f"{p}.load_kg")
+    exercise, load = rx.exercise, rx.load_kg
+    path_exercise, path_load = f"{p}.exercise", f"{p}.load_kg"
+    V[names["rung"]] = EXERCISES[exercise][1]
+    P[names["rung"]] = (path_exercise,)
+    V[names["exercise"]] = exercise
+    P[names["exercise"]] = (path_exercise,)
+    V[names["load_kg"]] = load
+    P[names["load_kg"]] = (path_load,)
     mass = case.patient.body_mass_kg
-    fs.put(names["load_bw_ratio"], round(rx.load_kg / mass, 3) if mass else None,
-           *([f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
-    through = rx.load_kg if rx.exercise in settings.seated_exercises else (mass or 0) + rx.load_kg
-    fs.put(names["calf_load_bw_ratio"], round(through / mass, 3) if mass else None,
-           *([f"{p}.exercise", f"{p}.load_kg", "patient.body_mass_kg"] if mass else []))
-    _scheme_week(fs, case, track, rx.exercise, log)
-    fs.put(names["sets"], rx.sets, f"{p}.sets")
-    fs.put(names["reps"], rx.reps, f"{p}.reps")
-    fs.put(names["is_isometric"], rx.exercise in ISOMETRIC_EXERCISES, f"{p}.exercise")
+    name = names["load_bw_ratio"]
+    V[name] = round(load / mass, 3) if mass else None
+    P[name] = (path_load, "patient.body_mass_kg") if mass else _NONE
+    through = load if exercise in settings.seated_exercises else (mass or 0) + load
+    name = names["calf_load_bw_ratio"]
+    V[name] = round(through / mass, 3) if mass else None
+    P[name] = (path_exercise, path_load, "patient.body_mass_kg") if mass else _NONE
+    _scheme_week(V, P, case, names["scheme_week"], track, exercise, log)
+    V[names["sets"]] = rx.sets
+    P[names["sets"]] = (f"{p}.sets",)
+    V[names["reps"]] = rx.reps
+    P[names["reps"]] = (f"{p}.reps",)
+    V[names["is_isometric"]] = exercise in ISOMETRIC_EXERCISES
+    P[names["is_isometric"]] = (path_exercise,)
 
     # (session index, exercise index, performed) for the current exercise.
     # One entry per session (a training day): a session that logged the
@@ -333,7 +439,7 @@ def _track_facts(
     want = settings.window_sessions
     per_session: dict[int, list[tuple[int, PerformedExercise]]] = {}
     window_ids: list[int] = []
-    for i, k, ex in reversed(log.by_exercise.get(rx.exercise, ())):
+    for i, k, ex in reversed(log.by_exercise.get(exercise, ())):
         if i not in per_session:
             if len(window_ids) == want:
                 break
@@ -343,44 +449,53 @@ def _track_facts(
     window_ids.reverse()
     for entries in per_session.values():
         entries.reverse()
-    worst = [(i, *max(per_session[i], key=lambda e: e[1].pain_during)) for i in window_ids]
-    fs.put(names["window_sessions"], len(window_ids),
-           *([f"sessions[{i}].exercises[{k}]" for i in window_ids for k, _ in per_session[i]]
-             or ["sessions"]))
+    worst = [(i, *_worst(per_session[i])) for i in window_ids]
+    name = names["window_sessions"]
+    V[name] = len(window_ids)
+    P[name] = tuple(f"sessions[{i}].exercises[{k}]" for i in window_ids
+                    for k, _ in per_session[i]) or _SESSIONS_PATH
     if worst:
         i, k, last = worst[-1]
-        fs.put(names["pain_during_last"], last.pain_during,
-               f"sessions[{i}].exercises[{k}].pain_during")
+        V[names["pain_during_last"]] = last.pain_during
+        P[names["pain_during_last"]] = (f"sessions[{i}].exercises[{k}].pain_during",)
         top = max(worst, key=lambda w: w[2].pain_during)
-        fs.put(names["pain_during_max_window"], top[2].pain_during,
-               *(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in worst))
+        name = names["pain_during_max_window"]
+        V[name] = top[2].pain_during
+        P[name] = tuple(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in worst)
     else:
-        fs.put(names["pain_during_last"], None)
-        fs.put(names["pain_during_max_window"], None)
+        V[names["pain_during_last"]] = None
+        P[names["pain_during_last"]] = _NONE
+        V[names["pain_during_max_window"]] = None
+        P[names["pain_during_max_window"]] = _NONE
+    name = names["pain_during_previous"]
     if len(worst) >= 2:
         i, k, prev = worst[-2]
-        fs.put(names["pain_during_previous"], prev.pain_during,
-               f"sessions[{i}].exercises[{k}].pain_during")
+        V[name] = prev.pain_during
+        P[name] = (f"sessions[{i}].exercises[{k}].pain_during",)
     else:
-        fs.put(names["pain_during_previous"], None)
+        V[name] = None
+        P[name] = _NONE
+    sets, reps = rx.sets, rx.reps
     done = [
         i for i in window_ids
-        if any(ex.load_kg >= rx.load_kg and _completed(ex.sets_completed, rx.sets, rx.reps)
+        if any(ex.load_kg >= load and _completed(ex.sets_completed, sets, reps)
                for _, ex in per_session[i])
     ]
-    fs.put(names["dose_completed_window"], len(done),
-           *([f"sessions[{i}].exercises[{k}].sets_completed"
-              for i in window_ids for k, _ in per_session[i]] or ["sessions"]))
+    name = names["dose_completed_window"]
+    V[name] = len(done)
+    P[name] = tuple(f"sessions[{i}].exercises[{k}].sets_completed"
+                    for i in window_ids for k, _ in per_session[i]) or _SESSIONS_PATH
 
     # Which track hurt most in the last session: a session-level flare with no
     # track over the pain-during limit regresses that one.
     hurt = False
-    hurt_paths: list[str] = []
+    hurt_paths: tuple[str, ...] = ()
     if log.last is not None:
-        hurt_paths = [f"sessions[{log.last}].exercises[{k}].pain_during"
-                      for k, _ in per_session.get(log.last, ())]
+        hurt_paths = tuple(f"sessions[{log.last}].exercises[{k}].pain_during"
+                           for k, _ in per_session.get(log.last, ()))
         by_track = log.worst_by_track
-        if track in by_track and by_track[track] == max(by_track.values()):
+        if track in by_track and by_track[track] == log.worst:
             hurt = True
-    fs.put(names["hurt_most_last_session"], hurt, *(hurt_paths or ["sessions"]))
-
+    name = names["hurt_most_last_session"]
+    V[name] = hurt
+    P[name] = hurt_paths or _SESSIONS_PATH
