@@ -29,23 +29,27 @@ keeping Python's spelling keeps every recorded hash valid.
 
 The bytes come from orjson when, and only when, they are the standard
 encoder's bytes; otherwise from the standard encoder, which defines the
-form. With its guards, orjson takes about two-thirds of the standard
-encoder's time for a case and three-quarters for a decision document
-(orjson's writing alone is a sixth; reading its output back for the
-comparison below is most of the rest). orjson's output is refused (and
-the standard encoder used) when:
+form. With its guards, orjson takes about half the standard encoder's
+time for a decision document. orjson's output is refused (and the
+standard encoder used) when:
 
+* the value holds anything but dicts, lists, strings, integers, booleans,
+  None and floats of exact type (checked by one pass over the containers,
+  :func:`_plain`), or a float that is NaN or infinite (orjson writes those
+  as ``null``; the standard encoder then refuses them, as before), or
+  non-zero and outside 1e-4 to 1e16 (where Python writes an exponent);
+  tuples, subclasses (enums) and types JSON does not have but orjson
+  writes (dataclasses, datetimes) are left to the standard encoder, which
+  refuses or writes them as before;
 * orjson refuses the value: an integer beyond 64 bits, a key that is not a
-  string, a lone surrogate, nesting deeper than 254;
-* it holds a number token in exponent form or starting ``0.0000``: orjson
-  writes ``1e-9``, ``1e16`` and ``0.00001`` where Python writes ``1e-09``,
-  ``1e+16`` and ``1e-05`` (every float Python writes in exponent form, and
-  only those, comes out of orjson in one of these two shapes); a string
-  that merely looks like that costs only the slower path;
-* parsed back, it is not equal to the value: NaN and the infinities (which
-  orjson writes as ``null``; the standard encoder then refuses them, as
-  before), tuples, and types JSON does not have but orjson writes
-  (dataclasses, datetimes, enums: refused, as before).
+  string, a lone surrogate, nesting deeper than 254.
+
+Between 1e-4 and 1e16 both encoders write a float's shortest round-trip
+digits in fixed notation, so the bytes agree; outside it, where Python
+writes an exponent (``1e-05``, ``1e+16``), orjson writes ``1e-5``,
+``0.00001`` or ``1e16`` depending on its version. For a value known to be
+parsed JSON, :func:`canonical_bytes_parsed` skips the pass and checks
+orjson's output for those spellings instead (:func:`_respelled`).
 
 ``tests/engine/core/test_canonical.py`` compares the two encoders byte for byte over
 generated documents, floats at the edges included.
@@ -55,7 +59,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -72,6 +75,7 @@ __all__ = [
     "CanonicalJSONError",
     "canonical_bytes",
     "canonical_bytes_parsed",
+    "canonical_from_orjson",
     "canonical_json",
     "case_sha256",
     "sha256_hex",
@@ -91,13 +95,20 @@ _ENCODER: Final = json.JSONEncoder(
 )
 
 
-# orjson's exponent form (a digit, ``e``, a sign or a digit), found by its
-# literal ``e`` (fast), then checked to be inside a number token; and its
-# fixed form of a float below 1e-4.
-_EXPONENT: Final = re.compile(rb"e[-0-9](?<=[0-9]e[-0-9])")
+# orjson's exponent form (a digit, ``e``, a sign or a digit) and its fixed
+# form of a float below 1e-4 (``0.0000``), found at C speed: the output is
+# mapped to digits ("0"), ``.``, ``-``, ``e``, what may come before a number
+# (":") and anything else ("x"), and only where a digit meets an ``e`` is a
+# token walked back, in Python (hex digests hold a few such places).
 _SMALL: Final = b"0.0000"
-_NUMBER_CHARS: Final = frozenset(b"0123456789.-")
-_BEFORE_NUMBER: Final = frozenset(b":,[")
+_NUMBERISH: Final = bytes(
+    0x30 if 0x30 <= c <= 0x39 else c if c in b".-e" else 0x3A if c in b":,[" else 0x78
+    for c in range(256)
+)
+_DIGIT_E: Final = b"0e"
+_DIGIT, _COLON = 0x30, 0x3A
+_IN_NUMBER: Final = frozenset(b"0.-")
+_AFTER_E: Final = frozenset(b"0-")
 
 
 def _respelled(out: bytes) -> bool:
@@ -105,13 +116,44 @@ def _respelled(out: bytes) -> bool:
     A string that looks like one only sends the value the slower way."""
     if _SMALL in out:
         return True
-    for match in _EXPONENT.finditer(out):
-        i = match.start() - 1
-        while i >= 0 and out[i] in _NUMBER_CHARS:
-            i -= 1
-        if i < 0 or out[i] in _BEFORE_NUMBER:
-            return True  # a number token, not the inside of a string
+    mapped = out.translate(_NUMBERISH)
+    i = mapped.find(_DIGIT_E)
+    while i >= 0:
+        if i + 2 < len(mapped) and mapped[i + 2] in _AFTER_E:
+            j = i
+            while j >= 0 and mapped[j] in _IN_NUMBER:
+                j -= 1
+            if j < 0 or mapped[j] == _COLON:
+                return True  # a number token, not the inside of a string
+        i = mapped.find(_DIGIT_E, i + 1)
     return False
+
+
+_SCALARS: Final = frozenset((str, int, bool, type(None)))
+
+
+def _plain(obj: object) -> bool:
+    """Whether ``obj`` holds only dicts, lists, strings, integers, booleans,
+    None and floats that orjson writes as the standard encoder does: finite
+    (orjson writes NaN and the infinities as ``null``), zero or from 1e-4 to
+    below 1e16 (outside that Python writes an exponent, and orjson, by
+    version, does or does not). Exact types: a subclass (an enum, say) and a
+    tuple are left to the standard encoder, which defines how they read.
+    One pass in Python over the containers; a string costs one type check."""
+    for value in obj.values() if type(obj) is dict else obj:  # type: ignore[attr-defined]
+        kind = type(value)
+        if kind is str:
+            continue
+        if kind is dict or kind is list:
+            if not _plain(value):
+                return False
+        elif kind is float:
+            size = abs(value)
+            if not 1e-4 <= size < 1e16 and size != 0.0:
+                return False  # NaN fails both comparisons
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 def _orjson_bytes(obj: object) -> bytes | None:
@@ -120,12 +162,14 @@ def _orjson_bytes(obj: object) -> bytes | None:
     if orjson is None:
         return None
     try:
-        out = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        if not _plain(obj if type(obj) in (dict, list) else [obj]):
+            return None
+    except RecursionError:
+        return None  # the standard encoder reports it
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         return None
-    if _respelled(out) or orjson.loads(out) != obj:
-        return None
-    return out
 
 
 def canonical_json(obj: object) -> str:
@@ -183,6 +227,15 @@ def canonical_bytes_parsed(obj: object) -> bytes:
             if not _respelled(out):
                 return out
     return canonical_bytes(obj)
+
+
+def canonical_from_orjson(written: bytes) -> bytes | None:
+    """``written``, orjson's sorted output (``OPT_SORT_KEYS``) of a value
+    that holds only what a JSON parser returns, with every number finite
+    (as :func:`canonical_bytes_parsed` promises), if it is that value's
+    canonical bytes; None if a float may be spelled otherwise. For a caller
+    that wrote the bytes anyway (the case parser counts in them)."""
+    return None if _respelled(written) else written
 
 
 def sha256_hex(data: bytes) -> str:
