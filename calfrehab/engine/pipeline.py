@@ -89,14 +89,17 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
 
 
 def decide(case: Case, document: dict[str, Any], reasoner: Reasoner, *,
-           parsed: bool = False) -> Decided:
+           parsed: bool = False, case_bytes: bytes | None = None) -> Decided:
     """Decide a validated case. ``parsed``: ``document`` is what
     :func:`~calfrehab.engine.casefile.validation.parse_json` returned (so
     only JSON values, and, having validated, only finite numbers), and its
     canonical bytes can skip the guards a caller's own dict needs
-    (:func:`~calfrehab.engine.canonical.canonical_bytes_parsed`)."""
+    (:func:`~calfrehab.engine.canonical.canonical_bytes_parsed`).
+    ``case_bytes``: those canonical bytes, when the parse already made them
+    (:func:`~calfrehab.engine.casefile.validation.parse_json_canonical`)."""
     evaluation = reasoner.evaluate(case)
-    case_bytes = canonical_bytes_parsed(document) if parsed else canonical_bytes(document)
+    if case_bytes is None:
+        case_bytes = canonical_bytes_parsed(document) if parsed else canonical_bytes(document)
     decision = build_document(evaluation, sha256_hex(case_bytes))
     return Decided(case, document, evaluation, decision, case_bytes)
 

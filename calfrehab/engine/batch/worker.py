@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from calfrehab.engine import pipeline
 from calfrehab.engine.batch.inputs import Bad, Item
 from calfrehab.engine.batch.rows import csv_row, json_row, summary_fields
-from calfrehab.engine.casefile.validation import parse_json, validate_document
+from calfrehab.engine.casefile.validation import parse_json_canonical, validate_document
 from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError, InputError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
@@ -181,11 +181,12 @@ def decide_item(item: Item) -> Result:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise CaseValidationError(where, [FieldError("", "not UTF-8 text")]) from None
-        doc = parse_json(text, where)
+        # Parsed with its canonical bytes (the case's hash) in one go.
+        doc, case_bytes = parse_json_canonical(text, where)
         stage = "invalid"
         case = validate_document(doc, where)
         stage = "engine"
-        decided = pipeline.decide(case, doc, reasoner, parsed=True)
+        decided = pipeline.decide(case, doc, reasoner, parsed=True, case_bytes=case_bytes)
         decision = decided.decision.model_dump(mode="json")
         # Serialised, hashed and compressed here, once, in the worker: the
         # parent only chains and inserts (trail format 2).

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 from helpers import EXAMPLES
+from hypothesis import given
+from hypothesis import strategies as st
 
-from calfrehab.engine.casefile.validation import read_case_file, validate_document
+from calfrehab.engine.canonical import canonical_bytes
+from calfrehab.engine.casefile import validation
+from calfrehab.engine.casefile.validation import (
+    parse_json,
+    parse_json_canonical,
+    read_case_file,
+    validate_document,
+)
 from calfrehab.engine.errors import CaseValidationError
 
 BASE = json.loads((EXAMPLES / "rupture-operative-gate-counted-from-surgery.json").read_text())
@@ -51,3 +60,89 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(BASE).encode())
     case, _ = read_case_file(path)
     assert case.case_id == BASE["case_id"]
+
+
+# ------------------------------------------- the orjson parse, against the standard one
+
+json_scalars = (st.none() | st.booleans() | st.integers()
+                | st.sampled_from([2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**19, -(10**25)])
+                | st.floats(allow_nan=False, allow_infinity=False)
+                | st.sampled_from([0.0, -0.0, 1e-05, 1e16, 5e-324, 1.7976931348623157e308])
+                | st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(
+                    ['"', "\\", ":", "\x00", "\u2028", "\ufeff"])))
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(alphabet=st.sampled_from('ab:"\\\u00e9'), max_size=3), inner,
+                      max_size=4),
+    max_leaves=20,
+)
+
+
+def _standard_parse(text: str) -> tuple[str, str]:
+    try:
+        return ("ok", repr(validation._loads(text.removeprefix("\ufeff"))))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc).__name__)
+
+
+def _fast_parse(text: str) -> tuple[str, str]:
+    try:
+        return ("ok", repr(parse_json(text, "x")))
+    except CaseValidationError:
+        return ("error", "...")
+
+
+def _duplicate_a_key(text: str, data: st.DataObject) -> str:
+    """The text with one member of one object written twice (a key given
+    twice, possibly with another value), if it has an object member."""
+    spots = [i for i, c in enumerate(text) if c == "{"]
+    if not spots:
+        return text
+    at = data.draw(st.sampled_from(spots))
+    key = json.dumps(data.draw(st.sampled_from(["a", ":", "a:b", '"'])))
+    value = data.draw(st.sampled_from(['1', '"x:y"', '{"b":2}', '[]']))
+    first, rest = text[:at + 1], text[at + 1:]
+    sep = "" if rest.startswith("}") else ","
+    return f"{first}{key}:{value},{key} : 0{sep}{rest}"
+
+
+@given(json_values, st.booleans(), st.data())
+def test_the_fast_parse_returns_what_the_standard_parse_returns(
+        value: object, ascii_only: bool, data: st.DataObject) -> None:
+    """orjson's parse is taken only when it is the standard parse's value
+    (types included: 1 and 1.0, 2**64 and 1.8e19): the same value, and the
+    same refusal of a key given twice, wherever and whatever its value."""
+    text = json.dumps(value, ensure_ascii=ascii_only,
+                      separators=data.draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+    if data.draw(st.booleans()):
+        text = _duplicate_a_key(text, data)
+    expected = _standard_parse(text)
+    got = _fast_parse(text)
+    assert (got[0], got[1] if got[0] == "ok" else "...") == (
+        expected[0], expected[1] if expected[0] == "ok" else "...")
+    if expected[0] == "ok":
+        doc, raw = parse_json_canonical(text, "x")
+        assert repr(doc) == expected[1]
+        if raw is not None:
+            assert raw == canonical_bytes(doc)
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": 1, "a": 1}', '{"a": {"b": 1, "b": 2}}', '[{"x": "1:2"}, {"y": 1, "y": "3:4"}]',
+    '{"a": 1, "\\u0061": 2}', '{"a\\u003a": 1, "a:": 2}', '{"a" : 1, "a":1}',
+])
+def test_a_key_given_twice_is_refused_on_any_path(text: str) -> None:
+    with pytest.raises(CaseValidationError, match="appears twice"):
+        parse_json(text, "x")
+    with pytest.raises(CaseValidationError, match="appears twice"):
+        parse_json_canonical(text, "x")
+
+
+def test_a_long_integer_keeps_its_exact_value() -> None:
+    """orjson reads an integer beyond 64 bits as a float; the parse keeps
+    the standard parse's exact integer, so the field is named as out of
+    range, not as a fraction."""
+    doc, _ = parse_json_canonical('{"n": 123456789012345678901234567890}', "x")
+    assert doc == {"n": 123456789012345678901234567890}
+    assert type(doc["n"]) is int
