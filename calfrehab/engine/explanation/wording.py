@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from calfrehab.engine.errors import ArgumentError
 from calfrehab.engine.knowledge.ladder import Ladder
 
 if TYPE_CHECKING:
@@ -385,6 +386,9 @@ def condition_line(c: Mapping[str, Any], dates: Mapping[str, Sequence[Any]],
     value was computed from several records, each with its date
     ("involved 16, uninvolved 28 (57%)"; "2026-11-18: 0/10, 2026-11-19:
     1/10"). No fact paths and no rule ids: those are ``explain --ids``."""
+    if "fact" not in c or "op" not in c:  # a program's own mapping, not a trace's condition
+        raise ArgumentError("condition_line", "c", c,
+                            "a condition of explanation_json's trace (with 'fact' and 'op')")
     mark = "✓" if c.get("satisfied", c.get("holds")) else "✗"
     fact = str(c["fact"])
     value = c.get("value")
