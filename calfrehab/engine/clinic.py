@@ -63,7 +63,10 @@ _MAX_CONFIG_BYTES = 1 << 20
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use: a run with no calfrehab.toml validates none of
+    # these (load_config constructs the defaults), so `calfrehab next`
+    # does not pay for building them (issue 28 item 4, cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ClinicSection(_Section):
@@ -132,10 +135,13 @@ class ClinicConfig(_Section):
     """The whole file. Add a section here (a model and one field) to give a
     part of calfrehab its own settings."""
 
-    clinic: ClinicSection = ClinicSection()
-    trail: TrailSection = TrailSection()
-    review: ReviewSection = ReviewSection()
-    app: AppSection = AppSection()
+    # The defaults, constructed rather than validated (their fields' own
+    # defaults, which need no checking): validating them here, at import,
+    # would build every section's validator (see _Section).
+    clinic: ClinicSection = ClinicSection.model_construct()
+    trail: TrailSection = TrailSection.model_construct()
+    review: ReviewSection = ReviewSection.model_construct()
+    app: AppSection = AppSection.model_construct()
 
     def zone(self) -> ZoneInfo | None:
         return ZoneInfo(self.clinic.time_zone) if self.clinic.time_zone else None
@@ -144,7 +150,7 @@ class ClinicConfig(_Section):
 class LoadedConfig(BaseModel):
     """A configuration and where it came from (None: the defaults)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     path: Path | None
     config: ClinicConfig
@@ -232,7 +238,9 @@ def load_config(near: Path | None = None) -> LoadedConfig:
     or a cases directory; None: the working directory)."""
     path = find_config(near)
     if path is None:
-        return LoadedConfig(path=None, config=ClinicConfig())
+        # The defaults, as validating ClinicConfig() would give them, without
+        # building the validators a file needs (see _Section).
+        return LoadedConfig.model_construct(path=None, config=ClinicConfig.model_construct())
     try:
         with open(path, "rb") as fh:
             raw = fh.read(_MAX_CONFIG_BYTES + 1)

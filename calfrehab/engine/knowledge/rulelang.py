@@ -118,7 +118,9 @@ class Rule(_Model):
     title: Annotated[str, Field(min_length=3)]
     rationale: Annotated[str, Field(min_length=10)]
     sources: list[str] = Field(min_length=1)
-    applies_to: AppliesTo = AppliesTo()
+    # Constructed, not validated: validating it here, at import, would build
+    # the validator of a model the cached rule base never validates (defer_build).
+    applies_to: AppliesTo = AppliesTo.model_construct()
     priority: Annotated[int, Field(ge=0, le=1000)] = 100
     phase: Literal["decide", "prescribe"] = "decide"
     reason: str | None = None

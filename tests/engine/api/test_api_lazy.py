@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,37 @@ def test_pydantic_plugins_are_off_without_importing_their_loader(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env).stdout
     assert json.loads(out) == [1, [], not stand_in]
+
+
+def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
+    # Building a pydantic model's validator is most of what defining it
+    # costs; `next` validates the case and builds its decision document,
+    # never a clinic configuration when there is no calfrehab.toml (the
+    # defaults are constructed) nor the rule files (the rule base comes
+    # from the compiled-rules cache or, on a miss, validates them).
+    code = (
+        "import json, os, sys, tempfile\n"
+        "os.chdir(tempfile.mkdtemp())\n"  # no calfrehab.toml here
+        "from calfrehab.cli.main import cli\n"
+        "try:\n"
+        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "from calfrehab.engine import clinic\n"
+        "from calfrehab.engine.knowledge import rulelang\n"
+        "from calfrehab.engine.casefile import model\n"
+        "print('BUILT' + json.dumps({m.__name__: sorted(\n"
+        "    n for n, c in vars(m).items() if isinstance(c, type) and c.__module__ == m.__name__\n"
+        "    and getattr(c, '__pydantic_complete__', False))\n"
+        "    for m in (clinic, rulelang, model)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CALFREHAB_CONFIG"}
+    env["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # no user configuration either
+    env["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # a cache of its own: the first run fills it
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=env)
+    built = json.loads(done.stdout.rpartition("BUILT")[2])
+    assert built["calfrehab.engine.clinic"] == []
+    assert built["calfrehab.engine.knowledge.rulelang"] == []
+    assert "Case" in built["calfrehab.engine.casefile.model"]  # not vacuous
