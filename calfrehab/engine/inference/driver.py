@@ -39,7 +39,7 @@ cast); what the votes decide is the policy's
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,13 +59,11 @@ from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
 from calfrehab.engine.inference.matchable import acceptance
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
+from calfrehab.engine.inference.selection import Read, Selector, Texts, selector
 from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
 from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
 from calfrehab.engine.vocabulary import TRACKS
 
-# (fact, is derived flag, flag complete before the stratum, whether a value
-# can match: None, any can)
-_Read = tuple[str, bool, bool, "Callable[[Any], bool] | None"]
 _Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
 
 
@@ -181,7 +179,7 @@ class Reasoner:
         self.ruleset_names = list(rulesets)
         # Facts each stratum reads, decided once here, not per case, with
         # what of each its patterns can match.
-        self._reads: list[list[_Read]] = []
+        self._reads: list[list[Read]] = []
         for k, keys in enumerate(compiled.strata):
             self._reads.append(self._plan(
                 compiled.facts_read(keys), k, rulesets[f"{self.prefix}_s{k}"]))
@@ -203,9 +201,17 @@ class Reasoner:
         # What the kept texts start with: the whole head on a reused state.
         self._kept_head = self._head if self.reuse_states else ""
         # Per ruleset, the batch text of each (fact, value) seen without
-        # its sid, None if not sent.
-        self._texts: dict[str, dict[tuple[str, type, Any], str | None]] = {
-            name: {} for name in self.ruleset_names}
+        # its sid, None if not sent, and the function that writes its facts.
+        self._texts: dict[str, Texts] = {name: {} for name in self.ruleset_names}
+        self._strata = [f"{self.prefix}_s{k}" for k in range(len(self._reads))]
+        self._rx = f"{self.prefix}_rx"
+        self._selectors: dict[str, Selector] = {
+            name: selector(plan, self._kept_head, self._texts[name])
+            for name, plan in [*zip(self._strata, self._reads, strict=True),
+                               (self._rx, self._rx_plan)]
+        }
+        # The names of the facts the policy reads off a case.
+        self._scheme_weeks = [(t, f"{t}.scheme_week") for t in TRACKS]
         self.host.register(rulesets, silent=(SINK, TICK))
 
     def _dispatch_table(
@@ -232,14 +238,14 @@ class Reasoner:
 
     def _plan(
         self, names: set[str], stratum: int, rules: Mapping[str, Mapping[str, Any]],
-    ) -> list[_Read]:
+    ) -> list[Read]:
         """(fact, is derived flag, flag complete before this stratum, what
         the ruleset's patterns can match of it; None: send it whatever
         its value)."""
         accepts = acceptance(
             body for key, body in rules.items() if key not in (SINK, TICK)
         ) if self.matchable_only else None
-        plan: list[_Read] = []
+        plan: list[Read] = []
         for name in sorted(names):
             # A fact no pattern of this ruleset names: nothing can match it.
             accept = (accepts[name].accepts if name in accepts else _never) \
@@ -297,49 +303,18 @@ class Reasoner:
             # Forward chaining: rules of this stratum waiting on the flag fire.
             assert_fact(asserts, True)
 
-    def _select(
-        self, plan: list[_Read], values: Mapping[str, Any], ctx: _Context,
-        texts: dict[tuple[str, type, Any], str | None],
-    ) -> str:
-        """One stratum's facts as the JSON text durable-rules reads ("[]":
-        none), on either kind of state: each
-        fact the stratum reads (a missing value is sent without one, so a
-        rule can test for it; a flag is sent once it is settled or true),
-        unless no pattern of the stratum can match it as it is; on a state
-        per case, the tick first.
-
-        The text of each fact without its sid, or None for a value no
-        pattern can match, is kept per fact and value in ``texts`` (the
-        ruleset's own: what a ruleset can match of a fact is its own),
-        since most values recur from case to case (flags, enumerations,
-        small counts). A reused state's sid never changes, so its texts are
-        kept whole; on a state per case the sid goes in as the separator."""
-        flags = ctx.flags_true
-        # The tick makes one action run per state, so that deleting it is
-        # safe (see compiler.SINK/TICK); a reused state is not deleted.
-        out: list[str] = [] if self.reuse_states else [self._tick]
-        for name, is_flag, complete, accept in plan:
-            if is_flag:
-                if name in flags:
-                    value: Any = True
-                elif complete:
-                    value = False
-                else:
-                    continue
-            else:
-                value = values.get(name)
-            key = (name, value.__class__, value)
-            text = texts.get(key, _UNSEEN)
-            if text is _UNSEEN:
-                if len(texts) >= _TEXTS_MAX:
-                    texts.clear()
-                text = texts[key] = (
-                    self._kept_head + fact_tail(name, value)
-                    if accept is None or accept(value) else None)
-            if text is not None:
-                out.append(text)  # type: ignore[arg-type]
+    def _select(self, ruleset: str, values: Mapping[str, Any], ctx: _Context) -> str:
+        """One ruleset's facts as the JSON text durable-rules reads ("[]":
+        none), on either kind of state (:mod:`~calfrehab.engine.inference.
+        selection` says which facts); on a state per case, the tick first.
+        A reused state's sid never changes, so its texts are kept whole; on
+        a state per case the sid goes in as the separator."""
+        out = self._selectors[ruleset](values, ctx.flags_true)
         if self.reuse_states:
             return "[" + ",".join(out) + "]"
+        # The tick makes one action run per state, so that deleting it is
+        # safe (see compiler.SINK/TICK); a reused state is not deleted.
+        out.insert(0, self._tick)
         head = ctx.head
         return "[" + head + ("," + head).join(out) + "]"
 
@@ -350,22 +325,22 @@ class Reasoner:
             return self._evaluate(case, facts)
 
     def _evaluate(self, case: Case, facts: FactSet) -> Evaluation:
-        values: dict[str, Any] = facts.values()
+        # Read only: the FactSet's own dict, not a copy.
+        values = facts.view()
         sid = self.sid if self.reuse_states else f"c{next(self._sids)}"
         ctx = _Context(sid=sid, head=self._head if self.reuse_states
                        else batch_head(sid))
         fire = self._fire(ctx)
-        for k, plan in enumerate(self._reads):
+        for k, name in enumerate(self._strata):
             ctx.stratum = k
-            name = f"{self.prefix}_s{k}"
-            self._run(name, plan, values, fire, ctx)
+            self._run(name, values, fire, ctx)
         flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
         outcome, tracks = policy.resolve(
             ctx.votes, ctx.refers,
             program={t: case.program.on(t) for t in TRACKS},
             condition_kind=case.condition.kind, goal=case.patient.goal,
             ladder=self.compiled.base.ladder,
-            scheme_weeks={t: _int(facts.value(f"{t}.scheme_week")) for t in TRACKS},
+            scheme_weeks={t: _int(values.get(n)) for t, n in self._scheme_weeks},
             body_mass_kg=case.patient.body_mass_kg,
         )
         if outcome != "refer" and self.compiled.prescribe:
@@ -376,18 +351,16 @@ class Reasoner:
                 n: decided[n] if n in decided else flags[n] if n in flags else values.get(n)
                 for n, _, _, _ in self._rx_plan
             }
-            name = f"{self.prefix}_rx"
-            self._run(name, self._rx_plan, rx_values, fire, ctx)
+            self._run(self._rx, rx_values, fire, ctx)
             tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         return Evaluation(case, facts, flags, ctx.hits, outcome, tracks, ctx.refers,
                           self.compiled, self._static)
 
     def _run(
-        self, ruleset: str, plan: list[_Read], values: Mapping[str, Any], fire: Fire,
-        ctx: _Context,
+        self, ruleset: str, values: Mapping[str, Any], fire: Fire, ctx: _Context,
     ) -> None:
         try:
-            batch = self._select(plan, values, ctx, self._texts[ruleset])
+            batch = self._select(ruleset, values, ctx)
             if self.reuse_states:
                 self.host.run_batch(ruleset, ctx.sid, batch, fire, retract=True)
             else:
@@ -401,10 +374,6 @@ class Reasoner:
                 key, cause = ctx.error
                 raise EngineError(f"rule {key} failed while it ran: {cause!r}", key) from cause
             raise
-
-
-_UNSEEN = object()
-_TEXTS_MAX = 50_000
 
 
 def _never(value: object) -> bool:

@@ -12,6 +12,7 @@ settings (``rulebase.yaml``), not literals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -57,6 +58,11 @@ class FactSet:
 
     def values(self) -> dict[str, FactValue | None]:
         return dict(self._values)
+
+    def view(self) -> Mapping[str, FactValue | None]:
+        """The values themselves, not a copy: for a caller that only reads
+        them (the driver, once per ruleset of every case)."""
+        return self._values
 
     def paths(self, name: str) -> tuple[str, ...] | None:
         """Where in the case file the fact came from; None for a name that
