@@ -33,7 +33,6 @@ import contextlib
 import csv
 import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -178,6 +177,15 @@ def _normalise_clinician(clinician: str | None) -> str | None:
         # surrogateescape): refuse it by name rather than fail in SQLite.
         raise AuditError(f"clinician {clinician!r} is not valid UTF-8 text") from exc
     return clinician.strip() or None
+
+
+def _entry_id() -> str:
+    """A random (version 4) UUID as 32 hex digits: ``uuid.uuid4().hex``,
+    the same bits, without building a UUID object for every entry."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 def _decision_row(
@@ -602,35 +610,39 @@ class AuditTrail:
                 if rows:
                     self._store_dictionaries(conn)
                 stored: list[dict[str, Any]] = []
+                cases: list[tuple[Any, Any]] = []
                 for partial in rows:
                     count += 1
                     row: dict[str, Any] = {
                         **partial,
                         "seq": count,
-                        "entry_id": uuid.uuid4().hex,
+                        "entry_id": _entry_id(),
                         "recorded_at": utc_stamp(self._now()),
                         "prev_hash": last_hash,
                     }
-                    row["entry_hash"] = entry_hash(row)
-                    case_body = row.get("case_body")
-                    if case_body is not None:
-                        # Stored once per distinct case: a second decision
-                        # for the same bytes only points at it.
-                        conn.execute(
-                            "INSERT OR IGNORE INTO cases (sha256, body) VALUES (?, ?)",
-                            (row["case_body_sha256"], case_body),
-                        )
-                    try:
-                        conn.execute(_INSERT_ENTRY, [row[c] for c in ENTRY_COLUMNS])
-                    except sqlite3.IntegrityError as exc:
-                        if "decision_id" in str(exc):
-                            raise AuditError(
-                                f"decision {row['decision_id']} is already recorded "
-                                "in the audit trail"
-                            ) from exc
-                        raise
-                    last_hash = row["entry_hash"]
+                    row["entry_hash"] = last_hash = entry_hash(row)
+                    if row.get("case_body") is not None:
+                        cases.append((row["case_body_sha256"], row["case_body"]))
                     stored.append(row)
+                # One statement each for all the rows (a batch appends 500):
+                # executemany spares a Python-level call per row. A case is
+                # stored once per sha256: a second decision for the same
+                # bytes only points at it.
+                if cases:
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO cases (sha256, body) VALUES (?, ?)", cases
+                    )
+                try:
+                    conn.executemany(
+                        _INSERT_ENTRY, [[r[c] for c in ENTRY_COLUMNS] for r in stored]
+                    )
+                except sqlite3.IntegrityError as exc:
+                    if "decision_id" in str(exc):
+                        raise AuditError(
+                            f"decision {self._recorded_before(conn, stored)} is already "
+                            "recorded in the audit trail"
+                        ) from exc
+                    raise
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'entry_count'", (count,))
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'last_hash'", (last_hash,))
                 conn.execute("COMMIT")
@@ -638,6 +650,19 @@ class AuditTrail:
                 self._rollback(conn)
                 raise
         return stored
+
+    @staticmethod
+    def _recorded_before(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> str:
+        """The first of ``rows`` (being appended) whose decision the trail
+        held already: what an insert refused as a second decision."""
+        first = rows[0]["seq"]
+        for row in rows:
+            if row["kind"] == "decision" and conn.execute(
+                "SELECT 1 FROM entries WHERE kind = 'decision' AND decision_id = ? AND seq < ?",
+                (row["decision_id"], first),
+            ).fetchone():
+                return str(row["decision_id"])
+        return str(rows[0]["decision_id"])
 
     def _store_dictionaries(self, conn: sqlite3.Connection) -> None:
         held = self._dictionaries_of(conn)
