@@ -127,10 +127,10 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
         raise click.UsageError("--accept needs a CASE file, recorded (no --no-record), and "
                                "no --review-date (a projection is not a programme)")
     decided = api.decide_and_record(
-        fhir_bundle if fhir_bundle is not None else str(case), api.prepare(rules_dir),
-        audit_path=audit_path, clinician=clinician, record=not no_record,
-        form="fhir" if fhir_bundle is not None else "case",
-        review_date=review_date.date() if review_date is not None else None)
+        api.FromBundleFile(fhir_bundle) if fhir_bundle is not None else api.FromCaseFile(
+            str(case), review_date.date() if review_date is not None else None),
+        api.prepare(rules_dir), audit_path=audit_path, clinician=clinician,
+        record=not no_record)
     if as_json:
         click.echo(api.decision_json(decided), nl=False)
     else:

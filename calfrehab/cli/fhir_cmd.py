@@ -91,8 +91,9 @@ def export(case: str, output: Path | None, case_only: bool, rules_dir: Path | No
         _emit(api.fhir_json(api.case_to_fhir(the_case)), output, case)
         return
     api.check_output(output, inputs=(case,), trail=None if no_record else audit_path)
-    decided = api.decide_and_record(case, api.prepare(rules_dir), audit_path=audit_path,
-                                    clinician=clinician, record=not no_record, form="any")
+    decided = api.decide_and_record(api.FromEitherFile(case), api.prepare(rules_dir),
+                                    audit_path=audit_path, clinician=clinician,
+                                    record=not no_record)
     _emit(api.fhir_json(api.decision_to_fhir(decided)), output, case,
           None if no_record else audit_path)
     if output is not None:

@@ -41,7 +41,7 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
 
     def decide(payload: dict[str, Any]) -> dict[str, Any]:
         decided = api.decide_and_record(
-            payload["document"], reasoner, form="document", name=payload.get("source", "case"),
+            api.FromDocument(payload["document"], payload.get("source", "case")), reasoner,
             audit_path=audit, clinician=payload.get("clinician"),
             record=bool(payload.get("record")), requester=payload.get("requester"))
         return {"decision": decided.decision.model_dump(mode="json"),

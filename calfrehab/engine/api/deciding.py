@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case, case_json_schema
 from calfrehab.engine.casefile.validation import parse_json, read_case_file, validate_document
@@ -74,6 +75,10 @@ __all__ = [
     "Decided",
     "DecisionDocument",
     "DecisionKind",
+    "FromBundleFile",
+    "FromCaseFile",
+    "FromDocument",
+    "FromEitherFile",
     "Outcome",
     "Reasoner",
     "TrackName",
@@ -174,47 +179,83 @@ def future_review(case: Case, *, today: date | None = None,
             f"{case.review_date.isoformat()} to decide for that day explicitly")
 
 
-def decide_and_record(source: object, reasoner: Reasoner, *,
-                      audit_path: Path | None, clinician: str | None, record: bool = True,
-                      requester: Mapping[str, Any] | None = None,
-                      form: Literal["case", "fhir", "any", "document"] = "case",
-                      review_date: date | None = None, name: str = "<case>") -> Decided:
+# What decide_and_record decides from: one class per kind of source, so
+# what only one kind takes (a review date, a name for messages) is said
+# with it, and a type checker sees a wrong source.
+
+
+@dataclass(frozen=True, slots=True)
+class FromCaseFile:
+    """A case file (``-``: standard input), read as ``next`` reads one: a
+    review date after the clinic's today is refused unless ``review_date``
+    states the day (a projection, as ``simulate`` and replays do)."""
+
+    path: str | Path
+    review_date: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FromBundleFile:
+    """A FHIR Bundle file (``next --fhir``)."""
+
+    path: str | Path
+
+
+@dataclass(frozen=True, slots=True)
+class FromEitherFile:
+    """A case file or a FHIR Bundle file, told apart by content (``fhir
+    export``)."""
+
+    path: str | Path
+
+
+@dataclass(frozen=True, slots=True)
+class FromDocument:
+    """A case document already parsed from JSON (a request's body): never
+    opened as a path, even when it is a string; ``name`` is its source in
+    error messages."""
+
+    document: object
+    name: str = "<case>"
+
+
+def decide_and_record(source: FromCaseFile | FromBundleFile | FromEitherFile | FromDocument
+                      | Decided, reasoner: Reasoner, *, audit_path: Path | None,
+                      clinician: str | None, record: bool = True,
+                      requester: Mapping[str, Any] | None = None) -> Decided:
     """Decide a case, then record the decision (unless ``record`` is false)
     in the audit trail before anyone is shown it: what ``next``, ``fhir
     export``, the service (``/v1/decide``, CDS Hooks) and the app's Decide
     button each do, written once.
 
-    ``source`` is read as ``form`` says: ``case``, a case file path (``-``:
-    standard input) read as ``next`` reads one (a review date after the
-    clinic's today is refused unless ``review_date`` states the day);
-    ``fhir``, a FHIR Bundle file; ``any``, a file of either kind, told apart
-    by content; ``document``, a case document already parsed from JSON
-    (``name`` is its source in error messages; a path given as a document
-    is a document, never opened). A :class:`Decided` already made (the
-    app's proposal for the file version on screen) is recorded as it is.
-    ``requester`` is who asked when a system did (a CDS Hooks call).
+    ``source`` says what to decide and how to read it (:class:`FromCaseFile`,
+    :class:`FromBundleFile`, :class:`FromEitherFile`, :class:`FromDocument`);
+    a :class:`Decided` already made (the app's proposal for the file version
+    on screen) is recorded as it is. ``requester`` is who asked when a
+    system did (a CDS Hooks call).
 
     The batch worker (:mod:`calfrehab.engine.batch`) keeps its own path on
     purpose: it is the hot path of a large batch, deciding a chunk of cases
     and appending them in one transaction per chunk."""
     decided: Decided
-    if isinstance(source, Decided):
-        decided = source
-    elif form == "document":
-        decided = decide_document(source, reasoner, name)
-    elif not isinstance(source, str | Path):
-        # A program's mistake, reported as the API's guard reports one:
-        # the parameter and the value given ("<case>: ... got a int" named
-        # neither, and called a wrong type an unreadable input).
-        raise ArgumentError("decide_and_record", "source", source,
-                            f"a file's path (str or Path) for form {form!r}; "
-                            "form 'document' takes a parsed case")
-    elif form == "case":
-        decided = decide_case_file(source, reasoner, review_date=review_date)
-    else:
-        from calfrehab.engine.api.cds import decide_any_path, decide_fhir_path
+    match source:
+        case Decided():
+            decided = source
+        case FromDocument(document, name):
+            decided = decide_document(document, reasoner, name)
+        case FromCaseFile(str() | Path() as path, review_date):
+            decided = decide_case_file(path, reasoner, review_date=review_date)
+        case FromBundleFile(str() | Path() as path) | FromEitherFile(str() | Path() as path):
+            from calfrehab.engine.api.cds import decide_any_path, decide_fhir_path
 
-        decided = (decide_fhir_path if form == "fhir" else decide_any_path)(source, reasoner)
+            read = decide_fhir_path if isinstance(source, FromBundleFile) else decide_any_path
+            decided = read(path, reasoner)
+        case _:
+            # A program's mistake (a bare path, a dict, a path of 42):
+            # named as the API's guard names one.
+            raise ArgumentError("decide_and_record", "source", source,
+                                "FromCaseFile, FromBundleFile or FromEitherFile of a path "
+                                "(str or Path), FromDocument, or a Decided")
     if record:
         # The trail (sqlite3) loads only when a decision is recorded.
         from calfrehab.engine.api.trail import record as append

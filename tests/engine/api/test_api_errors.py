@@ -172,9 +172,10 @@ class Env:
             "criterion_text": lambda: {"fact": "x", "value": 1, "op": "<", "threshold": 2},
             "csv_cell": lambda: {"value": "=1"},
             "decide": lambda: {"case": d.case, "document": e.doc, "reasoner": e.reasoner},
-            "decide_and_record": lambda: {"source": e.case_path, "reasoner": e.reasoner,
+            "decide_and_record": lambda: {"source": api.FromCaseFile(e.case_path),
+                                          "reasoner": e.reasoner,
                                           "audit_path": e.copy(e.trail_path, "dar.db"),
-                                          "clinician": "jm", "review_date": None},
+                                          "clinician": "jm"},
             "decide_any_path": lambda: {"path": e.case_path, "reasoner": e.reasoner},
             "decide_case_file": lambda: {"path": e.case_path, "reasoner": e.reasoner},
             "decide_document": lambda: {"document": e.doc, "reasoner": e.reasoner},
@@ -296,6 +297,14 @@ def _cases(env: Env, function: str) -> Iterator[tuple[str, dict[str, object]]]:
                 else WRONG_TYPES)
         for label, bad in bads.items():
             yield f"{parameter.name}={label}", {**env.good(function), parameter.name: bad}
+    if function == "decide_and_record":  # its source holds the path, or the document
+        for kind in (api.FromCaseFile, api.FromBundleFile, api.FromEitherFile):
+            for label, bad in env.bad_paths.items():
+                yield (f"source={kind.__name__}({label})",
+                       {**env.good(function), "source": kind(bad)})  # type: ignore[arg-type]
+        for label, bad in WRONG_TYPES.items():
+            yield f"source=FromDocument({label})", {**env.good(function),
+                                                    "source": api.FromDocument(bad)}
 
 
 def _escaped(fn: Callable[..., object], kwargs: dict[str, object]) -> BaseException | None:

@@ -25,10 +25,12 @@ def test_each_form_decides_the_same_and_records_once(tmp_path: Path) -> None:
     trail = tmp_path / "trail.db"
     document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     made = [
-        api.decide_and_record(str(EXAMPLE), reasoner, audit_path=trail, clinician="jm"),
-        api.decide_and_record(EXAMPLE, reasoner, audit_path=trail, clinician="jm", form="any"),
-        api.decide_and_record(document, reasoner, audit_path=trail, clinician="jm",
-                              form="document", requester={"iss": "https://ehr.example"}),
+        api.decide_and_record(api.FromCaseFile(str(EXAMPLE)), reasoner, audit_path=trail,
+                              clinician="jm"),
+        api.decide_and_record(api.FromEitherFile(EXAMPLE), reasoner, audit_path=trail,
+                              clinician="jm"),
+        api.decide_and_record(api.FromDocument(document), reasoner, audit_path=trail,
+                              clinician="jm", requester={"iss": "https://ehr.example"}),
     ]
     documents = {json.dumps(d.decision.model_dump(mode="json") | {"decision_id": "",
                                                                     "decided_at": ""})
@@ -38,7 +40,7 @@ def test_each_form_decides_the_same_and_records_once(tmp_path: Path) -> None:
     assert [r["decision_id"] for r in rows] == [d.decision.decision_id for d in made]
     # A decision made already (the app's proposal) is recorded as it is,
     # once: the trail refuses the same decision twice.
-    proposal = api.decide_and_record(str(EXAMPLE), reasoner, audit_path=trail,
+    proposal = api.decide_and_record(api.FromCaseFile(EXAMPLE), reasoner, audit_path=trail,
                                      clinician="ab", record=False)
     assert len(_recorded(trail)) == 3
     assert api.decide_and_record(proposal, reasoner, audit_path=trail,
@@ -49,8 +51,8 @@ def test_each_form_decides_the_same_and_records_once(tmp_path: Path) -> None:
 
 def test_not_recording_leaves_no_trail(tmp_path: Path) -> None:
     trail = tmp_path / "trail.db"
-    decided = api.decide_and_record(str(EXAMPLE), api.prepare(), audit_path=trail,
-                                    clinician=None, record=False)
+    decided = api.decide_and_record(api.FromCaseFile(EXAMPLE), api.prepare(),
+                                    audit_path=trail, clinician=None, record=False)
     assert decided.decision.outcome == "continue"
     assert not trail.exists()
 
@@ -59,13 +61,22 @@ def test_a_document_is_never_opened_as_a_path(tmp_path: Path) -> None:
     # The service passes the request's JSON as a document: a string there
     # is an invalid case, not a file name to read on the server.
     with pytest.raises(api.CaseValidationError):
-        api.decide_and_record(str(EXAMPLE), api.prepare(), audit_path=tmp_path / "t.db",
-                              clinician=None, form="document")
+        api.decide_and_record(api.FromDocument(str(EXAMPLE)), api.prepare(),
+                              audit_path=tmp_path / "t.db", clinician=None)
+    assert not (tmp_path / "t.db").exists()
+
+
+@pytest.mark.parametrize("source", [str(EXAMPLE), {"case_id": "x"},
+                                    api.FromCaseFile(42),  # type: ignore[arg-type]
+                                    api.FromBundleFile(None)])  # type: ignore[arg-type]
+def test_a_source_of_no_kind_is_named(tmp_path: Path, source: object) -> None:
+    # A bare path or a document says neither how to read it nor whether it
+    # may be opened: it is refused, naming the kinds, before anything is read.
     with pytest.raises(api.ArgumentError) as caught:
-        api.decide_and_record({"case_id": "x"}, api.prepare(), audit_path=tmp_path / "t.db",
-                              clinician=None)
-    assert str(caught.value) == (
-        "decide_and_record(): argument source is {'case_id': 'x'} (dict); expected a "
-        "file's path (str or Path) for form 'case'; form 'document' takes a parsed case")
-    assert (caught.value.parameter, caught.value.value) == ("source", {"case_id": "x"})
+        api.decide_and_record(source, api.prepare(),  # type: ignore[arg-type]
+                              audit_path=tmp_path / "t.db", clinician=None)
+    assert (caught.value.parameter, caught.value.value) == ("source", source)
+    assert str(caught.value).endswith(
+        "expected FromCaseFile, FromBundleFile or FromEitherFile of a path (str or Path), "
+        "FromDocument, or a Decided")
     assert not (tmp_path / "t.db").exists()
