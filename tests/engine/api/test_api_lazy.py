@@ -199,3 +199,28 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
     assert built["calfrehab.engine.clinic"] == []
     assert built["calfrehab.engine.knowledge.rulelang"] == []
     assert "Case" in built["calfrehab.engine.casefile.model"]  # not vacuous
+
+
+def test_a_command_module_is_imported_with_the_collector_paused_then_frozen() -> None:
+    # cli/main.py says why: the engine's import makes tens of thousands of
+    # objects that live as long as the process, which the collector would
+    # walk some 80 times for nothing. After the import the collector runs
+    # again for whatever a command makes.
+    code = (
+        "import gc, json\n"
+        "from calfrehab.cli import main\n"
+        "runs = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and runs.append(1))\n"
+        "before = gc.get_freeze_count()\n"
+        "main._load('calfrehab.cli.case_cmds')\n"
+        "during = len(runs)\n"
+        "frozen = gc.get_freeze_count() - before\n"
+        "garbage = []\n"
+        "for _ in range(50_000):\n"
+        "    cycle = []; cycle.append(cycle); garbage.append(len(runs))\n"
+        "print(json.dumps([during, frozen > 10_000, gc.isenabled(), len(runs) > during,"
+        " main._load('calfrehab.cli.case_cmds') is main._load('calfrehab.cli.case_cmds')]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out) == [0, True, True, True, True]
