@@ -210,6 +210,7 @@ class Reasoner:
             for name, plan in [*zip(self._strata, self._reads, strict=True),
                                (self._rx, self._rx_plan)]
         }
+        self._flags_false = dict.fromkeys(compiled.derived, False)
         # The names of the facts the policy reads off a case.
         self._scheme_weeks = [(t, f"{t}.scheme_week") for t in TRACKS]
         self.host.register(rulesets, silent=(SINK, TICK))
@@ -334,7 +335,11 @@ class Reasoner:
         for k, name in enumerate(self._strata):
             ctx.stratum = k
             self._run(name, values, fire, ctx)
-        flags = {flag: flag in ctx.flags_true for flag in self.compiled.derived}
+        # Every derived flag, in the rule base's order: false unless asserted.
+        flags = self._flags_false.copy()
+        for flag in ctx.flags_true:
+            if flag in flags:
+                flags[flag] = True
         outcome, tracks = policy.resolve(
             ctx.votes, ctx.refers,
             program={t: case.program.on(t) for t in TRACKS},

@@ -399,42 +399,82 @@ def _worst(entries: list[tuple[int, PerformedExercise]]) -> tuple[int, Performed
     return max(entries, key=lambda e: e[1].pain_during)
 
 
+class _TrackKeys:
+    """One track's fact names and the case-file paths that are the same for
+    every case (the program's fields), made once."""
+
+    __slots__ = (
+        "calf_load_bw_ratio", "dose_completed_window", "exercise", "hurt_most_last_session",
+        "is_isometric", "load_bw_ratio", "load_kg", "p_exercise", "p_exercise_load_mass",
+        "p_load", "p_load_mass", "p_program", "p_reps", "p_sets", "pain_during_last",
+        "pain_during_max_window", "pain_during_previous", "reps", "rung", "scheme_week",
+        "sets", "started", "unstarted", "window_sessions",
+    )
+
+    def __init__(self, track: str) -> None:
+        names = _TRACK_NAMES[track]
+        self.started = names["started"]
+        self.rung = names["rung"]
+        self.exercise = names["exercise"]
+        self.load_kg = names["load_kg"]
+        self.load_bw_ratio = names["load_bw_ratio"]
+        self.calf_load_bw_ratio = names["calf_load_bw_ratio"]
+        self.scheme_week = names["scheme_week"]
+        self.sets = names["sets"]
+        self.reps = names["reps"]
+        self.is_isometric = names["is_isometric"]
+        self.window_sessions = names["window_sessions"]
+        self.pain_during_last = names["pain_during_last"]
+        self.pain_during_previous = names["pain_during_previous"]
+        self.pain_during_max_window = names["pain_during_max_window"]
+        self.dose_completed_window = names["dose_completed_window"]
+        self.hurt_most_last_session = names["hurt_most_last_session"]
+        self.unstarted = _UNSTARTED[track]
+        p = names["program"]
+        self.p_program = (p,)
+        self.p_exercise = (f"{p}.exercise",)
+        self.p_load = (f"{p}.load_kg",)
+        self.p_load_mass = (f"{p}.load_kg", "patient.body_mass_kg")
+        self.p_exercise_load_mass = (f"{p}.exercise", f"{p}.load_kg", "patient.body_mass_kg")
+        self.p_sets = (f"{p}.sets",)
+        self.p_reps = (f"{p}.reps",)
+
+
+_TRACK_KEYS: dict[str, _TrackKeys] = {track: _TrackKeys(track) for track in TRACKS}
+
+
 def _track_facts(
     V: _Values, P: _Paths, case: Case, track: str, log: _Log, settings: FactSettings,
 ) -> None:
-    names = _TRACK_NAMES[track]
+    keys = _TRACK_KEYS[track]
     rx = case.program.on(track)
-    p = names["program"]
-    V[names["started"]] = rx is not None
-    P[names["started"]] = (p,)
+    V[keys.started] = rx is not None
+    P[keys.started] = keys.p_program
     if rx is None:
-        for name in _UNSTARTED[track]:
+        for name in keys.unstarted:
             V[name] = None
             P[name] = _NONE
         return
     exercise, load = rx.exercise, rx.load_kg
-    path_exercise, path_load = f"{p}.exercise", f"{p}.load_kg"
-    V[names["rung"]] = EXERCISES[exercise][1]
-    P[names["rung"]] = (path_exercise,)
-    V[names["exercise"]] = exercise
-    P[names["exercise"]] = (path_exercise,)
-    V[names["load_kg"]] = load
-    P[names["load_kg"]] = (path_load,)
+    V[keys.rung] = EXERCISES[exercise][1]
+    P[keys.rung] = keys.p_exercise
+    V[keys.exercise] = exercise
+    P[keys.exercise] = keys.p_exercise
+    V[keys.load_kg] = load
+    P[keys.load_kg] = keys.p_load
     mass = case.patient.body_mass_kg
-    name = names["load_bw_ratio"]
-    V[name] = round(load / mass, 3) if mass else None
-    P[name] = (path_load, "patient.body_mass_kg") if mass else _NONE
+    V[keys.load_bw_ratio] = round(load / mass, 3) if mass else None
+    P[keys.load_bw_ratio] = keys.p_load_mass if mass else _NONE
     through = load if exercise in settings.seated_exercises else (mass or 0) + load
-    name = names["calf_load_bw_ratio"]
-    V[name] = round(through / mass, 3) if mass else None
-    P[name] = (path_exercise, path_load, "patient.body_mass_kg") if mass else _NONE
-    _scheme_week(V, P, case, names["scheme_week"], track, exercise, log)
-    V[names["sets"]] = rx.sets
-    P[names["sets"]] = (f"{p}.sets",)
-    V[names["reps"]] = rx.reps
-    P[names["reps"]] = (f"{p}.reps",)
-    V[names["is_isometric"]] = exercise in ISOMETRIC_EXERCISES
-    P[names["is_isometric"]] = (path_exercise,)
+    V[keys.calf_load_bw_ratio] = round(through / mass, 3) if mass else None
+    P[keys.calf_load_bw_ratio] = keys.p_exercise_load_mass if mass else _NONE
+    _scheme_week(V, P, case, keys.scheme_week, track, exercise, log)
+    V[keys.sets] = rx.sets
+    P[keys.sets] = keys.p_sets
+    V[keys.reps] = rx.reps
+    P[keys.reps] = keys.p_reps
+    V[keys.is_isometric] = exercise in ISOMETRIC_EXERCISES
+    P[keys.is_isometric] = keys.p_exercise
 
     # (session index, exercise index, performed) for the current exercise.
     # One entry per session (a training day): a session that logged the
@@ -453,55 +493,59 @@ def _track_facts(
             window_ids.append(i)
         per_session[i].append((k, ex))
     window_ids.reverse()
-    for entries in per_session.values():
-        entries.reverse()
+    # Each performed entry of the window, in session and file order, with
+    # its case-file path.
+    entries: list[tuple[int, int, str, PerformedExercise]] = []
+    for i in window_ids:
+        logged = per_session[i]
+        if len(logged) > 1:
+            logged.reverse()
+        for k, ex in logged:
+            entries.append((i, k, f"sessions[{i}].exercises[{k}]", ex))
     worst = [(i, *_worst(per_session[i])) for i in window_ids]
-    name = names["window_sessions"]
-    V[name] = len(window_ids)
-    P[name] = tuple(f"sessions[{i}].exercises[{k}]" for i in window_ids
-                    for k, _ in per_session[i]) or _SESSIONS_PATH
+    V[keys.window_sessions] = len(window_ids)
+    P[keys.window_sessions] = tuple([e[2] for e in entries]) or _SESSIONS_PATH
     if worst:
         i, k, last = worst[-1]
-        V[names["pain_during_last"]] = last.pain_during
-        P[names["pain_during_last"]] = (f"sessions[{i}].exercises[{k}].pain_during",)
-        top = max(worst, key=lambda w: w[2].pain_during)
-        name = names["pain_during_max_window"]
-        V[name] = top[2].pain_during
-        P[name] = tuple(f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in worst)
+        V[keys.pain_during_last] = last.pain_during
+        P[keys.pain_during_last] = (f"sessions[{i}].exercises[{k}].pain_during",)
+        top = max(worst, key=lambda w: w[2].pain_during) if len(worst) > 1 else worst[0]
+        V[keys.pain_during_max_window] = top[2].pain_during
+        P[keys.pain_during_max_window] = tuple(
+            [f"sessions[{i}].exercises[{k}].pain_during" for i, k, _ in worst])
     else:
-        V[names["pain_during_last"]] = None
-        P[names["pain_during_last"]] = _NONE
-        V[names["pain_during_max_window"]] = None
-        P[names["pain_during_max_window"]] = _NONE
-    name = names["pain_during_previous"]
+        V[keys.pain_during_last] = None
+        P[keys.pain_during_last] = _NONE
+        V[keys.pain_during_max_window] = None
+        P[keys.pain_during_max_window] = _NONE
     if len(worst) >= 2:
         i, k, prev = worst[-2]
-        V[name] = prev.pain_during
-        P[name] = (f"sessions[{i}].exercises[{k}].pain_during",)
+        V[keys.pain_during_previous] = prev.pain_during
+        P[keys.pain_during_previous] = (f"sessions[{i}].exercises[{k}].pain_during",)
     else:
-        V[name] = None
-        P[name] = _NONE
+        V[keys.pain_during_previous] = None
+        P[keys.pain_during_previous] = _NONE
     sets, reps = rx.sets, rx.reps
-    done = [
-        i for i in window_ids
-        if any(ex.load_kg >= load and _completed(ex.sets_completed, sets, reps)
-               for _, ex in per_session[i])
-    ]
-    name = names["dose_completed_window"]
-    V[name] = len(done)
-    P[name] = tuple(f"sessions[{i}].exercises[{k}].sets_completed"
-                    for i in window_ids for k, _ in per_session[i]) or _SESSIONS_PATH
+    done: set[int] = set()
+    for i, _, _, ex in entries:
+        if i not in done and ex.load_kg >= load and _completed(ex.sets_completed, sets, reps):
+            done.add(i)
+    V[keys.dose_completed_window] = len(done)
+    P[keys.dose_completed_window] = tuple(
+        [e[2] + ".sets_completed" for e in entries]) or _SESSIONS_PATH
 
     # Which track hurt most in the last session: a session-level flare with no
     # track over the pain-during limit regresses that one.
     hurt = False
     hurt_paths: tuple[str, ...] = ()
-    if log.last is not None:
-        hurt_paths = tuple(f"sessions[{log.last}].exercises[{k}].pain_during"
-                           for k, _ in per_session.get(log.last, ()))
+    last_session = log.last
+    if last_session is not None:
+        logged_last = per_session.get(last_session)
+        if logged_last:
+            hurt_paths = tuple([f"sessions[{last_session}].exercises[{k}].pain_during"
+                                for k, _ in logged_last])
         by_track = log.worst_by_track
         if track in by_track and by_track[track] == log.worst:
             hurt = True
-    name = names["hurt_most_last_session"]
-    V[name] = hurt
-    P[name] = hurt_paths or _SESSIONS_PATH
+    V[keys.hurt_most_last_session] = hurt
+    P[keys.hurt_most_last_session] = hurt_paths or _SESSIONS_PATH

@@ -17,7 +17,6 @@ Unit tables: ``tests/policy/*.yaml`` (run by ``tests/policy/test_policy.py``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,7 +198,7 @@ def prescribe(
     for m in ordered:
         cues = [c for c in m.prescribe.cues if c not in cues] + cues
     update["cues"] = cues
-    return nxt.model_copy(update=update), [m.rule for m in ordered]
+    return ladder_ops.with_changes(nxt, update), [m.rule for m in ordered]
 
 
 def apply_prescriptions(
@@ -213,5 +212,8 @@ def apply_prescriptions(
         if result.next is None:
             continue
         nxt, applied = prescribe(result.next, mods)
-        out[track] = dataclasses.replace(result, next=nxt, modifiers=applied)
+        # TrackResult's fields spelled out: dataclasses.replace reads them
+        # all back by name, at several times the cost, once a case.
+        out[track] = TrackResult(result.track, result.decision, result.current, nxt,
+                                 result.deciding, result.overruled, applied)
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -185,25 +185,49 @@ class NextPrescription(BaseModel):
     cues: list[str]
 
 
+def _trusted(values: dict[str, Any]) -> NextPrescription:
+    """A NextPrescription from trusted values, every field given in the
+    model's order: what ``model_construct`` makes (the same ``__dict__``,
+    fields set, no extra, no private), without its per-field search for
+    aliases and defaults, which cost more than the rest of a ladder move
+    (tests/policy/test_trusted.py compares the two)."""
+    m = NextPrescription.__new__(NextPrescription)
+    _set(m, "__dict__", values)
+    _set(m, "__pydantic_fields_set__", set(values))
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m
+
+
+_set = object.__setattr__
+
+
+def with_changes(nxt: NextPrescription, update: dict[str, Any]) -> NextPrescription:
+    """``nxt`` with some fields replaced by trusted values (the prescribe
+    phase's): ``model_copy(update=...)``, made as :func:`_trusted` makes
+    a prescription."""
+    return _trusted({**nxt.__dict__, **update})
+
+
 def _from_dose(
     ladder: Ladder, dose: RungDose, load: float, sets: int, reps: int
 ) -> NextPrescription:
     # Every value comes from the validated ladder and case (the load made a
     # float here, as validation would): built without validating again, on
     # the per-case path.
-    return NextPrescription.model_construct(
-        exercise=dose.exercise,
-        name=ladder.exercises[dose.exercise].name,
-        load_kg=float(round(load, 2)),
-        sets=sets,
-        reps=reps,
-        unit=dose.unit,
-        tempo=dose.tempo,
-        frequency=dose.frequency,
-        range=dose.range,
-        surface=dose.surface,
-        cues=list(dose.cues),
-    )
+    return _trusted({
+        "exercise": dose.exercise,
+        "name": ladder.exercises[dose.exercise].name,
+        "load_kg": float(round(load, 2)),
+        "sets": sets,
+        "reps": reps,
+        "unit": dose.unit,
+        "tempo": dose.tempo,
+        "frequency": dose.frequency,
+        "range": dose.range,
+        "surface": dose.surface,
+        "cues": list(dose.cues),
+    })
 
 
 def _dose_for(ladder: Ladder, track: str, exercise: str) -> RungDose:
