@@ -23,7 +23,6 @@ from calfrehab.engine.explanation.document import DecisionDocument, build_docume
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.cache import compiled_cached
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.durable_limits import compile_within_limits
 from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
 
 if TYPE_CHECKING:
@@ -69,6 +68,10 @@ _LOCK = threading.Lock()
 
 
 def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
+    # Imported here: a run whose compiled rule base comes from the cache
+    # (knowledge/cache.py) compiles nothing (issue 28 item 4, cold start).
+    from calfrehab.engine.knowledge.durable_limits import compile_within_limits
+
     return compile_within_limits(load_rulebase(rules_dir))
 
 

@@ -7,7 +7,6 @@ rules, and the rules that span fields.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Mapping
@@ -298,6 +297,8 @@ def _expected(err: Mapping[str, Any], path: str) -> str:
         parent = _model_at(tuple(err["loc"][:-1]))
         name = for_terminal(str(err["loc"][-1]), limit=_KEY_SHOWN)
         if parent is not None:
+            import difflib  # only an invalid file needs it (cold start)
+
             close = difflib.get_close_matches(name, list(parent.model_fields), n=1, cutoff=0.6)
             if close:
                 return f"unknown field `{name}`; did you mean `{close[0]}`?"

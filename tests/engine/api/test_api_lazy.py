@@ -188,6 +188,8 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
         "    n for n, c in vars(m).items() if isinstance(c, type) and c.__module__ == m.__name__\n"
         "    and getattr(c, '__pydantic_complete__', False))\n"
         "    for m in (clinic, rulelang, model)}))\n"
+        "print('HIT' + json.dumps(sorted(m for m in ('yaml', 'difflib',\n"
+        "    'calfrehab.engine.knowledge.durable_limits') if m in sys.modules)))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "CALFREHAB_CONFIG"}
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # no user configuration either
@@ -195,7 +197,10 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               check=True, env=env)
-    built = json.loads(done.stdout.rpartition("BUILT")[2])
+    built = json.loads(done.stdout.rpartition("BUILT")[2].partition("HIT")[0])
+    # From the cache (the second run): no YAML read, nothing compiled, and
+    # a valid case needs no spelling suggestions.
+    assert json.loads(done.stdout.rpartition("HIT")[2]) == []
     assert built["calfrehab.engine.clinic"] == []
     assert built["calfrehab.engine.knowledge.rulelang"] == []
     assert "Case" in built["calfrehab.engine.casefile.model"]  # not vacuous
