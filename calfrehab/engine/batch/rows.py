@@ -10,9 +10,9 @@ would run as a formula (``=``, ``+``, ``-``, ``@`` first) is shown as text
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from calfrehab.engine.canonical import compact_json
 from calfrehab.engine.textsafe import csv_cell
 from calfrehab.engine.vocabulary import TRACKS
 
@@ -107,7 +107,7 @@ def json_row(decision: dict[str, Any], file: str, line: int | None) -> str:
     """The decision document plus its ``source`` (file and line), one line."""
     doc = dict(decision)
     doc["source"] = {"file": file, "line": line}
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(doc)
 
 
 def summary_fields(decision: dict[str, Any]) -> tuple[str, tuple[str, ...]]:

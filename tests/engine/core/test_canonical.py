@@ -19,6 +19,7 @@ from calfrehab.engine.canonical import (
     canonical_bytes,
     canonical_json,
     case_sha256,
+    compact_json,
     sha256_hex,
 )
 from calfrehab.engine.clock import ClockError, checked_now, parse_stamp, utc_now, utc_stamp
@@ -241,3 +242,18 @@ def test_naive_times_are_refused() -> None:
 def test_parse_stamp_takes_only_the_one_spelling(bad: str) -> None:
     with pytest.raises(ClockError):
         parse_stamp(bad)
+
+
+@given(documents | st.dictionaries(tricky_text, documents, max_size=4))
+def test_compact_json_is_the_standard_librarys_text(value: Any) -> None:
+    """A batch's JSON Lines row: the standard library's text, key order
+    kept, whichever encoder wrote it."""
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", [
+    {"b": math.nan, "a": [math.inf, -math.inf]}, {1: "int key"}, (1, 2), 2**64, "\ud800",
+    {"z": 1e-05, "y": 1e16},
+])
+def test_compact_json_keeps_what_only_the_standard_library_writes(value: Any) -> None:
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
