@@ -120,19 +120,25 @@ class Evaluation:
         return out
 
 
-@dataclass
 class _Context:
-    flags_true: set[str] = field(default_factory=set)
-    fired: set[str] = field(default_factory=set)
-    hits: list[Hit] = field(default_factory=list)
-    votes: dict[str, list[Vote]] = field(default_factory=dict)
-    refers: list[str] = field(default_factory=list)
-    modifiers: dict[str, list[Modifier]] = field(default_factory=dict)
-    stratum: int = 0
-    error: tuple[str, BaseException] | None = None
-    sid: str = ""
-    # The start of each fact's text in a batch for this sid.
-    head: str = ""
+    """What the rules of one case have done so far (a plain slotted class:
+    one a case)."""
+
+    __slots__ = ("error", "fired", "flags_true", "head", "hits", "modifiers", "refers", "sid",
+                 "stratum", "votes")
+
+    def __init__(self, sid: str, head: str) -> None:
+        self.flags_true: set[str] = set()
+        self.fired: set[str] = set()
+        self.hits: list[Hit] = []
+        self.votes: dict[str, list[Vote]] = {}
+        self.refers: list[str] = []
+        self.modifiers: dict[str, list[Modifier]] = {}
+        self.stratum = 0
+        self.error: tuple[str, BaseException] | None = None
+        self.sid = sid
+        # The start of each fact's text in a batch for this sid.
+        self.head = head
 
 
 def _static(inst: Instance) -> _Static:
@@ -352,10 +358,7 @@ class Reasoner:
             # What the prescribe rules read: the decisions, else the flags,
             # else the base facts.
             decided = policy.decision_facts(tracks)
-            rx_values = {
-                n: decided[n] if n in decided else flags[n] if n in flags else values.get(n)
-                for n, _, _, _ in self._rx_plan
-            }
+            rx_values = {**values, **flags, **decided}
             self._run(self._rx, rx_values, fire, ctx)
             tracks = policy.apply_prescriptions(tracks, ctx.modifiers)
         return Evaluation(case, facts, flags, ctx.hits, outcome, tracks, ctx.refers,

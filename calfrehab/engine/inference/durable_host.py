@@ -124,13 +124,18 @@ def _parse_action(text: str, keep: bool) -> tuple[str, dict[str, Any]]:
 
 def encode_fact(sid: str, name: str, value: Any) -> str:
     """The JSON text of one fact ``{"n", "v", "sid"}``."""
+    return _fact_head(name, value) + _sid(sid) + "}"
+
+
+def _fact_head(name: str, value: Any) -> str:
+    """A fact's text up to its sid: ``{"n":...,"v":...,"sid":``."""
     key = (name, value.__class__, value)
     head = _HEADS.get(key)
     if head is None:
         if len(_HEADS) >= _CACHE_MAX:
             _HEADS.clear()
         head = _HEADS[key] = '{"n":' + _dumps(name) + ',"v":' + _dumps(value) + ',"sid":'
-    return head + _sid(sid) + "}"
+    return head
 
 
 class RuleHost:
@@ -216,18 +221,24 @@ class RuleHost:
         asserted: list[str] | None, ran: list[bool] | None = None,
     ) -> None:
         code, state = _c.assert_facts(handle, batch)
-        _check(code, batch)
-        if code == _DEFERRED:
-            state = 0  # as durable's host does
+        if code != _OK:
+            _check(code, batch)
+            if code == _DEFERRED:
+                state = 0  # as durable's host does
         started = _c.start_action_for_state(handle, state)
         if not started:
             return
         if ran is not None:
             ran[0] = True
+        # The end of every fact an action asserts here: the sid, once a run.
+        tail = _sid(sid) + "}"
+        c_assert = _c.assert_fact
 
         def assert_fact(name: str, value: Any) -> None:
-            text = encode_fact(sid, name, value)
-            _check(_c.assert_fact(handle, text)[0], text)
+            text = _fact_head(name, value) + tail
+            code = c_assert(handle, text)[0]
+            if code != _OK:
+                _check(code, text)
             if asserted is not None:
                 asserted.append(text)
 

@@ -12,7 +12,7 @@ settings (``rulebase.yaml``), not literals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -183,41 +183,51 @@ def compute_facts(case: Case, settings: FactSettings) -> FactSet:
 
 
 class _Log:
-    """The training log indexed once per case, for the three tracks."""
+    """The training log of one case, read for the three tracks: each reads
+    only its window (walked back from the latest session) and, on the
+    loaded rung, the first loaded session (walked forward), so the log is
+    not indexed whole."""
 
-    __slots__ = ("by_exercise", "first_loaded", "last", "worst", "worst_by_track")
+    __slots__ = ("indexed", "last", "worst", "worst_by_track")
 
     def __init__(self, indexed: list[tuple[int, Session]]) -> None:
-        # exercise -> (session index, exercise index, performed), in session
-        # order and, within a session, file order.
-        by_exercise: dict[str, list[tuple[int, int, PerformedExercise]]] = {}
-        # Each track's first logged session on the loaded rung (index, date):
-        # the rep-max scheme's calendar counts from it.
-        first_loaded: dict[str, tuple[int, date]] = {}
-        exercises = EXERCISES
-        for i, s in indexed:
-            for k, ex in enumerate(s.exercises):
-                name = ex.exercise
-                entries = by_exercise.get(name)
-                if entries is None:
-                    by_exercise[name] = [(i, k, ex)]
-                else:
-                    entries.append((i, k, ex))
-                tr, rung = exercises[name]
-                if rung == LOADED_RUNG and tr not in first_loaded:
-                    first_loaded[tr] = (i, s.date)
-        self.by_exercise = by_exercise
-        self.first_loaded = first_loaded
+        self.indexed = indexed
         # The last session: its index, and each track's worst pain during.
         self.last: int | None = indexed[-1][0] if indexed else None
         worst_by_track: dict[str, int] = {}
         if indexed:
             for ex in indexed[-1][1].exercises:
-                tr = exercises[ex.exercise][0]
+                tr = EXERCISES[ex.exercise][0]
                 worst_by_track[tr] = max(worst_by_track.get(tr, -1), ex.pain_during)
         self.worst_by_track = worst_by_track
         # The worst pain during of the last session, over its tracks.
         self.worst: int | None = max(worst_by_track.values()) if worst_by_track else None
+
+    def latest(self, exercise: str) -> Iterator[tuple[int, int, PerformedExercise]]:
+        """(session index, exercise index, performed) of each logged
+        ``exercise``, latest session first and, within a session, the last
+        entry first."""
+        indexed = self.indexed
+        for n in range(len(indexed) - 1, -1, -1):
+            i, s = indexed[n]
+            logged = s.exercises
+            for k in range(len(logged) - 1, -1, -1):
+                ex = logged[k]
+                if ex.exercise == exercise:
+                    yield i, k, ex
+
+    def first_loaded(self, track: str) -> tuple[int, date] | None:
+        """The track's first logged session on the loaded rung (index,
+        date): the rep-max scheme's calendar counts from it."""
+        for i, s in self.indexed:
+            for ex in s.exercises:
+                if _LOADED_TRACK.get(ex.exercise) == track:
+                    return i, s.date
+        return None
+
+
+# The track of each exercise on the loaded rung.
+_LOADED_TRACK = {ex: tr for ex, (tr, rung) in EXERCISES.items() if rung == LOADED_RUNG}
 
 
 def _session_facts(
@@ -259,33 +269,40 @@ def _session_facts(
 
     # Week-on-week stiffness: the mean of the last window of days (ending on
     # the latest session) against the window before it.
-    stiff = [(i, s) for i, s in indexed if s.morning_stiffness_min is not None]
-    if stiff:
-        end = stiff[-1][1].date
-        width = timedelta(days=settings.stiffness_window_days)
-        start, middle = end - 2 * width, end - width
-        recent: list[tuple[int, int]] = []
-        before: list[tuple[int, int]] = []
-        for i, s in stiff:
-            d = s.date
-            if middle < d <= end:
-                recent.append((i, s.morning_stiffness_min or 0))
-            elif start < d <= middle:
-                before.append((i, s.morning_stiffness_min or 0))
-        if recent and before:
-            before_mean = sum(m for _, m in before) / len(before)
-            change_min = round(sum(m for _, m in recent) / len(recent) - before_mean, 2)
-            paths = tuple(f"sessions[{i}].morning_stiffness_min" for i, _ in before + recent)
-            V["session.stiffness_change_min"] = change_min
-            P["session.stiffness_change_min"] = paths
-            # The rise relative to the earlier mean: a rise from no stiffness
-            # at all has no ratio, and is taken as 100% (never small beside it).
-            rise_from_none = 100.0 if change_min > 0 else 0.0
-            pct = (round(change_min / before_mean * 100, 1) if before_mean > 0
-                   else rise_from_none)
-            V["session.stiffness_change_pct"] = pct
-            P["session.stiffness_change_pct"] = paths
-            return
+    # Walked back from the latest session (the sessions are in date order),
+    # only as far as the two windows reach.
+    recent: list[tuple[int, int]] = []
+    before: list[tuple[int, int]] = []
+    width = timedelta(days=settings.stiffness_window_days)
+    start = middle = None
+    for n in range(len(indexed) - 1, -1, -1):
+        i, s = indexed[n]
+        minutes = s.morning_stiffness_min
+        if minutes is None:
+            continue
+        d = s.date
+        if start is None or middle is None:
+            # The latest session with a score ends the recent window.
+            start, middle = d - 2 * width, d - width
+        if d <= start:
+            break
+        (recent if d > middle else before).append((i, minutes))
+    if recent and before:
+        recent.reverse()
+        before.reverse()
+        before_mean = sum(m for _, m in before) / len(before)
+        change_min = round(sum(m for _, m in recent) / len(recent) - before_mean, 2)
+        paths = tuple(f"sessions[{i}].morning_stiffness_min" for i, _ in before + recent)
+        V["session.stiffness_change_min"] = change_min
+        P["session.stiffness_change_min"] = paths
+        # The rise relative to the earlier mean: a rise from no stiffness
+        # at all has no ratio, and is taken as 100% (never small beside it).
+        rise_from_none = 100.0 if change_min > 0 else 0.0
+        pct = (round(change_min / before_mean * 100, 1) if before_mean > 0
+               else rise_from_none)
+        V["session.stiffness_change_pct"] = pct
+        P["session.stiffness_change_pct"] = paths
+        return
     V["session.stiffness_change_min"] = None
     P["session.stiffness_change_min"] = _NONE
     V["session.stiffness_change_pct"] = None
@@ -382,8 +399,9 @@ def _scheme_week(
         V[name] = None
         P[name] = _NONE
         return
-    if track in log.first_loaded:
-        i, first = log.first_loaded[track]
+    loaded = log.first_loaded(track)
+    if loaded is not None:
+        i, first = loaded
         day_after = (case.review_date - first).days + 1
         V[name] = _weeks(day_after) + 1
         P[name] = (f"sessions[{i}].date", "review_date")
@@ -485,7 +503,7 @@ def _track_facts(
     want = settings.window_sessions
     per_session: dict[int, list[tuple[int, PerformedExercise]]] = {}
     window_ids: list[int] = []
-    for i, k, ex in reversed(log.by_exercise.get(exercise, ())):
+    for i, k, ex in log.latest(exercise):
         if i not in per_session:
             if len(window_ids) == want:
                 break
