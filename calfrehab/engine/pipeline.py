@@ -21,7 +21,7 @@ from calfrehab.engine.casefile.validation import (
 )
 from calfrehab.engine.explanation.document import DecisionDocument, build_document
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
-from calfrehab.engine.knowledge.cache import compiled_cached
+from calfrehab.engine.knowledge.cache import compiled_cached, keep_code
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
 
@@ -87,6 +87,8 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
             # Compiled once per rules directory's content, kept between runs
             # (knowledge.cache: the key covers the rules, limits and code).
             reasoner = Reasoner(compiled_cached(directory, sha, lambda: compile_rules(directory)))
+            # And the code the driver generated from it, compiled (codecache).
+            keep_code(directory, sha)
             _REASONERS[key] = reasoner
         return reasoner
 

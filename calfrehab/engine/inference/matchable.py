@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from calfrehab.engine.knowledge.codecache import compiled
+
 _EXISTS = {"$ex": {"v": 1}}
 _MISSING = {"$nex": {"v": 1}}
 _ORDER = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
@@ -109,7 +111,9 @@ def _compile(alternatives: list[str]) -> Acceptance:
     source = " or ".join(f"({a})" for a in unique) if len(unique) > 1 else unique[0]
     # The source is built above from the compiler's own constants (repr of
     # str, int, float, bool), never from case data.
-    fn = eval(f"lambda v: {source}", dict(_NAMESPACE))
+    # Compiled once and kept between runs with the compiled rule base
+    # (knowledge/codecache.py, cold start).
+    fn = eval(compiled(f"lambda v: {source}", "eval"), dict(_NAMESPACE))
     return Acceptance(source, fn)
 
 

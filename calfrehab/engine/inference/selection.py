@@ -36,6 +36,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from calfrehab.engine.inference.durable_host import fact_tail
+from calfrehab.engine.knowledge.codecache import compiled
 
 # (fact, is derived flag, flag settled before the ruleset runs, whether a
 # value can match: None, any can)
@@ -99,6 +100,8 @@ def selector(plan: list[Read], head: str, texts: Texts) -> Selector:
                   "    if t is not None:",
                   "        append(t)"]
     lines.append("    return out")
-    exec("\n".join(lines), namespace)
+    # Compiled once and kept between runs with the compiled rule base
+    # (knowledge/codecache.py, cold start).
+    exec(compiled("\n".join(lines), "exec"), namespace)
     select: Selector = namespace["select"]
     return select

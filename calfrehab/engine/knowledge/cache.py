@@ -28,6 +28,7 @@ not used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import pydantic
 
+from calfrehab.engine.knowledge import codecache
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import rulebase_sha256
 from calfrehab.engine.limits import ENV_OVERRIDES, limit
@@ -86,22 +88,50 @@ def _read(path: Path, key: str) -> CompiledRuleBase | None:
     return compiled
 
 
+def _store(path: Path, data: bytes) -> None:
+    # Written to a temporary file renamed into place: a reader never sees
+    # half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def _write(path: Path, key: str, compiled: CompiledRuleBase) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = pickle.dumps((key, compiled), protocol=pickle.HIGHEST_PROTOCOL)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pickle")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        _store(path, pickle.dumps((key, compiled), protocol=pickle.HIGHEST_PROTOCOL))
         entries = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns)
         for old in entries[:-KEEP]:
             if old != path:
                 old.unlink(missing_ok=True)
+                old.with_suffix(".code").unlink(missing_ok=True)
+    except Exception:  # a cache that cannot be written only costs time
+        pass
+
+
+def _read_code(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        codecache.load(path.read_bytes())
+
+
+def keep_code(directory: Path, rules_sha256: str) -> None:
+    """Store the Python code the engine generated and compiled from this
+    rule base (:mod:`.codecache`) beside its compiled form, for the next
+    run to load instead of compiling; nothing if no code is new, or if the
+    compiled form itself is not stored."""
+    data = codecache.pending()
+    if data is None or not rules_sha256:
+        return
+    try:
+        key = cache_key(directory, rules_sha256)
+        path = cache_dir() / f"{key}.code"
+        if path.with_suffix(".pickle").is_file():
+            _store(path, data)
     except Exception:  # a cache that cannot be written only costs time
         pass
 
@@ -120,7 +150,10 @@ def compiled_cached(directory: Path, rules_sha256: str,
         return compile_()
     path = cache_dir() / f"{key}.pickle"
     compiled = _read(path, key)
-    if compiled is None:
+    if compiled is not None:
+        # The code generated from it, compiled by an earlier run (keep_code).
+        _read_code(path.with_suffix(".code"))
+    else:
         compiled = compile_()
         # Stored only if the directory did not change while it compiled (a
         # clinic editing its rules): else the key would name other content.
