@@ -107,7 +107,7 @@ def version(dist: str) -> str | None:
     if "importlib.metadata" not in sys.modules:
         try:
             return _lookup(dist)
-        except (_Unusual, OSError, UnicodeDecodeError):
+        except Exception:  # _Unusual, an unreadable file, an odd sys.path entry
             pass
     import importlib.metadata
 

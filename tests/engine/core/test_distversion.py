@@ -73,6 +73,17 @@ def test_a_zip_on_the_path_is_left_to_the_standard_library(
         distversion._lookup("calfrehab")
 
 
+def test_an_odd_path_entry_is_left_to_the_standard_library() -> None:
+    # Not a string (sys.path should hold only strings; the standard library
+    # copes, and so must this, by leaving it to the standard library).
+    code = ("import pathlib, sys\nsys.path.insert(0, pathlib.Path('/no-such-calfrehab-dir'))\n"
+            "from calfrehab.engine import distversion\n"
+            "print(distversion.version('durable-rules'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == importlib.metadata.version("durable-rules")
+
+
 def test_a_fresh_process_answers_without_importing_importlib_metadata() -> None:
     code = ("import json, sys\nfrom calfrehab.engine import distversion\n"
             "v = distversion.version('durable-rules')\n"
