@@ -617,16 +617,20 @@ def _trail_in_context(texts: list[str]) -> dict[str, float]:
     without, alternating in chunks of 25 over 3 rounds (thread CPU time).
     The stage timings above are taken one stage at a time with warm caches;
     in context, serialising and compressing two documents also evicts the
-    engine's data from the caches, which this measurement includes."""
+    engine's data from the caches, which this measurement includes. A third
+    state, interleaved with the two, prepares the entry with compression
+    left out (the documents kept as they are): what compressing costs in
+    context, apart from serialising and hashing."""
     from calfrehab.engine.batch import worker
     from calfrehab.engine.batch.inputs import Item
 
     items = [Item(i, "cases.jsonl", i + 1, x.encode()) for i, x in enumerate(texts)]
-    states = {}
+    states: dict[str, Any] = {}
     for record in (True, False):
         worker.init_worker(None, "csv", record, child=False)
-        states[record] = vars(worker)["_WORKER"]  # the worker's engine, as a batch sets it
-    spent = {True: 0.0, False: 0.0}
+        states["with" if record else "without"] = vars(worker)["_WORKER"]
+    states["uncompressed"] = states["with"]
+    spent = dict.fromkeys(states, 0.0)
     # As in a batch's worker: the collector's batch thresholds, and what
     # exists before (here the other stages' data) frozen out of collections,
     # which would otherwise charge the trail's allocations for scanning it.
@@ -636,21 +640,33 @@ def _trail_in_context(texts: list[str]) -> dict[str, float]:
         _alternate(items, states, spent)
     gc.unfreeze()
     per = 1e6 / (len(items) * 3 * 2)
-    return {"with_us": spent[True] * per, "without_us": spent[False] * per}
+    return {"with_us": spent["with"] * per, "without_us": spent["without"] * per,
+            "uncompressed_us": spent["uncompressed"] * per}
 
 
-def _alternate(items: list[Any], states: dict[bool, Any], spent: dict[bool, float]) -> None:
+def _keep(kind: str, data: bytes) -> bytes:
+    return data
+
+
+def _alternate(items: list[Any], states: dict[str, Any], spent: dict[str, float]) -> None:
     from calfrehab.engine.batch import worker
+    from calfrehab.engine.trail import codec
 
-    for _ in range(3):
-        for i in range(0, len(items), 25):
-            chunk = items[i:i + 25]
-            for record in (True, False, False, True):
-                vars(worker)["_WORKER"] = states[record]
-                start = time.thread_time()
-                for item in chunk:
-                    worker.decide_item(item)
-                spent[record] += time.thread_time() - start
+    compress = codec.compress
+    order = ("with", "without", "uncompressed", "uncompressed", "without", "with")
+    try:
+        for _ in range(3):
+            for i in range(0, len(items), 25):
+                chunk = items[i:i + 25]
+                for state in order:
+                    vars(worker)["_WORKER"] = states[state]
+                    vars(codec)["compress"] = _keep if state == "uncompressed" else compress
+                    start = time.thread_time()
+                    for item in chunk:
+                        worker.decide_item(item)
+                    spent[state] += time.thread_time() - start
+    finally:
+        vars(codec)["compress"] = compress
 
 
 # --------------------------------------------------------------------- (c)/(d) batch
@@ -1574,6 +1590,13 @@ def _in_context_lines(s: dict[str, Any]) -> list[str]:
         "rate without it on the same cores (whole batches, section (c), are the",
         "target's measure on a quiet machine; on a loaded one they vary by more than",
         "the trail costs, and this figure is the one to judge by).",
+        *([] if "uncompressed_us" not in ic else [
+            "",
+            "Of the worker's part, compressing the two documents (the same loop with",
+            "compression left out, interleaved with the two above) costs",
+            f"{ic['with_us'] - ic['uncompressed_us']:,.0f} µs in context, and serialising",
+            f"and hashing them {ic['uncompressed_us'] - ic['without_us']:,.0f} µs.",
+        ]),
     ]
 
 
