@@ -65,6 +65,9 @@ from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, In
 from calfrehab.engine.vocabulary import TRACKS
 
 _Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
+# What a firing of one durable rule does (Reasoner._dispatch_table).
+_Target = tuple[str, tuple[tuple[str, str], ...], "str | None", "str | None", "str | None",
+                "Vote | Modifier | None"]
 
 
 # One firing as the driver records it while the rules run: the rule
@@ -197,11 +200,11 @@ class Reasoner:
                 compiled.facts_read(compiled.prescribe), len(compiled.strata),
                 rulesets[f"{self.prefix}_rx"])
         ]
-        self._dispatch = self._dispatch_table(rulesets)
         # What a firing of each rule instance records and casts, decided
         # once here: (rule id, track, phase, stratum, flag asserted, effect,
         # the vote or modifier it casts).
         self._static = {key: _static(inst) for key, inst in compiled.instances.items()}
+        self._dispatch = self._dispatch_table(rulesets)
         self._tick = fact_tail(TICK, None)
         self._head = batch_head(self.sid)
         # What the kept texts start with: the whole head on a reused state.
@@ -223,19 +226,21 @@ class Reasoner:
 
     def _dispatch_table(
         self, rulesets: Mapping[str, Mapping[str, Any]]
-    ) -> dict[str, tuple[Instance, tuple[tuple[str, str], ...]]]:
-        """durable rule name -> (rule instance, aliases to read its match by).
+    ) -> dict[str, _Target]:
+        """durable rule name -> what its firing does: (instance key,
+        aliases to read its match by, track, flag asserted, effect, the
+        vote or modifier cast), all read once here.
 
         Each alternative (disjunct) of a rule is its own durable rule with
         its own aliases, so a firing is read by the aliases of the
         alternative that fired. The sink and tick rules are not in it: they
         do nothing.
         """
-        aliases = {
-            d.key: (inst, d.aliases)
-            for inst in self.compiled.instances.values()
-            for d in inst.disjuncts
-        }
+        aliases: dict[str, _Target] = {}
+        for inst in self.compiled.instances.values():
+            _, track, _, _, asserts, effect, payload = self._static[inst.key]
+            for d in inst.disjuncts:
+                aliases[d.key] = (inst.key, d.aliases, track, asserts, effect, payload)
         return {
             dkey: aliases[dkey]
             for rules in rulesets.values()
@@ -271,37 +276,39 @@ class Reasoner:
 
     def _fire(self, ctx: _Context) -> Fire:
         dispatch = self._dispatch
+        on_fire = self._on_fire
 
         def fire(rule: str, matched: Mapping[str, Any], assert_fact: AssertFact) -> None:
             target = dispatch.get(rule)
             if target is None:
                 return  # the sink or the tick
-            inst, aliases = target
             try:
-                self._on_fire(ctx, inst, aliases, matched, assert_fact)
+                on_fire(ctx, target, matched, assert_fact)
             except BaseException as exc:
                 # Keep the rule and the exception for the caller.
                 if ctx.error is None:
-                    ctx.error = (inst.key, exc)
+                    ctx.error = (target[0], exc)
                 raise
 
         return fire
 
     def _on_fire(
-        self, ctx: _Context, inst: Instance, aliases: tuple[tuple[str, str], ...],
-        matched: Mapping[str, Any], assert_fact: AssertFact,
+        self, ctx: _Context, target: _Target, matched: Mapping[str, Any],
+        assert_fact: AssertFact,
     ) -> None:
-        key = inst.key
-        if key in ctx.fired:
+        key, aliases, track, asserts, effect, payload = target
+        fired = ctx.fired
+        if key in fired:
             return  # another alternative of the same rule already fired
-        ctx.fired.add(key)
-        _, track, _, _, asserts, effect, payload = self._static[key]
-        if effect == "refer":
+        fired.add(key)
+        if effect is None:
+            pass
+        elif effect == "refer":
             ctx.refers.append(key)
         elif effect == "prescribe":
             assert track is not None and isinstance(payload, Modifier)
             ctx.modifiers.setdefault(track, []).append(payload)
-        elif effect is not None:
+        else:
             assert track is not None and isinstance(payload, Vote)
             ctx.votes.setdefault(track, []).append(payload)
         ctx.hits.append((key, aliases, matched))

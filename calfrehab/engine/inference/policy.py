@@ -82,6 +82,11 @@ def resolve_conflict(votes: Sequence[Vote]) -> Verdict:
     on firing order."""
     if not votes:
         raise ValueError("no votes to resolve")
+    if len(votes) == 1:
+        # One vote (most tracks of most cases) decides alone.
+        v = votes[0]
+        return Verdict(v.decision, [v.rule], [], frozenset((v.decision,)),
+                       [] if v.rung is None else [v.rung])
     top = max([SEVERITY[v.decision] for v in votes])
     deciding: list[str] = []
     overruled: list[str] = []

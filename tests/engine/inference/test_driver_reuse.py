@@ -170,8 +170,8 @@ def test_a_case_killed_inside_an_action_leaves_the_state_clean(
     original = Reasoner._on_fire
     held: list[Any] = []
 
-    def killed(self: Reasoner, ctx: Any, inst: Any, *args: Any) -> None:
-        original(self, ctx, inst, *args)
+    def killed(self: Reasoner, ctx: Any, target: Any, *args: Any) -> None:
+        original(self, ctx, target, *args)
         if len(ctx.hits) == 3:
             held.extend(self.host.facts_held(f"{self.prefix}_s{ctx.stratum}", self.sid))
             raise kill("killed midway")

@@ -100,9 +100,9 @@ def test_a_case_killed_midway_leaves_the_states_clean(
     original = Reasoner._on_fire
     held_midway: list[Any] = []
 
-    def killed(self: Reasoner, ctx: Any, inst: Any, *args: Any) -> None:
-        original(self, ctx, inst, *args)
-        if inst.rule.id == "dose-completed":
+    def killed(self: Reasoner, ctx: Any, target: Any, *args: Any) -> None:
+        original(self, ctx, target, *args)
+        if target[0].partition("@")[0] == "dose-completed":  # the instance key
             # The state really holds the case's facts while it runs ...
             held_midway.extend(self.host.facts_held(f"{self.prefix}_s{ctx.stratum}", self.sid))
             raise KeyboardInterrupt  # ... and the case dies here, mid-action
@@ -148,11 +148,11 @@ def test_an_action_error_names_the_rule_and_the_next_case_is_unaffected(
     original = Reasoner._on_fire
     seen = [0]
 
-    def broken(self: Reasoner, ctx: Any, inst: Any, *args: Any) -> None:
+    def broken(self: Reasoner, ctx: Any, target: Any, *args: Any) -> None:
         seen[0] += 1
         if seen[0] == 5:
             raise ZeroDivisionError("boom")
-        original(self, ctx, inst, *args)
+        original(self, ctx, target, *args)
 
     monkeypatch.setattr(Reasoner, "_on_fire", broken)
     with pytest.raises(EngineError, match="failed while it ran"):
