@@ -382,6 +382,15 @@ def test_only_the_error_tree_escapes(env: Env, function: str) -> None:
     assert leaks == []
 
 
+@pytest.mark.parametrize("function", ["decide_path", "record", "condition_line", "cds_cards"])
+def test_the_walk_finds_the_leaks_of_a_function_served_unguarded(env: Env,
+                                                                  function: str) -> None:
+    # The walk above is not vacuous: the same cases, given the function
+    # inside the guard, let something other than the error tree out.
+    bare = getattr(api, function).__wrapped__
+    assert any(_escaped(bare, kwargs) is not None for _case, kwargs in _cases(env, function))
+
+
 def test_an_argument_error_names_function_parameter_value_and_type(env: Env) -> None:
     with pytest.raises(api.ArgumentError) as caught:
         api.decide_path(env.case_path, 42)  # type: ignore[arg-type]
