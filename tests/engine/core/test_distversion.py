@@ -3,6 +3,7 @@ but without importing it (``engine/distversion.py``, issue 28 item 4)."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
 import subprocess
 import sys
@@ -13,21 +14,38 @@ import pytest
 from calfrehab.engine import distversion
 
 
+def _lookup(dist: str) -> str | None:
+    """The quick reader's own answer. It stands aside (``_Unusual``) while
+    another distribution finder is on ``sys.meta_path``: importlib_metadata's,
+    which importing dask installs (earlier tests in the same process do),
+    and which also takes the interpreter's own finder's place. These tests
+    judge the reader itself, so it reads with that finder set aside; the
+    standard library answers as the process is."""
+    saved = sys.meta_path[:]
+    sys.meta_path[:] = [finder for finder in saved
+                        if not hasattr(finder, "find_distributions")
+                        or finder is importlib.machinery.PathFinder]
+    try:
+        return distversion._lookup(dist)
+    finally:
+        sys.meta_path[:] = saved
+
+
 @pytest.mark.parametrize("dist", ["calfrehab", "durable-rules", "durable_rules", "pydantic",
                                   "click", "PyYAML", "pyyaml", "typing-extensions"])
 def test_the_reader_gives_the_standard_librarys_answer(dist: str) -> None:
-    assert distversion._lookup(dist) == importlib.metadata.version(dist)
+    assert _lookup(dist) == importlib.metadata.version(dist)
 
 
 def test_every_installed_distribution_reads_as_the_standard_library_reads_it() -> None:
     names = {dist.metadata["Name"] for dist in importlib.metadata.distributions()}
     assert len(names) > 10
-    assert {n: distversion._lookup(n) for n in names} == {
+    assert {n: _lookup(n) for n in names} == {
         n: importlib.metadata.version(n) for n in names}
 
 
 def test_a_distribution_not_installed_is_none() -> None:
-    assert distversion._lookup("calfrehab-no-such-distribution") is None
+    assert _lookup("calfrehab-no-such-distribution") is None
     assert distversion.version("calfrehab-no-such-distribution") is None
 
 
@@ -45,9 +63,9 @@ def test_the_first_entry_on_the_path_wins_with_names_normalised(
     _dist_info(second, "calf_probe_dist-1.0.dist-info",
                "Metadata-Version: 2.1\nName: calf-probe-dist\nVersion: 1.0\n")
     monkeypatch.setattr(sys, "path", [str(first), str(second), *sys.path])
-    assert distversion._lookup("calf-probe-dist") == "9.1+local.2"
+    assert _lookup("calf-probe-dist") == "9.1+local.2"
     assert importlib.metadata.version("calf-probe-dist") == "9.1+local.2"
-    assert distversion._lookup("CALF__probe.dist") == "9.1+local.2"
+    assert _lookup("CALF__probe.dist") == "9.1+local.2"
 
 
 @pytest.mark.parametrize("metadata", [
@@ -60,7 +78,7 @@ def test_headers_it_does_not_read_as_email_would_are_left_to_the_standard_librar
     _dist_info(tmp_path, "odd_probe-2.0.dist-info", metadata)
     monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     with pytest.raises(distversion._Unusual):
-        distversion._lookup("odd-probe")
+        _lookup("odd-probe")
 
 
 def test_a_zip_on_the_path_is_left_to_the_standard_library(
@@ -70,7 +88,7 @@ def test_a_zip_on_the_path_is_left_to_the_standard_library(
     archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
     monkeypatch.setattr(sys, "path", [str(archive), *sys.path])
     with pytest.raises(distversion._Unusual):
-        distversion._lookup("calfrehab")
+        _lookup("calfrehab")
 
 
 def test_an_odd_path_entry_is_left_to_the_standard_library() -> None:
@@ -91,3 +109,24 @@ def test_a_fresh_process_answers_without_importing_importlib_metadata() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == f'["{importlib.metadata.version("durable-rules")}", false]'
+
+
+def test_another_distribution_finder_sends_the_question_to_the_standard_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class _Finder:
+        """Stands for importlib_metadata's MetadataPathFinder: it could
+        find distributions the quick reader does not see."""
+
+        @staticmethod
+        def find_spec(*_: object) -> None:
+            return None
+
+        @staticmethod
+        def find_distributions(*_: object) -> list[object]:
+            return []
+
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _Finder])
+    with pytest.raises(distversion._Unusual):
+        distversion._lookup("click")
+    assert distversion.version("click") == importlib.metadata.version("click")
