@@ -14,7 +14,13 @@ import os
 import sys
 import types
 
-import click
+# The collector paused while click and this module load, as while a
+# command's module loads (_load, which says why); resumed at the end of
+# this module, with what the import made frozen.
+_collecting = gc.isenabled()
+gc.disable()
+
+import click  # noqa: E402
 
 # calfrehab uses no pydantic plugin, and a decision must depend only on the
 # case and the rules: a plugin that happened to be installed beside us (one
@@ -37,7 +43,7 @@ if (os.environ["PYDANTIC_DISABLE_PLUGINS"] in ("__all__", "1", "true")
     _no_plugins.get_plugins = lambda: ()  # type: ignore[attr-defined]
     sys.modules["pydantic.plugin._loader"] = _no_plugins
 
-from calfrehab.cli.helptext import keep_examples
+from calfrehab.cli.helptext import keep_examples  # noqa: E402
 
 # At exit, CPython collects every generation of the garbage collector once
 # more, walking the tens of thousands of objects pydantic, click and the
@@ -140,3 +146,7 @@ def cli() -> None:
 
 
 keep_examples(cli)
+
+if _collecting:
+    gc.freeze()
+    gc.enable()

@@ -229,3 +229,21 @@ def test_a_command_module_is_imported_with_the_collector_paused_then_frozen() ->
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out) == [0, True, True, True, True]
+
+
+def test_the_command_line_itself_loads_with_the_collector_paused() -> None:
+    # As for a command's module: click and cli/main.py load without a
+    # collection, and leave the collector running, their objects frozen.
+    # (A collection may fall due while the packages above them load.)
+    code = (
+        "import gc, json, sys\n"
+        "runs = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and 'click' in sys.modules"
+        " and runs.append(1))\n"
+        "import calfrehab.cli.main\n"
+        "during = len(runs)\n"
+        "print(json.dumps([during, gc.isenabled(), gc.get_freeze_count() > 1000]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out) == [0, True, True]
