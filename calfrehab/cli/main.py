@@ -20,30 +20,37 @@ import types
 _collecting = gc.isenabled()
 gc.disable()
 
-import click  # noqa: E402
+try:
+    import click
 
-# calfrehab uses no pydantic plugin, and a decision must depend only on the
-# case and the rules: a plugin that happened to be installed beside us (one
-# wrapping every validator, say) has no business in it. Turning plugins off
-# also spares each command pydantic's scan of every installed distribution's
-# entry points on the first model it builds (issue 28 item 4, cold start).
-# setdefault: whoever sets the variable themselves keeps their choice.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-if (os.environ["PYDANTIC_DISABLE_PLUGINS"] in ("__all__", "1", "true")
-        and "pydantic.plugin._loader" not in sys.modules):
-    # With every plugin off, pydantic's loader answers "no plugins" without
-    # reading an entry point, but importing it imports importlib.metadata
-    # (email, zipfile, csv: about 16 ms of a cold `next`) for the lookup it
-    # then skips. This stand-in gives the same answer to the one caller,
-    # pydantic.plugin._schema_validator (`from ._loader import get_plugins`).
-    # Only when all plugins are off, as that value says; any other value
-    # (a user's own list) gets pydantic's loader.
-    _no_plugins = types.ModuleType("pydantic.plugin._loader", "No pydantic plugins "
-                                   "(PYDANTIC_DISABLE_PLUGINS); see calfrehab/cli/main.py.")
-    _no_plugins.get_plugins = lambda: ()  # type: ignore[attr-defined]
-    sys.modules["pydantic.plugin._loader"] = _no_plugins
+    # calfrehab uses no pydantic plugin, and a decision must depend only on the
+    # case and the rules: a plugin that happened to be installed beside us (one
+    # wrapping every validator, say) has no business in it. Turning plugins off
+    # also spares each command pydantic's scan of every installed distribution's
+    # entry points on the first model it builds (issue 28 item 4, cold start).
+    # setdefault: whoever sets the variable themselves keeps their choice.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    if (os.environ["PYDANTIC_DISABLE_PLUGINS"] in ("__all__", "1", "true")
+            and "pydantic.plugin._loader" not in sys.modules):
+        # With every plugin off, pydantic's loader answers "no plugins" without
+        # reading an entry point, but importing it imports importlib.metadata
+        # (email, zipfile, csv: about 16 ms of a cold `next`) for the lookup it
+        # then skips. This stand-in gives the same answer to the one caller,
+        # pydantic.plugin._schema_validator (`from ._loader import get_plugins`).
+        # Only when all plugins are off, as that value says; any other value
+        # (a user's own list) gets pydantic's loader.
+        _no_plugins = types.ModuleType("pydantic.plugin._loader", "No pydantic plugins "
+                                       "(PYDANTIC_DISABLE_PLUGINS); see calfrehab/cli/main.py.")
+        _no_plugins.get_plugins = lambda: ()  # type: ignore[attr-defined]
+        sys.modules["pydantic.plugin._loader"] = _no_plugins
 
-from calfrehab.cli.helptext import keep_examples  # noqa: E402
+    from calfrehab.cli.helptext import keep_examples
+except BaseException:
+    # An import that failed must not leave the process (a test runner, a
+    # caller that catches the ImportError) with the collector off.
+    if _collecting:
+        gc.enable()
+    raise
 
 # At exit, CPython collects every generation of the garbage collector once
 # more, walking the tens of thousands of objects pydantic, click and the

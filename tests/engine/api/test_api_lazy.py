@@ -247,3 +247,22 @@ def test_the_command_line_itself_loads_with_the_collector_paused() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert json.loads(out) == [0, True, True]
+
+
+def test_a_command_line_that_fails_to_load_leaves_the_collector_on() -> None:
+    # cli/main.py pauses the collector while click and its own imports
+    # load; an import that fails there must not leave a process that goes
+    # on (a test runner, an app that catches the ImportError) with its
+    # garbage never collected.
+    code = (
+        "import gc, json, sys\n"
+        "sys.modules['calfrehab.cli.helptext'] = None  # its import now fails\n"
+        "try:\n"
+        "    import calfrehab.cli.main\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "print(json.dumps(['calfrehab.cli.main' in sys.modules, gc.isenabled()]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out) == [False, True]
