@@ -270,8 +270,16 @@ def test_record_many_is_one_transaction(path: Path) -> None:
         with pytest.raises(AuditError, match="rulebase"):
             trail.record_many([pair(4), bad])
         # one already-recorded decision and nothing of the batch is stored
-        with pytest.raises(AuditError, match="already recorded"):
+        with pytest.raises(AuditError, match="already recorded") as refused:
             trail.record_many([pair(4), pair(2)])
+        # The rows go in with one executemany, so the refusal is of the
+        # batch: the message still names the decision the trail held, not
+        # the batch's first.
+        assert pair(2)[0]["decision_id"] in str(refused.value)
+        assert pair(4)[0]["decision_id"] not in str(refused.value)
+        with pytest.raises(AuditError, match="already recorded") as refused:
+            trail.record_many([pair(4), pair(5), pair(3)])
+        assert f"decision {pair(3)[0]['decision_id']} is" in str(refused.value)
         with pytest.raises(AuditError, match="twice"):
             trail.record_many([pair(4), pair(4)])
         assert len(trail) == 3
