@@ -47,15 +47,21 @@ def _normalise(name: str) -> str:
 def _header_version(text: str) -> str:
     # The first Version header of the headers (which end at the first
     # empty line), as email's compat32 parser returns it; a folded header
-    # or no Version at all is left to the standard library.
-    lines = text.splitlines()
+    # or no Version at all is left to the standard library. Lines break
+    # where email breaks them (not at \x0c, \x85 or U+2028, as splitlines
+    # would), and a line email would not take for a header (it ends the
+    # headers there: no colon, a space or a non-ASCII character in the
+    # name) is left to the standard library too.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for i, line in enumerate(lines):
-        if not line.strip():
+        if not line:
             break
         if line[:1] in (" ", "\t"):
             continue  # the folded rest of another header
         name, colon, value = line.partition(":")
-        if colon and name.lower() == "version":
+        if not colon or not all("!" <= ch <= "~" for ch in name):
+            raise _Unusual(line)
+        if name.lower() == "version":
             if lines[i + 1:i + 2] and lines[i + 1][:1] in (" ", "\t"):
                 raise _Unusual(line)  # folded onto the next line
             return value.lstrip(" \t")

@@ -81,6 +81,33 @@ def test_headers_it_does_not_read_as_email_would_are_left_to_the_standard_librar
         _lookup("odd-probe")
 
 
+@pytest.mark.parametrize("metadata", [
+    "Name: odd\nthis line is no header\nVersion: 2.0\n",  # email: the body starts there
+    "Name: odd\nVersion : 1.0\nVersion: 2.0\n",          # so it does at a space before ':'
+    "\ufeffName: odd\nVersion: 2.0\n",                    # and at a byte-order mark
+    "Summary: a\x0cVersion: 3.0\nVersion: 2.0\n",         # \x0c, \u2028 end no line for email
+    "Summary: a\u2028Version: 3.0\nVersion: 2.0\n",
+    "Summary: a\x85Version: 3.0\nVersion: 2.0\n",
+    "Name: odd\n   \nVersion: 2.0\n",                      # spaces only: a folded line
+    "Name: odd\rVersion: 2.0\r\n",
+])
+def test_the_answer_is_email_s_reading_of_the_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metadata: str,
+) -> None:
+    # The reader's answer, or the standard library's where it stands aside,
+    # is what importlib.metadata's email parser reads, line breaks and where
+    # the headers end included.
+    info = tmp_path / "odd_probe-2.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_bytes(metadata.encode("utf-8"))
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    try:
+        quick = _lookup("odd-probe")
+    except distversion._Unusual:
+        quick = importlib.metadata.version("odd-probe")
+    assert quick == importlib.metadata.version("odd-probe")
+
+
 def test_a_zip_on_the_path_is_left_to_the_standard_library(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
