@@ -122,11 +122,6 @@ def _parse_action(text: str, keep: bool) -> tuple[str, dict[str, Any]]:
     return parsed
 
 
-def encode_fact(sid: str, name: str, value: Any) -> str:
-    """The JSON text of one fact ``{"n", "v", "sid"}``."""
-    return _fact_head(name, value) + _sid(sid) + "}"
-
-
 def _fact_head(name: str, value: Any) -> str:
     """A fact's text up to its sid: ``{"n":...,"v":...,"sid":``."""
     key = (name, value.__class__, value)
