@@ -83,3 +83,15 @@ def test_a_full_cache_is_cleared_and_the_texts_stay_right(monkeypatch: Any) -> N
     for values, flags in CASES * 2:
         assert select(values, flags) == _reference(PLAN, values, flags)
         assert len(texts) <= 2
+
+
+def test_any_fact_name_is_written_into_the_generated_code_as_a_literal() -> None:
+    # The generated function holds the plan's fact names as repr() literals:
+    # quotes, backslashes, line breaks and code-like text stay a name, so
+    # the selection is still the loop's, fact for fact.
+    names = ["a'b", 'c"d', "e\\f", "g\nh", "\u2028", "x'); raise SystemExit('"]
+    plan: list[Read] = [(n, False, False, None) for n in names]
+    plan += [(n + "!", True, True, None) for n in names]
+    values = {n: i for i, n in enumerate(names)}
+    flags = {names[0] + "!", names[-1] + "!"}
+    assert selector(plan, HEAD, {})(values, flags) == _reference(plan, values, flags)
