@@ -163,6 +163,9 @@ def test_every_refusal_leaves_every_file_byte_identical(tmp_path: Path, trail: P
     refusals: list[tuple[list[str], str]] = [
         ([*log, "--date", tomorrow], f"{tomorrow} is after today"),
         ([*log, "--date", day(1)], "already has this session"),
+        # the next morning of a session today has not come: its latest date is yesterday
+        (["log", str(case), "--morning", "--date", TODAY.isoformat(), "--morning-pain", "1",
+          "--no-input"], f"{TODAY.isoformat()} is after yesterday"),
         ([*log, "--date", day(2), "--second-session"], f"no session on {day(2)}"),
         ([*log, "--date", day(2), "--bent-knee-pain", "1"], "has not started"),
         (["log", str(case), "--date", day(2), "--straight-knee-done", "15,150,15",
@@ -193,3 +196,18 @@ def test_every_refusal_leaves_every_file_byte_identical(tmp_path: Path, trail: P
     out = fails("accept", str(case), "--decision", decision["decision_id"])
     assert decision["case_sha256"] in out and "--force" in out
     assert _files(tmp_path) == before
+
+
+def test_a_second_session_logged_twice_is_refused_without_suggesting_the_flag_given(
+    tmp_path: Path,
+) -> None:
+    case = first_visit(tmp_path)
+    again = ["log", str(case), "--date", day(1), "--straight-knee-done", "15,15,15",
+             "--straight-knee-pain", "1", "--second-session", "--no-input"]
+    run(*again)  # the patient trained twice on day 1
+    before = case.read_bytes()
+    result = CliRunner().invoke(cli, again)
+    assert result.exit_code == 1
+    assert f"already has this second session on {day(1)}" in result.output
+    assert "log it again with --second-session" not in result.output
+    assert case.read_bytes() == before

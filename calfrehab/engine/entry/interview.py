@@ -398,10 +398,13 @@ def log_session(path: Path, ask: Ask, today: date, ladder: Ladder | None = None,
             raise AnswerError(f"--second-session: there is no session on {when.isoformat()} "
                               "yet; log the first without it")
         if any(s.same_entry() == session.same_entry() for s in same_day):
+            # With --second-session given, the hint to give it would send the
+            # clinician round in a circle: the day holds that second session.
             raise DuplicateSession(
-                f"{path} already has this session on {when.isoformat()} (the same exercises, "
-                "sets and pain); nothing was written. If the patient trained twice that day, "
-                "log it again with --second-session")
+                f"{path} already has this {'second ' if second_session else ''}session on "
+                f"{when.isoformat()} (the same exercises, sets and pain); nothing was written"
+                + ("" if second_session else ". If the patient trained twice that day, log "
+                   "it again with --second-session"))
         out: list[str] = []
         if morning is not None:
             index = _session_without_morning(document, morning[0])
@@ -451,7 +454,9 @@ def log_morning(path: Path, ask: Ask, today: date, *, replace: bool = False) -> 
     default = _morning_default(case, today)
     yesterday = today - timedelta(days=1)
     on = _ask(ask, "date", _LOG, default=default.isoformat() if default else None,
-              latest=yesterday, text="Date of the session the morning followed (YYYY-MM-DD)",
+              latest=yesterday, latest_is="yesterday (a session's next morning has "
+              "come only for sessions before today)",
+              text="Date of the session the morning followed (YYYY-MM-DD)",
               help="the session's date", required=default is not None)
     if on is None:
         raise AnswerError("every session before today has its next-morning values; give "

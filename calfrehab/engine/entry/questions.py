@@ -41,6 +41,9 @@ class Question(BaseModel):
     # A date question's latest allowed answer (the clinic's today: a record
     # is never dated after the day it is entered, clinical-basis §8).
     latest: date | None = None
+    # What ``latest`` is, in the refusal: today for most dates; for the date
+    # a next morning followed, yesterday (that morning has not come yet).
+    latest_is: str = "today"
 
     @property
     def flag(self) -> str:
@@ -140,9 +143,9 @@ def _date(q: Question, text: str) -> date:
     except ValueError:
         raise AnswerError(f"`{text}` is not a calendar date; expected YYYY-MM-DD") from None
     if q.latest is not None and value > q.latest:
-        raise AnswerError(f"{text} is after today ({q.latest.isoformat()} in the clinic's "
-                          "time zone); a record is never dated ahead: enter the day it "
-                          "happened")
+        raise AnswerError(f"{text} is after {q.latest_is} ({q.latest.isoformat()} in the "
+                          "clinic's time zone); a record is never dated ahead: enter the "
+                          "day it happened")
     return value
 
 
