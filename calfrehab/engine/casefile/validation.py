@@ -355,6 +355,14 @@ def _expected(err: Mapping[str, Any], path: str) -> str:
     return str(err["msg"])
 
 
+def expectation(err: Mapping[str, Any], path: str) -> str:
+    """What was expected, in the words a case file's errors use, for one
+    pydantic error ``err`` at ``path`` (for a part of a case, such as a
+    prescription, validated on its own). An unknown field is the caller's to
+    word: the hint lists the fields of the case model at that path."""
+    return _expected(err, path)
+
+
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"

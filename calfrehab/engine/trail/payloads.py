@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from calfrehab.engine.canonical import canonical_json, sha256_hex
 from calfrehab.engine.casefile.model import Prescription, Program
+from calfrehab.engine.casefile.validation import expectation
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
@@ -127,11 +128,14 @@ def validated_prescriptions(
         try:
             checked = Prescription.model_validate(dict(rx))
         except ValidationError as exc:
-            first = exc.errors()[0]
+            first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "(prescription)"
+            # Worded as a case file's errors are ("expected a value ≤ 10"),
+            # not in pydantic's words.
+            said = (f"unknown field; known fields: {', '.join(Prescription.model_fields)}"
+                    if first["type"] == "extra_forbidden" else expectation(first, where))
             raise AuditError(
-                f"prescription for {track}: {where}: {first['msg']} "
-                f"(got {first.get('input')!r})"
+                f"prescription for {track}: {where}: {said} (got {first.get('input')!r})"
             ) from None
         owner = EXERCISES[checked.exercise][0]
         if owner != track:

@@ -338,6 +338,10 @@ def test_override_then_list_and_show(trail_path: Path, ids: dict[str, str]) -> N
         # yet at a first visit or before a rupture's first gate)
         (["--decision", "hold"], "track and decision together"),
         (["--reason", "   "], "needs a reason"),
+        # a dose out of range is worded as a case file's errors are
+        (["--track", "bent_knee", "--decision", "hold", "--exercise",
+          "two_leg_bent_knee_heel_raise", "--sets", "30", "--reps", "15"],
+         "prescription for bent_knee: sets: expected a value ≤ 10 (got 30)"),
     ],
 )
 def test_override_refused_cleanly(
