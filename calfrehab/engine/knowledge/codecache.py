@@ -29,6 +29,11 @@ _CODES: dict[str, CodeType] = {}
 _LOCK = threading.Lock()
 # Whether _CODES holds code that the last load did not (so a save is due).
 _added = False
+# The keys of the code asked for since the last save: what a .code file
+# holds, so that it keeps no code its rule base no longer asks for (a
+# generator's older output, another rule base's of the same process) and
+# cannot grow from run to run.
+_USED: set[str] = set()
 
 
 def _key(source: str, mode: str, filename: str) -> str:
@@ -46,6 +51,7 @@ def compiled(source: str, mode: str, filename: str = "<string>") -> CodeType:
         with _LOCK:
             _CODES[key] = code
             _added = True
+    _USED.add(key)
     return code
 
 
@@ -66,12 +72,14 @@ def load(data: bytes) -> None:
 
 
 def pending() -> bytes | None:
-    """The code compiled in this process, as a ``.code`` file's bytes, if
-    any of it is new since the last :func:`load` or :func:`pending`; else
-    None."""
+    """The code asked for since the last :func:`pending` (what one rule
+    base's reasoner used), as a ``.code`` file's bytes, if any of it was
+    compiled since the last :func:`load` or :func:`pending`; else None."""
     global _added
     with _LOCK:
+        used = [key for key in _USED if key in _CODES]
+        _USED.clear()
         if not _added:
             return None
         _added = False
-        return marshal.dumps(dict(_CODES))
+        return marshal.dumps({key: _CODES[key] for key in used})

@@ -86,3 +86,23 @@ def test_what_is_not_a_code_file_is_ignored() -> None:
     for data in (b"", b"\x00garbage", marshal.dumps({"k": "not code"}), marshal.dumps(3)):
         codecache.load(data)  # no error
     assert codecache.compiled("lambda v: 'k'", "eval").co_filename == "<string>"
+
+
+def test_a_code_file_holds_only_the_code_its_run_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each run that compiles something rewrites its rule base's .code file
+    # whole: with only what that run asked for, not every code object the
+    # process has seen (a stale generator's output loaded from the file,
+    # another rule base's), the file cannot grow from run to run.
+    monkeypatch.setattr(codecache, "_CODES", {})
+    monkeypatch.setattr(codecache, "_USED", set(), raising=False)
+    monkeypatch.setattr(codecache, "_added", False)
+    codecache.compiled("lambda v: 'old'", "eval")
+    earlier = codecache.pending()
+    assert earlier is not None
+    codecache.load(earlier)  # a later run, with the file of an earlier one
+    codecache.compiled("lambda v: 'new'", "eval")
+    written = codecache.pending()
+    assert written is not None
+    assert [eval(code)(0) for code in marshal.loads(written).values()] == ["new"]
