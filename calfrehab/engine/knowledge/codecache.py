@@ -57,7 +57,6 @@ def compiled(source: str, mode: str, filename: str = "<string>") -> CodeType:
 
 def load(data: bytes) -> None:
     """Take the code objects of a ``.code`` file (ignored if it is not one)."""
-    global _added
     try:
         codes = marshal.loads(data)
     except Exception:  # any unreadable file means: compile afresh
@@ -68,7 +67,8 @@ def load(data: bytes) -> None:
         for key, code in codes.items():
             if isinstance(key, str) and isinstance(code, CodeType):
                 _CODES.setdefault(key, code)
-        _added = False
+        # _added is left as it is: code compiled before this load (a
+        # reasoner built outside prepare()) is still to be saved.
 
 
 def pending() -> bytes | None:

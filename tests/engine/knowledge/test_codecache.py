@@ -106,3 +106,16 @@ def test_a_code_file_holds_only_the_code_its_run_asked_for(
     written = codecache.pending()
     assert written is not None
     assert [eval(code)(0) for code in marshal.loads(written).values()] == ["new"]
+
+
+def test_code_compiled_before_a_load_is_still_saved(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reasoner built outside prepare() compiles before any .code file is
+    # read; loading one afterwards must not make that code look saved.
+    monkeypatch.setattr(codecache, "_CODES", {})
+    monkeypatch.setattr(codecache, "_USED", set(), raising=False)
+    monkeypatch.setattr(codecache, "_added", False)
+    codecache.compiled("lambda v: 'before'", "eval")
+    codecache.load(marshal.dumps({}))
+    written = codecache.pending()
+    assert written is not None
+    assert [eval(code)(0) for code in marshal.loads(written).values()] == ["before"]
