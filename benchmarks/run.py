@@ -2033,7 +2033,7 @@ CPU per case** with the trail ({parent:.2f} ms in the parent) and
 {cpu_norec:.2f} ms without, and with 2 jobs kept {busy} busy. On two idle
 cores that is at most about {2000 / cpu if cpu == cpu else nan:,.0f} cases/s;
 the best variant measured here did {best:,.0f} cases/s (the batch table,
-wall time on a loaded machine). What is around the engine is near its
+wall time). What is around the engine is near its
 floor for this document and trail format (next section says what was cut
 and tried); the rate moves with the engine's per-case cost, the case's
 validation and the trail.
@@ -2060,8 +2060,8 @@ Issue 28 made the engine cheaper, which makes the trail's *share* larger,
 not smaller: the trail costs what it did, the case without it less. Its
 two large parts: the canonical JSON of a decision document of about
 {decision_kb:.0f} KB ({t_json:,.0f} µs alone) goes through orjson, guarded
-(`engine/canonical.py`: only where its bytes are the standard encoder's;
-the read-back that catches NaN and foreign types is about half of it), and
+(`engine/canonical.py`: only where its bytes are the standard encoder's,
+which one pass over the value's types and float ranges decides), and
 compressing both documents with the preset dictionaries ({t_zip:,.0f} µs
 alone). Taking both stages' own time off the in-context cost would leave a
 batch with the trail at about {ic_free:.0%} of the rate without it: the
@@ -2071,29 +2071,36 @@ cause is that copying a primed compressor moves about 256 KB of zlib state
 per document, which evicts the engine's data from the core's cache (no
 page faults: measured, under one per case).
 
-What this session changed around the engine, and what it tried (thread CPU
-time, interleaved A/B on the same cases, a machine at load 4 to 9):
+What was changed around the engine, and tried, over the last two
+sessions (thread CPU time, interleaved A/B on the same cases, load 2 to 9):
 
-- Landed: a parsed and validated case document's canonical bytes skip the
-  round-trip guard (`canonical_bytes_parsed`: every key of a valid case is
-  a field and every float finite, so orjson can differ only in a float's
-  spelling, which is still checked): 38.9 → 23.4 µs a case. Reason
-  templates cut into pieces once and the week-counted facts found once per
-  rule base: `build_document` 93 → 81 µs.
-- Tried, not landed, no gain: one `executemany` per transaction for the
-  trail's inserts instead of a statement per row (58.4 against 60.6 µs an
-  entry in the parent: SQLite's own work on the five indexes dominates);
-  a smaller zlib memory level (level 3, memLevel 6: 1% larger, within
-  noise in context); the decision document's models built with
-  `model_construct` instead of validated (slower, 177 → 198 µs for the
-  document and its dump: pydantic's `model_construct` is Python, its
+- Landed, the session before: a parsed and validated case document's
+  canonical bytes skip the round-trip guard (`canonical_bytes_parsed`):
+  38.9 → 23.4 µs a case; reason templates cut into pieces once and the
+  week-counted facts found once per rule base: `build_document` 93 → 81 µs.
+- Landed, the last session: a decision's canonical JSON decided by one
+  pass over the value instead of reading orjson's output back (65-78 → 41
+  µs); the case read with orjson and a guarded duplicate-key check, its
+  canonical bytes taken from the same pass (reading, the case's bytes and
+  its sha256: 91 + 21 → 61 + 4 µs); the parent's inserts as one
+  `executemany` per transaction and entry ids from `os.urandom` without a
+  UUID object (`record_prepared` 66 → 55 µs); JSON Lines rows through
+  orjson where its text is the standard library's (95 → 47 µs);
+  `Reasoner.evaluate` ×0.74 (docs/performance-engine.md).
+- Tried, no gain in a worker: zlib levels 1-6, memory levels 4-8, windows
+  14 and 15, every strategy, and zlib-ng; pydantic's `model_validate_json`
+  (6 µs, not worth a second validation path); the decision document's
+  models built with `model_construct` instead of validated (slower, 177 →
+  198 µs for the document and its dump: `model_construct` is Python,
   validation Rust).
-- Not tried, and why: a dictionary-less or lower-level compression would
-  cut the trail's cost but grow it (a decision and its case: 1.2 KB at
-  level 3, 1.6 KB at level 1, 3.1 KB without dictionaries); parsing with
-  orjson would save up to
-  30 µs a case but needs its own duplicate-key check and a
-  64-bit-integer guard to read exactly as `parse_json` does.
+- Not done, and why: a faster compressor. zstd with the same preset
+  dictionaries (as raw-content dictionaries) compresses a decision and its
+  case in 33 µs against zlib's 81 µs, timed alone on the 300 cases of the
+  stage table (python-zstandard 0.25, level 3; 6% larger, 1,312 against
+  1,240 B). It needs a new codec in the trail format (a format number,
+  readers of both, `audit migrate`) and a dependency: the one change left
+  that would move the trail's share. ISA-L at level 1 was 40 µs faster
+  alone but 32% larger.
 
 {session_text}### Issue 28: durable-rules used the way its C core is fast
 
@@ -2173,7 +2180,11 @@ bytecode be cached, as an installed wheel has it.)
 ### Memory and sessions
 
 Memory is flat because nothing is kept per case: the peak is the imports
-plus the chunks in flight. Time per case grows sub-linearly with the
+plus the chunks in flight, and the driver's bounded caches of fact texts
+and action messages (kept because the same texts recur from case to case),
+which fill ever more slowly as new values appear: with one job that is the
+few MB the peak grows from the smaller batch to the larger (section (d);
+the one-process soak in docs/performance-engine.md). Time per case grows sub-linearly with the
 number of sessions (section (e)): the per-case fixed costs (durable-rules,
 the decision document) dominate; validation, hashing and the facts are
 linear in the size of the case.
