@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,6 +110,25 @@ def _count(n: int, one: str, many: str | None = None) -> str:
 
 def _word(decision: object) -> str:
     return DECISION_WORDS.get(decision, str(decision)) if isinstance(decision, str) else "?"
+
+
+@dataclass(frozen=True)
+class _StoredReason:
+    """A reason as a stored decision document holds it (a mapping, perhaps
+    from an older rule base), in the shape the explanation's wording reads."""
+
+    rule: str
+    text: str
+    sources: list[str]
+    track: str | None
+
+    @classmethod
+    def of(cls, reason: Mapping[str, Any]) -> _StoredReason:
+        sources = reason.get("sources")
+        track = reason.get("track")
+        return cls(rule=str(reason.get("rule", "")), text=str(reason.get("text", "")),
+                   sources=[str(s) for s in sources] if isinstance(sources, list) else [],
+                   track=track if isinstance(track, str) else None)
 
 
 def _rx(rx: Mapping[str, Any] | None) -> str:
@@ -329,9 +349,14 @@ def _render_show(data: dict[str, Any], colour: bool) -> str:
                 lines.append("  next  pause this track")
             lines.append("")
     lines.append("Why")
-    for reason in doc.get("reasons") or []:
-        cites = "; ".join(short_citation(s) for s in reason.get("sources") or [])
-        lines += wrap(f"{reason.get('text')} [{cites}]", "    ", "  - ")
+    # A reason one rule gives alike for several tracks is said once, as
+    # `next` says it; the stored document (--json) keeps every one.
+    in_play = [t for t, td in tracks.items()
+               if isinstance(td, Mapping) and td.get("current") is not None]
+    stored = [_StoredReason.of(r) for r in doc.get("reasons") or [] if isinstance(r, Mapping)]
+    for reason in api.merge_reasons(stored, {}, in_play):
+        cites = "; ".join(short_citation(s) for s in reason.sources)
+        lines += wrap(f"{reason.text} [{cites}]", "    ", "  - ")
     lines += ["", "Overrides"]
     if not data["overrides"]:
         lines.append("  none recorded")

@@ -588,3 +588,26 @@ def test_documented_export_checker_agrees_with_verify(trail_path: Path, tmp_path
     bad = subprocess.run([sys.executable, str(checker)], input=edited, capture_output=True,
                          text=True, encoding="utf-8", check=False)
     assert bad.returncode == 1 and "entry seq 6 was altered" in bad.stderr
+
+
+def test_show_says_a_reason_given_alike_for_several_tracks_once(tmp_path: Path) -> None:
+    # The rupture's isometric gate holds every loaded track for one reason:
+    # the stored document keeps one reason per track, `audit show` says it
+    # once (as `next` does) and --json keeps every one.
+    trail = tmp_path / "audit.sqlite3"
+    case = REPO / "examples" / "rupture-nonop-week-4-isometric-gate.json"
+    decided = run(["next", str(case), "--audit", trail, "--clinician", "Dr B", "--json"])
+    assert decided.exit_code == 0, decided.output
+    decision_id = json.loads(decided.output)["decision_id"]
+    stored = json.loads(run(["audit", "show", decision_id, "--audit", trail, "--json"])
+                        .output)["decision"]["reasons"]
+    texts = [r["text"] for r in stored]
+    repeated = {t for t in texts if texts.count(t) > 1}
+    assert repeated  # the example gives one reason for several tracks
+    out = run(["audit", "show", decision_id, "--audit", trail]).output
+    why = out.split("\nWhy\n", 1)[1].split("\n\nOverrides", 1)[0]
+    flat = " ".join(why.split())
+    for text in repeated:
+        assert flat.count(" ".join(text.split())) == 1, text
+    for text in set(texts) - repeated:
+        assert " ".join(text.split()) in flat
