@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Final
 
 from calfrehab.engine.casefile.model import Case, PerformedExercise, Session
 from calfrehab.engine.knowledge.catalogue import (
@@ -111,28 +112,28 @@ _Values = dict[str, "FactValue | None"]
 _Paths = dict[str, tuple[str, ...]]
 
 
+# The facts that are a case field as it is: (fact, the field, its path),
+# in the order the facts are put.
+_CONDITION_FACTS: Final = tuple(
+    (f"condition.{field}", field, (f"condition.{field}",))
+    for field in ("kind", "irritability", "management", "muscle", "side"))
+_PATIENT_FACTS: Final = tuple(
+    (f"patient.{field}", field, (f"patient.{field}",))
+    for field in ("goal", "age_years", "body_mass_kg"))
+
+
 def compute_facts(case: Case, settings: FactSettings) -> FactSet:
     fs = FactSet()
     V, P = fs._values, fs._paths
     review = case.review_date
     cond, patient = case.condition, case.patient
 
-    V["condition.kind"] = cond.kind
-    P["condition.kind"] = ("condition.kind",)
-    V["condition.irritability"] = cond.irritability
-    P["condition.irritability"] = ("condition.irritability",)
-    V["condition.management"] = cond.management
-    P["condition.management"] = ("condition.management",)
-    V["condition.muscle"] = cond.muscle
-    P["condition.muscle"] = ("condition.muscle",)
-    V["condition.side"] = cond.side
-    P["condition.side"] = ("condition.side",)
-    V["patient.goal"] = patient.goal
-    P["patient.goal"] = ("patient.goal",)
-    V["patient.age_years"] = patient.age_years
-    P["patient.age_years"] = ("patient.age_years",)
-    V["patient.body_mass_kg"] = patient.body_mass_kg
-    P["patient.body_mass_kg"] = ("patient.body_mass_kg",)
+    for name, field, path in _CONDITION_FACTS:
+        V[name] = getattr(cond, field)
+        P[name] = path
+    for name, field, path in _PATIENT_FACTS:
+        V[name] = getattr(patient, field)
+        P[name] = path
     red_flags = case.red_flags
     for flag, name in _RED_FLAG_FACTS:
         where = [f"red_flags[{i}]" for i, f in enumerate(red_flags) if f == flag] \
