@@ -93,6 +93,16 @@ def probe_rules(count: int, *, distinct: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def python_output(code: str, env: dict[str, str] | None = None) -> str:
+    """What ``code`` prints, run by this interpreter in a fresh process (a
+    clean import state: what a command really loads). It must succeed; its
+    standard error is in the failure."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def free_port() -> int:
     """A loopback port free at the time of asking."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

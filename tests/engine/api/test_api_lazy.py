@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import python_output
 
 import calfrehab
 
@@ -51,9 +50,8 @@ def _modules_after(*args: str) -> tuple[list[str], str]:
         "    assert not exc.code, exc.code\n"
         "print('MODULES' + json.dumps(sorted(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    out, _, modules = done.stdout.rpartition("MODULES")
+    stdout = python_output(code)
+    out, _, modules = stdout.rpartition("MODULES")
     return json.loads(modules), out
 
 
@@ -80,8 +78,7 @@ def test_version_loads_no_engine_module() -> None:
 def test_importing_the_api_loads_no_audience_module() -> None:
     code = ("import json, sys\nfrom calfrehab.engine import api\n"
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('calfrehab'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = python_output(code)
     # The errors (and the text escaping their messages use) are there at
     # once, so `except api.CalfrehabError` never loads anything.
     assert json.loads(out) == ["calfrehab", "calfrehab.engine", "calfrehab.engine.api",
@@ -114,9 +111,8 @@ def test_a_case_lock_through_the_api_loads_no_engine(tmp_path: Path) -> None:
             "try:\n    api.case_lock(42)\nexcept api.ArgumentError as exc:\n"
             "    print('WRONG', exc)\n"
             "print('MODULES' + json.dumps(sorted(sys.modules)))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    out, _, listed = done.stdout.rpartition("MODULES")
+    stdout = python_output(code)
+    out, _, listed = stdout.rpartition("MODULES")
     assert "WRONG case_lock(): argument path is 42 (int)" in out
     modules = json.loads(listed)
     assert "calfrehab.engine.casefile.editor" in modules  # it did lock
@@ -136,11 +132,9 @@ def test_the_command_line_freezes_the_collector_at_exit_after_every_other_handle
         "from calfrehab.cli.main import cli\n"
         f"cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    assert "PROGRESS" in done.stdout  # the output before exit is all there
-    assert done.stdout.rstrip().endswith("FROZEN True")
+    stdout = python_output(code)
+    assert "PROGRESS" in stdout  # the output before exit is all there
+    assert stdout.rstrip().endswith("FROZEN True")
 
 
 @pytest.mark.parametrize(("setting", "stand_in"), [
@@ -162,8 +156,7 @@ def test_pydantic_plugins_are_off_without_importing_their_loader(
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     if setting is not None:
         env["PYDANTIC_DISABLE_PLUGINS"] = setting
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env).stdout
+    out = python_output(code, env)
     assert json.loads(out) == [1, [], not stand_in]
 
 
@@ -195,12 +188,11 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # no user configuration either
     env["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # a cache of its own: the first run fills it
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True, env=env)
-    built = json.loads(done.stdout.rpartition("BUILT")[2].partition("HIT")[0])
+        stdout = python_output(code, env)
+    built = json.loads(stdout.rpartition("BUILT")[2].partition("HIT")[0])
     # From the cache (the second run): no YAML read, nothing compiled, and
     # a valid case needs no spelling suggestions.
-    assert json.loads(done.stdout.rpartition("HIT")[2]) == []
+    assert json.loads(stdout.rpartition("HIT")[2]) == []
     assert built["calfrehab.engine.clinic"] == []
     assert built["calfrehab.engine.knowledge.rulelang"] == []
     assert "Case" in built["calfrehab.engine.casefile.model"]  # not vacuous
@@ -226,8 +218,7 @@ def test_a_command_module_is_imported_with_the_collector_paused_then_frozen() ->
         "print(json.dumps([during, frozen > 10_000, gc.isenabled(), len(runs) > during,"
         " main._load('calfrehab.cli.case_cmds') is main._load('calfrehab.cli.case_cmds')]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = python_output(code)
     assert json.loads(out) == [0, True, True, True, True]
 
 
@@ -244,8 +235,7 @@ def test_the_command_line_itself_loads_with_the_collector_paused() -> None:
         "during = len(runs)\n"
         "print(json.dumps([during, gc.isenabled(), gc.get_freeze_count() > 1000]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = python_output(code)
     assert json.loads(out) == [0, True, True]
 
 
@@ -263,6 +253,5 @@ def test_a_command_line_that_fails_to_load_leaves_the_collector_on() -> None:
         "    pass\n"
         "print(json.dumps(['calfrehab.cli.main' in sys.modules, gc.isenabled()]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = python_output(code)
     assert json.loads(out) == [False, True]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.metadata
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import python_output
 
 from calfrehab.engine import distversion
 
@@ -133,8 +133,7 @@ def test_an_odd_path_entry_is_left_to_the_standard_library() -> None:
     code = ("import pathlib, sys\nsys.path.insert(0, pathlib.Path('/no-such-calfrehab-dir'))\n"
             "from calfrehab.engine import distversion\n"
             "print(distversion.version('durable-rules'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = python_output(code)
     assert out.strip() == importlib.metadata.version("durable-rules")
 
 
@@ -142,8 +141,7 @@ def test_a_fresh_process_answers_without_importing_importlib_metadata() -> None:
     code = ("import json, sys\nfrom calfrehab.engine import distversion\n"
             "v = distversion.version('durable-rules')\n"
             "print(json.dumps([v, 'importlib.metadata' in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = python_output(code)
     assert out.strip() == f'["{importlib.metadata.version("durable-rules")}", false]'
 
 
