@@ -143,23 +143,35 @@ def parse_json_canonical(text: str, source: str) -> tuple[Any, bytes | None]:
     """:func:`parse_json`, and the parsed value's canonical bytes
     (:func:`calfrehab.engine.canonical.canonical_bytes_parsed`) when they
     came with the parse for free, else None."""
-    fast = _fast_parse(text.removeprefix("\ufeff"))
+    text = _without_signature(text, source)
+    fast = _fast_parse(text)
     if fast is not None:
         return fast
-    return parse_json(text, source), None
+    return _standard_parse(text, source), None
 
 
 def parse_json(text: str, source: str) -> Any:
     """Parse JSON text; a syntax error names the line and column."""
+    text = _without_signature(text, source)
+    fast = _fast_parse(text)
+    if fast is not None:
+        return fast[0]
+    return _standard_parse(text, source)
+
+
+def _without_signature(text: str, source: str) -> str:
     text = text.removeprefix("\ufeff")
     if text.startswith("\ufeff"):
         # `next` and `batch` read the same bytes the same way: one mark is an
         # encoding signature, a second is content no JSON reader accepts.
         raise CaseValidationError(source, [FieldError(
             "", "starts with two byte-order marks (U+FEFF); expected at most one")])
-    fast = _fast_parse(text)
-    if fast is not None:
-        return fast[0]
+    return text
+
+
+def _standard_parse(text: str, source: str) -> Any:
+    """The standard library's parse, which defines what a case file reads
+    as and words every refusal (orjson's was refused or not tried)."""
     try:
         try:
             return _loads(text)

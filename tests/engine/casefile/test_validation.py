@@ -3,6 +3,7 @@ cannot be, byte-order marks, null."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -146,3 +147,25 @@ def test_a_long_integer_keeps_its_exact_value() -> None:
     doc, _ = parse_json_canonical('{"n": 123456789012345678901234567890}', "x")
     assert doc == {"n": 123456789012345678901234567890}
     assert type(doc["n"]) is int
+
+
+@pytest.mark.parametrize("text", ['{"case_id": ', '{"a": 1, "a": 2}', "\ufeff\ufeff{}",
+                                  '{"n": 12345678901234567890123}'])
+def test_a_text_orjson_does_not_take_is_tried_by_it_once(
+    text: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The error path (and a wide integer) goes to the standard parser once,
+    # without orjson trying the same text a second time.
+    tries: list[str] = []
+    real = validation._fast_parse
+
+    def counting(t: str) -> object:
+        tries.append(t)
+        return real(t)
+
+    monkeypatch.setattr(validation, "_fast_parse", counting)
+    for parse in (validation.parse_json_canonical, validation.parse_json):
+        tries.clear()
+        with contextlib.suppress(CaseValidationError):
+            parse(text, "x")
+        assert len(tries) <= 1, parse.__name__
