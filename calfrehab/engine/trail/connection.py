@@ -20,6 +20,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -194,7 +195,7 @@ def _prepare(
         if not table_names(conn, path):
             # New (empty) file: it is ours to configure. WAL is set before
             # the schema so the very first transaction already uses it.
-            _set_wal(conn, path)
+            _set_wal(conn, path, timeout)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 # Re-check under the write lock: another process may have
@@ -208,17 +209,46 @@ def _prepare(
         version = check_format(conn, path)
         # Only now, knowing the file is a calfrehab trail, change its
         # journal mode: never convert someone else's database.
-        _set_wal(conn, path)
+        _set_wal(conn, path, timeout)
         # FULL: a committed decision survives a power cut, at the cost of
         # an fsync per commit (batches amortise it with record_many).
         conn.execute("PRAGMA synchronous = FULL")
         return version
 
 
-def _set_wal(conn: sqlite3.Connection, path: Path) -> None:
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode is None or str(mode[0]).lower() != "wal":
-        raise AuditError(f"audit trail {path}: cannot switch to WAL journal mode (got {mode!r})")
+# How long to sleep between tries of the switch to WAL: short at first (the
+# lock it waits for is another opener's schema creation, milliseconds), never
+# long enough to matter to a person.
+_WAL_RETRY_FIRST_S = 0.002
+_WAL_RETRY_MOST_S = 0.05
+
+
+def _set_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
+    """Put the trail in WAL mode, waiting up to ``timeout`` for a lock.
+
+    SQLite runs no busy handler for a change of journal mode, so the busy
+    timeout does not cover it: while another process creates a new trail's
+    schema (``BEGIN IMMEDIATE`` on a file still in rollback-journal mode),
+    the switch fails at once with "database is locked". It is tried again
+    until the timeout, as a busy wait would; WAL is a property of the file,
+    so once any opener has switched it there is nothing left to do."""
+    deadline = time.monotonic() + timeout
+    pause = _WAL_RETRY_FIRST_S
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) \
+                    or time.monotonic() >= deadline:
+                raise
+        else:
+            if mode is None or str(mode[0]).lower() != "wal":
+                # Answered, not refused for a lock: this file cannot be WAL.
+                raise AuditError(
+                    f"audit trail {path}: cannot switch to WAL journal mode (got {mode!r})")
+            return
+        time.sleep(pause)
+        pause = min(pause * 2, _WAL_RETRY_MOST_S)
 
 
 def _create_schema(conn: sqlite3.Connection, created_at: str) -> None:
