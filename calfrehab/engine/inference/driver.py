@@ -41,7 +41,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.errors import EngineError
@@ -64,10 +64,30 @@ from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
 from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
 from calfrehab.engine.vocabulary import TRACKS
 
-_Static = tuple[str, "str | None", str, int, "str | None", "str | None", "Vote | Modifier | None"]
-# What a firing of one durable rule does (Reasoner._dispatch_table).
-_Target = tuple[str, tuple[tuple[str, str], ...], "str | None", "str | None", "str | None",
-                "Vote | Modifier | None"]
+
+class _Static(NamedTuple):
+    """What one rule instance is, read from the compiled rule base once at
+    prepare (Reasoner._static): named, and a tuple so the hot path can
+    still unpack it at a tuple's speed."""
+
+    rule_id: str
+    track: str | None
+    phase: str
+    stratum: int
+    asserts: str | None  # the flag its firing asserts
+    effect: str | None  # a decision, "refer", "prescribe" or None
+    payload: Vote | Modifier | None  # the vote or modifier it casts
+
+
+class _Target(NamedTuple):
+    """What a firing of one durable rule does (Reasoner._dispatch_table)."""
+
+    key: str  # the rule instance's key
+    aliases: tuple[tuple[str, str], ...]  # of the alternative that fired
+    track: str | None
+    asserts: str | None
+    effect: str | None
+    payload: Vote | Modifier | None
 
 
 # One firing as the driver records it while the rules run: the rule
@@ -114,12 +134,13 @@ class Evaluation:
         statics = self.statics
         out: list[Firing] = []
         for seq, (key, aliases, matched) in enumerate(self.hits, 1):
-            rule_id, track, phase, stratum, asserts, effect, _ = statics[key]
+            rule = statics[key]
             bound = [
                 Binding(fact, matched.get(alias, {}).get("v"), list(paths(fact) or ()))
                 for alias, fact in aliases
             ]
-            out.append(Firing(seq, key, rule_id, track, phase, stratum, bound, asserts, effect))
+            out.append(Firing(seq, key, rule.rule_id, rule.track, rule.phase, rule.stratum,
+                              bound, rule.asserts, rule.effect))
         return out
 
 
@@ -155,7 +176,8 @@ def _static(inst: Instance) -> _Static:
     elif then.prescribe:
         effect = "prescribe"
         payload = Modifier(inst.key, inst.rule.priority, then.prescribe)
-    return (inst.rule.id, inst.track, inst.phase, inst.stratum, inst.asserts, effect, payload)
+    return _Static(inst.rule.id, inst.track, inst.phase, inst.stratum, inst.asserts, effect,
+                   payload)
 
 
 class Reasoner:
@@ -238,9 +260,10 @@ class Reasoner:
         """
         aliases: dict[str, _Target] = {}
         for inst in self.compiled.instances.values():
-            _, track, _, _, asserts, effect, payload = self._static[inst.key]
+            rule = self._static[inst.key]
             for d in inst.disjuncts:
-                aliases[d.key] = (inst.key, d.aliases, track, asserts, effect, payload)
+                aliases[d.key] = _Target(inst.key, d.aliases, rule.track, rule.asserts,
+                                         rule.effect, rule.payload)
         return {
             dkey: aliases[dkey]
             for rules in rulesets.values()
@@ -287,7 +310,7 @@ class Reasoner:
             except BaseException as exc:
                 # Keep the rule and the exception for the caller.
                 if ctx.error is None:
-                    ctx.error = (target[0], exc)
+                    ctx.error = (target.key, exc)
                 raise
 
         return fire
