@@ -128,12 +128,19 @@ def open_connection(
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise AuditError(f"cannot create the directory for audit trail {path}: {exc}") from exc
-    regular_size(path)
+    size = regular_size(path)
     try:
         # A new trail holds case documents: owner-only, as every output.
-        create_private(path)
+        created = create_private(path)
+        if not created and size == 0:
+            # An existing empty file becomes a new trail too: as private as
+            # one we create (before SQLite gives -wal and -shm its mode).
+            os.chmod(path, 0o600)
     except OutputError as exc:
         raise AuditError(f"cannot create audit trail {path}: {exc}") from exc
+    except OSError as exc:
+        raise AuditError(f"cannot make audit trail {path} private (owner-only): "
+                         f"{exc.strerror or exc}") from exc
     with errors(path, "open it"):
         # isolation_level=None: the trail issues BEGIN/COMMIT itself, so
         # that appends can use BEGIN IMMEDIATE (Python's implicit

@@ -152,6 +152,24 @@ def test_a_new_trail_and_its_journal_are_readable_by_the_owner_only(tmp_path: Pa
         os.umask(before)
 
 
+def test_an_adopted_empty_file_becomes_as_private_as_a_new_trail(tmp_path: Path) -> None:
+    # `next --audit T` with T an existing empty file (touch T) makes it a
+    # trail: it then holds case documents, so it is owner-only like a trail
+    # calfrehab creates, journal included (it kept 0644 before).
+    before = os.umask(0o022)
+    try:
+        path = tmp_path / "touched.sqlite3"
+        path.touch(mode=0o644)
+        assert path.stat().st_mode & 0o777 == 0o644
+        with AuditTrail(path) as trail:
+            trail.record(*pair(1))
+            modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+        assert "touched.sqlite3-wal" in modes
+        assert set(modes.values()) == {"0o600"}, modes
+    finally:
+        os.umask(before)
+
+
 def test_record_round_trip(path: Path) -> None:
     decision, case = pair(1)
     with AuditTrail(path) as trail:
