@@ -57,7 +57,11 @@ def patient_rows(state: AppState, q: str, badge: str) -> list[dict[str, Any]]:
                               (s.name, s.case_id, s.condition, words(s.condition))):
             continue
         last = latest.get(s.case_id or "")
-        referral = bool(s.red_flags) or (last is not None and last.outcome == "refer")
+        # A file that does not validate gets no badge from its content: an
+        # unknown red flag is not a referral's reason (the problem column
+        # names it); only the trail's own record of a referral counts.
+        referral = ((bool(s.red_flags) and s.problem is None)
+                    or (last is not None and last.outcome == "refer"))
         flare = last is not None and last.flare
         due = _due(s, last, today, state.settings.review_days)
         badges = [b for b, on in (("flare", flare), ("referral", referral),
@@ -250,18 +254,28 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
     view: dict[str, Any] = {
         "title": str(doc.get("case_id") or snap.name),
         "errors": snap.errors,
+        "invalid": snap.case is None,
         "file": snap.path.name,
         "patient": pat, "condition": _condition_text(cond), "cond": cond,
         "review_date": doc.get("review_date"),
+        "red_flags": [], "programme": [], "sessions": [], "assessments": [],
+        "charts": [],
+    }
+    if snap.case is None:
+        # Nothing of a file that does not validate is shown as if it were a
+        # case (an unknown red flag by a red flag's name, a programme or a
+        # session out of range): only its problems, each naming the field,
+        # the value and what is expected.
+        return view
+    view.update({
         "red_flags": [words(f) for f in doc.get("red_flags") or []],
         "programme": [{"title": TRACK_TITLES[t], "exercise": _exercise(
             state, (program.get(t) or {}).get("exercise")), "dose": _dose(state, program.get(t))}
             for t in api.TRACKS],
         "sessions": _sessions(state, doc),
         "assessments": _assessments(doc),
-        "charts": [],
-    }
-    if not decide or snap.case is None:
+    })
+    if not decide:
         return view
     decided = state.decided(snap)
     assert decided is not None
