@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 import types
+from typing import Any
 
 # The collector paused while click and this module load, as while a
 # command's module loads (_load, which says why); resumed at the end of
@@ -44,6 +45,7 @@ try:
         _no_plugins.get_plugins = lambda: ()  # type: ignore[attr-defined]
         sys.modules["pydantic.plugin._loader"] = _no_plugins
 
+    from calfrehab.cli import quickexit
     from calfrehab.cli.helptext import keep_examples
 except BaseException:
     # An import that failed must not leave the process (a test runner, a
@@ -101,6 +103,26 @@ class LazyGroup(click.Group):
     def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.lazy = lazy
+        self.ran: str | None = None  # the command this process's command line named
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The console script and `python -m calfrehab.cli` call cli() with no
+        # arguments: the process is the command line, and a finished one-shot
+        # command may leave without the interpreter's teardown (quickexit says
+        # when). CliRunner calls main(), and an embedding program passes its
+        # own arguments: both get the usual SystemExit.
+        try:
+            return self.main(*args, **kwargs)
+        except SystemExit as exc:
+            if not args and set(kwargs) <= {"prog_name"}:
+                quickexit.leave(exc.code, self.ran)
+            raise
+
+    def resolve_command(self, ctx: click.Context, args: list[str]
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        self.ran = name
+        return name, command, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
