@@ -3,9 +3,10 @@ decisions, clinician overrides and acceptances (docs/audit-trail.md). It
 decides nothing: what is done with a trail (list, show, replay, verify
 against checkpoints, override, accept) is :mod:`calfrehab.engine.audit`.
 
-- ``schema``: the tables of format versions 1, 2 and 3.
+- ``schema``: the tables of format versions 1 to 4.
 - ``chain``: entry hashes, reading a row's documents back, verifying rows.
-- ``codec``: zlib with preset dictionaries for the stored documents.
+- ``codec``: zstd (format 4; zlib in formats 2 and 3) with preset
+  dictionaries for the stored documents.
 - ``prepared``: ``prepare_entry`` (in a worker) -> ``PreparedEntry``.
 - ``payloads``: who asked (requester), an override's prescription, an
   acceptance's document.

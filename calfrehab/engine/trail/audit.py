@@ -19,12 +19,13 @@ that needs the head kept outside the file: signed checkpoints
 (:mod:`.checkpoint`).
 
 The on-disk format (``meta.format = 'calfrehab-audit'``) is described in
-:mod:`.schema` (tables, versions 1 to 3), :mod:`.chain` (the hashes) and
-:mod:`.codec` (how documents are compressed). This module writes version 3
-and reads all three; :mod:`.migrate` upgrades an older file in place. The
-connection is :mod:`.connection`'s, the checks beyond the chain
-:mod:`.integrity`'s, the exported rows :mod:`.export`'s; this class is the
-one that appends (``BEGIN IMMEDIATE``) and reads.
+:mod:`.schema` (tables, versions 1 to 4), :mod:`.chain` (the hashes) and
+:mod:`.codec` (how documents are compressed). This module creates version
+4, appends to versions 3 (zlib documents) and 4 (zstd), and reads all
+four; :mod:`.migrate` upgrades an older file in place. The connection
+is :mod:`.connection`'s, the checks beyond the chain :mod:`.integrity`'s,
+the exported rows :mod:`.export`'s; this class is the one that appends
+(``BEGIN IMMEDIATE``) and reads.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ from calfrehab.engine.trail.schema import (
     GENESIS_HASH,
     V1_ENTRY_COLUMNS,
     V2_ENTRY_COLUMNS,
+    WRITABLE_VERSIONS,
 )
 from calfrehab.engine.vocabulary import DECISION_KINDS, TRACKS
 
@@ -217,6 +219,7 @@ def _follow_up_row(
     clinician: str | None,
     raw: bytes,
     requester: str | None,
+    packing: codec.Codec,
 ) -> dict[str, Any]:
     """An override's or an acceptance's row: its document, and the case,
     rule base and engine columns of the decision it follows (so that
@@ -233,10 +236,26 @@ def _follow_up_row(
         "engine_version": original["engine_version"],
         "case_body_sha256": None,
         "decision_body_sha256": sha256_hex(raw),
-        "decision_body": codec.compress("decision", raw),
+        "decision_body": codec.compress("decision", raw, packing),
         "v1_hash": None,
         "requester": requester,
     }
+
+
+def _as_zlib(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``row`` with its documents as zlib streams, for a format-3 trail not
+    yet migrated: entries are prepared (in batch workers) as format 4's
+    zstd before anyone knows which trail they go to, and one file never
+    mixes the codecs. The cost falls only on unmigrated trails."""
+    out = dict(row)
+    shipped = codec.shipped_dictionaries()
+    columns: tuple[tuple[str, codec.DocumentKind], ...] = (
+        ("decision_body", "decision"), ("case_body", "case"))
+    for column, kind in columns:
+        blob = out.get(column)
+        if isinstance(blob, bytes) and codec.is_zstd(blob):
+            out[column] = codec.compress(kind, codec.decompress(blob, shipped), "zlib")
+    return out
 
 
 class AuditTrail:
@@ -343,7 +362,7 @@ class AuditTrail:
     def _writable(self) -> None:
         if self.readonly:
             raise AuditError(f"audit trail {self.path} is open read-only")
-        if self.version != FORMAT_VERSION:
+        if self.version not in WRITABLE_VERSIONS:
             raise AuditError(
                 f"audit trail {self.path} is in format version {self.version}; upgrade it "
                 f"with `calfrehab audit migrate --audit {self.path}` before recording into it "
@@ -385,7 +404,7 @@ class AuditTrail:
         self._check_unique(rows)
         appended = self._append(lambda conn: rows)
         dictionaries = self._dictionaries_of(self._connection())
-        return [entry_from_row(r, FORMAT_VERSION, dictionaries) for r in appended]
+        return [entry_from_row(r, self.version, dictionaries) for r in appended]
 
     def record_prepared(
         self,
@@ -523,11 +542,12 @@ class AuditTrail:
             original = self._decision_row(conn, decision_id)
             if original is None:
                 raise AuditError(f"no decision {decision_id} in audit trail {self.path}")
-            return [_follow_up_row("override", original, who, raw, asked)]
+            return [_follow_up_row("override", original, who, raw, asked,
+                                   codec.codec_for(self.version))]
 
         appended = self._append(build)
         return entry_from_row(
-            appended[0], FORMAT_VERSION, self._dictionaries_of(self._connection())
+            appended[0], self.version, self._dictionaries_of(self._connection())
         )
 
     def accept(
@@ -582,11 +602,12 @@ class AuditTrail:
                         f"override {override_entry_id} is of decision {found[1]}, "
                         f"not of decision {decision_id}"
                     )
-            return [_follow_up_row("accepted", original, who, raw, asked)]
+            return [_follow_up_row("accepted", original, who, raw, asked,
+                                   codec.codec_for(self.version))]
 
         appended = self._append(build)
         return entry_from_row(
-            appended[0], FORMAT_VERSION, self._dictionaries_of(self._connection())
+            appended[0], self.version, self._dictionaries_of(self._connection())
         )
 
     def _append(
@@ -609,6 +630,8 @@ class AuditTrail:
                 rows = build(conn)
                 if rows:
                     self._store_dictionaries(conn)
+                if codec.codec_for(self.version) == "zlib":
+                    rows = [_as_zlib(r) for r in rows]
                 stored: list[dict[str, Any]] = []
                 cases: list[tuple[Any, Any]] = []
                 for partial in rows:

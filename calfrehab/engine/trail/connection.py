@@ -33,7 +33,7 @@ from calfrehab.engine.trail.schema import (
     FORMAT_VERSION,
     GENESIS_HASH,
     READABLE_VERSIONS,
-    SCHEMA_V3,
+    SCHEMA_V4,
     split_sql,
 )
 
@@ -261,7 +261,7 @@ def _set_wal(conn: sqlite3.Connection, path: Path, timeout: float) -> None:
 def _create_schema(conn: sqlite3.Connection, created_at: str) -> None:
     # Statement by statement: executescript() would COMMIT our BEGIN
     # IMMEDIATE first and lose the lock that makes creation safe.
-    for statement in split_sql(SCHEMA_V3):
+    for statement in split_sql(SCHEMA_V4):
         conn.execute(statement)
     conn.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",

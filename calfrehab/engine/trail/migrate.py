@@ -1,5 +1,15 @@
-"""Upgrade a format-1 or format-2 audit trail to format 3, in place
-(format 1 through format 2).
+"""Upgrade a format-1, 2 or 3 audit trail to format 4, in place (format 1
+through 2 and 3, format 2 through 3).
+
+Format 3 -> 4 changes no hash either: version 4 stores the documents as
+zstd frames instead of zlib streams (:mod:`.codec`), and every hash covers
+the uncompressed bytes. The ``cases`` and ``entries`` tables are rebuilt
+with every document recompressed (both are append-only, so they are
+copied rather than updated), in one transaction that verifies the
+format-3 chain first, checks each recompressed document against the bytes
+it came from, swaps the tables, and verifies the result against the head
+it started from, all under the write lock. Interrupted, it leaves the
+format-3 trail exactly as it was; run it again to start over.
 
 Format 2 -> 3 changes no hash: version 3 adds a column (``requester``)
 that is hashed only when it holds a value, and a kind (``accepted``). The
@@ -48,6 +58,7 @@ from calfrehab.engine.trail.chain import entry_hash, verify_rows
 from calfrehab.engine.trail.connection import regular_size
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import (
+    CASES_APPEND_ONLY,
     ENTRIES_V2_INDEXES,
     ENTRIES_V2_TABLE,
     ENTRIES_V3_INDEXES,
@@ -67,6 +78,8 @@ __all__ = ["DEFAULT_CHUNK", "MigrationReport", "migrate"]
 DEFAULT_CHUNK: Final = 2000
 _STAGING: Final = "entries_v2"
 _STAGING_V3: Final = "entries_v3"
+_STAGING_V4: Final = "entries_v4"
+_STAGING_CASES: Final = "cases_v4"
 _TRIGGERS: Final = """
 CREATE TRIGGER IF NOT EXISTS cases_no_update BEFORE UPDATE ON cases
 BEGIN SELECT RAISE(ABORT, 'calfrehab audit cases are append-only'); END;
@@ -150,7 +163,9 @@ def migrate(
                         str(target), 1, 1, resumed_at, resumed_at, v1_head, GENESIS_HASH,
                         before, _size(target),
                     )
-            total, head = _v2_to_v3(conn, target, now)
+            if from_version <= 2:
+                _v2_to_v3(conn, target, now)
+            total, head = _v3_to_v4(conn, target, now)
         except sqlite3.Error as exc:
             raise AuditError(f"audit trail {target}: cannot migrate it: {exc}") from exc
         if vacuum:
@@ -185,7 +200,7 @@ def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
     conn.execute("BEGIN IMMEDIATE")
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if meta.get("format_version") == FORMAT_VERSION:
+        if meta.get("format_version") != 2:
             # Another migration won the race for the lock: nothing to do.
             conn.execute("ROLLBACK")
             return int(meta["entry_count"]), str(meta["last_hash"])
@@ -216,7 +231,7 @@ def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [("format_version", FORMAT_VERSION), ("migrated_v3_at", utc_stamp(clock()))],
+            [("format_version", 3), ("migrated_v3_at", utc_stamp(clock()))],
         )
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         after = _verify_table(conn, "entries", ENTRY_COLUMNS, 3, meta, dictionaries)
@@ -226,6 +241,104 @@ def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         ):
             raise AuditError(
                 f"audit trail {target}: the format-3 copy does not verify as the format-2 "
+                f"trail did ({after.problem}); nothing was changed"
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return before.entries_checked, before.last_hash
+
+
+def _recompressed(kind: codec.DocumentKind, blob: Any, dictionaries: dict[int, bytes]) -> Any:
+    """A stored document as format 4 stores it; checked to hold the very
+    bytes it held before. A blob that is not bytes is left as it is, for
+    the verification to report."""
+    if not isinstance(blob, bytes) or codec.is_zstd(blob):
+        return blob
+    try:
+        raw = codec.decompress(blob, dictionaries)
+    except codec.CodecError:
+        return blob  # damage: verification names it, nothing is migrated
+    packed = codec.compress(kind, raw)
+    if codec.decompress(packed, dictionaries) != raw:
+        raise AuditError(f"a {kind} document does not survive recompression; nothing was changed")
+    return packed
+
+
+def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int, str]:
+    """Format 3 -> 4 in one write transaction: verify, recompress every
+    document into new tables, swap, verify. Returns the head (entry count,
+    last hash), the same before and after."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("format_version") != 3:
+            # Another migration won the race for the lock: nothing to do.
+            conn.execute("ROLLBACK")
+            return int(meta["entry_count"]), str(meta["last_hash"])
+        # The shipped dictionaries too: they are the ones format 4 writes
+        # with, and its documents must be readable from the file alone.
+        for dict_id, body in codec.shipped_dictionaries().items():
+            conn.execute(
+                "INSERT OR IGNORE INTO dictionaries (id, sha256, body) VALUES (?, ?, ?)",
+                (dict_id, sha256_hex(body), body),
+            )
+        dictionaries = {
+            int(i): bytes(b) for i, b in conn.execute("SELECT id, body FROM dictionaries")
+        }
+        before = _verify_table(conn, "entries", ENTRY_COLUMNS, 3, meta, dictionaries)
+        if not before.ok:
+            raise AuditError(
+                f"audit trail {target} does not verify ({before.problem}); refusing to "
+                "migrate it, so that the evidence stays as it is"
+            )
+        conn.execute(f"DROP TABLE IF EXISTS {_STAGING_V4}")
+        conn.execute(f"DROP TABLE IF EXISTS {_STAGING_CASES}")
+        for statement in split_sql(ENTRIES_V3_TABLE.format(name=_STAGING_V4)):
+            conn.execute(statement)
+        conn.execute(
+            f"CREATE TABLE {_STAGING_CASES} (sha256 TEXT PRIMARY KEY NOT NULL, "
+            "body BLOB NOT NULL)"
+        )
+        cases = conn.execute("SELECT sha256, body FROM cases ORDER BY sha256")
+        conn.executemany(
+            f"INSERT INTO {_STAGING_CASES} (sha256, body) VALUES (?, ?)",
+            ((sha, _recompressed("case", body, dictionaries)) for sha, body in cases),
+        )
+        at = ENTRY_COLUMNS.index("decision_body")
+        rows = conn.execute(f"SELECT {', '.join(ENTRY_COLUMNS)} FROM entries ORDER BY seq")
+        # Every other value as stored, byte for byte: the hashes cover them.
+        conn.executemany(
+            f"INSERT INTO {_STAGING_V4} ({', '.join(ENTRY_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in ENTRY_COLUMNS)})",
+            (
+                (*r[:at], _recompressed("decision", r[at], dictionaries), *r[at + 1:])
+                for r in rows
+            ),
+        )
+        conn.execute("DROP TABLE entries")
+        conn.execute(f"ALTER TABLE {_STAGING_V4} RENAME TO entries")
+        for statement in split_sql(ENTRIES_V3_INDEXES):
+            conn.execute(statement)
+        conn.execute("DROP TABLE cases")
+        conn.execute(f"ALTER TABLE {_STAGING_CASES} RENAME TO cases")
+        for statement in split_sql(CASES_APPEND_ONLY):
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [("format_version", 4), ("migrated_v4_at", utc_stamp(clock()))],
+        )
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        after = _verify_table(conn, "entries", ENTRY_COLUMNS, 4, meta, dictionaries)
+        if not after.ok or (after.entries_checked, after.last_hash) != (
+            before.entries_checked,
+            before.last_hash,
+        ):
+            raise AuditError(
+                f"audit trail {target}: the format-4 copy does not verify as the format-3 "
                 f"trail did ({after.problem}); nothing was changed"
             )
         conn.execute("COMMIT")
@@ -346,10 +459,10 @@ def _copy_chunk(conn: sqlite3.Connection, chunk: int) -> int:
             new["case_body_sha256"] = sha256_hex(case_raw)
             conn.execute(
                 "INSERT OR IGNORE INTO cases (sha256, body) VALUES (?, ?)",
-                (new["case_body_sha256"], codec.compress("case", case_raw)),
+                (new["case_body_sha256"], codec.compress("case", case_raw, "zlib")),
             )
         new["decision_body_sha256"] = sha256_hex(decision_raw)
-        new["decision_body"] = codec.compress("decision", decision_raw)
+        new["decision_body"] = codec.compress("decision", decision_raw, "zlib")
         new["v1_hash"] = old["entry_hash"]
         new["prev_hash"] = prev
         new["entry_hash"] = entry_hash(new)

@@ -1,4 +1,4 @@
-"""The audit trail's on-disk layout, format versions 1, 2 and 3.
+"""The audit trail's on-disk layout, format versions 1 to 4.
 
 Version 2 (written since calfrehab 0.2) differs from version 1 in how the
 documents are kept, not in what an entry says:
@@ -28,8 +28,16 @@ Version 3 (this issue's) adds to version 2, and changes nothing it had:
   while it is null, so every entry version 2 wrote keeps its hash: a head
   written down before the upgrade still checks out, unchanged.
 
+Version 4 has version 3's tables, columns and hashes; only the stored
+documents differ: zstd frames (RFC 8878) with the same preset
+dictionaries, behind a skippable frame naming the dictionary, instead of
+zlib streams (:mod:`.codec`). Every hash covers uncompressed bytes, so
+migrating 3 -> 4 recompresses the documents and changes no hash.
+
 Versions 1 and 2 are read (every ``audit`` command) and migrated
-(:mod:`.migrate`), never written.
+(:mod:`.migrate`), never written. Version 3 is read, migrated, and still
+appended to with zlib until it is migrated (so one file never mixes the
+two codecs); new trails are version 4.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import sqlite3
 from typing import Final
 
 __all__ = [
+    "CASES_APPEND_ONLY",
     "ENTRY_COLUMNS",
     "ENTRY_KINDS",
     "FORMAT",
@@ -47,16 +56,21 @@ __all__ = [
     "NULL_OMITTED_COLUMNS",
     "READABLE_VERSIONS",
     "SCHEMA_V3",
+    "SCHEMA_V4",
     "TEXT_COLUMNS",
     "V1_ENTRY_COLUMNS",
     "V1_HASHED_COLUMNS",
     "V2_ENTRY_COLUMNS",
+    "WRITABLE_VERSIONS",
     "split_sql",
 ]
 
 FORMAT: Final = "calfrehab-audit"
-FORMAT_VERSION: Final = 3
-READABLE_VERSIONS: Final = (1, 2, 3)
+FORMAT_VERSION: Final = 4
+READABLE_VERSIONS: Final = (1, 2, 3, 4)
+# Version 3 is appended to as it is (zlib documents) until `audit migrate`:
+# a clinic's running installations need not stop for the upgrade.
+WRITABLE_VERSIONS: Final = (3, 4)
 ENTRY_KINDS: Final = ("decision", "override", "accepted")
 GENESIS_HASH: Final = "0" * 64
 
@@ -210,10 +224,10 @@ SIDE_TABLES: Final = (
     """
 CREATE TABLE IF NOT EXISTS cases (
     sha256 TEXT PRIMARY KEY NOT NULL,  -- of the canonical case bytes
-    body   BLOB NOT NULL               -- zlib stream of them (codec.py)
+    body   BLOB NOT NULL               -- zstd (v4) or zlib (v2, v3) of them (codec.py)
 );
 CREATE TABLE IF NOT EXISTS dictionaries (
-    id     INTEGER PRIMARY KEY,        -- zlib DICTID: Adler-32 of body
+    id     INTEGER PRIMARY KEY,        -- Adler-32 of body (zlib DICTID; v4's skippable frame)
     sha256 TEXT NOT NULL,
     body   BLOB NOT NULL
 );
@@ -237,6 +251,13 @@ CREATE TABLE meta (
     + ENTRIES_V3_TABLE.format(name="entries")
     + ENTRIES_V3_INDEXES
 )
+
+
+# What a migration that rebuilds ``cases`` puts back (dropped with the table).
+CASES_APPEND_ONLY: Final = _APPEND_ONLY.format(table="cases")
+
+# Version 4's tables are version 3's: only what the blobs hold differs.
+SCHEMA_V4: Final = SCHEMA_V3
 
 
 def split_sql(script: str) -> list[str]:

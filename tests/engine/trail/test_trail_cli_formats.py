@@ -163,7 +163,7 @@ def test_every_command_reads_format_1_and_migrate_upgrades_it(tmp_path: Path) ->
 
     result = run(["audit", "migrate", "--audit", path, "--chunk", "2"])
     assert result.exit_code == 0, result.output
-    assert "from format 1 to 3: 4 entries" in result.stdout
+    assert "from format 1 to 4: 4 entries" in result.stdout
     assert v1_head in result.stdout
     verify = run(["audit", "verify", "--audit", path, "--json"])
     assert json.loads(verify.stdout)["ok"] is True

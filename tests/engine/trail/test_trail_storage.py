@@ -367,7 +367,7 @@ def test_wal_and_full_sync(path: Path) -> None:
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
     meta = dict(sqlite3.connect(path).execute("SELECT key, value FROM meta").fetchall())
     assert meta["format"] == "calfrehab-audit"
-    assert meta["format_version"] == 3
+    assert meta["format_version"] == 4
 
 
 def test_lock_timeout_is_an_audit_error(path: Path) -> None:
@@ -456,10 +456,10 @@ def test_foreign_meta_table(path: Path, meta_sql: str) -> None:
 def test_newer_format_version(path: Path) -> None:
     AuditTrail(path).close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value = 4 WHERE key = 'format_version'")
+    conn.execute("UPDATE meta SET value = 5 WHERE key = 'format_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(AuditError, match=r"format version 4.*format versions 1, 2, 3") as info:
+    with pytest.raises(AuditError, match=r"format version 5.*format versions 1, 2, 3, 4$") as info:
         AuditTrail(path)
     assert "newer" in str(info.value)
 

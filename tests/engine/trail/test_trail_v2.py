@@ -288,10 +288,10 @@ def test_migrate_in_place_keeps_every_entry_and_the_old_head(path: Path) -> None
     with AuditTrail(path, readonly=True) as trail:
         old = trail.entries()
     report = migrate(path)
-    assert (report.from_version, report.to_version, report.entries) == (1, 3, 7)
+    assert (report.from_version, report.to_version, report.entries) == (1, 4, 7)
     assert report.v1_last_hash == v1_head
     with AuditTrail(path) as trail:
-        assert trail.version == 3
+        assert trail.version == 4
         verified = trail.verify()
         assert verified.ok and verified.last_hash == report.last_hash
         new = trail.entries()
@@ -306,10 +306,10 @@ def test_migrate_in_place_keeps_every_entry_and_the_old_head(path: Path) -> None
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
     assert (meta["v1_entry_count"], meta["v1_last_hash"]) == (7, v1_head)
-    assert "entries_v2" not in tables
+    assert not tables & {"entries_v2", "entries_v3", "entries_v4", "cases_v4"}
     # a second run is a no-op
     again = migrate(path)
-    assert again.from_version == again.to_version == 3
+    assert again.from_version == again.to_version == 4
 
 
 def test_migrate_is_resumable(path: Path) -> None:

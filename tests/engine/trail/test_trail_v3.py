@@ -73,10 +73,10 @@ def test_migrating_format_2_keeps_every_hash_and_the_written_down_head(v2: Path)
     with AuditTrail(v2, readonly=True) as trail:
         old = [(e.seq, e.entry_id, e.entry_hash, e.decision, e.case) for e in trail.entries()]
     report = migrate(v2)
-    assert (report.from_version, report.to_version, report.entries) == (2, 3, 5)
+    assert (report.from_version, report.to_version, report.entries) == (2, 4, 5)
     assert report.last_hash == V2_HEAD[1]
     with AuditTrail(v2) as trail:
-        assert trail.version == 3
+        assert trail.version == 4
         assert trail.verify().ok and trail.head() == V2_HEAD
         assert [(e.seq, e.entry_id, e.entry_hash, e.decision, e.case)
                 for e in trail.entries()] == old
@@ -85,7 +85,7 @@ def test_migrating_format_2_keeps_every_hash_and_the_written_down_head(v2: Path)
         assert entry.seq == 6 and entry.prev_hash == V2_HEAD[1]
         assert trail.verify().ok
     again = migrate(v2)
-    assert again.from_version == again.to_version == 3
+    assert again.from_version == again.to_version == 4
 
 
 def test_a_tampered_format_2_trail_is_not_migrated(v2: Path) -> None:
@@ -108,10 +108,10 @@ def test_a_format_1_trail_migrates_through_format_2(path: Path) -> None:
     pairs = [pair(n) for n in (1, 2, 3)]
     v1_head = write_v1_trail(path, pairs, [(pairs[0][0]["decision_id"], "dr o", "disagree")])
     report = migrate(path, chunk=2)
-    assert (report.from_version, report.to_version, report.entries) == (1, 3, 4)
+    assert (report.from_version, report.to_version, report.entries) == (1, 4, 4)
     assert report.v1_last_hash == v1_head
     with AuditTrail(path) as trail:
-        assert trail.version == 3 and trail.verify().ok
+        assert trail.version == 4 and trail.verify().ok
         assert trail.head() == (4, report.last_hash)
 
 
