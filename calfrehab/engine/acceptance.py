@@ -81,6 +81,9 @@ class CaseState(BaseModel):
     decision: dict[str, Any]
     override: StateOverride | None
     accepted: StateAccepted | None
+    # The case document as it was when the decision was recorded (what the
+    # report shows the decision on); None for an entry that holds none.
+    case: dict[str, Any] | None = None
 
     @property
     def overridden(self) -> bool:
@@ -114,7 +117,8 @@ def _state(trail: AuditTrail, entry: AuditEntry) -> CaseState:
     return CaseState(case_id=entry.case_id, decision_id=entry.decision_id,
                      recorded_at=utc_stamp(entry.recorded_at),
                      review_date=entry.review_date.isoformat(), clinician=entry.clinician,
-                     decision=entry.decision, override=override, accepted=done)
+                     decision=entry.decision, override=override, accepted=done,
+                     case=entry.case)
 
 
 def case_state(audit: str | os.PathLike[str] | None, case_id: str) -> CaseState | None:

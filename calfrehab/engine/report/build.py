@@ -25,11 +25,13 @@ from calfrehab.engine.report import data as rdata
 from calfrehab.engine.report import handout as handout_data
 from calfrehab.engine.report.bands import PainBands, pain_bands
 from calfrehab.engine.report.decided import decided_programme
+from calfrehab.engine.report.recorded import RecordedReview, recorded_review
 from calfrehab.engine.safeio import atomic_write_text, check_outputs
 from calfrehab.engine.vocabulary import rung_of
 
 if TYPE_CHECKING:
     from calfrehab.engine.acceptance import CaseState
+    from calfrehab.engine.casefile.model import Case
     from calfrehab.engine.report.decided import DecidedProgramme
 
 # Weeks of projected course a report shows by default (a view, not a rule).
@@ -126,8 +128,19 @@ def report_data(case: str | Path, audit: Path | None = None,
     base = decided.evaluation.compiled.base
     rows = _trail_rows(audit, decided.case.case_id) if audit is not None else None
     trail_state = _state(audit, decided.case.case_id)
-    state = recorded_state(audit, decided.case.case_id, trail_state,
-                           decided_programme(trail_state, decided.case, base.ladder))
+    programme = decided_programme(trail_state, decided.case, base.ladder)
+    state = recorded_state(audit, decided.case.case_id, trail_state, programme)
+    # With a decision in the trail, the report shows it as recorded, on its
+    # own case, and as the clinician decided it; only without one does it
+    # decide the case as it is now (see report.recorded).
+    review = recorded_review(trail_state, decided.case, reasoner)
+    if review is not None:
+        doc, why_not, restating = review.document, review.why_not, review.restating
+        heading, notes = _heading(review, decided.case), _notes(review)
+    else:
+        doc, why_not = decided.decision, Explainer(decided.evaluation).why_not()
+        restating = frozenset(restating_rules(decided.decision, decided.evaluation.compiled))
+        heading, notes = "Decision at this review", []
     if author is None and rows:
         # The clinician of the latest recorded decision signs the report.
         author = next((r.get("clinician") for r in reversed(rows)
@@ -139,17 +152,69 @@ def report_data(case: str | Path, audit: Path | None = None,
     note = (PROJECTION_NOTE if weeks and not refer else
             "No projection: the case is referred." if refer else
             "No projection was asked for (--weeks 0).")
-    why_not = Explainer(decided.evaluation).why_not()
     source_name = "standard input" if str(case) == "-" else Path(case).name
-    return rdata.build(decided.case, decided.decision, base.ladder, _bands(decided),
+    return rdata.build(decided.case, doc, base.ladder, _bands(decided),
                        shorts, rows, projection, note, why_not=why_not,
                        next_review=next_review or next_review_of(decided.case.review_date,
                                                                  _near(case)),
                        generated=generated or clinic_today(near=_near(case)),
                        author=author or load_config(_near(case)).config.clinic.clinician,
-                       source_name=source_name, recorded=state,
-                       restating=frozenset(restating_rules(decided.decision,
-                                                           decided.evaluation.compiled)))
+                       source_name=source_name, recorded=state, restating=restating,
+                       programme=programme if review is not None else None,
+                       decided_by=_decided_by(trail_state), heading=heading, notes=notes,
+                       overridden=_overridden(trail_state) if review is not None else None)
+
+
+def _overridden(state: CaseState | None) -> dict[str, str]:
+    """The decision the latest override gives its track, if it names one."""
+    o = state.override if state is not None else None
+    return {o.track: o.decision} if o is not None and o.track and o.decision else {}
+
+
+def _heading(review: RecordedReview, case: Case) -> str:
+    recorded = review.case.review_date
+    if recorded == case.review_date and not (review.sessions_since
+                                             or review.assessments_since):
+        return "Decision at this review"
+    return f"Decision recorded for the review of {recorded.isoformat()}"
+
+
+def _notes(review: RecordedReview) -> list[str]:
+    """What the reader of a recorded decision must know: what was logged
+    after it (not yet decided on), and whether the rules changed since."""
+    notes = []
+    s, a = review.sessions_since, review.assessments_since
+    if s or a:
+        what = "; ".join(f"{noun} of {', '.join(dict.fromkeys(d))}"
+                         for d, noun in ((s, "sessions"), (a, "assessments")) if d)
+        notes.append(f"Entered or changed since this decision: {what}. The case has not "
+                     "been decided on them yet (calfrehab next --audit records the next "
+                     "review).")
+    if not review.same_rules:
+        r = review.document.rulebase
+        notes.append(f"Recorded under the rules {r.name} {r.version} (sha256 {r.sha256[:12]}), "
+                     "not the rules in force now: what each track lacked is not listed "
+                     "(calfrehab audit replay compares the two).")
+    return notes
+
+
+def _decided_by(state: CaseState | None) -> str:
+    """Who decided otherwise than the rules, when and why, in words."""
+    if state is None:
+        return ""
+    parts = []
+    o, a = state.override, state.accepted
+    if o is not None:
+        who = f" by {o.clinician}" if o.clinician else ""
+        parts.append(f"overridden{who} on {o.recorded_at[:10]}"
+                     + (f" ({o.reason})" if o.reason else ""))
+    if a is not None:
+        who = f" by {a.clinician}" if a.clinician else ""
+        parts.append(f"accepted into the programme{who} on {a.recorded_at[:10]}")
+    elif o is not None:
+        parts.append("not yet accepted into the programme")
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
 
 
 def _inputs(case: str | Path) -> list[str | Path]:

@@ -26,8 +26,9 @@ from calfrehab.engine.explanation.wording import (
     short_citation,
     unit_of,
 )
-from calfrehab.engine.knowledge.ladder import Ladder
+from calfrehab.engine.knowledge.ladder import Ladder, NextPrescription
 from calfrehab.engine.report.bands import PainBands
+from calfrehab.engine.report.decided import DecidedProgramme
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 WORDS = {
@@ -153,6 +154,11 @@ class ProposalTrack(_Model):
     cues: list[str]
     reasons: list[str]
     routes: list[Route]
+    # Where the clinician decided otherwise than the rules: who, when, why
+    # (``decision``, ``next``, ``how`` and ``cues`` are then the clinician's)
+    # and what the rules had proposed.
+    clinician: str | None = None
+    proposed: str | None = None
 
 
 class ReasonLine(_Model):
@@ -181,6 +187,8 @@ class ReportData(_Model):
     author: str | None
     source_name: str
     recorded: list[str]  # the trail's latest decision, override and acceptance
+    decision_heading: str  # "Decision at this review", or which recorded review
+    decision_notes: list[str]  # what was logged since a recorded decision, its rules
     sessions: list[SessionDay]
     patient: list[Fact]
     condition: list[Fact]
@@ -335,10 +343,53 @@ def _routes(why_not: list[dict[str, Any]], track: str) -> list[Route]:
     return out
 
 
+def _rx_text(rx: NextPrescription) -> str:
+    return f"{rx.name}, {dose_text(rx.sets, rx.reps, rx.unit, rx.load_kg)}"
+
+
+def _same_rx(a: NextPrescription | None, b: NextPrescription | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.exercise, a.sets, a.reps, a.load_kg) == (b.exercise, b.sets, b.reps, b.load_kg)
+
+
+def _as_decided(track: ProposalTrack, proposed: NextPrescription | None, proposed_word: str,
+                programme: DecidedProgramme | None, words: dict[str, str], by: str,
+                ladder: Ladder) -> ProposalTrack:
+    """The track as the clinician decided it, where that differs from the
+    rules' proposal: the clinician's decision and prescription first, the
+    proposal after it. ``programme`` None: the override gives no dose to
+    write (accept refuses it), so only its decision word is known."""
+    word = words.get(track.track, proposed_word)
+    if programme is None:
+        if word == proposed_word:
+            return track
+        nxt = "no prescription recorded with the override (accept needs one)"
+        rx = None
+    else:
+        word = programme.decisions.get(track.track, word)
+        rx = programme.tracks.get(track.track)
+        if _same_rx(rx, proposed) and word == proposed_word:
+            return track
+        nxt = _rx_text(rx) if rx is not None else "no exercise on this track"
+    said = decision_word(proposed_word)
+    return track.model_copy(update={
+        "decision": decision_word(word), "next": nxt,
+        "how": f"{rx.tempo}; {rx.frequency}; {rx.surface}" if rx is not None else None,
+        "cues": [clinician_text(c, ladder) for c in rx.cues] if rx is not None else [],
+        "clinician": by,
+        "proposed": f"{said}, {track.next}" if track.next else said,
+    })
+
+
 def _proposal(doc: DecisionDocument, ladder: Ladder, texts: dict[str, list[str]],
-              why_not: list[dict[str, Any]]) -> list[ProposalTrack]:
+              why_not: list[dict[str, Any]], programme: DecidedProgramme | None = None,
+              words: dict[str, str] | None = None, by: str = "") -> list[ProposalTrack]:
     out = []
-    for track, td in doc.tracks.items():
+    # In the ladder's track order: a document read back from the trail has
+    # its keys sorted.
+    for track in [t for t in TRACKS if t in doc.tracks]:
+        td = doc.tracks[track]
         now = nxt = how = None
         if td.current is not None:
             cur = td.current
@@ -355,10 +406,14 @@ def _proposal(doc: DecisionDocument, ladder: Ladder, texts: dict[str, list[str]]
             nxt = "pause this track"
         routes = (_routes(why_not, track)
                   if td.decision not in ("progress", "start") else [])
-        out.append(ProposalTrack(track=track, title=TRACK_TITLES[track],
-                                 decision=decision_word(td.decision), now=now, next=nxt,
-                                 how=how, cues=cues, reasons=texts.get(track, []),
-                                 routes=routes))
+        shown = ProposalTrack(track=track, title=TRACK_TITLES[track],
+                              decision=decision_word(td.decision), now=now, next=nxt,
+                              how=how, cues=cues, reasons=texts.get(track, []),
+                              routes=routes)
+        if programme is not None or words:
+            shown = _as_decided(shown, td.next, td.decision, programme, words or {}, by,
+                                ladder)
+        out.append(shown)
     return out
 
 
@@ -372,9 +427,12 @@ def build(
     projection: list[ProjectionRow] | None, projection_note: str, *,
     why_not: list[dict[str, Any]], next_review: date, generated: date,
     author: str | None, source_name: str, restating: frozenset[str] = frozenset(),
-    recorded: list[str] | None = None,
+    recorded: list[str] | None = None, programme: DecidedProgramme | None = None,
+    decided_by: str = "", overridden: dict[str, str] | None = None,
+    heading: str = "Decision at this review",
+    notes: list[str] | None = None,
 ) -> ReportData:
-    in_play = [t for t, td in doc.tracks.items() if td.current is not None]
+    in_play = [t for t in TRACKS if t in doc.tracks and doc.tracks[t].current is not None]
     said = [r for r in doc.reasons if r.rule not in restating]
     merged = merge_reasons(said, reason_names(doc, ladder), in_play)
     # A reason of one track is said under that track; one of the whole case
@@ -398,7 +456,7 @@ def build(
     return ReportData(
         case_id=case.case_id, review_date=case.review_date, next_review=next_review,
         generated=generated, author=author, source_name=source_name,
-        recorded=recorded or [],
+        recorded=recorded or [], decision_heading=heading, decision_notes=notes or [],
         sessions=_sessions(timelines, pain),
         patient=_patient(case), condition=_condition(case),
         red_flags=[r.replace("_", " ") for r in case.red_flags],
@@ -409,7 +467,9 @@ def build(
                     "No audit trail was given (--audit TRAIL or CALFREHAB_AUDIT): recorded "
                     "decisions and overrides are not shown."),
         outcome=doc.outcome,
-        proposal=_proposal(doc, ladder, per_track, why_not), reasons=shared,
+        proposal=_proposal(doc, ladder, per_track, why_not, programme, overridden,
+                           decided_by),
+        reasons=shared,
         sources=[SourceLine(short=short_citation(c, shorts), citation=c) for c in cited],
         projection=projection, projection_note=projection_note,
         rungs=dict(sorted(rungs.items())),

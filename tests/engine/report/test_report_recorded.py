@@ -1,0 +1,128 @@
+"""The report's decision section shows the decision recorded in the trail,
+on the case as it was at that review, as the clinician decided it
+(clinical-basis §8): not the current case file decided again, which after
+``accept`` (a new programme, no session done at it) and after sessions
+logged since says something nobody decided."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+from helpers import EXAMPLES
+
+from calfrehab.cli.main import cli
+
+RUNNER = EXAMPLES / "runner-stuck-on-two-leg.json"
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _text(markup: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+class Section:
+    """The report's decision section as a reader sees it: its text, and
+    each track's block by track id."""
+
+    def __init__(self, case: Path, trail: Path | None, out: Path) -> None:
+        run("report", str(case), *(["--audit", str(trail)] if trail else []),
+            "--weeks", "0", "-o", str(out))
+        page = out.read_text(encoding="utf-8")
+        section = page[page.index('<section id="proposal">'):]
+        self.markup = section[:section.index("</section>")]
+        self.text = _text(self.markup)
+
+    def track(self, track: str) -> str:
+        found = re.search(rf'(?s)<div class="track" data-track="{track}">(.*?)</div>',
+                          self.markup)
+        assert found, f"no {track} block"
+        return _text(found.group(1))
+
+
+def test_after_override_and_accept_the_report_shows_the_recorded_decision_as_decided(
+        tmp_path: Path) -> None:
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    before = Section(case, None, tmp_path / "before.html")
+    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail),
+                             "--clinician", "A. Berg"))
+    assert decided["tracks"]["straight_knee"]["decision"] == "progress"
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
+        "--track", "straight_knee", "--decision", "hold",
+        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
+
+    now = Section(case, trail, tmp_path / "accepted.html")
+    text = now.text
+    assert text.startswith("Decision at this review")
+    sk = now.track("straight_knee")
+    # The clinician's decision, with who, when and why, then the rules' own.
+    assert sk.startswith("Straight knee (gastrocnemius): Hold")
+    assert re.search(r"The clinician's decision: Overridden by A\. Berg on \d{4}-\d\d-\d\d "
+                     r"\(calf cramp, consolidate\); accepted into the programme by A\. Berg",
+                     sk), sk
+    # "Now" is the dose at that review, not the accepted one.
+    assert "Now: Two-leg heel raise, straight knee, 3 × 15" in sk
+    assert "Next: Two-leg heel raise, straight knee, 4 × 12" in sk
+    assert "The rules proposed: Progress, Single-leg heel raise, straight knee, 3 × 15" in sk
+    # The recorded reasons, not the accepted programme decided again.
+    assert "completed in each of the last 2 sessions" in sk
+    assert "0 of the last 2" not in text and "Still needed to progress" not in sk
+    # The bent-knee track the override left alone: the rules' start, as
+    # before anything was recorded.
+    bk = now.track("bent_knee")
+    assert bk == before.track("bent_knee")
+    assert "clinician's decision" not in bk
+
+    # Sessions logged since: still the recorded decision, said to be older
+    # than what the file now holds.
+    run("log", str(case), "--date", "2026-11-23", "--straight-knee-pain", "1",
+        "--bent-knee-pain", "0", "--no-input")
+    run("log", str(case), "--date", "2026-11-25", "--straight-knee-pain", "1",
+        "--bent-knee-pain", "0", "--previous-morning-pain", "0",
+        "--previous-stiffness-min", "0", "--no-input")
+    later = Section(case, trail, tmp_path / "later.html")
+    assert later.text.startswith("Decision recorded for the review of 2026-11-20")
+    assert ("Entered or changed since this decision: sessions of 2026-11-23, 2026-11-25. "
+            "The case has not been decided on them yet") in later.text
+    assert later.track("straight_knee") == sk
+    assert later.track("bent_knee") == bk
+
+    # Decided again: the new review is the one shown, as the rules say.
+    again = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    newest = Section(case, trail, tmp_path / "newest.html")
+    assert newest.text.startswith("Decision at this review")
+    assert "Entered or changed since" not in newest.text
+    word = again["tracks"]["straight_knee"]["decision"].replace("_", " ").capitalize()
+    assert newest.track("straight_knee").startswith(f"Straight knee (gastrocnemius): {word}")
+    assert "clinician's decision" not in newest.text
+
+
+def test_an_override_not_yet_accepted_shows_the_clinicians_prescription(
+        tmp_path: Path) -> None:
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", "B. Chen", "--reason", "ankle sore on stairs",
+        "--track", "bent_knee", "--decision", "not_started")
+    section = Section(case, trail, tmp_path / "r.html")
+    bk = section.track("bent_knee")
+    assert bk.startswith("Bent knee (soleus): Not started")
+    assert "Overridden by B. Chen" in bk and "not yet accepted into the programme" in bk
+    assert "Next: no prescription recorded with the override" in bk
+    assert "The rules proposed: Start, Two-leg heel raise, knee bent (soleus), 3 × 15" in bk
+    # The track left alone keeps the rules' decision, unannotated.
+    sk = section.track("straight_knee")
+    assert sk.startswith("Straight knee (gastrocnemius): Progress")
+    assert "clinician's decision" not in sk
