@@ -1,8 +1,8 @@
 """How the audit trail compresses the documents it stores.
 
 Format 4 (written since this issue's release) stores each document as a
-Zstandard frame (RFC 8878) of its canonical JSON bytes, compressed at
-level 3 with a *preset dictionary*: a few typical documents (see
+Zstandard frame (RFC 8878) of its canonical JSON bytes, compressed (the
+"fast" strategy, small tables: see below) with a *preset dictionary*: a few typical documents (see
 ``scripts/build_trail_dictionaries.py``), so the keys, rule names,
 reasons and citations every document repeats are back-references rather
 than text. The dictionary is loaded as raw content, which gives a frame no
@@ -10,9 +10,10 @@ dictionary id of its own, so the frame is preceded by a 12-byte zstd
 *skippable frame* (magic 0x184D2A50, RFC 8878 §3.1.2) holding the
 dictionary's id: the Adler-32 of its bytes, little-endian, the same id a
 zlib stream names. Standard tools skip that frame; a reader finds the
-dictionary without guessing. Measured on the benchmark cases (2-core
-machine), zstd compresses a decision and its case in 33 us against zlib's
-81 us at the same dictionaries, about 6% larger.
+dictionary without guessing. Measured inside a batch worker (2-core
+machine), zstd compresses a decision and its case in about 45 us against
+zlib's 115-140 us with the same dictionaries, 15% larger (1,424 against
+1,240 bytes for both, the skippable frames included).
 
 Formats 2 and 3 stored standard zlib streams (RFC 1950) with the same
 dictionaries, named by the DICTID in their header. They stay readable
@@ -70,10 +71,20 @@ LEVEL: Final = 3
 # cases, it cost 10-20 us more per decision for the same size (1,108 against
 # 1,103 bytes for a decision and its case).
 MEM_LEVEL: Final = 8
-# zstd level 3 (format 4): 32 us for a decision and its case, 1.31 KB;
-# level 1 is as fast and 6% larger, level 6 is 21% smaller at 2.7 times
-# the time (measured on the same 300 cases).
-ZSTD_LEVEL: Final = 3
+# zstd (format 4): the "fast" strategy with small tables, not a level's.
+# A document larger than 8 KB (every decision) makes zstd *copy* the primed
+# dictionary's tables into its context before each compression; level 3's
+# are 768 KB (hash log 17, chain log 16), which costs little timed alone
+# (28 us for a decision and its case) but, in a batch worker, evicts the
+# engine's data from the caches: measured inside a worker (decide_item,
+# 300 cases, 4 interleaved rounds, load 2.4), compressing took 66 us a case
+# at level 3 and 43 us with these 16 KB tables, and the whole case 36 us
+# less, for documents 6% larger (1,456 against 1,369 bytes for both).
+# Pinned rather than a level, so the output does not move with zstd's
+# level tables. The window (64 KB) holds the dictionary and a document.
+ZSTD_WINDOW_LOG: Final = 16
+ZSTD_HASH_LOG: Final = 12
+ZSTD_MIN_MATCH: Final = 6
 # A stored document never needs more: a case file is capped at 10 MB on
 # input. The cap stops a doctored stream (a "zip bomb") exhausting memory.
 MAX_DOCUMENT_BYTES: Final = 64 * 1024 * 1024
@@ -129,13 +140,17 @@ def _zstd_compressor(kind: DocumentKind) -> tuple[zstandard.ZstdCompressor, byte
 
     zdict = _dictionary(kind)
     loaded = zstandard.ZstdCompressionDict(zdict, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    loaded.precompute_compress(level=ZSTD_LEVEL)
     # No checksum: the trail checks every document against the sha256 of
     # its canonical bytes, which the entry hash covers. The content size
     # is written so that a reader can refuse an oversized frame unread.
-    packer = zstandard.ZstdCompressor(
-        level=ZSTD_LEVEL, dict_data=loaded, write_checksum=False, write_content_size=True,
+    params = zstandard.ZstdCompressionParameters(
+        strategy=zstandard.STRATEGY_FAST, window_log=ZSTD_WINDOW_LOG,
+        hash_log=ZSTD_HASH_LOG, chain_log=ZSTD_HASH_LOG, search_log=1,
+        min_match=ZSTD_MIN_MATCH, target_length=0,
+        write_content_size=1, write_checksum=0, write_dict_id=0,
     )
+    loaded.precompute_compress(compression_params=params)
+    packer = zstandard.ZstdCompressor(dict_data=loaded, compression_params=params)
     header = (
         _SKIPPABLE_MAGIC + (4).to_bytes(4, "little")
         + zlib.adler32(zdict).to_bytes(4, "little")
@@ -166,7 +181,12 @@ def dictionary_id(blob: bytes) -> int | None:
     if not isinstance(blob, bytes) or len(blob) < 2:
         raise CodecError("stored document is neither a zlib stream nor a zstd frame")
     if is_zstd(blob):
-        return _split_zstd(blob)[0]
+        # Read in place: the parent asks this of every prepared document.
+        if blob[:4] != _SKIPPABLE_MAGIC:
+            return None
+        if len(blob) < _DICT_FRAME_SIZE:
+            raise CodecError("stored document is cut short")
+        return int.from_bytes(blob[8:12], "little")
     cmf, flg = blob[0], blob[1]
     if cmf & 0x0F != zlib.DEFLATED or (cmf << 8 | flg) % 31:
         raise CodecError("stored document is neither a zlib stream nor a zstd frame")
