@@ -139,7 +139,7 @@ def recorded_for(state: AppState, case_id: str) -> list[dict[str, Any]]:
                         "%Y-%m-%d %H:%M UTC"), "clinician": e.clinician,
                     "review_date": e.review_date.isoformat(), "case_sha256": e.case_sha256,
                     "rulebase_sha256": e.rulebase_sha256, "decision": e.decision,
-                    "overrides": [], "accepted": [],
+                    "case": e.case, "overrides": [], "accepted": [],
                 }
                 by_id[e.decision_id] = item
                 out.append(item)
@@ -150,13 +150,14 @@ def recorded_for(state: AppState, case_id: str) -> list[dict[str, Any]]:
                     "clinician": e.clinician, "reason": doc.get("reason"),
                     "track": doc.get("track"), "decision": doc.get("decision"),
                     "program": _program_words(state, doc.get("prescriptions") or {}),
+                    "prescriptions": doc.get("prescriptions") or {},
                 })
             elif e.decision_id in by_id:  # later entry kinds (accepted) keep their place
                 program = e.decision.get("program") or {}
                 by_id[e.decision_id]["accepted"].append({
                     "recorded_at": e.recorded_at.strftime("%Y-%m-%d %H:%M UTC"),
                     "clinician": e.clinician, "kind": e.kind,
-                    "program": _program_words(state, program)})
+                    "program": _program_words(state, program), "programme": program})
     return out
 
 
@@ -167,7 +168,20 @@ def _program_words(state: AppState, program: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _tracks_view(state: AppState, decision: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _override_view(state: AppState, o: Mapping[str, Any] | None,
+                   track: str) -> dict[str, Any] | None:
+    """The clinician's override of ``track`` (None: it has none): the
+    decision, the prescription if one was given, who, when and why."""
+    if o is None or o.get("track") != track or not o.get("decision"):
+        return None
+    rx = (o.get("prescriptions") or {}).get(track)
+    return {"words": DECISION_WORDS.get(o["decision"], o["decision"]),
+            "next": _exercise(state, (rx or {}).get("exercise")), "next_dose": _dose(state, rx),
+            "by": o.get("clinician"), "at": o.get("recorded_at"), "reason": o.get("reason")}
+
+
+def _tracks_view(state: AppState, decision: Mapping[str, Any],
+                 override: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     out = []
     tracks = decision.get("tracks") or {}
     ladder = _ladder(state)
@@ -189,6 +203,7 @@ def _tracks_view(state: AppState, decision: Mapping[str, Any]) -> list[dict[str,
             "next_dose": _dose(state, nxt),
             "cues": [api.clinician_text(c, ladder) for c in (nxt or {}).get("cues") or []],
             "held": list(dict.fromkeys(held)),
+            "override": _override_view(state, override, track),
         })
     return out
 
@@ -287,12 +302,21 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
     explanation = api.explanation(decided)
     recorded = recorded_for(state, decided.case.case_id)
     latest = recorded[-1] if recorded else None
-    current = latest is not None and latest["case_sha256"] == decision["case_sha256"]
+    accepted_as_is = latest is not None and _accepted_as_is(latest, doc)
+    current = latest is not None and (latest["case_sha256"] == decision["case_sha256"]
+                                      or accepted_as_is)
+    if accepted_as_is and latest is not None:
+        # How the decision in force was reached is said of the case it was
+        # made on (the trail's copy), not of the file with its new programme.
+        decided = api.decide_document(latest["case"], state.reasoner(),
+                                      f"case {decided.case.case_id} as recorded")
+        explanation = api.explanation(decided)
     shown = latest["decision"] if current and latest else decision
+    override = latest["overrides"][-1] if current and latest and latest["overrides"] else None
     view.update({
         "decision": shown,
         "outcome": shown.get("outcome"),
-        "tracks": _tracks_view(state, shown),
+        "tracks": _tracks_view(state, shown, override),
         "why": _why(state, shown),
         "recorded": list(reversed(recorded)),
         "latest": latest if current else None,
@@ -303,6 +327,19 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
         "accepted": bool(latest and current and latest["accepted"]),
     })
     return view
+
+
+def _accepted_as_is(latest: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+    """Whether the case file is the one the latest decision was made on but
+    for the programme its acceptance wrote: then that decision is still the
+    one in force (deciding the file again would judge a dose accepted today
+    against sessions done at the old one, a decision nobody made)."""
+    case = latest.get("case")
+    if not latest["accepted"] or not isinstance(case, Mapping):
+        return False
+    if doc.get("program") != latest["accepted"][-1]["programme"]:
+        return False
+    return {**doc, "program": case.get("program")} == case
 
 
 _TITLE = re.compile(r'<title id="[^"]*">([^<]*)</title>')
