@@ -162,9 +162,10 @@ class LoadedConfig(BaseModel):
 
 def user_config_path() -> Path:
     """``calfrehab.toml`` in the user's configuration directory."""
-    import platformdirs
+    # platformdirs' answer, without its import where that is plain (userdirs).
+    from calfrehab.engine.userdirs import user_dir
 
-    return Path(platformdirs.user_config_dir("calfrehab", appauthor=False)) / CONFIG_NAME
+    return user_dir("config") / CONFIG_NAME
 
 
 def candidate_paths(near: Path | None = None) -> list[Path]:

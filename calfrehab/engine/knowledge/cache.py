@@ -33,7 +33,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from calfrehab.engine.knowledge import codecache
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import rulebase_sha256
 from calfrehab.engine.limits import ENV_OVERRIDES, limit
+from calfrehab.engine.userdirs import user_dir
 
 # Entries kept: every edit of a rules directory or of the knowledge code
 # makes a new key, so old entries are pruned (oldest first) when one is
@@ -58,10 +58,8 @@ _SOURCES = [*sorted(_KNOWLEDGE.glob("*.py")), _KNOWLEDGE.parent / "vocabulary.py
 
 
 def cache_dir() -> Path:
-    # Imported here: only a run that compiles needs it.
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("calfrehab", appauthor=False)) / "compiled-rules"
+    # platformdirs' answer, without its import where that is plain (userdirs).
+    return user_dir("cache") / "compiled-rules"
 
 
 def cache_key(directory: Path, rules_sha256: str) -> str:
@@ -91,6 +89,9 @@ def _read(path: Path, key: str) -> CompiledRuleBase | None:
 def _store(path: Path, data: bytes) -> None:
     # Written to a temporary file renamed into place: a reader never sees
     # half a file.
+    # Imported here: a run that finds its entry writes none (safeio says why).
+    import tempfile
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:

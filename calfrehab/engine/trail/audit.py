@@ -133,12 +133,13 @@ def default_audit_path() -> Path:
     on macOS and Windows. A relative ``XDG_DATA_HOME`` is ignored, as the
     XDG base-directory spec requires.
     """
-    import platformdirs
+    # platformdirs' answer, without its import where that is plain (userdirs).
+    from calfrehab.engine.userdirs import user_dir
 
     override = os.environ.get("CALFREHAB_AUDIT")
     if override:
         return Path(override).expanduser()
-    base = Path(platformdirs.user_data_dir("calfrehab", appauthor=False))
+    base = user_dir("data")
     if not base.is_absolute():  # a relative XDG_DATA_HOME
         base = Path.home() / ".local" / "share" / "calfrehab"
     return base / "audit.sqlite3"

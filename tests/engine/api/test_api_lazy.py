@@ -26,7 +26,7 @@ EXAMPLE = ROOT / "examples" / "runner-stuck-on-two-leg.json"
 # Modules `next --no-record` must not import (each a prefix).
 NOT_FOR_NEXT = (
     "sqlite3", "jinja2", "importlib.metadata", "email", "fhir.resources", "multiprocessing",
-    "concurrent.futures",
+    "concurrent.futures", "platformdirs",
     "calfrehab.engine.trail", "calfrehab.engine.audit", "calfrehab.engine.acceptance",
     "calfrehab.engine.batch", "calfrehab.engine.fhir", "calfrehab.engine.report",
     "calfrehab.engine.entry.interview", "calfrehab.engine.casefile.csvimport",
@@ -63,6 +63,18 @@ def test_next_without_recording_loads_only_what_deciding_needs() -> None:
     # It did load the engine: the check above is not vacuous.
     assert "calfrehab.engine.pipeline" in modules
     assert "calfrehab.cli.case_cmds" in modules
+
+
+def test_next_with_its_rules_cached_loads_no_writer() -> None:
+    # A run that finds the compiled rules in the cache writes nothing: it
+    # loads neither tempfile nor what tempfile loads (shutil, bz2, lzma),
+    # which only writing needs (engine/safeio.py, knowledge/cache.py). The
+    # first run may fill this session's cache; the second finds it.
+    for _ in range(2):
+        modules, out = _modules_after("next", str(EXAMPLE), "--no-record")
+    assert "PROGRESS" in out
+    assert [m for m in modules if m.startswith(("tempfile", "shutil", "bz2", "lzma"))] == []
+    assert "calfrehab.engine.knowledge.cache" in modules
 
 
 def test_version_loads_no_engine_module() -> None:
