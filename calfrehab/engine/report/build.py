@@ -42,6 +42,9 @@ PROJECTION_NOTE = (
     "A projection, not a prognosis: calfrehab's course simulator replays weekly reviews of a "
     "patient who does every session as prescribed with little pain (the `ideal` script of "
     "`calfrehab simulate`), each decided by the same rules.")
+OVERRIDE_PROJECTION_NOTE = (
+    " It starts from the programme as overridden (what accepting the override writes), "
+    "not from the rules' proposal.")
 
 
 class Wrote(BaseModel):
@@ -147,9 +150,18 @@ def report_data(case: str | Path, audit: Path | None = None,
                        if r["kind"] == "decision" and r.get("clinician")), None)
     shorts = {s.citation: s.short for s in base.sources.values() if s.short}
     refer = decided.decision.outcome == "refer"
-    projection = (_projection(decided, reasoner, weeks, str(case))
+    projected = decided
+    if programme is not None and programme.source == "override":
+        # An override not yet accepted: the course the clinician decided
+        # starts from the programme accepting it writes, not the rules' step.
+        from calfrehab.engine.pipeline import decide_document
+
+        projected = decide_document({**decided.document, "program": programme.program},
+                                    reasoner, str(case))
+    projection = (_projection(projected, reasoner, weeks, str(case))
                   if weeks and not refer else None)
-    note = (PROJECTION_NOTE if weeks and not refer else
+    note = (PROJECTION_NOTE + (OVERRIDE_PROJECTION_NOTE if projected is not decided else "")
+            if weeks and not refer else
             "No projection: the case is referred." if refer else
             "No projection was asked for (--weeks 0).")
     source_name = "standard input" if str(case) == "-" else Path(case).name

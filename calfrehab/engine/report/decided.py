@@ -45,6 +45,9 @@ class DecidedProgramme(BaseModel):
     source: Source
     tracks: dict[str, NextPrescription | None]
     decisions: dict[str, str]
+    # The programme as the case file holds (or, accepted, would hold) it:
+    # what the report's projection starts from.
+    program: dict[str, Any]
 
 
 def _dump(case: Case) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def decided_programme(state: CaseState | None, case: Case,
         return None
     if state.accepted is not None:
         return DecidedProgramme(source="accepted", tracks=_with_words(ladder, _dump(case)),
-                                decisions=_decisions(state))
+                                decisions=_decisions(state), program=_dump(case))
     o = state.override
     if o is None:
         return None
@@ -101,4 +104,4 @@ def decided_programme(state: CaseState | None, case: Case,
         # and says the clinician adjusted it.
         return None
     return DecidedProgramme(source="override", tracks=_with_words(ladder, program),
-                            decisions=_decisions(state))
+                            decisions=_decisions(state), program=program)

@@ -126,3 +126,28 @@ def test_an_override_not_yet_accepted_shows_the_clinicians_prescription(
     sk = section.track("straight_knee")
     assert sk.startswith("Straight knee (gastrocnemius): Progress")
     assert "clinician's decision" not in sk
+
+
+def test_the_projection_follows_an_override_before_and_after_it_is_accepted(
+        tmp_path: Path) -> None:
+    from calfrehab.engine.report.build import report_data
+
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
+        "--track", "straight_knee", "--decision", "hold",
+        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+
+    def course() -> list[tuple[int, dict[str, str | None]]]:
+        data = report_data(case, trail, weeks=4)
+        return [(r.week, r.doses) for r in data.projection or []]
+
+    pending = course()
+    # Held at 4 x 12 as the clinician decided, not moved to single-leg raises
+    # as the rules proposed.
+    assert pending[0][1]["straight_knee"] == "R1 4 × 12"
+    assert pending[1][1]["straight_knee"] == "R1 4 × 12"
+    run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
+    assert course() == pending
