@@ -27,7 +27,6 @@ app its accounts, the server its public URL), and reads them with
 from __future__ import annotations
 
 import os
-import tomllib
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -203,6 +202,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def parse_config(text: str, source: str) -> ClinicConfig:
     """A configuration from TOML text; errors name ``source`` and the key."""
+    # Imported here: only a clinic with a calfrehab.toml needs it.
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

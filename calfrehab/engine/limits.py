@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
-import tomllib
+import re
 from pathlib import Path
 
 from calfrehab.engine.errors import SettingError
@@ -34,12 +34,42 @@ ENV_OVERRIDES: dict[str, str] = {
 }
 
 
+# A line of limits.toml as it is written: a bare key, =, a decimal whole
+# number (underscores between digits, no leading zero), nothing after it.
+_PLAIN_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(0|[1-9](?:_?[0-9])*)")
+# A comment line: TOML allows no control character in it but the tab.
+_COMMENT = re.compile(r"#[^\x00-\x08\x0a-\x1f\x7f]*")
+
+
+def plain_toml(text: str) -> dict[str, int] | None:
+    """The values of a TOML text made only of comments, blank lines and
+    ``key = 123`` lines, as tomllib reads them; None for any other text
+    (tomllib reads that). Every command reads limits.toml, and importing
+    tomllib (its regular expressions compiled) costs a cold `calfrehab
+    next` about 2 ms of CPU (issue 28 item 4)."""
+    out: dict[str, int] = {}
+    for raw in text.split("\n"):  # TOML's newlines only (not str.splitlines' many)
+        line = raw.removesuffix("\r").strip(" \t")
+        if not line or _COMMENT.fullmatch(line):
+            continue
+        match = _PLAIN_LINE.fullmatch(line)
+        if match is None or match[1] in out:  # (tomllib refuses a key given twice)
+            return None
+        out[match[1]] = int(match[2].replace("_", ""))
+    return out
+
+
 @functools.cache
 def _shipped() -> dict[str, int]:
     # Beside this module, as the shipped rules are (knowledge.loader): a
     # plain path, not importlib.resources, whose import (zipfile among it)
     # would cost a cold `calfrehab next` a few ms (issue 28 item 4).
     text = Path(__file__).with_name("limits.toml").read_text(encoding="utf-8")
+    plain = plain_toml(text)
+    if plain is not None:
+        return plain
+    import tomllib
+
     data = tomllib.loads(text)
     return {k: int(v) for k, v in data.items()}
 
