@@ -88,9 +88,16 @@ class TrailIndex:
                 return self._latest
             latest: dict[str, Latest] = {}
             overrides: dict[str, int] = {}
+            # The latest override's decision for its track, per decision:
+            # the list shows what the clinician decided, not what was proposed.
+            chosen: dict[str, dict[str, str]] = {}
             for entry in trail.entries():
                 if entry.kind == "override":
                     overrides[entry.decision_id] = overrides.get(entry.decision_id, 0) + 1
+                    track, kind = entry.decision.get("track"), entry.decision.get("decision")
+                    chosen[entry.decision_id] = (
+                        {track: kind} if isinstance(track, str) and isinstance(kind, str)
+                        else {})
                     continue
                 if entry.kind != "decision":
                     continue
@@ -108,7 +115,8 @@ class TrailIndex:
                 )
             for case_id, item in latest.items():
                 if overrides.get(item.decision_id):
-                    latest[case_id] = Latest(**{**item.__dict__,
+                    tracks = {**item.tracks, **chosen.get(item.decision_id, {})}
+                    latest[case_id] = Latest(**{**item.__dict__, "tracks": tracks,
                                                 "overrides": overrides[item.decision_id]})
             self._head, self._latest = head, latest
             return latest

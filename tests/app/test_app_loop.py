@@ -73,6 +73,9 @@ def test_decide_override_accept_then_log_shows_what_the_clinician_decided(
     assert "Next:" not in sk
     # The track the override left alone keeps the rules' decision.
     assert _track(page, "bent_knee").startswith("Bent knee (soleus): Start Next:")
+    # So does the patient list: the clinician's hold, marked overridden.
+    listed = _text(client.get("/patients").text)
+    assert "Straight knee: Hold; Bent knee: Start overridden" in listed, listed
 
     page = _post(client, page, "accept", decision_id=decision_id)
     text = _text(page)
