@@ -122,6 +122,13 @@ class OverrideRow(_Model):
     track: str | None
     decision: str | None
     reason: str | None
+    prescribes: str = ""  # the clinician's own prescription, in words
+
+
+class AcceptedRow(_Model):
+    recorded_at: str
+    clinician: str | None
+    as_overridden: bool
 
 
 class DecisionRow(_Model):
@@ -134,6 +141,7 @@ class DecisionRow(_Model):
     clinician: str | None
     rulebase_version: str
     overrides: list[OverrideRow]
+    accepted: list[AcceptedRow] = []
 
 
 class Route(_Model):
@@ -315,20 +323,42 @@ def _assessments(case: Case) -> list[AssessmentRow]:
     return out
 
 
-def _decisions(rows: list[dict[str, Any]]) -> list[DecisionRow]:
+def _prescribes(prescriptions: Any, ladder: Ladder) -> str:
+    """An override's own prescriptions in words ("Straight knee: Two-leg
+    heel raise, straight knee, 4 × 12")."""
+    out = []
+    for track, rx in (prescriptions or {}).items() if isinstance(prescriptions, dict) else ():
+        if not isinstance(rx, dict) or rx.get("exercise") not in ladder.exercises:
+            continue
+        ex = str(rx["exercise"])
+        dose = dose_text(int(rx.get("sets") or 0), int(rx.get("reps") or 0),
+                         unit_of(ladder, ex), float(rx.get("load_kg") or 0))
+        out.append(f"{TRACK_TITLES.get(track, track)}: {ladder.exercises[ex].name}, {dose}")
+    return "; ".join(out)
+
+
+def _decisions(rows: list[dict[str, Any]], ladder: Ladder) -> list[DecisionRow]:
     overrides: dict[str, list[OverrideRow]] = {}
+    accepted: dict[str, list[AcceptedRow]] = {}
     for r in rows:
         if r["kind"] == "override":
             o = r.get("override") or {}
             overrides.setdefault(r["decision_id"], []).append(OverrideRow(
                 recorded_at=r["recorded_at"], clinician=r.get("clinician"),
-                track=o.get("track"), decision=o.get("decision"), reason=o.get("reason")))
+                track=o.get("track"), decision=o.get("decision"), reason=o.get("reason"),
+                prescribes=_prescribes(o.get("prescriptions"), ladder)))
+        elif r["kind"] == "accepted":
+            a = r.get("accepted") or {}
+            accepted.setdefault(r["decision_id"], []).append(AcceptedRow(
+                recorded_at=r["recorded_at"], clinician=r.get("clinician"),
+                as_overridden=bool(a.get("override_entry_id"))))
     return [DecisionRow(recorded_at=r["recorded_at"], decision_id=r["decision_id"],
                         reasons=list(r.get("reasons") or []),
                         review_date=r["review_date"], outcome=r.get("outcome"),
                         tracks=r.get("tracks") or {}, clinician=r.get("clinician"),
                         rulebase_version=r["rulebase_version"],
-                        overrides=overrides.get(r["decision_id"], []))
+                        overrides=overrides.get(r["decision_id"], []),
+                        accepted=accepted.get(r["decision_id"], []))
             for r in rows if r["kind"] == "decision"]
 
 
@@ -462,7 +492,7 @@ def build(
         red_flags=[r.replace("_", " ") for r in case.red_flags],
         bands=bands, timelines=timelines, pain=pain, tracks_with_pain=with_pain,
         assessments=_assessments(case),
-        decisions=_decisions(trail_rows) if trail_rows is not None else None,
+        decisions=_decisions(trail_rows, ladder) if trail_rows is not None else None,
         trail_note=("" if trail_rows is not None else
                     "No audit trail was given (--audit TRAIL or CALFREHAB_AUDIT): recorded "
                     "decisions and overrides are not shown."),

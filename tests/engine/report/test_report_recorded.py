@@ -151,3 +151,24 @@ def test_the_projection_follows_an_override_before_and_after_it_is_accepted(
     assert pending[1][1]["straight_knee"] == "R1 4 × 12"
     run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
     assert course() == pending
+
+
+def test_the_recorded_decisions_table_gives_each_overrides_dose_and_each_acceptance(
+        tmp_path: Path) -> None:
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
+        "--track", "straight_knee", "--decision", "hold",
+        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    run("accept", str(case), "--audit", str(trail), "--clinician", "C. Diaz")
+    out = tmp_path / "r.html"
+    run("report", str(case), "--audit", str(trail), "--weeks", "0", "-o", str(out))
+    page = out.read_text(encoding="utf-8")
+    table = page[page.index('id="table-decisions"'):]
+    table = _text(table[:table.index("</table>")])
+    assert ("Reason: calf cramp, consolidate. Prescribes Straight knee (gastrocnemius): "
+            "Two-leg heel raise, straight knee, 4 × 12") in table
+    assert re.search(r"accepted Accepted into the programme by C\. Diaz on "
+                     r"\d{4}-\d\d-\d\d, as overridden\.", table), table
