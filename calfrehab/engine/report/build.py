@@ -132,11 +132,20 @@ def report_data(case: str | Path, audit: Path | None = None,
     rows = _trail_rows(audit, decided.case.case_id) if audit is not None else None
     trail_state = _state(audit, decided.case.case_id)
     programme = decided_programme(trail_state, decided.case, base.ladder)
+    if (programme is not None and decided.decision.outcome == "refer"
+            and programme.outcome != "refer"):
+        programme = None  # the file refers now: no programme stands (as the handout)
     state = recorded_state(audit, decided.case.case_id, trail_state, programme)
     # With a decision in the trail, the report shows it as recorded, on its
     # own case, and as the clinician decided it; only without one does it
     # decide the case as it is now (see report.recorded).
-    review = recorded_review(trail_state, decided.case, reasoner)
+    review = recorded_review(trail_state, decided.case, reasoner, decided.document)
+    refers_now = None
+    if (review is not None and decided.decision.outcome == "refer"
+            and review.document.outcome != "refer"):
+        # The file as it is now refers (a red flag entered since): that is
+        # what the report leads with, never an older decision to go on.
+        refers_now, review = review, None
     if review is not None:
         doc, why_not, restating = review.document, review.why_not, review.restating
         heading, notes = _heading(review, decided.case), _notes(review)
@@ -144,6 +153,11 @@ def report_data(case: str | Path, audit: Path | None = None,
         doc, why_not = decided.decision, Explainer(decided.evaluation).why_not()
         restating = frozenset(restating_rules(decided.decision, decided.evaluation.compiled))
         heading, notes = "Decision at this review", []
+        if refers_now is not None:
+            notes = [f"The case file as it is now refers, so the decision recorded for the "
+                     f"review of {refers_now.case.review_date.isoformat()} (which did not) "
+                     "no longer stands: this is the rules' referral for the file now, not yet "
+                     "recorded (calfrehab next --audit records it)."]
     if author is None and rows:
         # The clinician of the latest recorded decision signs the report.
         author = next((r.get("clinician") for r in reversed(rows)
@@ -195,6 +209,10 @@ def _notes(review: RecordedReview) -> list[str]:
     """What the reader of a recorded decision must know: what was logged
     after it (not yet decided on), and whether the rules changed since."""
     notes = []
+    if review.fields_since:
+        notes.append(f"Changed in the case file since this decision: "
+                     f"{', '.join(review.fields_since)}. Decide it again (calfrehab next "
+                     "--audit) before going on.")
     s, a = review.sessions_since, review.assessments_since
     if s or a:
         what = "; ".join(f"{noun} of {', '.join(dict.fromkeys(d))}"

@@ -48,6 +48,10 @@ class DecidedProgramme(BaseModel):
     # The programme as the case file holds (or, accepted, would hold) it:
     # what the report's projection starts from.
     program: dict[str, Any]
+    # The recorded decision's outcome: a referral the clinician overrode
+    # with a programme is theirs to make; a referral the case file only
+    # gives now (a red flag entered since) is not overruled by an old one.
+    outcome: str = ""
 
 
 def _dump(case: Case) -> dict[str, Any]:
@@ -87,7 +91,8 @@ def decided_programme(state: CaseState | None, case: Case,
         return None
     if state.accepted is not None:
         return DecidedProgramme(source="accepted", tracks=_with_words(ladder, _dump(case)),
-                                decisions=_decisions(state), program=_dump(case))
+                                decisions=_decisions(state), program=_dump(case),
+                                outcome=str(state.decision.get("outcome") or ""))
     o = state.override
     if o is None:
         return None
@@ -104,4 +109,5 @@ def decided_programme(state: CaseState | None, case: Case,
         # and says the clinician adjusted it.
         return None
     return DecidedProgramme(source="override", tracks=_with_words(ladder, program),
-                            decisions=_decisions(state), program=program)
+                            decisions=_decisions(state), program=program,
+                            outcome=str(state.decision.get("outcome") or ""))

@@ -185,7 +185,12 @@ def build(case: Case, doc: DecisionDocument, names: dict[str, str], bands: PainB
     """The handout for ``case``. ``programme``, when the clinician acted on
     the decision (accepted it, or overrode it), is what the patient takes
     home instead of ``doc``'s next step (clinical-basis §8)."""
-    refer = doc.outcome == "refer" and programme is None
+    # The case as it is now refers (a red flag entered since the decision
+    # the programme came from, say): no exercise, whatever was accepted.
+    # Only a referral the clinician overrode with a programme gives way.
+    refer = doc.outcome == "refer" and (programme is None or programme.outcome != "refer")
+    if refer:
+        programme = None
     running = case.patient.goal == "running"
     exercises: list[HandoutExercise] = []
     paused: list[str] = []

@@ -42,6 +42,7 @@ class RecordedReview(BaseModel):
     same_rules: bool
     sessions_since: list[str]  # dates of sessions logged after the decision
     assessments_since: list[str]
+    fields_since: list[str]  # other top-level fields of the case changed since
 
 
 def _dated(items: list[Any]) -> list[tuple[str, str]]:
@@ -64,8 +65,15 @@ def _since(now: list[Any], then: list[Any]) -> list[str]:
     return sorted(out)
 
 
+# What a case's review moves through without a new decision: the programme
+# (accept writes it), the sessions and assessments (counted apart), and the
+# review date (logging moves it).
+_EXPECTED = frozenset({"program", "sessions", "assessments", "review_date"})
+
+
 def recorded_review(state: CaseState | None, current: Case,
-                    reasoner: Reasoner) -> RecordedReview | None:
+                    reasoner: Reasoner,
+                    current_doc: dict[str, Any] | None = None) -> RecordedReview | None:
     """The trail's latest decision for the case, explained on its own case
     document; None when there is none to show (no trail, no decision, or an
     entry without its case)."""
@@ -88,4 +96,14 @@ def recorded_review(state: CaseState | None, current: Case,
         restating=frozenset(restating_rules(document, replay.evaluation.compiled)),
         same_rules=same,
         sessions_since=_since(list(current.sessions), list(case.sessions)),
-        assessments_since=_since(list(current.assessments), list(case.assessments)))
+        assessments_since=_since(list(current.assessments), list(case.assessments)),
+        fields_since=_changed(current_doc, state.case))
+
+
+def _changed(now: dict[str, Any] | None, then: dict[str, Any]) -> list[str]:
+    """The case's top-level fields (other than those a review moves
+    through) that differ between the recorded case and the file now."""
+    if now is None:
+        return []
+    return sorted(k for k in set(now) | set(then)
+                  if k not in _EXPECTED and now.get(k) != then.get(k))

@@ -172,3 +172,33 @@ def test_the_recorded_decisions_table_gives_each_overrides_dose_and_each_accepta
             "Two-leg heel raise, straight knee, 4 × 12") in table
     assert re.search(r"accepted Accepted into the programme by C\. Diaz on "
                      r"\d{4}-\d\d-\d\d, as overridden\.", table), table
+
+
+def test_a_red_flag_entered_after_acceptance_refers_in_the_handout_and_the_report(
+        tmp_path: Path) -> None:
+    """An accepted programme never outranks a referral the case file gives
+    now: the handout must not send home exercises to a patient with a
+    suspected deep vein thrombosis entered since."""
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    run("next", str(case), "--audit", str(trail))
+    run("accept", str(case), "--audit", str(trail))
+    doc = json.loads(case.read_text(encoding="utf-8"))
+    doc["red_flags"] = ["calf_swelling_warmth"]
+    case.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    out = tmp_path / "h.html"
+    assert "refer: no exercises" in run("handout", str(case), "--audit", str(trail),
+                                        "-o", str(out))
+    handout = _text(out.read_text(encoding="utf-8"))
+    assert "Please pause your exercises and contact the clinic" in handout
+    assert "What to do" not in handout and "Single-leg heel raise" not in handout
+    section = Section(case, trail, tmp_path / "r.html")
+    assert "REFER: stop progression and refer" in section.text
+    assert "The case file as it is now refers" in section.text
+    assert "The handout lists this" not in section.text
+    # Without a referral, a change other than sessions is named too.
+    doc["red_flags"] = []
+    doc["condition"]["irritability"] = "high"
+    case.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    changed = Section(case, trail, tmp_path / "r2.html")
+    assert "Changed in the case file since this decision: condition." in changed.text
