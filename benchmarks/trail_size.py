@@ -5,8 +5,10 @@ same decisions into a fresh trail three ways and reports, per decision:
 
 - ``v1``: the format-1 layout (documents as canonical JSON text in each
   row), written by the test suite's format-1 writer, for comparison;
-- ``v2``: the current format (cases stored once by sha256, documents as
-  zlib streams with a preset dictionary), through ``record_prepared``
+- ``v2``: the current format, 4 since issue 28 (cases stored once by
+  sha256, documents as zstd frames with a preset dictionary; formats 2
+  and 3 stored zlib streams, and the JSON keys keep the ``v2`` name that
+  ``run.py`` reads), through ``record_prepared``
   with the entries prepared beforehand, as a batch's workers do;
 - ``v2 after migrate``: the ``v1`` trail upgraded in place by
   ``audit migrate`` (then vacuumed).
@@ -15,8 +17,9 @@ For each: file bytes per decision (main file plus WAL, after a
 checkpoint), and for ``v2`` the parent's CPU per decision to record
 (chain + insert), the worker's CPU per decision to prepare (serialise,
 hash, compress), and the CPU per decision of ``audit verify`` (which
-inflates and hashes every stored document). The same case batch is also recorded twice (a resumed
-run with a new rule base) to show that identical cases are stored once.
+decompresses and hashes every stored document). The same case batch is
+also recorded twice (a resumed run with a new rule base) to show that
+identical cases are stored once.
 
     python benchmarks/trail_size.py [N] [--out benchmarks/out/trail_size.json]
 
