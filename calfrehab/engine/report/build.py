@@ -353,12 +353,21 @@ def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
                                  phone=clinic_phone or config.clinic.phone)
     review = decided.case.review_date
     state = _state(audit, decided.case.case_id)
+    programme = decided_programme(state, decided.case, ladder)
+    if (programme is not None and decided.decision.outcome == "refer"
+            and programme.outcome != "refer"):
+        programme = None  # the file refers now (see handout_data.build)
+    if programme is not None and state is not None:
+        # The programme is the one decided at that review: the visit it
+        # came from, not the last session logged since (which moves the
+        # case's review date), and the next review counted from it.
+        review = date.fromisoformat(state.review_date)
     data = handout_data.build(
         decided.case, decided.decision, names, _bands(decided),
         seated=frozenset(ladder.load.seated_exercises), printed=clinic_today(config),
         next_review=next_review or review + timedelta(days=config.review.interval_days),
-        clinic=clinic, decision_note=_patient_note(state),
-        programme=decided_programme(state, decided.case, ladder))
+        clinic=clinic, decision_note=_patient_note(state), programme=programme,
+        visit=review)
     atomic_write_text(out, handout_html(data), mode=OUTPUT_MODE)
     what = "refer: no exercises" if data.refer else f"{len(data.exercises)} exercise(s)"
     return Wrote(path=str(out), case_id=data.case_id,

@@ -181,7 +181,8 @@ SIDE_WORDS = {"left": "your left leg", "right": "your right leg", "both": "both 
 def build(case: Case, doc: DecisionDocument, names: dict[str, str], bands: PainBands, *,
           seated: frozenset[str], printed: date, next_review: date, clinic: Clinic,
           decision_note: str | None = None,
-          programme: DecidedProgramme | None = None) -> HandoutData:
+          programme: DecidedProgramme | None = None,
+          visit: date | None = None) -> HandoutData:
     """The handout for ``case``. ``programme``, when the clinician acted on
     the decision (accepted it, or overrode it), is what the patient takes
     home instead of ``doc``'s next step (clinical-basis §8)."""
@@ -211,7 +212,7 @@ def build(case: Case, doc: DecisionDocument, names: dict[str, str], bands: PainB
     words = plain_words()
     stop = [text[:1].upper() + text[1:] + "." for text in words.red_flags.values()]
     return HandoutData(
-        case_id=doc.case_id, review_date=date.fromisoformat(doc.review_date),
+        case_id=doc.case_id, review_date=visit or date.fromisoformat(doc.review_date),
         printed=printed, next_review=next_review,
         side=SIDE_WORDS.get(case.condition.side, case.condition.side), clinic=clinic,
         refer=refer, exercises=exercises, paused=paused,

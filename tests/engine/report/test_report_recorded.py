@@ -202,3 +202,20 @@ def test_a_red_flag_entered_after_acceptance_refers_in_the_handout_and_the_repor
     case.write_text(json.dumps(doc, indent=2), encoding="utf-8")
     changed = Section(case, trail, tmp_path / "r2.html")
     assert "Changed in the case file since this decision: condition." in changed.text
+
+
+def test_the_handout_dates_the_accepted_programme_from_its_visit_not_a_later_session(
+        tmp_path: Path) -> None:
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    run("next", str(case), "--audit", str(trail))
+    run("accept", str(case), "--audit", str(trail))
+    # A session logged since moves the case's review date to its own.
+    run("log", str(case), "--date", "2026-11-23", "--straight-knee-pain", "1",
+        "--bent-knee-pain", "0", "--no-input")
+    assert json.loads(case.read_text(encoding="utf-8"))["review_date"] == "2026-11-23"
+    out = tmp_path / "h.html"
+    run("handout", str(case), "--audit", str(trail), "-o", str(out))
+    text = _text(out.read_text(encoding="utf-8"))
+    assert "From your visit on 2026-11-20 until your next review on 2026-11-27" in text
+    assert "Single-leg heel raise, straight knee: 3 sets of 15 repetitions" in text
