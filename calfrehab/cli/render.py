@@ -111,7 +111,10 @@ def render_next(decided: Decided, colour: bool, source: str = "CASE") -> str:
                     and blocker.rule.split("@")[0] not in shared):
                 lines += wrap(clinician_text(blocker.text, ladder), "        ", "  why   ")
         if td.current is not None:
-            cur = td.current.model_dump()
+            # Its fields as they are (a flat model: what model_dump() gives),
+            # without building the document's serializer for a terminal
+            # (explanation/document.py builds it only when asked for).
+            cur = dict(td.current)
             name = names[cur["exercise"]].name if cur["exercise"] in names else cur["exercise"]
             lines += wrap(f"{name}, {dose(cur, unit_of(ladder, cur['exercise']))}", "        ",
                           "  now   ")

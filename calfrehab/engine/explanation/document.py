@@ -9,12 +9,13 @@ pure function of the case and the rules: no clock, no machine state.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from calfrehab.engine import distversion
 from calfrehab.engine.casefile.model import Prescription
+from calfrehab.engine.errors import EngineError
 from calfrehab.engine.explanation.reasons import render_reason, week_anchors
 from calfrehab.engine.inference.driver import Evaluation
 from calfrehab.engine.inference.firing import Binding, Firing
@@ -38,7 +39,27 @@ DURABLE_VERSION = _version("durable-rules")
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built when first asked for (a dump, a schema, a document read back):
+    # build_document makes a document from the engine's own values without
+    # validating them (see _made), so a `next` that prints text and records
+    # nothing never builds these validators and serializers (about 5 ms of
+    # CPU of a cold `next`, issue 28 item 4).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+_D = TypeVar("_D", bound=_Doc)
+
+
+def _made(cls: type[_D], **values: Any) -> _D:
+    """``cls`` from trusted values, as validating them would make it.
+
+    Every value here is the engine's own, already of its field's type
+    (str, int, a float for a float, a list, a built NextPrescription or
+    Firing), so the model is what ``cls(**values)`` gives: the same
+    ``__dict__`` and fields set; and a dump builds the same serializer.
+    tests/engine/explanation/test_document_trusted.py compares the two on
+    the examples and generated cases."""
+    return cls.model_construct(**values)
 
 
 class Current(_Doc):
@@ -101,7 +122,9 @@ class DecisionDocument(_Doc):
 def _current(rx: Prescription | None) -> Current | None:
     if rx is None:
         return None
-    return Current(exercise=rx.exercise, load_kg=rx.load_kg, sets=rx.sets, reps=rx.reps)
+    # float(): the float a float field makes of a whole number (20 -> 20.0).
+    return _made(Current, exercise=rx.exercise, load_kg=float(rx.load_kg), sets=rx.sets,
+                 reps=rx.reps)
 
 
 class _Support:
@@ -153,7 +176,8 @@ def build_document(
         if key not in made:
             inst = compiled.instances[key]
             template = inst.rule.reason or inst.rule.title
-            made[key] = Reason(
+            made[key] = _made(
+                Reason,
                 rule=key,
                 text=render_reason(template, inst.track, values,
                                    compiled.base.ladder.exercises, anchors),
@@ -182,33 +206,40 @@ def build_document(
             ):
                 for k in support:
                     if compiled.instances[k].rule.then.decision != "progress":
-                        blockers.append(Blocker(track=track, rule=k, text=reason(k).text))
+                        blockers.append(_made(Blocker, track=track, rule=k,
+                                              text=reason(k).text))
     keys.sort(key=lambda k: order.get(k, 0))
 
     tracks = {
-        t: TrackDecision(
-            decision=r.decision,  # type: ignore[arg-type]
+        t: _made(
+            TrackDecision,
+            decision=r.decision,
             current=_current(r.current),
             next=r.next,
-            rules=r.deciding,
-            overruled=r.overruled,
+            rules=list(r.deciding),
+            overruled=list(r.overruled),
         )
         for t, r in ev.tracks.items()
     }
     case = ev.case
-    return DecisionDocument(
+    reasons = [reason(k) for k in keys]
+    if not reasons:
+        # The document's contract: at least one reason (decision-format.md).
+        raise EngineError(f"case {case.case_id}: a decision with no reason")
+    return _made(
+        DecisionDocument,
         decision_id=decision_id or uuid.uuid4().hex,
         case_id=case.case_id,
         case_sha256=case_sha256,
         review_date=case.review_date.isoformat(),
-        outcome=ev.outcome,  # type: ignore[arg-type]
-        tracks=tracks,  # type: ignore[arg-type]
-        reasons=[reason(k) for k in keys],
+        outcome=ev.outcome,
+        tracks=tracks,
+        reasons=reasons,
         blockers=blockers,
-        firings=ev.firings,
-        rulebase=RulebaseRef(name=compiled.base.manifest.name, version=compiled.version,
-                             sha256=compiled.sha256),
-        engine=EngineRef(version=ENGINE_VERSION, durable_rules=DURABLE_VERSION),
+        firings=list(ev.firings),
+        rulebase=_made(RulebaseRef, name=compiled.base.manifest.name, version=compiled.version,
+                       sha256=compiled.sha256),
+        engine=_made(EngineRef, version=ENGINE_VERSION, durable_rules=DURABLE_VERSION),
         engine_version=ENGINE_VERSION,
         disclaimer=DISCLAIMER,
     )
