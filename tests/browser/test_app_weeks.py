@@ -115,7 +115,8 @@ def test_two_weekly_reviews_in_the_browser_follow_the_clinician(
     assert section.startswith("Decision at this review")
     assert "The clinician's decision: Overridden by local" in section
     assert "Next: Single-leg heel raise, straight knee, 4 × 12" in section
-    assert report.locator("#table-decisions tbody tr:not(.override)").count() == 2
+    assert report.locator("#table-decisions tbody tr:not(.override):not(.accepted)").count() == 2
+    assert report.locator("#table-decisions tbody tr.accepted").count() == 2
     handout = " ".join(v.go(f"/patients/{NAME}/handout").inner_text("body").split())
     assert "Single-leg heel raise, straight knee: 4 sets of 12 repetitions" in handout, \
         handout[:1500]
