@@ -29,14 +29,51 @@ from __future__ import annotations
 import os
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING
 
 from calfrehab.engine.clock import Clock, checked_now, utc_now
 from calfrehab.engine.errors import ClinicConfigError as ClinicConfigError
 from calfrehab.engine.textsafe import for_terminal
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from calfrehab.engine.clinicmodels import (
+        AppAccount as AppAccount,
+    )
+    from calfrehab.engine.clinicmodels import (
+        AppSection as AppSection,
+    )
+    from calfrehab.engine.clinicmodels import (
+        ClinicConfig as ClinicConfig,
+    )
+    from calfrehab.engine.clinicmodels import (
+        ClinicSection as ClinicSection,
+    )
+    from calfrehab.engine.clinicmodels import (
+        LoadedConfig as LoadedConfig,
+    )
+    from calfrehab.engine.clinicmodels import (
+        ReviewSection as ReviewSection,
+    )
+    from calfrehab.engine.clinicmodels import (
+        TrailSection as TrailSection,
+    )
+
+# The models live in clinicmodels, imported when first asked for (a
+# calfrehab.toml found, or a caller naming them): see that module.
+_MODELS = frozenset({"AppAccount", "AppSection", "ClinicConfig", "ClinicSection",
+                     "LoadedConfig", "ReviewSection", "TrailSection"})
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MODELS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from calfrehab.engine import clinicmodels
+
+    value = getattr(clinicmodels, name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "CONFIG_ENV",
@@ -59,104 +96,6 @@ CONFIG_NAME = "calfrehab.toml"
 CONFIG_ENV = "CALFREHAB_CONFIG"
 # A configuration file is a few hundred bytes; anything this size is not one.
 _MAX_CONFIG_BYTES = 1 << 20
-
-
-class _Section(BaseModel):
-    # Built on first use: a run with no calfrehab.toml validates none of
-    # these (load_config constructs the defaults), so `calfrehab next`
-    # does not pay for building them (issue 28 item 4, cold start).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class ClinicSection(_Section):
-    """Who the clinic is: printed on handouts and reports."""
-
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
-    clinician: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    time_zone: str | None = Field(
-        default=None, description="IANA time zone name, e.g. Europe/Stockholm; "
-        "default: the machine's own")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not a time zone name in the IANA database; expected "
-                             "e.g. Europe/London or Australia/Sydney") from None
-        return value
-
-
-class TrailSection(_Section):
-    """The audit trail used when neither ``--audit`` nor ``CALFREHAB_AUDIT`` names one."""
-
-    path: Path | None = None
-
-
-class ReviewSection(_Section):
-    """The review the clinic books by default after a decision."""
-
-    interval_days: Annotated[int, Field(strict=True, ge=1, le=365)] = 7
-
-
-class AppAccount(_Section):
-    """A clinician who may sign in to ``calfrehab app``: the name the trail
-    records, and an argon2 hash of the password (``calfrehab app add-user``
-    writes both; the password itself is never stored)."""
-
-    name: Annotated[str, Field(min_length=1, max_length=64,
-                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._@ -]*$")]
-    password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")]
-
-
-class AppSection(_Section):
-    """``calfrehab app``: the cases directory it serves by default, and the
-    accounts that may sign in (none: one local user, on loopback only)."""
-
-    cases: Path | None = None
-    accounts: list[AppAccount] = Field(default_factory=list)
-
-    @field_validator("accounts")
-    @classmethod
-    def _unique(cls, value: list[AppAccount]) -> list[AppAccount]:
-        names = [a.name for a in value]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"{twice[0]!r} is there twice; give each account once")
-        return value
-
-
-class ClinicConfig(_Section):
-    """The whole file. Add a section here (a model and one field) to give a
-    part of calfrehab its own settings."""
-
-    # The defaults, constructed rather than validated (their fields' own
-    # defaults, which need no checking): validating them here, at import,
-    # would build every section's validator (see _Section).
-    clinic: ClinicSection = ClinicSection.model_construct()
-    trail: TrailSection = TrailSection.model_construct()
-    review: ReviewSection = ReviewSection.model_construct()
-    app: AppSection = AppSection.model_construct()
-
-    def zone(self) -> ZoneInfo | None:
-        return ZoneInfo(self.clinic.time_zone) if self.clinic.time_zone else None
-
-
-class LoadedConfig(BaseModel):
-    """A configuration and where it came from (None: the defaults)."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    path: Path | None
-    config: ClinicConfig
-
-    def shown(self) -> dict[str, Any]:
-        """The values in force, every section, as ``calfrehab config`` prints them."""
-        return self.config.model_dump(mode="json")
 
 
 def user_config_path() -> Path:
@@ -202,8 +141,12 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def parse_config(text: str, source: str) -> ClinicConfig:
     """A configuration from TOML text; errors name ``source`` and the key."""
-    # Imported here: only a clinic with a calfrehab.toml needs it.
+    # Imported here: only a clinic with a calfrehab.toml needs them.
     import tomllib
+
+    from pydantic import ValidationError
+
+    from calfrehab.engine.clinicmodels import ClinicConfig
 
     try:
         data = tomllib.loads(text)
@@ -227,6 +170,10 @@ def parse_config(text: str, source: str) -> ClinicConfig:
 
 
 def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    from pydantic import BaseModel
+
+    from calfrehab.engine.clinicmodels import ClinicConfig
+
     model: type[BaseModel] = ClinicConfig
     for part in loc:
         annotation = model.model_fields[str(part)].annotation
@@ -239,10 +186,15 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
 def load_config(near: Path | None = None) -> LoadedConfig:
     """The clinic configuration in force for work on ``near`` (a case file
     or a cases directory; None: the working directory)."""
-    path = find_config(near)
+    return _load_found(find_config(near))
+
+
+def _load_found(path: Path | None) -> LoadedConfig:
+    from calfrehab.engine.clinicmodels import ClinicConfig, LoadedConfig, TrailSection
+
     if path is None:
         # The defaults, as validating ClinicConfig() would give them, without
-        # building the validators a file needs (see _Section).
+        # building the validators a file needs (see clinicmodels._Section).
         return LoadedConfig.model_construct(path=None, config=ClinicConfig.model_construct())
     try:
         with open(path, "rb") as fh:
@@ -275,7 +227,10 @@ def load_config(near: Path | None = None) -> LoadedConfig:
 
 def configured_trail(near: Path | None = None) -> Path | None:
     """The audit trail the configuration names (None: it names none)."""
-    return load_config(near).config.trail.path
+    path = find_config(near)
+    if path is None:  # the defaults name none (and need no model)
+        return None
+    return _load_found(path).config.trail.path
 
 
 def clinic_today(config: ClinicConfig | None = None, *, near: Path | None = None,
@@ -285,8 +240,14 @@ def clinic_today(config: ClinicConfig | None = None, *, near: Path | None = None
     and the latest date a record may carry (clinical-basis §8). A session
     logged at 8 in the morning in Sydney is that day's, not the day before
     (as it still is in UTC)."""
+    zone: ZoneInfo | None = None
     if config is None:
-        config = load_config(near).config
+        path = find_config(near)
+        # No file: the defaults, whose time zone is the machine's own (and
+        # which need no model, see clinicmodels).
+        if path is not None:
+            zone = _load_found(path).config.zone()
+    else:
+        zone = config.zone()
     moment: datetime = checked_now(clock)
-    zone = config.zone()
     return moment.astimezone(zone).date() if zone is not None else moment.astimezone().date()

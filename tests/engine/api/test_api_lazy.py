@@ -26,7 +26,7 @@ EXAMPLE = ROOT / "examples" / "runner-stuck-on-two-leg.json"
 # Modules `next --no-record` must not import (each a prefix).
 NOT_FOR_NEXT = (
     "sqlite3", "jinja2", "importlib.metadata", "email", "fhir.resources", "multiprocessing",
-    "concurrent.futures", "platformdirs", "tomllib",
+    "concurrent.futures", "platformdirs", "tomllib", "calfrehab.engine.clinicmodels",
     "calfrehab.engine.trail", "calfrehab.engine.audit", "calfrehab.engine.acceptance",
     "calfrehab.engine.batch", "calfrehab.engine.fhir", "calfrehab.engine.report",
     "calfrehab.engine.entry.interview", "calfrehab.engine.casefile.csvimport",

@@ -88,6 +88,23 @@ def test_clinic_today_is_the_clinic_calendar_day() -> None:
     assert api.clinic_today(london, clock=lambda: moment) == date(2026, 12, 6)
 
 
+def test_clinic_today_reads_the_file_it_finds(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a config argument: the file found near the case sets the zone;
+    # with none found, the machine's own day (the defaults' zone is none).
+    moment = datetime(2026, 12, 6, 22, 30, tzinfo=UTC)
+    monkeypatch.chdir(tmp_path)
+    clinic_dir = tmp_path / "clinic"
+    clinic_dir.mkdir()
+    (clinic_dir / "calfrehab.toml").write_text(GOOD, encoding="utf-8")
+    case = clinic_dir / "case.json"
+    assert api.clinic_today(near=case, clock=lambda: moment) == date(2026, 12, 7)
+    assert api.clinic_today(near=tmp_path / "x.json", clock=lambda: moment) == (
+        moment.astimezone().date())
+    assert api.configured_trail(case) == clinic_dir / "trail" / "audit.sqlite3"
+    assert api.configured_trail(tmp_path / "x.json") is None
+
+
 def test_config_command_names_the_file_in_force(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

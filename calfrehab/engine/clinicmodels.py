@@ -1,0 +1,118 @@
+"""The clinic configuration's models: the sections of ``calfrehab.toml``
+and the file as a whole (see :mod:`calfrehab.engine.clinic`, which reads
+the file and serves these names).
+
+A module of their own: a command run where there is no calfrehab.toml
+(the usual case) finds none and never imports them, so a cold ``calfrehab
+next`` does not pay for defining seven models and their validators' class
+machinery (about 2.5 ms of CPU, issue 28 item 4).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["AppAccount", "AppSection", "ClinicConfig", "ClinicSection", "LoadedConfig",
+           "ReviewSection", "TrailSection"]
+
+
+class _Section(BaseModel):
+    # Built on first use: a run with no calfrehab.toml validates none of
+    # these (load_config constructs the defaults), so `calfrehab next`
+    # does not pay for building them (issue 28 item 4, cold start).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+class ClinicSection(_Section):
+    """Who the clinic is: printed on handouts and reports."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    clinician: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    time_zone: str | None = Field(
+        default=None, description="IANA time zone name, e.g. Europe/Stockholm; "
+        "default: the machine's own")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name in the IANA database; expected "
+                             "e.g. Europe/London or Australia/Sydney") from None
+        return value
+
+
+class TrailSection(_Section):
+    """The audit trail used when neither ``--audit`` nor ``CALFREHAB_AUDIT`` names one."""
+
+    path: Path | None = None
+
+
+class ReviewSection(_Section):
+    """The review the clinic books by default after a decision."""
+
+    interval_days: Annotated[int, Field(strict=True, ge=1, le=365)] = 7
+
+
+class AppAccount(_Section):
+    """A clinician who may sign in to ``calfrehab app``: the name the trail
+    records, and an argon2 hash of the password (``calfrehab app add-user``
+    writes both; the password itself is never stored)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64,
+                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._@ -]*$")]
+    password_hash: Annotated[str, Field(pattern=r"^\$argon2(id|i|d)\$")]
+
+
+class AppSection(_Section):
+    """``calfrehab app``: the cases directory it serves by default, and the
+    accounts that may sign in (none: one local user, on loopback only)."""
+
+    cases: Path | None = None
+    accounts: list[AppAccount] = Field(default_factory=list)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique(cls, value: list[AppAccount]) -> list[AppAccount]:
+        names = [a.name for a in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{twice[0]!r} is there twice; give each account once")
+        return value
+
+
+class ClinicConfig(_Section):
+    """The whole file. Add a section here (a model and one field) to give a
+    part of calfrehab its own settings."""
+
+    # The defaults, constructed rather than validated (their fields' own
+    # defaults, which need no checking): validating them here, at import,
+    # would build every section's validator (see _Section).
+    clinic: ClinicSection = ClinicSection.model_construct()
+    trail: TrailSection = TrailSection.model_construct()
+    review: ReviewSection = ReviewSection.model_construct()
+    app: AppSection = AppSection.model_construct()
+
+    def zone(self) -> ZoneInfo | None:
+        return ZoneInfo(self.clinic.time_zone) if self.clinic.time_zone else None
+
+
+class LoadedConfig(BaseModel):
+    """A configuration and where it came from (None: the defaults)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    path: Path | None
+    config: ClinicConfig
+
+    def shown(self) -> dict[str, Any]:
+        """The values in force, every section, as ``calfrehab config`` prints them."""
+        return self.config.model_dump(mode="json")
