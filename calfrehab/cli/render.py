@@ -119,7 +119,7 @@ def render_next(decided: Decided, colour: bool, source: str = "CASE") -> str:
             lines += wrap(f"{name}, {dose(cur, unit_of(ladder, cur['exercise']))}", "        ",
                           "  now   ")
         if td.next is not None:
-            nxt = td.next.model_dump()
+            nxt = dict(td.next)  # its fields, as for td.current above
             lines += wrap(f"{nxt['name']}, {dose(nxt)}", "        ", "  next  ")
             lines += wrap(f"{nxt['tempo']}; {nxt['frequency']}; {nxt['surface']}", "        ")
             for cue in nxt["cues"]:

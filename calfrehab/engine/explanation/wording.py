@@ -163,7 +163,10 @@ class MergedReason(BaseModel):
     """One line of 'why': the text, its sources, and the tracks it is for
     (empty when it is about the whole case)."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built when first asked for (a dump): merge_reasons makes these from
+    # the document's own strings and lists, unvalidated (model_construct),
+    # so printing a decision builds no validator for them (issue 28 item 4).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     text: str
     sources: list[str]
@@ -197,11 +200,11 @@ def merge_reasons(reasons: Sequence[ReasonLike], exercise_names: Mapping[str, st
             names = " and ".join(exercise_names.get(t, t) for t in tracks)
             text = next(iter(shapes)).replace("\x00", "every exercise" if every else names)
             sources = _union(g.sources for g in group)
-            out.append(MergedReason(text=text[:1].upper() + text[1:], sources=sources,
-                                    tracks=tracks))
+            out.append(MergedReason.model_construct(
+                text=text[:1].upper() + text[1:], sources=sources, tracks=tracks))
         else:
-            out.append(MergedReason(text=r.text, sources=list(r.sources),
-                                    tracks=[r.track] if r.track else []))
+            out.append(MergedReason.model_construct(
+                text=r.text, sources=list(r.sources), tracks=[r.track] if r.track else []))
     return out
 
 

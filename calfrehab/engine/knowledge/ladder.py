@@ -170,7 +170,10 @@ class Ladder(_Model):
 class NextPrescription(BaseModel):
     """The prescription a decision proposes (decision-document ``next``)."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built when first asked for (a dump, a document read back): the engine
+    # makes these from the validated ladder and case (_trusted), so a
+    # decision printed and not recorded builds no validator (issue 28 item 4).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     exercise: str
     name: str

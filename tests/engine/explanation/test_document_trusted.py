@@ -63,15 +63,18 @@ def test_generated_cases_documents_are_as_validated(doc: dict[str, Any]) -> None
 
 def test_a_text_next_builds_no_document_model(tmp_path: Path) -> None:
     # In a fresh process: `next` printing text with nothing recorded builds
-    # none of the document's models; --json builds them to dump.
+    # none of the document's models (nor the proposed prescription's, nor
+    # the merged reasons' of its "why"); --json builds them to dump.
     example = EXAMPLES / "plantar-single-leg-to-weighted.json"
     code = (
         "import json\nfrom calfrehab.cli.main import cli\n"
         "try:\n    cli({args!r}, prog_name='calfrehab')\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "from calfrehab.engine.explanation import document as d\n"
-        "print('BUILT' + json.dumps(sorted(n for n, c in vars(d).items()\n"
-        "    if isinstance(c, type) and c.__module__ == d.__name__\n"
+        "from calfrehab.engine.explanation import document as d, wording as w\n"
+        "from calfrehab.engine.knowledge import ladder as l\n"
+        "print('BUILT' + json.dumps(sorted(n for m in (d, w, l) for n, c in vars(m).items()\n"
+        "    if isinstance(c, type) and c.__module__ == m.__name__\n"
+        "    and (m is not l or n == 'NextPrescription')\n"  # (a cache miss builds the ladder)
         "    and getattr(c, '__pydantic_complete__', False))))\n"
     )
     text = python_output(code.format(args=["next", str(example), "--no-record"]))
