@@ -153,6 +153,10 @@ def report_data(case: str | Path, audit: Path | None = None,
         doc, why_not = decided.decision, Explainer(decided.evaluation).why_not()
         restating = frozenset(restating_rules(decided.decision, decided.evaluation.compiled))
         heading, notes = "Decision at this review", []
+        if audit is None:
+            notes = ["No audit trail was given: this is the rules' proposal for the case file "
+                     "as it is, not a decision recorded or accepted (with the trail, the "
+                     "report shows what was decided)."]
         if refers_now is not None:
             notes = [f"The case file as it is now refers, so the decision recorded for the "
                      f"review of {refers_now.case.review_date.isoformat()} (which did not) "

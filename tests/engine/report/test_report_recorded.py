@@ -53,6 +53,8 @@ def test_after_override_and_accept_the_report_shows_the_recorded_decision_as_dec
     case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
     case.write_bytes(RUNNER.read_bytes())
     before = Section(case, None, tmp_path / "before.html")
+    # Without a trail the section says it is the rules' proposal, no more.
+    assert "No audit trail was given: this is the rules' proposal" in before.text
     decided = json.loads(run("next", str(case), "--json", "--audit", str(trail),
                              "--clinician", "A. Berg"))
     assert decided["tracks"]["straight_knee"]["decision"] == "progress"
