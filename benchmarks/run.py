@@ -1162,8 +1162,8 @@ _COLD_STAGES = [
     ("import_cli", "import `calfrehab.cli.main` (the command line; commands load lazily)"),
     ("pydantic_models", "pydantic's model machinery (`BaseModel`, `Field`: a bare "
      "`import pydantic` defers it)"),
-    ("import_command", "the `next` command's module: the engine's imports, the case and "
-     "decision-document models built (collector paused)"),
+    ("import_command", "the `next` command's module: the engine's imports, the case "
+     "models built (the decision document's deferred; collector paused)"),
     ("prepare_rules", "`api.prepare()`: the compiled rule base from the cache (or YAML "
      "and compiling on a miss), registered with durable-rules"),
     ("decide", "decide the case (validate, evaluate, the decision document)"),
@@ -2173,8 +2173,9 @@ imports, pydantic's model machinery takes {cold.get("pydantic_models", nan) * 1e
 (`BaseModel` and `Field` with pydantic's schema generation: a bare
 `import pydantic` defers them, any model needs them), the `next` command's
 module {cold.get("import_command", nan) * 1e3:.0f} ms (the engine's modules, and the
-validators of the case file and the decision document, which `next`
-validates), preparing the rules {cold.get("prepare_rules", nan) * 1e3:.0f} ms (the compiled
+validators of the case file, which `next` validates; the decision
+document's are built only when it is dumped), preparing the rules
+{cold.get("prepare_rules", nan) * 1e3:.0f} ms (the compiled
 rule base read from the cache, the driver's plan of each ruleset, and
 registering the rulesets with durable-rules), deciding
 {cold.get("decide", nan) * 1e3:.0f} ms and rendering {cold.get("render", nan) * 1e3:.0f} ms.
@@ -2189,18 +2190,33 @@ every plugin is off, the command line's default) and, on a cache hit, no
 YAML parser (`tests/engine/api/test_api_lazy.py` checks the modules); the
 models `next` never validates (the rule files, the ladder, the clinic
 configuration when there is no `calfrehab.toml`, and the rest) are built on
-first use (`defer_build`); the command's module is imported with the
-garbage collector paused and its objects frozen after it, and the
-collector's pass at exit is skipped by freezing (about 10-15 and 30 ms of
-collection that found nothing to free); in all the collector now takes
-{cold.get("gc", nan) * 1e3:.1f} ms of the stages.
+first use (`defer_build`), and the clinic configuration's models are not
+even defined without a `calfrehab.toml` (`engine/clinicmodels.py`); the
+decision document is made from the engine's own values without validating
+them, its validators and serializer built only when it is dumped (`--json`,
+the trail), so a `next` that prints text and records nothing builds none
+(`explanation/document.py`, `tests/engine/explanation/test_document_trusted.py`);
+`next` imports no platformdirs, tempfile or tomllib (`engine/userdirs.py`
+answers the XDG directories as platformdirs does on Linux; `limits.toml` is
+read by a plain key = number reader, tomllib for anything else); the
+command's module is imported with the garbage collector paused and its
+objects frozen after it, and the collector's pass at exit is skipped by
+freezing (about 10-15 and 30 ms of collection that found nothing to free);
+in all the collector now takes {cold.get("gc", nan) * 1e3:.1f} ms of the
+stages. A finished `next` (and `validate`, `explain`, `schema`) leaves with
+`os._exit` once its atexit handlers have run and its output is flushed,
+skipping the interpreter's teardown of every module and validator
+(`cli/quickexit.py`, which says when it does not: another thread, an
+embedding program, CliRunner, a closed pipe).
 
 What remains is mostly what any `next` needs while it validates with
 pydantic: pydantic's model machinery, the validators of the models it
-validates (the case file, 10 models; the decision document, 8), the
-classes of the rule language and ladder that the cached rule base is made
-of (defined even when deferred), the engine's own modules, and
-durable-rules' registration. (This machine's
+validates (the case file, 10 models), the classes of the rule language and
+ladder that the cached rule base is made of (defined even when deferred),
+the engine's own modules (their 30 dataclasses cost about 0.3 ms each to
+define on Python 3.11, mostly compiling the generated methods), and
+preparing the rules (unpickling the cached rule base about 3 ms, the
+driver's plan of each ruleset and durable-rules' registration about 10 ms). (This machine's
 environment sets `PYTHONDONTWRITEBYTECODE`, so an editable checkout
 compiles every calfrehab module in every process; the benchmark lets the
 bytecode be cached, as an installed wheel has it.)
