@@ -11,6 +11,7 @@ import click
 
 from calfrehab.cli.options import audit_options, domain_errors, json_option, rules_option
 from calfrehab.cli.render import render_explain, render_next, use_colour
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
@@ -132,10 +133,10 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
         api.prepare(rules_dir), audit_path=audit_path, clinician=clinician,
         record=not no_record)
     if as_json:
-        click.echo(api.decision_json(decided), nl=False)
+        say(api.decision_json(decided), nl=False)
     else:
         # A FHIR Bundle has no case file to explain: the hint names none.
-        click.echo(render_next(decided, colour=use_colour(), source=case or "CASE"))
+        say(render_next(decided, colour=use_colour(), source=case or "CASE"))
     if accept_it:
         from calfrehab.cli.accept_cmd import report_accepted
 
@@ -145,7 +146,7 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
             click.echo(f"accepted into {api.for_terminal(str(case))}: audit entry "
                        f"{done.seq}", err=True)
         else:
-            click.echo("")
+            say("")
             report_accepted(done, Path(str(case)))
 
 
@@ -172,6 +173,6 @@ def explain(case: str, rules_dir: Path | None, as_json: bool, ids: bool) -> None
     """
     decided = api.decide_path(case, api.prepare(rules_dir))
     if as_json:
-        click.echo(api.explanation_json(decided), nl=False)
+        say(api.explanation_json(decided), nl=False)
     else:
-        click.echo(render_explain(decided, api.explanation(decided), ids=ids))
+        say(render_explain(decided, api.explanation(decided), ids=ids))

@@ -1,0 +1,56 @@
+"""A result that cannot be written to standard output (a full disk, a
+failing device: /dev/full here) is one clean line and status 1, buffered or
+not, and a closed pipe still ends the usual way (calfrehab/cli/stdout.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import EXAMPLES
+
+EXAMPLE = EXAMPLES / "plantar-single-leg-to-weighted.json"
+_SCRIPT = "import sys; from calfrehab.cli.main import cli; sys.argv[0] = 'calfrehab'; cli()"
+
+
+def _to_full(args: list[str], unbuffered: bool, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        return subprocess.run([sys.executable, "-c", _SCRIPT, *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True, check=False, cwd=cwd,
+                              env=env)
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("args", [
+    ["next", str(EXAMPLE), "--no-record"],
+    ["next", str(EXAMPLE), "--no-record", "--json"],
+    ["explain", str(EXAMPLE)],
+    ["explain", str(EXAMPLE), "--json"],
+])
+def test_a_full_standard_output_is_one_clean_line(args: list[str], unbuffered: bool,
+                                                  tmp_path: Path) -> None:
+    done = _to_full(args, unbuffered, tmp_path)
+    # Before: a traceback, then the interpreter's failed flush at exit
+    # (status 120 when buffered).
+    assert done.stderr == "error: cannot write standard output: No space left on device\n"
+    assert done.returncode == 1
+
+
+def test_a_closed_pipe_is_not_reported_as_a_full_disk(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-c", _SCRIPT, "next", str(EXAMPLE),
+                               "--no-record"], stdout=writer, stderr=subprocess.PIPE,
+                              text=True, check=False, cwd=tmp_path, env=env)
+    finally:
+        os.close(writer)
+    assert "cannot write standard output" not in done.stderr
+    assert done.returncode != 0
