@@ -121,12 +121,22 @@ def _state(trail: AuditTrail, entry: AuditEntry) -> CaseState:
                      case=entry.case)
 
 
-def case_state(audit: str | os.PathLike[str] | None, case_id: str) -> CaseState | None:
+def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
+               acted_on: bool = False) -> CaseState | None:
     """Where ``case_id`` stands in the trail at ``audit`` (read only), or
-    None when the trail has no decision for it."""
+    None when the trail has no decision for it. ``acted_on``: the newest
+    decision a clinician overrode or accepted instead (None if none was):
+    the CDS service records a decision at every chart opening, so the one
+    acted on is not always the latest."""
     with open_trail(audit) as trail:
-        entry = latest_decision(trail, case_id)
-        return None if entry is None else _state(trail, entry)
+        if acted_on:
+            for entry in reversed(trail.entries(case_id=case_id, kind="decision")):
+                if trail.overrides_for(entry.decision_id) or \
+                        trail.accepted_for(entry.decision_id):
+                    return _state(trail, entry)
+            return None
+        found = latest_decision(trail, case_id)
+        return None if found is None else _state(trail, found)
 
 
 def accept(case_path: Path, audit: str | os.PathLike[str] | None, *,

@@ -257,9 +257,10 @@ class Service:
                      "sub": client.sub if client else None, "fhirServer": hook.fhirServer}
         result = await self.ask_worker("decide", {
             "document": document, "record": True, "clinician": clinician,
-            "requester": requester, "source": "prefetch"})
+            "requester": requester, "source": "prefetch", "acted_on": True})
         cards, issued = api.cds_cards(result["decision"], source_url=self.config.source_url,
-                                      clinician=clinician, patient_id=case_id)
+                                      clinician=clinician, patient_id=case_id,
+                                      acted_on=result.get("acted_on"))
         sources = (self.config.source_url, self.config.app_url)
         for card in cards:
             # issue 27 item 5: no image, no link but to the configured sources, no HTML

@@ -39,13 +39,24 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
     reasoner = api.prepare(rules_dir)
     conn.send(("ready", None))
 
+    def acted_on(case_id: Any) -> dict[str, Any] | None:
+        # What a clinician already decided for this patient (an override or
+        # an acceptance), read before this call records its own decision:
+        # the card must not present the rules' proposal as if it were that.
+        if not isinstance(case_id, str) or not api.trail_location(audit).exists():
+            return None
+        state = api.case_state(audit, case_id, acted_on=True)
+        return None if state is None else state.model_dump(mode="json", exclude={"case"})
+
     def decide(payload: dict[str, Any]) -> dict[str, Any]:
+        prior = acted_on(payload["document"].get("case_id")) if payload.get("acted_on") \
+            else None
         decided = api.decide_and_record(
             api.FromDocument(payload["document"], payload.get("source", "case")), reasoner,
             audit_path=audit, clinician=payload.get("clinician"),
             record=bool(payload.get("record")), requester=payload.get("requester"))
         return {"decision": decided.decision.model_dump(mode="json"),
-                "json": api.decision_json(decided)}
+                "json": api.decision_json(decided), "acted_on": prior}
 
     def explain(payload: dict[str, Any]) -> dict[str, Any]:
         decided = api.decide_document(payload["document"], reasoner, payload.get("source", "case"))

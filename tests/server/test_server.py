@@ -433,3 +433,45 @@ def test_the_documented_example_request_gets_the_examples_cards(server: Server,
     assert [s.split(":")[0] for s in summaries] == ["Straight knee", "Bent knee"]
     assert "progress to Single-leg heel raise" in summaries[0]
     assert "start Two-leg heel raise, knee bent" in summaries[1]
+
+
+# ------------------------------------------- what the clinician decided
+
+
+def test_a_card_names_the_clinicians_recorded_override_and_stays_a_proposal(
+        server: Server) -> None:
+    # The service decides on the chart alone; a clinician's override of this
+    # patient, recorded in the trail since, must show on the next card, and
+    # the card must say it is the rules' proposal, never the decision.
+    patient = "calf-override-7"
+    first = server.post(SERVICE, hook_request(case_doc(RUNNER), patient)).json()["cards"]
+    assert first and all("a proposal, not a decision a clinician recorded or accepted"
+                         in c["detail"] for c in first)
+    assert all("Sources: " in c["detail"] and "Alfredson 1998" in c["detail"] for c in first)
+    assert not any("Recorded in calfrehab" in c["detail"] for c in first)
+    assert all(c["suggestions"][0]["isRecommended"] for c in first)
+    with AuditTrail(server.audit) as trail:
+        decision_id = trail.entries(case_id=patient, kind="decision")[-1].decision_id
+    result = CliRunner().invoke(cli, [
+        "audit", "override", decision_id, "--audit", str(server.audit),
+        "--clinician", "Dr A. Berg", "--reason", "pain 6/10 next morning",
+        "--track", "straight_knee", "--decision", "hold"])
+    assert result.exit_code == 0, result.output
+    # Opened again (a new hookInstance): a new decision is recorded, and the
+    # override stays named on every later card, not only the next one.
+    for _ in range(2):
+        cards = server.post(SERVICE, hook_request(case_doc(RUNNER), patient)).json()["cards"]
+        assert cards
+        for card in cards:
+            assert ("Overridden by Dr A. Berg on " in card["detail"]
+                    and "on Straight knee (gastrocnemius): hold. Reason: pain 6/10 next "
+                        "morning." in card["detail"])
+            assert "what the clinician decided stands" in card["detail"]
+            assert card["suggestions"][0]["isRecommended"] is False
+    # A red flag now: one critical card, no exercise suggested, and the
+    # override said to no longer stand.
+    request = hook_request(case_doc(REFERRAL), patient)
+    (card,) = server.post(SERVICE, request).json()["cards"]
+    assert card["indicator"] == "critical" and "suggestions" not in card
+    assert "The chart now gives a referral: that recorded decision no longer stands." \
+        in card["detail"]

@@ -217,8 +217,54 @@ def _reasons_md(reasons: list[Mapping[str, Any]]) -> str:
     return "\n".join(f"- {r['text']}" for r in reasons)
 
 
+def _sources_md(reasons: list[Mapping[str, Any]]) -> str:
+    """The literature the reasons rest on, once each, shortly cited (the
+    rule base's source link gives the full references)."""
+    from calfrehab.engine.explanation.wording import short_citation
+
+    seen: list[str] = []
+    for r in reasons:
+        for s in r.get("sources") or []:
+            cited = short_citation(str(s))
+            if cited not in seen:
+                seen.append(cited)
+    return f"Sources: {'; '.join(seen)}." if seen else ""
+
+
+PROPOSAL: Final = ("calfrehab's rules propose this from the chart as it is now: a proposal, "
+                   "not a decision a clinician recorded or accepted.")
+
+
+def _acted_on_md(state: Mapping[str, Any], refer: bool) -> str:
+    """What a clinician already decided for this patient in calfrehab (an
+    override, an acceptance), so that the card is never read as that
+    decision, nor hides it (clinical-basis.md §8)."""
+    from calfrehab.engine.explanation.wording import decision_word, track_title
+
+    lines = [f"Recorded in calfrehab: a decision for the review of {state['review_date']} "
+             f"({state['decision'].get('outcome')})."]
+    o = state.get("override")
+    if o:
+        what = f" on {track_title(o['track'])}" if o.get("track") else ""
+        if o.get("decision"):
+            what += f": {decision_word(o['decision']).lower()}"
+        who = f" by {o['clinician']}" if o.get("clinician") else ""
+        lines.append(f"Overridden{who} on {str(o['recorded_at'])[:10]}{what}. "
+                     f"Reason: {o.get('reason') or 'none given'}.")
+    a = state.get("accepted")
+    if a:
+        who = f" by {a['clinician']}" if a.get("clinician") else ""
+        lines.append(f"Accepted into the programme{who} on {str(a['recorded_at'])[:10]}"
+                     + (" (as overridden)." if a.get("override_entry_id") else "."))
+    lines.append("The chart now gives a referral: that recorded decision no longer stands."
+                 if refer else
+                 "This card does not apply it: what the clinician decided stands until "
+                 "changed in calfrehab.")
+    return " ".join(lines)
+
+
 def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
-          patient_id: str | None = None
+          patient_id: str | None = None, acted_on: Mapping[str, Any] | None = None
           ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
     """The cards for one decision document, and what to remember of them.
 
@@ -226,6 +272,14 @@ def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
     exercise gets a card: info to progress or start, warning to hold or
     regress; its suggestion carries the proposed exercise as a FHIR
     ServiceRequest. Tracks not started get no card.
+
+    The service decides on the chart (and calfrehab's own record of the
+    patient) as they are at the call, never on the trail: every card says
+    it is the rules' proposal. ``acted_on`` is the trail's newest decision
+    for the patient a clinician overrode or accepted (a ``CaseState`` as
+    JSON): each card names it, and an override makes no suggestion
+    recommended, so a card never reads as the decision nor contradicts it
+    unsaid.
     """
     # Imported here: the request and feedback models above are the API's
     # types, and naming them must not load fhir.resources.
@@ -238,14 +292,18 @@ def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
     did = str(decision["decision_id"])
     case_id = str(decision["case_id"])
     disclaimer = str(decision.get("disclaimer", ""))
-    if decision["outcome"] == "refer":
+    refer = decision["outcome"] == "refer"
+    recorded = _acted_on_md(acted_on, refer) if acted_on else ""
+    if refer:
         card_id = str(uuid.uuid4())
         first = decision["reasons"][0]["text"]
         out.append({
             "uuid": card_id,
             "summary": clip(f"Refer before any progression: {first}"),
             "indicator": "critical",
-            "detail": f"{_reasons_md(decision['reasons'])}\n\n{disclaimer}".strip(),
+            "detail": "\n\n".join(part for part in (
+                recorded, _reasons_md(decision["reasons"]), _sources_md(decision["reasons"]),
+                PROPOSAL, disclaimer) if part),
             "source": source,
             "overrideReasons": override_reasons(),
         })
@@ -265,8 +323,11 @@ def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
         summary = clip(f"{title}: {VERB[verdict]} {name}, {dose_text(rx)}")
         own = [r for r in decision["reasons"] if r.get("track") == track]
         detail = "\n\n".join(part for part in (
+            recorded,
             _reasons_md(own + general),
             "; ".join(str(rx[k]) for k in ("tempo", "frequency", "surface") if rx.get(k)),
+            _sources_md(own + general),
+            PROPOSAL,
             disclaimer,
         ) if part)
         # The proposal is for the chart's patient (context.patientId); the
@@ -282,7 +343,8 @@ def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
             "suggestions": [{
                 "label": clip(f"Prescribe {name}, {dose_text(rx)}"),
                 "uuid": suggestion_id,
-                "isRecommended": True,
+                # Not over a clinician's recorded override of this patient.
+                "isRecommended": not (acted_on and acted_on.get("override")),
                 "actions": [{
                     "type": "create",
                     "description": clip(f"Propose {name} ({dose_text(rx)}) for the "
