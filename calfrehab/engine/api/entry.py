@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from calfrehab.engine.casefile.model import Case
 from calfrehab.engine.clinic import (
-    ClinicConfig,
-    LoadedConfig,
     candidate_paths,
     clinic_today,
     configured_trail,
@@ -40,6 +38,7 @@ if TYPE_CHECKING:
         update_case,
         write_case_document,
     )
+    from calfrehab.engine.clinicmodels import ClinicConfig, LoadedConfig
     from calfrehab.engine.entry.interview import (
         ASSESS_QUESTIONS,
         LOG_FLAG_ONLY,
@@ -61,6 +60,9 @@ else:
     # `next` reads the clinic's configuration from here and nothing else.
     __getattr__, __dir__ = lazy_names(__name__, {
         "calfrehab.engine.casefile.csvimport": ("DateOrder", "ImportResult"),
+        # The configuration's models (pydantic classes): only a file found,
+        # or a caller naming them, needs them (clinic.py reads none without).
+        "calfrehab.engine.clinicmodels": ("ClinicConfig", "LoadedConfig"),
         "calfrehab.engine.casefile.editor": ("case_lock", "update_case", "write_case_document"),
         "calfrehab.engine.entry.interview": (
             "ASSESS_QUESTIONS", "LOG_FLAG_ONLY", "LOG_QUESTIONS", "MORNING_QUESTIONS",

@@ -210,6 +210,38 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
     assert "Case" in built["calfrehab.engine.casefile.model"]  # not vacuous
 
 
+def test_next_with_no_configured_trail_loads_no_clinic_model() -> None:
+    # The tests' own trail (conftest's CALFREHAB_AUDIT) hides the user's
+    # path: with no --audit and no CALFREHAB_AUDIT, `next` asks the
+    # configuration for its trail (api.configured_trail), and with no
+    # calfrehab.toml anywhere that needs none of the configuration's models.
+    # It loaded them (clinicmodels, about 2.5 ms) because api/entry.py
+    # re-exported ClinicConfig and LoadedConfig by a plain import.
+    code = (
+        "import json, os, sys, tempfile\n"
+        "os.chdir(tempfile.mkdtemp())\n"  # no calfrehab.toml here
+        "from calfrehab.cli.main import cli\n"
+        "try:\n"
+        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "loaded = sorted(m for m in ('calfrehab.engine.clinicmodels',\n"
+        "    'calfrehab.engine.api.entry') if m in sys.modules)\n"
+        "from calfrehab.engine import api\n"
+        "print('LOADED' + json.dumps([loaded, api.ClinicConfig.__name__,\n"
+        "    api.LoadedConfig.__name__]))\n"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CALFREHAB_CONFIG", "CALFREHAB_AUDIT")}
+    env["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # no user configuration either
+    stdout = python_output(code, env)
+    assert "PROGRESS" in stdout  # it did decide
+    # api.entry did serve configured_trail (the check is not vacuous), and
+    # the models are still there for whoever names them.
+    assert json.loads(stdout.rpartition("LOADED")[2]) == [
+        ["calfrehab.engine.api.entry"], "ClinicConfig", "LoadedConfig"]
+
+
 def test_a_command_module_is_imported_with_the_collector_paused_then_frozen() -> None:
     # cli/main.py says why: the engine's import makes tens of thousands of
     # objects that live as long as the process, which the collector would
