@@ -8,7 +8,9 @@ decides through these functions, so they all decide alike.
 
 from __future__ import annotations
 
+import gc
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,13 +86,40 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
     with _LOCK:
         reasoner = _REASONERS.get(key)
         if reasoner is None:
-            # Compiled once per rules directory's content, kept between runs
-            # (knowledge.cache: the key covers the rules, limits and code).
-            reasoner = Reasoner(compiled_cached(directory, sha, lambda: compile_rules(directory)))
-            # And the code the driver generated from it, compiled (codecache).
-            keep_code(directory, sha)
+            reasoner = _collector_paused(lambda: _new_reasoner(directory, sha))
             _REASONERS[key] = reasoner
         return reasoner
+
+
+def _new_reasoner(directory: Path, sha: str) -> Reasoner:
+    # Compiled once per rules directory's content, kept between runs
+    # (knowledge.cache: the key covers the rules, limits and code).
+    reasoner = Reasoner(compiled_cached(directory, sha, lambda: compile_rules(directory)))
+    # And the code the driver generated from it, compiled (codecache).
+    keep_code(directory, sha)
+    return reasoner
+
+
+def _collector_paused(make: Callable[[], Reasoner]) -> Reasoner:
+    """``make()`` with the garbage collector paused.
+
+    Preparing a reasoner makes thousands of objects that live as long as the
+    process (the unpickled rule base, the durable definitions, the plans),
+    and nearly nothing else: the collector, counting allocations, ran about
+    fifteen times during it in a cold `calfrehab next`, once over the young
+    generations, and freed nothing (issue 28 item 4, cold start). Paused
+    only if it was running, and resumed after, whatever happens: a caller
+    that turned it off keeps it off. Nothing is frozen: a long-running
+    server keeps collecting everything, the rule base too. The pause is the
+    process's (CPython has no other): another thread's garbage waits those
+    few milliseconds too."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return make()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def decide(case: Case, document: dict[str, Any], reasoner: Reasoner, *,

@@ -13,6 +13,7 @@ import pytest
 
 from calfrehab.engine import pipeline
 from calfrehab.engine.errors import RuleError
+from calfrehab.engine.inference.driver import Reasoner
 from calfrehab.engine.knowledge import cache
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.loader import default_rules_dir, rulebase_sha256
@@ -137,3 +138,46 @@ def test_old_entries_are_pruned_oldest_first(tmp_path: Path,
         os.utime(newest, ns=(when * 10**9, when * 10**9))
     kept = {p.name for p in cache.cache_dir().glob("*.pickle")}
     assert kept == {f"{cache.cache_key(d, rulebase_sha256(d))}.pickle" for d in directories[1:]}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_reasoner_is_built_with_the_collector_paused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool) -> None:
+    # pipeline.prepare pauses the collector while it builds a reasoner (its
+    # objects live as long as the process: collecting over them frees
+    # nothing), and leaves it as it found it, also when building fails. A
+    # directory of its own: a reasoner not yet prepared in this process.
+    import gc
+
+    directory = _rules(tmp_path)
+    seen: list[bool] = []
+    build = pipeline._new_reasoner
+
+    def spy(directory: Path, sha: str) -> Reasoner:
+        seen.append(gc.isenabled())
+        reasoner = build(directory, sha)
+        seen.append(gc.isenabled())
+        return reasoner
+
+    def broken(directory: Path, sha: str) -> Reasoner:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(pipeline, "_new_reasoner", spy)
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        reasoner = pipeline.prepare(directory)
+        after = gc.isenabled()
+        monkeypatch.setattr(pipeline, "_new_reasoner", broken)
+        with pytest.raises(RuntimeError, match="broken"):
+            pipeline.prepare(_rules(tmp_path / "other"))
+        after_failing = gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
+    assert seen == [False, False]
+    assert after is after_failing is enabled
+    # Prepared once: asked again, the same reasoner, not built again.
+    assert pipeline.prepare(directory) is reasoner
+    assert seen == [False, False]
