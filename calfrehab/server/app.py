@@ -241,7 +241,8 @@ class Service:
         try:
             _case, document = await self.off_loop(
                 api.chart_case, api.cds_prefetch_bundle(hook), case_id=case_id,
-                review_date=review, stored=record.document, source="prefetch", zone=zone)
+                review_date=review, stored=record.document, source="prefetch", zone=zone,
+                unusual=self.unusual)
         except api.NoRecord:
             answer = {"cards": [self.no_record_card(record)]}
             self.state.answered(*key, answer)
@@ -327,6 +328,13 @@ class Service:
                             "merged: " + "; ".join(strangers),
                             [{"message": s} for s in strangers])
         return prefetch
+
+    def unusual(self, case: api.Case) -> list[tuple[str, str]]:
+        """Each value of a chart's training outside its plausible range, as
+        (case path, message): chart_case refuses them (clinical-basis §8)."""
+        return [(u.path, f"{u.render()}; correct it in the record, or enter it in "
+                         "calfrehab's record with its confirmation")
+                for u in api.unusual_values(case, rules_dir=self.config.rules)]
 
     def stored_case(self, patient: dict[str, Any]) -> StoredCase:
         """calfrehab's own case file of the patient: ``<identifier>.json``

@@ -333,3 +333,60 @@ def test_a_chart_instant_is_dated_on_the_clinics_calendar(service: Service) -> N
     assert case is not None
     assert {"date": clinic_today().isoformat(), "pain_at_rest": 2}.items() <= \
         next(a for a in case["assessments"] if a.get("pain_at_rest") == 2).items()
+
+
+# ------------------------- dates, duplicates, values no calf produces (§8)
+
+RUNNER = EXAMPLES / "runner-stuck-on-two-leg.json"
+
+
+def reviewed_today(example: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = api.case_reviewed_on(json.loads(example.read_text()), clinic_today())
+    return doc
+
+
+def chart_of(doc: dict[str, Any]) -> dict[str, Any]:
+    request = api.cds_example_request(api.validate_document(doc), PATIENT)
+    del request["fhirServer"]
+    return request
+
+
+def not_a_case(service: Service, request: dict[str, Any], *says: str) -> list[dict[str, str]]:
+    before = decisions_recorded(service)
+    response = service.hook(request)
+    assert response.status_code == 400, response.text
+    problems: list[dict[str, str]] = response.json()["error"]["problems"]
+    text = json.dumps(problems)
+    for word in says:
+        assert word in text, text
+    assert decisions_recorded(service) == before
+    return problems
+
+
+def test_a_chart_session_dated_after_today_is_refused(service: Service) -> None:
+    request = chart(RUNNER)
+    tomorrow = (clinic_today() + timedelta(days=1)).isoformat()
+    procedure = request["prefetch"]["procedures"]["entry"][-1]["resource"]
+    procedure["performedDateTime"] = tomorrow
+    (problem,) = not_a_case(service, request, "is after review_date", tomorrow)
+    assert problem["resource"] == f"Procedure/{procedure['id']}"
+
+
+def test_the_same_session_entered_twice_in_the_chart_counts_once(service: Service) -> None:
+    # One session at the full dose holds (two are needed); the same session
+    # entered twice (two Procedures, their Observations) must not progress.
+    doc = reviewed_today(RUNNER)
+    doc["sessions"] = doc["sessions"][-1:]
+    once = verdicts(service.hook(chart_of(doc)))
+    assert once and all(summary.startswith("Straight knee: hold") for summary, _ in once)
+    doc["sessions"] = doc["sessions"] * 2
+    assert verdicts(service.hook(chart_of(doc))) == once
+
+
+def test_a_set_no_calf_produces_is_refused_naming_the_range(service: Service) -> None:
+    doc = reviewed_today(RUNNER)
+    doc["sessions"][-1]["exercises"][0]["sets_completed"] = [150, 150, 150]
+    problems = not_a_case(service, chart_of(doc), "= 150 is outside the plausible range (0-100")
+    assert {p["element"] for p in problems} == {
+        f"Observation.component[{n}].valueInteger" for n in (1, 2, 3)}
+    assert all(p["resource"].startswith("Observation/") for p in problems)

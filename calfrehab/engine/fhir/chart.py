@@ -29,7 +29,7 @@ to decide, and :class:`NoRecord` says what to record.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, tzinfo
 from typing import Any
 
@@ -137,12 +137,36 @@ def _chart_rupture(bundle: Any) -> str | None:
     return None
 
 
+def _refuse_unusual(case: Case, source: str, origin: Mapping[str, tuple[str, str]],
+                    unusual: Callable[[Case], Iterable[tuple[str, str]]]) -> None:
+    """A chart's value outside what a human calf does (3 x 150 heel raises,
+    a heel-raise test far above published maxima) is refused, said of the
+    resource and element it came from (clinical-basis.md §8): calfrehab's
+    entry commands refuse it unless confirmed, and a record system's data
+    carries no confirmation, so it gets no decision. ``unusual`` gives each
+    such value as (case path, message); the plausible ranges are the entry
+    layer's, above this one, so the caller passes it."""
+    problems = []
+    for full, message in unusual(case):
+        path = full
+        while path and path not in origin:
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        resource, element = origin.get(path, ("Bundle", ""))
+        problems.append(MappingProblem(resource, element, message))
+    if problems:
+        raise FhirMappingError(source, problems)
+
+
 def chart_case(bundle: Any, *, case_id: str, review_date: date,
                stored: Mapping[str, Any] | None, source: str = "prefetch",
-               zone: tzinfo | None = None) -> tuple[Case, dict[str, Any]]:
+               zone: tzinfo | None = None,
+               unusual: Callable[[Case], Iterable[tuple[str, str]]] | None = None
+               ) -> tuple[Case, dict[str, Any]]:
     """The case to decide: calfrehab's stored case (if any) merged with the
     chart, validated. Raises FhirMappingError (naming resources and
-    elements), or NoRecord when there is nothing to decide."""
+    elements; with ``unusual``, each value of the chart's training it
+    names too), or NoRecord when there is nothing to decide."""
     if stored is None and not _holds_programme(bundle):
         raise NoRecord("no calf rehab record for this patient yet")
     kind = None
@@ -165,11 +189,17 @@ def chart_case(bundle: Any, *, case_id: str, review_date: date,
     else:
         raise NoRecord("no calf rehab record for this patient yet")
     try:
-        return validate_document(document, source), document
+        case = validate_document(document, source)
     except CaseValidationError as exc:
         if stored is not None:
             raise
         raise explain_case_errors(source, exc, origin) from None
+    if stored is None and unusual is not None:
+        # Only then is the training the chart's: with calfrehab's record it
+        # is the record's, entered through the checks (or confirmed), and
+        # the chart adds pain scores and a weight validated in range.
+        _refuse_unusual(case, source, origin, unusual)
+    return case, document
 
 
 __all__ = ["NoRecord", "chart_case", "merge_case"]
