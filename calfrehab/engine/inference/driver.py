@@ -244,7 +244,9 @@ class Reasoner:
         self._flags_false = dict.fromkeys(compiled.derived, False)
         # The names of the facts the policy reads off a case.
         self._scheme_weeks = [(t, f"{t}.scheme_week") for t in TRACKS]
-        self.host.register(rulesets, silent=(SINK, TICK))
+        self.host.register(rulesets, silent=(SINK, TICK), texts={
+            f"{self.prefix}_{suffix}": text
+            for suffix, text in compiled.definition_texts.items()})
 
     def _dispatch_table(
         self, rulesets: Mapping[str, Mapping[str, Any]]

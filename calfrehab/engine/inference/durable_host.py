@@ -145,20 +145,26 @@ class RuleHost:
 
     def register(
         self, rulesets: Mapping[str, Mapping[str, Any]], silent: Collection[str] = (),
+        texts: Mapping[str, str] | None = None,
     ) -> None:
         """Create each ruleset not yet registered. A rule's ``run`` (an
         action name for durable's host) is not part of its definition here:
         :meth:`run_batch` is told which rule fired and dispatches itself. Rules
-        named in ``silent`` have actions that do nothing."""
+        named in ``silent`` have actions that do nothing. ``texts``: a
+        ruleset's definition already encoded, by name (the compiled rule
+        base keeps them, CompiledRuleBase.definition_texts); any other is
+        encoded here."""
         with self._lock:
             for name, rules in rulesets.items():
                 if name in self._handles:
                     continue
-                definition = {
-                    rule: {k: v for k, v in body.items() if k != "run"}
-                    for rule, body in rules.items()
-                }
-                self._handles[name] = _c.create_ruleset(name, _dumps(definition))
+                text = texts.get(name) if texts is not None else None
+                if text is None:
+                    text = _dumps({
+                        rule: {k: v for k, v in body.items() if k != "run"}
+                        for rule, body in rules.items()
+                    })
+                self._handles[name] = _c.create_ruleset(name, text)
                 # durable-rules writes an action as {"<rule>":{<matched>}}.
                 self._silent[name] = tuple(
                     "{" + _dumps(rule) + ":" for rule in rules if rule in silent)

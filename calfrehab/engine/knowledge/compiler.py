@@ -15,6 +15,8 @@ and each disjunct into one durable-rules rule over facts of the shape
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,11 @@ from calfrehab.engine.knowledge.rulelang import All, Compare, Not, Predicate, Ru
 CONDITION_KINDS = base_fact_specs()["condition.kind"].choices or ()
 SINK = "__calfrehab_sink__"
 TICK = "__calfrehab_tick__"
+
+# The encoding of a ruleset's definition for durable-rules: UTF-8 text,
+# compact. inference/durable_host.py encodes a definition it is given
+# without its text the same way (a test compares the two).
+_DEFINITION_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -86,27 +93,50 @@ class CompiledRuleBase:
 
     def rulesets(self, prefix: str) -> dict[str, dict[str, Any]]:
         """durable-rules ruleset definitions, named under ``prefix``."""
-        out: dict[str, dict[str, Any]] = {}
-        groups = [(f"{prefix}_s{k}", keys) for k, keys in enumerate(self.strata)]
-        groups.append((f"{prefix}_rx", self.prescribe))
-        for name, keys in groups:
-            rules: dict[str, Any] = {}
+        return {
+            f"{prefix}_{suffix}": {
+                rule: dict(body, run=f"{prefix}_{suffix}|{keys.get(rule, rule)}")
+                for rule, body in rules.items()
+            }
+            for suffix, (rules, keys) in self._groups().items()
+        }
+
+    def _groups(self) -> dict[str, tuple[dict[str, dict[str, Any]], dict[str, str]]]:
+        """Per ruleset (by suffix: s0, s1, ..., rx), its rules without
+        their ``run``, and each rule's instance key (the sink and tick
+        rules have none: their run names themselves)."""
+        out: dict[str, tuple[dict[str, dict[str, Any]], dict[str, str]]] = {}
+        groups = [(f"s{k}", keys) for k, keys in enumerate(self.strata)]
+        groups.append(("rx", self.prescribe))
+        for suffix, keys in groups:
+            rules: dict[str, dict[str, Any]] = {}
+            instance: dict[str, str] = {}
             for key in keys:
                 for d in self.instances[key].disjuncts:
-                    rules[d.key] = dict(d.definition, run=f"{name}|{key}")
+                    rules[d.key] = {k: v for k, v in d.definition.items() if k != "run"}
+                    instance[d.key] = key
             # Every fact must be handled by some pattern or durable-rules
             # rejects the whole batch: a join that can never complete holds
             # them without running any action.
-            rules[SINK] = {
-                "all": [{"a": {"n": SINK}}, {"b": {"$ex": {"n": 1}}}],
-                "run": f"{name}|{SINK}",
-            }
+            rules[SINK] = {"all": [{"a": {"n": SINK}}, {"b": {"$ex": {"n": 1}}}]}
             # durable-rules 2.0.28 crashes (SIGSEGV) deleting the state of a
             # sid for which no action ever ran; a tick fact asserted with
             # every batch runs one no-op action, so there always is one.
-            rules[TICK] = {"all": [{"t": {"n": TICK}}], "run": f"{name}|{TICK}"}
-            out[name] = rules
+            rules[TICK] = {"all": [{"t": {"n": TICK}}]}
+            out[suffix] = (rules, instance)
         return out
+
+    @functools.cached_property
+    def definition_texts(self) -> dict[str, str]:
+        """Per ruleset suffix (s0, ..., rx), the JSON text durable-rules is
+        given for it (:meth:`rulesets` without the runs, which the host
+        dispatches itself): compact, UTF-8 as durable's own host writes it.
+        Made once, and stored with the compiled rule base in the
+        compiled-rules cache (knowledge/cache.py touches it before writing),
+        so a run that finds the cache does not encode them again (about
+        1.5 ms of a cold ``next``, issue 28 item 4)."""
+        return {suffix: _DEFINITION_JSON(rules)
+                for suffix, (rules, _) in self._groups().items()}
 
     def facts_read(self, keys: Iterable[str]) -> set[str]:
         names: set[str] = set()

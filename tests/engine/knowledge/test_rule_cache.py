@@ -181,3 +181,25 @@ def test_a_reasoner_is_built_with_the_collector_paused(
     # Prepared once: asked again, the same reasoner, not built again.
     assert pipeline.prepare(directory) is reasoner
     assert seen == [False, False]
+
+
+def test_the_rulesets_texts_are_what_the_host_encodes_and_kept_in_the_cache(
+        tmp_path: Path) -> None:
+    # CompiledRuleBase.definition_texts is what durable-rules is given for
+    # each ruleset; the host encodes a definition it has no text for itself,
+    # and both must be the same text. The cache stores the texts with the
+    # compiled rule base, so a hit does not encode them again.
+    from calfrehab.engine.inference.durable_host import _dumps
+
+    directory = _rules(tmp_path)
+    compiled = _cached(directory)
+    texts = compiled.definition_texts
+    rulesets = compiled.rulesets("p")
+    assert [f"p_{suffix}" for suffix in texts] == list(rulesets)
+    for suffix, text in texts.items():
+        definition = {rule: {k: v for k, v in body.items() if k != "run"}
+                      for rule, body in rulesets[f"p_{suffix}"].items()}
+        assert text == _dumps(definition)
+    hit = cache.compiled_cached(directory, rulebase_sha256(directory), _never)
+    assert vars(hit)["definition_texts"] == texts  # read, not encoded again
+    assert hit == compiled
