@@ -190,7 +190,10 @@ def decide_item(item: Item) -> Result:
         decision = decided.decision.model_dump(mode="json")
         # Serialised, hashed and compressed here, once, in the worker: the
         # parent only chains and inserts (trail format 2).
-        prepared = (prepare_entry(decision, doc, case_bytes=decided.case_bytes)
+        # decide() hashed the case bytes for the decision's case_sha256:
+        # those are the trail's case bytes, so they are not hashed again.
+        prepared = (prepare_entry(decision, doc, case_bytes=decided.case_bytes,
+                                  case_bytes_sha256=decided.decision.case_sha256)
                     if record else None)
     except CaseValidationError as exc:
         return Bad(item.seq, item.file, item.line, stage,

@@ -89,13 +89,17 @@ def prepare_entry(
     *,
     case_bytes: bytes | None = None,
     decision_bytes: bytes | None = None,
+    case_bytes_sha256: str | None = None,
 ) -> PreparedEntry:
     """Validate a (decision, case document) pair and build its entry.
 
     ``case_bytes``/``decision_bytes``, when the caller already has them,
     must be the canonical bytes of the two documents (as
     :func:`calfrehab.engine.canonical.canonical_bytes` makes them); they
-    spare serialising a document twice. Raises AuditError on an invalid
+    spare serialising a document twice. ``case_bytes_sha256``, with
+    ``case_bytes``, is their sha256 (hex) when the caller already took it
+    (:func:`calfrehab.engine.pipeline.decide` hashes them for the decision's
+    ``case_sha256``), so the case is hashed once. Raises AuditError on an invalid
     pair: no decision_id, a bad review_date, no rulebase, or a case whose
     case_id/review_date differ from the decision's.
     """
@@ -134,7 +138,11 @@ def prepare_entry(
         if decision_bytes is not None
         else to_canonical(decision, f"decision document {decision_id}")
     )
-    case_body_sha = sha256_hex(case_raw)
+    case_body_sha = (
+        case_bytes_sha256
+        if case_bytes is not None and case_bytes_sha256 is not None
+        else sha256_hex(case_raw)
+    )
     digest = decision.get("case_sha256")
     if digest is None:
         digest = case_body_sha
