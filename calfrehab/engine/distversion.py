@@ -91,19 +91,47 @@ def _lookup(dist: str) -> str | None:
         root = entry or "."
         if root.lower().endswith(".egg") or os.path.isfile(root):
             raise _Unusual(root)  # an egg or a zip: the standard library reads it
-        try:
-            children = os.listdir(root)
-        except OSError:
-            continue
-        for child in children:
-            low = child.lower()
-            if low.endswith((".dist-info", ".egg-info")) and \
-                    _normalise(low.rpartition(".")[0].partition("-")[0]) == wanted:
-                path = os.path.join(root, child)
-                if not os.path.isdir(path):
-                    raise _Unusual(path)
-                return _read(path)
+        child = _index(root).get(wanted)
+        if child is not None:
+            path = os.path.join(root, child)
+            if not os.path.isdir(path):
+                raise _Unusual(path)
+            return _read(path)
     return None
+
+
+# Per directory on the path (absolute): its modification time and, by
+# normalised name, the first *.dist-info or *.egg-info entry of its listing.
+# A decision document names two versions and the driver reads one: three
+# lookups in a cold `next`, each of which listed every path entry again
+# (the working directory among them, however large). Kept while the
+# directory's mtime is unchanged, as importlib.metadata's FastPath keeps
+# its listings.
+_INDEXES: dict[str, tuple[int, dict[str, str]]] = {}
+
+
+def _index(root: str) -> dict[str, str]:
+    """Normalised distribution name -> the first entry of ``root``'s
+    listing that names it (empty if ``root`` cannot be listed)."""
+    try:
+        where = os.path.abspath(root)
+        mtime = os.stat(where).st_mtime_ns
+    except OSError:
+        return {}
+    kept = _INDEXES.get(where)
+    if kept is not None and kept[0] == mtime:
+        return kept[1]
+    try:
+        children = os.listdir(where)
+    except OSError:
+        return {}
+    index: dict[str, str] = {}
+    for child in children:
+        low = child.lower()
+        if low.endswith((".dist-info", ".egg-info")):
+            index.setdefault(_normalise(low.rpartition(".")[0].partition("-")[0]), child)
+    _INDEXES[where] = (mtime, index)
+    return index
 
 
 def version(dist: str) -> str | None:

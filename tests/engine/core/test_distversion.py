@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.metadata
+import os
 import sys
 from pathlib import Path
 
@@ -167,3 +168,47 @@ def test_another_distribution_finder_sends_the_question_to_the_standard_library(
     with pytest.raises(distversion._Unusual):
         distversion._lookup("click")
     assert distversion.version("click") == importlib.metadata.version("click")
+
+
+def test_a_directory_is_listed_again_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A cold `next` asks three times (two versions in the decision, one for
+    # the driver): each path entry is listed once, and again only once its
+    # modification time changes (a distribution installed meanwhile).
+    _dist_info(tmp_path, "calf_probe_a-1.0.dist-info", "Name: calf-probe-a\nVersion: 1.0\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    listed: list[str] = []
+    real = os.listdir
+
+    def listdir(path: str) -> list[str]:
+        listed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    assert _lookup("calf-probe-a") == "1.0"
+    assert _lookup("calf-probe-a") == "1.0"
+    assert _lookup("calf-probe-b") is None
+    assert listed.count(str(tmp_path)) == 1
+    _dist_info(tmp_path, "calf_probe_b-2.0.dist-info", "Name: calf-probe-b\nVersion: 2.0\n")
+    # (set apart from the first listing's time whatever the clock's grain)
+    stat = tmp_path.stat()
+    os.utime(tmp_path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert _lookup("calf-probe-b") == "2.0"
+    assert listed.count(str(tmp_path)) == 2
+    assert importlib.metadata.version("calf-probe-b") == "2.0"
+
+
+def test_the_working_directory_is_the_one_of_the_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # sys.path's "" is the working directory: a listing is kept by absolute
+    # path, so another working directory is listed for itself.
+    for name, ver in (("a", "1.0"), ("b", "2.0")):
+        _dist_info(tmp_path / name, f"calf_probe_cwd-{ver}.dist-info",
+                   f"Name: calf-probe-cwd\nVersion: {ver}\n")
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    monkeypatch.chdir(tmp_path / "a")
+    assert _lookup("calf-probe-cwd") == "1.0"
+    monkeypatch.chdir(tmp_path / "b")
+    assert _lookup("calf-probe-cwd") == "2.0"
