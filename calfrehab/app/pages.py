@@ -360,8 +360,13 @@ def override(ctx: Ctx) -> Response:
         stale = _stale(ctx, snap)
         if stale is not None:
             return stale
-        api.override_decision(ctx.state.audit_path(), decision_id, ctx.user, reason, track,
-                              kind, prescriptions=prescriptions)
+        try:
+            api.override_decision(ctx.state.audit_path(), decision_id, ctx.user, reason, track,
+                                  kind, prescriptions=prescriptions)
+        except api.CalfrehabError as exc:
+            # A form from before the decision was accepted (another tab,
+            # another clinician): an accepted decision takes no override.
+            return patient(ctx, status=409, error=on_screen(str(exc)), kept=ctx.values())
     return redirect(f"/patients/{name}?done=overridden")
 
 

@@ -415,11 +415,20 @@ class Service:
                 clinician = client.who() if client else card.clinician
                 requester = {"hookInstance": None, "iss": client.iss if client else None,
                              "sub": client.sub if client else None, "fhirServer": None}
-                await self.ask_worker("override", {
-                    "decision_id": card.decision_id, "clinician": clinician, "reason": reason,
-                    "track": track, "decision": decision, "requester": requester})
-                self.state.feedback_recorded(item.card, item.outcome)
-                recorded += 1
+                try:
+                    await self.ask_worker("override", {
+                        "decision_id": card.decision_id, "clinician": clinician,
+                        "reason": reason, "track": track, "decision": decision,
+                        "requester": requester})
+                except HttpError as exc:
+                    if exc.status != 422:
+                        raise
+                    # Refused by the trail (the decision was accepted into
+                    # the programme since): this item only, said why.
+                    status, message = "refused", f"feedback[{n}]: {exc.message}"
+                else:
+                    self.state.feedback_recorded(item.card, item.outcome)
+                    recorded += 1
             result = {"card": item.card, "outcome": item.outcome, "status": status}
             if message:
                 result["message"] = message

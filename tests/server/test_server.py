@@ -475,3 +475,25 @@ def test_a_card_names_the_clinicians_recorded_override_and_stays_a_proposal(
     assert card["indicator"] == "critical" and "suggestions" not in card
     assert "The chart now gives a referral: that recorded decision no longer stands." \
         in card["detail"]
+
+
+def test_feedback_on_a_decision_accepted_since_is_refused_for_that_item(
+        server: Server) -> None:
+    from calfrehab.engine.audit.views import accept_decision
+
+    patient = "calf-accepted-9"
+    (card, *_) = server.post(SERVICE, hook_request(case_doc(RUNNER), patient)).json()["cards"]
+    with AuditTrail(server.audit) as trail:
+        decision_id = trail.entries(case_id=patient, kind="decision")[-1].decision_id
+    accept_decision(server.audit, decision_id, {"straight_knee": None, "bent_knee": None,
+                                                "energy_storage": None}, "Dr A")
+    response = server.post(f"{SERVICE}/feedback", {"feedback": [
+        {"card": card["uuid"], "outcome": "overridden",
+         "outcomeTimestamp": "2026-12-02T09:00:00Z"}]})
+    assert response.status_code == 200, response.text
+    assert response.json()["recorded"] == 0
+    (item,) = response.json()["items"]
+    assert item["status"] == "refused"
+    assert "was accepted into the programme by Dr A" in item["message"]
+    with AuditTrail(server.audit) as trail:
+        assert trail.overrides_for(decision_id) == []

@@ -57,7 +57,9 @@ def _retrying(kind: str, path: str, n: int) -> dict[str, Any]:
 
 def _one(kind: str, path: str, n: int) -> dict[str, Any]:
     """One write, on a connection of its own; what the trail acknowledged."""
-    ref = DECISIONS[n % len(DECISIONS)]
+    # Acceptances go to a decision of their own: an accepted decision takes
+    # no more overrides (audit/views.py refuses them).
+    ref = DECISIONS[-1] if kind == "accepted" else DECISIONS[n % (len(DECISIONS) - 1)]
     if kind == "decision":
         case = make_case(n, case_id=f"RACE-{n}")
         with AuditTrail(path) as trail:

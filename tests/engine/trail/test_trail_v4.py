@@ -191,7 +191,7 @@ def test_appending_to_a_format_3_trail_keeps_writing_zlib(v3: Path) -> None:
         assert [e.case is not None for e in trail.entries()][-3:] == [True, True, False]
     assert not any(codec.is_zstd(b) for b in _blobs(v3))
     accept_decision(v3, "dec-RUN-0008-8", PROGRAM, "dr c")
-    override_decision(v3, "dec-RUN-0008-8", "dr o", "disagree", requester=ASKED)
+    override_decision(v3, "dec-RUN-0007-7", "dr o", "disagree", requester=ASKED)
     assert not any(codec.is_zstd(b) for b in _blobs(v3))
 
 
