@@ -103,6 +103,7 @@ def _type_checking_names() -> dict[str, Any]:
 
     from calfrehab.engine.api.deciding import Case, Decided, DecisionDocument, Reasoner
     from calfrehab.engine.batch.local import ProgressFn
+    from calfrehab.engine.clinicmodels import ClinicConfig, LoadedConfig
     from calfrehab.engine.knowledge.compiler import CompiledRuleBase
     from calfrehab.engine.knowledge.ladder import Ladder
     from calfrehab.engine.ruletest.registration import RegistrationReport
@@ -111,7 +112,8 @@ def _type_checking_names() -> dict[str, Any]:
     return {"threading": threading, "Case": Case, "Decided": Decided,
             "DecisionDocument": DecisionDocument, "Reasoner": Reasoner,
             "ProgressFn": ProgressFn, "CompiledRuleBase": CompiledRuleBase, "Ladder": Ladder,
-            "RegistrationReport": RegistrationReport, "AuditTrail": AuditTrail}
+            "RegistrationReport": RegistrationReport, "AuditTrail": AuditTrail,
+            "ClinicConfig": ClinicConfig, "LoadedConfig": LoadedConfig}
 
 
 def _misfit(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
