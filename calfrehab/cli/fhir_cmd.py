@@ -94,7 +94,14 @@ def export(case: str, output: Path | None, case_only: bool, rules_dir: Path | No
     decided = api.decide_and_record(api.FromEitherFile(case), api.prepare(rules_dir),
                                     audit_path=audit_path, clinician=clinician,
                                     record=not no_record)
-    _emit(api.fhir_json(api.decision_to_fhir(decided)), output, case,
+    # What a clinician already decided for the case (an override, an
+    # acceptance), named in the GuidanceResponse: the export is the rules'
+    # proposal on the file as it is, never that decision (clinical-basis §8).
+    acted_on = None
+    if api.trail_location(audit_path).exists():
+        state = api.case_state(audit_path, decided.decision.case_id, acted_on=True)
+        acted_on = None if state is None else state.model_dump(mode="json", exclude={"case"})
+    _emit(api.fhir_json(api.decision_to_fhir(decided, acted_on=acted_on)), output, case,
           None if no_record else audit_path)
     if output is not None:
         click.echo(f"wrote {output} (decision {decided.decision.decision_id})", err=True)

@@ -14,6 +14,7 @@ and card types below are plain pydantic models and dataclasses.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,16 +130,19 @@ def decide_any_path(path: str | Path, reasoner: Reasoner) -> Decided:
 
 
 def decision_to_fhir(decided: Decided, *, include_case: bool = True,
-                     recorded: datetime | None = None) -> dict[str, Any]:
+                     recorded: datetime | None = None,
+                     acted_on: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A decision as a FHIR Bundle: GuidanceResponse, RequestGroup with the
     next exercise per track, DetectedIssue for a referral, Provenance with
     the rule base's version and sha256; the case's resources first unless
-    ``include_case`` is false."""
+    ``include_case`` is false. ``acted_on``: what a clinician decided for
+    the case (``case_state(..., acted_on=True)`` as JSON), named in the
+    GuidanceResponse's notes."""
     from calfrehab.engine.fhir import files
 
     return files.decision_to_fhir(decided.case if include_case else None,
                                   decided.decision.model_dump(mode="json"),
-                                  recorded or datetime.now(UTC))
+                                  recorded or datetime.now(UTC), acted_on)
 
 
 

@@ -235,34 +235,6 @@ PROPOSAL: Final = ("calfrehab's rules propose this from the chart as it is now: 
                    "not a decision a clinician recorded or accepted.")
 
 
-def _acted_on_md(state: Mapping[str, Any], refer: bool) -> str:
-    """What a clinician already decided for this patient in calfrehab (an
-    override, an acceptance), so that the card is never read as that
-    decision, nor hides it (clinical-basis.md §8)."""
-    from calfrehab.engine.explanation.wording import decision_word, track_title
-
-    lines = [f"Recorded in calfrehab: a decision for the review of {state['review_date']} "
-             f"({state['decision'].get('outcome')})."]
-    o = state.get("override")
-    if o:
-        what = f" on {track_title(o['track'])}" if o.get("track") else ""
-        if o.get("decision"):
-            what += f": {decision_word(o['decision']).lower()}"
-        who = f" by {o['clinician']}" if o.get("clinician") else ""
-        lines.append(f"Overridden{who} on {str(o['recorded_at'])[:10]}{what}. "
-                     f"Reason: {o.get('reason') or 'none given'}.")
-    a = state.get("accepted")
-    if a:
-        who = f" by {a['clinician']}" if a.get("clinician") else ""
-        lines.append(f"Accepted into the programme{who} on {str(a['recorded_at'])[:10]}"
-                     + (" (as overridden)." if a.get("override_entry_id") else "."))
-    lines.append("The chart now gives a referral: that recorded decision no longer stands."
-                 if refer else
-                 "This card does not apply it: what the clinician decided stands until "
-                 "changed in calfrehab.")
-    return " ".join(lines)
-
-
 def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
           patient_id: str | None = None, acted_on: Mapping[str, Any] | None = None
           ) -> tuple[list[dict[str, Any]], list[IssuedCard]]:
@@ -293,7 +265,9 @@ def cds_cards(decision: Mapping[str, Any], *, source_url: str, clinician: str,
     case_id = str(decision["case_id"])
     disclaimer = str(decision.get("disclaimer", ""))
     refer = decision["outcome"] == "refer"
-    recorded = _acted_on_md(acted_on, refer) if acted_on else ""
+    from calfrehab.engine.fhir.recorded import acted_on_text
+
+    recorded = acted_on_text(acted_on, refer) if acted_on else ""
     if refer:
         card_id = str(uuid.uuid4())
         first = decision["reasons"][0]["text"]

@@ -29,6 +29,7 @@ from calfrehab.engine.explanation.wording import dose_text as wording_dose_text
 from calfrehab.engine.fhir import build as b
 from calfrehab.engine.fhir import codes
 from calfrehab.engine.fhir.from_case import case_to_bundle
+from calfrehab.engine.fhir.recorded import acted_on_text
 from calfrehab.engine.vocabulary import TRACKS
 
 
@@ -71,9 +72,13 @@ def next_exercise_request(case_id: str, decision: Mapping[str, Any], track: str,
     )
 
 
-def decision_resources(decision: Mapping[str, Any], recorded: datetime) -> list[Resource]:
+def decision_resources(decision: Mapping[str, Any], recorded: datetime,
+                       acted_on: Mapping[str, Any] | None = None) -> list[Resource]:
     """GuidanceResponse, RequestGroup, ServiceRequests, DetectedIssue (for
-    a referral) and Provenance for one decision document."""
+    a referral) and Provenance for one decision document. ``acted_on``: the
+    trail's newest decision of the case a clinician overrode or accepted
+    (a ``CaseState`` as JSON), named in the GuidanceResponse's notes so the
+    proposals are never read as that decision (clinical-basis §8)."""
     case_id = str(decision["case_id"])
     did = str(decision["decision_id"])
     rid = b.resource_id
@@ -119,8 +124,10 @@ def decision_resources(decision: Mapping[str, Any], recorded: datetime) -> list[
         subject=patient,
         occurrenceDateTime=recorded,
         reasonCode=reasons,
-        note=[Annotation(text=str(decision.get("disclaimer", "")))]
-        if decision.get("disclaimer") else None,
+        note=[Annotation(text=t) for t in (
+            acted_on_text(acted_on, decision["outcome"] == "refer", this="This guidance",
+                          data="The case file") if acted_on else "",
+            str(decision.get("disclaimer", ""))) if t] or None,
         result=b.ref(group.id or ""),
     )
     out.insert(0, guidance)
@@ -163,12 +170,12 @@ def decision_resources(decision: Mapping[str, Any], recorded: datetime) -> list[
 
 
 def decision_bundle(case: Case | None, decision: Mapping[str, Any],
-                    recorded: datetime) -> Bundle:
+                    recorded: datetime, acted_on: Mapping[str, Any] | None = None) -> Bundle:
     """A collection Bundle: the case's resources (unless ``case`` is None)
     and then the decision's."""
     entries = list(case_to_bundle(case).entry or []) if case is not None else []
     entries += [BundleEntry(fullUrl=b.full_url(r.id or ""), resource=r)
-                for r in decision_resources(decision, recorded)]
+                for r in decision_resources(decision, recorded, acted_on)]
     return Bundle(
         type="collection",
         identifier=b.identifier(codes.CS_DECISION_ID, str(decision["decision_id"])),

@@ -64,9 +64,10 @@ def case_to_fhir(case: Case) -> dict[str, Any]:
 
 
 def decision_to_fhir(case: Case | None, decision: Mapping[str, Any],
-                     recorded: datetime) -> dict[str, Any]:
+                     recorded: datetime, acted_on: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
     """The decision (with the case's resources unless ``case`` is None) as
-    a FHIR Bundle (JSON object)."""
-    bundle = decision_bundle(case, decision, recorded)
+    a FHIR Bundle (JSON object); ``acted_on`` as decision_resources says."""
+    bundle = decision_bundle(case, decision, recorded, acted_on)
     result: dict[str, Any] = json.loads(bundle.model_dump_json())
     return result
