@@ -342,3 +342,27 @@ def test_a_rupture_in_the_chart_of_a_tendinopathy_record_refers(service: Service
     case, decision = service.last_recorded()
     assert "suspected_rupture" in case["red_flags"]
     assert decision["outcome"] == "refer"
+
+
+def test_a_card_names_the_acceptance_recorded_for_calfrehabs_record(service: Service) -> None:
+    # The clinic decided and accepted the patient's record in calfrehab
+    # (same trail); the chart opened after gets the rules' proposal on the
+    # record as accepted, and every card names that acceptance.
+    from click.testing import CliRunner
+
+    from calfrehab.cli.main import cli
+
+    stored(service, MIDPORTION, "mrn-accepted", side="left")
+    path = str(service.cases / "mrn-accepted.json")
+    for args in (["next", path], ["accept", path, "--clinician", "Dr A. Berg"]):
+        result = CliRunner().invoke(cli, [*args, "--audit", str(service.audit)])
+        assert result.exit_code == 0, result.output
+    chart = us_core_chart("mrn-accepted", 44, condition(
+        "c-achilles", SNOMED, "11654001", "Achilles tendinitis", side="left"))
+    response = service.hook(chart)
+    assert response.status_code == 200, response.text
+    cards = response.json()["cards"]
+    assert cards
+    for card in cards:
+        assert "Accepted into the programme by Dr A. Berg on " in card["detail"]
+        assert "a proposal, not a decision a clinician recorded or accepted" in card["detail"]
