@@ -99,7 +99,8 @@ def export(case: str, output: Path | None, case_only: bool, rules_dir: Path | No
     # proposal on the file as it is, never that decision (clinical-basis §8).
     acted_on = None
     if api.trail_location(audit_path).exists():
-        state = api.case_state(audit_path, decided.decision.case_id, acted_on=True)
+        state = api.case_state(audit_path, decided.decision.case_id, acted_on=True,
+                               current=decided.document)
         acted_on = None if state is None else state.model_dump(mode="json", exclude={"case"})
     _emit(api.fhir_json(api.decision_to_fhir(decided, acted_on=acted_on)), output, case,
           None if no_record else audit_path)

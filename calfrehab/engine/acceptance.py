@@ -17,7 +17,9 @@ override (reason and prescription) and whether, and what, was accepted.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,18 +123,30 @@ def _state(trail: AuditTrail, entry: AuditEntry) -> CaseState:
                      case=entry.case)
 
 
+def _entries(document: Mapping[str, Any] | None, key: str) -> list[str]:
+    items = document.get(key) if document is not None else None
+    return sorted(json.dumps(i, sort_keys=True) for i in items) if isinstance(items, list) else []
+
+
 def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
-               acted_on: bool = False) -> CaseState | None:
+               acted_on: bool = False,
+               current: Mapping[str, Any] | None = None) -> CaseState | None:
     """Where ``case_id`` stands in the trail at ``audit`` (read only), or
     None when the trail has no decision for it. ``acted_on``: the newest
-    decision a clinician overrode or accepted instead (None if none was):
-    the CDS service records a decision at every chart opening, so the one
-    acted on is not always the latest."""
+    decision a clinician overrode or accepted instead (the CDS service
+    records a decision at every chart opening, so the one acted on is not
+    always the latest), and only while it is still in force for the case
+    document ``current``: None once a session or an assessment was entered
+    since (as the app has it, the next review is then proposed on them)."""
     with open_trail(audit) as trail:
         if acted_on:
             for entry in reversed(trail.entries(case_id=case_id, kind="decision")):
                 if trail.overrides_for(entry.decision_id) or \
                         trail.accepted_for(entry.decision_id):
+                    if current is not None and any(
+                            _entries(entry.case, k) != _entries(current, k)
+                            for k in ("sessions", "assessments")):
+                        return None
                     return _state(trail, entry)
             return None
         found = latest_decision(trail, case_id)

@@ -39,18 +39,18 @@ def _serve(conn: Connection, rules_dir: Path | None, audit: Path | None) -> None
     reasoner = api.prepare(rules_dir)
     conn.send(("ready", None))
 
-    def acted_on(case_id: Any) -> dict[str, Any] | None:
+    def acted_on(document: dict[str, Any]) -> dict[str, Any] | None:
         # What a clinician already decided for this patient (an override or
         # an acceptance), read before this call records its own decision:
         # the card must not present the rules' proposal as if it were that.
+        case_id = document.get("case_id")
         if not isinstance(case_id, str) or not api.trail_location(audit).exists():
             return None
-        state = api.case_state(audit, case_id, acted_on=True)
+        state = api.case_state(audit, case_id, acted_on=True, current=document)
         return None if state is None else state.model_dump(mode="json", exclude={"case"})
 
     def decide(payload: dict[str, Any]) -> dict[str, Any]:
-        prior = acted_on(payload["document"].get("case_id")) if payload.get("acted_on") \
-            else None
+        prior = acted_on(payload["document"]) if payload.get("acted_on") else None
         decided = api.decide_and_record(
             api.FromDocument(payload["document"], payload.get("source", "case")), reasoner,
             audit_path=audit, clinician=payload.get("clinician"),

@@ -470,11 +470,19 @@ def test_a_card_names_the_clinicians_recorded_override_and_stays_a_proposal(
             assert card["suggestions"][0]["isRecommended"] is False
     # A red flag now: one critical card, no exercise suggested, and the
     # override said to no longer stand.
-    request = hook_request(case_doc(REFERRAL), patient)
-    (card,) = server.post(SERVICE, request).json()["cards"]
+    flagged = case_doc(RUNNER)
+    flagged["red_flags"] = ["calf_swelling_warmth"]
+    (card,) = server.post(SERVICE, hook_request(flagged, patient)).json()["cards"]
     assert card["indicator"] == "critical" and "suggestions" not in card
     assert "The chart now gives a referral: that recorded decision no longer stands." \
         in card["detail"]
+    # A session entered since: the next review is proposed on it, and the
+    # old override is history, no longer named.
+    later = case_doc(RUNNER)
+    later["sessions"].append({**later["sessions"][-1], "date": later["review_date"]})
+    cards = server.post(SERVICE, hook_request(later, patient)).json()["cards"]
+    assert cards and not any("Recorded in calfrehab" in c["detail"] for c in cards)
+    assert all(c["suggestions"][0]["isRecommended"] for c in cards)
 
 
 def test_feedback_on_a_decision_accepted_since_is_refused_for_that_item(

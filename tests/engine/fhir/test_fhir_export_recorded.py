@@ -65,3 +65,11 @@ def test_the_export_names_the_clinicians_override_and_a_referral_outranks_it(
     assert [r["resourceType"] for r in resources].count("DetectedIssue") == 1
     assert notes[0].endswith("The case file now gives a referral: that recorded decision no "
                              "longer stands.")
+
+    # A session entered since: the next review is proposed on it; the old
+    # override is history, no longer named.
+    doc["red_flags"] = []
+    doc["sessions"].append({**doc["sessions"][-1], "date": doc["review_date"]})
+    case.write_text(json.dumps(doc))
+    notes, _ = export(case, trail)
+    assert notes == [DISCLAIMER]
