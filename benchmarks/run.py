@@ -2207,16 +2207,31 @@ stages. A finished `next` (and `validate`, `explain`, `schema`) leaves with
 `os._exit` once its atexit handlers have run and its output is flushed,
 skipping the interpreter's teardown of every module and validator
 (`cli/quickexit.py`, which says when it does not: another thread, an
-embedding program, CliRunner, a closed pipe).
+embedding program, CliRunner, a closed pipe). Then: a `next` with no
+`--audit` and no `CALFREHAB_AUDIT` (a user's usual command) asks the
+configuration for its trail without defining the configuration's models
+(about 2.5 ms; the tests, which set `CALFREHAB_AUDIT`, had not seen it);
+the installed versions are read with one listing of each directory on the
+path per process, not one per question (three questions: 4.5 -> 2.4 ms in
+a large working directory such as this benchmark's, 2.5 -> 1.3 ms from
+the console script); the text durable-rules is given for each ruleset is
+encoded once and kept with the compiled rule base in the cache (about
+1.5 ms); and a new reasoner is built with the collector paused (about
+0.3-0.5 ms).
 
 What remains is mostly what any `next` needs while it validates with
 pydantic: pydantic's model machinery, the validators of the models it
-validates (the case file, 10 models), the classes of the rule language and
-ladder that the cached rule base is made of (defined even when deferred),
-the engine's own modules (their 30 dataclasses cost about 0.3 ms each to
-define on Python 3.11, mostly compiling the generated methods), and
-preparing the rules (unpickling the cached rule base about 3 ms, the
-driver's plan of each ruleset and durable-rules' registration about 10 ms). (This machine's
+validates (the case file, 10 models: deferring them too only moves the
+cost to the first validation, measured), the classes of the rule language and
+ladder that the cached rule base is made of (defined even when deferred:
+about 15 ms of imports, and about 3.5 ms of unpickling into them),
+the engine's own modules (their 30 dataclasses cost about 0.3-0.5 ms each to
+define on Python 3.11, mostly compiling the generated methods; the three
+error-detail ones and three of the API's source kinds are not needed by
+`next` but are named at import by the modules that use them), and
+preparing the rules (durable-rules' C registration about 3.8 ms, the
+driver's plan of each ruleset about 1.6 ms, most of it reading the
+patterns). (This machine's
 environment sets `PYTHONDONTWRITEBYTECODE`, so an editable checkout
 compiles every calfrehab module in every process; the benchmark lets the
 bytecode be cached, as an installed wheel has it.)
