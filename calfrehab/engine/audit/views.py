@@ -648,25 +648,6 @@ def verify_trail(trail: AuditTrail) -> dict[str, Any]:
     }
 
 
-def _not_accepted(trail: AuditTrail, target: AuditEntry) -> None:
-    """Refuse an override of a decision already accepted into the case
-    file's programme. Accepting wrote that programme; an override recorded
-    after it would change neither the programme, nor the handout, nor the
-    report (each follows the acceptance), and the app offers none: the
-    clinician decides the case again and overrides that decision."""
-    accepted = trail.accepted_for(target.decision_id)
-    if not accepted:
-        return
-    last = accepted[-1]
-    who = f" by {last.clinician}" if last.clinician else ""
-    raise AuditError(
-        f"decision {target.decision_id[:8]} of case {target.case_id} was accepted into the "
-        f"programme{who} on {utc_stamp(last.recorded_at)[:10]} (audit entry {last.seq}): an "
-        "override of it would change neither the programme nor the handout. Decide the case "
-        "again (calfrehab next CASE) and override that decision"
-    )
-
-
 def add_audit_override(
     trail: AuditTrail,
     ref: str,
@@ -688,7 +669,6 @@ def add_audit_override(
             prescriptions=prescriptions, requester=requester,
         )
     target = find_decision(trail, ref)
-    _not_accepted(trail, target)
     entry = trail.override(
         target.decision_id, clinician, reason, track, decision,
         prescriptions=prescriptions, requester=requester,
@@ -729,7 +709,6 @@ def override_decision(
     an override, with the entry's columns."""
     with _writable_existing(path) as trail:
         target = find_decision(trail, ref)
-        _not_accepted(trail, target)
         entry = trail.override(
             target.decision_id, clinician, reason, track, decision,
             prescriptions=prescriptions, requester=requester,

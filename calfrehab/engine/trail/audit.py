@@ -243,6 +243,27 @@ def _follow_up_row(
     }
 
 
+def _refuse_if_accepted(conn: sqlite3.Connection, original: Mapping[str, Any]) -> None:
+    """Refuse an override of a decision already accepted into the case
+    file's programme: the clinician decides the case again and overrides
+    that decision (the trail's chain is decision -> override -> accepted)."""
+    last = conn.execute(
+        "SELECT seq, clinician, recorded_at FROM entries"
+        " WHERE kind = 'accepted' AND decision_id = ? ORDER BY seq DESC LIMIT 1",
+        (original["decision_id"],),
+    ).fetchone()
+    if last is None:
+        return
+    seq, clinician, recorded_at = last
+    who = f" by {clinician}" if clinician else ""
+    raise AuditError(
+        f"decision {original['decision_id'][:8]} of case {original['case_id']} was accepted "
+        f"into the programme{who} on {str(recorded_at)[:10]} (audit entry {seq}): an "
+        "override of it would change neither the programme nor the handout. Decide the case "
+        "again (calfrehab next CASE) and override that decision"
+    )
+
+
 def _as_zlib(row: Mapping[str, Any]) -> Mapping[str, Any]:
     """``row`` with its documents as zlib streams, for a format-3 trail not
     yet migrated: entries are prepared (in batch workers) as format 4's
@@ -543,6 +564,12 @@ class AuditTrail:
             original = self._decision_row(conn, decision_id)
             if original is None:
                 raise AuditError(f"no decision {decision_id} in audit trail {self.path}")
+            # Checked here, under the write lock, not before it: an
+            # acceptance another process commits between a check and the
+            # write would otherwise be followed by an override that changes
+            # neither the programme nor the handout (each follows the
+            # acceptance).
+            _refuse_if_accepted(conn, original)
             return [_follow_up_row("override", original, who, raw, asked,
                                    codec.codec_for(self.version))]
 

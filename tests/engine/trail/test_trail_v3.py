@@ -234,6 +234,28 @@ def test_accepting_the_decision_as_recorded(path: Path) -> None:
         assert entry.clinician is None and trail.verify().ok
 
 
+def test_an_acceptance_committed_by_another_process_refuses_a_later_override(
+    path: Path,
+) -> None:
+    # Two handles, two connections (two processes' worth): the acceptance
+    # commits after the overrider opened the trail and saw the decision
+    # unaccepted. The check is made under the override's write lock, so it
+    # sees the acceptance and writes nothing (lock, then compare).
+    with AuditTrail(path) as trail:
+        decision = trail.record(*pair(1))
+    with AuditTrail(path) as overrider, AuditTrail(path) as accepter:
+        assert overrider.accepted_for(decision.decision_id) == []
+        accepter.accept(decision.decision_id, PROGRAM, "dr a")
+        with pytest.raises(AuditError, match=(
+            rf"decision {decision.decision_id[:8]} of case {decision.case_id} was accepted "
+            r"into the programme by dr a on \d{4}-\d\d-\d\d \(audit entry 2\)")):
+            overrider.override(decision.decision_id, "dr b", "pain next morning",
+                               "bent_knee", "hold")
+    with AuditTrail(path, readonly=True) as trail:
+        assert [e.kind for e in trail.entries()] == ["decision", "accepted"]
+        assert trail.verify().ok
+
+
 def test_an_acceptance_must_link_what_it_applied(path: Path) -> None:
     with AuditTrail(path) as trail:
         first = trail.record(*pair(1))
