@@ -655,6 +655,7 @@ class AuditTrail:
             try:
                 count, last_hash = self._head(conn)
                 self._check_head(conn, count, last_hash)
+                self._follow_migration(conn)
                 rows = build(conn)
                 if rows:
                     self._store_dictionaries(conn)
@@ -726,6 +727,18 @@ class AuditTrail:
                 # Only after commit would another reader see it; this
                 # connection sees it at once, and the cache follows.
                 held[dict_id] = body
+
+    def _follow_migration(self, conn: sqlite3.Connection) -> None:
+        # The format read when this handle opened may be stale: `audit
+        # migrate` in another process can take a format-3 trail to 4 while
+        # a server or the app keeps it open. Read again under the write
+        # lock, so the codec follows the file as it is (one file never
+        # mixes zlib and zstd documents).
+        found = conn.execute(
+            "SELECT value FROM meta WHERE key = 'format_version'"
+        ).fetchone()
+        if found is not None and found[0] in WRITABLE_VERSIONS:
+            self.version = int(found[0])
 
     @staticmethod
     def _head(conn: sqlite3.Connection) -> tuple[int, str]:

@@ -320,3 +320,17 @@ def test_a_migration_interrupted_midway_leaves_format_3_as_it_was(
     assert (report.from_version, report.to_version) == (3, 4)
     with AuditTrail(v3, readonly=True) as trail:
         assert trail.verify().ok and trail.head() == V3_HEAD
+
+
+def test_a_handle_opened_before_the_migration_appends_zstd_after_it(v3: Path) -> None:
+    # A long-running writer (the server, the app) opened the trail at
+    # format 3; `audit migrate` then ran in another process. Its next
+    # append must follow the format the file is in now, read under the
+    # write lock, or the format-4 file gets zlib documents (mixed codecs).
+    with AuditTrail(v3) as trail:
+        assert trail.version == 3
+        migrate(v3, vacuum=False)
+        trail.record(*pair(9))
+        trail.override("dec-RUN-0009-9", "dr o", "why")
+        assert trail.version == 4 and trail.verify().ok
+    assert all(codec.is_zstd(b) for b in _blobs(v3))
