@@ -666,17 +666,19 @@ def check_proof(proof: Path, checkpoint: Path | None, public_key: Path | None,
 @json_option
 @domain_errors(exit_code=1)
 def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool) -> None:
-    """Upgrade an audit trail to the current format (2), in place.
+    """Upgrade an audit trail to the current format (4), in place.
 
-    Format 2 stores each case once and compresses every document (about a
-    sixth of the size). The trail is verified first (one that fails is left
-    as it is, exit 1), copied in chunks beside the old entries (an
-    interrupted migration carries on where it stopped when run again),
-    checked entry by entry against the old chain, switched over in one
-    transaction, and verified again. Every entry keeps its format-1 hash,
-    so a head written down before still checks out. Running it on a
-    current trail changes nothing. Every audit command reads both formats;
-    recording needs format 2.
+    Format 4 stores the documents as zstd frames; a format-3 trail is
+    still appended to (with zlib) until it is upgraded, and formats 1 and 2
+    are only read. The trail is verified first (one that fails is left as
+    it is, exit 1), every document is recompressed and checked against the
+    bytes it held, and the result is verified against the head it started
+    from before it commits, in one transaction (interrupted, the trail is
+    as it was). A format-1 trail is copied in chunks first (an interrupted
+    copy carries on where it stopped when run again) and keeps its format-1
+    hashes; no other hash changes, so a head written down before still
+    checks out. Running it on a current trail changes nothing. Every audit
+    command reads every format; recording needs format 3 or 4.
 
     Example:
 

@@ -9,6 +9,7 @@ import click
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
+from calfrehab.engine.trail.schema import FORMAT_VERSION, WRITABLE_VERSIONS
 
 
 def _paths(cmd: click.Command, path: list[str], ctx: click.Context) -> list[list[str]]:
@@ -35,3 +36,14 @@ def test_every_example_is_one_command_per_line() -> None:
                 not after.strip().startswith(("calfrehab ", "#")))
             assert not continued or line.endswith("\\"), (path, line, after)
     assert seen >= 20
+
+
+def test_audit_migrate_help_names_the_current_format() -> None:
+    # It said "the current format (2)" and "recording needs format 2"
+    # after formats 3 and 4 had come.
+    result = CliRunner().invoke(cli, ["audit", "migrate", "--help"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"to the current format ({FORMAT_VERSION})" in text
+    writable = " or ".join(str(v) for v in WRITABLE_VERSIONS)
+    assert f"recording needs format {writable}" in text
