@@ -31,6 +31,7 @@ def _expand(paths: tuple[str, ...]) -> list[str]:
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @json_option
+@domain_errors(exit_code=1)
 def validate(paths: tuple[str, ...], as_json: bool) -> None:
     """Check case files against the case format, version 1.
 
@@ -65,19 +66,20 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
             results.append({"file": p, "valid": False,
                             "errors": [e.as_dict() for e in exc.errors], "warnings": []})
             if not as_json:
-                click.echo(f"INVALID {exc.render()}")
+                say(f"INVALID {exc.render()}")
                 continue
         if not as_json and results[-1]["valid"]:
-            click.echo(f"ok      {api.for_terminal(p, limit=200)}")
+            say(f"ok      {api.for_terminal(p, limit=200)}")
     if as_json:
-        click.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        say(json.dumps(results, indent=2, ensure_ascii=False))
     elif len(results) > 1:
         bad = sum(not r["valid"] for r in results)
-        click.echo(f"{len(results) - bad} valid, {bad} invalid")
+        say(f"{len(results) - bad} valid, {bad} invalid")
     sys.exit(0 if all(r["valid"] for r in results) else 1)
 
 
 @click.command()
+@domain_errors(exit_code=1)
 def schema() -> None:
     """Print the JSON Schema of the case format (version 1).
 
@@ -88,7 +90,7 @@ def schema() -> None:
 
         calfrehab schema > case.schema.json
     """
-    click.echo(json.dumps(api.case_json_schema(), indent=2, ensure_ascii=False))
+    say(json.dumps(api.case_json_schema(), indent=2, ensure_ascii=False))
 
 
 @click.command(name="next")

@@ -32,6 +32,10 @@ def _to_full(args: list[str], unbuffered: bool, cwd: Path) -> subprocess.Complet
     ["next", str(EXAMPLE), "--no-record", "--json"],
     ["explain", str(EXAMPLE)],
     ["explain", str(EXAMPLE), "--json"],
+    # validate and schema are quick commands too; they printed a traceback.
+    ["validate", str(EXAMPLE)],
+    ["validate", str(EXAMPLE), "--json"],
+    ["schema"],
 ])
 def test_a_full_standard_output_is_one_clean_line(args: list[str], unbuffered: bool,
                                                   tmp_path: Path) -> None:
