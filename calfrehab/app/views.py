@@ -301,7 +301,7 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
     decision = decided.decision.model_dump(mode="json")
     explanation = api.explanation(decided)
     recorded = recorded_for(state, decided.case.case_id)
-    latest = recorded[-1] if recorded else None
+    latest = _in_force(state, recorded, doc)
     accepted_as_is = latest is not None and _accepted_as_is(latest, doc)
     current = latest is not None and (latest["case_sha256"] == decision["case_sha256"]
                                       or accepted_as_is)
@@ -327,6 +327,27 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
         "accepted": bool(latest and current and latest["accepted"]),
     })
     return view
+
+
+def _in_force(state: AppState, recorded: list[dict[str, Any]],
+              doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The recorded decision the page stands on: the newest one a clinician
+    overrode or accepted, while no session or assessment was entered since
+    it; else the newest recorded. A proposal recorded later on the same data
+    (the record system's chart opened again, `next` run again after
+    `accept`) does not displace what the clinician decided. The rule is the
+    library's (api.case_state with ``acted_on``), as the report's, the CDS
+    card's and the FHIR export's."""
+    if not recorded:
+        return None
+    audit = state.audit_path()
+    acted = None if audit is None else api.case_state(
+        audit, str(doc.get("case_id")), acted_on=True, current=doc)
+    if acted is not None:
+        for item in recorded:
+            if item["decision_id"] == acted.decision_id:
+                return item
+    return recorded[-1]
 
 
 def _accepted_as_is(latest: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:

@@ -99,6 +99,26 @@ def test_decide_override_accept_then_log_shows_what_the_clinician_decided(
     assert "The clinician's decision: Overridden by local" in report
     assert "0 of the last 2" not in report
 
+    # The same file decided and recorded again at the command line (as a
+    # chart opening in the record system records one): the rules' proposal
+    # for a dose nobody has done yet does not displace the clinician's.
+    trail = served["case"].parent.parent / "trail.sqlite3"
+    result = CliRunner().invoke(cli, ["next", str(served["case"]), "--audit", str(trail)])
+    assert result.exit_code == 0, result.output
+    again = client.get(f"/patients/{NAME}").text
+    assert f"decision {decision_id}" in _text(again)
+    assert _track(again, "straight_knee") == sk
+    assert "0 of the last 2" not in _text(again)
+    assert 'action="/patients/ana/accept"' not in again
+    report = _text(client.get(f"/patients/{NAME}/report").text)
+    # (The table of recorded decisions lists the new proposal too: history.)
+    decision_section = report[report.index("Decision at this review"):
+                              report.index("The course at a glance")]
+    assert "The clinician's decision: Overridden by local" in decision_section
+    assert "0 of the last 2" not in decision_section
+    assert "Not yet accepted" not in decision_section
+    assert "completed in 0 of the last 2" in report[report.index("Recorded decisions"):]
+
     # A session logged at the command line: the next review is due, and the
     # page proposes it afresh on the sessions done at the accepted dose.
     result = CliRunner().invoke(cli, ["log", str(served["case"]), "--date", "2026-11-23",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,7 +131,7 @@ def report_data(case: str | Path, audit: Path | None = None,
     decided = decide_path(case, reasoner)
     base = decided.evaluation.compiled.base
     rows = _trail_rows(audit, decided.case.case_id) if audit is not None else None
-    trail_state = _state(audit, decided.case.case_id)
+    trail_state = _state(audit, decided.case.case_id, decided.document)
     programme = decided_programme(trail_state, decided.case, base.ladder)
     if (programme is not None and decided.decision.outcome == "refer"
             and programme.outcome != "refer"):
@@ -318,12 +319,21 @@ def _programme_line(programme: DecidedProgramme) -> str:
     return f"{said}: {what}. The handout lists this, not the rules' proposal."
 
 
-def _state(audit: Path | None, case_id: str) -> CaseState | None:
+def _state(audit: Path | None, case_id: str, current: Mapping[str, Any]
+           ) -> CaseState | None:
+    """The recorded decision in force for the case document ``current``:
+    the newest one a clinician overrode or accepted, while no session or
+    assessment was entered since it; else the newest recorded. A proposal
+    recorded later on the same data (the record system's chart opened
+    again, `next` run again after `accept`) does not displace what the
+    clinician decided: the CDS card and the FHIR export follow the same
+    rule (acceptance.case_state, ``acted_on``)."""
     if audit is None:
         return None
     from calfrehab.engine.acceptance import case_state
 
-    return case_state(audit, case_id)
+    return (case_state(audit, case_id, acted_on=True, current=current)
+            or case_state(audit, case_id))
 
 
 def _patient_note(state: CaseState | None) -> str | None:
@@ -356,7 +366,7 @@ def write_handout(case: str | Path, out: Path, *, rules_dir: Path | None = None,
     clinic = handout_data.Clinic(name=clinic_name or config.clinic.name,
                                  phone=clinic_phone or config.clinic.phone)
     review = decided.case.review_date
-    state = _state(audit, decided.case.case_id)
+    state = _state(audit, decided.case.case_id, decided.document)
     programme = decided_programme(state, decided.case, ladder)
     if (programme is not None and decided.decision.outcome == "refer"
             and programme.outcome != "refer"):

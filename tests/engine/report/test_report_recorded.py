@@ -110,6 +110,47 @@ def test_after_override_and_accept_the_report_shows_the_recorded_decision_as_dec
     assert "clinician's decision" not in newest.text
 
 
+def test_a_proposal_recorded_again_after_acceptance_does_not_displace_it(
+        tmp_path: Path) -> None:
+    # After accept, the same file decided and recorded again (`next` run
+    # again, or the record system's chart opened: the CDS service records a
+    # decision at each opening) is the rules' proposal for a dose nobody has
+    # done yet. The clinician's decision stays the one in force until a
+    # session or an assessment is entered.
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
+        "--track", "straight_knee", "--decision", "hold",
+        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
+    accepted = Section(case, trail, tmp_path / "accepted.html")
+
+    again = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    assert again["decision_id"] != decided["decision_id"]
+    assert again["tracks"]["straight_knee"]["decision"] == "hold"  # 0 of 2 at 4 x 12
+    shown = Section(case, trail, tmp_path / "again.html")
+    assert shown.text == accepted.text
+    assert "accepted into the programme by A. Berg" in shown.track("straight_knee")
+    assert "Not yet accepted" not in shown.text and "0 of the last 2" not in shown.text
+    # The handout follows the same decision: the accepted 4 x 12.
+    run("handout", str(case), "--audit", str(trail), "-o", str(tmp_path / "h.html"))
+    handout = _text((tmp_path / "h.html").read_text(encoding="utf-8"))
+    assert "Two-leg heel raise, straight knee: 4 sets of 12 repetitions" in handout
+    assert "adjusted this plan" in handout
+
+    # A session entered since: the next review's decision is the one shown.
+    run("log", str(case), "--date", "2026-11-23", "--straight-knee-pain", "1",
+        "--bent-knee-pain", "0", "--no-input")
+    newest = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    after = Section(case, trail, tmp_path / "after.html")
+    assert after.text.startswith("Decision at this review")
+    assert "clinician's decision" not in after.text
+    word = newest["tracks"]["straight_knee"]["decision"].replace("_", " ").capitalize()
+    assert after.track("straight_knee").startswith(f"Straight knee (gastrocnemius): {word}")
+
+
 def test_an_override_not_yet_accepted_shows_the_clinicians_prescription(
         tmp_path: Path) -> None:
     case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
