@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from calfrehab.cli.options import audit_option, domain_errors, json_option, person_text
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
@@ -17,11 +18,11 @@ def report_accepted(done: api.Accepted, case: Path) -> None:
     how = (f", as overridden (override {applied.override_entry_id[:8]}: "
            f"{api.for_terminal(done.override_reason or '', limit=120)})"
            if applied.override_entry_id else "")
-    click.echo(f"accepted decision {applied.decision_id[:8]}{how} into "
+    say(f"accepted decision {applied.decision_id[:8]}{how} into "
                f"{api.for_terminal(str(case))}:")
     for change in applied.changes or ["no track changed"]:
-        click.echo(f"  {api.for_terminal(change, limit=None)}")
-    click.echo(f"recorded as audit entry {done.seq} (accepted {done.entry_id}); "
+        say(f"  {api.for_terminal(change, limit=None)}")
+    say(f"recorded as audit entry {done.seq} (accepted {done.entry_id}); "
                f"programme sha256 {applied.program_sha256[:12]}…")
 
 
@@ -57,6 +58,6 @@ def accept(case: Path, decision_ref: str | None, force: bool, audit_path: Path |
     done = api.accept(case, audit_path, decision=decision_ref, clinician=clinician,
                       force=force)
     if as_json:
-        click.echo(json.dumps(done.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        say(json.dumps(done.model_dump(mode="json"), indent=2, ensure_ascii=False))
     else:
         report_accepted(done, case)

@@ -35,6 +35,7 @@ from calfrehab.cli.render import (
     use_colour,
     wrap,
 )
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 from calfrehab.engine.api import DECISION_KINDS, TRACKS, EntryKind, ExportFormat
 
@@ -90,7 +91,7 @@ def _integrity_warnings(data: Mapping[str, Any]) -> bool:
 
 
 def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    say(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def _when(recorded_at: str, seconds: bool = False) -> str:
@@ -202,9 +203,9 @@ def list_(case_id: str | None, since: datetime | None, kind: EntryKind | None,
         _dump(rows)
         return
     if not rows:
-        click.echo("no entries")
+        say("no entries")
         return
-    click.echo("\n".join(_list_table(_safe(rows))))
+    say("\n".join(_list_table(_safe(rows))))
 
 
 def _list_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -279,7 +280,7 @@ def show(decision_id: str, audit_path: Path | None, as_json: bool) -> None:
     if as_json:
         _dump(data)
     else:
-        click.echo(_render_show(_safe(data), colour=use_colour()))
+        say(_render_show(_safe(data), colour=use_colour()))
     if not _integrity_warnings(data):
         sys.exit(1)
 
@@ -475,20 +476,20 @@ def verify(shard: int | None, checkpoint: Path | None, public_key: Path | None,
     if report["sharded"]:
         _render_sharded_verify(report, shard)
     elif report["ok"]:
-        click.echo(f"ok: {report['entries_checked']} entries, chain intact "
+        say(f"ok: {report['entries_checked']} entries, chain intact "
                    f"(last hash {report['last_hash']})")
         _render_checkpoint_check(report.get("checkpoint"))
     elif report.get("checkpoint") and not report["checkpoint"]["ok"] and report["problem"] is None:
-        click.echo(f"FAILED: audit trail {report['path']} does not hold what its checkpoints "
+        say(f"FAILED: audit trail {report['path']} does not hold what its checkpoints "
                    f"signed: {report['checkpoint']['problem']}")
     else:
         where = (f"at entry seq {report['first_bad_seq']}"
                  if report["first_bad_seq"] is not None else "in its meta table")
-        click.echo(f"FAILED: audit trail {report['path']} fails verification {where}: "
+        say(f"FAILED: audit trail {report['path']} fails verification {where}: "
                    f"{report['problem']}")
         good = (report["first_bad_seq"] or report["entries_checked"] + 1) - 1
         if good > 0:
-            click.echo(f"entries 1-{good} are intact (hash of entry {good}: "
+            say(f"entries 1-{good} are intact (hash of entry {good}: "
                        f"{report['last_hash']})")
     sys.exit(0 if report["ok"] else 1)
 
@@ -498,7 +499,7 @@ def _render_checkpoint_check(check: Mapping[str, Any] | None) -> None:
         return
     pinned = "the pinned key" if check["pinned"] else (
         f"key {check['key_id'][:16]}… (not pinned: give --public-key)")
-    click.echo(f"ok: {_count(check['checked'], 'checkpoint')} hold; the latest signed "
+    say(f"ok: {_count(check['checked'], 'checkpoint')} hold; the latest signed "
                f"{check['latest_size']} entries at {check['latest_time']}, by {pinned}")
 
 
@@ -506,19 +507,19 @@ def _render_sharded_verify(report: Mapping[str, Any], shard: int | None) -> None
     shards = report["shards"]
     if report["ok"] and shard is not None:
         one = shards[str(shard)]
-        click.echo(f"ok: shard {shard}: {one['entries_checked']} entries, chain intact "
+        say(f"ok: shard {shard}: {one['entries_checked']} entries, chain intact "
                    f"(last hash {one['last_hash']})"
                    + (", as the manifest records" if report["manifest_head"] else ""))
     elif report["ok"]:
         trail = " and the trail file" if "trail" in report else ""
-        click.echo(f"ok: {report['entries_checked']} entries in {len(shards)} shards{trail}, "
+        say(f"ok: {report['entries_checked']} entries in {len(shards)} shards{trail}, "
                    f"every chain intact (manifest head {report['manifest_head']})")
     else:
-        click.echo(f"FAILED: sharded audit trail {report['path']} fails verification: "
+        say(f"FAILED: sharded audit trail {report['path']} fails verification: "
                    f"{report['problem']}")
         good = [n for n, r in shards.items() if r["ok"] and n != str(report["bad_shard"])]
         if good:
-            click.echo(f"shards checked and intact: {', '.join(good)}")
+            say(f"shards checked and intact: {', '.join(good)}")
 
 
 # --------------------------------------------------------- checkpoints
@@ -546,9 +547,9 @@ def keygen(key: Path, as_json: bool) -> None:
         _dump(data)
         return
     data = _safe(data)
-    click.echo(f"wrote the private key {data['private_key']} (owner-only) and the public "
+    say(f"wrote the private key {data['private_key']} (owner-only) and the public "
                f"key {data['public_key']}")
-    click.echo(f"key id {data['key_id']}")
+    say(f"key id {data['key_id']}")
 
 
 @audit.command()
@@ -585,7 +586,7 @@ def checkpoint(key: Path, out: Path | None, log: Path | None, force: bool,
         _dump(doc)
         return
     where = " and ".join(str(p) for p in (out, log) if p is not None)
-    click.echo(api.for_terminal(
+    say(api.for_terminal(
         f"checkpoint of {doc['tree_size']} entries (root {doc['root_hash'][:16]}…) signed at "
         f"{doc['timestamp']} by key {doc['key_id'][:16]}…, written to {where}", limit=None))
 
@@ -615,7 +616,7 @@ def prove(entry: str, checkpoint: Path | None, out: Path | None,
         proof = api.audit_prove(trail, entry, checkpoint)
     text = json.dumps(proof, indent=2, ensure_ascii=False) + "\n"
     if out is None:
-        click.echo(text, nl=False)
+        say(text, nl=False)
     else:
         api.write_output(out, text, trail=audit_path)
         click.echo(f"wrote the proof of entry {proof['seq']} to {api.for_terminal(str(out))}",
@@ -649,7 +650,7 @@ def check_proof(proof: Path, checkpoint: Path | None, public_key: Path | None,
     result = _safe(result)
     pinned = "the pinned key" if result["pinned"] else (
         f"key {result['key_id'][:16]}… (not pinned: give --public-key)")
-    click.echo(f"ok: entry seq {result['seq']} (a {result['kind']} entry, decision "
+    say(f"ok: entry seq {result['seq']} (a {result['kind']} entry, decision "
                f"{result['decision_id']}, case {result['case_id']}) is in the trail of "
                f"{result['tree_size']} entries signed at {result['timestamp']} by {pinned}")
 
@@ -688,19 +689,19 @@ def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool)
     if as_json:
         _dump(report)
     elif not report["migrated"]:
-        click.echo(f"{report['path']} is already format {report['to_version']} "
+        say(f"{report['path']} is already format {report['to_version']} "
                    f"({report['entries']} entries); nothing to do")
     else:
         resumed = (f", carrying on after entry {report['resumed_at']}"
                    if report["resumed_at"] else "")
-        click.echo(f"migrated {report['path']} from format {report['from_version']} to "
+        say(f"migrated {report['path']} from format {report['from_version']} to "
                    f"{report['to_version']}: {report['entries']} entries{resumed}; "
                    f"{report['bytes_before']:,} -> {report['bytes_after']:,} bytes")
         if report["v1_last_hash"]:
-            click.echo(f"format-1 head (still checkable): {report['v1_last_hash']}")
+            say(f"format-1 head (still checkable): {report['v1_last_hash']}")
         else:
-            click.echo("every entry keeps its hash: a head written down before still holds")
-        click.echo(f"new head: entry {report['entries']}, hash {report['last_hash']}")
+            say("every entry keeps its hash: a head written down before still holds")
+        say(f"new head: entry {report['entries']}, hash {report['last_hash']}")
 
 
 # ------------------------------------------------------------ override
@@ -755,7 +756,7 @@ def override(decision_id: str, clinician: str, reason: str, track: str | None,
         _dump(entry)
     else:
         entry = _safe(entry)
-        click.echo(f"recorded override {entry['entry_id']} (audit entry {entry['seq']}) "
+        say(f"recorded override {entry['entry_id']} (audit entry {entry['seq']}) "
                    f"of decision {entry['decision_id']}, case {entry['case_id']}")
 
 
@@ -843,7 +844,7 @@ def replay(decision_id: str, rules_dir: Path | None, audit_path: Path | None,
     if as_json:
         _dump(data)
     else:
-        click.echo(_render_replay(_safe(data)))
+        say(_render_replay(_safe(data)))
     if not _integrity_warnings(data):
         sys.exit(1)
 

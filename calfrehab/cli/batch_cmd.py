@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from calfrehab.cli.options import audit_options, domain_errors, rules_option
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 FORMAT_CHOICES = ("csv", "jsonl", "json")  # engine.batch.FORMATS, without importing it
@@ -136,13 +137,13 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
     finally:
         restore()
     if not quiet:
-        click.echo(render_summary(summary))
+        say(render_summary(summary))
     if checkpoint_log is not None and checkpoint_key is not None \
             and summary.audit_path is not None:
         # After every run, complete or stopped: what was recorded is signed.
         head = api.audit_checkpoint(summary.audit_path, checkpoint_key, log=checkpoint_log)
         if not quiet:
-            click.echo(f"Checkpoint of {head['tree_size']:,} entries appended to "
+            say(f"Checkpoint of {head['tree_size']:,} entries appended to "
                        f"{api.for_terminal(str(checkpoint_log))}.")
     if summary.interrupted:
         click.echo(

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from calfrehab.cli.options import domain_errors, json_option
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
@@ -39,23 +40,23 @@ def config(near: Path | None, as_json: bool) -> None:
     values = loaded.shown()
     today = api.clinic_today(loaded.config)
     if as_json:
-        click.echo(json.dumps({"path": str(loaded.path) if loaded.path else None,
+        say(json.dumps({"path": str(loaded.path) if loaded.path else None,
                                "searched": [str(p) for p in api.candidate_paths(near)],
                                "today": today.isoformat(), "values": values},
                               indent=2, ensure_ascii=False))
         return
     if loaded.path is not None:
-        click.echo(f"# in force: {api.for_terminal(str(loaded.path))}")
+        say(f"# in force: {api.for_terminal(str(loaded.path))}")
     else:
-        click.echo("# no calfrehab.toml found; the defaults are in force. Looked in:")
+        say("# no calfrehab.toml found; the defaults are in force. Looked in:")
         for p in api.candidate_paths(near):
-            click.echo(f"#   {api.for_terminal(str(p))}")
+            say(f"#   {api.for_terminal(str(p))}")
     zone = loaded.config.clinic.time_zone or "this machine's time zone"
-    click.echo(f"# today in the clinic ({api.for_terminal(zone)}): {today.isoformat()}")
+    say(f"# today in the clinic ({api.for_terminal(zone)}): {today.isoformat()}")
     for section, keys in values.items():
-        click.echo(f"\n[{section}]")
+        say(f"\n[{section}]")
         for key, value in keys.items():
             if value is None:
-                click.echo(f"# {key} = (not set)")
+                say(f"# {key} = (not set)")
             else:
-                click.echo(f"{key} = {api.for_terminal(_toml_value(value))}")
+                say(f"{key} = {api.for_terminal(_toml_value(value))}")

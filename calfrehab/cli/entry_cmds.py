@@ -9,12 +9,13 @@ import click
 
 from calfrehab.cli.options import confirm_unusual_option, domain_errors, rules_option
 from calfrehab.cli.prompts import Asker, interactive_option, question_options
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
 def _report(written: api.Written) -> None:
     for change in written.changes:
-        click.echo(f"{written.path}: {change}")
+        say(f"{written.path}: {change}")
 
 
 @click.command()
@@ -44,7 +45,7 @@ def new(path: Path, force: bool, confirm_unusual: bool, rules_dir: Path | None,
     written = api.new_case(path, Asker(answers, interactive), rules_dir=rules_dir,
                            overwrite=force, confirm_unusual=confirm_unusual)
     _report(written)
-    click.echo(f"Next: log a session with  calfrehab log {path}")
+    say(f"Next: log a session with  calfrehab log {path}")
 
 
 @click.command()

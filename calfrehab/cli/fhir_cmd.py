@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from calfrehab.cli.options import audit_options, domain_errors, output_option, rules_option
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
 def _emit(text: str, output: Path | None, source: str, trail: Path | None = None) -> None:
     if output is None:
-        click.echo(text, nl=False)
+        say(text, nl=False)
     else:
         api.write_output(output, text, inputs=(source,), trail=trail)
 
@@ -55,7 +56,7 @@ def import_(bundle: str, output: Path | None, force: bool, ignore_unrelated: boo
     """
     _case, document = api.read_fhir_case(bundle, ignore_unrelated=ignore_unrelated)
     if output is None:
-        click.echo(api.case_json(document), nl=False)
+        say(api.case_json(document), nl=False)
         return
     # Written as every case file is (issue 27 item 2): under its lock,
     # atomically, replacing only the same patient's case and only with --force.

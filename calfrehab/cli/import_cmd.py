@@ -9,6 +9,7 @@ from typing import Literal
 import click
 
 from calfrehab.cli.options import domain_errors, rules_option
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
@@ -55,14 +56,14 @@ def import_(csv_path: Path, into: Path, date_order: Literal["dmy", "mdy"] | None
         what = "new case" if case.created else "added to"
         extra = (f", {case.sessions_already_there} session(s) already there"
                  if case.sessions_already_there else "")
-        click.echo(f"{verb} {api.for_terminal(case.path, limit=200)}: {what}, "
+        say(f"{verb} {api.for_terminal(case.path, limit=200)}: {what}, "
                    f"{case.sessions_added} session(s){extra}")
     source = api.for_terminal(str(csv_path), limit=200)
     for error in result.errors:
         # Cells in the message are escaped and clipped already; the whole is
         # kept to one line whatever a message holds.
         click.echo(f"{source}: {api.for_terminal(error.render(), limit=None)}", err=True)
-    click.echo(f"{result.rows_imported} of {result.rows_read} row(s) imported into "
+    say(f"{result.rows_imported} of {result.rows_read} row(s) imported into "
                f"{len(result.cases)} case file(s); {len(result.errors)} error(s)")
     # A refused case file is exit 2, as every refused output is (the others'
     # rows are still written); any other bad row is 1.

@@ -18,6 +18,7 @@ from calfrehab.cli.options import (
     person_text,
     rules_option,
 )
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -73,7 +74,7 @@ def report(case: str, out: Path, audit_path: Path | None, clinician: str | None,
     wrote = api.write_report(case, out, audit=_given_trail(audit_path), rules_dir=rules_dir,
                              weeks=weeks, author=clinician,
                              next_review=next_review.date() if next_review else None)
-    click.echo(f"{wrote.path}: {wrote.summary}")
+    say(f"{wrote.path}: {wrote.summary}")
 
 
 @click.command()
@@ -109,4 +110,4 @@ def handout(case: str, out: Path, audit_path: Path | None, clinic_name: str | No
                               clinic_name=clinic_name,
                               clinic_phone=clinic_phone,
                               next_review=next_review.date() if next_review else None)
-    click.echo(f"{wrote.path}: {wrote.summary}")
+    say(f"{wrote.path}: {wrote.summary}")

@@ -12,6 +12,7 @@ import yaml
 
 from calfrehab.cli.options import domain_errors, json_option, rules_option
 from calfrehab.cli.render import wrap
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 
@@ -51,20 +52,20 @@ def list_(rules_dir: Path | None, as_json: bool) -> None:
             "phase": r.phase, "sources": r.sources,
         })
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        say(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     # Rule text is printed escaped: a control character or newline in a
     # title cannot reach the terminal raw or forge a line (issue 27).
-    click.echo(f"{api.for_terminal(compiled.base.manifest.name)} "
+    say(f"{api.for_terminal(compiled.base.manifest.name)} "
                f"{api.for_terminal(compiled.version)} "
                f"({len(rows)} rules, sha256 {compiled.sha256[:12]})")
     for row in rows:
         kinds = row["conditions"] if row["conditions"] == "all" else ",".join(row["conditions"])
         tracks = ",".join(row["tracks"]) or "case"
-        click.echo(api.for_terminal(row["id"], limit=None))
+        say(api.for_terminal(row["id"], limit=None))
         for text in (row["title"], f"applies to: {kinds}; {tracks}",
                      f"sources: {', '.join(row['sources'])}"):
-            click.echo(_fill(api.for_terminal(text, limit=None), "    "))
+            say(_fill(api.for_terminal(text, limit=None), "    "))
 
 
 @rules.command()
@@ -85,15 +86,15 @@ def show(rule_id: str, rules_dir: Path | None) -> None:
         sys.exit(1)
     lr = found[0]
     written = lr.rule.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    click.echo(f"# {lr.file}:{lr.line}")
-    click.echo(yaml.safe_dump(written, sort_keys=False, allow_unicode=True, width=88).rstrip())
-    click.echo("\n# compiled (one durable-rules rule per alternative)")
+    say(f"# {lr.file}:{lr.line}")
+    say(yaml.safe_dump(written, sort_keys=False, allow_unicode=True, width=88).rstrip())
+    say("\n# compiled (one durable-rules rule per alternative)")
     for key, inst in compiled.instances.items():
         if inst.rule.id != rule_id:
             continue
-        click.echo(f"# {key}: stratum {inst.stratum}, phase {inst.phase}")
+        say(f"# {key}: stratum {inst.stratum}, phase {inst.phase}")
         for d in inst.disjuncts:
-            click.echo(json.dumps({d.key: d.definition}, ensure_ascii=False))
+            say(json.dumps({d.key: d.definition}, ensure_ascii=False))
 
 
 @rules.command()
@@ -125,7 +126,7 @@ def check(directory: Path | None, rules_dir: Path | None) -> None:
     if not registration.ok:
         click.echo(api.RuleError(registration.problems).render(), err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(compiled.base.rules)} rules, {len(compiled.instances)} compiled "
+    say(f"ok: {len(compiled.base.rules)} rules, {len(compiled.instances)} compiled "
                f"instances in {len(compiled.strata)} strata; version {compiled.version}, "
                f"sha256 {compiled.sha256}")
 
@@ -155,25 +156,25 @@ def test_(directory: Path | None, rules_dir: Path | None, as_json: bool) -> None
     """
     report = api.run_tables(directory or rules_dir)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        say(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
         sys.exit(0 if report.ok else 1)
     if not report.tables:
-        click.echo(f"no case tables in {report.rules_dir / 'cases'} (*.cases.yaml)")
+        say(f"no case tables in {report.rules_dir / 'cases'} (*.cases.yaml)")
     for result in report.results:
         mark = "PASS" if result.passed else "FAIL"
-        click.echo(f"{mark} {result.file} :: {result.name}")
+        say(f"{mark} {result.file} :: {result.name}")
         for problem in result.problems:
-            click.echo(_fill(problem, "       ", "     - "))
-    click.echo("")
+            say(_fill(problem, "       ", "     - "))
+    say("")
     if report.uncovered_rules:
-        click.echo(_fill(f"rules no case fired ({len(report.uncovered_rules)}): "
+        say(_fill(f"rules no case fired ({len(report.uncovered_rules)}): "
                          + ", ".join(report.uncovered_rules), "    ", ""))
     if report.decision_rules_without_negative_case:
-        click.echo(_fill("decision rules no case shows not firing where one condition fails "
+        say(_fill("decision rules no case shows not firing where one condition fails "
                          f"({len(report.decision_rules_without_negative_case)}): "
                          + ", ".join(report.decision_rules_without_negative_case), "    ", ""))
     if not report.uncovered_rules and not report.decision_rules_without_negative_case:
-        click.echo(_fill(f"coverage: all {report.rule_count} rules fired; every decision rule "
+        say(_fill(f"coverage: all {report.rule_count} rules fired; every decision rule "
                          "also shown not firing where one condition fails", "    ", ""))
-    click.echo(f"{report.passed} passed, {report.failed} failed")
+    say(f"{report.passed} passed, {report.failed} failed")
     sys.exit(0 if report.ok else 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from calfrehab.cli.options import domain_errors, json_option, rules_option
+from calfrehab.cli.stdout import say
 from calfrehab.engine import api
 
 SCRIPT_HELP = ("How the patient responds: ideal (default), or one bad course week K: "
@@ -26,11 +27,11 @@ def _render(course: api.Course, rules_dir: Path | None) -> None:
     injury = course.injury_anchor is not None
     when = ("the last day of each training week" if course.review_day == "last"
             else "the first day of the next training week")
-    click.echo(f"Course of {api.for_terminal(course.case_id)} · script {course.script} · "
+    say(f"Course of {api.for_terminal(course.case_id)} · script {course.script} · "
                f"{course.weeks} weekly reviews from {course.start_date.isoformat()}, on {when}")
-    click.echo("A projection under the current rules for a patient who responds as")
-    click.echo("scripted, its load capped at the rule base's projection ceiling; the")
-    click.echo("clinician decides.")
+    say("A projection under the current rules for a patient who responds as")
+    say("scripted, its load capped at the rule base's projection ceiling; the")
+    say("clinician decides.")
 
     def name(exercise: str | None) -> str:
         return "-" if exercise is None else api.for_terminal(api.exercise_name(ladder, exercise))
@@ -46,10 +47,10 @@ def _render(course: api.Course, rules_dir: Path | None) -> None:
     doses = [dose(t.exercise, t.sets, t.reps, t.load_kg) for t in rows]
     dose_width = max([len(d) for d in doses] + [len("dose")])
     for track in api.TRACK_TITLES:
-        click.echo("")
-        click.echo(api.track_title(track))
+        say("")
+        say(api.track_title(track))
         inj = " inj" if injury else ""
-        click.echo(f"  wk{inj}  {'exercise':{width}}  {'dose':{dose_width}}  decision")
+        say(f"  wk{inj}  {'exercise':{width}}  {'dose':{dose_width}}  decision")
         for row in course.rows:
             t = row.tracks[track]
             week = f"{row.injury_week:>4}" if injury and row.injury_week is not None else ""
@@ -57,18 +58,18 @@ def _render(course: api.Course, rules_dir: Path | None) -> None:
             if t.exercise is not None and row.week > 0 and t.sessions == 0:
                 decision += " (not done)"
             said = dose(t.exercise, t.sets, t.reps, t.load_kg)
-            click.echo(f"{row.week:>4}{week}  {name(t.exercise):{width}}  "
+            say(f"{row.week:>4}{week}  {name(t.exercise):{width}}  "
                        f"{said:{dose_width}}  {decision}".rstrip())
-    click.echo("")
-    click.echo("Milestones (the week each was first done)")
+    say("")
+    say("Milestones (the week each was first done)")
     if not course.milestones:
-        click.echo("  none reached")
+        say("  none reached")
     for m in course.milestones:
         inj_week = f" (week {m.injury_week} from injury)" if m.injury_week is not None else ""
-        click.echo(f"  week {m.week:>3}{inj_week}  "
+        say(f"  week {m.week:>3}{inj_week}  "
                    f"{api.for_terminal(api.milestone_text(m.key, ladder))}")
     if course.referred_week is not None:
-        click.echo(f"  referred at the review ending week {course.referred_week}")
+        say(f"  referred at the review ending week {course.referred_week}")
 
 
 @click.command()
@@ -101,6 +102,6 @@ def simulate(case: str, weeks: int, script: str, review_day: str, rules_dir: Pat
     course = api.simulate(case, weeks=weeks, script=script, rules_dir=rules_dir,
                           review_day=review_day)
     if as_json:
-        click.echo(json.dumps(course.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        say(json.dumps(course.model_dump(mode="json"), indent=2, ensure_ascii=False))
         return
     _render(course, rules_dir)

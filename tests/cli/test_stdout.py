@@ -46,6 +46,27 @@ def test_a_full_standard_output_is_one_clean_line(args: list[str], unbuffered: b
     assert done.returncode == 1
 
 
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("args", [
+    # Every command prints through cli/stdout.say: these printed a traceback.
+    ["config"],
+    ["rules", "list"],
+    ["simulate", str(EXAMPLE), "--weeks", "2"],
+    ["audit", "verify", "--audit", "{trail}"],
+    ["audit", "list", "--audit", "{trail}"],
+])
+def test_other_commands_say_so_in_one_line_too(args: list[str], unbuffered: bool,
+                                               tmp_path: Path) -> None:
+    trail = tmp_path / "trail.sqlite3"
+    recorded = subprocess.run([sys.executable, "-c", _SCRIPT, "next", str(EXAMPLE),
+                               "--audit", str(trail)], capture_output=True, text=True,
+                              check=False, cwd=tmp_path)
+    assert recorded.returncode == 0, recorded.stderr
+    done = _to_full([a.format(trail=trail) for a in args], unbuffered, tmp_path)
+    assert done.stderr == "error: cannot write standard output: No space left on device\n"
+    assert done.returncode == 1
+
+
 def test_a_closed_pipe_is_not_reported_as_a_full_disk(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     reader, writer = os.pipe()
