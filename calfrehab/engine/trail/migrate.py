@@ -204,15 +204,7 @@ def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
             # Another migration won the race for the lock: nothing to do.
             conn.execute("ROLLBACK")
             return int(meta["entry_count"]), str(meta["last_hash"])
-        dictionaries = {
-            int(i): bytes(b) for i, b in conn.execute("SELECT id, body FROM dictionaries")
-        }
-        before = _verify_table(conn, "entries", V2_ENTRY_COLUMNS, 2, meta, dictionaries)
-        if not before.ok:
-            raise AuditError(
-                f"audit trail {target} does not verify ({before.problem}); refusing to "
-                "migrate it, so that the evidence stays as it is"
-            )
+        dictionaries, before = _verified_before(conn, target, V2_ENTRY_COLUMNS, 2, meta)
         conn.execute(f"DROP TABLE IF EXISTS {_STAGING_V3}")
         for statement in split_sql(ENTRIES_V3_TABLE.format(name=_STAGING_V3)):
             conn.execute(statement)
@@ -228,22 +220,7 @@ def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         conn.execute(f"ALTER TABLE {_STAGING_V3} RENAME TO entries")
         for statement in split_sql(ENTRIES_V3_INDEXES):
             conn.execute(statement)
-        conn.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [("format_version", 3), ("migrated_v3_at", utc_stamp(clock()))],
-        )
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        after = _verify_table(conn, "entries", ENTRY_COLUMNS, 3, meta, dictionaries)
-        if not after.ok or (after.entries_checked, after.last_hash) != (
-            before.entries_checked,
-            before.last_hash,
-        ):
-            raise AuditError(
-                f"audit trail {target}: the format-3 copy does not verify as the format-2 "
-                f"trail did ({after.problem}); nothing was changed"
-            )
-        conn.execute("COMMIT")
+        _commit_verified(conn, target, 3, before, dictionaries, clock)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -285,15 +262,7 @@ def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
                 "INSERT OR IGNORE INTO dictionaries (id, sha256, body) VALUES (?, ?, ?)",
                 (dict_id, sha256_hex(body), body),
             )
-        dictionaries = {
-            int(i): bytes(b) for i, b in conn.execute("SELECT id, body FROM dictionaries")
-        }
-        before = _verify_table(conn, "entries", ENTRY_COLUMNS, 3, meta, dictionaries)
-        if not before.ok:
-            raise AuditError(
-                f"audit trail {target} does not verify ({before.problem}); refusing to "
-                "migrate it, so that the evidence stays as it is"
-            )
+        dictionaries, before = _verified_before(conn, target, ENTRY_COLUMNS, 3, meta)
         conn.execute(f"DROP TABLE IF EXISTS {_STAGING_V4}")
         conn.execute(f"DROP TABLE IF EXISTS {_STAGING_CASES}")
         for statement in split_sql(ENTRIES_V3_TABLE.format(name=_STAGING_V4)):
@@ -326,27 +295,56 @@ def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         conn.execute(f"ALTER TABLE {_STAGING_CASES} RENAME TO cases")
         for statement in split_sql(CASES_APPEND_ONLY):
             conn.execute(statement)
-        conn.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [("format_version", 4), ("migrated_v4_at", utc_stamp(clock()))],
-        )
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        after = _verify_table(conn, "entries", ENTRY_COLUMNS, 4, meta, dictionaries)
-        if not after.ok or (after.entries_checked, after.last_hash) != (
-            before.entries_checked,
-            before.last_hash,
-        ):
-            raise AuditError(
-                f"audit trail {target}: the format-4 copy does not verify as the format-3 "
-                f"trail did ({after.problem}); nothing was changed"
-            )
-        conn.execute("COMMIT")
+        _commit_verified(conn, target, 4, before, dictionaries, clock)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     return before.entries_checked, before.last_hash
+
+
+def _verified_before(
+    conn: sqlite3.Connection, target: Path, columns: tuple[str, ...], version: int,
+    meta: dict[str, Any],
+) -> tuple[dict[int, bytes], Any]:
+    """The trail's dictionaries, and its verification at ``version`` before
+    a migration touches it; AuditError if it does not verify (a trail that
+    does not verify is left as it is: it is evidence)."""
+    dictionaries = {
+        int(i): bytes(b) for i, b in conn.execute("SELECT id, body FROM dictionaries")
+    }
+    before = _verify_table(conn, "entries", columns, version, meta, dictionaries)
+    if not before.ok:
+        raise AuditError(
+            f"audit trail {target} does not verify ({before.problem}); refusing to "
+            "migrate it, so that the evidence stays as it is"
+        )
+    return dictionaries, before
+
+
+def _commit_verified(
+    conn: sqlite3.Connection, target: Path, version: int, before: Any,
+    dictionaries: dict[int, bytes], clock: Clock,
+) -> None:
+    """Mark the rebuilt trail as format ``version``, verify it to the very
+    head the previous format verified to, and commit; AuditError (the
+    caller rolls back: nothing changed) if it does not."""
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [("format_version", version), (f"migrated_v{version}_at", utc_stamp(clock()))],
+    )
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    after = _verify_table(conn, "entries", ENTRY_COLUMNS, version, meta, dictionaries)
+    if not after.ok or (after.entries_checked, after.last_hash) != (
+        before.entries_checked,
+        before.last_hash,
+    ):
+        raise AuditError(
+            f"audit trail {target}: the format-{version} copy does not verify as the "
+            f"format-{version - 1} trail did ({after.problem}); nothing was changed"
+        )
+    conn.execute("COMMIT")
 
 
 def _verify_table(
