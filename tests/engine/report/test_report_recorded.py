@@ -10,6 +10,7 @@ import html
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from helpers import EXAMPLES
@@ -17,6 +18,31 @@ from helpers import EXAMPLES
 from calfrehab.cli.main import cli
 
 RUNNER = EXAMPLES / "runner-stuck-on-two-leg.json"
+
+
+def _runner_case(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the runner example to work on, and where its trail goes."""
+    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
+    case.write_bytes(RUNNER.read_bytes())
+    return case, trail
+
+
+def _decide(case: Path, trail: Path, *extra: str) -> dict[str, Any]:
+    """`next --json`, recorded in ``trail``: the decision document."""
+    found: dict[str, Any] = json.loads(run("next", str(case), "--json", "--audit", str(trail),
+                                           *extra))
+    return found
+
+
+def _override(decided: dict[str, Any], trail: Path, clinician: str, reason: str,
+              *what: str) -> None:
+    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
+        "--clinician", clinician, "--reason", reason, *what)
+
+
+# The clinician's override the tests make: hold straight-knee raises at 4 x 12.
+HOLD_4X12 = ("--track", "straight_knee", "--decision", "hold",
+             "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
 
 
 def run(*args: str) -> str:
@@ -50,18 +76,13 @@ class Section:
 
 def test_after_override_and_accept_the_report_shows_the_recorded_decision_as_decided(
         tmp_path: Path) -> None:
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
+    case, trail = _runner_case(tmp_path)
     before = Section(case, None, tmp_path / "before.html")
     # Without a trail the section says it is the rules' proposal, no more.
     assert "No audit trail was given: this is the rules' proposal" in before.text
-    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail),
-                             "--clinician", "A. Berg"))
+    decided = _decide(case, trail, "--clinician", "A. Berg")
     assert decided["tracks"]["straight_knee"]["decision"] == "progress"
-    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
-        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
-        "--track", "straight_knee", "--decision", "hold",
-        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    _override(decided, trail, "A. Berg", "calf cramp, consolidate", *HOLD_4X12)
     run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
 
     now = Section(case, trail, tmp_path / "accepted.html")
@@ -101,7 +122,7 @@ def test_after_override_and_accept_the_report_shows_the_recorded_decision_as_dec
     assert later.track("bent_knee") == bk
 
     # Decided again: the new review is the one shown, as the rules say.
-    again = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    again = _decide(case, trail)
     newest = Section(case, trail, tmp_path / "newest.html")
     assert newest.text.startswith("Decision at this review")
     assert "Entered or changed since" not in newest.text
@@ -117,17 +138,13 @@ def test_a_proposal_recorded_again_after_acceptance_does_not_displace_it(
     # decision at each opening) is the rules' proposal for a dose nobody has
     # done yet. The clinician's decision stays the one in force until a
     # session or an assessment is entered.
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
-    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
-    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
-        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
-        "--track", "straight_knee", "--decision", "hold",
-        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    case, trail = _runner_case(tmp_path)
+    decided = _decide(case, trail)
+    _override(decided, trail, "A. Berg", "calf cramp, consolidate", *HOLD_4X12)
     run("accept", str(case), "--audit", str(trail), "--clinician", "A. Berg")
     accepted = Section(case, trail, tmp_path / "accepted.html")
 
-    again = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    again = _decide(case, trail)
     assert again["decision_id"] != decided["decision_id"]
     assert again["tracks"]["straight_knee"]["decision"] == "hold"  # 0 of 2 at 4 x 12
     shown = Section(case, trail, tmp_path / "again.html")
@@ -143,7 +160,7 @@ def test_a_proposal_recorded_again_after_acceptance_does_not_displace_it(
     # A session entered since: the next review's decision is the one shown.
     run("log", str(case), "--date", "2026-11-23", "--straight-knee-pain", "1",
         "--bent-knee-pain", "0", "--no-input")
-    newest = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
+    newest = _decide(case, trail)
     after = Section(case, trail, tmp_path / "after.html")
     assert after.text.startswith("Decision at this review")
     assert "clinician's decision" not in after.text
@@ -153,12 +170,10 @@ def test_a_proposal_recorded_again_after_acceptance_does_not_displace_it(
 
 def test_an_override_not_yet_accepted_shows_the_clinicians_prescription(
         tmp_path: Path) -> None:
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
-    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
-    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
-        "--clinician", "B. Chen", "--reason", "ankle sore on stairs",
-        "--track", "bent_knee", "--decision", "not_started")
+    case, trail = _runner_case(tmp_path)
+    decided = _decide(case, trail)
+    _override(decided, trail, "B. Chen", "ankle sore on stairs",
+              "--track", "bent_knee", "--decision", "not_started")
     section = Section(case, trail, tmp_path / "r.html")
     bk = section.track("bent_knee")
     assert bk.startswith("Bent knee (soleus): Not started")
@@ -175,13 +190,9 @@ def test_the_projection_follows_an_override_before_and_after_it_is_accepted(
         tmp_path: Path) -> None:
     from calfrehab.engine.report.build import report_data
 
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
-    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
-    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
-        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
-        "--track", "straight_knee", "--decision", "hold",
-        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    case, trail = _runner_case(tmp_path)
+    decided = _decide(case, trail)
+    _override(decided, trail, "A. Berg", "calf cramp, consolidate", *HOLD_4X12)
 
     def course() -> list[tuple[int, dict[str, str | None]]]:
         data = report_data(case, trail, weeks=4)
@@ -198,13 +209,9 @@ def test_the_projection_follows_an_override_before_and_after_it_is_accepted(
 
 def test_the_recorded_decisions_table_gives_each_overrides_dose_and_each_acceptance(
         tmp_path: Path) -> None:
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
-    decided = json.loads(run("next", str(case), "--json", "--audit", str(trail)))
-    run("audit", "override", decided["decision_id"][:12], "--audit", str(trail),
-        "--clinician", "A. Berg", "--reason", "calf cramp, consolidate",
-        "--track", "straight_knee", "--decision", "hold",
-        "--exercise", "two_leg_heel_raise", "--sets", "4", "--reps", "12")
+    case, trail = _runner_case(tmp_path)
+    decided = _decide(case, trail)
+    _override(decided, trail, "A. Berg", "calf cramp, consolidate", *HOLD_4X12)
     run("accept", str(case), "--audit", str(trail), "--clinician", "C. Diaz")
     out = tmp_path / "r.html"
     run("report", str(case), "--audit", str(trail), "--weeks", "0", "-o", str(out))
@@ -222,8 +229,7 @@ def test_a_red_flag_entered_after_acceptance_refers_in_the_handout_and_the_repor
     """An accepted programme never outranks a referral the case file gives
     now: the handout must not send home exercises to a patient with a
     suspected deep vein thrombosis entered since."""
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
+    case, trail = _runner_case(tmp_path)
     run("next", str(case), "--audit", str(trail))
     run("accept", str(case), "--audit", str(trail))
     doc = json.loads(case.read_text(encoding="utf-8"))
@@ -249,8 +255,7 @@ def test_a_red_flag_entered_after_acceptance_refers_in_the_handout_and_the_repor
 
 def test_the_handout_dates_the_accepted_programme_from_its_visit_not_a_later_session(
         tmp_path: Path) -> None:
-    case, trail = tmp_path / "case.json", tmp_path / "t.sqlite3"
-    case.write_bytes(RUNNER.read_bytes())
+    case, trail = _runner_case(tmp_path)
     run("next", str(case), "--audit", str(trail))
     run("accept", str(case), "--audit", str(trail))
     # A session logged since moves the case's review date to its own.
