@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,22 @@ def app_served(cases: Path, trail: Path, home: Path, *extra: str) -> Iterator[st
     with running("app", args, "/static/app.css", home, log,
                  env=isolated_env(home)) as base:
         yield base
+
+
+@contextlib.contextmanager
+def one_patient_served(home: Path, name: str) -> Iterator[tuple[str, Path, Path]]:
+    """The app serving a clinic of one patient, ``name``: the runner example
+    copied to ``home/cases/NAME.json`` (owner-only, as the app writes case
+    files), with its trail at ``home/trail.sqlite3``. Yields (base URL, case
+    file, trail)."""
+    cases = home / "cases"
+    cases.mkdir()
+    case = cases / f"{name}.json"
+    shutil.copy(REPO / "examples" / "runner-stuck-on-two-leg.json", case)
+    case.chmod(0o600)
+    trail = home / "trail.sqlite3"
+    with app_served(cases, trail, home) as base:
+        yield base, case, trail
 
 
 def hidden(html: str, name: str) -> str:

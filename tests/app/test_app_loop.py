@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from appserver import REPO, app_served, hidden
+from appserver import hidden, one_patient_served
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
@@ -25,14 +24,9 @@ NAME = "ana"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("clinic")
-    cases = home / "cases"
-    cases.mkdir()
-    shutil.copy(REPO / "examples" / "runner-stuck-on-two-leg.json", cases / f"{NAME}.json")
-    (cases / f"{NAME}.json").chmod(0o600)
-    with app_served(cases, home / "trail.sqlite3", home) as base, \
+    with one_patient_served(tmp_path_factory.mktemp("clinic"), NAME) as (base, case, trail), \
             httpx.Client(base_url=base, timeout=60, follow_redirects=True) as client:
-        yield {"client": client, "case": cases / f"{NAME}.json"}
+        yield {"client": client, "case": case, "trail": trail}
 
 
 def _text(page: str) -> str:
@@ -102,7 +96,7 @@ def test_decide_override_accept_then_log_shows_what_the_clinician_decided(
     # The same file decided and recorded again at the command line (as a
     # chart opening in the record system records one): the rules' proposal
     # for a dose nobody has done yet does not displace the clinician's.
-    trail = served["case"].parent.parent / "trail.sqlite3"
+    trail = served["trail"]
     result = CliRunner().invoke(cli, ["next", str(served["case"]), "--audit", str(trail)])
     assert result.exit_code == 0, result.output
     again = client.get(f"/patients/{NAME}").text

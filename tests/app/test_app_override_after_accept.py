@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from appserver import REPO, app_served, hidden
+from appserver import hidden, one_patient_served
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
@@ -27,15 +26,9 @@ NAME = "ben"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("clinic")
-    cases = home / "cases"
-    cases.mkdir()
-    shutil.copy(REPO / "examples" / "runner-stuck-on-two-leg.json", cases / f"{NAME}.json")
-    (cases / f"{NAME}.json").chmod(0o600)
-    trail = home / "trail.sqlite3"
-    with app_served(cases, trail, home) as base, \
+    with one_patient_served(tmp_path_factory.mktemp("clinic"), NAME) as (base, case, trail), \
             httpx.Client(base_url=base, timeout=60, follow_redirects=True) as client:
-        yield {"client": client, "case": cases / f"{NAME}.json", "trail": trail}
+        yield {"client": client, "case": case, "trail": trail}
 
 
 def _post(client: httpx.Client, page: str, action: str, **data: str) -> httpx.Response:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from appserver import REPO, app_served
+from appserver import one_patient_served
 from browser import launched_chromium
 from test_app_browser import Visit
 
@@ -30,14 +29,9 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("weeks-clinic")
-    cases = home / "cases"
-    cases.mkdir()
-    shutil.copy(REPO / "examples" / "runner-stuck-on-two-leg.json", cases / f"{NAME}.json")
-    (cases / f"{NAME}.json").chmod(0o600)
-    trail = home / "trail.sqlite3"
-    with app_served(cases, trail, home) as base:
-        yield {"base": base, "cases": cases, "trail": trail}
+    with one_patient_served(tmp_path_factory.mktemp("weeks-clinic"), NAME) as (
+            base, case, trail):
+        yield {"base": base, "cases": case.parent, "trail": trail}
 
 
 def _text(page: Any) -> str:
