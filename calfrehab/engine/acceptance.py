@@ -140,15 +140,18 @@ def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
     since (as the app has it, the next review is then proposed on them)."""
     with open_trail(audit) as trail:
         if acted_on:
-            for entry in reversed(trail.entries(case_id=case_id, kind="decision")):
-                if trail.overrides_for(entry.decision_id) or \
-                        trail.accepted_for(entry.decision_id):
-                    if current is not None and any(
-                            _entries(entry.case, k) != _entries(current, k)
-                            for k in ("sessions", "assessments")):
-                        return None
-                    return _state(trail, entry)
-            return None
+            # From the overrides and acceptances, which are few, not from
+            # every decision: the service records one at each chart opening.
+            acted = {e.decision_id for kind in ("override", "accepted")
+                     for e in trail.entries(case_id=case_id, kind=kind)}
+            if not acted:
+                return None
+            entry = max((trail.get(d) for d in acted), key=lambda e: e.seq)
+            if current is not None and any(
+                    _entries(entry.case, k) != _entries(current, k)
+                    for k in ("sessions", "assessments")):
+                return None
+            return _state(trail, entry)
         found = latest_decision(trail, case_id)
         return None if found is None else _state(trail, found)
 

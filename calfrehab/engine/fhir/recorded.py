@@ -40,6 +40,4 @@ def acted_on_text(state: Mapping[str, Any], refer: bool, *, this: str = "This ca
     return " ".join(lines)
 
 
-
-
 __all__ = ["acted_on_text"]
