@@ -122,6 +122,19 @@ class LazyGroup(click.Group):
                 quickexit.leave(exc.code, self.ran)
             raise
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except OSError as exc:
+            # click's own help or version to a full device: the one line every
+            # command gives (cli/stdout.py), not a traceback. Imported here:
+            # only a failure pays for it.
+            from calfrehab.cli import stdout
+            if not stdout.click_output_failed(exc):
+                raise
+            click.echo(f"error: {stdout.message(exc)}", err=True)
+            sys.exit(1)
+
     def resolve_command(self, ctx: click.Context, args: list[str]
                         ) -> tuple[str | None, click.Command | None, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)

@@ -34,8 +34,12 @@ def say(text: str, nl: bool = True) -> None:
         raise
     except OSError as exc:
         _discard_stdout()
-        raise api.OutputError(
-            f"cannot write standard output: {exc.strerror or exc}") from None
+        raise api.OutputError(message(exc)) from None
+
+
+def message(exc: OSError) -> str:
+    """What a failed write to standard output is reported as."""
+    return f"cannot write standard output: {exc.strerror or exc}"
 
 
 def _discard_stdout() -> None:
@@ -50,3 +54,22 @@ def _discard_stdout() -> None:
         os.dup2(null, fd)
     finally:
         os.close(null)
+
+
+def click_output_failed(exc: OSError) -> bool:
+    """Whether ``exc`` came from click itself writing standard output: its
+    help (``--help``) or ``--version``, printed before any command runs and
+    so before ``say`` could catch it. Then standard output is discarded, as
+    ``say`` does, and the caller reports the same one line."""
+    if isinstance(exc, BrokenPipeError):
+        return False  # a closed pipe ends as it always has
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        # click.echo(..., err=False): standard output, not standard error
+        if (frame.f_globals.get("__name__") == "click.utils" and frame.f_code.co_name == "echo"
+                and not frame.f_locals.get("err")):
+            _discard_stdout()
+            return True
+        tb = tb.tb_next
+    return False

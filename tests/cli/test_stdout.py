@@ -79,3 +79,30 @@ def test_a_closed_pipe_is_not_reported_as_a_full_disk(tmp_path: Path) -> None:
         os.close(writer)
     assert "cannot write standard output" not in done.stderr
     assert done.returncode != 0
+
+
+@pytest.mark.parametrize("unbuffered", [False, True])
+@pytest.mark.parametrize("args", [
+    # click's own help and version, printed before any command runs: these
+    # ended in a traceback (status 1 by accident) where commands said one line.
+    ["--help"],
+    ["--version"],
+    ["next", "--help"],
+    ["audit", "list", "--help"],
+])
+def test_click_help_and_version_say_so_in_one_line_too(args: list[str], unbuffered: bool,
+                                                       tmp_path: Path) -> None:
+    done = _to_full(args, unbuffered, tmp_path)
+    assert done.stderr == "error: cannot write standard output: No space left on device\n"
+    assert done.returncode == 1
+
+
+def test_help_to_a_closed_pipe_is_not_reported_as_a_full_disk(tmp_path: Path) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-c", _SCRIPT, "--help"], stdout=writer,
+                              stderr=subprocess.PIPE, text=True, check=False, cwd=tmp_path)
+    finally:
+        os.close(writer)
+    assert "cannot write standard output" not in done.stderr
