@@ -14,10 +14,27 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["AppAccount", "AppSection", "ClinicConfig", "ClinicSection", "LoadedConfig",
-           "ReviewSection", "TrailSection"]
+           "ReviewSection", "TimeZoneName", "TrailSection", "known_time_zone"]
+
+
+def known_time_zone(value: str) -> str:
+    """``value`` if it names a zone of the IANA database, else a ValueError
+    saying what is expected: the one check of a time zone name, for the
+    clinic configuration (calfrehab.toml) and the CDS service's (serve
+    --config), so that both say the same thing about the same mistake."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone name in the IANA database; expected "
+                         "e.g. Europe/London or Australia/Sydney") from None
+    return value
+
+
+# A configuration's time zone: an IANA name, checked when the file is read.
+TimeZoneName = Annotated[str, AfterValidator(known_time_zone)]
 
 
 class _Section(BaseModel):
@@ -33,21 +50,9 @@ class ClinicSection(_Section):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     phone: Annotated[str, Field(min_length=1, max_length=40)] | None = None
     clinician: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    time_zone: str | None = Field(
+    time_zone: TimeZoneName | None = Field(
         default=None, description="IANA time zone name, e.g. Europe/Stockholm; "
         "default: the machine's own")
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("not a time zone name in the IANA database; expected "
-                             "e.g. Europe/London or Australia/Sydney") from None
-        return value
 
 
 class TrailSection(_Section):

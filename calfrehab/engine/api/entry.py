@@ -38,7 +38,7 @@ if TYPE_CHECKING:
         update_case,
         write_case_document,
     )
-    from calfrehab.engine.clinicmodels import ClinicConfig, LoadedConfig
+    from calfrehab.engine.clinicmodels import ClinicConfig, LoadedConfig, TimeZoneName
     from calfrehab.engine.entry.interview import (
         ASSESS_QUESTIONS,
         LOG_FLAG_ONLY,
@@ -62,7 +62,7 @@ else:
         "calfrehab.engine.casefile.csvimport": ("DateOrder", "ImportResult"),
         # The configuration's models (pydantic classes): only a file found,
         # or a caller naming them, needs them (clinic.py reads none without).
-        "calfrehab.engine.clinicmodels": ("ClinicConfig", "LoadedConfig"),
+        "calfrehab.engine.clinicmodels": ("ClinicConfig", "LoadedConfig", "TimeZoneName"),
         "calfrehab.engine.casefile.editor": ("case_lock", "update_case", "write_case_document"),
         "calfrehab.engine.entry.interview": (
             "ASSESS_QUESTIONS", "LOG_FLAG_ONLY", "LOG_QUESTIONS", "MORNING_QUESTIONS",
@@ -84,6 +84,7 @@ __all__ = [
     "LoadedConfig",
     "PlausibleRanges",
     "Question",
+    "TimeZoneName",
     "Unusual",
     "Written",
     "add_assessment",
