@@ -181,6 +181,16 @@ class Assessment(_Strict):
 _Dated = TypeVar("_Dated", Session, Assessment)
 
 
+def _none_yet() -> list[Any]:
+    # The default of a case's lists. A Python function, not the builtin
+    # `list`: pydantic asks each default factory's signature whether it takes
+    # the validated data, and a builtin's signature is parsed from its text
+    # with tokenize, whose regular expressions then compile (about 3 ms of a
+    # cold `calfrehab next`, issue 28 item 4). The JSON Schema is the same
+    # (a default factory is not shown in it).
+    return []
+
+
 def _once(entries: list[_Dated], key: Callable[[_Dated], str]) -> list[tuple[int, _Dated]]:
     """(index, entry) of each entry whose ``key`` no later entry repeats.
     Equal keys include the date, so only entries sharing a date with
@@ -201,10 +211,10 @@ class Case(_Strict):
     review_date: CaseDate
     patient: Patient
     condition: Condition
-    red_flags: list[RedFlag] = Field(default_factory=list)
+    red_flags: list[RedFlag] = Field(default_factory=_none_yet)
     program: Program
-    sessions: list[Session] = Field(default_factory=list)
-    assessments: list[Assessment] = Field(default_factory=list)
+    sessions: list[Session] = Field(default_factory=_none_yet)
+    assessments: list[Assessment] = Field(default_factory=_none_yet)
 
     def indexed_sessions(self) -> list[tuple[int, Session]]:
         """(index in the file, session), oldest first, each session once.

@@ -299,3 +299,41 @@ def test_a_command_line_that_fails_to_load_leaves_the_collector_on() -> None:
     )
     out = python_output(code)
     assert json.loads(out) == [False, True]
+
+
+def test_next_parses_no_builtin_signature() -> None:
+    # pydantic asks every default factory it calls or builds a validator
+    # for whether it takes the validated data; for a builtin (`list`) that
+    # means parsing its text signature with tokenize, and compiling
+    # tokenize's regular expressions (about 3 ms of a cold `next`). The case
+    # file's lists and the rule language's AppliesTo (constructed at import)
+    # default through Python functions instead. The cache is tokenize's own
+    # (an lru_cache of its compiled patterns): empty means never tokenized.
+    code = (
+        "import json, sys\n"
+        "from calfrehab.cli.main import cli\n"
+        "try:\n"
+        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "import tokenize\n"
+        "print('COMPILED' + json.dumps(tokenize._compile.cache_info().currsize))\n"
+    )
+    env = dict(os.environ)
+    # A cache of its own, filled by the first run: the second decides as a
+    # user's usual `next` does (a miss validates the rule files, whose
+    # models have builtin factories: only the YAML's reading pays for that).
+    env["XDG_CACHE_HOME"] = tempfile.mkdtemp()
+    for _ in range(2):
+        stdout = python_output(code, env)
+    assert "PROGRESS" in stdout  # it did decide
+    assert json.loads(stdout.rpartition("COMPILED")[2]) == 0
+    # And the defaults are still fresh empty lists, one per model.
+    from calfrehab.engine.casefile.model import Case
+    from calfrehab.engine.knowledge.rulelang import AppliesTo
+
+    one, two = AppliesTo(), AppliesTo()
+    assert one.tracks == [] and one.tracks is not two.tracks
+    fields = Case.model_fields
+    assert [fields[n].get_default(call_default_factory=True)
+            for n in ("red_flags", "sessions", "assessments")] == [[], [], []]
