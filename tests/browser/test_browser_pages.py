@@ -98,3 +98,25 @@ def test_pages_read_print_and_pass_axe(browser: Any, pages: dict[str, tuple[Path
         ctx.close()
         assert _axe(browser, path) == []
     assert report.stat().st_size < 200_000
+
+
+def test_a_handout_with_no_clinic_reads_at_390_px(browser: Any, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No clinic configured: the handout leaves the clinic's line out (it
+    said only "Your clinic"), and still reads at 390 px, prints on one page
+    and passes axe."""
+    monkeypatch.delenv("CALFREHAB_CONFIG", raising=False)
+    case = tmp_path / "runner.json"
+    case.write_bytes((EXAMPLES / "runner-stuck-on-two-leg.json").read_bytes())
+    handout = tmp_path / "runner.handout.html"
+    api.write_handout(case, handout)
+    ctx = browser.new_context(java_script_enabled=False)
+    page = ctx.new_page()
+    page.goto(handout.resolve().as_uri())
+    page.set_viewport_size({"width": 390, "height": 900})
+    _no_sideways_scroll(page)
+    assert page.locator(".clinic").count() == 0
+    assert "Your clinic" not in page.inner_text("body")
+    assert _pdf_pages(page, tmp_path / "runner.pdf") == HANDOUT_PAGES
+    ctx.close()
+    assert _axe(browser, handout) == []

@@ -259,6 +259,23 @@ def test_handout_names_the_clinic_dates_and_weights_by_kind(tmp_path: Path) -> N
     assert "a backpack, or a dumbbell in your hand" in text
 
 
+def test_a_handout_with_no_clinic_has_no_empty_clinic_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No calfrehab.toml near the case and none named: no clinic's name or
+    # phone. The handout printed a line saying only "Your clinic".
+    monkeypatch.delenv("CALFREHAB_CONFIG", raising=False)
+    case = tmp_path / "runner.json"
+    case.write_bytes((EXAMPLES / "runner-stuck-on-two-leg.json").read_bytes())
+    text = _handout_text(case, tmp_path)
+    assert "Your clinic" not in text
+    html = (tmp_path / "runner.html").read_text(encoding="utf-8")
+    assert 'class="clinic"' not in html
+    assert "Stop and call the clinic if you notice" in text
+    # A phone alone still says whom to call.
+    text = _handout_text(case, tmp_path, "--clinic-phone", "020 7946 0000", "--force")
+    assert "Your clinic · phone 020 7946 0000" in text
+
+
 def test_a_held_track_gets_no_progression_tip(tmp_path: Path) -> None:
     text = _handout_text(FLARE, tmp_path)
     assert "up on two legs, down on one" not in text
