@@ -300,7 +300,7 @@ def run_dask(opts: BatchOptions, progress: ProgressFn | None = None,
                            audit_path=None if trail_path is None else sharded_trail_dir(trail_path))
     total = summary.total = count_cases(found.files)
     # The rules are checked here once, with a clean message, before any task.
-    pipeline.compile_rules(opts.rules_dir)
+    pipeline.compiled(opts.rules_dir)
     lock = TrailRunLock(trail_path) if trail_path is not None else None
     if lock is not None:
         lock.acquire()

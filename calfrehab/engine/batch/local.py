@@ -416,13 +416,14 @@ class _Run:
         total = summary.total = count_cases(found.files)
         if opts.jobs is None and total < SMALL_BATCH:
             self.jobs = summary.jobs = 1
-        # Compiling here checks the rules once, with a clean message, before
-        # any worker starts, and gives the rule base's sha256 for --resume.
+        # The rules checked here once, with a clean message, before any
+        # worker starts (compiled, or from the compiled-rules cache), and the
+        # rule base's sha256 for --resume.
         if self.jobs == 1:
             self.rulebase_sha = pipeline.prepare(opts.rules_dir).compiled.sha256
             size = opts.chunk_size or 16
         else:
-            self.rulebase_sha = pipeline.compile_rules(opts.rules_dir).sha256
+            self.rulebase_sha = pipeline.compiled(opts.rules_dir).sha256
             size = opts.chunk_size or max(1, min(64, math.ceil(total / (self.jobs * 4))))
 
         lock = TrailRunLock(trail_path) if trail_path is not None else None

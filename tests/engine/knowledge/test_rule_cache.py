@@ -203,3 +203,18 @@ def test_the_rulesets_texts_are_what_the_host_encodes_and_kept_in_the_cache(
     hit = cache.compiled_cached(directory, rulebase_sha256(directory), _never)
     assert vars(hit)["definition_texts"] == texts  # read, not encoded again
     assert hit == compiled
+
+
+def test_pipeline_compiled_reads_the_cache_and_still_reports_bad_rules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pipeline.compiled is what a batch's parent uses to check the rules
+    # and name their sha256 before its workers start.
+    directory = _rules(tmp_path)
+    first = pipeline.compiled(directory)
+    assert first == pipeline.compile_rules(directory)
+    monkeypatch.setattr(pipeline, "compile_rules", lambda *_: _never())
+    assert pipeline.compiled(directory) == first  # from the cache: nothing compiled
+    monkeypatch.undo()
+    (directory / "ladder.yaml").write_text("exercises: [", encoding="utf-8")
+    with pytest.raises(RuleError):
+        pipeline.compiled(directory)
