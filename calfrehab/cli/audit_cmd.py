@@ -678,7 +678,8 @@ def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool)
     as it was). A format-1 trail is copied in chunks first (an interrupted
     copy carries on where it stopped when run again) and keeps its format-1
     hashes; no other hash changes, so a head written down before still
-    checks out. Running it on a current trail changes nothing. Every audit
+    checks out. On a current trail it only brings the indexes up to date
+    (no entry changes), or changes nothing. Every audit
     command reads every format; recording needs format 3 or 4.
 
     Example:
@@ -689,8 +690,10 @@ def migrate(chunk: int, no_vacuum: bool, audit_path: Path | None, as_json: bool)
     if as_json:
         _dump(report)
     elif not report["migrated"]:
+        done = ("its indexes brought up to date (no entry changed)"
+                if report.get("indexes_updated") else "nothing to do")
         say(f"{report['path']} is already format {report['to_version']} "
-                   f"({report['entries']} entries); nothing to do")
+                   f"({report['entries']} entries); {done}")
     else:
         resumed = (f", carrying on after entry {report['resumed_at']}"
                    if report["resumed_at"] else "")

@@ -627,6 +627,7 @@ def migrate_audit(
         "from_version": report.from_version,
         "to_version": report.to_version,
         "migrated": report.from_version != report.to_version,
+        "indexes_updated": report.indexes_updated,
         "entries": report.entries,
         "resumed_at": report.resumed_at,
         "v1_last_hash": report.v1_last_hash,

@@ -72,6 +72,7 @@ from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry, to_can
 from calfrehab.engine.trail.schema import (
     ENTRY_COLUMNS,
     ENTRY_KINDS,
+    FOLLOW_UPS_WHERE,
     FORMAT,
     FORMAT_VERSION,
     GENESIS_HASH,
@@ -249,7 +250,8 @@ def _refuse_if_accepted(conn: sqlite3.Connection, original: Mapping[str, Any]) -
     that decision (the trail's chain is decision -> override -> accepted)."""
     last = conn.execute(
         "SELECT seq, clinician, recorded_at FROM entries"
-        " WHERE kind = 'accepted' AND decision_id = ? ORDER BY seq DESC LIMIT 1",
+        f" WHERE kind = 'accepted' AND {FOLLOW_UPS_WHERE} AND decision_id = ?"
+        " ORDER BY seq DESC LIMIT 1",
         (original["decision_id"],),
     ).fetchone()
     if last is None:
@@ -898,7 +900,9 @@ class AuditTrail:
             conn = self._connection()
             rows = self._rows(
                 conn,
-                f"{self._select} WHERE e.kind = ? AND e.decision_id = ? ORDER BY e.seq",
+                # The follow-ups index's own term, so SQLite may use it.
+                f"{self._select} WHERE e.kind = ? AND e.{FOLLOW_UPS_WHERE} "
+                "AND e.decision_id = ? ORDER BY e.seq",
                 (kind, decision_id),
             )
             return [self._parse(conn, r) for r in rows]

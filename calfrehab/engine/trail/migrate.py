@@ -59,15 +59,18 @@ from calfrehab.engine.trail.connection import regular_size
 from calfrehab.engine.trail.errors import AuditError
 from calfrehab.engine.trail.schema import (
     CASES_APPEND_ONLY,
+    CREATE_FOLLOW_UPS,
     ENTRIES_V2_INDEXES,
     ENTRIES_V2_TABLE,
     ENTRIES_V3_INDEXES,
     ENTRIES_V3_TABLE,
+    ENTRIES_V4_INDEXES,
     ENTRY_COLUMNS,
     FORMAT_VERSION,
     GENESIS_HASH,
     NULL_OMITTED_COLUMNS,
     SIDE_TABLES,
+    SUPERSEDED_INDEXES,
     V1_ENTRY_COLUMNS,
     V2_ENTRY_COLUMNS,
     split_sql,
@@ -96,7 +99,9 @@ BEGIN SELECT RAISE(ABORT, 'calfrehab audit dictionaries are append-only'); END;
 class MigrationReport:
     """What :func:`migrate` did. ``from_version == to_version`` means the
     trail was already current and nothing was changed. ``resumed_at`` is
-    the number of entries an interrupted earlier run had already copied."""
+    the number of entries an interrupted earlier run had already copied.
+    ``indexes_updated``: a current trail's indexes were brought to the
+    current set (:data:`~.schema.ENTRIES_V4_INDEXES`); no row changed."""
 
     path: str
     from_version: int
@@ -107,6 +112,7 @@ class MigrationReport:
     last_hash: str
     bytes_before: int
     bytes_after: int
+    indexes_updated: bool = False
 
 
 def _size(path: Path) -> int:
@@ -141,9 +147,14 @@ def migrate(
     with AuditTrail(target, clock=clock, create=False) as trail:
         from_version = trail.version
         if from_version == FORMAT_VERSION:
+            try:
+                updated = _current_indexes(trail._connection())
+            except sqlite3.Error as exc:
+                raise AuditError(f"audit trail {target}: cannot migrate it: {exc}") from exc
             count, head = trail.head()
             return MigrationReport(
-                str(target), FORMAT_VERSION, FORMAT_VERSION, count, 0, None, head, before, before
+                str(target), FORMAT_VERSION, FORMAT_VERSION, count, 0, None, head, before,
+                _size(target), indexes_updated=updated,
             )
         conn = trail._connection()
         resumed_at, v1_head = 0, None
@@ -289,7 +300,7 @@ def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         )
         conn.execute("DROP TABLE entries")
         conn.execute(f"ALTER TABLE {_STAGING_V4} RENAME TO entries")
-        for statement in split_sql(ENTRIES_V3_INDEXES):
+        for statement in split_sql(ENTRIES_V4_INDEXES):
             conn.execute(statement)
         conn.execute("DROP TABLE cases")
         conn.execute(f"ALTER TABLE {_STAGING_CASES} RENAME TO cases")
@@ -301,6 +312,36 @@ def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
             conn.execute("ROLLBACK")
         raise
     return before.entries_checked, before.last_hash
+
+
+def _current_indexes(conn: sqlite3.Connection) -> bool:
+    """Give a format-4 trail made before the follow-ups index that index
+    in place of the ones it supersedes (one transaction, under the write
+    lock, so a concurrent migration does it once); True if it changed
+    anything. Indexes hold no evidence (no hash covers them) and every
+    query answers the same with either set, so the trail is left otherwise
+    as it is, and an older calfrehab still reads and appends to it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = {
+            str(name)
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'"
+            )
+        }
+        stale = [name for name in SUPERSEDED_INDEXES if name in found]
+        if not stale:
+            conn.execute("ROLLBACK")
+            return False
+        conn.execute(CREATE_FOLLOW_UPS)
+        for name in stale:
+            conn.execute(f"DROP INDEX {name}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return True
 
 
 def _verified_before(
