@@ -21,7 +21,12 @@ from calfrehab.engine.casefile.validation import (
     read_case_file,
     validate_document,
 )
-from calfrehab.engine.explanation.document import DecisionDocument, build_document
+from calfrehab.engine.explanation.document import (
+    DecisionData,
+    DecisionDocument,
+    build_document,
+    document_data,
+)
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.cache import compiled_cached, keep_code
 from calfrehab.engine.knowledge.compiler import CompiledRuleBase
@@ -153,6 +158,22 @@ def decide(case: Case, document: dict[str, Any], reasoner: Reasoner, *,
         case_bytes = canonical_bytes_parsed(document) if parsed else canonical_bytes(document)
     decision = build_document(evaluation, sha256_hex(case_bytes))
     return Decided(case, document, evaluation, decision, case_bytes)
+
+
+def decide_data(case: Case, document: dict[str, Any], reasoner: Reasoner, *,
+                parsed: bool = False, case_bytes: bytes | None = None,
+                ) -> tuple[DecisionData, bytes]:
+    """:func:`decide` for a caller that wants the decision document only as
+    JSON-mode data (what ``decision.model_dump(mode="json")`` gives), and
+    the case's canonical bytes: a batch worker. The data is made directly
+    (:func:`~calfrehab.engine.explanation.document.document_data`), not
+    through a model built only to be dumped again, and its canonical bytes
+    need no guard (:meth:`DecisionData.canonical_bytes`). The same
+    decision, byte for byte (tests/engine/explanation/test_document_data.py)."""
+    evaluation = reasoner.evaluate(case)
+    if case_bytes is None:
+        case_bytes = canonical_bytes_parsed(document) if parsed else canonical_bytes(document)
+    return document_data(evaluation, sha256_hex(case_bytes)), case_bytes
 
 
 def decide_document(document: Any, reasoner: Reasoner, source: str = "<case>") -> Decided:

@@ -31,7 +31,15 @@ from calfrehab.engine import pipeline
 from calfrehab.engine.batch.inputs import Bad, Item
 from calfrehab.engine.batch.rows import csv_row, json_row, summary_fields
 from calfrehab.engine.casefile.validation import parse_json_canonical, validate_document
-from calfrehab.engine.errors import CalfrehabError, CaseValidationError, FieldError, InputError
+from calfrehab.engine.errors import (
+    AuditError,
+    CalfrehabError,
+    CanonicalJSONError,
+    CaseValidationError,
+    FieldError,
+    InputError,
+)
+from calfrehab.engine.explanation.document import DecisionData
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
 from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry
@@ -161,6 +169,15 @@ def _case_id(doc: Any) -> str | None:
     return None
 
 
+def _decision_bytes(made: DecisionData) -> bytes:
+    # Refused as prepare_entry refuses a decision it serialises itself.
+    try:
+        return made.canonical_bytes()
+    except CanonicalJSONError as exc:
+        raise AuditError(f"decision document {made.document['decision_id']} cannot be "
+                         f"stored as JSON: {exc}") from exc
+
+
 def decide_item(item: Item) -> Result:
     assert _WORKER is not None, "worker not initialised"
     reasoner, fmt, record = _WORKER
@@ -186,14 +203,18 @@ def decide_item(item: Item) -> Result:
         stage = "invalid"
         case = validate_document(doc, where)
         stage = "engine"
-        decided = pipeline.decide(case, doc, reasoner, parsed=True, case_bytes=case_bytes)
-        decision = decided.decision.model_dump(mode="json")
+        # The decision as JSON-mode data, made directly: no model is built
+        # only to be dumped again (pipeline.decide_data).
+        made, case_bytes = pipeline.decide_data(case, doc, reasoner, parsed=True,
+                                                case_bytes=case_bytes)
+        decision = made.document
         # Serialised, hashed and compressed here, once, in the worker: the
         # parent only chains and inserts (trail format 2).
-        # decide() hashed the case bytes for the decision's case_sha256:
+        # decide_data() hashed the case bytes for the decision's case_sha256:
         # those are the trail's case bytes, so they are not hashed again.
-        prepared = (prepare_entry(decision, doc, case_bytes=decided.case_bytes,
-                                  case_bytes_sha256=decided.decision.case_sha256)
+        prepared = (prepare_entry(decision, doc, case_bytes=case_bytes,
+                                  decision_bytes=_decision_bytes(made),
+                                  case_bytes_sha256=decision["case_sha256"])
                     if record else None)
     except CaseValidationError as exc:
         return Bad(item.seq, item.file, item.line, stage,

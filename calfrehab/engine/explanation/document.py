@@ -8,12 +8,14 @@ pure function of the case and the rules: no clock, no machine state.
 
 from __future__ import annotations
 
+import math
 import uuid
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from calfrehab.engine import distversion
+from calfrehab.engine.canonical import canonical_bytes, canonical_bytes_checked, spelled_alike
 from calfrehab.engine.casefile.model import Prescription
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.explanation.reasons import render_reason, week_anchors
@@ -161,33 +163,39 @@ def _support(
     return out
 
 
-def build_document(
-    ev: Evaluation, case_sha256: str, decision_id: str | None = None
-) -> DecisionDocument:
+# A reason as the document states it: (rule, text, sources, track).
+_ReasonParts = tuple[str, str, list[str], str | None]
+
+
+def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _ReasonParts]]]:
+    """The document's reasons, in firing order, and its blockers as
+    (track, the blocking rule's reason): what both forms of the document
+    (:func:`build_document`, :func:`document_data`) are made from, so they
+    cannot give different reasons."""
     compiled = ev.compiled
     values = ev.values()
     order = {f.rule: f.seq for f in ev.firings}
 
-    made: dict[str, Reason] = {}
+    made: dict[str, _ReasonParts] = {}
     anchors = week_anchors(compiled.fact_specs, ev.facts.anchors)
 
-    def reason(key: str) -> Reason:
+    def reason(key: str) -> _ReasonParts:
         # A rule can be a reason and a blocker of several tracks: render once.
-        if key not in made:
+        found = made.get(key)
+        if found is None:
             inst = compiled.instances[key]
             template = inst.rule.reason or inst.rule.title
-            made[key] = _made(
-                Reason,
-                rule=key,
-                text=render_reason(template, inst.track, values,
-                                   compiled.base.ladder.exercises, anchors),
-                sources=[compiled.base.citation(s) for s in inst.rule.sources],
-                track=inst.track,
+            found = made[key] = (
+                key,
+                render_reason(template, inst.track, values, compiled.base.ladder.exercises,
+                              anchors),
+                [compiled.base.citation(s) for s in inst.rule.sources],
+                inst.track,
             )
-        return made[key]
+        return found
 
     keys: list[str] = []
-    blockers: list[Blocker] = []
+    blockers: list[tuple[str, _ReasonParts]] = []
     supporters = _Support(ev)
     if ev.outcome == "refer":
         keys = list(ev.refer_rules)
@@ -206,9 +214,29 @@ def build_document(
             ):
                 for k in support:
                     if compiled.instances[k].rule.then.decision != "progress":
-                        blockers.append(_made(Blocker, track=track, rule=k,
-                                              text=reason(k).text))
+                        blockers.append((track, reason(k)))
     keys.sort(key=lambda k: order.get(k, 0))
+    reasons = [reason(k) for k in keys]
+    if not reasons:
+        # The document's contract: at least one reason (decision-format.md).
+        raise EngineError(f"case {ev.case.case_id}: a decision with no reason")
+    return reasons, blockers
+
+
+def build_document(
+    ev: Evaluation, case_sha256: str, decision_id: str | None = None
+) -> DecisionDocument:
+    compiled = ev.compiled
+    reasons, blocking = _explained(ev)
+    made: dict[str, Reason] = {}
+
+    def reason(parts: _ReasonParts) -> Reason:
+        found = made.get(parts[0])
+        if found is None:
+            rule, text, sources, track = parts
+            found = made[rule] = _made(Reason, rule=rule, text=text, sources=sources,
+                                       track=track)
+        return found
 
     tracks = {
         t: _made(
@@ -222,10 +250,6 @@ def build_document(
         for t, r in ev.tracks.items()
     }
     case = ev.case
-    reasons = [reason(k) for k in keys]
-    if not reasons:
-        # The document's contract: at least one reason (decision-format.md).
-        raise EngineError(f"case {case.case_id}: a decision with no reason")
     return _made(
         DecisionDocument,
         decision_id=decision_id or uuid.uuid4().hex,
@@ -234,8 +258,8 @@ def build_document(
         review_date=case.review_date.isoformat(),
         outcome=ev.outcome,
         tracks=tracks,
-        reasons=reasons,
-        blockers=blockers,
+        reasons=[reason(r) for r in reasons],
+        blockers=[_made(Blocker, track=t, rule=r[0], text=r[1]) for t, r in blocking],
         firings=list(ev.firings),
         rulebase=_made(RulebaseRef, name=compiled.base.manifest.name, version=compiled.version,
                        sha256=compiled.sha256),
@@ -243,6 +267,149 @@ def build_document(
         engine_version=ENGINE_VERSION,
         disclaimer=DISCLAIMER,
     )
+
+
+# The JSON-mode form, made directly -------------------------------------
+
+_NEXT_FIELDS: tuple[str, ...] = tuple(NextPrescription.model_fields)
+_PLAIN_VALUES = frozenset((str, int, bool, type(None)))
+
+
+class _Floats:
+    """Checks every float as it goes into a document's data: finite, and
+    whether orjson spells it as the standard encoder does (for
+    :func:`~calfrehab.engine.canonical.canonical_bytes_checked`)."""
+
+    __slots__ = ("alike",)
+
+    def __init__(self) -> None:
+        self.alike = True
+
+    def value(self, value: Any) -> Any:
+        """A matched fact's value as the model's dump writes it (the field
+        is ``Any``, so pydantic infers by type at run time). A fact is a
+        bool, an int, a float or a string (catalogue.FactValue), or None;
+        a NaN or an infinity is written as None, as the dump writes it."""
+        kind = type(value)
+        if kind in _PLAIN_VALUES:
+            return value
+        if kind is float:
+            if not math.isfinite(value):
+                return None
+            if self.alike and not spelled_alike(value):
+                self.alike = False
+            return value
+        # Not a fact's type: the dump's own rules, and the standard encoder.
+        self.alike = False
+        return _any_json(value)
+
+    def load(self, value: float, what: str) -> float:
+        # A load comes from the validated case (a finite number) or from
+        # the ladder's arithmetic on it (bounded and rounded): finite.
+        # Checked once, here, so the data holds no float that canonical
+        # JSON would refuse.
+        if not math.isfinite(value):
+            raise EngineError(f"a decision with a {what} that is not a number: {value!r}")
+        if self.alike and not spelled_alike(value):
+            self.alike = False
+        return value
+
+    def current(self, rx: Prescription | None) -> dict[str, Any] | None:
+        if rx is None:
+            return None
+        return {"exercise": rx.exercise, "load_kg": self.load(float(rx.load_kg), "current load"),
+                "sets": rx.sets, "reps": rx.reps}
+
+    def next(self, nxt: NextPrescription | None) -> dict[str, Any] | None:
+        if nxt is None:
+            return None
+        values = nxt.__dict__
+        out = {key: values[key] for key in _NEXT_FIELDS}
+        out["load_kg"] = self.load(out["load_kg"], "next load")
+        out["cues"] = list(out["cues"])
+        return out
+
+    def firing(self, f: Firing) -> dict[str, Any]:
+        value = self.value
+        return {
+            "seq": f.seq, "rule": f.rule, "rule_id": f.rule_id, "track": f.track,
+            "phase": f.phase, "stratum": f.stratum,
+            "matched": [{"fact": b.fact, "value": value(b.value), "paths": list(b.paths)}
+                        for b in f.matched],
+            "asserted": f.asserted, "effect": f.effect,
+        }
+
+
+def _any_json(value: Any) -> Any:
+    # What the model's dump does with a value of a field typed Any. Built
+    # only if a value of another type ever reaches a document.
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Any).dump_python(value, mode="json")
+
+
+class DecisionData(NamedTuple):
+    """A decision document's JSON-mode data (:func:`document_data`), and
+    whether orjson spells every float in it as the standard encoder does."""
+
+    document: dict[str, Any]
+    floats_alike: bool
+
+    def canonical_bytes(self) -> bytes:
+        """The document's canonical bytes (what the trail stores and hashes)."""
+        if self.floats_alike:
+            return canonical_bytes_checked(self.document)
+        return canonical_bytes(self.document)
+
+
+def document_data(
+    ev: Evaluation, case_sha256: str, decision_id: str | None = None
+) -> DecisionData:
+    """``build_document(ev, case_sha256, decision_id).model_dump(mode="json")``
+    made directly, without a model: the same keys in the same order, the
+    same values of the same types (tests/engine/explanation/
+    test_document_data.py compares the two on every example, case table
+    and generated case). What a batch worker outputs and records, where a
+    model built only to be dumped again cost about half the document's time.
+    :class:`DecisionDocument` stays the form's definition (its schema, and
+    every document read back is validated by it).
+
+    Every float in it is finite and every container a dict or a list, with
+    string keys, so its canonical bytes need none of the checks a caller's
+    own value does (:meth:`DecisionData.canonical_bytes`)."""
+    compiled = ev.compiled
+    reasons, blocking = _explained(ev)
+    case = ev.case
+    floats = _Floats()
+    document = {
+        "schema_version": 1,
+        "decision_id": decision_id or uuid.uuid4().hex,
+        "case_id": case.case_id,
+        "case_sha256": case_sha256,
+        "review_date": case.review_date.isoformat(),
+        "outcome": ev.outcome,
+        "tracks": {
+            t: {
+                "decision": r.decision,
+                "current": floats.current(r.current),
+                "next": floats.next(r.next),
+                "rules": list(r.deciding),
+                "overruled": list(r.overruled),
+            }
+            for t, r in ev.tracks.items()
+        },
+        "reasons": [{"rule": rule, "text": text, "sources": list(sources), "track": track}
+                    for rule, text, sources, track in reasons],
+        "blockers": [{"track": t, "rule": r[0], "text": r[1]} for t, r in blocking],
+        "firings": [floats.firing(f) for f in ev.firings],
+        "rulebase": {"name": compiled.base.manifest.name, "version": compiled.version,
+                     "sha256": compiled.sha256},
+        "engine": {"name": "calfrehab", "version": ENGINE_VERSION,
+                   "durable_rules": DURABLE_VERSION},
+        "engine_version": ENGINE_VERSION,
+        "disclaimer": DISCLAIMER,
+    }
+    return DecisionData(document, floats.alike)
 
 
 def decision_json_schema() -> dict[str, Any]:
