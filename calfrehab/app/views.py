@@ -360,7 +360,7 @@ def _accepted_as_is(latest: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
         return False
     if doc.get("program") != latest["accepted"][-1]["programme"]:
         return False
-    return {**doc, "program": case.get("program")} == case
+    return api.entered_since(case, doc).unchanged
 
 
 _TITLE = re.compile(r'<title id="[^"]*">([^<]*)</title>')

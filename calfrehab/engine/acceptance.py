@@ -17,7 +17,6 @@ override (reason and prescription) and whether, and what, was accepted.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from calfrehab.engine.audit.views import accept_decision, find_decision, open_trail
+from calfrehab.engine.casefile.since import entered_since
 from calfrehab.engine.casefile.validation import read_case_file
 from calfrehab.engine.clock import utc_stamp
 from calfrehab.engine.entry.accept import AcceptError, Applied, apply_decision
@@ -123,11 +123,6 @@ def _state(trail: AuditTrail, entry: AuditEntry) -> CaseState:
                      case=entry.case)
 
 
-def _entries(document: Mapping[str, Any] | None, key: str) -> list[str]:
-    items = document.get(key) if document is not None else None
-    return sorted(json.dumps(i, sort_keys=True) for i in items) if isinstance(items, list) else []
-
-
 def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
                acted_on: bool = False,
                current: Mapping[str, Any] | None = None) -> CaseState | None:
@@ -147,9 +142,7 @@ def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
             if not acted:
                 return None
             entry = max((trail.get(d) for d in acted), key=lambda e: e.seq)
-            if current is not None and any(
-                    _entries(entry.case, k) != _entries(current, k)
-                    for k in ("sessions", "assessments")):
+            if current is not None and entered_since(entry.case or {}, current).entered:
                 return None
             return _state(trail, entry)
         found = latest_decision(trail, case_id)

@@ -10,7 +10,8 @@ trail); :func:`audit_keygen`, :func:`audit_checkpoint`, :func:`audit_prove`
 and :func:`audit_check_proof` make the clinic's key, sign checkpoints
 (a server calls :func:`audit_checkpoint` on its schedule), and prove and
 check one entry's inclusion; :func:`accept` makes a recorded decision the
-patient's programme, and :func:`case_state` says where a case stands.
+patient's programme, :func:`case_state` says where a case stands, and
+:func:`entered_since` what its file holds since a recorded decision.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from calfrehab.engine.audit.views import (
     verify_audit,
     verify_trail,
 )
+from calfrehab.engine.casefile.since import Since, entered_since
 from calfrehab.engine.trail.audit import EntryKind, ExportFormat
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ __all__ = [
     "CaseState",
     "EntryKind",
     "ExportFormat",
+    "Since",
     "accept",
     "add_audit_override",
     "audit_check_proof",
@@ -55,6 +58,7 @@ __all__ = [
     "audit_keygen",
     "audit_prove",
     "case_state",
+    "entered_since",
     "export_audit",
     "list_audit",
     "migrate_audit",

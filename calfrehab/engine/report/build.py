@@ -140,7 +140,7 @@ def report_data(case: str | Path, audit: Path | None = None,
     # With a decision in the trail, the report shows it as recorded, on its
     # own case, and as the clinician decided it; only without one does it
     # decide the case as it is now (see report.recorded).
-    review = recorded_review(trail_state, decided.case, reasoner, decided.document)
+    review = recorded_review(trail_state, reasoner, decided.document)
     refers_now = None
     if (review is not None and decided.decision.outcome == "refer"
             and review.document.outcome != "refer"):

@@ -15,11 +15,13 @@ that recorded it (other rules could lack other things).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from calfrehab.engine.casefile.model import Case
+from calfrehab.engine.casefile.since import entered_since
 from calfrehab.engine.explanation.document import DecisionDocument
 
 if TYPE_CHECKING:
@@ -45,38 +47,12 @@ class RecordedReview(BaseModel):
     fields_since: list[str]  # other top-level fields of the case changed since
 
 
-def _dated(items: list[Any]) -> list[tuple[str, str]]:
-    # Each entry as (date, its canonical JSON), to tell new entries from
-    # the recorded ones whatever order the file lists them in.
-    import json
-
-    return [(i.date.isoformat(), json.dumps(i.model_dump(mode="json"), sort_keys=True))
-            for i in items]
-
-
-def _since(now: list[Any], then: list[Any]) -> list[str]:
-    left = list(_dated(then))
-    out = []
-    for d, key in _dated(now):
-        if (d, key) in left:
-            left.remove((d, key))
-        else:
-            out.append(d)
-    return sorted(out)
-
-
-# What a case's review moves through without a new decision: the programme
-# (accept writes it), the sessions and assessments (counted apart), and the
-# review date (logging moves it).
-_EXPECTED = frozenset({"program", "sessions", "assessments", "review_date"})
-
-
-def recorded_review(state: CaseState | None, current: Case,
-                    reasoner: Reasoner,
-                    current_doc: dict[str, Any] | None = None) -> RecordedReview | None:
+def recorded_review(state: CaseState | None, reasoner: Reasoner,
+                    current_doc: Mapping[str, Any]) -> RecordedReview | None:
     """The trail's latest decision for the case, explained on its own case
-    document; None when there is none to show (no trail, no decision, or an
-    entry without its case)."""
+    document, with what the case file ``current_doc`` holds since; None
+    when there is none to show (no trail, no decision, or an entry without
+    its case)."""
     if state is None or state.case is None:
         return None
     from calfrehab.engine.casefile.validation import validate_document
@@ -91,19 +67,11 @@ def recorded_review(state: CaseState | None, current: Case,
     replay = decide(case, state.case, reasoner)
     same = replay.decision.rulebase.sha256 == document.rulebase.sha256
     why_not = Explainer(replay.evaluation).why_not() if same else []
+    since = entered_since(state.case, current_doc)
     return RecordedReview(
         document=document, case=case, why_not=why_not,
         restating=frozenset(restating_rules(document, replay.evaluation.compiled)),
         same_rules=same,
-        sessions_since=_since(list(current.sessions), list(case.sessions)),
-        assessments_since=_since(list(current.assessments), list(case.assessments)),
-        fields_since=_changed(current_doc, state.case))
+        sessions_since=since.sessions, assessments_since=since.assessments,
+        fields_since=since.fields)
 
-
-def _changed(now: dict[str, Any] | None, then: dict[str, Any]) -> list[str]:
-    """The case's top-level fields (other than those a review moves
-    through) that differ between the recorded case and the file now."""
-    if now is None:
-        return []
-    return sorted(k for k in set(now) | set(then)
-                  if k not in _EXPECTED and now.get(k) != then.get(k))

@@ -148,6 +148,7 @@ class Env:
             "case_reviewed_on": lambda: {"document": e.doc, "review": date(2026, 12, 1)},
             "case_state": lambda: {"audit": e.trail_path, "case_id": d.case.case_id},
             "case_to_fhir": lambda: {"case": d.case},
+            "entered_since": lambda: {"then": e.doc, "now": e.doc},
             "cds_cards": lambda: {"decision": d.decision.model_dump(mode="json"),
                                   "source_url": "https://x.example", "clinician": "jm"},
             "cds_discovery": dict,
