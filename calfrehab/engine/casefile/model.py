@@ -7,7 +7,11 @@ the one way to build a :class:`Case` from untrusted input, so that every error
 of a file is reported at once.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in this module of pydantic models:
+# pydantic evaluates a string annotation by compiling it (a typing.ForwardRef)
+# each time a class is defined, about 25 us an annotation, which a cold
+# `calfrehab next` paid at every run (issue 28 item 4). Annotations are plain
+# expressions here; a name not yet defined is quoted.
 
 import re
 from collections import Counter

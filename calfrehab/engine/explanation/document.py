@@ -6,7 +6,11 @@ case hash, versions) is this project's, documented in
 pure function of the case and the rules: no clock, no machine state.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in this module of pydantic models:
+# pydantic evaluates a string annotation by compiling it (a typing.ForwardRef)
+# each time a class is defined, about 25 us an annotation, which a cold
+# `calfrehab next` paid at every run (issue 28 item 4). Annotations are plain
+# expressions here; a name not yet defined is quoted.
 
 import math
 import uuid

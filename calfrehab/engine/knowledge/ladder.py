@@ -7,7 +7,11 @@ the rules directory. Moving is always one rung, or one load step on the
 loaded rung, so no decision can jump the ladder.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in this module of pydantic models:
+# pydantic evaluates a string annotation by compiling it (a typing.ForwardRef)
+# each time a class is defined, about 25 us an annotation, which a cold
+# `calfrehab next` paid at every run (issue 28 item 4). Annotations are plain
+# expressions here; a name not yet defined is quoted.
 
 import itertools
 import math
@@ -71,7 +75,7 @@ class LoadScheme(_Model):
     sources: list[str] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _calendar(self) -> LoadScheme:
+    def _calendar(self) -> "LoadScheme":
         weeks = [s.from_week for s in self.steps]
         if weeks[0] != 1:
             raise ValueError("the first step of a scheme starts at from_week 1")
@@ -110,7 +114,7 @@ class LoadRules(_Model):
     sources: list[str] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _known(self) -> LoadRules:
+    def _known(self) -> "LoadRules":
         if "default" not in self.scheme_by_condition:
             raise ValueError("scheme_by_condition needs a `default`")
         for kind, value in self.scheme_by_condition.items():
@@ -141,7 +145,7 @@ class Ladder(_Model):
     load: LoadRules
 
     @model_validator(mode="after")
-    def _consistent(self) -> Ladder:
+    def _consistent(self) -> "Ladder":
         problems = []
         for ex in EXERCISES:
             if ex not in self.exercises:

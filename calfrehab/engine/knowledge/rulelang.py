@@ -20,7 +20,11 @@ track, refer the case, or (in the ``prescribe`` phase) adjust the next
 prescription. The reference is ``docs/rule-language.md``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in this module of pydantic models:
+# pydantic evaluates a string annotation by compiling it (a typing.ForwardRef)
+# each time a class is defined, about 25 us an annotation, which a cold
+# `calfrehab next` paid at every run (issue 28 item 4). Annotations are plain
+# expressions here; a name not yet defined is quoted.
 
 from typing import Annotated, Literal, Union
 
@@ -47,7 +51,7 @@ class Compare(_Model):
     to_fact: str | None = None
 
     @model_validator(mode="after")
-    def _operand(self) -> Compare:
+    def _operand(self) -> "Compare":
         unary = self.op in ("exists", "missing")
         if unary and (self.value is not None or self.to_fact is not None):
             raise ValueError(f"`{self.op}` takes no value")
@@ -61,15 +65,15 @@ class Compare(_Model):
 
 
 class All(_Model):
-    all: list[Predicate] = Field(min_length=1)
+    all: "list[Predicate]" = Field(min_length=1)
 
 
 class Any_(_Model):
-    any: list[Predicate] = Field(min_length=1)
+    any: "list[Predicate]" = Field(min_length=1)
 
 
 class Not(_Model):
-    not_: Predicate = Field(alias="not")
+    not_: "Predicate" = Field(alias="not")
 
 
 Predicate = Annotated[Union[Compare, All, Any_, Not], Field(union_mode="left_to_right")]  # noqa: UP007
@@ -96,7 +100,7 @@ class Then(_Model):
     prescribe: Prescribe | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> Then:
+    def _one(self) -> "Then":
         given = [k for k in ("assert_", "decision", "refer", "prescribe") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("`then` does exactly one of: assert, decision, refer: true, prescribe")
