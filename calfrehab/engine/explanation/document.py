@@ -24,7 +24,7 @@ from calfrehab.engine.casefile.model import Prescription
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.explanation.reasons import render_reason, week_anchors
 from calfrehab.engine.inference.driver import Evaluation
-from calfrehab.engine.inference.firing import Binding, Firing
+from calfrehab.engine.inference.firing import Firing
 from calfrehab.engine.knowledge.ladder import NextPrescription
 from calfrehab.engine.vocabulary import DecisionKind, Outcome, TrackName
 
@@ -133,38 +133,42 @@ def _current(rx: Prescription | None) -> Current | None:
                  reps=rx.reps)
 
 
-class _Support:
-    """Who asserted each flag, and what each firing matched: indexed once
-    per document, asked once per track."""
+class _Fired:
+    """What the reasons need of a case's firings, read from the driver's
+    hits (:attr:`Evaluation.hits`, as :meth:`Evaluation.firings` reads
+    them): when each rule fired, who asserted each flag, and which facts
+    each firing matched as true. Indexed once per document, asked once per
+    track; the firing records themselves (every binding with its case-file
+    paths) are made only where a document states them."""
 
     def __init__(self, ev: Evaluation) -> None:
+        statics = ev.statics
+        self.order: dict[str, int] = {}
         self.asserted_by: dict[str, list[str]] = {}
-        self.matched: dict[str, list[Binding]] = {}
-        for f in ev.firings:
-            self.matched[f.rule] = f.matched
-            if f.asserted:
-                self.asserted_by.setdefault(f.asserted, []).append(f.rule)
+        self.true_facts: dict[str, list[str]] = {}
+        for seq, (key, aliases, matched) in enumerate(ev.hits, 1):
+            self.order[key] = seq
+            self.true_facts[key] = [fact for alias, fact in aliases
+                                    if matched.get(alias, {}).get("v") is True]
+            flag = statics[key].asserts
+            if flag:
+                self.asserted_by.setdefault(flag, []).append(key)
 
-    def of(self, keys: list[str]) -> list[str]:
-        return _support(self.asserted_by, self.matched, keys)
-
-
-def _support(
-    asserted_by: dict[str, list[str]], matched: dict[str, list[Binding]], keys: list[str],
-) -> list[str]:
-    """The deciding rules plus, transitively, the rules that asserted the
-    flags they matched as true: a gate's hold names the gate."""
-    out: list[str] = []
-    todo = list(keys)
-    while todo:
-        key = todo.pop(0)
-        if key in out:
-            continue
-        out.append(key)
-        for b in matched.get(key, []):
-            if b.value is True and b.fact in asserted_by:
-                todo += asserted_by[b.fact]
-    return out
+    def support(self, keys: list[str]) -> list[str]:
+        """The deciding rules plus, transitively, the rules that asserted
+        the flags they matched as true: a gate's hold names the gate."""
+        asserted_by, true_facts = self.asserted_by, self.true_facts
+        out: list[str] = []
+        todo = list(keys)
+        while todo:
+            key = todo.pop(0)
+            if key in out:
+                continue
+            out.append(key)
+            for fact in true_facts.get(key, ()):
+                if fact in asserted_by:
+                    todo += asserted_by[fact]
+        return out
 
 
 # A reason as the document states it: (rule, text, sources, track).
@@ -178,7 +182,7 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
     cannot give different reasons."""
     compiled = ev.compiled
     values = ev.values()
-    order = {f.rule: f.seq for f in ev.firings}
+    fired = _Fired(ev)
 
     made: dict[str, _ReasonParts] = {}
     anchors = week_anchors(compiled.fact_specs, ev.facts.anchors)
@@ -200,7 +204,6 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
 
     keys: list[str] = []
     blockers: list[tuple[str, _ReasonParts]] = []
-    supporters = _Support(ev)
     if ev.outcome == "refer":
         keys = list(ev.refer_rules)
     else:
@@ -209,8 +212,8 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
             if result.decision == "not_started" and not deciding:
                 # A track that does not start because a gate is closed (body
                 # mass missing for the soleus target, a rupture week) says so.
-                deciding = [f.rule for f in ev.firings if f.asserted == f"{track}.blocked"]
-            support = supporters.of(deciding)
+                deciding = list(fired.asserted_by.get(f"{track}.blocked", ()))
+            support = fired.support(deciding)
             keys += [k for k in support if k not in keys]
             keys += [k for k in result.modifiers if k not in keys]
             if result.decision in ("hold", "regress") or (
@@ -219,6 +222,7 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
                 for k in support:
                     if compiled.instances[k].rule.then.decision != "progress":
                         blockers.append((track, reason(k)))
+    order = fired.order
     keys.sort(key=lambda k: order.get(k, 0))
     reasons = [reason(k) for k in keys]
     if not reasons:
@@ -333,15 +337,23 @@ class _Floats:
         out["cues"] = list(out["cues"])
         return out
 
-    def firing(self, f: Firing) -> dict[str, Any]:
-        value = self.value
-        return {
-            "seq": f.seq, "rule": f.rule, "rule_id": f.rule_id, "track": f.track,
-            "phase": f.phase, "stratum": f.stratum,
-            "matched": [{"fact": b.fact, "value": value(b.value), "paths": list(b.paths)}
-                        for b in f.matched],
-            "asserted": f.asserted, "effect": f.effect,
-        }
+    def firings(self, ev: Evaluation) -> list[dict[str, Any]]:
+        """The firing records as the dump writes :attr:`Evaluation.firings`,
+        made from the driver's hits as that property makes its records
+        (driver.Evaluation._records), without the records in between."""
+        value, paths, statics = self.value, ev.facts.paths, ev.statics
+        out = []
+        for seq, (key, aliases, matched) in enumerate(ev.hits, 1):
+            rule = statics[key]
+            out.append({
+                "seq": seq, "rule": key, "rule_id": rule.rule_id, "track": rule.track,
+                "phase": rule.phase, "stratum": rule.stratum,
+                "matched": [{"fact": fact, "value": value(matched.get(alias, {}).get("v")),
+                             "paths": list(paths(fact) or ())}
+                            for alias, fact in aliases],
+                "asserted": rule.asserts, "effect": rule.effect,
+            })
+        return out
 
 
 def _any_json(value: Any) -> Any:
@@ -405,7 +417,7 @@ def document_data(
         "reasons": [{"rule": rule, "text": text, "sources": list(sources), "track": track}
                     for rule, text, sources, track in reasons],
         "blockers": [{"track": t, "rule": r[0], "text": r[1]} for t, r in blocking],
-        "firings": [floats.firing(f) for f in ev.firings],
+        "firings": floats.firings(ev),
         "rulebase": {"name": compiled.base.manifest.name, "version": compiled.version,
                      "sha256": compiled.sha256},
         "engine": {"name": "calfrehab", "version": ENGINE_VERSION,

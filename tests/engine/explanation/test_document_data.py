@@ -30,7 +30,6 @@ from calfrehab.engine.explanation.document import (
     document_data,
 )
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
-from calfrehab.engine.inference.firing import Binding
 from calfrehab.engine.knowledge.loader import default_rules_dir
 from calfrehab.engine.ruletest.casetable import (
     _ClinicVariants,
@@ -107,16 +106,16 @@ def test_casegen_cases_data_is_the_models_dump(reasoner: Reasoner) -> None:
     assert (count, bad) == (300, [])
 
 
-def _with_value(ev: Evaluation, value: Any) -> Evaluation:
-    """``ev`` with its first matched fact's value replaced."""
-    firings = list(ev.firings)
-    i = next(i for i, f in enumerate(firings) if f.matched)
-    first = firings[i].matched[0]
-    matched = [Binding(first.fact, value, first.paths), *firings[i].matched[1:]]
-    firings[i] = dataclasses.replace(firings[i], matched=matched)
-    out = dataclasses.replace(ev)
-    out._firings = firings
-    return out
+def _with_value(ev: Evaluation, value: Any) -> tuple[Evaluation, int]:
+    """``ev`` with the value durable-rules matched for its first bound fact
+    replaced (in the driver's hits, which both forms are made from), and
+    that firing's index."""
+    hits = list(ev.hits)
+    i = next(i for i, (_key, aliases, _m) in enumerate(hits) if aliases)
+    key, aliases, matched = hits[i]
+    alias = aliases[0][0]
+    hits[i] = (key, aliases, {**matched, alias: {**matched.get(alias, {}), "v": value}})
+    return dataclasses.replace(ev, hits=hits), i
 
 
 @pytest.mark.parametrize(
@@ -134,11 +133,12 @@ def test_a_value_of_any_kind_is_written_as_the_dump_writes_it(
     # sends the document to the standard encoder; an integer beyond 64 bits
     # is left to it by orjson's refusal.
     doc = json.loads((EXAMPLES / "plantar-single-leg-to-weighted.json").read_text("utf-8"))
-    ev = _with_value(reasoner.evaluate(validate_document(doc)), value)
+    ev, i = _with_value(reasoner.evaluate(validate_document(doc)), value)
+    assert ev.firings[i].matched[0].value is value
     assert oracle.difference(ev, "0" * 64) is None
     made = document_data(ev, "0" * 64, "x")
     assert made.floats_alike is alike
-    written = made.document["firings"][0]["matched"][0]["value"]
+    written = made.document["firings"][i]["matched"][0]["value"]
     if isinstance(value, float) and not math.isfinite(value):
         assert written is None
 
