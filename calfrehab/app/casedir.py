@@ -63,6 +63,10 @@ class Summary:
     assessments: int
     last_entry: str | None
     problem: str | None = None
+    # The file's sessions and assessments as it holds them: whether anything
+    # was entered since the decision a clinician acted on (api.entered_since)
+    # decides which recorded decision the list shows.
+    entries: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def file_sha256(data: bytes) -> str:
@@ -102,6 +106,7 @@ def _summary(name: str, document: Any, problem: str | None) -> Summary:
         assessments=len(assessments),
         last_entry=max(dates) if dates else None,
         problem=problem,
+        entries={"sessions": sessions, "assessments": assessments},
     )
 
 

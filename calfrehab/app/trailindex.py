@@ -1,5 +1,6 @@
 """What the patient list needs from the audit trail: each case's latest
-recorded decision, with its flags, in one pass over the trail.
+recorded decision, and the newest one a clinician overrode or accepted, with
+their flags, in one pass over the trail.
 
 The pass is kept until the trail's head (entry count and last hash) moves,
 so a list of a thousand patients reads the trail once, not once per row.
@@ -8,6 +9,7 @@ so a list of a thousand patients reads the trail once, not once per row.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,12 +54,15 @@ def _tracks(decision: dict[str, Any]) -> dict[str, str | None]:
 
 
 class TrailIndex:
-    """The latest decision per case id of one trail file."""
+    """The latest decision per case id of one trail file, and the newest
+    one a clinician acted on (overrode or accepted) with the case it was
+    made on."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._head: tuple[int, str] | None = None
         self._latest: dict[str, Latest] = {}
+        self._acted: dict[str, tuple[Latest, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def open(self) -> Any | None:
@@ -79,19 +84,43 @@ class TrailIndex:
         return True
 
     def latest(self) -> dict[str, Latest]:
+        self._read()
+        return self._latest
+
+    def in_force(self, case_id: str, current: Mapping[str, Any]) -> Latest | None:
+        """The recorded decision a case stands on, as the patient's page,
+        report and handout have it (api.case_state with ``acted_on``): the
+        newest one a clinician overrode or accepted, while nothing was
+        entered since it in ``current`` (the case file's document, or its
+        sessions and assessments); else the latest recorded. A proposal
+        recorded later on the same data (the chart opened again, `next` run
+        again) does not displace what the clinician decided."""
+        self._read()
+        acted = self._acted.get(case_id)
+        if acted is not None and not api.entered_since(acted[1], current).entered:
+            return acted[0]
+        return self._latest.get(case_id)
+
+    def _read(self) -> None:
         trail = self.open()
         if trail is None:
-            return {}
+            self._head, self._latest, self._acted = None, {}, {}
+            return
         with self._lock, trail:
             head = trail.head()
             if head == self._head:
-                return self._latest
+                return
+            entries = trail.entries()
+            # Overrides and acceptances come after their decision: which
+            # decisions were acted on is known before the pass that builds rows.
+            acted_on = {e.decision_id for e in entries if e.kind in ("override", "accepted")}
             latest: dict[str, Latest] = {}
+            acted: dict[str, tuple[Latest, dict[str, Any]]] = {}
             overrides: dict[str, int] = {}
             # The latest override's decision for its track, per decision:
             # the list shows what the clinician decided, not what was proposed.
             chosen: dict[str, dict[str, str]] = {}
-            for entry in trail.entries():
+            for entry in entries:
                 if entry.kind == "override":
                     overrides[entry.decision_id] = overrides.get(entry.decision_id, 0) + 1
                     track, kind = entry.decision.get("track"), entry.decision.get("decision")
@@ -102,7 +131,7 @@ class TrailIndex:
                 if entry.kind != "decision":
                     continue
                 doc = entry.decision
-                latest[entry.case_id] = Latest(
+                item = Latest(
                     decision_id=entry.decision_id,
                     review_date=entry.review_date.isoformat(),
                     recorded_at=entry.recorded_at.strftime("%Y-%m-%d %H:%M"),
@@ -113,10 +142,17 @@ class TrailIndex:
                     overrides=0,
                     case_sha256=entry.case_sha256,
                 )
-            for case_id, item in latest.items():
-                if overrides.get(item.decision_id):
-                    tracks = {**item.tracks, **chosen.get(item.decision_id, {})}
-                    latest[case_id] = Latest(**{**item.__dict__, "tracks": tracks,
-                                                "overrides": overrides[item.decision_id]})
-            self._head, self._latest = head, latest
-            return latest
+                latest[entry.case_id] = item
+                if entry.decision_id in acted_on:  # newest by seq wins, as in case_state
+                    acted[entry.case_id] = (item, entry.case or {})
+
+            def with_overrides(item: Latest) -> Latest:
+                if not overrides.get(item.decision_id):
+                    return item
+                tracks = {**item.tracks, **chosen.get(item.decision_id, {})}
+                return Latest(**{**item.__dict__, "tracks": tracks,
+                                 "overrides": overrides[item.decision_id]})
+
+            self._latest = {c: with_overrides(i) for c, i in latest.items()}
+            self._acted = {c: (with_overrides(i), case) for c, (i, case) in acted.items()}
+            self._head = head

@@ -48,7 +48,6 @@ def _due(summary: Summary, latest: Latest | None, today: date, interval: int) ->
 
 
 def patient_rows(state: AppState, q: str, badge: str) -> list[dict[str, Any]]:
-    latest = state.trail.latest()
     today = state.today()
     needle = q.strip().lower()
     rows = []
@@ -56,7 +55,9 @@ def patient_rows(state: AppState, q: str, badge: str) -> list[dict[str, Any]]:
         if needle and not any(needle in (v or "").lower() for v in
                               (s.name, s.case_id, s.condition, words(s.condition))):
             continue
-        last = latest.get(s.case_id or "")
+        # The decision in force, as the patient's page shows it: an override
+        # or acceptance is not displaced by a proposal recorded after it.
+        last = state.trail.in_force(s.case_id or "", s.entries)
         # A file that does not validate gets no badge from its content: an
         # unknown red flag is not a referral's reason (the problem column
         # names it); only the trail's own record of a referral counts.
