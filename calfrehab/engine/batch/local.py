@@ -106,7 +106,7 @@ from calfrehab.engine.safeio import check_outputs, read_input_bytes, sweep_stale
 # milliseconds, so this only ever runs out when a death left it stuck.
 WORKER_DEATH_GRACE_S = 5.0
 
-__all__ = ["INFLIGHT", "RECORD_EVERY", "SMALL_BATCH", "ProgressFn", "run_batch"]
+__all__ = ["INFLIGHT", "RECORD_EVERY", "RECORD_TAIL", "SMALL_BATCH", "ProgressFn", "run_batch"]
 
 # Decisions per audit-trail transaction. Each commit writes every page the
 # transaction touched, and the entries' indexes take random keys (ids,
@@ -117,6 +117,10 @@ __all__ = ["INFLIGHT", "RECORD_EVERY", "SMALL_BATCH", "ProgressFn", "run_batch"]
 # (3.4 KB each in the parent, measured: about 5 MB more at the peak than at
 # 500, whatever the batch's size), and redone by --resume after a crash.
 RECORD_EVERY = 2000
+# Per transaction once fewer than RECORD_EVERY cases are still to come: the
+# last transaction is committed after the workers have finished, with
+# nothing running beside it, so it is kept as short as it was before.
+RECORD_TAIL = 500
 # Below this many cases, starting worker processes (about a second: each
 # imports the engine and compiles the rules) costs more than it saves, so
 # the default is to decide in-process. An explicit ``jobs`` is obeyed.
@@ -449,7 +453,9 @@ class _Run:
                 self.trail = AuditTrail(trail_path)
             self._start_executor()
             chunks = self._chunks(iter_items(found.files), size)
+            seen = 0
             for results in self._collect(chunks, 1 if self.jobs == 1 else INFLIGHT * self.jobs + 1):
+                seen += len(results)
                 for result in results:
                     if isinstance(result, Bad):
                         errors.write(result.report())
@@ -457,7 +463,10 @@ class _Run:
                         summary.errors_by_kind[result.kind] += 1
                     else:
                         self.pending.append(result)
-                if len(self.pending) >= self.record_every or not opts.record:
+                every = self.record_every
+                if total - seen < every:
+                    every = min(every, RECORD_TAIL)
+                if len(self.pending) >= every or not opts.record:
                     self._flush(out)
                 if self.progress is not None:
                     self.progress(summary.processed + len(self.pending), total)

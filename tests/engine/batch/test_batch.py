@@ -914,3 +914,29 @@ def test_a_slow_result_with_every_worker_alive_is_waited_for(
     run.executor = Pool()
     threading.Timer(1.2, fut.set_result, args=(["decided"],)).start()
     assert run._result_of(fut) == ["decided"]
+
+
+def test_the_trail_is_recorded_in_large_transactions_then_short_ones_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RECORD_EVERY decisions a transaction while more than that are still to
+    # come; RECORD_TAIL in the last ones, which run beside fewer workers
+    # (the very last one after they finish).
+    sizes: list[int] = []
+    real = AuditTrail.record_prepared
+
+    def counted(self: AuditTrail, items: Any, clinician: str | None = None) -> Any:
+        sizes.append(len(items))
+        return real(self, items, clinician)
+
+    monkeypatch.setattr(AuditTrail, "record_prepared", counted)
+    monkeypatch.setattr(batch_local, "RECORD_EVERY", 8)
+    monkeypatch.setattr(batch_local, "RECORD_TAIL", 3)
+    src = write_jsonl(tmp_path / "in.jsonl", cases(30))
+    audit = tmp_path / "audit.sqlite3"
+    summary = run_batch(BatchOptions(inputs=[src], out=tmp_path / "out.csv", jobs=1,
+                                     audit_path=audit, chunk_size=1))
+    assert summary.decided == summary.recorded == 30
+    # 8 at 8 and 16 seen; from 23 seen (7 to come) at 3: the 7 held, 3, 3, the last one
+    assert sizes == [8, 8, 7, 3, 3, 1]
+    assert len(trail_decisions(audit)) == 30
