@@ -384,8 +384,13 @@ class AuditTrail:
     # ----------------------------------------------------------- appending
 
     def _writable(self) -> None:
+        # The format is checked again under the write lock (_append): a
+        # handle opened before `audit migrate` upgraded the file records
+        # once it has, without being reopened.
         if self.readonly:
             raise AuditError(f"audit trail {self.path} is open read-only")
+
+    def _check_format(self) -> None:
         if self.version not in WRITABLE_VERSIONS:
             raise AuditError(
                 f"audit trail {self.path} is in format version {self.version}; upgrade it "
@@ -655,9 +660,10 @@ class AuditTrail:
         with self._errors("record"):
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._follow_migration(conn)
+                self._check_format()
                 count, last_hash = self._head(conn)
                 self._check_head(conn, count, last_hash)
-                self._follow_migration(conn)
                 rows = build(conn)
                 if rows:
                     self._store_dictionaries(conn)
@@ -732,15 +738,18 @@ class AuditTrail:
 
     def _follow_migration(self, conn: sqlite3.Connection) -> None:
         # The format read when this handle opened may be stale: `audit
-        # migrate` in another process can take a format-3 trail to 4 while
-        # a server or the app keeps it open. Read again under the write
-        # lock, so the codec follows the file as it is (one file never
-        # mixes zlib and zstd documents).
+        # migrate` (in this process or another) can take a format-2 or 3
+        # trail to 4 while a server or the app keeps it open. Read again
+        # under the write lock, so a trail refused at format 2 is written
+        # once upgraded, and the codec follows the file as it is (one file
+        # never mixes zlib and zstd documents). Migration only ever raises
+        # the format.
         found = conn.execute(
             "SELECT value FROM meta WHERE key = 'format_version'"
         ).fetchone()
-        if found is not None and found[0] in WRITABLE_VERSIONS:
-            self.version = int(found[0])
+        if found is not None and found[0] in WRITABLE_VERSIONS and found[0] > self.version:
+            self.version = found[0]
+            self._dictionaries = {}  # a format-1 handle read none
 
     @staticmethod
     def _head(conn: sqlite3.Connection) -> tuple[int, str]:

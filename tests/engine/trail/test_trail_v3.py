@@ -69,6 +69,25 @@ def test_recording_into_a_format_2_trail_names_the_migration(v2: Path) -> None:
     assert len(v2.read_bytes()) == len(before)
 
 
+def test_a_handle_refused_at_format_2_records_once_the_trail_is_migrated(v2: Path) -> None:
+    # The app or the service holds the trail open while an admin runs
+    # `audit migrate`: the format is read again under the write lock, so
+    # the handle records without being reopened. Before: refused until then.
+    with AuditTrail(v2) as trail:
+        with pytest.raises(AuditError, match="audit migrate"):
+            trail.record(*pair(1))
+        with pytest.raises(AuditError, match="audit migrate"):
+            trail.override(trail.entries()[0].decision_id, "dr x", "why")
+        assert trail.head() == V2_HEAD  # nothing was written
+        migrate(v2, vacuum=False)
+        entry = trail.record(*pair(1))
+        accepted = trail.accept(entry.decision_id, PROGRAM, "dr a")
+        assert trail.version == 4 and accepted.kind == "accepted"
+        assert trail.accepted_for(entry.decision_id) == [accepted]
+        report = trail.verify()
+        assert report.ok and report.entries_checked == V2_HEAD[0] + 2
+
+
 def test_migrating_format_2_keeps_every_hash_and_the_written_down_head(v2: Path) -> None:
     with AuditTrail(v2, readonly=True) as trail:
         old = [(e.seq, e.entry_id, e.entry_hash, e.decision, e.case) for e in trail.entries()]
