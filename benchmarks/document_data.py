@@ -10,7 +10,8 @@ and dumping it (``model_dump(mode="json")``, then ``canonical_bytes``). For
 every case both are made from the same evaluation with the same
 decision_id, and must give the same data (keys in the same order, values
 of the same types: compared by ``repr``), the same JSON text and the same
-canonical bytes as the standard encoder writes them. It prints the count
+canonical bytes as the standard encoder writes them, and the same output
+rows (JSON Lines, with the unguarded text a worker writes, and CSV). It prints the count
 and the first differences, and exits 1 on any; ``--rounds`` then also times
 the two, interleaved in chunks on the same cases, by thread CPU (each
 evaluation copied first, as a worker's is fresh). Also used, on fewer
@@ -36,6 +37,7 @@ sys.path.insert(0, str(HERE))
 import casegen  # noqa: E402
 
 from calfrehab.engine import pipeline  # noqa: E402
+from calfrehab.engine.batch.rows import csv_row, json_row  # noqa: E402
 from calfrehab.engine.canonical import canonical_bytes, sha256_hex  # noqa: E402
 from calfrehab.engine.casefile.validation import validate_document  # noqa: E402
 from calfrehab.engine.explanation.document import build_document, document_data  # noqa: E402
@@ -58,6 +60,14 @@ def difference(ev: Evaluation, case_sha256: str) -> str | None:
     standard = _STANDARD.encode(dumped).encode("utf-8")
     if made.canonical_bytes() != standard or canonical_bytes(dumped) != standard:
         return "canonical bytes differ"
+    # The output rows a worker writes (JSON Lines with its unguarded text).
+    row = json_row(made.document, "cases.jsonl", 7, checked=made.floats_alike)
+    if row != json_row(dumped, "cases.jsonl", 7) or row != json.dumps(
+            {**dumped, "source": {"file": "cases.jsonl", "line": 7}},
+            ensure_ascii=False, separators=(",", ":")):
+        return "JSON Lines rows differ"
+    if csv_row(made.document, "c", "f", 1) != csv_row(dumped, "c", "f", 1):
+        return "CSV rows differ"
     return None
 
 

@@ -519,7 +519,7 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     from calfrehab.engine.batch import json_row as _json_row
     from calfrehab.engine.canonical import canonical_bytes, canonical_bytes_parsed, sha256_hex
     from calfrehab.engine.casefile.validation import parse_json_canonical, validate_document
-    from calfrehab.engine.explanation.document import build_document
+    from calfrehab.engine.explanation.document import build_document, document_data
     from calfrehab.engine.trail import codec
     from calfrehab.engine.trail.audit import AuditTrail
     from calfrehab.engine.trail.prepared import prepare_entry
@@ -533,10 +533,13 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     evs = [engine.evaluate(c) for c in cases]
     raw = [canonical_bytes(d) for d in docs]
     dds = [build_document(ev, sha256_hex(b)) for ev, b in zip(evs, raw, strict=True)]
-    dumped = [dd.model_dump(mode="json") for dd in dds]
+    # What a worker makes: the document's JSON-mode data, directly
+    # (pipeline.decide_data), and its canonical bytes for the trail.
+    made = [document_data(ev, sha256_hex(b)) for ev, b in zip(evs, raw, strict=True)]
+    dumped = [m.document for m in made]
     rows = [csv_row(d, "x", "f", 1) for d in dumped]
-    prepared = [prepare_entry(d, doc, case_bytes=b)
-                for d, doc, b in zip(dumped, docs, raw, strict=True)]
+    prepared = [prepare_entry(m.document, doc, case_bytes=b, decision_bytes=m.canonical_bytes())
+                for m, doc, b in zip(made, docs, raw, strict=True)]
     results = list(zip(rows, prepared, strict=True))
     pickled = [pickle.dumps(results[i:i + 64], protocol=pickle.HIGHEST_PROTOCOL)
                for i in range(0, n, 64)]
@@ -553,19 +556,26 @@ def bench_stages(rep: Report, workdir: Path) -> None:
                  for d, b in parsed], n)
     # A fresh copy of each evaluation per pass: its firing records are built
     # on first use and kept, and a batch builds each case's document once.
-    t["build_document"] = _per_case(
+    t["decision document: document_data (JSON-mode data)"] = _per_case(
+        lambda: [document_data(dataclasses.replace(ev), sha256_hex(b))
+                 for ev, b in zip(evs, raw, strict=True)], n)
+    # The model path (next, explain, the server), for comparison: not the
+    # worker's, so not in its sum.
+    t["(model path: build_document)"] = _per_case(
         lambda: [build_document(dataclasses.replace(ev), sha256_hex(b))
                  for ev, b in zip(evs, raw, strict=True)], n)
-    t["DecisionDocument.model_dump(mode='json')"] = _per_case(
+    t["(model path: DecisionDocument.model_dump(mode='json'))"] = _per_case(
         lambda: [dd.model_dump(mode="json") for dd in dds], n)
     t["output row: csv"] = _per_case(lambda: [csv_row(d, "x", "f", 1) for d in dumped], n)
     t["output row: jsonl"] = _per_case(lambda: [_json_row(d, "f", 1) for d in dumped], n)
+    # As the worker calls it: the decision's canonical bytes from its data
+    # (DecisionData.canonical_bytes), the rest in prepare_entry.
     t["trail entry: prepare_entry (worker)"] = _per_case(
-        lambda: [prepare_entry(d, doc, case_bytes=b)
-                 for d, doc, b in zip(dumped, docs, raw, strict=True)], n)
-    decision_raw = [canonical_bytes(d) for d in dumped]
+        lambda: [prepare_entry(m.document, doc, case_bytes=b, decision_bytes=m.canonical_bytes())
+                 for m, doc, b in zip(made, docs, raw, strict=True)], n)
+    decision_raw = [m.canonical_bytes() for m in made]
     t["of which: canonical JSON of the decision"] = _per_case(
-        lambda: [canonical_bytes(d) for d in dumped], n)
+        lambda: [m.canonical_bytes() for m in made], n)
     t["of which: compress the case and the decision"] = _per_case(
         lambda: [(codec.compress("case", b), codec.compress("decision", x))
                  for b, x in zip(raw, decision_raw, strict=True)], n)
@@ -601,7 +611,7 @@ def bench_stages(rep: Report, workdir: Path) -> None:
     # The worker writes one output row (csv here, not also jsonl); the case's
     # canonical bytes and hash are its own (pipeline.decide), counted once.
     worker = sum(v for k, v in t.items() if k not in (*parent_keys, "output row: jsonl")
-                 and not k.startswith(("of which", "(format 3")))
+                 and not k.startswith(("of which", "(")))
     parent = sum(t[k] for k in parent_keys)
     in_context = _trail_in_context(texts)
     rep.results["stages"] = {
@@ -1389,7 +1399,7 @@ def render(rep: Report) -> str:
             f"the two compressed for the trail {s.get('prepared_bytes', 0) / 1024:.1f} KB.",
             "",
             *_table(["stage", "where", "µs per case"], [
-                [k, "parent" if "(parent" in k else "worker",
+                [k, "parent" if "(parent" in k else "–" if k.startswith("(model") else "worker",
                  f"{v:.0f}"] for k, v in s["us"].items()
             ]),
             "",
@@ -1930,8 +1940,11 @@ def analysis(r: dict[str, Any]) -> str:
     best = max((b["rate"] for b in batch), default=nan)
     st = r.get("stages", {}).get("us", {})
     evaluate = st.get("Reasoner.evaluate", nan)
-    document = (st.get("build_document", nan)
-                + st.get("DecisionDocument.model_dump(mode='json')", nan))
+    # The worker's document (its JSON-mode data made directly); a run from
+    # before document_data has the model and its dump instead.
+    document = st.get("decision document: document_data (JSON-mode data)",
+                      st.get("build_document", nan)
+                      + st.get("DecisionDocument.model_dump(mode='json')", nan))
     prepare = st.get("trail entry: prepare_entry (worker)", nan)
     record = st.get("AuditTrail.record_prepared (parent, 500 a transaction)", nan)
     worker = r.get("stages", {}).get("worker_us", nan)
@@ -2043,7 +2056,7 @@ worker and {parent_us:,.0f} µs in the parent**:
    of the whole case: durable-rules' own C engine and its Python layer (the
    engine-overhead and peers figures above; issue 28 brought it under
    durable's C time of the previous driver).
-2. The decision document (`build_document` and `model_dump`): {document:,.0f} µs.
+2. The decision document (its JSON-mode data, `document_data`): {document:,.0f} µs.
 3. The trail entry, prepared in the worker (`prepare_entry`: canonical
    JSON of the decision, sha256, compression): {prepare:,.0f} µs.
 4. Everything else in the worker (reading, `parse_json`, validation, the

@@ -80,6 +80,7 @@ __all__ = [
     "canonical_json",
     "case_sha256",
     "compact_json",
+    "compact_json_checked",
     "sha256_hex",
     "spelled_alike",
 ]
@@ -197,6 +198,19 @@ def compact_json(obj: object) -> str:
         except (TypeError, orjson.JSONEncodeError, RecursionError):
             pass
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def compact_json_checked(obj: object) -> str:
+    """:func:`compact_json` of a value its maker vouches for as
+    :func:`canonical_bytes_checked` requires (every float spelled alike,
+    only JSON's containers and scalars): orjson's text with no pass over
+    the values; what orjson refuses goes to compact_json, as ever."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(obj).decode("utf-8")
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+    return compact_json(obj)
 
 
 def canonical_json(obj: object) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calfrehab.engine.canonical import compact_json
+from calfrehab.engine.canonical import compact_json, compact_json_checked
 from calfrehab.engine.textsafe import csv_cell
 from calfrehab.engine.vocabulary import TRACKS
 
@@ -103,11 +103,15 @@ def csv_row(decision: dict[str, Any], condition: str | None, file: str,
     return cells
 
 
-def json_row(decision: dict[str, Any], file: str, line: int | None) -> str:
-    """The decision document plus its ``source`` (file and line), one line."""
+def json_row(decision: dict[str, Any], file: str, line: int | None, *,
+             checked: bool = False) -> str:
+    """The decision document plus its ``source`` (file and line), one line.
+    ``checked``: the decision is data its maker vouches for, every float in
+    it spelled alike by orjson and the standard encoder (a worker's
+    DecisionData with ``floats_alike``), so its text needs no guard."""
     doc = dict(decision)
     doc["source"] = {"file": file, "line": line}
-    return compact_json(doc)
+    return compact_json_checked(doc) if checked else compact_json(doc)
 
 
 def summary_fields(decision: dict[str, Any]) -> tuple[str, tuple[str, ...]]:

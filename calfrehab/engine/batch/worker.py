@@ -228,7 +228,7 @@ def decide_item(item: Item) -> Result:
     outcome, tracks = summary_fields(decision)
     condition = case.condition.kind
     row: Any = (csv_row(decision, condition, item.file, item.line) if fmt == "csv"
-                else json_row(decision, item.file, item.line))
+                else json_row(decision, item.file, item.line, checked=made.floats_alike))
     return Good(item.seq, item.file, item.line, case.case_id, outcome, condition,
                 tracks, row, prepared)
 

@@ -21,6 +21,7 @@ from hypothesis import given
 from strategies import case_documents
 
 from calfrehab.engine import api, pipeline
+from calfrehab.engine.batch.rows import json_row
 from calfrehab.engine.canonical import canonical_bytes, sha256_hex
 from calfrehab.engine.casefile.validation import validate_document
 from calfrehab.engine.errors import CaseValidationError, EngineError
@@ -189,3 +190,16 @@ def test_the_model_stays_the_forms_definition(reasoner: Reasoner) -> None:
     again = DecisionDocument.model_validate(made.document)
     assert again.model_dump(mode="json") == made.document
     assert decision_json_schema() == DecisionDocument.model_json_schema()
+
+
+def test_a_row_orjson_refuses_is_written_as_before(reasoner: Reasoner) -> None:
+    # A file name with a lone surrogate (a name that is not UTF-8 on disk):
+    # orjson refuses it, and the row is what it always was.
+    doc = json.loads((EXAMPLES / "plantar-single-leg-to-weighted.json").read_text("utf-8"))
+    made = document_data(reasoner.evaluate(validate_document(doc)), "0" * 64, "x")
+    assert made.floats_alike
+    name = "bad\udcff.jsonl"
+    assert json_row(made.document, name, None, checked=True) == json_row(
+        made.document, name, None) == json.dumps(
+        {**made.document, "source": {"file": name, "line": None}}, ensure_ascii=False,
+        separators=(",", ":"))
