@@ -37,7 +37,18 @@ from calfrehab.engine.trail.schema import (
     split_sql,
 )
 
-__all__ = ["errors", "open_connection", "regular_size", "rollback", "table_names"]
+__all__ = ["PAGE_SIZE", "errors", "open_connection", "regular_size", "rollback", "table_names"]
+
+# The page size of a new trail (SQLite's default is 4,096). An entry is
+# about 2.5 KB, mostly its compressed documents, and every entry adds a key
+# to five B-trees of random keys (ids and hashes); with larger pages a
+# commit writes fewer of them (one write per page into the WAL, and again
+# at each checkpoint). Measured recording 10,000 prepared entries, 2,000 a
+# transaction, 4 alternating rounds (thread CPU of the recording process):
+# 39.6 us a case at 4 KB, 33.8 at 8 KB, 30.0 at 16 KB, and the file 13%
+# smaller (2,543 against 2,916 bytes an entry). Only new trails: SQLite
+# cannot change a WAL database's page size, and no reader depends on it.
+PAGE_SIZE = 16384
 
 
 @contextlib.contextmanager
@@ -200,8 +211,11 @@ def _prepare(
     with errors(path, "open it"):
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if not table_names(conn, path):
-            # New (empty) file: it is ours to configure. WAL is set before
-            # the schema so the very first transaction already uses it.
+            # New (empty) file: it is ours to configure. The page size can
+            # only be chosen before the first page is written (and never
+            # again in WAL mode), so it comes first; WAL is set before the
+            # schema so the very first transaction already uses it.
+            conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             _set_wal(conn, path, timeout)
             conn.execute("BEGIN IMMEDIATE")
             try:

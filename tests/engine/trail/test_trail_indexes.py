@@ -1,4 +1,5 @@
-"""The entries table's indexes: a decision's follow-ups (overrides and
+"""The trail's SQLite layout. Its pages: 16 KB in a new trail. Its
+indexes: a decision's follow-ups (overrides and
 acceptances) are found through a partial index that decisions do not pay
 for (``entries_follow_ups``, in place of ``entries_by_decision_id`` on
 every entry); a format-4 trail made before keeps working as it is, and
@@ -154,3 +155,33 @@ def test_a_format_3_trail_migrates_to_the_current_indexes(tmp_path: Path) -> Non
         conn.close()
     expected = {s.rstrip(";") for s in split_sql(ENTRIES_V4_INDEXES) if "INDEX" in s}
     assert made == expected
+
+
+def _page_size(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_new_trail_has_16_kb_pages_and_one_made_before_keeps_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "t.sqlite3"
+    _trail_with_follow_ups(path)
+    assert _page_size(path) == 16384
+    # An existing empty file becomes a trail the same way.
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+    with AuditTrail(empty) as trail:
+        trail.record(*pair(1))
+    assert _page_size(empty) == 16384
+    # A trail of 4 KB pages (every trail made before) reads, records,
+    # verifies and migrates as it is.
+    old = tmp_path / "v3.sqlite3"
+    shutil.copyfile(V3_TRAIL, old)
+    assert _page_size(old) == 4096
+    migrate(old)
+    with AuditTrail(old) as trail:
+        trail.record(*pair(9))
+        assert trail.verify().ok
+    assert _page_size(old) == 4096
