@@ -37,6 +37,7 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel
 
 from calfrehab.engine.casefile.model import Case, Session
+from calfrehab.engine.casefile.splice import rewrite
 from calfrehab.engine.casefile.validation import parse_json, validate_document
 from calfrehab.engine.errors import CaseFileBusy as CaseFileBusy
 from calfrehab.engine.errors import CaseFileChanged as CaseFileChanged
@@ -134,13 +135,20 @@ def detect_layout(text: str) -> Layout:
     )
 
 
-def dumps(document: Any, layout: Layout) -> str:
-    """The document as JSON text in ``layout``, keys in their order."""
-    if layout.indent is None:
-        text = json.dumps(document, ensure_ascii=False, separators=(", ", ": "))
-    else:
-        text = _encode(document, layout, 0)
-    return text + ("\n" if layout.final_newline else "")
+def dumps(document: Any, layout: Layout, original: str | None = None) -> str:
+    """The document as JSON text in ``layout``, keys in their order; given
+    the ``original`` text it was read from, every value the edit left alone
+    keeps its bytes there (engine/casefile/splice.py)."""
+    def encode(value: Any, level: int) -> str:
+        if layout.indent is None:
+            return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return _encode(value, layout, level)
+
+    if original is not None:
+        kept = rewrite(original, document, encode)
+        if kept is not None:
+            return kept
+    return encode(document, 0) + ("\n" if layout.final_newline else "")
 
 
 def _scalar(value: Any) -> bool:
@@ -210,18 +218,22 @@ class CaseFile:
     read_sha256: str | None = None
     # A new file may replace an existing one (the same patient's only).
     overwrite: bool = False
+    # The text read (None: a new file): what the edit did not change is
+    # written back as it was there.
+    original: str | None = None
 
     def save(self) -> Case:
         """Check the edited document and write it, under the case file's
         lock, only if the file is still the one that was read; the file is
         untouched if any check fails. Returns the case written."""
         case = validate_document(self.document, str(self.path))
-        text = dumps(self.document, self.layout)
+        text = dumps(self.document, self.layout, self.original)
         with case_lock(self.path):
             self._check_unchanged(case.case_id)
             atomic_write_text(self.path, text,
                               mode=self.mode if self.mode is not None else NEW_FILE_MODE)
         self.read_sha256 = sha256_of(text.encode("utf-8"))
+        self.original = text
         return case
 
     def _check_unchanged(self, case_id: str) -> None:
@@ -257,7 +269,8 @@ def open_case(path: Path) -> CaseFile:
         # validate_document words this the same way as for every other file.
         validate_document(document, str(path))
     mode = stat.S_IMODE(os.stat(path).st_mode)
-    return CaseFile(Path(path), document, detect_layout(text), mode, sha256_of(data))
+    return CaseFile(Path(path), document, detect_layout(text), mode, sha256_of(data),
+                    original=text)
 
 
 @contextlib.contextmanager
