@@ -25,6 +25,7 @@ from calfrehab.engine.errors import EngineError
 from calfrehab.engine.explanation.reasons import render_reason, week_anchors
 from calfrehab.engine.inference.driver import Evaluation
 from calfrehab.engine.inference.firing import Firing
+from calfrehab.engine.knowledge.compiler import CompiledRuleBase
 from calfrehab.engine.knowledge.ladder import NextPrescription
 from calfrehab.engine.vocabulary import DecisionKind, Outcome, TrackName
 
@@ -175,6 +176,46 @@ class _Fired:
 _ReasonParts = tuple[str, str, list[str], str | None]
 
 
+class _RuleText(NamedTuple):
+    """What a rule instance's reason is made of, the same for every case."""
+
+    template: str  # the rule's reason, or its title
+    track: str | None
+    sources: tuple[str, ...]  # the citations of its sources
+    blocks: bool  # not a progress decision: it names a blocker where it holds
+
+
+# Per compiled rule base (by identity, as reasons.py's _PER_WEEK): its rule
+# instances' texts, looked up once each per process rather than through
+# four attribute hops and a citation lookup per source in every case.
+_RULE_TEXTS: dict[int, tuple[CompiledRuleBase, dict[str, _RuleText]]] = {}
+_RULE_TEXTS_KEPT = 8
+
+
+def _rule_texts(compiled: CompiledRuleBase) -> dict[str, _RuleText]:
+    held = _RULE_TEXTS.get(id(compiled))
+    if held is not None and held[0] is compiled:
+        return held[1]
+    if len(_RULE_TEXTS) >= _RULE_TEXTS_KEPT:
+        _RULE_TEXTS.clear()
+    table: dict[str, _RuleText] = {}
+    _RULE_TEXTS[id(compiled)] = (compiled, table)
+    return table
+
+
+def _rule_text(compiled: CompiledRuleBase, table: dict[str, _RuleText], key: str
+               ) -> _RuleText:
+    found = table.get(key)
+    if found is None:
+        inst = compiled.instances[key]
+        rule = inst.rule
+        found = table[key] = _RuleText(
+            rule.reason or rule.title, inst.track,
+            tuple(compiled.base.citation(s) for s in rule.sources),
+            rule.then.decision != "progress")
+    return found
+
+
 def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _ReasonParts]]]:
     """The document's reasons, in firing order, and its blockers as
     (track, the blocking rule's reason): what both forms of the document
@@ -187,18 +228,19 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
     made: dict[str, _ReasonParts] = {}
     anchors = week_anchors(compiled.fact_specs, ev.facts.anchors)
 
+    texts = _rule_texts(compiled)
+    names = compiled.base.ladder.exercises
+
     def reason(key: str) -> _ReasonParts:
         # A rule can be a reason and a blocker of several tracks: render once.
         found = made.get(key)
         if found is None:
-            inst = compiled.instances[key]
-            template = inst.rule.reason or inst.rule.title
+            rt = _rule_text(compiled, texts, key)
             found = made[key] = (
                 key,
-                render_reason(template, inst.track, values, compiled.base.ladder.exercises,
-                              anchors),
-                [compiled.base.citation(s) for s in inst.rule.sources],
-                inst.track,
+                render_reason(rt.template, rt.track, values, names, anchors),
+                list(rt.sources),
+                rt.track,
             )
         return found
 
@@ -220,7 +262,7 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
                 result.decision == "not_started" and deciding
             ):
                 for k in support:
-                    if compiled.instances[k].rule.then.decision != "progress":
+                    if _rule_text(compiled, texts, k).blocks:
                         blockers.append((track, reason(k)))
     order = fired.order
     keys.sort(key=lambda k: order.get(k, 0))
