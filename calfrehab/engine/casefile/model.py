@@ -102,7 +102,13 @@ Muscle = Literal["gastrocnemius", "soleus"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, strict=False)
+    # The parts of a case build their own validators and serializers when
+    # first used on their own (defer_build): validating a case (Case, below,
+    # built at import) builds the schema of every part into its own
+    # validator, so a cold `calfrehab next` built ten validators to use one
+    # (issue 28 item 4).
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, strict=False,
+                              defer_build=True)
 
 
 class Patient(_Strict):
@@ -210,6 +216,9 @@ def _once(entries: list[_Dated], key: Callable[[_Dated], str]) -> list[tuple[int
 
 
 class Case(_Strict):
+    # Built at import: every command that reads a case validates one.
+    model_config = ConfigDict(defer_build=False)
+
     schema_version: Annotated[Literal[1], BeforeValidator(_exact_int)]
     case_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     review_date: CaseDate
