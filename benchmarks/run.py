@@ -625,13 +625,14 @@ def bench_stages(rep: Report, workdir: Path) -> None:
         "record_profile": _top(prof, 10),
     }
     log(f"stages: worker {worker * 1e6:.0f} us/case, parent {parent * 1e6:.0f} us/case; "
-        f"decide_item {in_context['without_us']:.0f} us without the trail, "
+        f"decide_chunk {in_context['without_us']:.0f} us without the trail, "
         f"{in_context['with_us']:.0f} us with it")
 
 
 def _trail_in_context(texts: list[str]) -> dict[str, float]:
     """What the trail adds to a worker's case where it runs: the worker's
-    ``decide_item`` on the same case texts with the trail entry prepared and
+    ``decide_chunk`` (its entries compressed together after the chunk is
+    decided) on the same case texts with the trail entry prepared and
     without, alternating in chunks of 25 over 3 rounds (thread CPU time).
     The stage timings above are taken one stage at a time with warm caches;
     in context, serialising and compressing two documents also evicts the
@@ -689,8 +690,9 @@ def _alternate(items: list[Any], states: dict[str, Any], spent: dict[str, float]
                     vars(worker)["_WORKER"] = states[state]
                     vars(codec)["compress"] = stand_in.get(state, compress)
                     start = time.thread_time()
-                    for item in chunk:
-                        worker.decide_item(item)
+                    # As a worker decides them: a chunk at a time, its trail
+                    # entries compressed together at the end (decide_chunk).
+                    worker.decide_chunk(chunk)
                     spent[state] += time.thread_time() - start
     finally:
         vars(codec)["compress"] = compress
@@ -1609,7 +1611,7 @@ def _in_context_lines(s: dict[str, Any]) -> list[str]:
     bound = ic["without_us"] / (ic["with_us"] + record)
     return [
         "",
-        "The trail in context: the worker's `decide_item` on the same cases with the",
+        "The trail in context: the worker's `decide_chunk` on the same cases with the",
         "trail entry prepared and without, alternating in chunks of 25 (thread CPU",
         f"time): {ic['with_us']:,.0f} µs against {ic['without_us']:,.0f} µs, so preparing the",
         f"entry costs {extra:,.0f} µs of a worker's case where it runs (the stage table",

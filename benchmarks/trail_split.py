@@ -12,7 +12,8 @@ rises or falls weighs on each alike):
 
 For each run it reports, per case: the parent's CPU; each worker's CPU
 inside ``decide_chunk`` and as a whole process (the rest is the pool's
-queue, pickling and waiting); the part of it in ``prepare_entry``; each
+queue, pickling and waiting); the part of it in ``prepare_entry`` and
+``compress_entries`` (a chunk's entries are compressed together); each
 worker's involuntary context switches; and the machine's load. The
 workers are instrumented from this module, which a forkserver worker
 imports as the main module (as tests/engine/batch does for its crash
@@ -53,6 +54,7 @@ _FORCE_PREPARE_ENV = "CALFREHAB_TRAIL_SPLIT_PREPARE"
 
 _decide_chunk = worker.decide_chunk
 _prepare_entry = worker.__dict__["prepare_entry"]  # not in its __all__
+_compress_entries = worker.__dict__["compress_entries"]  # a chunk's, together
 _init_worker = worker.init_worker
 _spent = {"decide": 0.0, "prepare": 0.0, "cases": 0.0}
 
@@ -61,6 +63,14 @@ def _timed_prepare(*args: Any, **kwargs: Any) -> Any:
     start = time.process_time()
     try:
         return _prepare_entry(*args, **kwargs)
+    finally:
+        _spent["prepare"] += time.process_time() - start
+
+
+def _timed_compress(*args: Any, **kwargs: Any) -> Any:
+    start = time.process_time()
+    try:
+        return _compress_entries(*args, **kwargs)
     finally:
         _spent["prepare"] += time.process_time() - start
 
@@ -87,6 +97,7 @@ def _init(rules_dir: Any, fmt: str, record: bool, *args: Any, **kwargs: Any) -> 
 
 worker.decide_chunk = _timed_chunk
 worker.__dict__["prepare_entry"] = _timed_prepare
+worker.__dict__["compress_entries"] = _timed_compress
 worker.init_worker = _init
 
 

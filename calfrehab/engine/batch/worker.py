@@ -42,7 +42,7 @@ from calfrehab.engine.errors import (
 from calfrehab.engine.explanation.document import DecisionData
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
-from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry
+from calfrehab.engine.trail.prepared import PreparedEntry, compress_entries, prepare_entry
 
 __all__ = [
     "GC_THRESHOLD",
@@ -214,7 +214,8 @@ def decide_item(item: Item) -> Result:
         # those are the trail's case bytes, so they are not hashed again.
         prepared = (prepare_entry(decision, doc, case_bytes=case_bytes,
                                   decision_bytes=_decision_bytes(made),
-                                  case_bytes_sha256=decision["case_sha256"])
+                                  case_bytes_sha256=decision["case_sha256"],
+                                  compress=not _PACK_LATER)
                     if record else None)
     except CaseValidationError as exc:
         return Bad(item.seq, item.file, item.line, stage,
@@ -233,5 +234,41 @@ def decide_item(item: Item) -> Result:
                 tracks, row, prepared)
 
 
+# True while decide_chunk runs: decide_item then leaves the trail entry's
+# documents uncompressed, and decide_chunk compresses the chunk's together
+# (trail/prepared.py's compress_entries says why: about 35 us a case less).
+_PACK_LATER = False
+
+
 def decide_chunk(items: list[Item]) -> list[Result]:
-    return [decide_item(item) for item in items]
+    global _PACK_LATER
+    _PACK_LATER = True
+    try:
+        results = [decide_item(item) for item in items]
+    finally:
+        _PACK_LATER = False
+    return _compressed(results)
+
+
+def _compressed(results: list[Result]) -> list[Result]:
+    """``results`` with their trail entries compressed, together; a
+    failure (none is known) fails only its own case, as in decide_item."""
+    at = [i for i, r in enumerate(results) if isinstance(r, Good) and r.trail is not None]
+    if not at:
+        return results
+    out = list(results)
+    goods = [r for r in results if isinstance(r, Good) and r.trail is not None]
+    try:
+        packed = compress_entries([g.trail for g in goods if g.trail is not None])
+    except Exception:
+        for i, good in zip(at, goods, strict=True):
+            try:
+                out[i] = good._replace(trail=compress_entries([good.trail])[0]
+                                       if good.trail is not None else None)
+            except Exception as exc:
+                out[i] = Bad(good.seq, good.file, good.line, "engine",
+                             f"{type(exc).__name__}: {exc}", good.case_id, [])
+        return out
+    for i, good, entry in zip(at, goods, packed, strict=True):
+        out[i] = good._replace(trail=entry)
+    return out

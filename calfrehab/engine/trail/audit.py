@@ -68,7 +68,12 @@ from calfrehab.engine.trail.payloads import (
     requester_json,
     validated_prescriptions,
 )
-from calfrehab.engine.trail.prepared import PreparedEntry, prepare_entry, to_canonical
+from calfrehab.engine.trail.prepared import (
+    PreparedEntry,
+    is_compressed,
+    prepare_entry,
+    to_canonical,
+)
 from calfrehab.engine.trail.schema import (
     ENTRY_COLUMNS,
     ENTRY_KINDS,
@@ -457,6 +462,11 @@ class AuditTrail:
         for p in entries:
             if not isinstance(p, PreparedEntry):
                 raise AuditError("record_prepared takes PreparedEntry values (prepare_entry)")
+            if not is_compressed(p):
+                raise AuditError(
+                    f"decision {p.decision_id} was prepared uncompressed: compress it "
+                    "(compress_entries) before recording it"
+                )
             for blob in (p.case_body, p.decision_body):
                 dict_id = codec.dictionary_id(blob)
                 if dict_id is not None and dict_id not in codec.shipped_dictionaries():

@@ -10,6 +10,13 @@ few short strings per entry and never parses or re-serialises a document).
 
 A PreparedEntry is plain data (str and bytes), so it pickles small: about
 1 KB for a decision and its case on the benchmark cases.
+
+A batch worker prepares a chunk's entries with ``compress=False`` and then
+compresses them together (:func:`compress_entries`): every case, then
+every decision, back to back. Compressing one document between two
+engine runs found the compressor's tables and dictionary evicted from the
+core's caches each time (measured in a worker: a case's first compression
+22 us, the same bytes again at once 9 us); in a run they stay cached.
 """
 
 from __future__ import annotations
@@ -23,7 +30,14 @@ from calfrehab.engine.canonical import CanonicalJSONError, canonical_bytes, sha2
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.errors import AuditError
 
-__all__ = ["PreparedEntry", "checked_date", "prepare_entry", "to_canonical"]
+__all__ = [
+    "PreparedEntry",
+    "checked_date",
+    "compress_entries",
+    "is_compressed",
+    "prepare_entry",
+    "to_canonical",
+]
 
 _ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -90,8 +104,13 @@ def prepare_entry(
     case_bytes: bytes | None = None,
     decision_bytes: bytes | None = None,
     case_bytes_sha256: str | None = None,
+    compress: bool = True,
 ) -> PreparedEntry:
     """Validate a (decision, case document) pair and build its entry.
+
+    ``compress=False`` leaves both documents as their canonical bytes, for
+    :func:`compress_entries` to compress with others; such an entry is
+    refused by :meth:`AuditTrail.record_prepared` until it is.
 
     ``case_bytes``/``decision_bytes``, when the caller already has them,
     must be the canonical bytes of the two documents (as
@@ -157,7 +176,38 @@ def prepare_entry(
         rulebase_sha256=rulebase_sha256,
         engine_version=engine_version,
         case_body_sha256=case_body_sha,
-        case_body=codec.compress("case", case_raw),
+        case_body=codec.compress("case", case_raw) if compress else case_raw,
         decision_body_sha256=sha256_hex(decision_raw),
-        decision_body=codec.compress("decision", decision_raw),
+        decision_body=codec.compress("decision", decision_raw) if compress else decision_raw,
     )
+
+
+def is_compressed(entry: PreparedEntry) -> bool:
+    """Whether ``entry``'s documents are compressed (ready to record). A
+    canonical JSON object starts with ``{``, which neither a zstd document
+    nor a zlib stream does."""
+    return entry.case_body[:1] != b"{" and entry.decision_body[:1] != b"{"
+
+
+def compress_entries(entries: list[PreparedEntry]) -> list[PreparedEntry]:
+    """``entries`` (prepared with ``compress=False``) with their documents
+    compressed: every case first, then every decision, so that each
+    compressor's tables and dictionary stay in the caches from one
+    document to the next. Measured inside a worker (thread CPU, chunks of
+    64 decided then compressed, interleaved with chunks compressed case by
+    case): compressing added 22-31 us to a case instead of 57-63."""
+    # codec.compress looked up at each call, not bound once: a benchmark
+    # stands in for it (benchmarks/run.py).
+    cases = [
+        entry.case_body if is_compressed(entry) else codec.compress("case", entry.case_body)
+        for entry in entries
+    ]
+    decisions = [
+        entry.decision_body if is_compressed(entry)
+        else codec.compress("decision", entry.decision_body)
+        for entry in entries
+    ]
+    return [
+        entry._replace(case_body=case, decision_body=decision)
+        for entry, case, decision in zip(entries, cases, decisions, strict=True)
+    ]

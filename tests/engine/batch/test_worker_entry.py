@@ -13,7 +13,7 @@ import pytest
 from helpers import REPO
 
 from calfrehab.engine.batch import worker
-from calfrehab.engine.batch.inputs import Item
+from calfrehab.engine.batch.inputs import Bad, Item
 from calfrehab.engine.canonical import canonical_bytes, sha256_hex
 from calfrehab.engine.trail import codec
 from calfrehab.engine.trail.prepared import prepare_entry
@@ -54,3 +54,33 @@ def test_a_workers_entry_equals_the_entry_built_from_the_documents(
         assert got == want
         assert got.case_body_sha256 == sha256_hex(canonical_bytes(doc)) == got.case_sha256
 
+
+
+def test_a_chunks_entries_compressed_together_equal_those_built_one_by_one(
+    recording_worker: None, tmp_path: Any
+) -> None:
+    # decide_chunk compresses its entries after the chunk is decided
+    # (compress_entries); each is still the entry prepare_entry builds from
+    # the documents, and the trail records and verifies them.
+    from calfrehab.engine.trail.audit import AuditTrail
+    from calfrehab.engine.trail.prepared import is_compressed
+
+    docs = list(_casegen().generate_cases(12, seed=5))
+    items = [Item(i, "cases.jsonl", i + 1, json.dumps(d).encode("utf-8"))
+             for i, d in enumerate(docs)]
+    items.insert(4, Item(99, "cases.jsonl", 99, b"{not json"))
+    results = worker.decide_chunk(items)
+    assert [r.seq for r in results] == [i.seq for i in items]
+    assert isinstance(results[4], Bad)
+    goods = [r for r in results if isinstance(r, worker.Good)]
+    assert len(goods) == 12 and not worker._PACK_LATER
+    entries = []
+    for good, doc in zip(goods, docs, strict=True):
+        got = good.trail
+        assert got is not None and is_compressed(got)
+        decision = json.loads(codec.decompress(got.decision_body, codec.shipped_dictionaries()))
+        assert got == prepare_entry(decision, doc)
+        entries.append(got)
+    with AuditTrail(tmp_path / "t.sqlite3") as trail:
+        assert trail.record_prepared(entries).recorded == 12
+        assert trail.verify().ok

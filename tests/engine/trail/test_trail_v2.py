@@ -394,3 +394,21 @@ def test_a_trail_stays_readable_when_the_dictionaries_change(
         monkeypatch.undo()
         for cached in (codec._primed, codec.shipped_dictionaries):
             cached.cache_clear()
+
+
+def test_an_entry_prepared_uncompressed_is_compressed_later_to_the_same_bytes(
+    tmp_path: Path,
+) -> None:
+    from calfrehab.engine.trail.prepared import compress_entries, is_compressed
+
+    pairs = [pair(n) for n in range(1, 4)]
+    later = [prepare_entry(*p, compress=False) for p in pairs]
+    assert not any(is_compressed(e) for e in later)
+    assert later[0].decision_body == canonical_bytes(pairs[0][0])
+    with AuditTrail(tmp_path / "t.sqlite3") as trail:
+        with pytest.raises(AuditError, match="prepared uncompressed: compress it"):
+            trail.record_prepared(later)
+        assert len(trail) == 0
+        packed = compress_entries(later)
+        assert packed == [prepare_entry(*p) for p in pairs]
+        assert trail.record_prepared(packed).recorded == 3 and trail.verify().ok
