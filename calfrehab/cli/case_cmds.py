@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from calfrehab.cli.options import audit_options, domain_errors, json_option, rules_option
+from calfrehab.cli.options import (
+    audit_options,
+    domain_errors,
+    json_option,
+    prepared,
+    rules_option,
+)
 from calfrehab.cli.render import render_explain, render_next, use_colour
 from calfrehab.cli.stdout import say
 from calfrehab.engine import api
@@ -132,7 +138,7 @@ def next_(case: str | None, fhir_bundle: str | None, review_date: datetime | Non
     decided = api.decide_and_record(
         api.FromBundleFile(fhir_bundle) if fhir_bundle is not None else api.FromCaseFile(
             str(case), review_date.date() if review_date is not None else None),
-        api.prepare(rules_dir), audit_path=audit_path, clinician=clinician,
+        prepared(rules_dir), audit_path=audit_path, clinician=clinician,
         record=not no_record)
     if as_json:
         say(api.decision_json(decided), nl=False)
@@ -173,7 +179,7 @@ def explain(case: str, rules_dir: Path | None, as_json: bool, ids: bool) -> None
 
         calfrehab explain ../shared/examples/rupture-week-7.json
     """
-    decided = api.decide_path(case, api.prepare(rules_dir))
+    decided = api.decide_path(case, prepared(rules_dir))
     if as_json:
         say(api.explanation_json(decided), nl=False)
     else:

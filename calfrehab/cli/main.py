@@ -7,21 +7,23 @@ item 4, cold start)."""
 
 from __future__ import annotations
 
-import atexit
 import gc
-import importlib
-import os
-import sys
-import types
-from typing import Any
 
-# The collector paused while click and this module load, as while a
+# The collector paused while typing, click and this module load, as while a
 # command's module loads (_load, which says why); resumed at the end of
-# this module, with what the import made frozen.
+# this module, with what the import made frozen. Paused first: importing
+# typing alone ran it three times.
 _collecting = gc.isenabled()
 gc.disable()
 
 try:
+    import atexit
+    import importlib
+    import os
+    import sys
+    import types
+    from typing import Any
+
     import click
 
     # calfrehab uses no pydantic plugin, and a decision must depend only on the

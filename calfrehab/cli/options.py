@@ -4,6 +4,7 @@ one place domain errors become clean messages."""
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +22,40 @@ from calfrehab.options import AUDIT_HELP, audit_option, configured_audit, rules_
 
 __all__ = ["AUDIT_HELP", "audit_option", "audit_options", "configured_audit",
            "confirm_unusual_option", "domain_errors", "json_option", "output_option",
-           "person_text", "rules_option"]
+           "person_text", "prepared", "rules_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The reasoners whose making this process has frozen (prepared).
+_FROZEN: list[api.Reasoner] = []
+
+
+def prepared(rules_dir: Path | None) -> api.Reasoner:
+    """``api.prepare(rules_dir)`` with the garbage collector paused, and
+    what it made frozen before the collector resumes, the first time this
+    process prepares that reasoner.
+
+    Preparing makes thousands of objects that live as long as the process
+    (the rule base from the cache, the durable-rules definitions, the
+    plans); the first collection after it walked them all and freed
+    nothing (about 1 ms of a cold `calfrehab next`, issue 28 item 4).
+    Frozen, as _load in cli/main.py freezes what a command's import made,
+    they are out of its reach, and it runs as usual for everything made
+    later. Once per reasoner: a process that runs many commands (the
+    tests) freezes once per rules directory, not once per command. With
+    the collector off (a caller's choice) nothing is frozen. The service
+    and the app prepare through the API and freeze nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        reasoner = api.prepare(rules_dir)
+        if enabled and not any(known is reasoner for known in _FROZEN):
+            _FROZEN.append(reasoner)
+            gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
+    return reasoner
 
 
 def confirm_unusual_option(fn: F) -> F:

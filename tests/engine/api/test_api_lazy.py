@@ -356,3 +356,27 @@ def test_a_part_of_a_case_still_validates_and_dumps_on_its_own() -> None:
     assert alone.pop("$defs") == {"PerformedExercise":
                                   Case.model_json_schema()["$defs"]["PerformedExercise"]}
     assert alone == Case.model_json_schema()["$defs"]["Session"]
+
+
+def test_the_command_line_freezes_what_preparing_made_once_per_reasoner() -> None:
+    # cli/options.py's prepared() says why: the rule base preparing makes
+    # lives as long as the process, and the first collection after it
+    # walked it for nothing. Once per reasoner, so a process running many
+    # commands (the tests) does not freeze its garbage at every command;
+    # and with the collector off (a caller's choice) it freezes nothing.
+    code = (
+        "import gc, json\n"
+        "from calfrehab.cli.options import prepared\n"
+        "start = gc.get_freeze_count()\n"
+        "first = prepared(None)\n"
+        "frozen = gc.get_freeze_count()\n"
+        "garbage = [[] for _ in range(1000)]\n"
+        "again = prepared(None)\n"
+        "print(json.dumps([first is again, frozen - start > 1000,\n"
+        "                  gc.get_freeze_count() == frozen]))\n"
+    )
+    assert json.loads(python_output(code)) == [True, True, True]
+    off = ("import gc, json\ngc.disable()\nfrom calfrehab.cli.options import prepared\n"
+           "start = gc.get_freeze_count()\nprepared(None)\n"
+           "print(json.dumps(gc.get_freeze_count() - start))\n")
+    assert json.loads(python_output(off)) == 0
