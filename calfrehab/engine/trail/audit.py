@@ -188,13 +188,18 @@ def _normalise_clinician(clinician: str | None) -> str | None:
     return clinician.strip() or None
 
 
-def _entry_id() -> str:
-    """A random (version 4) UUID as 32 hex digits: ``uuid.uuid4().hex``,
-    the same bits, without building a UUID object for every entry."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
+def _entry_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as 32 hex digits each:
+    ``uuid.uuid4().hex``, the same bits, without a UUID object for every
+    entry, and from one read of the system's random source for them all (a
+    system call each cost about a microsecond of a batch's parent)."""
+    raw = bytearray(os.urandom(16 * count))
+    ids: list[str] = []
+    for at in range(0, 16 * count, 16):
+        raw[at + 6] = (raw[at + 6] & 0x0F) | 0x40  # version 4
+        raw[at + 8] = (raw[at + 8] & 0x3F) | 0x80  # RFC 4122 variant
+        ids.append(raw[at:at + 16].hex())
+    return ids
 
 
 def _decision_row(
@@ -681,13 +686,17 @@ class AuditTrail:
                     rows = [_as_zlib(r) for r in rows]
                 stored: list[dict[str, Any]] = []
                 cases: list[tuple[Any, Any]] = []
-                for partial in rows:
+                # The clock read once for the transaction: its entries are
+                # committed together, at one moment (a batch's 2,000 spent
+                # about 2 us each reading and formatting it).
+                recorded_at = utc_stamp(self._now()) if rows else ""
+                for partial, entry_id in zip(rows, _entry_ids(len(rows)), strict=True):
                     count += 1
                     row: dict[str, Any] = {
                         **partial,
                         "seq": count,
-                        "entry_id": _entry_id(),
-                        "recorded_at": utc_stamp(self._now()),
+                        "entry_id": entry_id,
+                        "recorded_at": recorded_at,
                         "prev_hash": last_hash,
                     }
                     row["entry_hash"] = last_hash = entry_hash(row)

@@ -306,22 +306,30 @@ def test_record_many_is_one_transaction(path: Path) -> None:
         assert trail.record(*pair(4)).seq == 4
 
 
-def test_failure_mid_batch_rolls_back_the_whole_batch(path: Path) -> None:
-    calls = 0
+def test_failure_mid_batch_rolls_back_the_whole_batch(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import calfrehab.engine.trail.audit as audit_module
 
-    def clock() -> datetime:
-        # fails while the third row of the batch is being written, after
-        # two rows were already inserted inside the transaction
+    calls = 0
+    real_hash = audit_module.entry_hash
+
+    def failing_hash(row: Any) -> str:
+        # fails while the third row of the batch is being chained, after
+        # two rows were chained inside the transaction (the clock is read
+        # once per transaction, so it can no longer fail midway)
         nonlocal calls
         calls += 1
         if calls == 3:
-            raise RuntimeError("clock failed")
-        return datetime.now(UTC)
+            raise RuntimeError("hashing failed")
+        return real_hash(row)
 
     AuditTrail(path).close()
-    with AuditTrail(path, clock=clock) as trail:
-        with pytest.raises(RuntimeError, match="clock failed"):
+    with AuditTrail(path) as trail:
+        monkeypatch.setattr(audit_module, "entry_hash", failing_hash)
+        with pytest.raises(RuntimeError, match="hashing failed"):
             trail.record_many([pair(n) for n in range(1, 4)])
+        monkeypatch.setattr(audit_module, "entry_hash", real_hash)
         assert len(trail) == 0
         assert trail.verify().ok
         assert [e.seq for e in trail.record_many([pair(n) for n in range(1, 4)])] == [1, 2, 3]
@@ -910,3 +918,19 @@ def test_audit_entry_is_frozen(filled: Path) -> None:
         entry: AuditEntry = trail.entries()[0]
     with pytest.raises(AttributeError):
         entry.case_id = "x"  # type: ignore[misc]
+
+
+def test_the_entries_of_one_transaction_share_one_reading_of_the_clock(path: Path) -> None:
+    import uuid
+
+    first = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    clock = StepClock(first, first + timedelta(seconds=1), first + timedelta(seconds=2))
+    AuditTrail(path).close()
+    with AuditTrail(path, clock=clock) as trail:
+        entries = trail.record_many([pair(n) for n in range(1, 4)])
+        later = trail.record(*pair(4))
+    assert {e.recorded_at for e in entries} == {first}
+    assert later.recorded_at == first + timedelta(seconds=1)
+    ids = [e.entry_id for e in [*entries, later]]
+    assert len(set(ids)) == 4
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).hex == i for i in ids)
