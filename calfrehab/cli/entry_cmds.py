@@ -73,6 +73,8 @@ def log(path: Path, morning: bool, replace: bool, second_session: bool,
     the worst pain during each exercise. The next day, --morning adds the
     next-morning pain and stiffness to the last session (log also offers
     to when it is missing). A review date before the session moves to it.
+    The file keeps its own form: only what is added is written, in its
+    indentation; the rest stays as you wrote it.
 
     Refused, writing nothing: a date after today (the clinic's time zone,
     calfrehab.toml); the same session again on its date (unless
