@@ -14,6 +14,8 @@ pure function of the case and the rules: no clock, no machine state.
 
 import math
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -134,6 +136,10 @@ def _current(rx: Prescription | None) -> Current | None:
                  reps=rx.reps)
 
 
+# What a rule matched for an alias durable-rules did not report (read only).
+_NO_MATCH: Mapping[str, Any] = MappingProxyType({})
+
+
 class _Fired:
     """What the reasons need of a case's firings, read from the driver's
     hits (:attr:`Evaluation.hits`, as :meth:`Evaluation.firings` reads
@@ -146,11 +152,12 @@ class _Fired:
         statics = ev.statics
         self.order: dict[str, int] = {}
         self.asserted_by: dict[str, list[str]] = {}
-        self.true_facts: dict[str, list[str]] = {}
+        # What each rule's (last) firing matched, read only for the rules a
+        # decision rests on: a few of a case's firings.
+        self.hit: dict[str, tuple[tuple[tuple[str, str], ...], Mapping[str, Any]]] = {}
         for seq, (key, aliases, matched) in enumerate(ev.hits, 1):
             self.order[key] = seq
-            self.true_facts[key] = [fact for alias, fact in aliases
-                                    if matched.get(alias, {}).get("v") is True]
+            self.hit[key] = (aliases, matched)
             flag = statics[key].asserts
             if flag:
                 self.asserted_by.setdefault(flag, []).append(key)
@@ -158,7 +165,7 @@ class _Fired:
     def support(self, keys: list[str]) -> list[str]:
         """The deciding rules plus, transitively, the rules that asserted
         the flags they matched as true: a gate's hold names the gate."""
-        asserted_by, true_facts = self.asserted_by, self.true_facts
+        asserted_by, hit = self.asserted_by, self.hit
         out: list[str] = []
         todo = list(keys)
         while todo:
@@ -166,8 +173,11 @@ class _Fired:
             if key in out:
                 continue
             out.append(key)
-            for fact in true_facts.get(key, ()):
-                if fact in asserted_by:
+            if key not in hit:
+                continue
+            aliases, matched = hit[key]
+            for alias, fact in aliases:
+                if matched.get(alias, _NO_MATCH).get("v") is True and fact in asserted_by:
                     todo += asserted_by[fact]
         return out
 
@@ -382,20 +392,47 @@ class _Floats:
     def firings(self, ev: Evaluation) -> list[dict[str, Any]]:
         """The firing records as the dump writes :attr:`Evaluation.firings`,
         made from the driver's hits as that property makes its records
-        (driver.Evaluation._records), without the records in between."""
-        value, paths, statics = self.value, ev.facts.paths, ev.statics
+        (driver.Evaluation._records), without the records in between: each
+        a copy of its rule instance's record (_firing_templates) with the
+        firing's own seq and matched facts put in, in their places."""
+        value, paths = self.value, ev.facts.paths
+        templates = _firing_templates(ev.statics)
         out = []
         for seq, (key, aliases, matched) in enumerate(ev.hits, 1):
-            rule = statics[key]
-            out.append({
-                "seq": seq, "rule": key, "rule_id": rule.rule_id, "track": rule.track,
-                "phase": rule.phase, "stratum": rule.stratum,
-                "matched": [{"fact": fact, "value": value(matched.get(alias, {}).get("v")),
-                             "paths": list(paths(fact) or ())}
-                            for alias, fact in aliases],
-                "asserted": rule.asserts, "effect": rule.effect,
-            })
+            bound = []
+            for alias, fact in aliases:
+                v = matched.get(alias, _NO_MATCH).get("v")
+                if type(v) not in _PLAIN_VALUES:
+                    v = value(v)
+                bound.append({"fact": fact, "value": v, "paths": list(paths(fact) or ())})
+            record = templates[key].copy()
+            record["seq"] = seq
+            record["matched"] = bound
+            out.append(record)
         return out
+
+
+# Per reasoner's table of rule instances (Evaluation.statics, by identity):
+# each instance's firing record with every field the same for all its
+# firings filled in, in the dump's order ("seq" and "matched" are replaced
+# in place, so the order holds).
+_TEMPLATES: dict[int, tuple[Mapping[str, Any], dict[str, dict[str, Any]]]] = {}
+_TEMPLATES_KEPT = 8
+
+
+def _firing_templates(statics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    held = _TEMPLATES.get(id(statics))
+    if held is not None and held[0] is statics:
+        return held[1]
+    table = {
+        key: {"seq": 0, "rule": key, "rule_id": s.rule_id, "track": s.track, "phase": s.phase,
+              "stratum": s.stratum, "matched": None, "asserted": s.asserts, "effect": s.effect}
+        for key, s in statics.items()
+    }
+    if len(_TEMPLATES) >= _TEMPLATES_KEPT:
+        _TEMPLATES.clear()
+    _TEMPLATES[id(statics)] = (statics, table)
+    return table
 
 
 def _any_json(value: Any) -> Any:
