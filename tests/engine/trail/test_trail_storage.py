@@ -312,7 +312,7 @@ def test_failure_mid_batch_rolls_back_the_whole_batch(
     import calfrehab.engine.trail.audit as audit_module
 
     calls = 0
-    real_hash = vars(audit_module)["entry_hash"]  # imported there from chain.py
+    from calfrehab.engine.trail.chain import entry_hash as real_hash  # what audit.py uses
 
     def failing_hash(row: Any) -> str:
         # fails while the third row of the batch is being chained, after
