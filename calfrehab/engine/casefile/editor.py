@@ -109,11 +109,14 @@ def _case_id_in(data: bytes) -> object:
 @dataclass(frozen=True)
 class Layout:
     """How a file is laid out: its indent unit (None for one line), whether
-    it ends in a newline, and whether lists of numbers sit on one line."""
+    it ends in a newline, whether lists of numbers sit on one line, and its
+    line break (a file saved on Windows has CRLF: what is written into it
+    must have them too, not LF lines mixed in)."""
 
     indent: str | None = "  "
     final_newline: bool = True
     inline_scalar_lists: bool = True
+    newline: str = "\n"
 
 
 _SCALAR_LIST_BROKEN = re.compile(r"\[\s*\n\s*[-\d\"tfn]")
@@ -132,6 +135,7 @@ def detect_layout(text: str) -> Layout:
         indent=indent,
         final_newline=text.endswith("\n"),
         inline_scalar_lists=not _SCALAR_LIST_BROKEN.search(text),
+        newline="\r\n" if "\r\n" in text[: text.find("\n") + 1] else "\n",
     )
 
 
@@ -142,13 +146,15 @@ def dumps(document: Any, layout: Layout, original: str | None = None) -> str:
     def encode(value: Any, level: int) -> str:
         if layout.indent is None:
             return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-        return _encode(value, layout, level)
+        # A line break in JSON text is only ever between values (json.dumps
+        # escapes one inside a string), so the file's own can replace it.
+        return _encode(value, layout, level).replace("\n", layout.newline)
 
     if original is not None:
         kept = rewrite(original, document, encode)
         if kept is not None:
             return kept
-    return encode(document, 0) + ("\n" if layout.final_newline else "")
+    return encode(document, 0) + (layout.newline if layout.final_newline else "")
 
 
 def _scalar(value: Any) -> bool:

@@ -129,7 +129,9 @@ class _Splicer:
             line_start = self.text.rfind("\n", 0, first) + 1
             indent = self.text[line_start:first]
             if not indent.strip():
-                return ",\n" + indent
+                # The line break the file uses there (CRLF from Windows).
+                crlf = line_start >= 2 and self.text[line_start - 2] == "\r"
+                return (",\r\n" if crlf else ",\n") + indent
         return ", "
 
     def _splice(self, node: _Node, edits: list[tuple[int, int, str]]) -> str:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calfrehab.cli.main import cli
-from calfrehab.engine.casefile.editor import Layout, _encode
+from calfrehab.engine.casefile.editor import Layout, _encode, detect_layout, dumps
 from calfrehab.engine.casefile.splice import rewrite
 
 RUNNER = EXAMPLES / "runner-stuck-on-two-leg.json"
@@ -128,3 +128,31 @@ def test_the_text_written_always_reads_as_the_document(before: dict[str, Any],
     assert out is not None
     assert json.dumps(json.loads(out)) == json.dumps(after)
     assert rewrite(text, before, ENCODE) == text
+
+
+# ------------------------------------------------- a file saved on Windows
+
+def test_log_into_a_crlf_file_writes_crlf_lines_only(tmp_path: Path) -> None:
+    # Before, the new session's lines had LF endings among the file's CRLF.
+    case = tmp_path / "case.json"
+    case.write_bytes(RUNNER.read_bytes().replace(b"\n", b"\r\n"))
+    _log(case, "--date", "2026-11-20", "--straight-knee-done", "15,15,15",
+         "--straight-knee-pain", "1")
+    _log(case, "--morning", "--morning-pain", "2", "--stiffness-min", "5")
+    data = case.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 0
+    assert b"\r\r" not in data
+    document = json.loads(data)
+    assert document["sessions"][-1]["date"] == "2026-11-20"
+    assert document["sessions"][-1]["morning_stiffness_min"] == 5
+
+
+def test_a_crlf_file_keeps_crlf_where_a_member_goes_on_a_new_line() -> None:
+    text = '{\r\n  "a": 1\r\n}\r\n'
+    layout = detect_layout(text)
+    doc = {"a": 1, "b": {"c": [1, 2], "d": {"e": None}}}
+    out = dumps(doc, layout, text)
+    assert out.count("\n") == out.count("\r\n") and json.loads(out) == doc
+    assert out.startswith('{\r\n  "a": 1,\r\n  "b": {\r\n')
+    # Encoded whole (no text read), the file's line break still.
+    assert dumps(doc, layout).count("\n") == dumps(doc, layout).count("\r\n")
