@@ -236,7 +236,9 @@ class CaseFile:
         text = dumps(self.document, self.layout, self.original)
         with case_lock(self.path):
             self._check_unchanged(case.case_id)
-            atomic_write_text(self.path, text,
+            # newline="": the text has the file's own line breaks; Windows'
+            # text mode would turn a CRLF file's "\r\n" into "\r\r\n".
+            atomic_write_text(self.path, text, newline="",
                               mode=self.mode if self.mode is not None else NEW_FILE_MODE)
         self.read_sha256 = sha256_of(text.encode("utf-8"))
         self.original = text
@@ -312,7 +314,8 @@ def new_case_file(path: Path, document: dict[str, Any], *, overwrite: bool = Fal
     if Path(path).exists() and not overwrite:
         raise CaseFileExists(f"{shown(path)} exists; choose another name (or --force to "
                              "replace it)")
-    return CaseFile(Path(path), document, Layout(), None, None, overwrite)
+    # The platform's line break, as the text mode wrote a new file before.
+    return CaseFile(Path(path), document, Layout(newline=os.linesep), None, None, overwrite)
 
 
 def write_case_document(path: Path, document: dict[str, Any], *, overwrite: bool = False,

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from helpers import EXAMPLES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calfrehab.cli.main import cli
+from calfrehab.engine import safeio
+from calfrehab.engine.casefile import editor
 from calfrehab.engine.casefile.editor import Layout, _encode, detect_layout, dumps
 from calfrehab.engine.casefile.splice import rewrite
 
@@ -156,3 +160,30 @@ def test_a_crlf_file_keeps_crlf_where_a_member_goes_on_a_new_line() -> None:
     assert out.startswith('{\r\n  "a": 1,\r\n  "b": {\r\n')
     # Encoded whole (no text read), the file's line break still.
     assert dumps(doc, layout).count("\n") == dumps(doc, layout).count("\r\n")
+
+
+def test_a_crlf_file_saved_where_text_mode_writes_crlf_stays_crlf(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows' text mode turns every "\n" written into "\r\n": the CRLF kept
+    # from the file read became "\r\r\n", one more "\r" at every save.
+    def windows_text_mode(path: Path, data: str, *, mode: int = 0o600,
+                          newline: str | None = None) -> None:
+        if newline is None:
+            data = data.replace("\n", "\r\n")
+        safeio.atomic_write_text(path, data, mode=mode, newline="")
+
+    monkeypatch.setattr(editor, "atomic_write_text", windows_text_mode)
+    case = tmp_path / "case.json"
+    case.write_bytes(RUNNER.read_bytes().replace(b"\n", b"\r\n"))
+    for day in ("2026-11-20", "2026-11-22"):
+        _log(case, "--date", day, "--straight-knee-done", "15,15,15",
+             "--straight-knee-pain", "1")
+    data = case.read_bytes()
+    assert b"\r\r" not in data and data.count(b"\n") == data.count(b"\r\n")
+
+    # A new file is written with the platform's line break, as before.
+    monkeypatch.setattr(os, "linesep", "\r\n")
+    new = tmp_path / "new.json"
+    editor.write_case_document(new, json.loads(RUNNER.read_bytes()))
+    data = new.read_bytes()
+    assert b"\r\r" not in data and data.count(b"\n") == data.count(b"\r\n") > 0
