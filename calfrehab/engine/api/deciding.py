@@ -50,6 +50,7 @@ from calfrehab.engine.vocabulary import (
 )
 
 if TYPE_CHECKING:
+    from calfrehab.engine.api.sources import FromBundleFile, FromDocument, FromEitherFile
     from calfrehab.engine.course.replay import Course
     from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
     from calfrehab.engine.knowledge.compiler import CompiledRuleBase
@@ -58,8 +59,10 @@ if TYPE_CHECKING:
 else:
     from calfrehab.engine.api._lazy import lazy_names
 
-    # Courses and case tables load when first used: `next` needs neither.
+    # Courses, case tables and the sources other than a case file load when
+    # first used: `next` of a case file needs none of them.
     __getattr__, __dir__ = lazy_names(__name__, {
+        "calfrehab.engine.api.sources": ("FromBundleFile", "FromDocument", "FromEitherFile"),
         "calfrehab.engine.course.replay": ("Course",),
         "calfrehab.engine.course.run": ("MAX_COURSE_WEEKS", "simulate", "simulate_document"),
         "calfrehab.engine.ruletest.casetable": ("run_tables",),
@@ -194,31 +197,6 @@ class FromCaseFile:
     review_date: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FromBundleFile:
-    """A FHIR Bundle file (``next --fhir``)."""
-
-    path: str | Path
-
-
-@dataclass(frozen=True, slots=True)
-class FromEitherFile:
-    """A case file or a FHIR Bundle file, told apart by content (``fhir
-    export``)."""
-
-    path: str | Path
-
-
-@dataclass(frozen=True, slots=True)
-class FromDocument:
-    """A case document already parsed from JSON (a request's body): never
-    opened as a path, even when it is a string; ``name`` is its source in
-    error messages."""
-
-    document: object
-    name: str = "<case>"
-
-
 def decide_and_record(source: FromCaseFile | FromBundleFile | FromEitherFile | FromDocument
                       | Decided, reasoner: Reasoner, *, audit_path: Path | None,
                       clinician: str | None, record: bool = True,
@@ -241,24 +219,35 @@ def decide_and_record(source: FromCaseFile | FromBundleFile | FromEitherFile | F
     match source:
         case Decided():
             decided = source
-        case FromDocument(document, name):
-            decided = decide_document(document, reasoner, name)
         case FromCaseFile(str() | Path() as path, review_date):
             decided = decide_case_file(path, reasoner, review_date=review_date)
-        case FromBundleFile(str() | Path() as path) | FromEitherFile(str() | Path() as path):
-            from calfrehab.engine.api.cds import decide_any_path, decide_fhir_path
-
-            read = decide_fhir_path if isinstance(source, FromBundleFile) else decide_any_path
-            decided = read(path, reasoner)
         case _:
-            # A program's mistake (a bare path, a dict, a path of 42):
-            # named as the API's guard names one.
-            raise ArgumentError("decide_and_record", "source", source,
-                                "FromCaseFile, FromBundleFile or FromEitherFile of a path "
-                                "(str or Path), FromDocument, or a Decided")
+            decided = _decide_other(source, reasoner)
     if record:
         # The trail (sqlite3) loads only when a decision is recorded.
         from calfrehab.engine.api.trail import record as append
 
         append([decided], audit_path, clinician, requester)
     return decided
+
+
+def _decide_other(source: object, reasoner: Reasoner) -> Decided:
+    """decide_and_record's sources other than a Decided or a case file,
+    imported here: deciding a case file defines none of them
+    (api/sources.py says why)."""
+    from calfrehab.engine.api.sources import FromBundleFile, FromDocument, FromEitherFile
+
+    match source:
+        case FromDocument(document, name):
+            return decide_document(document, reasoner, name)
+        case FromBundleFile(str() | Path() as path) | FromEitherFile(str() | Path() as path):
+            from calfrehab.engine.api.cds import decide_any_path, decide_fhir_path
+
+            read = decide_fhir_path if isinstance(source, FromBundleFile) else decide_any_path
+            return read(path, reasoner)
+        case _:
+            # A program's mistake (a bare path, a dict, a path of 42):
+            # named as the API's guard names one.
+            raise ArgumentError("decide_and_record", "source", source,
+                                "FromCaseFile, FromBundleFile or FromEitherFile of a path "
+                                "(str or Path), FromDocument, or a Decided")

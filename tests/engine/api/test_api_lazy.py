@@ -380,3 +380,36 @@ def test_the_command_line_freezes_what_preparing_made_once_per_reasoner() -> Non
            "start = gc.get_freeze_count()\nprepared(None)\n"
            "print(json.dumps(gc.get_freeze_count() - start))\n")
     assert json.loads(python_output(off)) == 0
+
+
+def test_next_of_a_case_file_defines_no_other_kind_of_source() -> None:
+    # api/sources.py: decide_and_record's other sources (a Bundle, either
+    # kind of file, a parsed document) are defined when first named.
+    modules, out = _modules_after("next", str(EXAMPLE), "--no-record")
+    assert "PROGRESS" in out
+    assert "calfrehab.engine.api.deciding" in modules
+    assert "calfrehab.engine.api.sources" not in modules
+
+
+def test_the_other_sources_are_served_under_their_names_and_still_decide(
+    tmp_path: Path,
+) -> None:
+    from calfrehab.engine import api
+    from calfrehab.engine.api import deciding, sources
+
+    assert api.FromDocument is deciding.FromDocument is sources.FromDocument
+    assert api.FromBundleFile is sources.FromBundleFile
+    assert api.FromEitherFile is sources.FromEitherFile
+    reasoner = api.prepare(None)
+    document = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    by_document = api.decide_and_record(api.FromDocument(document, "x"), reasoner,
+                                        audit_path=None, clinician=None, record=False)
+    by_either = api.decide_and_record(api.FromEitherFile(str(EXAMPLE)), reasoner,
+                                      audit_path=None, clinician=None, record=False)
+    by_file = api.decide_and_record(api.FromCaseFile(str(EXAMPLE)), reasoner,
+                                    audit_path=None, clinician=None, record=False)
+    assert (by_document.decision.tracks == by_either.decision.tracks
+            == by_file.decision.tracks)
+    with pytest.raises(api.ArgumentError, match="FromDocument, or a Decided"):
+        api.decide_and_record(str(EXAMPLE), reasoner,  # type: ignore[arg-type]
+                              audit_path=None, clinician=None, record=False)
