@@ -7,7 +7,8 @@ against checkpoints, override, accept) is :mod:`calfrehab.engine.audit`.
 - ``chain``: entry hashes, reading a row's documents back, verifying rows.
 - ``codec``: zstd (format 4; zlib in formats 2 and 3) with preset
   dictionaries for the stored documents.
-- ``prepared``: ``prepare_entry`` (in a worker) -> ``PreparedEntry``.
+- ``prepared``: ``prepare_entry`` (in a worker) -> ``PreparedEntry``;
+  ``compress_entries`` compresses a chunk's entries together.
 - ``payloads``: who asked (requester), an override's prescription, an
   acceptance's document.
 - ``connection``: the one SQLite connection of an operation (what is
@@ -20,6 +21,7 @@ against checkpoints, override, accept) is :mod:`calfrehab.engine.audit`.
 - ``merkle``: RFC 6962's Merkle tree hash, inclusion and consistency proofs.
 - ``checkpoint``: signed checkpoints (Ed25519), a trail and a proof
   checked against them.
-- ``migrate``: format 1 -> 2 -> 3, in place.
+- ``migrate``: format 1 -> 2 -> 3 -> 4, in place (and a format-4 trail's
+  indexes brought to the current set).
 - ``shards``: one trail per batch partition and the manifest chaining them.
 """
