@@ -940,3 +940,40 @@ def test_the_trail_is_recorded_in_large_transactions_then_short_ones_at_the_end(
     # 8 at 8 and 16 seen; from 23 seen (7 to come) at 3: the 7 held, 3, 3, the last one
     assert sizes == [8, 8, 7, 3, 3, 1]
     assert len(trail_decisions(audit)) == 30
+
+
+def test_the_heap_is_trimmed_after_each_transaction_once_its_results_are_freed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # glibc keeps the memory a transaction's results leave free unless told
+    # to give it back: without a trim a long batch's resident memory crept up
+    # with it (benchmarks/memory_plateau.py). One trim per transaction, after
+    # the rows are written and the results dropped; none without a trail.
+    events: list[str] = []
+    real = AuditTrail.record_prepared
+
+    def recorded(self: AuditTrail, items: Any, clinician: str | None = None) -> Any:
+        events.append(f"record {len(items)}")
+        return real(self, items, clinician)
+
+    real_trim = batch_local.release_free_heap
+
+    def trimmed() -> bool:
+        events.append("trim")
+        return real_trim()
+
+    monkeypatch.setattr(AuditTrail, "record_prepared", recorded)
+    monkeypatch.setattr(batch_local, "RECORD_EVERY", 8)
+    monkeypatch.setattr(batch_local, "RECORD_TAIL", 8)
+    src = write_jsonl(tmp_path / "in.jsonl", cases(20))
+    monkeypatch.setattr(batch_local, "release_free_heap", trimmed)
+    summary = run_batch(BatchOptions(inputs=[src], out=tmp_path / "out.csv", jobs=1,
+                                     audit_path=tmp_path / "audit.sqlite3", chunk_size=1))
+    assert summary.recorded == 20
+    assert events == ["record 8", "trim", "record 8", "trim", "record 4", "trim"]
+    events.clear()
+    run_batch(BatchOptions(inputs=[src], out=tmp_path / "out2.csv", jobs=1, record=False,
+                           chunk_size=1))
+    assert events == []
+    # On glibc (this machine's libc) the trim is glibc's own.
+    assert real_trim() is (batch_local._malloc_trim() is not None)
