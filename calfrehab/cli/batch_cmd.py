@@ -95,6 +95,10 @@ def batch(inputs: tuple[Path, ...], out: Path, fmt: str | None, errors_path: Pat
 
         calfrehab batch examples/batch/ --out week.csv
     """
+    # First: the workers' forkserver imports the engine while this process
+    # does (a no-op for one job, the default or Dask; refusals below still
+    # come before any file is written).
+    api.start_batch_workers(jobs, dask=dask_address)
     try:
         fmt = api.format_for(out, fmt)
     except api.BatchError as exc:

@@ -87,6 +87,7 @@ if TYPE_CHECKING:
         BatchSummary,
         format_for,
         run_batch,
+        start_batch_workers,
     )
     from calfrehab.engine.api.cds import (
         CDS_SERVICE_ID,
@@ -264,6 +265,7 @@ else:
             "BatchSummary",
             "format_for",
             "run_batch",
+            "start_batch_workers",
         ),
         "calfrehab.engine.api.cds": (
             "CDS_SERVICE_ID",
@@ -615,6 +617,7 @@ __all__ = [
     "show_decision",
     "simulate",
     "simulate_document",
+    "start_batch_workers",
     "track_title",
     "trail_location",
     "unit_of",

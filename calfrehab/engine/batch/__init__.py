@@ -36,6 +36,7 @@ from calfrehab.engine.batch.options import (
     max_jobs,
 )
 from calfrehab.engine.batch.rows import CSV_COLUMN_DOCS, CSV_COLUMNS, csv_row, json_row
+from calfrehab.engine.workerstart import start_batch_workers
 
 if TYPE_CHECKING:
     import threading
@@ -79,6 +80,10 @@ def run_batch(options: BatchOptions, progress: ProgressFn | None = None,
     :class:`BatchError` (or the trail's AuditError, or RuleError) when the
     batch as a whole cannot run; then no output file is written or replaced.
     """
+    # Before the imports below, for a caller that has not done it (the CLI
+    # does, earlier): the workers' forkserver imports the engine while this
+    # process does (engine/workerstart.py).
+    start_batch_workers(options.jobs, dask=options.dask, start_method=options.start_method)
     # Imported here: the worker pool (multiprocessing, concurrent.futures)
     # and Dask load when a batch runs, not when the API names its options.
     from calfrehab.engine.batch import local, worker

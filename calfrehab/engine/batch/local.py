@@ -102,6 +102,7 @@ from calfrehab.engine.casefile.validation import parse_json
 from calfrehab.engine.errors import CaseValidationError, InputError
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import check_outputs, read_input_bytes, sweep_stale_temps
+from calfrehab.engine.workerstart import WORKER_MODULE, forkserver_available
 
 # How long a dead worker's missing result is waited for before the pool is
 # taken as hung (see _Run._result_of): the pool itself notices a death in
@@ -165,7 +166,7 @@ def release_free_heap() -> bool:
 def _start_method(requested: str | None) -> str:
     if requested:
         return requested
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    return "forkserver" if forkserver_available() else "spawn"
 
 
 def _broken() -> Future[Any]:
@@ -297,7 +298,7 @@ class _Run:
         method = _start_method(opts.start_method)
         ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            ctx.set_forkserver_preload(["calfrehab.engine.batch.worker"])
+            ctx.set_forkserver_preload([WORKER_MODULE])
         self.executor = ProcessPoolExecutor(
             max_workers=self.jobs, mp_context=ctx, initializer=worker.init_worker,
             initargs=(opts.rules_dir, self.fmt, opts.record, True, os.getpid()),

@@ -252,6 +252,7 @@ class Env:
             "simulate": lambda: {"path": e.case_path, "weeks": 1, "rules_dir": None},
             "simulate_document": lambda: {"document": e.doc, "reasoner": e.reasoner,
                                           "weeks": 1},
+            "start_batch_workers": lambda: {"jobs": 1},  # one job: nothing to start
             "track_title": lambda: {"track": "straight_knee"},
             "trail_location": lambda: {"audit_path": e.trail_path},
             "unit_of": lambda: {"ladder": e.ladder, "exercise": exercise},
