@@ -10,7 +10,9 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 from helpers import running
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +54,16 @@ def one_patient_served(home: Path, name: str) -> Iterator[tuple[str, Path, Path]
     trail = home / "trail.sqlite3"
     with app_served(cases, trail, home) as base:
         yield base, case, trail
+
+
+@contextlib.contextmanager
+def one_patient_client(home: Path, name: str) -> Iterator[dict[str, Any]]:
+    """:func:`one_patient_served` with an HTTP client on it: yields
+    ``{"client": httpx.Client, "case": Path, "trail": Path}``, the shape the
+    app's HTTP tests share as their ``served`` fixture."""
+    with one_patient_served(home, name) as (base, case, trail), \
+            httpx.Client(base_url=base, timeout=60, follow_redirects=True) as client:
+        yield {"client": client, "case": case, "trail": trail}
 
 
 def hidden(html: str, name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import shutil
 import socket
@@ -46,6 +47,19 @@ def shared_examples() -> Path:
     is beside the checkout, else the checked copy in tests/contract/, so a
     clone on its own tests the contract too, with nothing skipped."""
     return SHARED_EXAMPLES if SHARED_EXAMPLES.is_dir() else CONTRACT_COPY
+
+
+def valid_example_case_files() -> list[Path]:
+    """Every example case file that is meant to be decided: this
+    repository's examples and the shared contract's, not the invalid ones
+    and not the other documents (a Bundle, a hook request) among them."""
+    out = []
+    for folder in (EXAMPLES, shared_examples()):
+        for path in sorted(folder.glob("*.json")):
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(doc, dict) and "patient" in doc and "invalid" not in path.name:
+                out.append(path)
+    return out
 
 
 def rules_dir_with(tmp: Path, rule_files: dict[str, str], keep_shipped_rules: bool = False) -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from appserver import hidden, one_patient_served
+from appserver import hidden, one_patient_client
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
@@ -24,9 +24,8 @@ NAME = "ana"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with one_patient_served(tmp_path_factory.mktemp("clinic"), NAME) as (base, case, trail), \
-            httpx.Client(base_url=base, timeout=60, follow_redirects=True) as client:
-        yield {"client": client, "case": case, "trail": trail}
+    with one_patient_client(tmp_path_factory.mktemp("clinic"), NAME) as served:
+        yield served
 
 
 def _text(page: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLES, REPO, shared_examples
+from helpers import EXAMPLES, REPO, valid_example_case_files
 from hypothesis import given
 from strategies import case_documents
 
@@ -45,13 +45,7 @@ import document_data as oracle
 
 
 def _case_files() -> list[Path]:
-    out = []
-    for folder in (EXAMPLES, shared_examples()):
-        for path in sorted(folder.glob("*.json")):
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(doc, dict) and "patient" in doc and "invalid" not in path.name:
-                out.append(path)
-    return out
+    return valid_example_case_files()
 
 
 def _table_cases() -> list[tuple[str, str, dict[str, Any], dict[str, float | int]]]:

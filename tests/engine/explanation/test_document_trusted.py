@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import EXAMPLES, python_output, shared_examples
+from helpers import EXAMPLES, python_output, valid_example_case_files
 from hypothesis import given
 from strategies import case_documents
 
@@ -22,13 +22,7 @@ from calfrehab.engine.pipeline import decide_document
 
 
 def _case_files() -> list[Path]:
-    out = []
-    for folder in (EXAMPLES, shared_examples()):
-        for path in sorted(folder.glob("*.json")):
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(doc, dict) and "patient" in doc and "invalid" not in path.name:
-                out.append(path)
-    return out
+    return valid_example_case_files()
 
 
 def _assert_as_validated(doc: DecisionDocument) -> None:
