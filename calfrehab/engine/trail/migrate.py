@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -205,11 +206,25 @@ def migrate(
     )
 
 
+@contextlib.contextmanager
+def _write_locked(conn: sqlite3.Connection) -> Iterator[None]:
+    """The trail's write lock (``BEGIN IMMEDIATE``) for the body, which
+    commits or rolls back itself; on any exception, what is not committed is
+    rolled back and the exception goes on (a migration step changes all or
+    nothing)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int, str]:
     """Format 2 -> 3 in one write transaction: verify, copy, swap, verify.
     Returns the head (entry count, last hash), the same before and after."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_locked(conn):
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("format_version") != 2:
             # Another migration won the race for the lock: nothing to do.
@@ -232,10 +247,6 @@ def _v2_to_v3(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         for statement in split_sql(ENTRIES_V3_INDEXES):
             conn.execute(statement)
         _commit_verified(conn, target, 3, before, dictionaries, clock)
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return before.entries_checked, before.last_hash
 
 
@@ -259,8 +270,7 @@ def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
     """Format 3 -> 4 in one write transaction: verify, recompress every
     document into new tables, swap, verify. Returns the head (entry count,
     last hash), the same before and after."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_locked(conn):
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if meta.get("format_version") != 3:
             # Another migration won the race for the lock: nothing to do.
@@ -307,10 +317,6 @@ def _v3_to_v4(conn: sqlite3.Connection, target: Path, clock: Clock) -> tuple[int
         for statement in split_sql(CASES_APPEND_ONLY):
             conn.execute(statement)
         _commit_verified(conn, target, 4, before, dictionaries, clock)
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return before.entries_checked, before.last_hash
 
 
@@ -321,8 +327,7 @@ def _current_indexes(conn: sqlite3.Connection) -> bool:
     anything. Indexes hold no evidence (no hash covers them) and every
     query answers the same with either set, so the trail is left otherwise
     as it is, and an older calfrehab still reads and appends to it."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_locked(conn):
         found = {
             str(name)
             for (name,) in conn.execute(
@@ -337,10 +342,6 @@ def _current_indexes(conn: sqlite3.Connection) -> bool:
         for name in stale:
             conn.execute(f"DROP INDEX {name}")
         conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return True
 
 
@@ -411,8 +412,7 @@ def _copy_and_switch(
     """Copy in chunks, then switch in one transaction. Returns (entries
     already copied when this run started, version-1 head, entries in the
     switched trail or None if stopped before switching)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _write_locked(conn):
         for statement in split_sql(
             ENTRIES_V2_TABLE.format(name=_STAGING).replace(
                 "CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1
@@ -427,17 +427,12 @@ def _copy_and_switch(
                 (dict_id, sha256_hex(body), body),
             )
         conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     resumed_at = _staged_head(conn)[0]
     chunks = 0
     while True:
         if stop_after_chunks is not None and chunks >= stop_after_chunks:
             return resumed_at, _v1_meta(conn)[1], None
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _write_locked(conn):
             copied = _copy_chunk(conn, chunk)
             if copied < chunk:
                 # Everything is copied, and we hold the write lock: nothing
@@ -446,10 +441,6 @@ def _copy_and_switch(
                 conn.execute("COMMIT")
                 return resumed_at, v1_head, total
             conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         chunks += 1
 
 
