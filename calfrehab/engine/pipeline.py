@@ -90,20 +90,26 @@ def compiled(rules_dir: Path | None = None) -> CompiledRuleBase:
     decide, such as a batch's parent, which names the rule base's sha256 and
     checks the rules before its workers start: compiling there took about
     50 ms of YAML and validation on every batch."""
-    directory = _resolved(rules_dir)
-    sha = rulebase_sha256(directory) if directory.is_dir() else ""
+    return _compiled_at(*_located(rules_dir))
+
+
+def _located(rules_dir: Path | None) -> tuple[Path, str]:
+    """The rules directory, resolved, and the sha256 of its contents ("" if
+    it is not a directory: compiling then reports what is wrong)."""
+    directory = (Path(rules_dir) if rules_dir is not None else default_rules_dir()).resolve()
+    return directory, rulebase_sha256(directory) if directory.is_dir() else ""
+
+
+def _compiled_at(directory: Path, sha: str) -> CompiledRuleBase:
+    # Compiled once per rules directory's content, kept between runs
+    # (knowledge.cache: the key covers the rules, limits and code).
     return compiled_cached(directory, sha, lambda: compile_rules(directory))
-
-
-def _resolved(rules_dir: Path | None) -> Path:
-    return (Path(rules_dir) if rules_dir is not None else default_rules_dir()).resolve()
 
 
 def prepare(rules_dir: Path | None = None) -> Reasoner:
     """The reasoner for a rules directory, compiled once per process (and
     again only if the directory's contents change)."""
-    directory = _resolved(rules_dir)
-    sha = rulebase_sha256(directory) if directory.is_dir() else ""
+    directory, sha = _located(rules_dir)
     key = (str(directory), sha)
     with _LOCK:
         reasoner = _REASONERS.get(key)
@@ -114,9 +120,7 @@ def prepare(rules_dir: Path | None = None) -> Reasoner:
 
 
 def _new_reasoner(directory: Path, sha: str) -> Reasoner:
-    # Compiled once per rules directory's content, kept between runs
-    # (knowledge.cache: the key covers the rules, limits and code).
-    reasoner = Reasoner(compiled_cached(directory, sha, lambda: compile_rules(directory)))
+    reasoner = Reasoner(_compiled_at(directory, sha))
     # And the code the driver generated from it, compiled (codecache).
     keep_code(directory, sha)
     return reasoner
