@@ -253,22 +253,21 @@ def decide_chunk(items: list[Item]) -> list[Result]:
 def _compressed(results: list[Result]) -> list[Result]:
     """``results`` with their trail entries compressed, together; a
     failure (none is known) fails only its own case, as in decide_item."""
-    at = [i for i, r in enumerate(results) if isinstance(r, Good) and r.trail is not None]
+    at = [(i, r, r.trail) for i, r in enumerate(results)
+          if isinstance(r, Good) and r.trail is not None]
     if not at:
         return results
     out = list(results)
-    goods = [r for r in results if isinstance(r, Good) and r.trail is not None]
     try:
-        packed = compress_entries([g.trail for g in goods if g.trail is not None])
+        packed = compress_entries([entry for _, _, entry in at])
     except Exception:
-        for i, good in zip(at, goods, strict=True):
+        for i, good, entry in at:
             try:
-                out[i] = good._replace(trail=compress_entries([good.trail])[0]
-                                       if good.trail is not None else None)
+                out[i] = good._replace(trail=compress_entries([entry])[0])
             except Exception as exc:
                 out[i] = Bad(good.seq, good.file, good.line, "engine",
                              f"{type(exc).__name__}: {exc}", good.case_id, [])
         return out
-    for i, good, entry in zip(at, goods, packed, strict=True):
+    for (i, good, _), entry in zip(at, packed, strict=True):
         out[i] = good._replace(trail=entry)
     return out
