@@ -32,9 +32,7 @@ from calfrehab.engine.batch.inputs import Bad, Item
 from calfrehab.engine.batch.rows import csv_row, json_row, summary_fields
 from calfrehab.engine.casefile.validation import parse_json_canonical, validate_document
 from calfrehab.engine.errors import (
-    AuditError,
     CalfrehabError,
-    CanonicalJSONError,
     CaseValidationError,
     FieldError,
     InputError,
@@ -42,7 +40,12 @@ from calfrehab.engine.errors import (
 from calfrehab.engine.explanation.document import DecisionData
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
-from calfrehab.engine.trail.prepared import PreparedEntry, compress_entries, prepare_entry
+from calfrehab.engine.trail.prepared import (
+    PreparedEntry,
+    compress_entries,
+    prepare_entry,
+    to_canonical,
+)
 
 __all__ = [
     "GC_THRESHOLD",
@@ -169,15 +172,6 @@ def _case_id(doc: Any) -> str | None:
     return None
 
 
-def _decision_bytes(made: DecisionData) -> bytes:
-    # Refused as prepare_entry refuses a decision it serialises itself.
-    try:
-        return made.canonical_bytes()
-    except CanonicalJSONError as exc:
-        raise AuditError(f"decision document {made.document['decision_id']} cannot be "
-                         f"stored as JSON: {exc}") from exc
-
-
 def decide_item(item: Item) -> Result:
     assert _WORKER is not None, "worker not initialised"
     reasoner, fmt, record = _WORKER
@@ -212,8 +206,11 @@ def decide_item(item: Item) -> Result:
         # parent only chains and inserts (trail format 2).
         # decide_data() hashed the case bytes for the decision's case_sha256:
         # those are the trail's case bytes, so they are not hashed again.
+        # Refused as prepare_entry refuses a decision it serialises itself.
         prepared = (prepare_entry(decision, doc, case_bytes=case_bytes,
-                                  decision_bytes=_decision_bytes(made),
+                                  decision_bytes=to_canonical(
+                                      made, f"decision document {decision['decision_id']}",
+                                      DecisionData.canonical_bytes),
                                   case_bytes_sha256=decision["case_sha256"],
                                   compress=not _PACK_LATER)
                     if record else None)

@@ -22,9 +22,9 @@ core's caches each time (measured in a worker: a case's first compression
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 from calfrehab.engine.canonical import CanonicalJSONError, canonical_bytes, sha256_hex
 from calfrehab.engine.trail import codec
@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+_T = TypeVar("_T")
 
 
 class PreparedEntry(NamedTuple):
@@ -90,9 +92,15 @@ def checked_date(value: object, what: str) -> str:
     return value
 
 
-def to_canonical(obj: object, what: str) -> bytes:
+def to_canonical(
+    obj: _T, what: str, serialise: Callable[[_T], bytes] = canonical_bytes
+) -> bytes:
+    """``serialise(obj)``: the canonical bytes of ``obj``, or an AuditError
+    naming ``what`` when it cannot be JSON. ``serialise`` is for a value
+    that makes its own canonical bytes (a batch worker's DecisionData), so
+    that its refusal reads as prepare_entry's own, worded in this one place."""
     try:
-        return canonical_bytes(obj)
+        return serialise(obj)
     except CanonicalJSONError as exc:
         raise AuditError(f"{what} cannot be stored as JSON: {exc}") from exc
 

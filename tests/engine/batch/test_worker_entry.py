@@ -84,3 +84,27 @@ def test_a_chunks_entries_compressed_together_equal_those_built_one_by_one(
     with AuditTrail(tmp_path / "t.sqlite3") as trail:
         assert trail.record_prepared(entries).recorded == 12
         assert trail.verify().ok
+
+
+def test_a_decision_that_cannot_be_json_is_refused_in_the_trails_words(
+    recording_worker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker serialises the decision itself (DecisionData's own canonical
+    # bytes) and has to_canonical word the refusal, as prepare_entry words
+    # the decision it serialises: one message, from one place.
+    from calfrehab.engine.errors import AuditError, CanonicalJSONError
+    from calfrehab.engine.explanation.document import DecisionData
+    from calfrehab.engine.trail.prepared import to_canonical
+
+    def refused(self: DecisionData) -> bytes:
+        raise CanonicalJSONError("NaN is not JSON")
+
+    doc = next(iter(_casegen().generate_cases(1, seed=3)))
+    monkeypatch.setattr(DecisionData, "canonical_bytes", refused)
+    result = worker.decide_item(Item(0, "cases.jsonl", 1, json.dumps(doc).encode("utf-8")))
+    assert isinstance(result, Bad) and result.kind == "engine"
+    assert result.message.startswith("decision document ")
+    assert result.message.endswith(" cannot be stored as JSON: NaN is not JSON")
+    with pytest.raises(AuditError) as caught:
+        to_canonical({"x": float("nan")}, "decision document d-1")
+    assert str(caught.value).startswith("decision document d-1 cannot be stored as JSON: ")
