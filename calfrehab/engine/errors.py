@@ -61,8 +61,7 @@ code that caught ValueError around them still does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from calfrehab.engine.textsafe import for_terminal
 
@@ -121,8 +120,16 @@ class CalfrehabError(Exception):
     exit_code: int | None = None
 
 
-@dataclass(frozen=True)
-class FieldError:
+# The problem records below (FieldError, RuleProblem, MappingProblem) are
+# NamedTuples, not frozen dataclasses: as immutable, and compared and hashed
+# by their fields alike, but a dataclass's generated methods are compiled
+# each time the class is defined, about 0.4 ms of CPU a class, which every
+# command paid at start-up for records made only when something is wrong
+# (issue 28 item 4, cold start). Each is written out as a dict (as_dict) or
+# a line (render), never as the tuple it also is.
+
+
+class FieldError(NamedTuple):
     """One problem in one document, located by its path.
 
     ``path`` is written the way the spec writes it
@@ -183,8 +190,10 @@ class RuleError(CalfrehabError):
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class RuleProblem:
+class RuleProblem(NamedTuple):
+    """One problem in a rules directory: the file, the message, and where
+    known the line and the rule."""
+
     file: str
     message: str
     line: int | None = None
@@ -275,8 +284,7 @@ class CsvImportError(CalfrehabError):
     column missing, not text in the encoding given)."""
 
 
-@dataclass(frozen=True)
-class MappingProblem:
+class MappingProblem(NamedTuple):
     """One thing in a Bundle that cannot become part of a case file."""
 
     resource: str  # "Observation/abc" or "entry[3]"
