@@ -89,17 +89,13 @@ class TrailIndex:
 
     def in_force(self, case_id: str, current: Mapping[str, Any]) -> Latest | None:
         """The recorded decision a case stands on, as the patient's page,
-        report and handout have it (api.case_state with ``acted_on``): the
-        newest one a clinician overrode or accepted, while nothing was
-        entered since it in ``current`` (the case file's document, or its
-        sessions and assessments); else the latest recorded. A proposal
-        recorded later on the same data (the chart opened again, `next` run
-        again) does not displace what the clinician decided."""
+        report and handout have it (api.in_force: the newest one a clinician
+        overrode or accepted, while nothing was entered since it in
+        ``current``, the case file's document or its sessions and
+        assessments; else the latest recorded), of the two this index keeps."""
         self._read()
-        acted = self._acted.get(case_id)
-        if acted is not None and not api.entered_since(acted[1], current).entered:
-            return acted[0]
-        return self._latest.get(case_id)
+        acted, acted_case = self._acted.get(case_id, (None, None))
+        return api.in_force(acted, acted_case, self._latest.get(case_id), current)
 
     def _read(self) -> None:
         trail = self.open()

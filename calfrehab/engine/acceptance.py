@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,7 +31,9 @@ from calfrehab.engine.clock import utc_stamp
 from calfrehab.engine.entry.accept import AcceptError, Applied, apply_decision
 from calfrehab.engine.trail.audit import AuditEntry, AuditTrail
 
-__all__ = ["Accepted", "CaseState", "accept", "case_state", "latest_decision"]
+__all__ = ["Accepted", "CaseState", "accept", "case_state", "in_force", "latest_decision"]
+
+_T = TypeVar("_T")
 
 
 class Accepted(BaseModel):
@@ -123,6 +125,27 @@ def _state(trail: AuditTrail, entry: AuditEntry) -> CaseState:
                      case=entry.case)
 
 
+def in_force(acted: _T | None, acted_case: Mapping[str, Any] | None, latest: _T | None,
+             current: Mapping[str, Any] | None) -> _T | None:
+    """The decision a case stands on, of the newest one a clinician acted on
+    (overrode or accepted; ``acted_case`` is the case document it was made
+    on) and the latest recorded: the one acted on while no session or
+    assessment was entered since it in ``current`` (the case file's document,
+    or its sessions and assessments; None: no file to compare, so it
+    stands), else the latest. A proposal recorded later on the same data
+    (the record system's chart opened again, `next` run again after
+    `accept`) does not displace what the clinician decided.
+
+    The one rule for :func:`case_state` and for the app, which finds the two
+    candidates its own way: the patient list in one pass over the trail for
+    every patient, the patient's page among the decisions it lists."""
+    if acted is not None and (
+        current is None or not entered_since(acted_case or {}, current).entered
+    ):
+        return acted
+    return latest
+
+
 def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
                acted_on: bool = False,
                current: Mapping[str, Any] | None = None) -> CaseState | None:
@@ -131,20 +154,19 @@ def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
     decision a clinician overrode or accepted instead (the CDS service
     records a decision at every chart opening, so the one acted on is not
     always the latest), and only while it is still in force for the case
-    document ``current``: None once a session or an assessment was entered
-    since (as the app has it, the next review is then proposed on them)."""
+    document ``current`` (:func:`in_force`): None once a session or an
+    assessment was entered since (as the app has it, the next review is then
+    proposed on them)."""
     with open_trail(audit) as trail:
         if acted_on:
             # From the overrides and acceptances, which are few, not from
             # every decision: the service records one at each chart opening.
             acted = {e.decision_id for kind in ("override", "accepted")
                      for e in trail.entries(case_id=case_id, kind=kind)}
-            if not acted:
-                return None
-            entry = max((trail.get(d) for d in acted), key=lambda e: e.seq)
-            if current is not None and entered_since(entry.case or {}, current).entered:
-                return None
-            return _state(trail, entry)
+            newest = max((trail.get(d) for d in acted), key=lambda e: e.seq, default=None)
+            entry = in_force(newest, newest.case if newest is not None else None, None,
+                             current)
+            return None if entry is None else _state(trail, entry)
         found = latest_decision(trail, case_id)
         return None if found is None else _state(trail, found)
 

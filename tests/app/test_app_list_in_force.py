@@ -78,3 +78,18 @@ def test_a_file_not_in_the_trail_says_so(tmp_path: Path) -> None:
     assert index.in_force("RUN-0001", {"sessions": []}) is None
     assert index.latest() == {}
     assert not (tmp_path / "none.sqlite3").exists()  # reading never creates one
+
+
+def test_the_rule_the_list_the_page_and_case_state_share() -> None:
+    # api.in_force: the decision acted on stands until a session or an
+    # assessment is entered since it; then (or with none acted on) the latest.
+    then: dict[str, Any] = {"case_id": "c", "sessions": [{"date": "2026-11-20"}]}
+    logged = {**then, "sessions": [*then["sessions"], {"date": "2026-11-21"}]}
+    reprogrammed = {**then, "program": {"straight_knee": {"exercise": "x"}}}
+    from calfrehab.engine import api
+
+    assert api.in_force("acted", then, "latest", reprogrammed) == "acted"
+    assert api.in_force("acted", then, "latest", None) == "acted"
+    assert api.in_force("acted", then, "latest", logged) == "latest"
+    assert api.in_force(None, None, "latest", then) == "latest"
+    assert api.in_force("acted", then, None, logged) is None

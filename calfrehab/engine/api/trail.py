@@ -10,7 +10,8 @@ trail); :func:`audit_keygen`, :func:`audit_checkpoint`, :func:`audit_prove`
 and :func:`audit_check_proof` make the clinic's key, sign checkpoints
 (a server calls :func:`audit_checkpoint` on its schedule), and prove and
 check one entry's inclusion; :func:`accept` makes a recorded decision the
-patient's programme, :func:`case_state` says where a case stands, and
+patient's programme, :func:`case_state` says where a case stands (by
+:func:`in_force`'s rule, which the app applies to what it has read), and
 :func:`entered_since` what its file holds since a recorded decision.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calfrehab.engine.acceptance import Accepted, CaseState, accept, case_state
+from calfrehab.engine.acceptance import Accepted, CaseState, accept, case_state, in_force
 from calfrehab.engine.audit.views import (
     add_audit_override,
     audit_check_proof,
@@ -60,6 +61,7 @@ __all__ = [
     "case_state",
     "entered_since",
     "export_audit",
+    "in_force",
     "list_audit",
     "migrate_audit",
     "open_trail",

@@ -149,6 +149,8 @@ class Env:
             "case_state": lambda: {"audit": e.trail_path, "case_id": d.case.case_id},
             "case_to_fhir": lambda: {"case": d.case},
             "entered_since": lambda: {"then": e.doc, "now": e.doc},
+            "in_force": lambda: {"acted": "d1", "acted_case": e.doc, "latest": "d2",
+                                 "current": e.doc},
             "cds_cards": lambda: {"decision": d.decision.model_dump(mode="json"),
                                   "source_url": "https://x.example", "clinician": "jm"},
             "cds_discovery": dict,
