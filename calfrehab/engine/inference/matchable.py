@@ -5,31 +5,32 @@ network, stores it in the state and, on the reused state, has to retract
 it again: a fact no pattern can match costs all of that and changes
 nothing. At ``prepare()`` each fact a ruleset reads gets an
 :class:`Acceptance`: the tests every pattern on that fact makes of its
-value (``{"n": name}`` plus the tests on ``v`` the compiler writes),
+value, as one Python expression
+(:func:`calfrehab.engine.knowledge.matchsource.acceptance_sources`),
 compiled into one Python predicate; per case a fact is sent only if its
 value (or its absence) passes one pattern's tests.
 
+The expressions depend only on the compiled rule base, which keeps them
+(:attr:`~calfrehab.engine.knowledge.compiled.CompiledRuleBase.acceptance_sources`,
+stored with it in the compiled-rules cache): :func:`stored_acceptance`
+compiles those, and derives them from the rulesets' definitions again, as
+:func:`acceptance` does, when what is stored is not of the expected shape.
+
 The acceptance is a superset of what durable-rules matches, never a
-subset: a test this module does not recognise, a comparison with another
-fact's value, or an order test on a value of another type accepts; Python's
-equality is at least as permissive as durable's. The facts themselves are
-unchanged: the explanation and the firing records still see every fact the
-case has.
+subset (see matchsource). The facts themselves are unchanged: the
+explanation and the firing records still see every fact the case has.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from calfrehab.engine.knowledge.codecache import compiled
+from calfrehab.engine.knowledge.matchsource import ANY, acceptance_sources
 
-_EXISTS = {"$ex": {"v": 1}}
-_MISSING = {"$nex": {"v": 1}}
-_ORDER = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
-_SCALAR = (bool, int, float, str)
+__all__ = ["ANY", "MISSING", "Acceptance", "acceptance", "stored_acceptance"]
 
 
 @dataclass(frozen=True)
@@ -42,79 +43,26 @@ class Acceptance:
     accepts: Callable[[Any], bool] = field(compare=False, repr=False)
 
 
-ANY = "True"
-
-
-def _const(v: Any) -> str | None:
-    """A constant's Python spelling, or None if it is not a plain scalar
-    (a reference to another fact's value is a dict)."""
-    if type(v) not in _SCALAR or (isinstance(v, float) and not math.isfinite(v)):
-        return None
-    return repr(v)
-
-
-def _test(test: Any) -> str:
-    """One test on ``v`` as a Python expression; ``True`` when it is not
-    read here (accept)."""
-    if test == _EXISTS:
-        return "v is not None"
-    if test == _MISSING:
-        return "v is None"
-    if not isinstance(test, dict) or len(test) != 1:
-        return ANY
-    (op, body), = test.items()
-    if op == "v":
-        c = _const(body)
-        return ANY if c is None else f"v == {c}"
-    if op == "$or" and isinstance(body, list):
-        options = [_test(t) for t in body]
-        return ANY if ANY in options else "(" + " or ".join(options) + ")"
-    if not (isinstance(body, dict) and set(body) == {"v"}):
-        return ANY
-    c = _const(body["v"])
-    if c is None:
-        return ANY  # compared with another fact's value
-    if op == "$neq":
-        return f"v != {c}"
-    if op in _ORDER:
-        # Only values of the constant's kind are ordered here; any other
-        # value is sent, and durable decides.
-        kind = "_STR" if isinstance(body["v"], str) else "_NUM"
-        return f"(v.__class__ not in {kind} or v {_ORDER[op]} {c})"
-    return ANY
-
-
-def _pattern(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(fact name, the pattern's test of its value as an expression), or
-    None if the pattern is not of the compiler's shape."""
-    if "$and" in body and len(body) == 1:
-        parts = body["$and"]
-        if parts and isinstance(parts[0], dict) and set(parts[0]) == {"n"}:
-            tests = [t for t in (_test(t) for t in parts[1:]) if t != ANY]
-            if "v is not None" in tests and "v is None" in tests:
-                return str(parts[0]["n"]), "False"  # can never match
-            return str(parts[0]["n"]), " and ".join(tests) or ANY
-        return None
-    if set(body) == {"n"}:
-        return str(body["n"]), ANY
-    return None
-
+# What a caller passes as ``stored`` when the rule base keeps nothing for
+# the ruleset.
+MISSING = object()
 
 _NAMESPACE = {"_NUM": (int, float), "_STR": (str,), "__builtins__": {}}
 
 
-def _compile(alternatives: list[str]) -> Acceptance:
-    unique = list(dict.fromkeys(alternatives))
-    if ANY in unique:
-        unique = [ANY]
-    unique = [a for a in unique if a != "False"] or ["False"]
-    source = " or ".join(f"({a})" for a in unique) if len(unique) > 1 else unique[0]
-    # The source is built above from the compiler's own constants (repr of
-    # str, int, float, bool), never from case data.
+def _compile(source: str) -> Acceptance:
+    # The source is built by matchsource from the compiler's own constants
+    # (repr of str, int, float, bool), never from case data.
     # Compiled once and kept between runs with the compiled rule base
     # (knowledge/codecache.py, cold start).
     fn = eval(compiled(f"lambda v: {source}", "eval"), dict(_NAMESPACE))
     return Acceptance(source, fn)
+
+
+def _compiled_all(sources: dict[str, str] | None) -> dict[str, Acceptance] | None:
+    if sources is None:
+        return None
+    return {name: _compile(source) for name, source in sources.items()}
 
 
 def acceptance(definitions: Iterable[Mapping[str, Any]]) -> dict[str, Acceptance] | None:
@@ -123,17 +71,24 @@ def acceptance(definitions: Iterable[Mapping[str, Any]]) -> dict[str, Acceptance
     A fact no pattern names is absent: it can match nothing. None when a
     rule or pattern is not of the compiler's shape (then every fact is
     sent)."""
-    alternatives: dict[str, list[str]] = {}
-    for definition in definitions:
-        if set(definition) - {"all", "pri", "run"}:
-            return None
-        for pattern in definition.get("all", ()):
-            if not isinstance(pattern, dict):
-                return None
-            for body in pattern.values():
-                parsed = _pattern(body) if isinstance(body, dict) else None
-                if parsed is None:
-                    return None
-                name, expr = parsed
-                alternatives.setdefault(name, []).append(expr)
-    return {name: _compile(exprs) for name, exprs in alternatives.items()}
+    return _compiled_all(acceptance_sources(definitions))
+
+
+def _well_formed(stored: object) -> TypeGuard[dict[str, str] | None]:
+    return stored is None or (isinstance(stored, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in stored.items()))
+
+
+def stored_acceptance(
+    stored: object, definitions: Callable[[], Iterable[Mapping[str, Any]]],
+) -> dict[str, Acceptance] | None:
+    """:func:`acceptance` of a ruleset from the expressions its compiled
+    rule base keeps for it (``stored``: what
+    :func:`~calfrehab.engine.knowledge.matchsource.acceptance_sources` gave
+    for its definitions, None included); anything else (:data:`MISSING`, or
+    not a mapping of names to expressions) means deriving them from
+    ``definitions()`` afresh, the path every run took before they were
+    stored."""
+    if not _well_formed(stored):
+        return acceptance(definitions())
+    return _compiled_all(stored)

@@ -105,9 +105,11 @@ def _store(path: Path, data: bytes) -> None:
 
 def _write(path: Path, key: str, compiled: CompiledRuleBase) -> None:
     try:
-        # Its rulesets' texts for durable-rules, encoded now so that they
-        # are stored with it (a cached_property lives in the __dict__).
+        # Its rulesets' texts for durable-rules and what their patterns can
+        # match, made now so that they are stored with it (a
+        # cached_property lives in the __dict__).
         compiled.definition_texts  # noqa: B018
+        compiled.acceptance_sources  # noqa: B018
         _store(path, pickle.dumps((key, compiled), protocol=pickle.HIGHEST_PROTOCOL))
         entries = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns)
         for old in entries[:-KEEP]:

@@ -138,6 +138,27 @@ class CompiledRuleBase:
         return {suffix: _DEFINITION_JSON(rules)
                 for suffix, (rules, _) in self._groups().items()}
 
+    @functools.cached_property
+    def acceptance_sources(self) -> dict[str, dict[str, str] | None]:
+        """Per ruleset suffix (s0, ..., rx), what its patterns can match of
+        each fact it reads, as Python expressions over ``v``
+        (:func:`.matchsource.acceptance_sources` of its rules, the sink and
+        the tick aside; None: not of the compiler's shape, every fact is
+        sent). The driver compiles them into the predicates that decide
+        which facts a case sends (inference/matchable.py). Made once and
+        stored with the compiled rule base in the compiled-rules cache
+        (knowledge/cache.py touches it before writing), so a run that finds
+        the cache does not read the rules' ~500 patterns again (issue 28
+        item 4)."""
+        # Imported here: a run that finds this stored imports nothing for it.
+        from calfrehab.engine.knowledge.matchsource import acceptance_sources
+
+        return {
+            suffix: acceptance_sources(
+                body for rule, body in rules.items() if rule not in (SINK, TICK))
+            for suffix, (rules, _) in self._groups().items()
+        }
+
     def facts_read(self, keys: Iterable[str]) -> set[str]:
         names: set[str] = set()
         for key in keys:
