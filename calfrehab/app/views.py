@@ -302,7 +302,7 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
     decision = decided.decision.model_dump(mode="json")
     explanation = api.explanation(decided)
     recorded = recorded_for(state, decided.case.case_id)
-    latest = _in_force(state, recorded, doc)
+    latest = _in_force(recorded, doc)
     accepted_as_is = latest is not None and _accepted_as_is(latest, doc)
     current = latest is not None and (latest["case_sha256"] == decision["case_sha256"]
                                       or accepted_as_is)
@@ -330,25 +330,20 @@ def patient_view(state: AppState, snap: Snapshot, *, decide: bool = True) -> dic
     return view
 
 
-def _in_force(state: AppState, recorded: list[dict[str, Any]],
+def _in_force(recorded: list[dict[str, Any]],
               doc: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The recorded decision the page stands on: the newest one a clinician
-    overrode or accepted, while no session or assessment was entered since
-    it; else the newest recorded. A proposal recorded later on the same data
-    (the record system's chart opened again, `next` run again after
-    `accept`) does not displace what the clinician decided. The rule is the
-    library's (api.case_state with ``acted_on``), as the report's, the CDS
-    card's and the FHIR export's."""
+    """The recorded decision the page stands on (api.in_force, the rule of
+    api.case_state with ``acted_on``, the report's, the CDS card's and the
+    FHIR export's): the newest one a clinician overrode or accepted, while
+    no session or assessment was entered since it; else the newest recorded.
+    Found among ``recorded`` (the case's decisions, oldest first, each with
+    its overrides and acceptances), which are read already: the trail is
+    not opened again for it."""
     if not recorded:
         return None
-    audit = state.audit_path()
-    acted = None if audit is None else api.case_state(
-        audit, str(doc.get("case_id")), acted_on=True, current=doc)
-    if acted is not None:
-        for item in recorded:
-            if item["decision_id"] == acted.decision_id:
-                return item
-    return recorded[-1]
+    acted = next((item for item in reversed(recorded)
+                  if item["overrides"] or item["accepted"]), None)
+    return api.in_force(acted, None if acted is None else acted["case"], recorded[-1], doc)
 
 
 def _accepted_as_is(latest: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:

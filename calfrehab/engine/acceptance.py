@@ -148,7 +148,8 @@ def in_force(acted: _T | None, acted_case: Mapping[str, Any] | None, latest: _T 
 
 def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
                acted_on: bool = False,
-               current: Mapping[str, Any] | None = None) -> CaseState | None:
+               current: Mapping[str, Any] | None = None,
+               or_latest: bool = False) -> CaseState | None:
     """Where ``case_id`` stands in the trail at ``audit`` (read only), or
     None when the trail has no decision for it. ``acted_on``: the newest
     decision a clinician overrode or accepted instead (the CDS service
@@ -156,7 +157,8 @@ def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
     always the latest), and only while it is still in force for the case
     document ``current`` (:func:`in_force`): None once a session or an
     assessment was entered since (as the app has it, the next review is then
-    proposed on them)."""
+    proposed on them); with ``or_latest``, the latest decision then, from the
+    same read of the trail (the report's and the handout's decision in force)."""
     with open_trail(audit) as trail:
         if acted_on:
             # From the overrides and acceptances, which are few, not from
@@ -166,7 +168,8 @@ def case_state(audit: str | os.PathLike[str] | None, case_id: str, *,
             newest = max((trail.get(d) for d in acted), key=lambda e: e.seq, default=None)
             entry = in_force(newest, newest.case if newest is not None else None, None,
                              current)
-            return None if entry is None else _state(trail, entry)
+            if entry is not None or not or_latest:
+                return None if entry is None else _state(trail, entry)
         found = latest_decision(trail, case_id)
         return None if found is None else _state(trail, found)
 

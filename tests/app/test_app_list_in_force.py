@@ -18,6 +18,7 @@ from appserver import one_patient_client
 from click.testing import CliRunner
 
 from calfrehab.cli.main import cli
+from calfrehab.engine import api
 
 NAME = "ben"
 
@@ -54,12 +55,21 @@ def test_the_list_shows_the_override_not_a_later_proposal(served: dict[str, Any]
     assert "Straight knee: Hold" in _row(client)
 
     # The same case decided again: a proposal recorded after the override.
-    _run("next", case, "--audit", trail)
+    again = json.loads(_run("next", case, "--json", "--audit", trail))
     row = _row(client)
     # Before: "Straight knee: Progress", and no "overridden" badge.
     assert "Straight knee: Hold" in row and "overridden" in row
     page = client.get(f"/patients/{NAME}").text
     assert "calf tender, keep the dose" in page  # the patient's page agrees
+
+    def standing() -> str | None:
+        # The report's and the handout's decision in force: one read of the trail.
+        now = json.loads(served["case"].read_text(encoding="utf-8"))
+        state = api.case_state(trail, now["case_id"], acted_on=True, current=now,
+                               or_latest=True)
+        return None if state is None else state.decision_id
+
+    assert standing() == decided["decision_id"]
 
     # A session entered since: the override no longer stands on the file's
     # data, and the list shows the latest recorded decision, as the page does.
@@ -69,6 +79,7 @@ def test_the_list_shows_the_override_not_a_later_proposal(served: dict[str, Any]
     served["case"].write_text(json.dumps(doc, indent=2), encoding="utf-8")
     row = _row(client)
     assert "Straight knee: Progress" in row and "overridden" not in row
+    assert standing() == again["decision_id"]
 
 
 def test_a_file_not_in_the_trail_says_so(tmp_path: Path) -> None:
@@ -86,8 +97,6 @@ def test_the_rule_the_list_the_page_and_case_state_share() -> None:
     then: dict[str, Any] = {"case_id": "c", "sessions": [{"date": "2026-11-20"}]}
     logged = {**then, "sessions": [*then["sessions"], {"date": "2026-11-21"}]}
     reprogrammed = {**then, "program": {"straight_knee": {"exercise": "x"}}}
-    from calfrehab.engine import api
-
     assert api.in_force("acted", then, "latest", reprogrammed) == "acted"
     assert api.in_force("acted", then, "latest", None) == "acted"
     assert api.in_force("acted", then, "latest", logged) == "latest"

@@ -332,8 +332,7 @@ def _state(audit: Path | None, case_id: str, current: Mapping[str, Any]
         return None
     from calfrehab.engine.acceptance import case_state
 
-    return (case_state(audit, case_id, acted_on=True, current=current)
-            or case_state(audit, case_id))
+    return case_state(audit, case_id, acted_on=True, current=current, or_latest=True)
 
 
 def _patient_note(state: CaseState | None) -> str | None:

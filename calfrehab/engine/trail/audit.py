@@ -675,9 +675,11 @@ class AuditTrail:
         with self._errors("record"):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self._follow_migration(conn)
+                # One read of meta for the transaction: the format and the head.
+                meta = self._meta(conn)
+                self._follow_migration(meta.get("format_version"))
                 self._check_format()
-                count, last_hash = self._head(conn)
+                count, last_hash = self._head_in(meta)
                 self._check_head(conn, count, last_hash)
                 rows = build(conn)
                 if rows:
@@ -755,32 +757,39 @@ class AuditTrail:
                 # connection sees it at once, and the cache follows.
                 held[dict_id] = body
 
-    def _follow_migration(self, conn: sqlite3.Connection) -> None:
+    def _follow_migration(self, found: object) -> None:
         # The format read when this handle opened may be stale: `audit
         # migrate` (in this process or another) can take a format-2 or 3
-        # trail to 4 while a server or the app keeps it open. Read again
-        # under the write lock, so a trail refused at format 2 is written
-        # once upgraded, and the codec follows the file as it is (one file
-        # never mixes zlib and zstd documents). Migration only ever raises
-        # the format.
-        found = conn.execute(
-            "SELECT value FROM meta WHERE key = 'format_version'"
-        ).fetchone()
-        if found is not None and found[0] in WRITABLE_VERSIONS and found[0] > self.version:
-            self.version = found[0]
+        # trail to 4 while a server or the app keeps it open. ``found`` is
+        # the format read again under the write lock, so a trail refused at
+        # format 2 is written once upgraded, and the codec follows the file
+        # as it is (one file never mixes zlib and zstd documents). Migration
+        # only ever raises the format.
+        if isinstance(found, int) and found in WRITABLE_VERSIONS and found > self.version:
+            self.version = found
             self._dictionaries = {}  # a format-1 handle read none
 
     @staticmethod
-    def _head(conn: sqlite3.Connection) -> tuple[int, str]:
-        meta = dict(
+    def _meta(conn: sqlite3.Connection) -> dict[str, Any]:
+        """The meta a write needs: the head (entry count, last hash) and the
+        format version."""
+        return dict(
             conn.execute(
-                "SELECT key, value FROM meta WHERE key IN ('entry_count', 'last_hash')"
+                "SELECT key, value FROM meta"
+                " WHERE key IN ('entry_count', 'last_hash', 'format_version')"
             ).fetchall()
         )
+
+    @staticmethod
+    def _head_in(meta: Mapping[str, Any]) -> tuple[int, str]:
         count, last_hash = meta.get("entry_count"), meta.get("last_hash")
         if not isinstance(count, int) or not isinstance(last_hash, str):
             raise AuditError("audit trail meta has no valid entry_count/last_hash")
         return count, last_hash
+
+    @classmethod
+    def _head(cls, conn: sqlite3.Connection) -> tuple[int, str]:
+        return cls._head_in(cls._meta(conn))
 
     def hash_at(self, seq: int) -> str | None:
         """The stored ``entry_hash`` of entry ``seq``, or None."""
