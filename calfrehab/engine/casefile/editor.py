@@ -133,10 +133,17 @@ def detect_layout(text: str) -> Layout:
         indent = "  "
     return Layout(
         indent=indent,
-        final_newline=text.endswith("\n"),
+        final_newline=text.endswith(("\n", "\r")),
         inline_scalar_lists=not _SCALAR_LIST_BROKEN.search(text),
-        newline="\r\n" if "\r\n" in text[: text.find("\n") + 1] else "\n",
+        newline=_newline(text),
     )
+
+
+def _newline(text: str) -> str:
+    """The file's line break, as its first line ends: LF, CRLF (Windows) or
+    CR alone (an old Mac)."""
+    found = re.search(r"\r\n?|\n", text)
+    return found.group() if found else "\n"
 
 
 def dumps(document: Any, layout: Layout, original: str | None = None) -> str:

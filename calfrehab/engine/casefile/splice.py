@@ -26,6 +26,7 @@ __all__ = ["rewrite"]
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
+_LINE_BREAK = re.compile(r"[\r\n]")
 
 
 @dataclass
@@ -47,7 +48,8 @@ class _Unspliceable(Exception):
 
 def _skip(text: str, i: int) -> int:
     found = _WS.match(text, i)
-    return found.end() if found else i
+    assert found is not None  # a pattern of only `*` matches everywhere, if empty
+    return found.end()
 
 
 def _scan(text: str, i: int) -> _Node:
@@ -125,13 +127,14 @@ class _Splicer:
         if len(spans) >= 2:
             return self.text[spans[0][1]:spans[1][0]]
         first = spans[0][0]
-        if "\n" in self.text[node.start:node.end]:
-            line_start = self.text.rfind("\n", 0, first) + 1
+        if _LINE_BREAK.search(self.text, node.start, node.end):
+            line_start = max(self.text.rfind("\n", 0, first), self.text.rfind("\r", 0, first)) + 1
             indent = self.text[line_start:first]
             if not indent.strip():
-                # The line break the file uses there (CRLF from Windows).
-                crlf = line_start >= 2 and self.text[line_start - 2] == "\r"
-                return (",\r\n" if crlf else ",\n") + indent
+                # The line break the file uses there: CRLF from Windows, CR
+                # alone from an old Mac, else LF.
+                before = self.text[max(line_start - 2, 0):line_start]
+                return "," + ("\r\n" if before == "\r\n" else before[-1:]) + indent
         return ", "
 
     def _splice(self, node: _Node, edits: list[tuple[int, int, str]]) -> str:

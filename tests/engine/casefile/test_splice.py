@@ -162,6 +162,34 @@ def test_a_crlf_file_keeps_crlf_where_a_member_goes_on_a_new_line() -> None:
     assert dumps(doc, layout).count("\n") == dumps(doc, layout).count("\r\n")
 
 
+def test_log_into_a_cr_only_file_writes_cr_lines_only(tmp_path: Path) -> None:
+    # An old Mac's file (CR alone): before, the new session's lines had LF.
+    case = tmp_path / "case.json"
+    case.write_bytes(RUNNER.read_bytes().replace(b"\n", b"\r"))
+    before = case.read_bytes()
+    _log(case, "--date", "2026-11-20", "--straight-knee-done", "15,15,15",
+         "--straight-knee-pain", "1")
+    _log(case, "--morning", "--morning-pain", "2", "--stiffness-min", "5")
+    data = case.read_bytes()
+    assert b"\n" not in data and data.count(b"\r") > before.count(b"\r")
+    document = json.loads(data)
+    assert document["sessions"][-1]["date"] == "2026-11-20"
+    assert document["sessions"][-1]["morning_stiffness_min"] == 5
+
+
+def test_a_cr_only_file_keeps_cr_where_a_member_goes_on_a_new_line() -> None:
+    text = '{\r  "a": 1\r}\r'
+    layout = detect_layout(text)
+    assert layout.newline == "\r" and layout.final_newline
+    doc = {"a": 1, "b": {"c": [1, 2], "d": {"e": None}}}
+    out = dumps(doc, layout, text)
+    assert "\n" not in out and json.loads(out) == doc
+    assert out.startswith('{\r  "a": 1,\r  "b": {\r')
+    # Encoded whole (no text read), the file's line break still, and at its end.
+    whole = dumps(doc, layout)
+    assert "\n" not in whole and whole.endswith("}\r")
+
+
 def test_a_crlf_file_saved_where_text_mode_writes_crlf_stays_crlf(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Windows' text mode turns every "\n" written into "\r\n": the CRLF kept
