@@ -7,8 +7,8 @@ decision in force (engine/acceptance.case_state), the report's notes
 (engine/report/recorded.py) and the app's "accepted as it was decided"
 (app/views.py), which had each decided it their own way. Entries are
 compared as the documents hold them (canonical JSON, whatever order the
-file lists them in), each entry counted as often as it occurs: a session
-logged twice on one day is two sessions.
+file lists them in, a number by its value: 1.0 is 1), each entry counted
+as often as it occurs: a session logged twice on one day is two sessions.
 """
 
 from __future__ import annotations
@@ -47,12 +47,25 @@ class Since(NamedTuple):
         return not (self.entered or self.fields or self.review_date_moved)
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with every whole float as its int: a number equal in value
+    is no change (a load of 20.0 retyped as 20, or written back by a tool
+    that drops the ".0"). bool is left alone: JSON's true is not 1."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _entries(document: Mapping[str, Any], key: str) -> Counter[tuple[str, str]]:
     items = document.get(key)
     if not isinstance(items, list):
         return Counter()
     return Counter((str(i.get("date")) if isinstance(i, Mapping) else "",
-                    json.dumps(i, sort_keys=True)) for i in items)
+                    json.dumps(_plain(i), sort_keys=True)) for i in items)
 
 
 def entered_since(then: Mapping[str, Any], now: Mapping[str, Any]) -> Since:

@@ -67,6 +67,22 @@ def test_a_changed_entry_is_entered_and_a_removed_one_is_removed() -> None:
     assert since.entered and not since.fields
 
 
+def test_a_number_equal_in_value_is_no_change() -> None:
+    # 1.0 retyped as 1 (or 20 as 20.0) is the same entry; true is still not 1.
+    then = _doc()
+    now = copy.deepcopy(then)
+    exercise = now["sessions"][0]["exercises"][0]
+    exercise["pain_during"] = float(exercise["pain_during"])
+    then["sessions"][1]["pain_next_morning"] = 2.0
+    now["sessions"][1]["pain_next_morning"] = 2
+    assert api.entered_since(then, now).unchanged
+    now["sessions"][1]["pain_next_morning"] = 2.5
+    assert api.entered_since(then, now).sessions == [then["sessions"][1]["date"]]
+    now["sessions"][1]["pain_next_morning"] = True
+    then["sessions"][1]["pain_next_morning"] = 1
+    assert api.entered_since(then, now).entered
+
+
 def test_other_fields_and_the_review_date() -> None:
     then = _doc()
     now = copy.deepcopy(then)
@@ -115,8 +131,15 @@ def _as_is(d: Doc) -> None:
     return None
 
 
+def _retyped(d: Doc) -> None:
+    for session in d["sessions"]:
+        for exercise in session["exercises"]:
+            exercise["pain_during"] = float(exercise["pain_during"])  # 0 as 0.0
+
+
 @pytest.mark.parametrize("change, entered", [
-    (_as_is, False), (_reordered, False), (_logged, True), (_removed, True)])
+    (_as_is, False), (_reordered, False), (_retyped, False), (_logged, True),
+    (_removed, True)])
 def test_the_decision_in_force_the_report_and_the_app_agree(
         accepted: tuple[Path, Doc], change: Callable[[Doc], None], entered: bool) -> None:
     trail, accepted_doc = accepted
