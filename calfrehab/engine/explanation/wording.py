@@ -54,12 +54,38 @@ def short_citation(citation: str, known: Mapping[str, str] | None = None) -> str
         return known[citation]
     # "Surname AB, ..." is an author list; anything else (a regulator, a
     # cohort summary) is named by its first words.
-    if re.match(r"^[A-Z][\w'’-]+ [A-Z]{1,3}[,.]", citation):
+    if _author_list(citation):
         author = citation.split(" ")[0]
     else:
         author = " ".join(citation.split(".")[0].split(" ")[:3])
     year = re.search(r"\b(19|20)\d\d\b", citation)
     return f"{author} {year.group(0)}" if year else author
+
+
+_CAPITALS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _author_list(citation: str) -> bool:
+    """Whether ``citation`` opens as an author list, "Surname AB," or
+    "Surname A.": a capital, more word characters, apostrophes or hyphens,
+    one space, one to three capitals and a comma or full stop (what the
+    pattern ``^[A-Z][\\w'’-]+ [A-Z]{1,3}[,.]`` matches). In string methods:
+    compiling that pattern was a sixth of rendering a cold `calfrehab next`
+    (issue 28 item 4). A word character is what ``\\w`` takes, a letter or
+    digit (str.isalnum) or an underscore."""
+    surname, space, rest = citation.partition(" ")
+    if not space or len(surname) < 2 or surname[0] not in _CAPITALS:
+        return False
+    if not all(ch.isalnum() or ch in "_'’-" for ch in surname[1:]):
+        return False
+    initials = 0
+    while initials < len(rest) and rest[initials] in _CAPITALS:
+        initials += 1
+    # Four capitals or more: the pattern cannot stop at three before a
+    # comma, so it fails as this does.
+    return 1 <= initials <= 3 and rest[initials:initials + 1] in (",", ".")
+
+
 UNIT_SUFFIX = {"reps": "", "seconds": " s", "minutes": " min", "contacts": " contacts"}
 
 # Case-file fields as a clinician says them (the contract's names are for files).
@@ -109,8 +135,10 @@ def exercise_name(ladder: Ladder, exercise: str) -> str:
     return info.name if info is not None else exercise.replace("_", " ")
 
 
-_RUNG_KEY = re.compile(r"^(?P<track>[a-z_]+)\.rung(?P<rung>\d+)$")
-_DOSE_KEY = re.compile(r"^(?P<track>[a-z_]+)\.(?P<sets>\d+)x(?P<reps>\d+)$")
+# Compiled when first used (re's cache keeps them): a course's milestones
+# and explain's dates need them, `calfrehab next` does not (issue 28 item 4).
+_RUNG_KEY = r"^(?P<track>[a-z_]+)\.rung(?P<rung>\d+)$"
+_DOSE_KEY = r"^(?P<track>[a-z_]+)\.(?P<sets>\d+)x(?P<reps>\d+)$"
 
 
 def milestone_text(key: str, ladder: Ladder) -> str:
@@ -118,10 +146,10 @@ def milestone_text(key: str, ladder: Ladder) -> str:
     is "Straight knee (gastrocnemius): rung 3 reached", ``straight_knee.4x10``
     "Straight knee (gastrocnemius): 4 × 10 with load", an exercise id its
     name."""
-    rung = _RUNG_KEY.match(key)
+    rung = re.match(_RUNG_KEY, key)
     if rung:
         return f"{track_title(rung['track'])}: rung {rung['rung']} reached"
-    dose = _DOSE_KEY.match(key)
+    dose = re.match(_DOSE_KEY, key)
     if dose:
         return (f"{track_title(dose['track'])}: {dose['sets']} {TIMES} {dose['reps']} "
                 "with load")
@@ -368,13 +396,13 @@ def missing_criteria(failed: Iterable[Mapping[str, Any]]) -> list[str]:
     return [t for t in out if t.endswith(": not started") or t.split(":")[0] not in idle]
 
 
-_INDEX = re.compile(r"^(sessions|assessments)\[(\d+)\]")
+_INDEX = r"^(sessions|assessments)\[(\d+)\]"  # compiled when first used, as _RUNG_KEY
 
 
 def _when(path: str, dates: Mapping[str, Sequence[Any]]) -> str | None:
     """The date a case-file path's record is from ("sessions[1]..." -> its
     session's date), as a clinician counts: by date, not from zero."""
-    m = _INDEX.match(path)
+    m = re.match(_INDEX, path)
     if m is None:
         return None
     records = dates.get(m.group(1), [])
