@@ -29,8 +29,8 @@ from calfrehab.engine.explanation.document import (
 )
 from calfrehab.engine.inference.driver import Evaluation, Reasoner
 from calfrehab.engine.knowledge.cache import compiled_cached, keep_code
-from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.loader import default_rules_dir, load_rulebase, rulebase_sha256
+from calfrehab.engine.knowledge.compiled import CompiledRuleBase
+from calfrehab.engine.knowledge.rulebase import default_rules_dir, rulebase_sha256
 
 if TYPE_CHECKING:
     from calfrehab.engine.explanation.explain import Explainer
@@ -76,8 +76,10 @@ _LOCK = threading.Lock()
 
 def compile_rules(rules_dir: Path | None = None) -> CompiledRuleBase:
     # Imported here: a run whose compiled rule base comes from the cache
-    # (knowledge/cache.py) compiles nothing (issue 28 item 4, cold start).
+    # (knowledge/cache.py) reads no YAML and compiles nothing, so it loads
+    # neither the loader nor the compiler (issue 28 item 4, cold start).
     from calfrehab.engine.knowledge.durable_limits import compile_within_limits
+    from calfrehab.engine.knowledge.loader import load_rulebase
 
     return compile_within_limits(load_rulebase(rules_dir))
 

@@ -29,7 +29,6 @@ from calfrehab.engine.explanation.document import (
     decision_json_schema,
 )
 from calfrehab.engine.inference.driver import Reasoner
-from calfrehab.engine.knowledge.loader import load_ladder
 from calfrehab.engine.pipeline import (
     Decided,
     compile_rules,
@@ -52,15 +51,18 @@ if TYPE_CHECKING:
     from calfrehab.engine.api.sources import FromBundleFile, FromDocument, FromEitherFile
     from calfrehab.engine.course.replay import Course
     from calfrehab.engine.course.run import MAX_COURSE_WEEKS, simulate, simulate_document
-    from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+    from calfrehab.engine.knowledge.compiled import CompiledRuleBase
+    from calfrehab.engine.knowledge.loader import load_ladder
     from calfrehab.engine.ruletest.casetable import run_tables
     from calfrehab.engine.ruletest.registration import RegistrationReport
 else:
     from calfrehab.engine.api._lazy import lazy_names
 
-    # Courses, case tables and the sources other than a case file load when
-    # first used: `next` of a case file needs none of them.
+    # Courses, case tables, the sources other than a case file and the rule
+    # file loader load when first used: `next` of a case file needs none of
+    # them (its compiled rule base comes from the cache).
     __getattr__, __dir__ = lazy_names(__name__, {
+        "calfrehab.engine.knowledge.loader": ("load_ladder",),
         "calfrehab.engine.api.sources": ("FromBundleFile", "FromDocument", "FromEitherFile"),
         "calfrehab.engine.course.replay": ("Course",),
         "calfrehab.engine.course.run": ("MAX_COURSE_WEEKS", "simulate", "simulate_document"),

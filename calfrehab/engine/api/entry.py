@@ -28,7 +28,6 @@ from calfrehab.engine.clinic import (
     configured_trail,
     load_config,
 )
-from calfrehab.engine.knowledge.loader import load_ladder
 from calfrehab.engine.safeio import check_replace
 
 if TYPE_CHECKING:
@@ -56,8 +55,9 @@ if TYPE_CHECKING:
 else:
     from calfrehab.engine.api._lazy import lazy_names
 
-    # The interviews, the editor and the CSV import load when first used:
-    # `next` reads the clinic's configuration from here and nothing else.
+    # The interviews, the editor and the CSV import load when first used
+    # (and the rule file loader, imported where a ladder is read): `next`
+    # reads the clinic's configuration from here and nothing else.
     __getattr__, __dir__ = lazy_names(__name__, {
         "calfrehab.engine.casefile.csvimport": ("DateOrder", "ImportResult"),
         # The configuration's models (pydantic classes): only a file found,
@@ -124,6 +124,7 @@ def new_case(path: Path, ask: Ask, *, rules_dir: Path | None = None,
     the same patient's file."""
     from calfrehab.engine.entry import interview
     from calfrehab.engine.entry.plausible import plausible_ranges
+    from calfrehab.engine.knowledge.loader import load_ladder
 
     return interview.new_case(Path(path), ask, load_ladder(rules_dir),
                               _clinic_day(today, Path(path)), overwrite=overwrite,
@@ -139,6 +140,7 @@ def log_session(path: Path, ask: Ask, *, rules_dir: Path | None = None,
     that has not started is refused rather than dropped."""
     from calfrehab.engine.entry import interview
     from calfrehab.engine.entry.plausible import plausible_ranges
+    from calfrehab.engine.knowledge.loader import load_ladder
 
     return interview.log_session(Path(path), ask, _clinic_day(today, Path(path)),
                                  load_ladder(rules_dir), ranges=plausible_ranges(rules_dir),
@@ -185,6 +187,7 @@ def import_csv(path: Path, into: Path, *, date_order: DateOrder | None = None,
     Exercises may be given by id or by the rules' plain name. Text that is
     not in ``encoding`` (UTF-8 unless given) is refused, naming the row."""
     from calfrehab.engine.casefile import csvimport
+    from calfrehab.engine.knowledge.loader import load_ladder
 
     names = {info.name: ex for ex, info in load_ladder(rules_dir).exercises.items()}
     return csvimport.import_csv(Path(path), Path(into), date_order=date_order,

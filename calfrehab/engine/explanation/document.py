@@ -27,7 +27,7 @@ from calfrehab.engine.errors import EngineError
 from calfrehab.engine.explanation.reasons import render_reason, week_anchors
 from calfrehab.engine.inference.driver import Evaluation
 from calfrehab.engine.inference.firing import Firing
-from calfrehab.engine.knowledge.compiler import CompiledRuleBase
+from calfrehab.engine.knowledge.compiled import CompiledRuleBase
 from calfrehab.engine.knowledge.ladder import NextPrescription
 from calfrehab.engine.vocabulary import DecisionKind, Outcome, TrackName
 

@@ -61,7 +61,7 @@ from calfrehab.engine.inference.matchable import MISSING, stored_acceptance
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
 from calfrehab.engine.inference.selection import Read, Selector, Texts, selector
 from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
-from calfrehab.engine.knowledge.compiler import SINK, TICK, CompiledRuleBase, Instance
+from calfrehab.engine.knowledge.compiled import SINK, TICK, CompiledRuleBase, Instance
 from calfrehab.engine.vocabulary import TRACKS
 
 

@@ -6,7 +6,7 @@ The cache only ever saves work, never changes an answer:
 
 - The key covers everything compiling reads: the rules directory's path
   (the compiled base names its directory) and content
-  (:func:`.loader.rulebase_sha256`, every file loading reads), every program
+  (:func:`.rulebase.rulebase_sha256`, every file loading reads), every program
   limit in force (an override could make a rule base fail to load or
   compile), the Python and pydantic versions, and the name, size and
   modification time of every source file of the knowledge layer and the
@@ -39,8 +39,8 @@ from pathlib import Path
 import pydantic
 
 from calfrehab.engine.knowledge import codecache
-from calfrehab.engine.knowledge.compiler import CompiledRuleBase
-from calfrehab.engine.knowledge.loader import rulebase_sha256
+from calfrehab.engine.knowledge.compiled import CompiledRuleBase
+from calfrehab.engine.knowledge.rulebase import rulebase_sha256
 from calfrehab.engine.limits import ENV_OVERRIDES, limit
 from calfrehab.engine.userdirs import user_dir
 

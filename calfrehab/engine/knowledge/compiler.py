@@ -15,14 +15,12 @@ and each disjunct into one durable-rules rule over facts of the shape
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from calfrehab.engine.errors import RuleError, RuleProblem
 from calfrehab.engine.knowledge.catalogue import FactSpec, base_fact_specs, prescribe_fact_specs
+from calfrehab.engine.knowledge.compiled import SINK, TICK, CompiledRuleBase, Disjunct, Instance
 from calfrehab.engine.knowledge.conditions import (
     FLIP,
     AllOf,
@@ -35,136 +33,16 @@ from calfrehab.engine.knowledge.conditions import (
     polar_leaves,
 )
 from calfrehab.engine.knowledge.conditions import to_dnf as _to_dnf
-from calfrehab.engine.knowledge.loader import LocatedRule, RuleBase
-from calfrehab.engine.knowledge.rulelang import All, Compare, Not, Predicate, Rule
+from calfrehab.engine.knowledge.rulebase import LocatedRule, RuleBase
+from calfrehab.engine.knowledge.rulelang import All, Compare, Not, Predicate
+
+# The compiled rule base's types live in compiled.py (what a run needs whose
+# compiled rule base comes from the cache); re-exported here, where they
+# always were.
+__all__ = ["CONDITION_KINDS", "SINK", "TICK", "CompiledRuleBase", "Disjunct", "Instance",
+           "compile_rulebase"]
 
 CONDITION_KINDS = base_fact_specs()["condition.kind"].choices or ()
-SINK = "__calfrehab_sink__"
-TICK = "__calfrehab_tick__"
-
-# The encoding of a ruleset's definition for durable-rules: UTF-8 text,
-# compact. inference/durable_host.py encodes a definition it is given
-# without its text the same way (a test compares the two).
-_DEFINITION_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-@dataclass(frozen=True)
-class Disjunct:
-    """One durable-rules rule: aliases in order, each bound to a fact."""
-
-    key: str
-    aliases: tuple[tuple[str, str], ...]  # (alias, fact name)
-    definition: dict[str, Any]
-
-
-@dataclass
-class Instance:
-    key: str  # rule id, or rule id@track
-    rule: Rule
-    file: str
-    line: int
-    track: str | None
-    when: Cond
-    asserts: str | None
-    stratum: int = 0
-    disjuncts: list[Disjunct] = field(default_factory=list)
-
-    @property
-    def phase(self) -> str:
-        return self.rule.phase
-
-
-@dataclass
-class CompiledRuleBase:
-    base: RuleBase
-    instances: dict[str, Instance]
-    derived: dict[str, list[str]]  # flag -> producing instance keys
-    strata: list[list[str]]  # decide-phase instance keys per stratum
-    prescribe: list[str]
-    fact_specs: dict[str, FactSpec]
-
-    @property
-    def sha256(self) -> str:
-        return self.base.sha256
-
-    @property
-    def version(self) -> str:
-        return self.base.version
-
-    def rulesets(self, prefix: str) -> dict[str, dict[str, Any]]:
-        """durable-rules ruleset definitions, named under ``prefix``."""
-        return {
-            f"{prefix}_{suffix}": {
-                rule: dict(body, run=f"{prefix}_{suffix}|{keys.get(rule, rule)}")
-                for rule, body in rules.items()
-            }
-            for suffix, (rules, keys) in self._groups().items()
-        }
-
-    def _groups(self) -> dict[str, tuple[dict[str, dict[str, Any]], dict[str, str]]]:
-        """Per ruleset (by suffix: s0, s1, ..., rx), its rules without
-        their ``run``, and each rule's instance key (the sink and tick
-        rules have none: their run names themselves)."""
-        out: dict[str, tuple[dict[str, dict[str, Any]], dict[str, str]]] = {}
-        groups = [(f"s{k}", keys) for k, keys in enumerate(self.strata)]
-        groups.append(("rx", self.prescribe))
-        for suffix, keys in groups:
-            rules: dict[str, dict[str, Any]] = {}
-            instance: dict[str, str] = {}
-            for key in keys:
-                for d in self.instances[key].disjuncts:
-                    rules[d.key] = {k: v for k, v in d.definition.items() if k != "run"}
-                    instance[d.key] = key
-            # Every fact must be handled by some pattern or durable-rules
-            # rejects the whole batch: a join that can never complete holds
-            # them without running any action.
-            rules[SINK] = {"all": [{"a": {"n": SINK}}, {"b": {"$ex": {"n": 1}}}]}
-            # durable-rules 2.0.28 crashes (SIGSEGV) deleting the state of a
-            # sid for which no action ever ran; a tick fact asserted with
-            # every batch runs one no-op action, so there always is one.
-            rules[TICK] = {"all": [{"t": {"n": TICK}}]}
-            out[suffix] = (rules, instance)
-        return out
-
-    @functools.cached_property
-    def definition_texts(self) -> dict[str, str]:
-        """Per ruleset suffix (s0, ..., rx), the JSON text durable-rules is
-        given for it (:meth:`rulesets` without the runs, which the host
-        dispatches itself): compact, UTF-8 as durable's own host writes it.
-        Made once, and stored with the compiled rule base in the
-        compiled-rules cache (knowledge/cache.py touches it before writing),
-        so a run that finds the cache does not encode them again (about
-        1.5 ms of a cold ``next``, issue 28 item 4)."""
-        return {suffix: _DEFINITION_JSON(rules)
-                for suffix, (rules, _) in self._groups().items()}
-
-    @functools.cached_property
-    def acceptance_sources(self) -> dict[str, dict[str, str] | None]:
-        """Per ruleset suffix (s0, ..., rx), what its patterns can match of
-        each fact it reads, as Python expressions over ``v``
-        (:func:`.matchsource.acceptance_sources` of its rules, the sink and
-        the tick aside; None: not of the compiler's shape, every fact is
-        sent). The driver compiles them into the predicates that decide
-        which facts a case sends (inference/matchable.py). Made once and
-        stored with the compiled rule base in the compiled-rules cache
-        (knowledge/cache.py touches it before writing), so a run that finds
-        the cache does not read the rules' ~500 patterns again (issue 28
-        item 4)."""
-        # Imported here: a run that finds this stored imports nothing for it.
-        from calfrehab.engine.knowledge.matchsource import acceptance_sources
-
-        return {
-            suffix: acceptance_sources(
-                body for rule, body in rules.items() if rule not in (SINK, TICK))
-            for suffix, (rules, _) in self._groups().items()
-        }
-
-    def facts_read(self, keys: Iterable[str]) -> set[str]:
-        names: set[str] = set()
-        for key in keys:
-            for d in self.instances[key].disjuncts:
-                names.update(fact for _, fact in d.aliases)
-        return names
 
 
 class _Checker:

@@ -11,9 +11,7 @@ directory with any problem is never evaluated.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,67 +19,32 @@ from pydantic import BaseModel, ValidationError
 
 from calfrehab.engine.errors import InputError, RuleError, RuleProblem
 from calfrehab.engine.knowledge.ladder import Ladder
-from calfrehab.engine.knowledge.rulelang import Manifest, Rule, RuleFile, Source, SourcesFile
+from calfrehab.engine.knowledge.rulebase import (
+    LADDER,
+    MANIFEST,
+    RESERVED,
+    SOURCES,
+    LocatedRule,
+    RuleBase,
+    default_rules_dir,
+    rule_files,
+    rulebase_sha256,
+)
+from calfrehab.engine.knowledge.rulelang import Manifest, RuleFile, SourcesFile
 from calfrehab.engine.knowledge.ruletext import render_rule
 from calfrehab.engine.limits import limit, max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
+
+# The rules directory's types, where the shipped rules are and the hash of a
+# directory live in rulebase.py (what a run needs whose compiled rule base
+# comes from the cache); re-exported here, where they always were.
+__all__ = ["LADDER", "MANIFEST", "RESERVED", "SOURCES", "LocatedRule", "RuleBase",
+           "default_rules_dir", "load_ladder", "load_rulebase", "rule_files", "rulebase_sha256"]
 
 if TYPE_CHECKING:
     # PyYAML is imported where a file is parsed: a run whose compiled rule
     # base comes from knowledge/cache.py parses none (issue 28 item 4).
     import yaml
-
-MANIFEST = "rulebase.yaml"
-SOURCES = "sources.yaml"
-LADDER = "ladder.yaml"
-RESERVED = (MANIFEST, SOURCES, LADDER)
-
-
-@dataclass(frozen=True)
-class LocatedRule:
-    rule: Rule
-    file: str
-    line: int
-
-
-@dataclass
-class RuleBase:
-    """A checked rules directory, before compiling."""
-
-    directory: Path
-    manifest: Manifest
-    sources: dict[str, Source]
-    ladder: Ladder
-    rules: list[LocatedRule]
-    sha256: str
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def version(self) -> str:
-        return self.manifest.version
-
-    def citation(self, key: str) -> str:
-        return self.sources[key].citation
-
-
-def default_rules_dir() -> Path:
-    """The shipped knowledge base: ``calfrehab/rules`` inside an installed
-    wheel, or ``rules/`` at the top of the working tree (an editable install,
-    where the package directory is this checkout's ``calfrehab/``).
-
-    The YAML lives at the top of the repository so that a clinician reviews
-    it first; the wheel maps it into the package (see ``setup.py``), because a
-    top-level ``rules`` import name would collide in site-packages.
-    """
-    package = Path(__file__).resolve().parents[2]  # .../calfrehab
-    for candidate in (package / "rules", package.parent / "rules"):
-        if (candidate / "rulebase.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"the shipped rules are missing: neither {package / 'rules'} nor "
-        f"{package.parent / 'rules'} holds rulebase.yaml (a broken install?)")
-
-
 
 
 def _yaml(path: Path, problems: list[RuleProblem]) -> tuple[Any, yaml.Node | None]:
@@ -231,25 +194,6 @@ def _parse(
                 seen.add(key)
                 problems.append(p)
         return None, node, data
-
-
-def rule_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.yaml") if p.name not in RESERVED)
-
-
-def rulebase_sha256(directory: Path) -> str:
-    """sha256 over the files that decide (manifest, sources, ladder, rule
-    files), in name order, each as its name, a NUL, its bytes, a NUL."""
-    digest = hashlib.sha256()
-    for path in [directory / n for n in RESERVED] + rule_files(directory):
-        if path.exists():
-            try:
-                data = read_input_bytes(path, cap_bytes=max_input_bytes())
-            except InputError as exc:
-                # Loading reports it; the hash only has to differ.
-                data = b"\0unreadable\0" + exc.reason.encode()
-            digest.update(path.name.encode() + b"\0" + data + b"\0")
-    return digest.hexdigest()
 
 
 def load_ladder(directory: Path | None = None) -> Ladder:

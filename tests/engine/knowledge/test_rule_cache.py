@@ -5,8 +5,11 @@ compiling afresh. conftest points XDG_CACHE_HOME at a temp directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +221,48 @@ def test_pipeline_compiled_reads_the_cache_and_still_reports_bad_rules(
     (directory / "ladder.yaml").write_text("exercises: [", encoding="utf-8")
     with pytest.raises(RuleError):
         pipeline.compiled(directory)
+
+
+# Modules only reading and compiling rule files need (each a prefix).
+_COMPILING = ("calfrehab.engine.knowledge.loader", "calfrehab.engine.knowledge.compiler",
+              "calfrehab.engine.knowledge.durable_limits", "calfrehab.engine.knowledge.ruletext",
+              "yaml")
+
+_DECIDE = """
+import json, sys
+from calfrehab.engine import api
+decided = api.decide_path(sys.argv[1], api.prepare(sys.argv[2]))
+doc = decided.decision.model_dump(mode="json")
+doc.pop("decision_id")
+print(json.dumps([sorted(sys.modules), doc]))
+"""
+
+
+def test_a_cache_hit_loads_neither_the_loader_nor_the_compiler(tmp_path: Path) -> None:
+    # The compiled rule base's types (knowledge/compiled.py,
+    # knowledge/rulebase.py) are all a hit needs; the YAML loader and the
+    # compiler are imported only to compile (issue 28 item 4, cold start).
+    # Their names are still where they were.
+    from calfrehab.engine.knowledge import compiled, compiler, loader, rulebase
+
+    assert compiler.CompiledRuleBase is compiled.CompiledRuleBase
+    assert (compiler.Instance, compiler.Disjunct) == (compiled.Instance, compiled.Disjunct)
+    assert (compiler.SINK, compiler.TICK) == (compiled.SINK, compiled.TICK)
+    assert (loader.RuleBase, loader.LocatedRule) == (rulebase.RuleBase, rulebase.LocatedRule)
+    assert loader.rulebase_sha256 is rulebase.rulebase_sha256
+    assert loader.default_rules_dir is rulebase.default_rules_dir
+    directory = _rules(tmp_path)
+    example = Path(__file__).resolve().parents[3] / "examples" / "runner-stuck-on-two-leg.json"
+
+    def run() -> tuple[list[str], object]:
+        out = subprocess.run([sys.executable, "-c", _DECIDE, str(example), str(directory)],
+                             capture_output=True, text=True, check=True).stdout
+        modules, doc = json.loads(out)
+        return modules, doc
+
+    missed, decided = run()
+    assert [m for m in missed if m.startswith(_COMPILING)] != []  # compiled: not vacuous
+    hit, decided_again = run()
+    assert [m for m in hit if m.startswith(_COMPILING)] == []
+    assert "calfrehab.engine.knowledge.compiled" in hit
+    assert decided_again == decided
