@@ -1,4 +1,5 @@
-"""The options the three front ends share: ``--audit`` and ``--rules``.
+"""The options the three front ends share: ``--audit`` and ``--rules``, and
+how the service and the app report a domain error (:class:`DomainError`).
 
 ``calfrehab next`` (cli/), ``calfrehab serve`` (server/) and ``calfrehab
 app`` (app/) name the same trail and the same rules directory with the same
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import click
 
@@ -37,6 +38,18 @@ def rules_option(fn: F) -> F:
         "--rules", "rules_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
         envvar=RULES_ENVVAR, show_envvar=True, help=RULES_HELP,
     )(fn)
+
+
+class DomainError(click.ClickException):
+    """A domain error at the service's or the app's edge (a configuration
+    that cannot be used, an account refused), reported as every CLI command
+    reports one (cli/options.py ``domain_errors``): ``error: ...`` on stderr,
+    safe for a terminal, exit status 1. Click's own ``Error:`` stays for a
+    usage error (an option missing or malformed), as in the CLI."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {api.for_terminal_lines(self.format_message())}", file=file,
+                   err=True)
 
 
 def configured_audit(ctx: click.Context, param: click.Parameter,

@@ -19,7 +19,7 @@ from calfrehab.app.accounts import AccountError, check_name, hash_password
 from calfrehab.app.clinic import ConfigProblem, add_account, clinic_settings
 from calfrehab.app.settings import DEFAULT_HOST, DEFAULT_PORT, AppSettings, is_loopback
 from calfrehab.engine import api
-from calfrehab.options import audit_option, rules_option
+from calfrehab.options import DomainError, audit_option, rules_option
 
 log = logging.getLogger("calfrehab.app")
 
@@ -74,7 +74,7 @@ def app(ctx: click.Context, cases_dir: Path | None, host: str, port: int,
     try:
         clinic = clinic_settings(cases_dir)
     except ConfigProblem as exc:
-        raise click.ClickException(str(exc)) from None
+        raise DomainError(str(exc)) from None
     cases = cases_dir or clinic.cases or Path.cwd()
     if not cases.is_dir():
         raise click.ClickException(f"--cases: {cases} is not a directory")
@@ -126,5 +126,5 @@ def add_user(ctx: click.Context, name: str, cases_dir: Path | None, password: st
         hashed = hash_password(password)
         path = add_account(cases, name, hashed)
     except (AccountError, ConfigProblem) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise DomainError(str(exc)) from None
     click.echo(f"{path}: account {name} added")

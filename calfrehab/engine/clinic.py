@@ -135,10 +135,6 @@ def find_config(near: Path | None = None) -> Path | None:
     return None
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
-
-
 def parse_config(text: str, source: str) -> ClinicConfig:
     """A configuration from TOML text; errors name ``source`` and the key."""
     # Imported here: only a clinic with a calfrehab.toml needs them.
@@ -146,7 +142,7 @@ def parse_config(text: str, source: str) -> ClinicConfig:
 
     from pydantic import ValidationError
 
-    from calfrehab.engine.clinicmodels import ClinicConfig
+    from calfrehab.engine.clinicmodels import ClinicConfig, config_problems
 
     try:
         data = tomllib.loads(text)
@@ -155,32 +151,8 @@ def parse_config(text: str, source: str) -> ClinicConfig:
     try:
         return ClinicConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            key = _location(err["loc"])
-            if err["type"] == "extra_forbidden":
-                known = _known_keys(err["loc"][:-1])
-                problems.append(f"{key}: unknown key (expected one of {', '.join(known)})")
-                continue
-            got = err.get("input")
-            shown = (f" (got {for_terminal(repr(got), limit=80)})"
-                     if not isinstance(got, dict) else "")
-            problems.append(f"{key}: {err['msg'].removeprefix('Value error, ')}{shown}")
+        problems = config_problems(exc, ClinicConfig)
         raise ClinicConfigError(f"{source}: " + "; ".join(problems)) from None
-
-
-def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
-    from pydantic import BaseModel
-
-    from calfrehab.engine.clinicmodels import ClinicConfig
-
-    model: type[BaseModel] = ClinicConfig
-    for part in loc:
-        annotation = model.model_fields[str(part)].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
 
 
 def load_config(near: Path | None = None) -> LoadedConfig:

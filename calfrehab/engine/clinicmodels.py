@@ -10,14 +10,18 @@ machinery (about 2.5 ms of CPU, issue 28 item 4).
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from calfrehab.engine.textsafe import for_terminal
 
 __all__ = ["AppAccount", "AppSection", "ClinicConfig", "ClinicSection", "LoadedConfig",
-           "ReviewSection", "TimeZoneName", "TrailSection", "known_time_zone"]
+           "ReviewSection", "TimeZoneName", "TrailSection", "config_problems",
+           "known_time_zone"]
 
 
 def known_time_zone(value: str) -> str:
@@ -121,3 +125,42 @@ class LoadedConfig(BaseModel):
     def shown(self) -> dict[str, Any]:
         """The values in force, every section, as ``calfrehab config`` prints them."""
         return self.config.model_dump(mode="json")
+
+
+def config_problems(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    """Each problem of a configuration file validated as ``model``, in the
+    words calfrehab.toml's (engine/clinic.py) and the CDS service's
+    (serve --config) both use: the key (dotted), what was wrong and the value
+    given unless it is a table; for an unknown key, the keys expected there.
+    A field that is the program's, not the file's, is left out of those
+    (``Field(exclude=True)``)."""
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(model, err["loc"][:-1])
+            expected = f" (expected one of {', '.join(known)})" if known else ""
+            problems.append(f"{key}: unknown key{expected}")
+            continue
+        got = err.get("input")
+        shown = (f" (got {for_terminal(repr(got), limit=80)})"
+                 if not isinstance(got, dict) else "")
+        problems.append(f"{key}: {err['msg'].removeprefix('Value error, ')}{shown}")
+    return problems
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys ``model`` takes at ``loc`` (a table's path, a list's items
+    by their index), or none when that is not a table of the model's."""
+    at: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of the list whose item type was taken below
+        if not (isinstance(at, type) and issubclass(at, BaseModel)) or part not in at.model_fields:
+            return []
+        at = at.model_fields[part].annotation
+        if typing.get_origin(at) is list:
+            at = typing.get_args(at)[0]
+    if not (isinstance(at, type) and issubclass(at, BaseModel)):
+        return []
+    return [name for name, field in at.model_fields.items() if not field.exclude]

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from calfrehab.engine import api
-from calfrehab.options import audit_option, rules_option
+from calfrehab.options import DomainError, audit_option, rules_option
 from calfrehab.server.config import ConfigError, load_config
 
 
@@ -55,7 +55,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None,
         config = load_config(config_path, host=host, port=port, audit=audit_path,
                              rules=rules_dir, insecure_no_auth=insecure_dev_no_auth or None)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise DomainError(str(exc)) from None
     if config.audit is None:
         # Neither --audit, CALFREHAB_AUDIT nor the --config file names a
         # trail: the clinic configuration's, as for the CLI and the app (the
@@ -64,7 +64,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None,
         try:
             configured = api.configured_trail(config.cases_dir)
         except api.CalfrehabError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise DomainError(str(exc)) from None
         if configured is not None:
             config = config.model_copy(update={"audit": configured})
     if config.insecure_no_auth and not config.is_loopback():

@@ -166,7 +166,9 @@ class ServerConfig(_Strict):
     patient_identifier_system: str | None = None
     app_url: str | None = None
     checkpoint: CheckpointSchedule | None = None
-    base_dir: Path = Path(".")
+    # The configuration file's folder (load_config sets it): the program's,
+    # not a key of the file, so an unknown key's message does not offer it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
 
     def resolved(self, path: Path) -> Path:
         """A path from the configuration, relative to its file's folder."""
@@ -205,17 +207,6 @@ class ServerConfig(_Strict):
             return False
 
 
-def _problem(err: Any) -> str:
-    """One problem of a configuration: the key, what was wrong, and the value
-    given when it is one value (as the clinic configuration's messages read:
-    engine/clinic.py; a list's validators name the bad items themselves)."""
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    got = err.get("input")
-    shown = (f" (got {api.for_terminal(repr(got), limit=80)})"
-             if isinstance(got, str | int | float) else "")
-    return f"{'.'.join(str(p) for p in err['loc'])}: {msg}{shown}"
-
-
 def load_config(path: Path | None, **overrides: Any) -> ServerConfig:
     """The configuration in ``path`` (if any) with command-line overrides
     (None means "not given")."""
@@ -234,7 +225,8 @@ def load_config(path: Path | None, **overrides: Any) -> ServerConfig:
     try:
         config = ServerConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(_problem(e) for e in exc.errors())
+        # Worded as calfrehab.toml's problems are (one function for both).
+        problems = "; ".join(api.config_problems(exc, ServerConfig))
         raise ConfigError(f"configuration {path or '(options)'}: {problems}") from None
     for issuer in config.issuers:
         issuer.key_set(base)  # fail at start, not at the first call

@@ -48,6 +48,27 @@ def test_a_bad_number_in_the_service_configuration_names_the_value(tmp_path: Pat
                                       "(got 70000)")
 
 
+def test_both_configurations_name_an_unknown_key_and_the_keys_expected(
+        tmp_path: Path) -> None:
+    # One wording (api.config_problems); before, the service said pydantic's
+    # "Extra inputs are not permitted (got 1)" and named no key it takes.
+    (tmp_path / "calfrehab.toml").write_text("[clinic]\nbogus = 1\n", encoding="utf-8")
+    with pytest.raises(api.ClinicConfigError) as clinic:
+        api.load_config(tmp_path)
+    assert str(clinic.value).endswith(
+        "clinic.bogus: unknown key (expected one of name, phone, clinician, time_zone)")
+    config = tmp_path / "serve.toml"
+    config.write_text("bogus = 1\n[[issuers]]\niss = 'x'\nalgorithm = 'ES384'\n",
+                      encoding="utf-8")
+    with pytest.raises(api.CalfrehabError) as server:
+        load_server_config(config)
+    said = str(server.value)
+    assert "issuers.0.algorithm: unknown key (expected one of iss, jwks_file, jwks, jku, " \
+           "fhir_servers, algorithms)" in said
+    assert "bogus: unknown key (expected one of host, port, " in said
+    assert "base_dir" not in said  # the program's, not a key of the file
+
+
 @pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Australia/Sydney", "UTC"])
 def test_both_take_an_iana_name(tmp_path: Path, zone: str) -> None:
     (tmp_path / "calfrehab.toml").write_text(f'[clinic]\ntime_zone = "{zone}"\n',

@@ -100,6 +100,8 @@ def test_a_bad_configuration_is_refused_naming_the_key(tmp_path: Path, toml: str
     config.write_text(toml)
     code, out = run_serve("--config", str(config))
     assert code == 1 and says in out, out
+    # A domain error, said as every command says one (before: click's "Error:").
+    assert out.startswith("error: ") and "Error:" not in out, out
 
 
 # ------------------------------------------- connections, headers, CORS

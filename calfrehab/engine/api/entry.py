@@ -10,7 +10,9 @@ file. :func:`case_lock` holds a case file's write lock, the one every
 write above takes (re-entrant in one process), across a caller's own
 check-then-write: the app compares the sha256 a form was opened with and
 writes under one lock. The clinic's configuration (calfrehab.toml: its
-name, time zone, trail) is read with :func:`load_config`;
+name, time zone, trail) is read with :func:`load_config`, and
+:func:`config_problems` words a configuration's problems (the service's
+too);
 :func:`clinic_today` is the day the interviews default to.
 """
 
@@ -37,7 +39,12 @@ if TYPE_CHECKING:
         update_case,
         write_case_document,
     )
-    from calfrehab.engine.clinicmodels import ClinicConfig, LoadedConfig, TimeZoneName
+    from calfrehab.engine.clinicmodels import (
+        ClinicConfig,
+        LoadedConfig,
+        TimeZoneName,
+        config_problems,
+    )
     from calfrehab.engine.entry.interview import (
         ASSESS_QUESTIONS,
         LOG_FLAG_ONLY,
@@ -62,7 +69,8 @@ else:
         "calfrehab.engine.casefile.csvimport": ("DateOrder", "ImportResult"),
         # The configuration's models (pydantic classes): only a file found,
         # or a caller naming them, needs them (clinic.py reads none without).
-        "calfrehab.engine.clinicmodels": ("ClinicConfig", "LoadedConfig", "TimeZoneName"),
+        "calfrehab.engine.clinicmodels": ("ClinicConfig", "LoadedConfig", "TimeZoneName",
+                                          "config_problems"),
         "calfrehab.engine.casefile.editor": ("case_lock", "update_case", "write_case_document"),
         "calfrehab.engine.entry.interview": (
             "ASSESS_QUESTIONS", "LOG_FLAG_ONLY", "LOG_QUESTIONS", "MORNING_QUESTIONS",
@@ -94,6 +102,7 @@ __all__ = [
     "check_output",
     "check_replace",
     "clinic_today",
+    "config_problems",
     "configured_trail",
     "import_csv",
     "load_config",

@@ -44,6 +44,17 @@ def _refuse(question: object) -> object:
     raise api.AnswerError("no answer in this test")
 
 
+def _validation_error() -> Exception:
+    """A configuration's problems as pydantic reports them."""
+    import pydantic
+
+    try:
+        api.ClinicConfig.model_validate({"clinic": {"bogus": 1}})
+    except pydantic.ValidationError as exc:
+        return exc
+    raise AssertionError("an unknown key was taken")
+
+
 class Env:
     """Good values for every parameter, and the bad files."""
 
@@ -171,6 +182,7 @@ class Env:
             "compile_rules": lambda: {"rules_dir": None},
             "condition_line": lambda: {"c": {"fact": "x", "op": "<", "value": 1,
                                               "threshold": 2}, "dates": {}},
+            "config_problems": lambda: {"exc": _validation_error(), "model": api.ClinicConfig},
             "configured_trail": lambda: {"near": e.case_path},
             "criterion_text": lambda: {"fact": "x", "value": 1, "op": "<", "threshold": 2},
             "csv_cell": lambda: {"value": "=1"},
