@@ -109,8 +109,10 @@ FIELD_WORDS: dict[str, str] = {
     "red_flags": "red flags",
     "irritability": "irritability",
 }
-_FIELD = re.compile(r"\b(" + "|".join(sorted(map(re.escape, FIELD_WORDS), key=len,
-                                              reverse=True)) + r")\b")
+# Compiled when first needed (re's cache keeps it): a text that holds no
+# field name anywhere cannot match it, and most of a `calfrehab next`'s
+# reasons hold none, so most runs never compile it (issue 28 item 4).
+_FIELD = r"\b(" + "|".join(sorted(map(re.escape, FIELD_WORDS), key=len, reverse=True)) + r")\b"
 
 
 def unit_of(ladder: Ladder, exercise: str) -> str:
@@ -172,7 +174,9 @@ def clinician_text(text: str, ladder: Ladder | None = None, unit: str | None = N
         return f"{m.group(1)} {TIMES} {m.group(2)}{suffix}"
 
     text = re.sub(r"\b(\d+) ?[x×] ?(\d+)\b(?! ?(s|min)\b)", dose, text)
-    return _FIELD.sub(lambda m: FIELD_WORDS[m.group(1)], text)
+    if not any(word in text for word in FIELD_WORDS):
+        return text
+    return re.sub(_FIELD, lambda m: FIELD_WORDS[m.group(1)], text)
 
 
 @runtime_checkable  # the API's guard tells a reason from a wrong value by it
