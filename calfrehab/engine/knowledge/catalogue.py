@@ -9,8 +9,7 @@ a case by :mod:`calfrehab.engine.inference.facts`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 from calfrehab.engine.casefile.model import (
     ConditionKind,
@@ -27,10 +26,14 @@ FactType = Literal["bool", "int", "number", "str"]
 FactValue = bool | int | float | str
 
 
-@dataclass(frozen=True)
-class FactSpec:
+class FactSpec(NamedTuple):
     """A base fact the rule language may name: its type, what it means, and
     for enumerated strings the values it can take."""
+
+    # A NamedTuple, not a frozen dataclass: as immutable, with the same
+    # fields, defaults, repr and equality within its type, but a dataclass's
+    # generated methods are compiled each time the class is defined (about
+    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
 
     name: str
     type: FactType
@@ -41,8 +44,11 @@ class FactSpec:
     per_week_from: str | None = None
 
 
-@dataclass(frozen=True)
-class FactSettings:
+class FactSettings(NamedTuple):
+    """The rule base's settings that fact computation reads (rulebase.yaml,
+    ladder.yaml)."""
+
+    # A NamedTuple, as FactSpec.
     window_sessions: int
     stiffness_window_days: int
     # Loaded-rung exercises with no body weight through the calf (a seated

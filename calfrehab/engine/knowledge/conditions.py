@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from calfrehab.engine.knowledge.catalogue import FactValue
 
@@ -29,6 +29,9 @@ MAX_DISJUNCTS = 64
 
 @dataclass(frozen=True)
 class Leaf:
+    """One comparison of a fact: with a value, with another fact
+    (``to_fact``), or whether it exists; ``derived`` for a flag."""
+
     fact: str
     op: str
     value: Operand = None
@@ -44,16 +47,22 @@ class Leaf:
 
 @dataclass(frozen=True)
 class AllOf:
+    """Every one of ``items`` holds."""
+
     items: tuple[Cond, ...]
 
 
 @dataclass(frozen=True)
 class AnyOf:
+    """At least one of ``items`` holds."""
+
     items: tuple[Cond, ...]
 
 
 @dataclass(frozen=True)
 class NotOf:
+    """``item`` does not hold."""
+
     item: Cond
 
 
@@ -125,10 +134,14 @@ def leaves(cond: Cond) -> list[Leaf]:
     return [leaf for c in cond.items for leaf in leaves(c)]
 
 
-@dataclass(frozen=True)
-class Atom:
+class Atom(NamedTuple):
     """A positive test on one fact; ``other`` names a second fact to compare
     with. For a derived flag, ``op`` is ``==`` and value the polarity."""
+
+    # A NamedTuple, not a frozen dataclass: as immutable, with the same
+    # fields, defaults, repr and equality within its type, but a dataclass's
+    # generated methods are compiled each time the class is defined (about
+    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
 
     fact: str
     op: str

@@ -15,8 +15,7 @@ loaded rung, so no decision can jump the ladder.
 
 import itertools
 import math
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -278,11 +277,15 @@ def load_step_kg(ladder: Ladder, exercise: str, load_kg: float,
     return max(plate, math.floor(raw / plate + 0.5) * plate)
 
 
-@dataclass(frozen=True)
-class MoveContext:
+class MoveContext(NamedTuple):
     """What a move needs besides the prescription: the condition (its
     rep-max scheme), the week on the scheme the next sessions fall in, and
     the body mass (load steps are a share of the load through the calf)."""
+
+    # A NamedTuple, not a frozen dataclass: as immutable, with the same
+    # fields, defaults, repr and equality within its type, but a dataclass's
+    # generated methods are compiled each time the class is defined (about
+    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
 
     condition_kind: str
     scheme_week: int = 1
