@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import NamedTuple, Union
 
 from calfrehab.engine.knowledge.catalogue import FactValue
@@ -27,8 +26,21 @@ FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
 MAX_DISJUNCTS = 64
 
 
-@dataclass(frozen=True)
-class Leaf:
+def _same(record: tuple[object, ...], other: object) -> bool:
+    # Equal as the frozen dataclasses these were: the same class and the
+    # same fields. A NamedTuple alone equals any tuple of the same values,
+    # AllOf((x,)) == AnyOf((x,)) among them.
+    return type(other) is type(record) and tuple.__eq__(record, other) is True
+
+
+# The conditions are NamedTuples, not frozen dataclasses: as immutable, with
+# the same fields, defaults, repr, hashing and (through _same) equality, but a
+# dataclass's generated methods are compiled each time the class is defined
+# (about 0.4 ms of CPU each), which every cold `next` paid unpickling its
+# compiled rule base (issue 28 item 4).
+
+
+class Leaf(NamedTuple):
     """One comparison of a fact: with a value, with another fact
     (``to_fact``), or whether it exists; ``derived`` for a flag."""
 
@@ -38,6 +50,12 @@ class Leaf:
     to_fact: str | None = None
     derived: bool = False
 
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not _same(self, other)
+
     def describe(self) -> str:
         if self.op in ("exists", "missing"):
             return f"{self.fact} {self.op}"
@@ -45,25 +63,40 @@ class Leaf:
         return f"{self.fact} {self.op} {rhs}"
 
 
-@dataclass(frozen=True)
-class AllOf:
+class AllOf(NamedTuple):
     """Every one of ``items`` holds."""
 
     items: tuple[Cond, ...]
 
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other)
 
-@dataclass(frozen=True)
-class AnyOf:
+    def __ne__(self, other: object) -> bool:
+        return not _same(self, other)
+
+
+class AnyOf(NamedTuple):
     """At least one of ``items`` holds."""
 
     items: tuple[Cond, ...]
 
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other)
 
-@dataclass(frozen=True)
-class NotOf:
+    def __ne__(self, other: object) -> bool:
+        return not _same(self, other)
+
+
+class NotOf(NamedTuple):
     """``item`` does not hold."""
 
     item: Cond
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not _same(self, other)
 
 
 Cond = Union[Leaf, AllOf, AnyOf, NotOf]  # noqa: UP007
@@ -138,16 +171,19 @@ class Atom(NamedTuple):
     """A positive test on one fact; ``other`` names a second fact to compare
     with. For a derived flag, ``op`` is ``==`` and value the polarity."""
 
-    # A NamedTuple, not a frozen dataclass: as immutable, with the same
-    # fields, defaults, repr and equality within its type, but a dataclass's
-    # generated methods are compiled each time the class is defined (about
-    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
+    # A NamedTuple, as the conditions above (and equal only to an Atom).
 
     fact: str
     op: str
     value: Operand = None
     other: str | None = None
     derived: bool = False
+
+    def __eq__(self, other: object) -> bool:
+        return _same(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not _same(self, other)
 
 
 def _flag_polarity(leaf: Leaf, negated: bool) -> bool:

@@ -1,8 +1,9 @@
-"""The knowledge layer's small immutable records (NamedTuples since issue 28
-item 4: a dataclass compiles its methods when the class is defined, which
-every cold `next` paid) behave as the frozen dataclasses they were:
-immutable, equal by value, hashable where their fields are, the same repr,
-and unchanged through the compiled-rules cache's pickle."""
+"""The knowledge layer's small immutable records and resolved conditions
+(NamedTuples since issue 28 item 4: a dataclass compiles its methods when
+the class is defined, which every cold `next` paid) behave as the frozen
+dataclasses they were: immutable, equal by value (a condition only to its
+own kind), hashable where their fields are, the same repr, and unchanged
+through the compiled-rules cache's pickle."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from calfrehab.engine.inference.matchable import acceptance
 from calfrehab.engine.knowledge.catalogue import FactSettings, FactSpec, base_fact_specs
 from calfrehab.engine.knowledge.compiled import Disjunct
-from calfrehab.engine.knowledge.conditions import Atom, Leaf
+from calfrehab.engine.knowledge.conditions import AllOf, AnyOf, Atom, Leaf, NotOf
 from calfrehab.engine.knowledge.ladder import MoveContext
 from calfrehab.engine.knowledge.rulebase import LocatedRule, default_rules_dir
 from calfrehab.engine.pipeline import compiled
@@ -29,6 +30,10 @@ def _records() -> list[Any]:
         FactSettings(3, 7, frozenset({"seated_raise"})),
         MoveContext("achilles_midportion", 2, 70.5),
         Atom("a.b", ">=", 3),
+        Leaf("a.b", "<", 3),
+        AllOf((Leaf("a.b", "<", 3), NotOf(Leaf("c", "exists")))),
+        AnyOf((Leaf("a.b", "<", 3),)),
+        NotOf(Leaf("c", "exists")),
         rule,
         disjunct,
     ]
@@ -43,8 +48,25 @@ def test_a_record_is_immutable_equal_by_value_and_pickles(record: Any) -> None:
     assert again == record and again is not record
     assert pickle.loads(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)) == record
     assert repr(record).startswith(f"{type(record).__name__}({first}=")
-    # Another type with the same fields is not equal to it.
-    assert record != Leaf("a.b", ">=", 3)
+    # Another type's record is not equal to it, nor is a tuple.
+    if not isinstance(record, Leaf):
+        assert record != Leaf("a.b", ">=", 3)
+    assert record != Atom("x", "missing")
+
+
+def test_conditions_equal_only_their_own_kind() -> None:
+    # As the frozen dataclasses they were: a NamedTuple alone would equal
+    # any tuple of the same values, so AllOf and AnyOf of the same items,
+    # and a Leaf and an Atom of the same fields, would compare equal.
+    leaf = Leaf("a.b", "<", 3)
+    assert AllOf((leaf,)) != AnyOf((leaf,))
+    assert (AllOf((leaf,)) == AnyOf((leaf,))) is False
+    assert Leaf("f", "==", 1) != Atom("f", "==", 1) and Atom("f", "==", 1) != Leaf("f", "==", 1)
+    plain = ("a.b", "<", 3, None, False)
+    assert leaf != plain and plain != leaf  # both sides: the reflected one too
+    assert AllOf((leaf,)) == AllOf((Leaf("a.b", "<", 3),))
+    assert hash(AllOf((leaf,))) == hash(AllOf((Leaf("a.b", "<", 3),)))
+    assert len({leaf, Leaf("a.b", "<", 3), Atom("a.b", "<", 3)}) == 2
 
 
 def test_defaults_and_hashes_are_the_dataclasses() -> None:
