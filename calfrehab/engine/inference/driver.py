@@ -102,6 +102,10 @@ Hit = tuple[str, tuple[tuple[str, str], ...], Mapping[str, Any]]
 
 @dataclass
 class Evaluation:
+    """One case evaluated: its facts and derived flags, every firing (as
+    hits), the outcome and each track's result, on the compiled rule base
+    it ran on."""
+
     case: Case
     facts: FactSet
     flags: dict[str, bool]

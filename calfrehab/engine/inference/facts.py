@@ -29,6 +29,9 @@ from calfrehab.engine.vocabulary import EXERCISES, ISOMETRIC_EXERCISES, LOADED_R
 
 @dataclass(slots=True)
 class Fact:
+    """One base fact: its name, its value (None: missing) and the case-file
+    paths it was read from."""
+
     name: str
     value: FactValue | None
     sources: tuple[str, ...] = ()

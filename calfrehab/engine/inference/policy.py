@@ -61,6 +61,10 @@ class Modifier(NamedTuple):
 
 @dataclass
 class TrackResult:
+    """One track's result: the decision, the current prescription and the
+    next, and the rules behind it (those that decided, those that lost the
+    conflict, the prescribe-phase rules applied)."""
+
     track: str
     decision: str
     current: Prescription | None
