@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +51,15 @@ KEEP = 16
 # Bumped when the file's layout changes (not needed for code changes: the
 # key covers the source files).
 _FORMAT = b"calfrehab-compiled-rules-1"
+
+try:
+    # The C unpickler that pickle.loads is, without importing pickle.py
+    # itself (its pure-Python pickler, a Jython probe that searches the path,
+    # _compat_pickle): about 1 ms of a cold `next`, which only reads
+    # (issue 28 item 4). Writing imports pickle (_write).
+    from _pickle import loads as _loads
+except ImportError:  # an interpreter without CPython's accelerator
+    from pickle import loads as _loads
 
 _KNOWLEDGE = Path(__file__).resolve().parent
 _SOURCES = [*sorted(_KNOWLEDGE.glob("*.py")), _KNOWLEDGE.parent / "vocabulary.py"]
@@ -78,7 +86,7 @@ def cache_key(directory: Path, rules_sha256: str) -> str:
 
 def _read(path: Path, key: str) -> CompiledRuleBase | None:
     try:
-        stored_key, compiled = pickle.loads(path.read_bytes())
+        stored_key, compiled = _loads(path.read_bytes())
     except Exception:  # any unreadable cache means: compile afresh
         return None
     if stored_key != key or not isinstance(compiled, CompiledRuleBase):
@@ -104,6 +112,8 @@ def _store(path: Path, data: bytes) -> None:
 
 
 def _write(path: Path, key: str, compiled: CompiledRuleBase) -> None:
+    import pickle
+
     try:
         # Its rulesets' texts for durable-rules and what their patterns can
         # match, made now so that they are stored with it (a

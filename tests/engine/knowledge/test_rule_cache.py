@@ -264,5 +264,36 @@ def test_a_cache_hit_loads_neither_the_loader_nor_the_compiler(tmp_path: Path) -
     assert [m for m in missed if m.startswith(_COMPILING)] != []  # compiled: not vacuous
     hit, decided_again = run()
     assert [m for m in hit if m.startswith(_COMPILING)] == []
+    # Nor pickle.py: the C unpickler is read directly (the same function).
+    assert "pickle" not in hit and "_pickle" in hit
     assert "calfrehab.engine.knowledge.compiled" in hit
     assert decided_again == decided
+
+
+_WITHOUT_ACCELERATOR = """
+import sys
+sys.modules["_pickle"] = None  # as on an interpreter without CPython's accelerator
+import pickle
+from pathlib import Path
+from calfrehab.engine.knowledge import cache
+from calfrehab.engine.knowledge.rulebase import rulebase_sha256
+assert vars(cache)["_loads"] is pickle._loads  # pickle.py's own unpickler
+directory = Path(sys.argv[1])
+def never():
+    raise AssertionError("compiled although the cache holds this rule base")
+hit = cache.compiled_cached(directory, rulebase_sha256(directory), never)
+print(sorted(hit.instances) == sorted(sys.argv[2].split(",")))
+"""
+
+
+def test_the_cache_reads_through_pickle_where_there_is_no_c_unpickler(tmp_path: Path) -> None:
+    import pickle
+
+    # CPython: the C unpickler, which pickle.loads is.
+    assert vars(cache)["_loads"] is pickle.loads
+    directory = _rules(tmp_path)
+    first = _cached(directory)
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_ACCELERATOR, str(directory),
+                          ",".join(sorted(first.instances))],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"
