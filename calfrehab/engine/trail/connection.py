@@ -165,6 +165,17 @@ def open_connection(
         raise
 
 
+def _log_has_content(wal: Path) -> bool:
+    """Whether the write-ahead log ``wal`` exists with content. One stat,
+    not exists() then stat(): the last writer to close deletes the log, and
+    between the two calls it could go (a reader racing a writer's close got
+    FileNotFoundError)."""
+    try:
+        return wal.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def _open_readonly(path: Path, timeout: float) -> tuple[sqlite3.Connection, int]:
     if regular_size(path) is None:
         raise AuditError(f"no audit trail at {path}: nothing has been recorded there")
@@ -175,10 +186,9 @@ def _open_readonly(path: Path, timeout: float) -> tuple[sqlite3.Connection, int]
     # cannot be opened that way; immutable=1 then reads the file as it
     # stands, which is right for a trail nobody can write.
     attempts = ["mode=ro"]
-    wal = Path(f"{path}-wal")
     # immutable=1 ignores a write-ahead log: only safe when there is none
     # with content, else it would show an older state of the trail.
-    if not (wal.exists() and wal.stat().st_size > 0):
+    if not _log_has_content(Path(f"{path}-wal")):
         attempts.append("mode=ro&immutable=1")
     for params in attempts:
         conn: sqlite3.Connection | None = None

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import REPO
 from test_trail_storage import make_case, make_decision
 from test_trail_v3 import PROGRAM, V2_HEAD, V2_TRAIL
@@ -174,3 +175,29 @@ def test_audit_override_beside_next_at_the_command_line(tmp_path: Path) -> None:
     assert present == len(acked) == 2 * times
     assert set(decided) | {first} <= ids
     assert len(stored) == 1 + times + 2 * times
+
+
+def test_a_reader_opens_a_trail_whose_log_goes_as_it_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last writer to close a trail deletes its write-ahead log; a reader
+    # that saw the log exist and then stat-ed it got FileNotFoundError (seen
+    # in the race above). Here the log "exists" but is gone by the stat.
+    path = tmp_path / "audit.sqlite3"
+    shutil.copyfile(V2_TRAIL, path)
+    wal = Path(f"{path}-wal")
+    real_exists, real_stat = Path.exists, Path.stat
+
+    def exists(self: Path, *args: Any, **kwargs: Any) -> bool:
+        return True if self == wal else real_exists(self, *args, **kwargs)
+
+    def stat(self: Path, *args: Any, **kwargs: Any) -> os.stat_result:
+        if self == wal:
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    monkeypatch.setattr(Path, "stat", stat)
+    with AuditTrail(path, readonly=True) as trail:
+        assert trail.verify().ok
+        assert trail.head() == V2_HEAD
