@@ -42,7 +42,8 @@ def rules_option(fn: F) -> F:
 
 class DomainError(click.ClickException):
     """A domain error at the service's or the app's edge (a configuration
-    that cannot be used, an account refused), reported as every CLI command
+    that cannot be used, an account refused), or met while click parses a
+    command's options (configured_audit), reported as every CLI command
     reports one (cli/options.py ``domain_errors``): ``error: ...`` on stderr,
     safe for a terminal, exit status 1. Click's own ``Error:`` stays for a
     usage error (an option missing or malformed), as in the CLI."""
@@ -55,13 +56,22 @@ class DomainError(click.ClickException):
 def configured_audit(ctx: click.Context, param: click.Parameter,
                      value: Path | None) -> Path | None:
     """Neither --audit nor CALFREHAB_AUDIT: the trail calfrehab.toml names
-    ([trail] path), else None (the library's default location)."""
+    ([trail] path), else None (the library's default location).
+
+    A calfrehab.toml that cannot be used (not TOML, an unknown key, a bad
+    time zone, a $CALFREHAB_CONFIG that is not there) is a domain error,
+    not a usage error: nothing typed on the command line is wrong. It is
+    reported as every command reports one once running (``error: ...``,
+    exit 1), where click's UsageError said ``Error: ...`` with exit 2 and
+    a "Try --help" that could not help. Read here, while click parses the
+    options, so the one place is this callback, for every command that
+    takes --audit."""
     if value is not None:
         return value
     try:
         return api.configured_trail()
     except api.CalfrehabError as exc:
-        raise click.UsageError(str(exc), ctx=ctx) from None
+        raise DomainError(str(exc)) from None
 
 
 def audit_option(*, help: str = AUDIT_HELP, sharded: bool = False, from_env: bool = True,
