@@ -85,7 +85,12 @@ def app(ctx: click.Context, cases_dir: Path | None, host: str, port: int,
             f"({where}); add one first: calfrehab app add-user NAME --cases {cases}")
     # The trail the command line would record in, named once: the pages
     # read it, the writes append to it, the handout and report quote it.
-    audit = api.trail_location(audit_path or clinic.audit)
+    try:
+        # A trail no decision could be recorded in (a directory) stops the
+        # app now, as it stops `next`, not at the first decision.
+        audit = api.usable_trail_location(audit_path or clinic.audit)
+    except api.CalfrehabError as exc:
+        raise DomainError(str(exc)) from None
     settings = AppSettings(cases=cases.resolve(), audit=audit,
                            rules=rules_dir, host=host, port=port, accounts=clinic.accounts,
                            behind_tls=behind_tls, config_path=clinic.path,

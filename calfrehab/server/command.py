@@ -67,6 +67,12 @@ def serve(config_path: Path | None, host: str | None, port: int | None,
             raise DomainError(str(exc)) from None
         if configured is not None:
             config = config.model_copy(update={"audit": configured})
+    try:
+        # A trail no decision could be recorded in (a directory) stops the
+        # service now, as it stops `next`, not with a 422 on every call.
+        api.usable_trail_location(config.audit)
+    except api.CalfrehabError as exc:
+        raise DomainError(str(exc)) from None
     if config.insecure_no_auth and not config.is_loopback():
         raise click.UsageError("--insecure-dev-no-auth is refused unless the service "
                                "listens on a loopback address")

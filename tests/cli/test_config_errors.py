@@ -6,9 +6,11 @@ domain error (cli/options.py ``domain_errors``, options.DomainError).
 Most commands read the clinic configuration while click parses their
 options (--audit falls back to calfrehab.toml's [trail] path:
 options.configured_audit); others read it once running (log's today in the
-clinic's time zone, config). The first kind printed click's usage error,
-``Error: ...`` with "Try --help" and exit 2, for a file the user never
-typed on the command line. ``Error:`` stays for real usage errors."""
+clinic's time zone, config, app, serve). The first kind printed click's
+usage error, ``Error: ...`` with "Try --help" and exit 2, for a file the
+user never typed on the command line; app and serve started with a trail
+that is a directory and failed every decision. ``Error:`` stays for real
+usage errors."""
 
 from __future__ import annotations
 
@@ -62,6 +64,9 @@ COMMANDS: dict[str, tuple[list[str], bool]] = {
     "import": (["import", str(EXAMPLES / "import" / "clinic-export-template.csv"),
                 "--into", "HERE"], False),
     "config": (["config"], False),
+    # the long-running front ends: stopped before they listen
+    "app": (["app"], True),
+    "serve": (["serve", "--insecure-dev-no-auth"], True),
 }
 
 
@@ -84,6 +89,16 @@ def test_a_bad_clinic_configuration_is_one_error_line_and_status_1(
     monkeypatch.chdir(tmp_path)
     # The configuration, not the environment, names the trail here.
     monkeypatch.delenv("CALFREHAB_AUDIT", raising=False)
+    # app and serve would listen: a test that got that far fails, never hangs.
+    import uvicorn
+
+    import calfrehab.server.run
+
+    def listen(*args: object, **kwargs: object) -> None:
+        raise AssertionError("it started serving")
+
+    monkeypatch.setattr(uvicorn, "run", listen)
+    monkeypatch.setattr(calfrehab.server.run, "serve", listen)
 
     if bad == "trail is a directory":
         expected = f"{tmp_path / 'trail.d'} is a directory, not a calfrehab audit trail"

@@ -252,6 +252,7 @@ if TYPE_CHECKING:
         replay_decision,
         show_decision,
         trail_location,
+        usable_trail_location,
         verify_audit,
         verify_trail,
     )
@@ -432,6 +433,7 @@ else:
             "replay_decision",
             "show_decision",
             "trail_location",
+            "usable_trail_location",
             "verify_audit",
             "verify_trail",
         ),
@@ -629,6 +631,7 @@ __all__ = [
     "unit_of",
     "unusual_values",
     "update_case",
+    "usable_trail_location",
     "utc_today",
     "validate_document",
     "validate_path",

@@ -70,6 +70,7 @@ __all__ = [
     "replay_decision",
     "show_decision",
     "trail_location",
+    "usable_trail_location",
     "verify_audit",
     "verify_trail",
 ]
@@ -98,3 +99,16 @@ def trail_location(audit_path: Path | None) -> Path:
     from calfrehab.engine.trail.audit import default_audit_path
 
     return audit_path or default_audit_path()
+
+
+def usable_trail_location(audit_path: Path | None) -> Path:
+    """:func:`trail_location`, refused (AuditError) when what is there cannot
+    be an audit trail: a directory, a FIFO, a device. Nothing there yet is
+    no error (the first decision makes the trail). For a front end that
+    runs for hours (``serve``, ``app``): a trail that every decision would
+    fail to open stops it at start, as it stops a one-shot command."""
+    from calfrehab.engine.trail.connection import regular_size
+
+    path = trail_location(audit_path)
+    regular_size(path)
+    return path

@@ -269,6 +269,7 @@ class Env:
             "start_batch_workers": lambda: {"jobs": 1},  # one job: nothing to start
             "track_title": lambda: {"track": "straight_knee"},
             "trail_location": lambda: {"audit_path": e.trail_path},
+            "usable_trail_location": lambda: {"audit_path": e.trail_path},
             "unit_of": lambda: {"ladder": e.ladder, "exercise": exercise},
             "unusual_values": lambda: {"case": d.case, "rules_dir": None},
             "update_case": lambda: {"path": e.copy(e.case_path, "update.json"),
