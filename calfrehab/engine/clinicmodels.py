@@ -158,9 +158,19 @@ def _known_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]
             continue  # an item of the list whose item type was taken below
         if not (isinstance(at, type) and issubclass(at, BaseModel)) or part not in at.model_fields:
             return []
-        at = at.model_fields[part].annotation
-        if typing.get_origin(at) is list:
-            at = typing.get_args(at)[0]
+        at = _inner(at.model_fields[part].annotation)
     if not (isinstance(at, type) and issubclass(at, BaseModel)):
         return []
     return [name for name, field in at.model_fields.items() if not field.exclude]
+
+
+def _inner(annotation: Any) -> Any:
+    """What a field's value is a table of: an optional section (``X | None``,
+    the service's ``checkpoint``) is the section, a list (``issuers``) its
+    item, so that an unknown key inside either is offered the keys there."""
+    args = typing.get_args(annotation)
+    if len(args) == 2 and type(None) in args:
+        annotation = args[0] if args[1] is type(None) else args[1]
+    if typing.get_origin(annotation) is list:
+        annotation = typing.get_args(annotation)[0]
+    return annotation

@@ -69,6 +69,18 @@ def test_both_configurations_name_an_unknown_key_and_the_keys_expected(
     assert "base_dir" not in said  # the program's, not a key of the file
 
 
+def test_an_unknown_key_in_an_optional_section_names_the_keys_expected(
+        tmp_path: Path) -> None:
+    # [checkpoint] is optional (CheckpointSchedule | None): the keys it takes
+    # are offered as in any other table, where the message had named none.
+    config = tmp_path / "serve.toml"
+    config.write_text("[checkpoint]\nkey = 'k'\nlog = 'l'\nevry_s = 60\n", encoding="utf-8")
+    with pytest.raises(api.CalfrehabError) as caught:
+        load_server_config(config)
+    assert str(caught.value).endswith(
+        "checkpoint.evry_s: unknown key (expected one of key, log, every_s)")
+
+
 @pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Australia/Sydney", "UTC"])
 def test_both_take_an_iana_name(tmp_path: Path, zone: str) -> None:
     (tmp_path / "calfrehab.toml").write_text(f'[clinic]\ntime_zone = "{zone}"\n',
