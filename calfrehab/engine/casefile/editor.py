@@ -119,7 +119,9 @@ class Layout:
     newline: str = "\n"
 
 
-_SCALAR_LIST_BROKEN = re.compile(r"\[\s*\n\s*[-\d\"tfn]")
+# A scalar list broken over lines: "[", a line break (LF, CRLF or an old
+# Mac's CR alone), a value.
+_SCALAR_LIST_BROKEN = re.compile(r"\[\s*[\r\n]\s*[-\d\"tfn]")
 
 
 def detect_layout(text: str) -> Layout:

@@ -190,6 +190,21 @@ def test_a_cr_only_file_keeps_cr_where_a_member_goes_on_a_new_line() -> None:
     assert "\n" not in whole and whole.endswith("}\r")
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_file_with_lists_one_value_a_line_keeps_that_whatever_its_line_break(
+        newline: str) -> None:
+    # An old Mac's file (CR alone) was taken for one with inline lists: its
+    # broken lists were looked for after an LF only, so a list added went
+    # inline ("b": ["z", "w"]) among lists written one value a line.
+    text = '{\n  "a": [\n    "x",\n    "y"\n  ]\n}\n'.replace("\n", newline)
+    layout = detect_layout(text)
+    assert not layout.inline_scalar_lists and layout.newline == newline
+    doc = {"a": ["x", "y"], "b": ["z", "w"]}
+    out = dumps(doc, layout, text)
+    assert out == ('{\n  "a": [\n    "x",\n    "y"\n  ],\n  "b": [\n    "z",\n    "w"\n'
+                   '  ]\n}\n').replace("\n", newline)
+
+
 def test_a_crlf_file_saved_where_text_mode_writes_crlf_stays_crlf(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Windows' text mode turns every "\n" written into "\r\n": the CRLF kept
