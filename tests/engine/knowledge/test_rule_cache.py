@@ -96,6 +96,39 @@ def test_a_damaged_file_means_compiling_afresh(tmp_path: Path, damage: bytes) ->
     assert cache.compiled_cached(directory, rulebase_sha256(directory), _never) == expected
 
 
+def test_an_entry_of_the_dataclass_era_means_compiling_afresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Until issue 28 item 4 the compiled rule base's records were frozen
+    # dataclasses, pickled as copyreg.__newobj__(cls) and then their fields.
+    # Such an entry, even under today's key (the key covers the code, so
+    # only a clock or a copy brings one back), is compiled afresh, never a
+    # crash: a NamedTuple's __new__ wants its fields (TypeError).
+    import dataclasses
+    import pickle
+
+    from calfrehab.engine.knowledge import rulebase
+
+    @dataclasses.dataclass(frozen=True)
+    class LocatedRule:  # as it was
+        rule: object
+        file: str
+        line: int
+
+    directory = _rules(tmp_path)
+    expected = _cached(directory)
+    [path] = cache.cache_dir().glob("*.pickle")
+    LocatedRule.__module__, LocatedRule.__qualname__ = rulebase.__name__, "LocatedRule"
+    with monkeypatch.context() as then:
+        then.setattr(rulebase, "LocatedRule", LocatedRule)
+        old = pickle.dumps((path.stem, [LocatedRule(None, "a.yaml", 1)]),
+                           protocol=pickle.HIGHEST_PROTOCOL)
+    path.write_bytes(old)
+    with pytest.raises(TypeError):
+        pickle.loads(old)
+    assert _cached(directory) == expected
+    assert cache.compiled_cached(directory, rulebase_sha256(directory), _never) == expected
+
+
 def test_a_file_holding_another_key_is_not_used(tmp_path: Path) -> None:
     one, other = _rules(tmp_path / "a"), _rules(tmp_path / "b")
     _cached(one)
