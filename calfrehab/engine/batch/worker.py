@@ -236,7 +236,8 @@ def decide_item(item: Item, *, compress: bool = True) -> Result:
 
 
 def decide_chunk(items: list[Item]) -> list[Result]:
-    # Each case's entry left uncompressed, then the chunk's compressed together.
+    # The chunk's entries compressed together rather than case by case:
+    # about 35 us a case less (trail/prepared.py's compress_entries says why).
     return _compressed([decide_item(item, compress=False) for item in items])
 
 
