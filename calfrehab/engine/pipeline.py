@@ -35,7 +35,7 @@ from calfrehab.engine.knowledge.rulebase import default_rules_dir, rulebase_sha2
 if TYPE_CHECKING:
     from calfrehab.engine.explanation.explain import Explainer
     from calfrehab.engine.knowledge.ladder import Ladder
-    from calfrehab.engine.knowledge.rulelang import Source
+    from calfrehab.engine.knowledge.views import SourceView
 
 
 @dataclass
@@ -53,15 +53,17 @@ class Decided:
     case_bytes: bytes | None = None
 
     @property
-    def sources(self) -> dict[str, Source]:
+    def sources(self) -> dict[str, SourceView]:
         """The rule base's sources (sources.yaml) by key: what a reason's
-        citation refers to, with the short form a terminal shows."""
-        return self.evaluation.compiled.base.sources
+        citation refers to, with the short form a terminal shows (their
+        views, knowledge/views.py: the same fields, without loading the
+        rule language)."""
+        return self.evaluation.compiled.source_views
 
     @property
     def ladder(self) -> Ladder:
         """The rule base's exercise ladder: plain names and doses."""
-        return self.evaluation.compiled.base.ladder
+        return self.evaluation.compiled.ladder
 
     def explainer(self) -> Explainer:
         # Imported here: deciding a case does not need the explainer.

@@ -22,6 +22,7 @@ from calfrehab.engine.knowledge import ladder as ladder_ops
 from calfrehab.engine.knowledge.ladder import Ladder
 from calfrehab.engine.knowledge.loader import load_rulebase
 from calfrehab.engine.knowledge.rulelang import Prescribe
+from calfrehab.engine.knowledge.views import prescribe_view
 from calfrehab.engine.vocabulary import TRACKS
 
 TABLES = Path(__file__).resolve().parent
@@ -106,7 +107,8 @@ def test_ladder_moves(row: dict[str, Any], ladder: Ladder) -> None:
 def test_prescribe_phase(row: dict[str, Any], ladder: Ladder) -> None:
     track = "straight_knee"
     held = ladder_ops.hold(ladder, track, Prescription(exercise=row["exercise"], sets=3, reps=15))
-    mods = [Modifier(m["rule"], m["priority"], Prescribe.model_validate(m["prescribe"]))
+    mods = [Modifier(m["rule"], m["priority"],
+                     prescribe_view(Prescribe.model_validate(m["prescribe"])))
             for m in row["modifiers"]]
     nxt, applied = policy.prescribe(held, mods)
     want = dict(row["expect"])
@@ -114,7 +116,8 @@ def test_prescribe_phase(row: dict[str, Any], ladder: Ladder) -> None:
     for name, value in want.items():
         assert getattr(nxt, name) == value, name
     # Everything the rules did not name is the ladder's.
-    named = {n for m in mods for n, v in m.prescribe.model_dump().items() if v} | {"cues"}
+    fields = ("range", "surface", "tempo", "frequency", "cues")  # a PrescribeView's
+    named = {n for m in mods for n, v in zip(fields, m.prescribe, strict=True) if v} | {"cues"}
     for name in type(held).model_fields:
         if name not in named:
             assert getattr(nxt, name) == getattr(held, name), name
@@ -126,7 +129,7 @@ def test_apply_prescriptions_skips_tracks_without_a_next(ladder: Ladder) -> None
     held = ladder_ops.hold(ladder, "straight_knee",
                            Prescription(exercise="two_leg_heel_raise", sets=3, reps=15))
     going = TrackResult("straight_knee", "hold", None, held, ["h"])
-    mod = Modifier("m", 1, Prescribe(cues=["slowly"]))
+    mod = Modifier("m", 1, prescribe_view(Prescribe(cues=["slowly"])))
     before = {"energy_storage": paused, "straight_knee": going}
     after = policy.apply_prescriptions(
         before, {"energy_storage": [mod], "straight_knee": [mod]})

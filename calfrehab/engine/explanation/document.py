@@ -218,11 +218,11 @@ def _rule_text(compiled: CompiledRuleBase, table: dict[str, _RuleText], key: str
     found = table.get(key)
     if found is None:
         inst = compiled.instances[key]
-        rule = inst.rule
+        rule = inst.view
         found = table[key] = _RuleText(
             rule.reason or rule.title, inst.track,
-            tuple(compiled.base.citation(s) for s in rule.sources),
-            rule.then.decision != "progress")
+            tuple(compiled.citation(s) for s in rule.sources),
+            rule.decision != "progress")
     return found
 
 
@@ -239,7 +239,7 @@ def _explained(ev: Evaluation) -> tuple[list[_ReasonParts], list[tuple[str, _Rea
     anchors = week_anchors(compiled.fact_specs, ev.facts.anchors)
 
     texts = _rule_texts(compiled)
-    names = compiled.base.ladder.exercises
+    names = compiled.ladder.exercises
 
     def reason(key: str) -> _ReasonParts:
         # A rule can be a reason and a blocker of several tracks: render once.
@@ -321,7 +321,7 @@ def build_document(
         reasons=[reason(r) for r in reasons],
         blockers=[_made(Blocker, track=t, rule=r[0], text=r[1]) for t, r in blocking],
         firings=list(ev.firings),
-        rulebase=_made(RulebaseRef, name=compiled.base.manifest.name, version=compiled.version,
+        rulebase=_made(RulebaseRef, name=compiled.manifest_view.name, version=compiled.version,
                        sha256=compiled.sha256),
         engine=_made(EngineRef, version=ENGINE_VERSION, durable_rules=DURABLE_VERSION),
         engine_version=ENGINE_VERSION,
@@ -497,7 +497,7 @@ def document_data(
                     for rule, text, sources, track in reasons],
         "blockers": [{"track": t, "rule": r[0], "text": r[1]} for t, r in blocking],
         "firings": floats.firings(ev),
-        "rulebase": {"name": compiled.base.manifest.name, "version": compiled.version,
+        "rulebase": {"name": compiled.manifest_view.name, "version": compiled.version,
                      "sha256": compiled.sha256},
         "engine": {"name": "calfrehab", "version": ENGINE_VERSION,
                    "durable_rules": DURABLE_VERSION},

@@ -470,7 +470,7 @@ def restating_rules(doc: DecisionDocument, compiled: CompiledRuleBase) -> set[st
     out: set[str] = set()
     for r in doc.reasons:
         inst = compiled.instances.get(r.rule)
-        if inst is None or r.rule in deciding or inst.rule.then.decision is not None:
+        if inst is None or r.rule in deciding or inst.view.decision is not None:
             continue
         leaves = [leaf for leaf, _ in polar_leaves(inst.when)]
         if leaves and all(leaf.derived for leaf in leaves):

@@ -170,7 +170,8 @@ class _Context:
 
 
 def _static(inst: Instance) -> _Static:
-    then = inst.rule.then
+    # Its rule's view (knowledge/views.py): the rule itself is not loaded.
+    then = inst.view
     effect: str | None = None
     payload: Vote | Modifier | None = None
     if then.decision:
@@ -179,8 +180,8 @@ def _static(inst: Instance) -> _Static:
         effect = "refer"
     elif then.prescribe:
         effect = "prescribe"
-        payload = Modifier(inst.key, inst.rule.priority, then.prescribe)
-    return _Static(inst.rule.id, inst.track, inst.phase, inst.stratum, inst.asserts, effect,
+        payload = Modifier(inst.key, then.priority, then.prescribe)
+    return _Static(then.id, inst.track, inst.phase, inst.stratum, inst.asserts, effect,
                    payload)
 
 
@@ -203,9 +204,9 @@ class Reasoner:
         # its own, so two engines on the same rules never share actions.
         self.prefix = f"crb{next(self._instances)}_{compiled.sha256[:12]}"
         self.settings = FactSettings(
-            window_sessions=compiled.base.manifest.settings.window_sessions,
-            stiffness_window_days=compiled.base.manifest.settings.stiffness_window_days,
-            seated_exercises=frozenset(compiled.base.ladder.load.seated_exercises),
+            window_sessions=compiled.manifest_view.window_sessions,
+            stiffness_window_days=compiled.manifest_view.stiffness_window_days,
+            seated_exercises=frozenset(compiled.ladder.load.seated_exercises),
         )
         # The one state id of this engine's rulesets (reused states): the
         # rulesets are this engine's own, so one name serves.
@@ -394,7 +395,7 @@ class Reasoner:
             ctx.votes, ctx.refers,
             program={t: case.program.on(t) for t in TRACKS},
             condition_kind=case.condition.kind, goal=case.patient.goal,
-            ladder=self.compiled.base.ladder,
+            ladder=self.compiled.ladder,
             scheme_weeks={t: _int(values.get(n)) for t, n in self._scheme_weeks},
             body_mass_kg=case.patient.body_mass_kg,
         )

@@ -25,7 +25,7 @@ from calfrehab.engine.casefile.model import Prescription
 from calfrehab.engine.errors import EngineError
 from calfrehab.engine.knowledge import ladder as ladder_ops
 from calfrehab.engine.knowledge.ladder import Ladder, NextPrescription
-from calfrehab.engine.knowledge.rulelang import Prescribe
+from calfrehab.engine.knowledge.views import PrescribeView
 from calfrehab.engine.vocabulary import EXERCISES, TRACKS
 
 SEVERITY: Mapping[str, int] = {"refer": 4, "regress": 3, "hold": 2, "progress": 1, "start": 1}
@@ -56,7 +56,9 @@ class Modifier(NamedTuple):
 
     rule: str
     priority: int
-    prescribe: Prescribe
+    # The rule's Prescribe as its view (knowledge/views.py): deciding
+    # imports no rule language.
+    prescribe: PrescribeView
 
 
 @dataclass

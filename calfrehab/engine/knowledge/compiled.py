@@ -16,13 +16,32 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from calfrehab.engine.knowledge.views import (
+    ManifestView,
+    RuleView,
+    SourceView,
+    manifest_view,
+    rule_view,
+    source_view,
+)
+
+try:
+    # The C unpickler, without importing pickle.py (knowledge/cache.py says why).
+    from _pickle import loads as _loads
+except ImportError:  # an interpreter without CPython's accelerator
+    from pickle import loads as _loads
+
+_LOADING = threading.Lock()
+
 if TYPE_CHECKING:
     from calfrehab.engine.knowledge.catalogue import FactSpec
     from calfrehab.engine.knowledge.conditions import Cond
+    from calfrehab.engine.knowledge.ladder import Ladder
     from calfrehab.engine.knowledge.rulebase import RuleBase
     from calfrehab.engine.knowledge.rulelang import Rule
 
@@ -48,10 +67,21 @@ class Disjunct(NamedTuple):
     definition: dict[str, Any]
 
 
+# The rule-language objects (the RuleBase with its rules, manifest and
+# sources; each Instance's rule) of a compiled rule base from the cache are
+# unpickled on first use: see :mod:`.views` for why. CompiledRuleBase's
+# pickled state holds them as one nested pickle (so shared objects stay
+# shared); its eager state holds what deciding reads (views, ladder, sha256).
+
+
 @dataclass
 class Instance:
     """One rule for one track (or the whole case): its condition resolved,
-    its stratum and its alternatives for durable-rules."""
+    its stratum and its alternatives for durable-rules.
+
+    ``view`` is what deciding reads of its rule, made when it is compiled;
+    ``rule`` itself is loaded on first access when the compiled rule base
+    came from the cache (its owner's ``_load``)."""
 
     key: str  # rule id, or rule id@track
     rule: Rule
@@ -63,9 +93,20 @@ class Instance:
     stratum: int = 0
     disjuncts: list[Disjunct] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.view: RuleView = rule_view(self.rule)
+
     @property
     def phase(self) -> str:
-        return self.rule.phase
+        return self.view.phase
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled on its own, it is whole; its owner is not pickled with it
+        # (CompiledRuleBase.__getstate__ strips its own instances instead).
+        state = self.__dict__.copy()
+        if state.pop("_owner", None) is not None:
+            state["rule"] = self.rule
+        return state
 
 
 @dataclass
@@ -80,13 +121,71 @@ class CompiledRuleBase:
     prescribe: list[str]
     fact_specs: dict[str, FactSpec]
 
+    def __post_init__(self) -> None:
+        # What a run reads of the rule base, kept eagerly (see Instance).
+        base = self.base
+        self.ladder: Ladder = base.ladder
+        self.manifest_view: ManifestView = manifest_view(base.manifest)
+        self.source_views: dict[str, SourceView] = {
+            key: source_view(source) for key, source in base.sources.items()}
+        self._sha256 = base.sha256
+
     @property
     def sha256(self) -> str:
-        return self.base.sha256
+        return self._sha256
 
     @property
     def version(self) -> str:
-        return self.base.version
+        return self.manifest_view.version
+
+    def citation(self, key: str) -> str:
+        """A source's citation by key (``base.citation``, without loading it)."""
+        return self.source_views[key].citation
+
+    def _load(self) -> None:
+        """Unpickle the rule-language objects stored lazily (once)."""
+        if "_rule_objects" not in self.__dict__:
+            return
+        # Under a lock, the stored bytes dropped last: a thread of the
+        # server asking meanwhile waits for this load, never sees half of it.
+        with _LOADING:
+            data = self.__dict__.get("_rule_objects")
+            if data is None:
+                return
+            base, rules = _loads(data)
+            base.ladder = self.ladder  # one ladder, as before it was stored
+            for key, inst in self.instances.items():
+                inst.__dict__["rule"] = rules[key]
+            self.__dict__["base"] = base
+            del self.__dict__["_rule_objects"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        data = state.pop("_rule_objects", None)
+        if data is None:
+            # Imported here: a run that only reads the cache pickles nothing.
+            import pickle
+
+            rules = {key: inst.rule for key, inst in self.instances.items()}
+            data = pickle.dumps((state.pop("base"), rules), protocol=pickle.HIGHEST_PROTOCOL)
+        state["_rule_objects"] = data
+        stripped: dict[str, Instance] = {}
+        for key, inst in self.instances.items():
+            bare = Instance.__new__(Instance)
+            bare.__dict__.update(
+                (k, v) for k, v in inst.__dict__.items() if k not in ("rule", "_owner"))
+            stripped[key] = bare
+        state["instances"] = stripped
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_rule_objects" not in state:
+            # Pickled whole, as before the views: the cache compiles afresh
+            # (its _read takes any error as a miss).
+            raise ValueError("a compiled rule base of an older layout")
+        self.__dict__.update(state)
+        for inst in self.instances.values():
+            inst.__dict__["_owner"] = self
 
     def rulesets(self, prefix: str) -> dict[str, dict[str, Any]]:
         """durable-rules ruleset definitions, named under ``prefix``."""
@@ -162,3 +261,34 @@ class CompiledRuleBase:
             for d in self.instances[key].disjuncts:
                 names.update(fact for _, fact in d.aliases)
         return names
+
+
+class _Deferred:
+    """``Instance.rule`` and ``CompiledRuleBase.base`` while not loaded: a
+    non-data descriptor, so it is asked only when the instance's own
+    ``__dict__`` lacks the name (a loaded or freshly compiled one has it).
+    Not ``__getattr__``: that would run Python code, and raise, for every
+    attribute any caller probes (unpickling asks each Instance for
+    ``__setstate__``), about 0.5 ms of a cold run."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        if obj is None:
+            raise AttributeError(self.name)  # as a field without a default
+        owner = obj if isinstance(obj, CompiledRuleBase) else obj.__dict__.get("_owner")
+        if owner is not None:
+            owner._load()  # at once if another thread loaded it meanwhile
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
+if not TYPE_CHECKING:  # for mypy they are the plain fields they are
+    # Set after @dataclass has read the fields: not defaults.
+    Instance.rule = _Deferred("rule")
+    CompiledRuleBase.base = _Deferred("base")

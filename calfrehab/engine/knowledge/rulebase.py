@@ -14,13 +14,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from calfrehab.engine.errors import InputError
 from calfrehab.engine.knowledge.ladder import Ladder
-from calfrehab.engine.knowledge.rulelang import Manifest, Rule, Source
 from calfrehab.engine.limits import max_input_bytes
 from calfrehab.engine.safeio import read_input_bytes
+
+if TYPE_CHECKING:
+    # Only the types: a run whose compiled rule base comes from the cache
+    # imports no rule language (knowledge/views.py says why).
+    from calfrehab.engine.knowledge.rulelang import Manifest, Rule, Source
 
 MANIFEST = "rulebase.yaml"
 SOURCES = "sources.yaml"
