@@ -117,6 +117,21 @@ def python_output(code: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
+def next_then(case: Path, after: str, *, before: str = "") -> str:
+    """Python code for :func:`python_output`: ``before``, then ``calfrehab
+    next CASE --no-record`` through the command line's own entry (it must
+    succeed), then ``after``, which prints what the test reads."""
+    return (
+        f"{before}"
+        "from calfrehab.cli.main import cli\n"
+        "try:\n"
+        f"    cli(['next', {str(case)!r}, '--no-record'], prog_name='calfrehab')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        f"{after}"
+    )
+
+
 def free_port() -> int:
     """A loopback port free at the time of asking."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

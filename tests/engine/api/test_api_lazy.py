@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import python_output
+from helpers import next_then, python_output
 
 import calfrehab
 
@@ -178,14 +178,8 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
     # never a clinic configuration when there is no calfrehab.toml (the
     # defaults are constructed) nor the rule files (the rule base comes
     # from the compiled-rules cache or, on a miss, validates them).
-    code = (
-        "import json, os, sys, tempfile\n"
-        "os.chdir(tempfile.mkdtemp())\n"  # no calfrehab.toml here
-        "from calfrehab.cli.main import cli\n"
-        "try:\n"
-        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
+    code = next_then(
+        EXAMPLE,
         "from calfrehab.engine import clinic\n"
         "from calfrehab.engine.knowledge import rulelang\n"
         "from calfrehab.engine.casefile import model\n"
@@ -194,7 +188,9 @@ def test_next_builds_no_validator_of_a_model_it_does_not_validate() -> None:
         "    and getattr(c, '__pydantic_complete__', False))\n"
         "    for m in (clinic, rulelang, model)}))\n"
         "print('HIT' + json.dumps(sorted(m for m in ('yaml', 'difflib',\n"
-        "    'calfrehab.engine.knowledge.durable_limits') if m in sys.modules)))\n"
+        "    'calfrehab.engine.knowledge.durable_limits') if m in sys.modules)))\n",
+        # Run where there is no calfrehab.toml.
+        before="import json, os, sys, tempfile\nos.chdir(tempfile.mkdtemp())\n",
     )
     env = {k: v for k, v in os.environ.items() if k != "CALFREHAB_CONFIG"}
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp()  # no user configuration either
@@ -219,19 +215,15 @@ def test_next_with_no_configured_trail_loads_no_clinic_model() -> None:
     # calfrehab.toml anywhere that needs none of the configuration's models.
     # It loaded them (clinicmodels, about 2.5 ms) because api/entry.py
     # re-exported ClinicConfig and LoadedConfig by a plain import.
-    code = (
-        "import json, os, sys, tempfile\n"
-        "os.chdir(tempfile.mkdtemp())\n"  # no calfrehab.toml here
-        "from calfrehab.cli.main import cli\n"
-        "try:\n"
-        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
+    code = next_then(
+        EXAMPLE,
         "loaded = sorted(m for m in ('calfrehab.engine.clinicmodels',\n"
         "    'calfrehab.engine.api.entry') if m in sys.modules)\n"
         "from calfrehab.engine import api\n"
         "print('LOADED' + json.dumps([loaded, api.ClinicConfig.__name__,\n"
-        "    api.LoadedConfig.__name__]))\n"
+        "    api.LoadedConfig.__name__]))\n",
+        # Run where there is no calfrehab.toml.
+        before="import json, os, sys, tempfile\nos.chdir(tempfile.mkdtemp())\n",
     )
     env = {k: v for k, v in os.environ.items()
            if k not in ("CALFREHAB_CONFIG", "CALFREHAB_AUDIT")}
@@ -311,15 +303,11 @@ def test_next_parses_no_builtin_signature() -> None:
     # file's lists and the rule language's AppliesTo (constructed at import)
     # default through Python functions instead. The cache is tokenize's own
     # (an lru_cache of its compiled patterns): empty means never tokenized.
-    code = (
-        "import json, sys\n"
-        "from calfrehab.cli.main import cli\n"
-        "try:\n"
-        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
+    code = next_then(
+        EXAMPLE,
         "import tokenize\n"
-        "print('COMPILED' + json.dumps(tokenize._compile.cache_info().currsize))\n"
+        "print('COMPILED' + json.dumps(tokenize._compile.cache_info().currsize))\n",
+        before="import json, sys\n",
     )
     env = dict(os.environ)
     # A cache of its own, filled by the first run: the second decides as a

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from helpers import python_output, rules_dir_with
+from helpers import next_then, python_output, rules_dir_with
 
 import calfrehab
 from calfrehab.engine import pipeline
@@ -190,14 +190,10 @@ def test_an_entry_of_the_eager_layout_means_compiling_afresh(tmp_path: Path) -> 
 
 
 def test_next_with_its_rules_cached_imports_no_rule_language() -> None:
-    code = (
-        "import json, sys\n"
-        "from calfrehab.cli.main import cli\n"
-        "try:\n"
-        f"    cli(['next', {str(EXAMPLE)!r}, '--no-record'], prog_name='calfrehab')\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "print('MODULES' + json.dumps(sorted(sys.modules)))\n"
+    code = next_then(
+        EXAMPLE,
+        "print('MODULES' + json.dumps(sorted(sys.modules)))\n",
+        before="import json, sys\n",
     )
     env = dict(os.environ)
     env["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # a cache of its own: the first run fills it
