@@ -57,7 +57,7 @@ from calfrehab.engine.inference.durable_host import (
 )
 from calfrehab.engine.inference.facts import FactSet, compute_facts
 from calfrehab.engine.inference.firing import Binding, Firing
-from calfrehab.engine.inference.matchable import MISSING, stored_acceptance
+from calfrehab.engine.inference.matchable import compiled_acceptance
 from calfrehab.engine.inference.policy import Modifier, TrackResult, Vote
 from calfrehab.engine.inference.selection import Read, Selector, Texts, selector
 from calfrehab.engine.knowledge.catalogue import FactSettings, FactValue
@@ -218,14 +218,13 @@ class Reasoner:
         self._reads: list[list[Read]] = []
         for k, keys in enumerate(compiled.strata):
             self._reads.append(self._plan(
-                compiled.facts_read(keys), k, f"s{k}", rulesets[f"{self.prefix}_s{k}"]))
+                compiled.facts_read(keys), k, f"s{k}"))
         # The prescribe phase runs after every decision: all its facts are
         # sent as values (flags included, settled by then).
         self._rx_plan = [
             (n, False, False, accept)
             for n, _, _, accept in self._plan(
-                compiled.facts_read(compiled.prescribe), len(compiled.strata), "rx",
-                rulesets[f"{self.prefix}_rx"])
+                compiled.facts_read(compiled.prescribe), len(compiled.strata), "rx")
         ]
         # What a firing of each rule instance records and casts, decided
         # once here: (rule id, track, phase, stratum, flag asserted, effect,
@@ -278,23 +277,16 @@ class Reasoner:
             if dkey not in (SINK, TICK)
         }
 
-    def _plan(
-        self, names: set[str], stratum: int, suffix: str,
-        rules: Mapping[str, Mapping[str, Any]],
-    ) -> list[Read]:
+    def _plan(self, names: set[str], stratum: int, suffix: str) -> list[Read]:
         """(fact, is derived flag, flag complete before this stratum, what
         the ruleset's patterns can match of it; None: send it whatever
         its value).
 
         What the patterns can match is read off them once per rule base
-        (kept with it, and in the compiled-rules cache:
-        CompiledRuleBase.acceptance_sources); here only compiled. The
-        ruleset's own definitions are read again if the rule base keeps
-        nothing usable for it."""
-        accepts = stored_acceptance(
-            self.compiled.acceptance_sources.get(suffix, MISSING),
-            lambda: (body for key, body in rules.items() if key not in (SINK, TICK)),
-        ) if self.matchable_only else None
+        (CompiledRuleBase.acceptance_sources, kept in the compiled-rules
+        cache); here it is only compiled."""
+        accepts = compiled_acceptance(self.compiled.acceptance_sources[suffix]) \
+            if self.matchable_only else None
         plan: list[Read] = []
         for name in sorted(names):
             # A fact no pattern of this ruleset names: nothing can match it.

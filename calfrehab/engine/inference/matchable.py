@@ -12,9 +12,8 @@ value (or its absence) passes one pattern's tests.
 
 The expressions depend only on the compiled rule base, which keeps them
 (:attr:`~calfrehab.engine.knowledge.compiled.CompiledRuleBase.acceptance_sources`,
-stored with it in the compiled-rules cache): :func:`stored_acceptance`
-compiles those, and derives them from the rulesets' definitions again, as
-:func:`acceptance` does, when what is stored is not of the expected shape.
+a cached property stored with it in the compiled-rules cache, made on first
+use otherwise): :func:`compiled_acceptance` compiles them.
 
 The acceptance is a superset of what durable-rules matches, never a
 subset (see matchsource). The facts themselves are unchanged: the
@@ -24,12 +23,12 @@ explanation and the firing records still see every fact the case has.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, TypeGuard
+from typing import Any, NamedTuple
 
 from calfrehab.engine.knowledge.codecache import compiled
 from calfrehab.engine.knowledge.matchsource import ANY, acceptance_sources
 
-__all__ = ["ANY", "MISSING", "Acceptance", "acceptance", "stored_acceptance"]
+__all__ = ["ANY", "Acceptance", "acceptance", "compiled_acceptance"]
 
 
 class Acceptance(NamedTuple):
@@ -46,10 +45,6 @@ class Acceptance(NamedTuple):
     accepts: Callable[[Any], bool]
 
 
-# What a caller passes as ``stored`` when the rule base keeps nothing for
-# the ruleset.
-MISSING = object()
-
 _NAMESPACE = {"_NUM": (int, float), "_STR": (str,), "__builtins__": {}}
 
 
@@ -62,7 +57,10 @@ def _compile(source: str) -> Acceptance:
     return Acceptance(source, fn)
 
 
-def _compiled_all(sources: dict[str, str] | None) -> dict[str, Acceptance] | None:
+def compiled_acceptance(sources: dict[str, str] | None) -> dict[str, Acceptance] | None:
+    """Fact name -> its :class:`Acceptance`, compiled from the expressions
+    :func:`~calfrehab.engine.knowledge.matchsource.acceptance_sources` gave
+    for a ruleset (None: not of the compiler's shape, every fact is sent)."""
     if sources is None:
         return None
     return {name: _compile(source) for name, source in sources.items()}
@@ -74,24 +72,4 @@ def acceptance(definitions: Iterable[Mapping[str, Any]]) -> dict[str, Acceptance
     A fact no pattern names is absent: it can match nothing. None when a
     rule or pattern is not of the compiler's shape (then every fact is
     sent)."""
-    return _compiled_all(acceptance_sources(definitions))
-
-
-def _well_formed(stored: object) -> TypeGuard[dict[str, str] | None]:
-    return stored is None or (isinstance(stored, dict) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in stored.items()))
-
-
-def stored_acceptance(
-    stored: object, definitions: Callable[[], Iterable[Mapping[str, Any]]],
-) -> dict[str, Acceptance] | None:
-    """:func:`acceptance` of a ruleset from the expressions its compiled
-    rule base keeps for it (``stored``: what
-    :func:`~calfrehab.engine.knowledge.matchsource.acceptance_sources` gave
-    for its definitions, None included); anything else (:data:`MISSING`, or
-    not a mapping of names to expressions) means deriving them from
-    ``definitions()`` afresh, the path every run took before they were
-    stored."""
-    if not _well_formed(stored):
-        return acceptance(definitions())
-    return _compiled_all(stored)
+    return compiled_acceptance(acceptance_sources(definitions))
