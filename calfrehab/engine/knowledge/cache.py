@@ -38,7 +38,7 @@ from pathlib import Path
 import pydantic
 
 from calfrehab.engine.knowledge import codecache
-from calfrehab.engine.knowledge.compiled import CompiledRuleBase
+from calfrehab.engine.knowledge.compiled import CompiledRuleBase, unpickle
 from calfrehab.engine.knowledge.rulebase import rulebase_sha256
 from calfrehab.engine.limits import ENV_OVERRIDES, limit
 from calfrehab.engine.userdirs import user_dir
@@ -51,15 +51,6 @@ KEEP = 16
 # Bumped when the file's layout changes (not needed for code changes: the
 # key covers the source files).
 _FORMAT = b"calfrehab-compiled-rules-2"  # 2: lazy rule objects (views.py)
-
-try:
-    # The C unpickler that pickle.loads is, without importing pickle.py
-    # itself (its pure-Python pickler, a Jython probe that searches the path,
-    # _compat_pickle): about 1 ms of a cold `next`, which only reads
-    # (issue 28 item 4). Writing imports pickle (_write).
-    from _pickle import loads as _loads
-except ImportError:  # an interpreter without CPython's accelerator
-    from pickle import loads as _loads
 
 _KNOWLEDGE = Path(__file__).resolve().parent
 _SOURCES = [*sorted(_KNOWLEDGE.glob("*.py")), _KNOWLEDGE.parent / "vocabulary.py"]
@@ -86,7 +77,7 @@ def cache_key(directory: Path, rules_sha256: str) -> str:
 
 def _read(path: Path, key: str) -> CompiledRuleBase | None:
     try:
-        stored_key, compiled = _loads(path.read_bytes())
+        stored_key, compiled = unpickle(path.read_bytes())
     except Exception:  # any unreadable cache means: compile afresh
         return None
     if stored_key != key or not isinstance(compiled, CompiledRuleBase):

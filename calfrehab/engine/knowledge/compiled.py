@@ -31,10 +31,16 @@ from calfrehab.engine.knowledge.views import (
 )
 
 try:
-    # The C unpickler, without importing pickle.py (knowledge/cache.py says why).
-    from _pickle import loads as _loads
+    # The C unpickler that pickle.loads is, without importing pickle.py
+    # itself (its pure-Python pickler, a Jython probe that searches the path,
+    # _compat_pickle): about 1 ms of a cold `next`, which only reads
+    # (issue 28 item 4). Reading a cache entry (knowledge/cache.py) and the
+    # rule objects it keeps for later (CompiledRuleBase._load) both use it;
+    # writing imports pickle.
+    from _pickle import loads as _unpickle
 except ImportError:  # an interpreter without CPython's accelerator
-    from pickle import loads as _loads
+    from pickle import loads as _unpickle
+unpickle = _unpickle
 
 _LOADING = threading.Lock()
 
@@ -152,7 +158,7 @@ class CompiledRuleBase:
             data = self.__dict__.get("_rule_objects")
             if data is None:
                 return
-            base, rules = _loads(data)
+            base, rules = unpickle(data)
             base.ladder = self.ladder  # one ladder, as before it was stored
             for key, inst in self.instances.items():
                 inst.__dict__["rule"] = rules[key]

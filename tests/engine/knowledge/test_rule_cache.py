@@ -310,7 +310,7 @@ import pickle
 from pathlib import Path
 from calfrehab.engine.knowledge import cache
 from calfrehab.engine.knowledge.rulebase import rulebase_sha256
-assert vars(cache)["_loads"] is pickle._loads  # pickle.py's own unpickler
+assert vars(cache)["unpickle"] is pickle._loads  # pickle.py's own unpickler
 directory = Path(sys.argv[1])
 def never():
     raise AssertionError("compiled although the cache holds this rule base")
@@ -323,7 +323,7 @@ def test_the_cache_reads_through_pickle_where_there_is_no_c_unpickler(tmp_path: 
     import pickle
 
     # CPython: the C unpickler, which pickle.loads is.
-    assert vars(cache)["_loads"] is pickle.loads
+    assert vars(cache)["unpickle"] is pickle.loads
     directory = _rules(tmp_path)
     first = _cached(directory)
     out = subprocess.run([sys.executable, "-c", _WITHOUT_ACCELERATOR, str(directory),
