@@ -36,10 +36,8 @@ class Acceptance(NamedTuple):
     the Python expression over ``v`` (None: no value), one alternative per
     distinct pattern, and ``accepts`` it compiled."""
 
-    # A NamedTuple, not a frozen dataclass: as immutable, with the same
-    # fields, defaults, repr and equality within its type, but a dataclass's
-    # generated methods are compiled each time the class is defined (about
-    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
+    # A NamedTuple, not a frozen dataclass: cold start (docs/architecture.md,
+    # "Small records").
 
     source: str
     accepts: Callable[[Any], bool]

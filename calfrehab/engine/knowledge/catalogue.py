@@ -30,10 +30,8 @@ class FactSpec(NamedTuple):
     """A base fact the rule language may name: its type, what it means, and
     for enumerated strings the values it can take."""
 
-    # A NamedTuple, not a frozen dataclass: as immutable, with the same
-    # fields, defaults, repr and equality within its type, but a dataclass's
-    # generated methods are compiled each time the class is defined (about
-    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
+    # A NamedTuple, not a frozen dataclass: cold start (docs/architecture.md,
+    # "Small records").
 
     name: str
     type: FactType

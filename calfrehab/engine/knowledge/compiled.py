@@ -63,10 +63,8 @@ _DEFINITION_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).e
 class Disjunct(NamedTuple):
     """One durable-rules rule: aliases in order, each bound to a fact."""
 
-    # A NamedTuple, not a frozen dataclass: as immutable, with the same
-    # fields, defaults, repr and equality within its type, but a dataclass's
-    # generated methods are compiled each time the class is defined (about
-    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
+    # A NamedTuple, not a frozen dataclass: cold start (docs/architecture.md,
+    # "Small records").
 
     key: str
     aliases: tuple[tuple[str, str], ...]  # (alias, fact name)

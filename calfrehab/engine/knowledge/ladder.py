@@ -282,10 +282,8 @@ class MoveContext(NamedTuple):
     rep-max scheme), the week on the scheme the next sessions fall in, and
     the body mass (load steps are a share of the load through the calf)."""
 
-    # A NamedTuple, not a frozen dataclass: as immutable, with the same
-    # fields, defaults, repr and equality within its type, but a dataclass's
-    # generated methods are compiled each time the class is defined (about
-    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
+    # A NamedTuple, not a frozen dataclass: cold start (docs/architecture.md,
+    # "Small records").
 
     condition_kind: str
     scheme_week: int = 1

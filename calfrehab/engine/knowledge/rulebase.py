@@ -35,10 +35,8 @@ RESERVED = (MANIFEST, SOURCES, LADDER)
 class LocatedRule(NamedTuple):
     """A rule and where it is written: its file's name and line."""
 
-    # A NamedTuple, not a frozen dataclass: as immutable, with the same
-    # fields, defaults, repr and equality within its type, but a dataclass's
-    # generated methods are compiled each time the class is defined (about
-    # 0.4 ms of CPU), which every cold `next` paid (issue 28 item 4).
+    # A NamedTuple, not a frozen dataclass: cold start (docs/architecture.md,
+    # "Small records").
 
     rule: Rule
     file: str
